@@ -1,0 +1,1 @@
+/* guest payload lands here (issue 3) */

@@ -1,0 +1,23 @@
+#ifndef LBR_SHIM_CPU_H
+#define LBR_SHIM_CPU_H
+#include <stdint.h>
+#include <sys/types.h>
+
+/** CPUID leaf/subleaf on the calling CPU. */
+typedef struct lbr_cpuid_regs { uint32_t eax, ebx, ecx, edx; } lbr_cpuid_regs;
+lbr_cpuid_regs lbr_cpuid(uint32_t leaf, uint32_t subleaf);
+
+/** Time-stamp counter of the calling CPU. */
+uint64_t lbr_rdtsc(void);
+
+/** Pin the calling thread to one CPU. Returns 0 or an errno value. */
+int lbr_pin_self_to_cpu(int cpu);
+/** Restrict the calling thread to the CPUs in `cpus[0..<count]`. Returns 0 or an errno value. */
+int lbr_set_self_affinity(const int *cpus, int count);
+/** CPU the calling thread runs on (sched_getcpu), or -1 with errno set. */
+int lbr_current_cpu(void);
+/** Kernel thread id of the caller (gettid). */
+pid_t lbr_gettid(void);
+/** Whether `cpu` is in the calling thread's affinity mask: 1, 0, or -errno. */
+int lbr_self_affinity_has(int cpu);
+#endif

@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+// lbrprobe — measures how perf and KVM share Intel's Last Branch Record hardware.
+//
+// Layering (one folder per layer):
+//   CModules/CLbrShim   C shim: syscalls, ioctl request numbers, CPUID, rdtsc, affinity, kvm_run access
+//   CModules/CLbrGuest  the guest payload (assembly) and its exported offsets
+//   CModules/CNuma      libnuma (system library, libnuma-dev)
+//   Sources/LbrCore     pure facts and vocabulary: MSR map, LBR layouts, perf attributes, guest protocol, observations
+//   Sources/LbrModel    pure kernel model (perf scheduling + KVM vLBR) and its variants
+//   Sources/LbrScenarios pure scenario catalog, backend protocol, runner, verdict engine
+//   Sources/LbrReport   pure report writers (text, TAP, JSON, JUnit, KCIDB) and the caps report
+//   Sources/LbrLinux    thin typed Linux access: KVM (Kvm → Vm → Vcpu), perf events, sysfs, MSR, CPUID, kmsg
+//   Sources/LbrBackends hw, hybrid and sim backends
+//   Sources/lbrprobe    the CLI (thin)
+//   Sources/lbrbench    benchmarks (prints figures and ratios)
+import PackageDescription
+
+let package = Package(
+    name: "lbrprobe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lbrprobe", targets: ["lbrprobe"]),
+        .executable(name: "lbrbench", targets: ["lbrbench"]),
+        .library(name: "LbrCore", targets: ["LbrCore"]),
+        .library(name: "LbrModel", targets: ["LbrModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C layer
+        .target(name: "CLbrShim", path: "CModules/CLbrShim"),
+        .target(name: "CLbrGuest", path: "CModules/CLbrGuest"),
+        .systemLibrary(name: "CNuma", path: "CModules/CNuma",
+                       providers: [.apt(["libnuma-dev"])]),
+        // Pure logic
+        .target(name: "LbrCore"),
+        .target(name: "LbrModel", dependencies: ["LbrCore"]),
+        .target(name: "LbrScenarios", dependencies: ["LbrCore"]),
+        .target(name: "LbrReport", dependencies: ["LbrCore", "LbrScenarios"]),
+        // Linux access
+        .target(name: "LbrLinux", dependencies: [
+            "LbrCore", "CLbrShim", "CLbrGuest", "CNuma",
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Backends
+        .target(name: "LbrBackends", dependencies: [
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Executables
+        .executableTarget(name: "lbrprobe", dependencies: [
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "lbrbench", dependencies: [
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends",
+        ]),
+        // Tests
+        .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
+        .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
+        .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
+        .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport"]),
+        .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim"]),
+        .testTarget(name: "LbrBackendsTests", dependencies: [
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// LbrBackends: placeholder until its issue lands.

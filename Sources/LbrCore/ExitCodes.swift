@@ -1,0 +1,17 @@
+// Process exit codes: the one place they are defined (kselftest conventions, reference/conventions.md).
+
+/// Exit codes of `lbrprobe`.
+public enum LbrExitCode: Int32, Sendable {
+    /// Everything ran and passed (or `caps`/`list` succeeded).
+    case success = 0
+    /// A scenario failed or an `--expect` expectation was not met.
+    case failure = 1
+    /// Nothing could run on the requested backend (kselftest SKIP).
+    case skip = 4
+    /// Usage error (swift-argument-parser's default, EX_USAGE).
+    case usage = 64
+    /// Input file unreadable or malformed (EX_DATAERR / EX_NOINPUT class), e.g. a bad `--expect` file.
+    case dataError = 65
+    /// Output file could not be written (EX_CANTCREAT).
+    case cannotCreate = 73
+}

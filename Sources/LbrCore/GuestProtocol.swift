@@ -1,0 +1,106 @@
+// The guest command vocabulary shared by every backend: what the host asks the guest payload
+// to do, and what comes back. The byte-level mailbox encoding lives in GuestMailbox.swift.
+
+/// A command for the guest payload.
+public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// WRMSR DEBUGCTL with LBR=1 (and FREEZE_LBRS_ON_PMI when asked), then RDMSR it back.
+    case enableLbr(freezeOnPmi: Bool)
+    /// WRMSR DEBUGCTL with LBR=0, then RDMSR it back.
+    case disableLbr
+    /// Execute `count` taken branches at the payload's exported branch sites.
+    case branchPattern(count: Int)
+    /// Read LBR_TOS and FROM/TO(/INFO) for the layout's depth.
+    case readLbrStack
+    /// WRMSR LBR_TOS = value, then RDMSR LBR_TOS (the dropped-write signature, §8.3).
+    case writeTos(UInt64)
+    /// RDMSR of an allowlisted MSR.
+    case rdmsr(UInt32)
+    /// WRMSR of an allowlisted MSR.
+    case wrmsr(UInt32, UInt64)
+    /// Spin `iterations` times (guest code is emulated here: keep it short).
+    case spin(iterations: Int)
+    /// RDTSC.
+    case readTsc
+
+    public var description: String {
+        switch self {
+        case let .enableLbr(f): return f ? "enable-lbr(freeze-on-pmi)" : "enable-lbr"
+        case .disableLbr: return "disable-lbr"
+        case let .branchPattern(k): return "branches(\(k))"
+        case .readLbrStack: return "read-lbr-stack"
+        case let .writeTos(v): return "write-tos(\(v))"
+        case let .rdmsr(i): return "rdmsr(0x\(String(i, radix: 16)))"
+        case let .wrmsr(i, v): return "wrmsr(0x\(String(i, radix: 16)),0x\(String(v, radix: 16)))"
+        case let .spin(n): return "spin(\(n))"
+        case .readTsc: return "read-tsc"
+        }
+    }
+}
+
+/// How a guest command ended.
+public enum GuestStatus: Hashable, Sendable, Codable, CustomStringConvertible {
+    case ok
+    /// The guest took an exception (vector 13 = #GP) at `rip` while executing the command.
+    case fault(vector: UInt8, rip: UInt64)
+    /// The command did not finish before its deadline; the vCPU was kicked.
+    case timeout
+    /// The VM or the mailbox failed (shutdown, entry failure, malformed mailbox, …).
+    case error(String)
+
+    public var isOK: Bool { self == .ok }
+    public var description: String {
+        switch self {
+        case .ok: return "ok"
+        case let .fault(v, rip): return "fault(vector \(v) at 0x\(String(rip, radix: 16)))"
+        case .timeout: return "timeout"
+        case let .error(m): return "error(\(m))"
+        }
+    }
+}
+
+/// An LBR stack as the guest read it.
+public struct LbrStackSnapshot: Hashable, Sendable, Codable {
+    public var tos: UInt64
+    public var from: [UInt64]
+    public var to: [UInt64]
+    public var info: [UInt64]
+    public init(tos: UInt64, from: [UInt64], to: [UInt64], info: [UInt64] = []) {
+        self.tos = tos; self.from = from; self.to = to; self.info = info
+    }
+    /// Entries whose FROM and TO are both non-zero.
+    public var nonZeroEntries: Int { zip(from, to).filter { $0.0 != 0 || $0.1 != 0 }.count }
+}
+
+/// VM-exit counters for one command (from KVM's binary stats or the model).
+public struct ExitCounters: Hashable, Sendable, Codable {
+    public var exits: UInt64
+    public var ioExits: UInt64
+    /// Exits to userspace for MSR accesses (user-space MSR mode), if known.
+    public var msrExits: UInt64
+    public init(exits: UInt64 = 0, ioExits: UInt64 = 0, msrExits: UInt64 = 0) {
+        self.exits = exits; self.ioExits = ioExits; self.msrExits = msrExits
+    }
+    public static func - (a: ExitCounters, b: ExitCounters) -> ExitCounters {
+        ExitCounters(exits: a.exits &- b.exits, ioExits: a.ioExits &- b.ioExits, msrExits: a.msrExits &- b.msrExits)
+    }
+}
+
+/// The result of one guest command.
+public struct GuestResult: Hashable, Sendable, Codable {
+    public var command: GuestCommand
+    public var status: GuestStatus
+    /// Command-specific values: read-back MSR values, TSC, …
+    public var values: [UInt64]
+    /// LBR stack for `.readLbrStack`.
+    public var stack: LbrStackSnapshot?
+    /// Guest TSC at command start and end.
+    public var tscBegin: UInt64
+    public var tscEnd: UInt64
+    public var exits: ExitCounters?
+
+    public init(command: GuestCommand, status: GuestStatus, values: [UInt64] = [], stack: LbrStackSnapshot? = nil,
+                tscBegin: UInt64 = 0, tscEnd: UInt64 = 0, exits: ExitCounters? = nil) {
+        self.command = command; self.status = status; self.values = values; self.stack = stack
+        self.tscBegin = tscBegin; self.tscEnd = tscEnd; self.exits = exits
+    }
+}

@@ -1,0 +1,84 @@
+// What backends observe. The hw backend gets these from perf, KVM stats, tracepoints and
+// /dev/kmsg; the hybrid and sim backends get them from the kernel model. The verdict engine
+// only sees these types, so a verdict never depends on which backend produced it.
+
+/// State of KVM's vLBR perf event as the kernel (or the model) holds it.
+public enum VlbrState: String, Hashable, Sendable, Codable, CaseIterable {
+    /// No vLBR event exists (never created, released, or creation failed → "dummy" accesses).
+    case none
+    case active
+    case inactive
+    case error
+    case off
+}
+
+/// State of a host perf event as userspace can see it (§3.2, §3.3).
+public enum HostEventState: String, Hashable, Sendable, Codable, CaseIterable {
+    /// time_running grew as much as time_enabled.
+    case active
+    /// time_running < time_enabled growth: multiplexed or waiting for a counter.
+    case inactive
+    /// A pinned event that could not be scheduled: read() returns 0 bytes, POLLERR on 6.15+.
+    case error
+    /// Disabled.
+    case off
+    case closed
+}
+
+/// One guest LBR-relevant MSR access and how it was handled.
+public struct MsrAccess: Hashable, Sendable, Codable {
+    public var index: UInt32
+    public var isWrite: Bool
+    /// Value written, or value the guest received.
+    public var value: UInt64
+    /// Whether the access was intercepted (emulated by KVM / delivered to userspace) rather than passed through.
+    public var trapped: Bool
+    /// Whether the guest got #GP.
+    public var faulted: Bool
+    public init(index: UInt32, isWrite: Bool, value: UInt64, trapped: Bool, faulted: Bool = false) {
+        self.index = index; self.isWrite = isWrite; self.value = value; self.trapped = trapped; self.faulted = faulted
+    }
+}
+
+/// Summary of host samples from one host LBR event over an interval.
+public struct HostSampleSummary: Hashable, Sendable, Codable {
+    public var contender: String
+    public var samples: Int
+    /// Samples whose branch stack had at least one entry.
+    public var withBranches: Int
+    /// Samples whose branch stack was empty (nr == 0).
+    public var emptyBranches: Int
+    /// Branch entries whose from/to address lies inside the guest payload.
+    public var guestAddresses: Int
+    public var lost: Int
+    public init(contender: String, samples: Int, withBranches: Int, emptyBranches: Int, guestAddresses: Int, lost: Int = 0) {
+        self.contender = contender; self.samples = samples; self.withBranches = withBranches
+        self.emptyBranches = emptyBranches; self.guestAddresses = guestAddresses; self.lost = lost
+    }
+}
+
+/// A single observation.
+public enum Observation: Hashable, Sendable, Codable {
+    case guest(GuestResult)
+    case msrAccess(MsrAccess)
+    /// Ground truth of the vLBR state (model-backed backends only; hw infers it).
+    case vlbr(VlbrState)
+    /// Whether KVM passes the LBR MSRs through at the last VM-entry (model-backed; hw infers it).
+    case passthrough(Bool)
+    case hostEvent(contender: String, state: HostEventState, enabledNs: UInt64, runningNs: UInt64)
+    case hostSamples(HostSampleSummary)
+    case kmsg(String)
+    case contextSwitches(Int)
+    case exits(ExitCounters)
+    case note(String)
+}
+
+/// An observation with the backend's monotonic time in nanoseconds.
+public struct TimedObservation: Hashable, Sendable, Codable {
+    public var timeNs: UInt64
+    public var observation: Observation
+    public init(timeNs: UInt64, _ observation: Observation) { self.timeNs = timeNs; self.observation = observation }
+}
+
+/// The kernel message KVM prints when the vLBR is not ACTIVE at VM-entry (§1.5).
+public let failToPassthroughMessage = "fail to passthrough LBR"

@@ -1,0 +1,42 @@
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed Linux call: the errno it returned and what lbrprobe was doing.
+///
+/// Every syscall wrapper in this module throws this type, so callers can switch on
+/// `errno` (e.g. `.noSuchFileOrDirectory` for perf's "no such PMU") without parsing strings.
+public struct LinuxError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The typed errno value.
+    public let errno: Errno
+    /// The operation, with the arguments that matter (e.g. `perf_event_open(type=hardware …)`).
+    public let operation: String
+
+    public init(_ errno: Errno, _ operation: String) { self.errno = errno; self.operation = operation }
+
+    /// Captures the calling thread's current `errno`. Call it right after the failing call.
+    public static func current(_ operation: String) -> LinuxError {
+        LinuxError(Errno(rawValue: Glibc.errno), operation)
+    }
+
+    public var description: String { "\(operation): \(errno) (errno \(errno.rawValue))" }
+}
+
+/// Returns `rc` if it is not -1; otherwise throws the current errno for `operation`.
+@inline(__always)
+@discardableResult
+func sysCheck(_ rc: Int32, _ operation: @autoclosure () -> String) throws(LinuxError) -> Int32 {
+    if rc == -1 { throw LinuxError.current(operation()) }
+    return rc
+}
+
+/// Retries `body` while it fails with EINTR.
+@inline(__always)
+func retryingEINTR(_ body: () -> Int32) -> Int32 {
+    while true {
+        let rc = body()
+        if rc == -1 && Glibc.errno == EINTR { continue }
+        return rc
+    }
+}

@@ -1,0 +1,1 @@
+// LbrModel: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+// LbrReport: placeholder until its issue lands.

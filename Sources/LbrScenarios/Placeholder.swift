@@ -1,0 +1,1 @@
+// LbrScenarios: placeholder until its issue lands.

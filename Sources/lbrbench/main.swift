@@ -1,0 +1,2 @@
+// lbrbench: benchmarks land with their issues.
+print("lbrbench: no benchmarks yet")

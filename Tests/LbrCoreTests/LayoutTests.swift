@@ -1,0 +1,27 @@
+import Testing
+@testable import LbrCore
+
+@Suite struct LayoutTests {
+    @Test func skylakeLayoutFollowsIntelPmuLbrInitSkl() {
+        // Reference §5: Skylake+ has 32 entries at 0x680/0x6c0 with LBR_INFO at 0xdc0.
+        let l = LbrLayout.forIntel(family: 6, model: 0x55)
+        #expect(l == .skylake)
+        #expect(l?.depth == 32)
+        #expect(l?.isLbrMsr(0x680) == true)
+        #expect(l?.isLbrMsr(0x69f) == true)
+        #expect(l?.isLbrMsr(0x6a0) == false)
+        #expect(l?.isLbrMsr(MSR.lbrTos) == true)
+        #expect(l?.isLbrMsr(MSR.debugctl) == false) // §1.3: DEBUGCTL is not an LBR MSR for KVM
+        #expect(l?.isLbrMsr(MSR.lastBranchFromIP) == false)
+    }
+
+    @Test func amdAndUnknownModelsHaveNoLegacyLayout() {
+        #expect(LbrLayout.forIntel(family: 25, model: 1) == nil)
+        #expect(LbrLayout.forIntel(family: 6, model: 0x8f) == nil) // Sapphire Rapids: arch LBR
+    }
+
+    @Test func lbrFormatNames() {
+        #expect(PerfCapabilities.lbrFormat(0x3fc5).name == "LBR_FORMAT_INFO")
+        #expect(LbrFormat(code: 0x3f).name == "ARCH_LBR")
+    }
+}
