@@ -1,2 +1,16 @@
-// lbrbench: benchmarks land with their issues.
-print("lbrbench: no benchmarks yet")
+// lbrbench: benchmarks that print figures and ratios (not timed tests).
+// Usage: lbrbench [vmm|model|scenarios|all]
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+switch which {
+case "vmm": benchVmm()
+case "model": benchModel()
+case "scenarios": benchScenarios()
+case "all": benchVmm(); benchModel(); benchScenarios()
+default:
+    fputs("usage: lbrbench [vmm|model|scenarios|all]\n", stderr)
+    exit(64)
+}

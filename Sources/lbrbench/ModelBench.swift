@@ -1,0 +1,1 @@
+func benchModel() { print("model: not yet") }

@@ -1,0 +1,1 @@
+func benchVmm() { print("vmm: not yet") }
