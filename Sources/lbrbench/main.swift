@@ -11,6 +11,7 @@ case "model": benchModel()
 case "scenarios": benchScenarios()
 case "all": benchVmm(); benchModel(); benchScenarios()
 default:
-    fputs("usage: lbrbench [vmm|model|scenarios|all]\n", stderr)
+    let usage = "usage: lbrbench [vmm|model|scenarios|all]\n"
+    _ = usage.withCString { write(2, $0, strlen($0)) }
     exit(64)
 }
