@@ -1,0 +1,332 @@
+/* lbrprobe guest payload: 64-bit code entered directly in long mode by the VMM
+ * (paging, GDT, IDT and segment state are set by LbrLinux/LongMode.swift).
+ *
+ * Loop: ring READY once, then forever { read the command from the mailbox, execute it,
+ * write the result, ring DONE }. Exceptions (vectors 0..31) land in stubs that record
+ * vector, error code and faulting RIP in the mailbox, reset the stack and ring DONE, so the
+ * VM stays usable after e.g. a #GP on an MSR access.
+ *
+ * Register use: %rbx = mailbox base (constant), everything else scratch.
+ * Only RIP-relative self references: the bytes are copied to LBR_GUEST_LOAD_ADDR. */
+#include "include/CLbrGuest.h"
+
+#define MB(off) (LBR_GUEST_MAILBOX_ADDR + (off))
+
+        .section .rodata.lbr_guest, "a"
+        .code64
+        .p2align 12
+        .globl lbr_guest_start
+lbr_guest_start:
+g_entry:
+        mov $LBR_GUEST_STACK_TOP, %rsp
+        mov $LBR_GUEST_MAILBOX_ADDR, %rbx
+        mov $LBR_GUEST_DOORBELL_PORT, %dx
+        mov $LBR_GUEST_DB_READY, %eax
+        out %eax, %dx
+
+g_cmd_loop:
+        mov $LBR_GUEST_STACK_TOP, %rsp
+        mov $LBR_GUEST_MAILBOX_ADDR, %rbx
+        /* fresh result header: RUNNING, no values */
+        movl $0, LBR_MB_RES_MAGIC(%rbx)
+        mov LBR_MB_CMD_SEQ(%rbx), %eax
+        mov %eax, LBR_MB_RES_SEQ(%rbx)
+        movl $LBR_ST_RUNNING, LBR_MB_RES_STATUS(%rbx)
+        movl $0, LBR_MB_RES_VECTOR(%rbx)
+        movq $0, LBR_MB_RES_RIP(%rbx)
+        movq $0, LBR_MB_RES_ERRCODE(%rbx)
+        movl $0, LBR_MB_RES_COUNT(%rbx)
+        movl $LBR_MB_VALUES, LBR_MB_RES_VOFF(%rbx)
+        rdtsc
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+        mov %rax, LBR_MB_RES_TSC0(%rbx)
+
+        cmpl $LBR_MB_CMD_MAGIC_VALUE, LBR_MB_CMD_MAGIC(%rbx)
+        jne g_badcmd
+        mov LBR_MB_CMD_OPCODE(%rbx), %eax
+        cmp $LBR_OP_NOP, %eax
+        je g_ok
+        cmp $LBR_OP_WRITE_READ, %eax
+        je g_op_write_read
+        cmp $LBR_OP_RDMSR, %eax
+        je g_op_rdmsr
+        cmp $LBR_OP_WRMSR, %eax
+        je g_op_wrmsr
+        cmp $LBR_OP_BRANCHES, %eax
+        je g_op_branches
+        cmp $LBR_OP_READ_LBR, %eax
+        je g_op_read_lbr
+        cmp $LBR_OP_SPIN, %eax
+        je g_op_spin
+        cmp $LBR_OP_RDTSC, %eax
+        je g_op_rdtsc
+        cmp $LBR_OP_EXIT_LOOP, %eax
+        je g_op_exit_loop
+        cmp $LBR_OP_HANG, %eax
+        je g_op_hang
+        cmp $LBR_OP_TRIPLE_FAULT, %eax
+        je g_op_triple_fault
+        cmp $LBR_OP_UD2, %eax
+        je g_op_ud2
+g_badcmd:
+        movl $LBR_ST_BADCMD, LBR_MB_RES_STATUS(%rbx)
+        jmp g_finish
+
+g_ok:
+        movl $LBR_ST_OK, LBR_MB_RES_STATUS(%rbx)
+g_finish:
+        rdtsc
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+        mov %rax, LBR_MB_RES_TSC1(%rbx)
+        movl $LBR_MB_RES_MAGIC_VALUE, LBR_MB_RES_MAGIC(%rbx)
+        mov $LBR_GUEST_DOORBELL_PORT, %dx
+        mov $LBR_GUEST_DB_DONE, %eax
+g_doorbell:
+        out %eax, %dx
+        jmp g_cmd_loop
+
+/* ---- helpers --------------------------------------------------------------------------- */
+/* %ecx = index -> %rax = value. The only RDMSR of the payload. */
+g_msr_read:
+g_rdmsr_insn:
+        rdmsr
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+        ret
+/* %ecx = index, %rax = value. The only WRMSR of the payload. */
+g_msr_write:
+        mov %rax, %rdx
+        shr $32, %rdx
+g_wrmsr_insn:
+        wrmsr
+        ret
+/* append %rax to the values (dropped when full) */
+g_emit:
+        mov LBR_MB_RES_COUNT(%rbx), %edi
+        cmp $LBR_MB_MAX_VALUES, %edi
+        jae 1f
+        mov %rax, LBR_MB_VALUES(%rbx,%rdi,8)
+        inc %edi
+        mov %edi, LBR_MB_RES_COUNT(%rbx)
+1:      ret
+
+/* ---- commands -------------------------------------------------------------------------- */
+g_op_write_read:
+        mov LBR_MB_CMD_ARG0(%rbx), %ecx
+        mov LBR_MB_CMD_ARG1(%rbx), %rax
+        call g_msr_write
+        mov LBR_MB_CMD_ARG0(%rbx), %ecx
+        call g_msr_read
+        call g_emit
+        jmp g_ok
+
+g_op_rdmsr:
+        mov LBR_MB_CMD_ARG0(%rbx), %ecx
+        call g_msr_read
+        call g_emit
+        jmp g_ok
+
+g_op_wrmsr:
+        mov LBR_MB_CMD_ARG0(%rbx), %ecx
+        mov LBR_MB_CMD_ARG1(%rbx), %rax
+        call g_msr_write
+        jmp g_ok
+
+g_op_rdtsc:
+        rdtsc
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+        call g_emit
+        jmp g_ok
+
+g_op_spin:
+        mov LBR_MB_CMD_ARG0(%rbx), %rcx
+        test %rcx, %rcx
+        jz g_ok
+1:      dec %rcx
+        jnz 1b
+        jmp g_ok
+
+g_op_hang:
+g_hang_insn:
+        jmp g_hang_insn
+
+g_op_ud2:
+g_ud2_insn:
+        ud2
+        jmp g_ok
+
+g_op_triple_fault:
+        sub $16, %rsp
+        movq $0, (%rsp)
+        movq $0, 8(%rsp)
+        lidt (%rsp)          /* limit 0: no gate can be delivered */
+        ud2                  /* #UD -> #GP -> #DF -> triple fault (shutdown) */
+        jmp g_ok
+
+g_op_exit_loop:
+        mov LBR_MB_CMD_ARG0(%rbx), %rcx
+        mov $LBR_GUEST_DOORBELL_PORT, %dx
+        mov $LBR_GUEST_DB_PING, %eax
+        jrcxz 2f
+1:      out %eax, %dx
+        loop 1b
+2:      jmp g_ok
+
+/* READ_LBR: TOS, FROM[0..depth), TO[0..depth), INFO[0..depth) when INFO base != 0. */
+g_op_read_lbr:
+        mov LBR_MB_CMD_TOS(%rbx), %ecx
+        call g_msr_read
+        call g_emit
+        mov LBR_MB_CMD_FROM(%rbx), %esi
+        call g_read_range
+        mov LBR_MB_CMD_TO(%rbx), %esi
+        call g_read_range
+        mov LBR_MB_CMD_INFO(%rbx), %esi
+        test %esi, %esi
+        jz g_ok
+        call g_read_range
+        jmp g_ok
+/* read depth MSRs starting at %esi, emitting each */
+g_read_range:
+        xor %r12d, %r12d
+1:      cmp LBR_MB_CMD_DEPTH(%rbx), %r12d
+        jae 2f
+        lea (%rsi,%r12), %ecx
+        call g_msr_read
+        call g_emit
+        inc %r12d
+        jmp 1b
+2:      ret
+
+/* BRANCHES: arg0 taken jmps through a ring of 16 sites. Each site: test/jz (not taken until
+ * done), dec, then the taken jmp (FROM) to the next site (TO), skipping int3 padding. */
+.macro BSITE i, next
+g_bsite_\i:
+        test %rcx, %rcx
+        jz g_branches_end
+        dec %rcx
+g_bjmp_\i:
+        jmp g_bsite_\next
+        .p2align 4, 0xcc
+        .pushsection .rodata.lbr_guest_sites, "a"
+        .long g_bjmp_\i - lbr_guest_start
+        .long g_bsite_\next - lbr_guest_start
+        .popsection
+.endm
+        .pushsection .rodata.lbr_guest_sites, "a"
+        .p2align 2
+        .globl lbr_guest_branch_sites
+lbr_guest_branch_sites:
+        .popsection
+g_op_branches:
+        mov LBR_MB_CMD_ARG0(%rbx), %rcx
+        jmp g_bsite_0
+        .p2align 4, 0xcc
+        BSITE 0, 1
+        BSITE 1, 2
+        BSITE 2, 3
+        BSITE 3, 4
+        BSITE 4, 5
+        BSITE 5, 6
+        BSITE 6, 7
+        BSITE 7, 8
+        BSITE 8, 9
+        BSITE 9, 10
+        BSITE 10, 11
+        BSITE 11, 12
+        BSITE 12, 13
+        BSITE 13, 14
+        BSITE 14, 15
+        BSITE 15, 0
+g_branches_end:
+        mov LBR_MB_CMD_ARG0(%rbx), %rax
+        call g_emit
+        jmp g_ok
+
+/* ---- exception stubs: push a dummy error code when the CPU does not, then the vector --- */
+.macro EXC_NOERR v
+g_exc_\v:
+        pushq $0
+        pushq $\v
+        jmp g_exc_common
+.endm
+.macro EXC_ERR v
+g_exc_\v:
+        pushq $\v
+        jmp g_exc_common
+.endm
+        EXC_NOERR 0
+        EXC_NOERR 1
+        EXC_NOERR 2
+        EXC_NOERR 3
+        EXC_NOERR 4
+        EXC_NOERR 5
+        EXC_NOERR 6
+        EXC_NOERR 7
+        EXC_ERR   8
+        EXC_NOERR 9
+        EXC_ERR   10
+        EXC_ERR   11
+        EXC_ERR   12
+        EXC_ERR   13
+        EXC_ERR   14
+        EXC_NOERR 15
+        EXC_NOERR 16
+        EXC_ERR   17
+        EXC_NOERR 18
+        EXC_NOERR 19
+        EXC_NOERR 20
+        EXC_ERR   21
+        EXC_NOERR 22
+        EXC_NOERR 23
+        EXC_NOERR 24
+        EXC_NOERR 25
+        EXC_NOERR 26
+        EXC_NOERR 27
+        EXC_NOERR 28
+        EXC_ERR   29
+        EXC_ERR   30
+        EXC_NOERR 31
+/* stack: vector, error code, RIP, CS, RFLAGS, RSP, SS */
+g_exc_common:
+        mov $LBR_GUEST_MAILBOX_ADDR, %rbx
+        mov (%rsp), %rax
+        mov %eax, LBR_MB_RES_VECTOR(%rbx)
+        mov 8(%rsp), %rax
+        mov %rax, LBR_MB_RES_ERRCODE(%rbx)
+        mov 16(%rsp), %rax
+        mov %rax, LBR_MB_RES_RIP(%rbx)
+        movl $LBR_ST_FAULT, LBR_MB_RES_STATUS(%rbx)
+        mov $LBR_GUEST_STACK_TOP, %rsp   /* abandon the command's frames */
+        jmp g_finish
+        .globl lbr_guest_end
+lbr_guest_end:
+
+/* ---- exported tables (data only) ------------------------------------------------------- */
+        .section .rodata.lbr_guest_tables, "a"
+        .p2align 2
+        .globl lbr_guest_offsets
+lbr_guest_offsets:
+        .long g_entry - lbr_guest_start
+        .long g_cmd_loop - lbr_guest_start
+        .long g_rdmsr_insn - lbr_guest_start
+        .long g_wrmsr_insn - lbr_guest_start
+        .long g_hang_insn - lbr_guest_start
+        .long g_ud2_insn - lbr_guest_start
+        .long g_doorbell - lbr_guest_start
+        .long lbr_guest_end - lbr_guest_start
+
+        .globl lbr_guest_vector_offsets
+lbr_guest_vector_offsets:
+        .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .long g_exc_\v - lbr_guest_start
+        .endr
+
+        .section .note.GNU-stack, "", @progbits

@@ -1,1 +1,0 @@
-/* guest payload lands here (issue 3) */
