@@ -329,4 +329,11 @@ lbr_guest_vector_offsets:
         .long g_exc_\v - lbr_guest_start
         .endr
 
+        .section .data.rel.ro.lbr_guest_image, "aw"
+        .p2align 3
+        .globl lbr_guest_image
+lbr_guest_image:
+        .quad lbr_guest_start
+        .quad lbr_guest_end - lbr_guest_start
+
         .section .note.GNU-stack, "", @progbits

@@ -96,6 +96,9 @@
 /** Payload code bytes: [lbr_guest_start, lbr_guest_end). */
 extern const uint8_t lbr_guest_start[];
 extern const uint8_t lbr_guest_end[];
+/** The same range as data Swift can import (incomplete arrays do not import). */
+typedef struct lbr_guest_image { const uint8_t *start; uint64_t size; } lbr_guest_image_t;
+extern const lbr_guest_image_t lbr_guest_image;
 /** LBR_GUEST_OFF_* offsets, relative to lbr_guest_start. */
 extern const uint32_t lbr_guest_offsets[LBR_GUEST_OFF_COUNT];
 /** Exception stub offsets for vectors 0..31 (IDT gate targets). */

@@ -1,0 +1,464 @@
+import CLbrGuest
+import CLbrShim
+import LbrCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to build a `GuestVM`.
+public struct GuestVMOptions: Sendable {
+    /// CPU the vCPU thread is pinned to (before its first KVM_RUN) and whose NUMA node holds guest RAM.
+    public var cpu: Int
+    /// LBR MSR bases/depth for `readLbrStack`, `writeTos` and the MSR filter. nil: the host's layout
+    /// from the per-model table (`LbrLayout.forIntel`) when known, else `LbrLayout.skylake`.
+    public var layout: LbrLayout?
+    /// User-space MSR mode: when set, KVM_CAP_X86_USER_SPACE_MSR (reason FILTER) and an MSR filter
+    /// denying DEBUGCTL and the layout's LBR MSRs send every guest access of them to this handler.
+    public var userSpaceMsr: UserSpaceMsrHandler?
+    /// Do the reference §2 PERF_CAPABILITIES step when KVM supports an LBR format (CPUID is always set).
+    public var configureGuestLbr: Bool
+    /// Guest RAM size (multiple of 2 MiB, at least 2 MiB).
+    public var memoryBytes: Int
+    /// Fetch the guest RIP (KVM_GET_REGS, ≈6 µs here) for each `MsrExit`.
+    public var msrExitRip: Bool
+    /// Deadline for the payload to reach its command loop.
+    public var bootTimeout: Duration
+
+    public init(cpu: Int = 0, layout: LbrLayout? = nil, userSpaceMsr: UserSpaceMsrHandler? = nil,
+                configureGuestLbr: Bool = true, memoryBytes: Int = 2 << 20, msrExitRip: Bool = true,
+                bootTimeout: Duration = .seconds(2)) {
+        self.cpu = cpu; self.layout = layout; self.userSpaceMsr = userSpaceMsr
+        self.configureGuestLbr = configureGuestLbr; self.memoryBytes = memoryBytes
+        self.msrExitRip = msrExitRip; self.bootTimeout = bootTimeout
+    }
+}
+
+/// The outcome of the exit-loop benchmark command.
+public struct ExitLoopResult: Hashable, Sendable {
+    public var status: GuestStatus
+    /// PING doorbell exits handled.
+    public var exits: UInt64
+    /// From the first KVM_RUN to the DONE exit, measured on the vCPU thread.
+    public var elapsedNs: UInt64
+}
+
+/// lbrprobe's own guest: a one-vCPU KVM VM running the long-mode payload, driven by commands.
+///
+/// Layers: `Kvm` → `Vm` → `Vcpu` (on a `VcpuThread`), `GuestMemory`, `LongMode`, `VcpuSetup`,
+/// `MsrFilter`, `KvmStats`. Commands are serialized; each one is encoded into the mailbox, the
+/// vCPU runs until the DONE doorbell, a fault, a fatal exit, or its deadline (then it is kicked
+/// with SIGUSR1 + `immediate_exit`, reported `.timeout`, and the guest is reset to its command
+/// loop so the VM stays usable). Shutdown (triple fault), KVM_EXIT_FAIL_ENTRY and
+/// KVM_EXIT_INTERNAL_ERROR end as `.error` with their reasons and make the VM unusable.
+///
+/// `@unchecked Sendable`: mutable state (`resources`, `seq`, the kick/active flags, counters) is
+/// guarded by `state` (a pthread mutex); commands and `close()` are serialized by `commandLock`;
+/// the `Vcpu` is only touched by jobs on the vCPU thread.
+public final class GuestVM: @unchecked Sendable {
+    /// Everything that must be released on close, in this order: vCPU (on its thread), thread,
+    /// stats fd, VM fd, /dev/kvm fd, guest memory.
+    private final class Resources: @unchecked Sendable {
+        var kvm: Kvm?
+        var vm: Vm?
+        var memory: GuestMemory?
+        let thread: VcpuThread
+        /// vCPU-thread confined.
+        var vcpu: Vcpu?
+        var stats: KvmStats?
+        init(kvm: Kvm, vm: Vm, memory: GuestMemory, thread: VcpuThread) {
+            self.kvm = kvm; self.vm = vm; self.memory = memory; self.thread = thread
+        }
+    }
+
+    public let cpu: Int
+    /// The LBR layout the commands use.
+    public let layout: LbrLayout
+    /// Where guest RAM was placed.
+    public let memoryPlacement: GuestMemory.Placement
+    /// What the §2 set-up did.
+    public let setup: VcpuSetupReport
+    /// The MSR filter installed in user-space MSR mode (nil otherwise).
+    public let msrFilter: MsrFilter?
+    /// Kernel thread id of the vCPU thread (for perf task events / context-switch observers).
+    public let vcpuThreadID: pid_t
+    private let handler: UserSpaceMsrHandler?
+    private let msrExitRip: Bool
+
+    private let commandLock = Monitor()
+    private let state = Monitor()
+    // Guarded by `state`:
+    private var resources: Resources?
+    private var seq: UInt32 = 0
+    private var commandActive = false
+    private var startedSeq: UInt32 = 0
+    private var activeRun: UnsafeMutablePointer<kvm_run>?
+    private var kickRequested = false
+    private var deadReason: String?
+    private var msrExitsTotal: UInt64 = 0
+
+    /// Guest-virtual addresses of the branch pattern's taken branches (FROM = jmp, TO = target).
+    public var branchSites: [(from: UInt64, to: UInt64)] { GuestPayload.branchSites }
+    /// Guest addresses of the payload code.
+    public var payloadRange: Range<UInt64> { GuestPayload.range }
+
+    /// Creates the VM, its memory and the vCPU thread, applies the §2 set-up, enters long mode and
+    /// runs the payload to its command loop. Everything created is released if any step fails.
+    public init(options: GuestVMOptions) throws(LinuxError) {
+        guard options.memoryBytes >= Int(LBR_GUEST_MIN_MEMORY), options.memoryBytes % (2 << 20) == 0 else {
+            throw LinuxError(.invalidArgument, "guest memory \(options.memoryBytes) bytes: need a multiple of 2 MiB")
+        }
+        cpu = options.cpu
+        handler = options.userSpaceMsr
+        msrExitRip = options.msrExitRip
+        layout = options.layout ?? GuestVM.hostLayout() ?? .skylake
+
+        let kvm = try Kvm()
+        let api = try kvm.apiVersion()
+        guard api == 12 else { throw LinuxError(.notSupported, "KVM API version \(api), need 12") }
+        guard try kvm.checkExtension(.immediateExit) > 0 else {
+            throw LinuxError(.notSupported, "KVM_CAP_IMMEDIATE_EXIT missing (needed to stop a run past its deadline)")
+        }
+        let runSize = try kvm.vcpuMmapSize()
+        let vm = try Vm(kvm: kvm)
+        let memory = try GuestMemory(size: options.memoryBytes, nearCpu: options.cpu)
+        memoryPlacement = memory.placement
+        GuestVM.writeImage(into: memory.all)
+        try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
+        if handler != nil {
+            guard try kvm.checkExtension(.x86UserSpaceMsr) > 0, try kvm.checkExtension(.x86MsrFilter) > 0 else {
+                throw LinuxError(.notSupported, "KVM_CAP_X86_USER_SPACE_MSR / KVM_CAP_X86_MSR_FILTER missing")
+            }
+            let filter = MsrFilter.lbr(layout: layout)
+            try vm.enableCap(.x86UserSpaceMsr, args: [UInt64(KVM_MSR_EXIT_REASON_FILTER)])
+            try vm.setMsrFilter(filter)
+            msrFilter = filter
+        } else {
+            msrFilter = nil
+        }
+        let thread = try VcpuThread(cpu: options.cpu)
+        let res = Resources(kvm: kvm, vm: vm, memory: memory, thread: thread)
+        vcpuThreadID = thread.tid
+
+        // vCPU creation and set-up on the vCPU thread (after it pinned itself).
+        let configureLbr = options.configureGuestLbr
+        let made = thread.perform { () -> Result<VcpuSetupReport, LinuxError> in
+            do throws(LinuxError) {
+                let vcpu = try Vcpu(vm: vm, id: 0, runSize: runSize)
+                res.vcpu = vcpu
+                let report = try VcpuSetup.apply(vcpu: vcpu, kvm: kvm, configureGuestLbr: configureLbr)
+                var sregs = try vcpu.getSregs()
+                LongMode.configure(&sregs)
+                try vcpu.setSregs(sregs)
+                try vcpu.setRegs(LongMode.initialRegs(rip: GuestPayload.entry))
+                if try kvm.checkExtension(.binaryStatsFd) > 0 {
+                    res.stats = try KvmStats(fd: try vcpu.statsFd())
+                }
+                return .success(report)
+            } catch {
+                return .failure(error)
+            }
+        } ?? .failure(LinuxError(.ioError, "vCPU thread stopped"))
+        switch made {
+        case let .success(report):
+            setup = report
+        case let .failure(error):
+            GuestVM.release(res)
+            throw error
+        }
+        resources = res
+        // Run to the READY doorbell.
+        let boot = drive(res, request: nil, deadline: options.bootTimeout, host: nil)
+        if boot.status != .ok {
+            state.withLock { resources = nil }
+            GuestVM.release(res)
+            throw LinuxError(.ioError, "guest did not reach its command loop: \(boot.status)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Releases everything. Idempotent; waits for a running command to finish.
+    public func close() {
+        commandLock.withLock {
+            let res: Resources? = state.withLock {
+                defer { resources = nil }
+                return resources
+            }
+            if let res { GuestVM.release(res) }
+        }
+    }
+
+    private static func release(_ res: Resources) {
+        _ = res.thread.perform { res.vcpu = nil } // munmap kvm_run + close the vCPU fd on its thread
+        res.thread.stop()
+        res.vcpu = nil
+        res.stats = nil
+        res.vm = nil     // VM fd closed before its memory is freed
+        res.kvm = nil
+        res.memory = nil
+    }
+
+    /// The host's LBR layout from the per-model table, when the host is an Intel CPU lbrprobe knows.
+    public static func hostLayout() -> LbrLayout? {
+        let v = lbr_cpuid(0, 0)
+        guard v.ebx == 0x756E_6547, v.edx == 0x4965_6E69, v.ecx == 0x6C65_746E else { return nil } // GenuineIntel
+        let fm = VcpuSetup.familyModel(lbr_cpuid(1, 0).eax)
+        return LbrLayout.forIntel(family: fm.family, model: fm.model)
+    }
+
+    /// Writes page tables, GDT, IDT and the payload into a guest RAM image.
+    public static func writeImage(into mem: UnsafeMutableRawBufferPointer) {
+        LongMode.writeTables(into: mem, vectorTargets: GuestPayload.vectorHandlers)
+        let code = GuestPayload.code
+        let dst = UnsafeMutableRawBufferPointer(rebasing: mem[Int(GuestPayload.loadAddress)..<(Int(GuestPayload.loadAddress) + code.count)])
+        dst.copyMemory(from: code)
+    }
+
+    // MARK: commands
+
+    /// Runs `cmd` in the guest with a deadline. Never throws: failures are in `status`.
+    public func run(_ cmd: GuestCommand, timeout: Duration) -> GuestResult {
+        run(cmd, timeout: timeout, host: nil)
+    }
+
+    /// Runs `cmd`; `host` runs on the caller's thread once the vCPU thread is inside KVM_RUN for
+    /// it (use a command that stays in the guest long enough, e.g. `.spin`, to be sure it has
+    /// not finished yet). The deadline covers `host` too.
+    public func run(_ cmd: GuestCommand, timeout: Duration, whileRunning host: @Sendable () -> Void) -> GuestResult {
+        withoutActuallyEscaping(host) { h in run(cmd, timeout: timeout, host: h) }
+    }
+
+    private func run(_ cmd: GuestCommand, timeout: Duration, host: (() -> Void)?) -> GuestResult {
+        switch GuestMailbox.request(for: cmd, layout: layout) {
+        case let .failure(e):
+            return GuestResult(command: cmd, status: .error("command refused: \(e)"))
+        case let .success(request):
+            let out = execute(request, timeout: timeout, host: host)
+            guard let reply = out.reply else {
+                return GuestResult(command: cmd, status: out.status, exits: out.exits)
+            }
+            return GuestMailbox.result(for: cmd, request: request, reply: reply, exits: out.exits)
+        }
+    }
+
+    /// Benchmark: the guest rings the doorbell `count` times (one userspace exit each), then DONE.
+    public func runExitLoop(count: Int, timeout: Duration) -> ExitLoopResult {
+        let out = execute(GuestMailbox.Request(opcode: .exitLoop, arg0: UInt64(max(count, 0))), timeout: timeout, host: nil)
+        return ExitLoopResult(status: out.status, exits: out.pings, elapsedNs: out.elapsedNs)
+    }
+
+    /// Cumulative exit counters of the vCPU from its binary stats fd (nil without stats / after close).
+    public func exitCounters() -> ExitCounters? {
+        let (stats, msr) = state.withLock { (resources?.stats, msrExitsTotal) }
+        return try? stats?.exitCounters(userspaceMsrExits: msr)
+    }
+
+    /// Host-initiated KVM_SET_MSRS, issued on the vCPU thread. Returns how many entries KVM accepted.
+    public func setMsrs(_ entries: [(UInt32, UInt64)]) throws(LinuxError) -> Int {
+        try onVcpu { (v) throws(LinuxError) in try v.setMsrs(entries) }
+    }
+
+    /// Host-initiated KVM_GET_MSRS, issued on the vCPU thread (values of the leading readable MSRs).
+    public func getMsrs(_ indices: [UInt32]) throws(LinuxError) -> [UInt64] {
+        try onVcpu { (v) throws(LinuxError) in try v.getMsrs(indices) }
+    }
+
+    /// KVM_GET_CPUID2 of the vCPU, issued on the vCPU thread.
+    public func guestCpuid() throws(LinuxError) -> [CpuidEntry] {
+        try onVcpu { (v) throws(LinuxError) in try v.getCpuid2() }
+    }
+
+    /// Runs `body` with the vCPU on its thread (serialized with commands).
+    private func onVcpu<R>(_ body: (Vcpu) throws(LinuxError) -> R) throws(LinuxError) -> R {
+        commandLock.lock(); defer { commandLock.unlock() }
+        guard let res = state.withLock({ resources }) else { throw LinuxError(.badFileDescriptor, "guest VM closed") }
+        let r = res.thread.perform { () -> Result<R, LinuxError> in
+            guard let v = res.vcpu else { return .failure(LinuxError(.badFileDescriptor, "vCPU closed")) }
+            do throws(LinuxError) { return .success(try body(v)) } catch { return .failure(error) }
+        } ?? .failure(LinuxError(.ioError, "vCPU thread stopped"))
+        return try r.get()
+    }
+
+    /// Internal: one raw mailbox request (tests use the test-only opcodes through this).
+    struct Outcome {
+        var status: GuestStatus
+        var reply: GuestMailbox.Reply?
+        var exits: ExitCounters?
+        var pings: UInt64 = 0
+        var elapsedNs: UInt64 = 0
+    }
+
+    func execute(_ request: GuestMailbox.Request, timeout: Duration, host: (() -> Void)?) -> Outcome {
+        commandLock.lock(); defer { commandLock.unlock() }
+        let (res, dead) = state.withLock { (resources, deadReason) }
+        guard let res else { return Outcome(status: .error("guest VM closed")) }
+        if let dead { return Outcome(status: .error("VM unusable after \(dead)")) }
+        return drive(res, request: request, deadline: timeout, host: host)
+    }
+
+    /// Runs the vCPU for one command (or, with `request == nil`, to the boot READY doorbell),
+    /// enforcing the deadline from the caller's thread. Caller holds `commandLock` (or is init).
+    private func drive(_ res: Resources, request: GuestMailbox.Request?, deadline: Duration,
+                       host: (() -> Void)?) -> Outcome {
+        guard let memory = res.memory else { return Outcome(status: .error("guest memory released")) }
+        let seq: UInt32 = state.withLock { self.seq &+= 1; return self.seq }
+        if let request {
+            GuestMailbox.encode(request, seq: seq,
+                                into: memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize))
+        }
+        var outcome = Outcome(status: .error("vCPU thread stopped"))
+        let start = monotonicNs()
+        let limit = start &+ GuestVM.nanoseconds(deadline)
+        // `outcome` is written by the job and read here only after the job completed.
+        guard let ticket = res.thread.submit({ [self] in
+            outcome = self.vcpuLoop(res, memory: memory, request: request, seq: seq)
+        }) else { return outcome }
+        if let host {
+            // Wait until the job is about to enter KVM_RUN for this command (or the deadline).
+            state.withLock { while startedSeq != seq { if !state.wait(untilNs: limit) { break } } }
+            host()
+        }
+        if !res.thread.wait(for: ticket, deadlineNs: limit) {
+            // Past the deadline: kick until the job has left KVM_RUN.
+            repeat {
+                state.withLock {
+                    if commandActive, let run = activeRun {
+                        kickRequested = true
+                        lbr_kvm_run_set_immediate_exit(run, 1)
+                    }
+                }
+                res.thread.kick()
+            } while !res.thread.wait(for: ticket, deadlineNs: monotonicNs() + 20_000_000)
+        }
+        return outcome
+    }
+
+    static func nanoseconds(_ d: Duration) -> UInt64 {
+        let c = d.components
+        if c.seconds < 0 { return 0 }
+        let s = UInt64(c.seconds)
+        if s > 1_000_000_000 { return UInt64.max / 2 }
+        return s * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+    }
+
+    // MARK: vCPU thread side
+
+    /// On the vCPU thread: KVM_RUN until the doorbell, handling user-space MSR exits.
+    private func vcpuLoop(_ res: Resources, memory: GuestMemory, request: GuestMailbox.Request?,
+                          seq: UInt32) -> Outcome {
+        guard let vcpu = res.vcpu else { return Outcome(status: .error("vCPU closed")) }
+        let before = try? res.stats?.exitCounters(userspaceMsrExits: state.withLock { msrExitsTotal })
+        state.withLock { commandActive = true; activeRun = vcpu.run; startedSeq = seq; state.broadcast() }
+        var msrExits: UInt64 = 0
+        var pings: UInt64 = 0
+        let t0 = monotonicNs()
+        var status: GuestStatus = .ok
+        var fatal: String?
+        let expected = request == nil ? GuestMailbox.doorbellReady : GuestMailbox.doorbellDone
+        run: while true {
+            let err = vcpu.runOnce()
+            if err != 0 {
+                if err == EINTR || err == EAGAIN {
+                    if state.withLock({ kickRequested }) { status = .timeout; break run }
+                    continue
+                }
+                status = .error("KVM_RUN failed: \(LinuxError(.init(rawValue: err), "KVM_RUN"))")
+                fatal = "KVM_RUN errno \(err)"
+                break run
+            }
+            let reason = vcpu.exitReason
+            switch reason {
+            case UInt32(KVM_EXIT_IO):
+                let io = lbr_kvm_run_io(vcpu.run)
+                guard io.port == GuestMailbox.doorbellPort, io.direction == UInt8(KVM_EXIT_IO_OUT), io.size == 4,
+                      io.count == 1, io.data_offset <= UInt64(vcpu.runSize - 4) else {
+                    status = .error("unexpected port I/O: port 0x\(String(io.port, radix: 16)) dir \(io.direction) size \(io.size) count \(io.count)")
+                    break run
+                }
+                let value = UnsafeRawPointer(vcpu.run).loadUnaligned(fromByteOffset: Int(io.data_offset), as: UInt32.self)
+                if value == expected { break run }
+                if value == GuestMailbox.doorbellPing { pings &+= 1; continue }
+                status = .error("unexpected doorbell 0x\(String(value, radix: 16)), expected 0x\(String(expected, radix: 16))")
+                break run
+            case UInt32(KVM_EXIT_X86_RDMSR), UInt32(KVM_EXIT_X86_WRMSR):
+                msrExits &+= 1
+                handleMsrExit(vcpu, isWrite: reason == UInt32(KVM_EXIT_X86_WRMSR))
+            case UInt32(KVM_EXIT_SHUTDOWN):
+                fatal = "KVM_EXIT_SHUTDOWN (triple fault)"
+                status = .error("guest shutdown: KVM_EXIT_SHUTDOWN (triple fault)")
+                break run
+            case UInt32(KVM_EXIT_FAIL_ENTRY):
+                let why = "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x\(String(lbr_kvm_run_fail_entry_reason(vcpu.run), radix: 16)) cpu \(lbr_kvm_run_fail_entry_cpu(vcpu.run))"
+                fatal = why; status = .error(why)
+                break run
+            case UInt32(KVM_EXIT_INTERNAL_ERROR):
+                let n = min(lbr_kvm_run_internal_ndata(vcpu.run), 16)
+                let data = (0..<n).map { "0x" + String(lbr_kvm_run_internal_data(vcpu.run, $0), radix: 16) }
+                let why = "KVM_EXIT_INTERNAL_ERROR suberror \(lbr_kvm_run_internal_suberror(vcpu.run)) data [\(data.joined(separator: ", "))]"
+                fatal = why; status = .error(why)
+                break run
+            case UInt32(KVM_EXIT_SYSTEM_EVENT):
+                let why = "KVM_EXIT_SYSTEM_EVENT type \(lbr_kvm_run_system_event_type(vcpu.run))"
+                fatal = why; status = .error(why)
+                break run
+            case UInt32(KVM_EXIT_HLT):
+                fatal = "KVM_EXIT_HLT"; status = .error("guest halted (KVM_EXIT_HLT)")
+                break run
+            case UInt32(KVM_EXIT_MMIO):
+                let why = "KVM_EXIT_MMIO at 0x\(String(lbr_kvm_run_mmio_addr(vcpu.run), radix: 16)) len \(lbr_kvm_run_mmio_len(vcpu.run)) write \(lbr_kvm_run_mmio_is_write(vcpu.run))"
+                fatal = why; status = .error("guest accessed unbacked memory: \(why)")
+                break run
+            case UInt32(KVM_EXIT_INTR):
+                if state.withLock({ kickRequested }) { status = .timeout; break run }
+            default:
+                fatal = "exit reason \(reason)"; status = .error("unexpected KVM exit reason \(reason)")
+                break run
+            }
+        }
+        let elapsed = monotonicNs() &- t0
+        if status == .timeout {
+            // Back to the command loop, so the next command finds a working guest.
+            lbr_kvm_run_set_immediate_exit(vcpu.run, 0)
+            if var regs = try? vcpu.getRegs() {
+                regs.rip = GuestPayload.commandLoop; regs.rsp = GuestPayload.stackTop; regs.rflags = 0x2
+                if (try? vcpu.setRegs(regs)) == nil { fatal = "KVM_SET_REGS failed after a timeout" }
+            } else {
+                fatal = "KVM_GET_REGS failed after a timeout"
+            }
+        }
+        let total: UInt64 = state.withLock {
+            msrExitsTotal &+= msrExits
+            commandActive = false; activeRun = nil; kickRequested = false
+            lbr_kvm_run_set_immediate_exit(vcpu.run, 0)
+            if let fatal, deadReason == nil { deadReason = fatal }
+            return msrExitsTotal
+        }
+        var exits: ExitCounters?
+        if let before, let after = try? res.stats?.exitCounters(userspaceMsrExits: total) { exits = after - before }
+        var outcome = Outcome(status: status, reply: nil, exits: exits, pings: pings, elapsedNs: elapsed)
+        if status == .ok, let request {
+            let page = Array(UnsafeRawBufferPointer(memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)))
+            let reply = GuestMailbox.decode(page, seq: seq, request: request)
+            outcome.status = reply.status
+            outcome.reply = reply
+        }
+        return outcome
+    }
+
+    private func handleMsrExit(_ vcpu: Vcpu, isWrite: Bool) {
+        let m = lbr_kvm_run_msr(vcpu.run)
+        let exit = MsrExit(index: m.index.pointee, isWrite: isWrite, value: isWrite ? m.data.pointee : 0,
+                           rip: msrExitRip ? (try? vcpu.getRegs())?.rip : nil, reason: m.reason.pointee)
+        let reply = handler?(exit) ?? .gp
+        switch reply {
+        case let .value(v):
+            if !isWrite { m.data.pointee = v }
+            m.error.pointee = 0
+        case .ok:
+            if !isWrite { m.data.pointee = 0 }
+            m.error.pointee = 0
+        case .gp:
+            m.error.pointee = 1
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import CLbrShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pthread mutex + condition variable on CLOCK_MONOTONIC.
+///
+/// `@unchecked Sendable`: the pthread objects are heap-allocated once and only touched through
+/// pthread calls, which are thread-safe by definition.
+final class Monitor: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond); pthread_mutex_destroy(mutex)
+        cond.deallocate(); mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    func broadcast() { pthread_cond_broadcast(cond) }
+    /// Waits (lock held) until signalled.
+    func wait() { pthread_cond_wait(cond, mutex) }
+    /// Waits (lock held) until signalled or `deadline` (monotonic ns). Returns false on timeout.
+    func wait(untilNs deadline: UInt64) -> Bool {
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT
+    }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock(); defer { unlock() }
+        return try body()
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+@inline(__always)
+func monotonicNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// The signal used to kick a vCPU out of KVM_RUN (with `kvm_run.immediate_exit`).
+let vcpuKickSignal = SIGUSR1
+
+/// Installs a no-op SIGUSR1 handler without SA_RESTART once per process, so a kick makes
+/// KVM_RUN return EINTR instead of being restarted or killing the process.
+private let installKickHandler: Void = {
+    var sa = sigaction()
+    sa.__sigaction_handler.sa_handler = { _ in }
+    sigemptyset(&sa.sa_mask)
+    sa.sa_flags = 0 // no SA_RESTART: KVM_RUN must see EINTR
+    _ = sigaction(vcpuKickSignal, &sa, nil)
+}()
+
+/// A dedicated pthread that owns one vCPU and runs every vCPU ioctl.
+///
+/// The thread pins itself with `lbr_pin_self_to_cpu` before anything else (so before the first
+/// KVM_RUN), blocks SIGINT/SIGTERM (the process handles those elsewhere) and unblocks the kick
+/// signal. Work arrives as jobs executed one at a time; `kick()` interrupts a job inside KVM_RUN.
+///
+/// `@unchecked Sendable`: all mutable state is guarded by `monitor`; the job closure is only
+/// executed on the thread and cleared before its submitter is woken.
+final class VcpuThread: @unchecked Sendable {
+    let monitor = Monitor()
+    let cpu: Int
+    // Guarded by `monitor`:
+    private var job: (() -> Void)?
+    private var submitted: UInt64 = 0
+    private var completed: UInt64 = 0
+    private var stopping = false
+    private var exited = false
+    private var started = false
+    private var pinError: Int32 = 0
+    private var threadID: pid_t = 0
+    private var joined = false
+    private var thread = pthread_t()
+
+    /// Starts the thread and waits until it is pinned. Throws if pinning failed (thread gone).
+    init(cpu: Int) throws(LinuxError) {
+        _ = installKickHandler
+        self.cpu = cpu
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { raw in
+            let me = Unmanaged<VcpuThread>.fromOpaque(raw!).takeRetainedValue()
+            me.main()
+            return nil
+        }, box)
+        if rc != 0 {
+            Unmanaged<VcpuThread>.fromOpaque(box).release()
+            throw LinuxError(.init(rawValue: rc), "pthread_create(vCPU thread)")
+        }
+        thread = t
+        monitor.lock()
+        while !started { monitor.wait() }
+        let err = pinError
+        monitor.unlock()
+        if err != 0 {
+            join()
+            throw LinuxError(.init(rawValue: err), "pin vCPU thread to CPU \(cpu)")
+        }
+    }
+
+    deinit { precondition(joined || exited, "VcpuThread dropped without stop()") }
+
+    /// Kernel thread id of the vCPU thread.
+    var tid: pid_t { monitor.withLock { threadID } }
+
+    private func main() {
+        // Pin FIRST: the vCPU is created and run only after this.
+        let rc = lbr_pin_self_to_cpu(Int32(cpu))
+        var block = sigset_t()
+        sigemptyset(&block)
+        sigaddset(&block, SIGINT)
+        sigaddset(&block, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &block, nil)
+        var kick = sigset_t()
+        sigemptyset(&kick)
+        sigaddset(&kick, vcpuKickSignal)
+        pthread_sigmask(SIG_UNBLOCK, &kick, nil)
+        monitor.lock()
+        threadID = lbr_gettid()
+        pinError = rc
+        started = true
+        monitor.broadcast()
+        if rc != 0 { exited = true; monitor.unlock(); return }
+        while true {
+            while job == nil && !stopping { monitor.wait() }
+            guard let work = job else { break }
+            monitor.unlock()
+            work()
+            monitor.lock()
+            job = nil
+            completed += 1
+            monitor.broadcast()
+        }
+        exited = true
+        monitor.broadcast()
+        monitor.unlock()
+    }
+
+    /// Queues `work` (one job at a time: waits for the previous one). Returns its ticket.
+    func submit(_ work: @escaping () -> Void) -> UInt64? {
+        monitor.lock(); defer { monitor.unlock() }
+        while job != nil && !exited { monitor.wait() }
+        if stopping || exited { return nil }
+        job = work
+        submitted += 1
+        monitor.broadcast()
+        return submitted
+    }
+
+    /// Waits until job `ticket` completed, or until `deadlineNs` (monotonic). Returns completion.
+    func wait(for ticket: UInt64, deadlineNs: UInt64? = nil) -> Bool {
+        monitor.lock(); defer { monitor.unlock() }
+        while completed < ticket && !exited {
+            if let d = deadlineNs {
+                if !monitor.wait(untilNs: d) { return completed >= ticket }
+            } else {
+                monitor.wait()
+            }
+        }
+        return completed >= ticket
+    }
+
+    /// Runs `body` on the vCPU thread and returns its value (blocks the caller).
+    /// Returns nil when the thread is stopped.
+    func perform<R>(_ body: () -> R) -> R? {
+        withoutActuallyEscaping(body) { escapable in
+            var out: R?
+            let ticket = withUnsafeMutablePointer(to: &out) { slot -> UInt64? in
+                nonisolated(unsafe) let slot = slot
+                guard let t = submit({ slot.pointee = escapable() }) else { return nil }
+                _ = wait(for: t)
+                return t
+            }
+            return ticket == nil ? nil : out
+        }
+    }
+
+    /// Sends the kick signal to the vCPU thread (interrupts KVM_RUN with EINTR).
+    func kick() {
+        monitor.lock(); defer { monitor.unlock() }
+        if !exited { _ = pthread_kill(thread, vcpuKickSignal) }
+    }
+
+    /// Stops the thread after the current job and joins it. Idempotent.
+    func stop() {
+        monitor.lock()
+        stopping = true
+        monitor.broadcast()
+        monitor.unlock()
+        join()
+    }
+
+    private func join() {
+        monitor.lock()
+        if joined { monitor.unlock(); return }
+        joined = true
+        monitor.unlock()
+        pthread_join(thread, nil)
+    }
+}
