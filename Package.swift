@@ -33,6 +33,7 @@ let package = Package(
         // C layer
         .target(name: "CLbrShim", path: "CModules/CLbrShim"),
         .target(name: "CLbrGuest", path: "CModules/CLbrGuest"),
+        .target(name: "CRefVmm", path: "CModules/CRefVmm"), // C reference VMM (lbrbench only)
         .systemLibrary(name: "CNuma", path: "CModules/CNuma",
                        providers: [.apt(["libnuma-dev"])]),
         // Pure logic
@@ -58,7 +59,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "lbrbench", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
         // Tests
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),

@@ -214,6 +214,26 @@ public final class GuestVM: @unchecked Sendable {
         dst.copyMemory(from: code)
     }
 
+    /// For reference VMMs and benchmarks: the initial guest RAM image (tables, payload and
+    /// `request` encoded with sequence `seq` in the mailbox; only the used prefix of RAM), and the
+    /// `struct kvm_sregs` / `struct kvm_regs` bytes for direct long-mode entry at the payload.
+    public static func bootImage(request: GuestMailbox.Request, seq: UInt32 = 1)
+        -> (image: [UInt8], memoryBytes: Int, sregs: [UInt8], regs: [UInt8]) {
+        let memoryBytes = Int(LBR_GUEST_MIN_MEMORY)
+        var ram = [UInt8](repeating: 0, count: memoryBytes)
+        ram.withUnsafeMutableBytes { mem in
+            writeImage(into: mem)
+            GuestMailbox.encode(request, seq: seq,
+                                into: UnsafeMutableRawBufferPointer(rebasing: mem[Int(GuestPayload.mailboxAddress)..<(Int(GuestPayload.mailboxAddress) + GuestMailbox.pageSize)]))
+        }
+        let used = Int(GuestPayload.range.upperBound + 4095) & ~4095
+        var sregs = kvm_sregs()
+        LongMode.configure(&sregs)
+        let regs = LongMode.initialRegs(rip: GuestPayload.entry)
+        return (Array(ram.prefix(used)), memoryBytes,
+                withUnsafeBytes(of: sregs) { Array($0) }, withUnsafeBytes(of: regs) { Array($0) })
+    }
+
     // MARK: commands
 
     /// Runs `cmd` in the guest with a deadline. Never throws: failures are in `status`.
