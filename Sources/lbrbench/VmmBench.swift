@@ -32,9 +32,9 @@ func benchVmm() {
     var swiftRates: [Double] = []
     var cRates: [Double] = []
     for round in 1...rounds {
-        let s = vm.runExitLoop(count: exits, timeout: .seconds(60))
-        guard s.status == .ok, s.exits == UInt64(exits) else { say("vmm: Swift run failed: \(s.status) exits \(s.exits)"); return }
-        let c = boot.image.withUnsafeBytes { img in
+        // Alternate the order so neither VMM systematically runs first (load from other work drifts).
+        let runC = {
+            boot.image.withUnsafeBytes { img in
             boot.sregs.withUnsafeBytes { sr in
                 boot.regs.withUnsafeBytes { rg in
                     lbr_refvmm_run_exit_loop(Int32(cpu), img.baseAddress, img.count, boot.memoryBytes, sr.baseAddress,
@@ -43,6 +43,15 @@ func benchVmm() {
                 }
             }
         }
+        }
+        let c: lbr_refvmm_result
+        let s: ExitLoopResult
+        if round % 2 == 0 {
+            c = runC(); s = vm.runExitLoop(count: exits, timeout: .seconds(60))
+        } else {
+            s = vm.runExitLoop(count: exits, timeout: .seconds(60)); c = runC()
+        }
+        guard s.status == .ok, s.exits == UInt64(exits) else { say("vmm: Swift run failed: \(s.status) exits \(s.exits)"); return }
         guard c.err == 0, c.exits == UInt64(exits) else {
             say("vmm: C reference failed at \(String(cString: c.step)): errno \(c.err), exit \(c.last_exit), exits \(c.exits)")
             return
