@@ -39,7 +39,7 @@ uint8_t lbr_kvm_run_immediate_exit(const struct kvm_run *run);
 typedef struct lbr_kvm_io { uint8_t direction, size; uint16_t port; uint32_t count; uint64_t data_offset; } lbr_kvm_io;
 lbr_kvm_io lbr_kvm_run_io(const struct kvm_run *run);
 /** KVM_EXIT_X86_RDMSR / WRMSR: pointer to the msr member, so the VMM can answer in place. */
-typedef struct lbr_kvm_msr_exit { uint8_t *error; uint32_t *reason; uint32_t *index; uint64_t *data; } lbr_kvm_msr_exit;
+typedef struct lbr_kvm_msr_exit { __u8 *error; __u32 *reason; __u32 *index; __u64 *data; } lbr_kvm_msr_exit;
 lbr_kvm_msr_exit lbr_kvm_run_msr(struct kvm_run *run);
 /** KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason and cpu. */
 uint64_t lbr_kvm_run_fail_entry_reason(const struct kvm_run *run);
