@@ -98,3 +98,25 @@ public protocol ScenarioBackend: AnyObject {
     /// Releases everything created since `begin`. Returns final observations (e.g. late kmsg lines).
     func end() -> [TimedObservation]
 }
+
+/// `--backend auto`: hw if available, else hybrid, else sim — with the reason for the choice.
+public enum BackendSelection {
+    /// Picks the first available kind in the order hw, hybrid, sim.
+    /// - Parameter availability: the availability of each kind the caller could construct.
+    /// - Returns: the chosen kind and a one-line reason naming why each better kind was passed over,
+    ///   or nil when none is available.
+    public static func auto(_ availability: [BackendKind: BackendAvailability]) -> (kind: BackendKind, reason: String)? {
+        var passed: [String] = []
+        for k in BackendKind.allCases {
+            guard let a = availability[k] else { continue }
+            switch a {
+            case let .available(detail):
+                let why = passed.isEmpty ? "" : " (" + passed.joined(separator: "; ") + ")"
+                return (k, "\(k.rawValue): \(detail)\(why)")
+            case let .unavailable(reason):
+                passed.append("\(k.rawValue) unavailable: \(reason)")
+            }
+        }
+        return nil
+    }
+}

@@ -252,9 +252,9 @@ public enum VerdictEngine {
         if let last = lbrAccesses.last, !last.faulted {
             let trapped = lbrAccesses.filter(\.trapped).count
             let summary = "\(lbrAccesses.count) LBR MSR accesses, \(trapped) trapped, last \(last.trapped ? "trapped" : "passed through")"
-            evidence.append(summary)
             if lbrAccesses.count == 1 && last.trapped {
                 // The first access is always trapped (it creates the event, §1.4): no vote.
+                evidence.append(summary + " (a lone first access: no vote)")
             } else {
                 readings[.msrPassthrough] = SignalReading(kind: .msrPassthrough, vote: last.trapped ? .notActive : .active,
                                                           evidence: summary)

@@ -364,3 +364,17 @@ import LbrCore
             ScenarioOutcome([.hostWinsVlbrError, .recovered(.lbrMsrAccess, nil)])))
     }
 }
+
+@Suite struct SelectionTests {
+    @Test func autoPicksTheBestAvailableAndSaysWhy() {
+        let a: [BackendKind: BackendAvailability] = [
+            .hw: .unavailable(reason: "no Intel PMU"), .hybrid: .available(detail: "/dev/kvm API 12"),
+            .sim: .available(detail: "model"),
+        ]
+        let c = BackendSelection.auto(a)!
+        #expect(c.kind == .hybrid)
+        #expect(c.reason == "hybrid: /dev/kvm API 12 (hw unavailable: no Intel PMU)")
+        #expect(BackendSelection.auto([.hw: .available(detail: "Skylake")])!.kind == .hw)
+        #expect(BackendSelection.auto([.hw: .unavailable(reason: "x")]) == nil)
+    }
+}
