@@ -281,6 +281,12 @@ public struct Runner {
                         failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): guest command timed out")
                         break phaseLoop
                     }
+                    for case let .guest(g) in obs.map(\.observation) {
+                        if case let .error(m) = g.status {
+                            failure = (.error, "phase \(phase.name) step \(i + 1) (\(step)): guest: \(m)")
+                            break phaseLoop
+                        }
+                    }
                 } catch {
                     switch error {
                     case let .timeout(m): failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): \(m)")

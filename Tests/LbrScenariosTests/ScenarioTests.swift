@@ -254,6 +254,17 @@ import LbrCore
         #expect(b.endCount == 1)
     }
 
+    @Test func guestErrorStatusIsAnError() {
+        let b = ScriptedBackend { (_: String, s: Step) throws(BackendError) -> [Observation] in
+            guard let g = s.guestCommand else { return [] }
+            return [.guest(GuestResult(command: g, status: .error("mailbox: length 9000 exceeds 4096")))]
+        }
+        let r = Runner(backend: b, options: RunOptions(kernelRelease: "x")).runOnce(Catalog.guestBaseline)
+        #expect(r.status == .error)
+        #expect(r.reason?.hasSuffix("guest: mailbox: length 9000 exceeds 4096") == true)
+        #expect(b.endCount == 1)
+    }
+
     @Test func unsupportedAndBeginFailures() {
         let b = ScriptedBackend(world: SignalWorld { _, _ in .active })
         b.supportFor = { $0.name == "counter-exhaustion" ? .unsupported(reason: "no CPUID.0xA counters") : .supported }
