@@ -1,0 +1,156 @@
+// JSON run report following the versioned schema `lbrprobe.run/1` (docs/run.schema.json, docs/run-format.md).
+// The document is built from explicit DTOs so the wire format never changes by accident when the Swift
+// types evolve; a change of shape requires a new schema version.
+
+import Foundation
+import LbrCore
+import LbrScenarios
+
+/// Renders a `RunReport` as `lbrprobe.run/1` JSON.
+public enum JsonReport {
+    public static let schemaId = RunReport.schema
+
+    /// Pretty-printed, key-sorted JSON (UTF-8).
+    public static func render(_ report: RunReport) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try enc.encode(document(report))
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// The DTO tree (exposed for tests and for tools embedding the document).
+    public static func document(_ r: RunReport) -> RunDocument {
+        RunDocument(
+            schema: schemaId, tool: "lbrprobe", backend: r.backend.rawValue, model: r.model,
+            availability: .init(available: r.availability.isAvailable, detail: r.availability.text),
+            selection_reason: r.selectionReason, cpu: r.cpu, kernel_release: r.kernelRelease, repeats: r.repeats,
+            timeout_ms: Double(r.timeoutNs) / 1e6, expect_file: r.expectFile,
+            start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
+            exit_code: Int(r.exitCode.rawValue),
+            totals: .init(pass: r.totals.pass, fail: r.totals.fail, skip: r.totals.skip, error: r.totals.error,
+                          timeout: r.totals.timeout),
+            results: r.results.map(result),
+            distributions: r.distributions.map { d in
+                .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
+            })
+    }
+
+    static func result(_ r: ScenarioResult) -> ResultDTO {
+        ResultDTO(
+            scenario: r.scenario, test_name: r.testName, repeat: r.repeatIndex + 1, backend: r.backend.rawValue,
+            model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, status: r.status.rawValue, reason: r.reason,
+            outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
+            expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
+            start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
+            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
+    }
+
+    static func line(_ e: ExpectationCheck) -> Int? {
+        switch e {
+        case let .met(_, l), let .unmet(_, l), let .notChecked(_, l): return l
+        case .none, .notListed: return nil
+        }
+    }
+
+    static func term(_ o: Outcome) -> TermDTO {
+        var t = TermDTO(code: o.code, detail: o.detail, path: nil, latency: nil, reason: o.reason)
+        if case let .recovered(p, l) = o {
+            t.path = p.rawValue
+            t.latency = l.map { .init(guest_tsc_ticks: $0.guestTscTicks, exits: $0.exits, guest_commands: $0.guestCommands) }
+        }
+        return t
+    }
+
+    static func phase(_ p: PhaseVerdict) -> PhaseDTO {
+        PhaseDTO(
+            name: p.phase, role: p.role.rawValue, inferred: p.inferred.rawValue,
+            agreeing: p.agreeing.map(\.rawValue), disagreeing: p.disagreeing.map(\.rawValue),
+            signals: p.signals.map { .init(kind: $0.kind.rawValue, vote: $0.vote.rawValue, evidence: $0.evidence) },
+            host: p.host.map { .init(contender: $0.contender, state: $0.state?.rawValue, samples: $0.samples,
+                                     with_branches: $0.withBranches, empty_branches: $0.emptyBranches,
+                                     guest_addresses: $0.guestAddresses) },
+            host_starved: p.hostStarved,
+            ground_truth: p.groundTruth.map { .init(vlbr: $0.vlbr?.rawValue, passthrough: $0.passthrough,
+                                                    agrees_with_inference: $0.agreesWithInference) },
+            evidence: p.evidence, duration_ms: Double(p.durationNs) / 1e6)
+    }
+
+    // MARK: DTOs (field names are the wire names)
+
+    public struct RunDocument: Codable, Sendable {
+        public struct Availability: Codable, Sendable { public var available: Bool; public var detail: String }
+        public struct Totals: Codable, Sendable { public var pass, fail, skip, error, timeout: Int }
+        public struct Distribution: Codable, Sendable {
+            public struct Count: Codable, Sendable { public var outcome: String; public var count: Int }
+            public var scenario: String; public var runs: Int; public var counts: [Count]
+        }
+        public var schema: String
+        public var tool: String
+        public var backend: String
+        public var model: String?
+        public var availability: Availability
+        public var selection_reason: String?
+        public var cpu: Int
+        public var kernel_release: String
+        public var repeats: Int
+        public var timeout_ms: Double
+        public var expect_file: String?
+        public var start_time: String?
+        public var duration_ms: Double
+        public var exit_code: Int
+        public var totals: Totals
+        public var results: [ResultDTO]
+        public var distributions: [Distribution]
+    }
+
+    public struct ResultDTO: Codable, Sendable {
+        public struct Expectation: Codable, Sendable { public var check: String; public var expected: String?; public var line: Int? }
+        public var scenario: String
+        public var test_name: String
+        public var `repeat`: Int
+        public var backend: String
+        public var model: String?
+        public var cpu: Int
+        public var kernel_release: String
+        public var status: String
+        public var reason: String?
+        public var outcome: String
+        public var outcome_detail: String
+        public var terms: [TermDTO]
+        public var expectation: Expectation
+        public var start_time: String?
+        public var duration_ms: Double
+        public var lbr_depth: Int?
+        public var notes: [String]
+        public var phases: [PhaseDTO]
+    }
+
+    public struct TermDTO: Codable, Sendable {
+        public struct Latency: Codable, Sendable { public var guest_tsc_ticks: UInt64; public var exits: UInt64; public var guest_commands: Int }
+        public var code: String
+        public var detail: String
+        public var path: String?
+        public var latency: Latency?
+        public var reason: String?
+    }
+
+    public struct PhaseDTO: Codable, Sendable {
+        public struct Signal: Codable, Sendable { public var kind: String; public var vote: String; public var evidence: String }
+        public struct Host: Codable, Sendable {
+            public var contender: String; public var state: String?
+            public var samples, with_branches, empty_branches, guest_addresses: Int
+        }
+        public struct Truth: Codable, Sendable { public var vlbr: String?; public var passthrough: Bool?; public var agrees_with_inference: Bool? }
+        public var name: String
+        public var role: String
+        public var inferred: String
+        public var agreeing: [String]
+        public var disagreeing: [String]
+        public var signals: [Signal]
+        public var host: [Host]
+        public var host_starved: Bool?
+        public var ground_truth: Truth?
+        public var evidence: [String]
+        public var duration_ms: Double
+    }
+}

@@ -1,1 +1,0 @@
-// LbrReport: placeholder until its issue lands.

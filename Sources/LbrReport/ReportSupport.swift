@@ -1,0 +1,88 @@
+// Helpers shared by the run report writers: timestamps, name sanitising, per-result evidence text.
+
+import LbrScenarios
+
+/// Formatting helpers shared by the run report writers.
+public enum ReportSupport {
+    /// RFC 3339 UTC timestamp with millisecond precision for Unix nanoseconds (proleptic Gregorian).
+    public static func rfc3339(unixNs: UInt64) -> String {
+        let secs = Int64(unixNs / 1_000_000_000)
+        let ms = Int((unixNs / 1_000_000) % 1000)
+        var days = secs / 86_400
+        let rem = Int(secs % 86_400)
+        // civil_from_days (Howard Hinnant).
+        days += 719_468
+        let era = days / 146_097
+        let doe = days - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        var y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        if m <= 2 { y += 1 }
+        func p(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(Int64(rem / 3600), 2)):\(p(Int64(rem / 60 % 60), 2)):\(p(Int64(rem % 60), 2)).\(p(Int64(ms), 3))Z"
+    }
+
+    /// A test name restricted to `[A-Za-z0-9_.-]` (LAVA / NIPA / KTAP-friendly); anything else becomes `_`.
+    public static func testName(_ s: String) -> String {
+        let out = String(s.unicodeScalars.map { u -> Character in
+            let ok = ("a"..."z").contains(u) || ("A"..."Z").contains(u) || ("0"..."9").contains(u)
+                || u == "_" || u == "." || u == "-"
+            return ok ? Character(u) : "_"
+        })
+        return out.isEmpty ? "_" : out
+    }
+
+    /// One line of printable ASCII without `#` (safe in TAP descriptions and directives).
+    public static func oneLine(_ s: String) -> String {
+        String(s.unicodeScalars.map { u -> Character in
+            (u.value >= 0x20 && u.value < 0x7f && u != "#") ? Character(u) : (u == "\n" || u == "\t" ? " " : "_")
+        })
+    }
+
+    /// Milliseconds with 3 decimals.
+    public static func ms(_ ns: UInt64) -> String {
+        let whole = ns / 1_000_000, frac = (ns / 1000) % 1000
+        let f = String(frac)
+        return "\(whole).\(String(repeating: "0", count: 3 - f.count))\(f)"
+    }
+
+    /// Seconds as a Double.
+    public static func seconds(_ ns: UInt64) -> Double { Double(ns) / 1e9 }
+
+    /// Upper-case status word.
+    public static func statusWord(_ s: ResultStatus) -> String { s.rawValue.uppercased() }
+
+    /// The evidence of one result as text lines (used by TAP diagnostics, JUnit bodies and KCIDB excerpts).
+    public static func evidenceLines(_ r: ScenarioResult) -> [String] {
+        var out: [String] = []
+        out.append("\(r.testName): \(r.outcome.detail) [\(r.status.rawValue)] backend=\(r.backend.rawValue)"
+                   + (r.model.map { " model=\($0)" } ?? "") + " cpu=\(r.cpu) kernel=\(r.kernelRelease)")
+        if let reason = r.reason { out.append("reason: \(reason)") }
+        if let e = r.expectation.expected { out.append("expected: \(e) (\(r.expectation.code))") }
+        for n in r.sessionNotes { out.append("note: \(n)") }
+        for p in r.phases {
+            out.append("phase \(p.phase) (\(p.role.rawValue)): vLBR \(p.inferred.rawValue)"
+                       + "; agree: \(list(p.agreeing.map(\.rawValue)))"
+                       + "; disagree: \(list(p.disagreeing.map(\.rawValue)))"
+                       + (p.hostStarved.map { "; host starved: \($0 ? "yes" : "no")" } ?? "")
+                       + groundTruthText(p))
+            for s in p.signals { out.append("  [\(s.kind.rawValue) => \(s.vote.rawValue)] \(s.evidence)") }
+            for e in p.evidence { out.append("  \(e)") }
+        }
+        return out
+    }
+
+    static func list(_ a: [String]) -> String { a.isEmpty ? "none" : a.joined(separator: ", ") }
+
+    static func groundTruthText(_ p: PhaseVerdict) -> String {
+        guard let g = p.groundTruth else { return "" }
+        var s = "; model ground truth:"
+        if let v = g.vlbr { s += " vlbr=\(v.rawValue)" }
+        if let pt = g.passthrough { s += " passthrough=\(pt)" }
+        if let a = g.agreesWithInference { s += a ? " (agrees)" : " (DISAGREES with inference)" }
+        return s
+    }
+}

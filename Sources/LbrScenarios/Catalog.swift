@@ -1,0 +1,261 @@
+// The scenario catalog. Every scenario is data: phases of host and guest steps with explicit timing.
+// Guest loops are short on purpose: on instruction-emulating KVM hosts each guest instruction costs ~1 µs.
+// Section numbers (§) refer to docs/reference kvm-perf-lbr.md; "seed a/b" to Xiong Zhang's cases in the
+// June 2023 thread ("[PATCH 3/4] KVM: VMX/pmu: Enable inactive vLBR event in guest LBR MSR emulation"),
+// "Sean Q1/Q2" to Sean Christopherson's questions in the same thread, "2018 seed" to Wei Wang / Andi Kleen
+// ("guest requesting KVM for lbr stack save/restore", Sept 2018).
+
+import LbrCore
+
+/// Values and sizes the catalog uses.
+public enum CatalogConstants {
+    /// LBR_TOS probe values. Xiong's vmx_pmu_lbr_contend.c XORs TOS with 0x3 and reads back (§6.1); any value
+    /// with `value & tosMask != 0` distinguishes a stuck write from KVM's dropped write, which reads 0 (§8.3).
+    public static let tosProbeA: UInt64 = 0x3
+    public static let tosProbeB: UInt64 = 0x1
+    /// Taken branches per branch-pattern command (fills a 16- or 32-deep stack at most twice; cheap when emulated).
+    public static let branches = 16
+    /// Branches for the tracing phases (more samples for the host).
+    public static let tracingBranches = 64
+    /// Spin iterations while the host acts concurrently or preempts (long enough for an IPI / a time slice).
+    public static let longSpin = 2_000
+    /// Spin iterations after contention ended, before the first probe (gives "recovered by itself" a chance:
+    /// several VM-exits/entries happen).
+    public static let shortSpin = 200
+    /// LBR_SELECT value that suppresses every branch (CPL0 and CPL>0, §5) so the stack stays frozen while the
+    /// guest keeps DEBUGCTL.LBR=1.
+    public static let lbrSelectRecordNothing: UInt64 = LbrSelect.suppressKernel | LbrSelect.suppressUser
+}
+
+public enum Catalog {
+    typealias C = CatalogConstants
+
+    // Reusable step groups.
+    static func useLbr(_ why: String) -> [Step] {
+        [.guest(.enableLbr(freezeOnPmi: false), why),
+         .guest(.branchPattern(count: C.branches), "record guest branches"),
+         .guest(.readLbrStack, "the stack must hold guest branches"),
+         .guest(.writeTos(C.tosProbeA), "write LBR_TOS and read it back: sticks iff the vLBR is active (§8.3)")]
+    }
+    static func probeAfterClose(_ c: ContenderSpec) -> [Step] {
+        [.host(.close(c), "contention ends"),
+         .guest(.spin(iterations: C.shortSpin), "VM-exits/entries without touching LBR (recovered by itself?)"),
+         .guest(.writeTos(C.tosProbeA), "first LBR MSR access after contention: trapped or passed through?"),
+         .guest(.writeTos(C.tosProbeB), "second access"),
+         .guest(.readLbrStack),
+         .host(.readKmsg, "fail to passthrough LBR while not ACTIVE at VM-entry (§1.5)")]
+    }
+
+    /// guest-baseline: no contender.
+    public static let guestBaseline = Scenario(
+        name: "guest-baseline",
+        question: "Without any host contender, does the guest's LBR work, and are the LBR MSRs passed through after the first (trapped) access?",
+        citation: "§1.2 (lazy creation on first access / DEBUGCTL.LBR=1), §1.4 (emulated access), §1.5 (passthrough at VM-entry when ACTIVE), kvm-unit-tests x86/pmu_lbr.c (§7.1)",
+        outcomeForm: "vlbr-active | vlbr-inactive | no-guest-lbr",
+        phases: [
+            Phase("baseline", .baseline, useLbr("DEBUGCTL.LBR=1 creates the vLBR event (§1.2)") + [
+                .guest(.writeTos(C.tosProbeB), "second probe: passed through now (§1.5)"),
+                .host(.readKmsg)]),
+        ],
+        rule: .baseline(phase: "baseline"))
+
+    /// host-first (seed a).
+    public static let hostFirst = Scenario(
+        name: "host-first",
+        question: "A CPU-pinned host LBR event exists on the vCPU's CPU before the guest's first LBR access: does the vLBR go to ERROR or does the host get starved; and after the host event closes, does the guest get LBR back?",
+        citation: "seed case a; §3.1 (CPU-pinned > task-pinned), §3.4 (vLBR skips LBR_SELECT arbitration on mainline), §8.1; Xiong's vmx_pmu_lbr_contend.c (§6.1)",
+        outcomeForm: "<contended>[+<after>]",
+        phases: [
+            Phase("contended", .contended, [
+                .host(.open(.contender(.pinnedLbr)), "CPU-pinned LBR event before the guest touches LBR"),
+            ] + useLbr("first LBR access: creates the vLBR while the host event holds LBR") + [
+                .host(.readContenders, "host samples while the vCPU ran: empty stacks ⇒ starved (§3.4)"),
+                .host(.readKmsg)]),
+            Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
+        ],
+        rule: .contention(contended: "contended", after: "after"))
+
+    /// host-preempts (seed b).
+    public static let hostPreempts = Scenario(
+        name: "host-preempts",
+        question: "The guest is using LBR; a CPU-pinned host LBR event is installed by IPI while the vCPU is loaded: does the vLBR lose (ERROR) or does the host get starved; does the guest get LBR back afterwards?",
+        citation: "seed case b; §3.5 (perf_install_in_context IPI, ctx_resched), §3.4, §1.5",
+        outcomeForm: "<contended>[+<after>]",
+        phases: [
+            Phase("guest-owns", .setup, useLbr("the guest owns LBR first")),
+            Phase("contended", .contended, [
+                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spin(iterations: C.longSpin),
+                                    "installed by IPI while the vCPU runs (§3.5)"),
+                .guest(.writeTos(C.tosProbeA), "does the guest still own LBR?"),
+                .guest(.branchPattern(count: C.branches)),
+                .guest(.readLbrStack),
+                .host(.readContenders),
+                .host(.readKmsg)]),
+            Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
+        ],
+        rule: .contention(contended: "contended", after: "after"))
+
+    /// slot-contention.
+    public static let slotContention = Scenario(
+        name: "slot-contention",
+        question: "A CPU-pinned raw 0x1b00 event occupies the vLBR's fake counter 58 before the guest's first LBR access: does the vLBR go to ERROR, and does anything short of a release bring it back?",
+        citation: "§3.4 (a) (vlbr_constraint idx 58), §8.2, §1.4 (no re-enable in mainline), §3.2 (pinned ⇒ ERROR, never rescheduled)",
+        outcomeForm: "<contended>[+<after>]",
+        phases: [
+            Phase("contended", .contended, [
+                .host(.open(.contender(.vlbrSlot)), "occupy counter 58 with a CPU-pinned event"),
+            ] + useLbr("first LBR access: the vLBR cannot get counter 58") + [
+                .host(.readContenders, "the slot holder ACTIVE ⇒ the vLBR cannot be"),
+                .host(.readKmsg)]),
+            Phase("after", .afterContention, probeAfterClose(.contender(.vlbrSlot))),
+        ],
+        rule: .contention(contended: "contended", after: "after"))
+
+    /// counter-exhaustion.
+    public static let counterExhaustion = Scenario(
+        name: "counter-exhaustion",
+        question: "CPU-pinned counting events occupy every general-purpose and fixed counter before the guest's first LBR access: can the task-pinned vLBR still be scheduled?",
+        citation: "§3.4 (b) (collect_events n_events >= max_count, UNVERIFIED experimentally), §3.2",
+        outcomeForm: "<contended>[+<after>]",
+        phases: [
+            Phase("contended", .contended, [
+                .host(.open(.everyCounter), "one CPU-pinned counting event per counter (CPUID.0xA)"),
+            ] + useLbr("first LBR access with every counter taken") + [
+                .host(.readContenders),
+                .host(.readKmsg)]),
+            Phase("after", .afterContention, probeAfterClose(.everyCounter)),
+        ],
+        rule: .contention(contended: "contended", after: "after"))
+
+    /// recovery-paths.
+    public static let recoveryPaths = Scenario(
+        name: "recovery-paths",
+        question: "After contention put the vLBR in ERROR and ended, which guest action brings LBR back — nothing, an LBR MSR access, a DEBUGCTL.LBR re-write, or DEBUGCTL.LBR=0 plus preemption inside KVM_RUN — and how long does it take (guest TSC, exits)?",
+        citation: "§1.4, §1.6 (intel_pmu_cleanup releases iff DEBUGCTL.LBR=0 after a sched-in with the vCPU loaded), §8.2, §8.4; Sean's questions in the seed thread (re-enable on exit / on DEBUGCTL write); Xiong PATCH 3/4",
+        outcomeForm: "<contended>+<recovered(path)|stays-errored>",
+        phases: [
+            Phase("setup", .setup, useLbr("the guest owns LBR first")),
+            Phase("contended", .contended, [
+                .hostWhileGuestRuns(.open(.contender(.vlbrSlot)), during: .spin(iterations: C.longSpin),
+                                    "take counter 58 by IPI while the vCPU runs (§3.4 a, §3.5)"),
+                .guest(.writeTos(C.tosProbeA)),
+                .host(.readContenders),
+                .host(.readKmsg)]),
+            Phase("after-access", .recoveryAttempt, recoveryPath: .lbrMsrAccess, [
+                .host(.close(.contender(.vlbrSlot)), "contention ends"),
+                .guest(.spin(iterations: C.shortSpin), "exits/entries without touching LBR"),
+                .guest(.writeTos(C.tosProbeA), "an LBR MSR access (passed through already ⇒ path none)"),
+                .guest(.writeTos(C.tosProbeB)),
+                .host(.readKmsg)]),
+            Phase("debugctl-rewrite", .recoveryAttempt, recoveryPath: .debugctlRewrite, [
+                .guest(.enableLbr(freezeOnPmi: false), "re-write DEBUGCTL.LBR=1 (event exists: no re-creation, §1.9)"),
+                .guest(.writeTos(C.tosProbeA)),
+                .host(.readKmsg)]),
+            Phase("release", .recoveryAttempt, recoveryPath: .releaseAfterPreemption, [
+                .guest(.disableLbr, "DEBUGCTL.LBR=0 so intel_pmu_cleanup() releases the event (§1.6)"),
+                .preempt(by: .cpuHog, during: .spin(iterations: C.longSpin),
+                         "sched-out with the vCPU loaded ⇒ KVM_REQ_PMU cleanup at the next entry (§8.4)"),
+                .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event (§1.2)"),
+                .guest(.writeTos(C.tosProbeA)),
+                .host(.readKmsg)]),
+        ],
+        rule: .recovery(contended: "contended", attempts: ["after-access", "debugctl-rewrite", "release"]))
+
+    /// guest-traced (Sean Q2).
+    public static let guestTraced = Scenario(
+        name: "guest-traced",
+        question: "Does a CPU-pinned host LBR event that includes the guest (exclude_guest=0) record guest branch addresses, with guest DEBUGCTL.LBR off and on?",
+        citation: "Sean Q2 ('Is the guest supposed to be traced?'); §1.9 (guest DEBUGCTL loaded at VM-entry), §3.4 (vlbr_exclude_host skips host LBR read while the vLBR is active), §4 (exclude_guest)",
+        outcomeForm: "<lbr-off>+<lbr-on>",
+        phases: [
+            Phase("lbr-off", .tracing, [
+                .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest"),
+                .guest(.disableLbr, "guest DEBUGCTL.LBR=0"),
+                .guest(.branchPattern(count: C.tracingBranches)),
+                .host(.readContenders, "guest branch-site addresses in host samples?")]),
+            Phase("lbr-on", .tracing, [
+                .guest(.enableLbr(freezeOnPmi: false), "guest DEBUGCTL.LBR=1 (creates the vLBR)"),
+                .guest(.branchPattern(count: C.tracingBranches)),
+                .host(.readContenders, "guest branch-site addresses in host samples?"),
+                .guest(.writeTos(C.tosProbeA), "vLBR state for the record"),
+                .host(.readKmsg),
+                .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
+        ],
+        rule: .tracing(phases: ["lbr-off", "lbr-on"]))
+
+    /// irq-takeover (Sean Q1).
+    public static let irqTakeover = Scenario(
+        name: "irq-takeover",
+        question: "Can the host take the LBRs while the vCPU is loaded (CPU-pinned LBR event installed by IPI during KVM_RUN), versus only between exits?",
+        citation: "Sean Q1 ('When exactly is perf allowed to take control of LBR MSRs? Task switch? IRQ?'); §3.5, §1.4 (IRQs off around the state check), §1.5",
+        outcomeForm: "<between-exits>+<while-running>",
+        phases: [
+            Phase("setup", .setup, useLbr("the guest owns LBR")),
+            Phase("between-exits", .contended, [
+                .host(.open(.contender(.pinnedLbr)), "installed while the vCPU is outside KVM_RUN"),
+                .guest(.branchPattern(count: C.branches)),
+                .guest(.writeTos(C.tosProbeA)),
+                .host(.readContenders),
+                .host(.readKmsg),
+                .host(.close(.contender(.pinnedLbr)))]),
+            Phase("reset", .setup, [
+                .guest(.disableLbr, "release the (possibly ERROR) event: DEBUGCTL.LBR=0 …"),
+                .preempt(by: .cpuHog, during: .spin(iterations: C.longSpin), "… plus preemption (§1.6)"),
+                .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event"),
+                .guest(.writeTos(C.tosProbeA), "the guest owns LBR again")]),
+            Phase("while-running", .contended, [
+                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spin(iterations: C.longSpin),
+                                    "installed by IPI while the vCPU runs (§3.5)"),
+                .guest(.branchPattern(count: C.branches)),
+                .guest(.writeTos(C.tosProbeA)),
+                .host(.readContenders),
+                .host(.readKmsg),
+                .host(.close(.contender(.pinnedLbr)))]),
+        ],
+        rule: .takeover(phases: ["between-exits", "while-running"]))
+
+    /// switch-retention (2018 seed).
+    public static let switchRetention = Scenario(
+        name: "switch-retention",
+        question: "Is the guest's LBR stack intact after the vCPU thread is switched out for a host task using LBR call-stack mode on the same CPU — with guest DEBUGCTL.LBR kept on, and with it off (as guest perf does before reading the stack)?",
+        citation: "2018 seed (Wei Wang/Andi Kleen: save/restore only while the guest uses LBR; DEBUGCTL.LBR is not a reliable in-use signal); §1.2 (vLBR is a CALL_STACK user ⇒ perf saves/restores it per task), §1.6 (release iff DEBUGCTL.LBR=0 after sched-in; re-creation resets LBRs)",
+        outcomeForm: "<lbr-on>+<lbr-off>",
+        phases: [
+            Phase("lbr-on-reference", .stackReference, [
+                .guest(.enableLbr(freezeOnPmi: false)),
+                .guest(.branchPattern(count: C.branches)),
+                .guest(.wrmsr(MSR.lbrSelect, C.lbrSelectRecordNothing),
+                       "keep DEBUGCTL.LBR=1 but record nothing more (LBR_SELECT suppress CPL0 and CPL>0)"),
+                .guest(.readLbrStack, "reference copy")]),
+            Phase("lbr-on-check", .stackCheck, [
+                .preempt(by: .lbrCallStackTask, during: .spin(iterations: C.longSpin),
+                         "vCPU thread switched out for an LBR call-stack task"),
+                .guest(.readLbrStack, "same as the reference?")]),
+            Phase("lbr-off-reference", .stackReference, [
+                .guest(.wrmsr(MSR.lbrSelect, 0), "record everything again"),
+                .guest(.branchPattern(count: C.branches)),
+                .guest(.disableLbr, "DEBUGCTL.LBR=0 freezes the stack (guest perf does this before reading)"),
+                .guest(.readLbrStack, "reference copy")]),
+            Phase("lbr-off-check", .stackCheck, [
+                .preempt(by: .lbrCallStackTask, during: .spin(iterations: C.longSpin),
+                         "vCPU thread switched out; DEBUGCTL.LBR=0 ⇒ release at the next KVM_REQ_PMU (§1.6)"),
+                .guest(.readLbrStack, "same as the reference?")]),
+        ],
+        rule: .retention(pairs: [StackPair("lbr-on-reference", "lbr-on-check"),
+                                 StackPair("lbr-off-reference", "lbr-off-check")]))
+
+    /// Every scenario, in the default run order.
+    public static let all: [Scenario] = [
+        guestBaseline, hostFirst, hostPreempts, slotContention, counterExhaustion,
+        recoveryPaths, guestTraced, irqTakeover, switchRetention,
+    ]
+
+    /// The default set `lbrprobe run` uses when no scenario is named.
+    public static var defaultSet: [Scenario] { all }
+
+    /// Looks a scenario up by name.
+    public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+
+    /// Every scenario name.
+    public static var names: [String] { all.map(\.name) }
+}

@@ -1,0 +1,150 @@
+// `--expect FILE`: expected outcomes per scenario (and optionally per kernel model).
+//
+//   # comment (also after an entry)
+//   scenario[@model]  outcome[|outcome…]
+//
+// An outcome is one or more terms joined by `+` (see `ScenarioOutcome.code`). A term is an outcome code
+// (`host-wins-vlbr-error`, `recovered(lbr-msr-access)`, …), `recovered` / `recovered(*)` for any recovery
+// path, or `*` for any single term. Latencies and reasons are never part of a pattern. An entry with
+// `@model` wins over the plain entry for runs of that model. A mismatch makes the scenario FAIL.
+
+/// One pattern term.
+public enum TermPattern: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Exactly this outcome code.
+    case code(String)
+    /// Any `recovered(<path>)`.
+    case anyRecovered
+    /// Any single term.
+    case any
+
+    public func matches(_ o: Outcome) -> Bool {
+        switch self {
+        case let .code(c): return o.code == c
+        case .anyRecovered: if case .recovered = o { return true }; return false
+        case .any: return true
+        }
+    }
+    public var description: String {
+        switch self {
+        case let .code(c): return c
+        case .anyRecovered: return "recovered(*)"
+        case .any: return "*"
+        }
+    }
+}
+
+/// One expectation line.
+public struct Expectation: Hashable, Sendable, Codable {
+    public var scenario: String
+    public var model: String?
+    /// Alternatives; each is a sequence of term patterns.
+    public var alternatives: [[TermPattern]]
+    /// The outcome text as written.
+    public var text: String
+    public var line: Int
+
+    public func matches(_ outcome: ScenarioOutcome) -> Bool {
+        alternatives.contains { alt in
+            alt.count == outcome.terms.count && zip(alt, outcome.terms).allSatisfy { $0.matches($1) }
+        }
+    }
+}
+
+/// A parse error with its line number.
+public struct ExpectationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var line: Int
+    public var message: String
+    public var description: String { "line \(line): \(message)" }
+}
+
+/// Every error found in an expectation file.
+public struct ExpectationParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var errors: [ExpectationError]
+    public var description: String { errors.map { "\(file):\($0.line): \($0.message)" }.joined(separator: "\n") }
+}
+
+/// A parsed expectation file.
+public struct ExpectationSet: Hashable, Sendable, Codable {
+    public var entries: [Expectation]
+
+    public init(entries: [Expectation]) { self.entries = entries }
+
+    /// The entry for a run: `scenario@model` first, then plain `scenario`.
+    public func entry(scenario: String, model: String?) -> Expectation? {
+        if let model, let e = entries.first(where: { $0.scenario == scenario && $0.model == model }) { return e }
+        return entries.first { $0.scenario == scenario && $0.model == nil }
+    }
+
+    /// Parses an expectation file.
+    /// - Parameters:
+    ///   - knownScenarios: when given, unknown scenario names are errors.
+    ///   - knownModels: when given, unknown `@model` names are errors (models are opaque names here).
+    public static func parse(_ text: String, file: String = "<expect>", knownScenarios: Set<String>? = nil,
+                             knownModels: Set<String>? = nil) throws(ExpectationParseError) -> ExpectationSet {
+        var entries: [Expectation] = []
+        var errors: [ExpectationError] = []
+        var seen: [String: Int] = [:]
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, raw) in lines.enumerated() {
+            let n = i + 1
+            var s = Substring(raw)
+            if let hash = s.firstIndex(of: "#") { s = s[..<hash] }
+            let fields = s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            guard fields.count == 2 else {
+                errors.append(ExpectationError(line: n, message: fields.count == 1
+                    ? "missing outcome after '\(fields[0])' (expected: scenario[@model] outcome[|outcome...])"
+                    : "too many fields (expected: scenario[@model] outcome[|outcome...]; terms join with '+', alternatives with '|', no spaces)"))
+                continue
+            }
+            let key = fields[0]
+            var scenario = String(key)
+            var model: String?
+            if let at = key.firstIndex(of: "@") {
+                scenario = String(key[..<at])
+                model = String(key[key.index(after: at)...])
+                if model!.isEmpty { errors.append(ExpectationError(line: n, message: "empty model after '@'")); continue }
+            }
+            if scenario.isEmpty { errors.append(ExpectationError(line: n, message: "empty scenario name")); continue }
+            if let knownScenarios, !knownScenarios.contains(scenario) {
+                errors.append(ExpectationError(line: n, message: "unknown scenario '\(scenario)' (known: \(knownScenarios.sorted().joined(separator: ", ")))"))
+                continue
+            }
+            if let model, let knownModels, !knownModels.contains(model) {
+                errors.append(ExpectationError(line: n, message: "unknown model '\(model)' (known: \(knownModels.sorted().joined(separator: ", ")))"))
+                continue
+            }
+            let k = scenario + "@" + (model ?? "")
+            if let prev = seen[k] {
+                errors.append(ExpectationError(line: n, message: "duplicate entry for '\(key)' (first on line \(prev))"))
+                continue
+            }
+            var alternatives: [[TermPattern]] = []
+            var bad = false
+            for alt in fields[1].split(separator: "|", omittingEmptySubsequences: false) {
+                var terms: [TermPattern] = []
+                for t in alt.split(separator: "+", omittingEmptySubsequences: false) {
+                    if let p = termPattern(String(t)) { terms.append(p) } else {
+                        errors.append(ExpectationError(line: n, message: "unknown outcome term '\(t)' (known: \(Outcome.allCodes.joined(separator: ", ")), recovered(*), *)"))
+                        bad = true
+                    }
+                }
+                alternatives.append(terms)
+            }
+            if bad { continue }
+            seen[k] = n
+            entries.append(Expectation(scenario: scenario, model: model, alternatives: alternatives,
+                                       text: String(fields[1]), line: n))
+        }
+        if !errors.isEmpty { throw ExpectationParseError(file: file, errors: errors) }
+        return ExpectationSet(entries: entries)
+    }
+
+    static func termPattern(_ t: String) -> TermPattern? {
+        if t == "*" { return .any }
+        if t == "recovered" || t == "recovered(*)" { return .anyRecovered }
+        if Outcome.allCodes.contains(t) { return .code(t) }
+        return nil
+    }
+}

@@ -1,1 +1,0 @@
-// LbrScenarios: placeholder until its issue lands.

@@ -1,0 +1,345 @@
+// The runner: drives a backend through a scenario's steps, groups observations per phase, applies a
+// timeout, repeats, judges, checks expectations. It never leaks: `end()` follows every successful `begin`.
+
+import LbrCore
+
+/// The status of one scenario run.
+public enum ResultStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    case pass, fail, skip, error, timeout
+}
+
+/// How a result compared with an `--expect` file.
+public enum ExpectationCheck: Hashable, Sendable, Codable {
+    /// No expectation file was given.
+    case none
+    /// The file has no entry for this scenario (and model).
+    case notListed
+    /// The outcome matched; `expected` is the entry's text, `line` its line number.
+    case met(expected: String, line: Int)
+    /// The outcome did not match (a FAIL).
+    case unmet(expected: String, line: Int)
+    /// The run was skipped or timed out, so the expectation was not checked.
+    case notChecked(expected: String, line: Int)
+
+    /// Stable code: none, not-listed, met, unmet, not-checked.
+    public var code: String {
+        switch self {
+        case .none: return "none"
+        case .notListed: return "not-listed"
+        case .met: return "met"
+        case .unmet: return "unmet"
+        case .notChecked: return "not-checked"
+        }
+    }
+    public var expected: String? {
+        switch self {
+        case .none, .notListed: return nil
+        case let .met(e, _), let .unmet(e, _), let .notChecked(e, _): return e
+        }
+    }
+}
+
+/// The result of one run of one scenario.
+public struct ScenarioResult: Hashable, Sendable, Codable {
+    public var scenario: String
+    public var backend: BackendKind
+    public var model: String?
+    public var cpu: Int
+    public var kernelRelease: String
+    /// 0-based repeat index and the number of repeats requested.
+    public var repeatIndex: Int
+    public var repeats: Int
+    public var phases: [PhaseVerdict]
+    /// Raw observations per phase (kept for tools; reports show the evidence lines).
+    public var records: [PhaseRecord]
+    public var outcome: ScenarioOutcome
+    public var status: ResultStatus
+    /// Why the run was skipped / errored / timed out, if it was.
+    public var reason: String?
+    public var expectation: ExpectationCheck
+    /// Wall-clock start (Unix ns) when the caller supplied a wall clock.
+    public var startUnixNs: UInt64?
+    public var durationNs: UInt64
+    public var sessionNotes: [String]
+    public var lbrDepth: Int?
+
+    /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated.
+    public var testName: String { repeats > 1 ? "\(scenario).r\(repeatIndex + 1)" : scenario }
+}
+
+/// Distribution of outcomes over repeats of one scenario.
+public struct OutcomeDistribution: Hashable, Sendable, Codable {
+    public var scenario: String
+    /// Outcome code → count, sorted by descending count then code.
+    public var counts: [OutcomeCount]
+    public var runs: Int
+}
+
+public struct OutcomeCount: Hashable, Sendable, Codable {
+    public var outcome: String
+    public var count: Int
+}
+
+/// Counts of statuses (kselftest totals vocabulary).
+public struct StatusTotals: Hashable, Sendable, Codable {
+    public var pass = 0, fail = 0, skip = 0, error = 0, timeout = 0
+    public init() {}
+    public var total: Int { pass + fail + skip + error + timeout }
+}
+
+/// A whole run: what `lbrprobe run` reports.
+public struct RunReport: Hashable, Sendable, Codable {
+    /// Schema identifier of the JSON form (docs/run.schema.json).
+    public static let schema = "lbrprobe.run/1"
+    public var backend: BackendKind
+    public var model: String?
+    public var availability: BackendAvailability
+    /// Why this backend was chosen (`--backend auto`), if the caller says.
+    public var selectionReason: String?
+    public var cpu: Int
+    public var kernelRelease: String
+    public var repeats: Int
+    public var timeoutNs: UInt64
+    public var expectFile: String?
+    public var results: [ScenarioResult]
+    public var startUnixNs: UInt64?
+    public var durationNs: UInt64
+
+    public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
+                cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
+                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64) {
+        self.backend = backend; self.model = model; self.availability = availability
+        self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
+        self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
+        self.startUnixNs = startUnixNs; self.durationNs = durationNs
+    }
+
+    public var totals: StatusTotals {
+        var t = StatusTotals()
+        for r in results {
+            switch r.status {
+            case .pass: t.pass += 1
+            case .fail: t.fail += 1
+            case .skip: t.skip += 1
+            case .error: t.error += 1
+            case .timeout: t.timeout += 1
+            }
+        }
+        return t
+    }
+
+    /// Outcome distributions per scenario, in first-run order.
+    public var distributions: [OutcomeDistribution] {
+        var order: [String] = []
+        var counts: [String: [String: Int]] = [:]
+        for r in results {
+            if counts[r.scenario] == nil { order.append(r.scenario); counts[r.scenario] = [:] }
+            counts[r.scenario]![r.outcome.code, default: 0] += 1
+        }
+        return order.map { s in
+            let c = counts[s]!.map { OutcomeCount(outcome: $0.key, count: $0.value) }
+                .sorted { $0.count != $1.count ? $0.count > $1.count : $0.outcome < $1.outcome }
+            return OutcomeDistribution(scenario: s, counts: c, runs: c.reduce(0) { $0 + $1.count })
+        }
+    }
+
+    /// Whether nothing could run (backend unavailable, or every result skipped).
+    public var nothingRan: Bool { !availability.isAvailable || results.allSatisfy { $0.status == .skip } }
+
+    /// The process exit code: 4 when nothing could run on the requested backend, 1 when anything failed,
+    /// errored, timed out or missed its expectation, else 0. The numbers live in `LbrExitCode` only.
+    public var exitCode: LbrExitCode {
+        if nothingRan { return .skip }
+        let t = totals
+        if t.fail + t.error + t.timeout > 0 { return .failure }
+        return .success
+    }
+}
+
+/// Options of a run.
+public struct RunOptions: Hashable, Sendable {
+    public var cpu: Int
+    public var repeats: Int
+    /// Per scenario run.
+    public var timeoutNs: UInt64
+    /// `uname -r` of the host (or whatever the caller wants reported).
+    public var kernelRelease: String
+    public var selectionReason: String?
+    public var expectFile: String?
+
+    public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
+                selectionReason: String? = nil, expectFile: String? = nil) {
+        self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
+        self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
+    }
+}
+
+/// Drives one backend.
+public struct Runner {
+    public let backend: any ScenarioBackend
+    public let options: RunOptions
+    public let expectations: ExpectationSet?
+    let monotonicNs: () -> UInt64
+    let wallClockUnixNs: () -> UInt64?
+
+    /// - Parameters:
+    ///   - monotonicNs: the runner's clock for durations and timeouts (default: `ContinuousClock`).
+    ///   - wallClockUnixNs: wall-clock time for report timestamps; nil-returning by default (this module
+    ///     makes no system calls — the CLI passes one).
+    public init(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
+                monotonicNs: (() -> UInt64)? = nil, wallClockUnixNs: @escaping () -> UInt64? = { nil }) {
+        self.backend = backend; self.options = options; self.expectations = expectations
+        if let monotonicNs { self.monotonicNs = monotonicNs } else {
+            let origin = ContinuousClock.now
+            self.monotonicNs = {
+                let d = origin.duration(to: .now).components
+                return UInt64(max(0, d.seconds)) &* 1_000_000_000 &+ UInt64(max(0, d.attoseconds / 1_000_000_000))
+            }
+        }
+        self.wallClockUnixNs = wallClockUnixNs
+    }
+
+    /// Runs every scenario `options.repeats` times (scenario-major order).
+    public func run(_ scenarios: [Scenario]) -> RunReport {
+        let t0 = monotonicNs()
+        let wall = wallClockUnixNs()
+        let availability = backend.availability()
+        var results: [ScenarioResult] = []
+        for s in scenarios {
+            for r in 0..<options.repeats {
+                if case let .unavailable(reason) = availability {
+                    results.append(skipped(s, repeatIndex: r, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
+                } else {
+                    results.append(runOnce(s, repeatIndex: r))
+                }
+            }
+        }
+        return RunReport(backend: backend.kind, model: backend.modelName, availability: availability,
+                         selectionReason: options.selectionReason, cpu: options.cpu,
+                         kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
+                         expectFile: options.expectFile, results: results, startUnixNs: wall,
+                         durationNs: monotonicNs() &- t0)
+    }
+
+    func base(_ s: Scenario, repeatIndex: Int) -> ScenarioResult {
+        ScenarioResult(scenario: s.name, backend: backend.kind, model: backend.modelName, cpu: options.cpu,
+                       kernelRelease: options.kernelRelease, repeatIndex: repeatIndex, repeats: options.repeats,
+                       phases: [], records: [], outcome: ScenarioOutcome(.error("not run")), status: .error,
+                       reason: nil, expectation: .none, startUnixNs: wallClockUnixNs(), durationNs: 0,
+                       sessionNotes: [], lbrDepth: nil)
+    }
+
+    func skipped(_ s: Scenario, repeatIndex: Int, reason: String) -> ScenarioResult {
+        var r = base(s, repeatIndex: repeatIndex)
+        r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason
+        r.expectation = check(r)
+        return r
+    }
+
+    /// Runs one scenario once: support check, begin, every step with the deadline, end, verdict, expectation.
+    public func runOnce(_ scenario: Scenario, repeatIndex: Int = 0) -> ScenarioResult {
+        if case let .unsupported(reason) = backend.support(for: scenario) {
+            return skipped(scenario, repeatIndex: repeatIndex, reason: reason)
+        }
+        var result = base(scenario, repeatIndex: repeatIndex)
+        let start = monotonicNs()
+        let deadline = start &+ options.timeoutNs
+        let session: SessionInfo
+        do {
+            session = try backend.begin(scenario, cpu: options.cpu)
+        } catch {
+            // begin failed: nothing to release by contract, but end() is harmless and guards sloppy backends.
+            _ = backend.end()
+            switch error {
+            case let .unsupported(m): return skipped(scenario, repeatIndex: repeatIndex, reason: m)
+            case let .timeout(m):
+                result.status = .timeout; result.reason = "begin: \(m)"
+                result.outcome = ScenarioOutcome(.error("timeout: begin: \(m)"))
+            case let .failed(m):
+                result.status = .error; result.reason = "begin: \(m)"
+                result.outcome = ScenarioOutcome(.error("begin: \(m)"))
+            }
+            result.durationNs = monotonicNs() &- start
+            result.expectation = check(result)
+            return result
+        }
+        result.sessionNotes = session.notes
+        result.lbrDepth = session.lbrLayout?.depth
+
+        var records: [PhaseRecord] = []
+        var failure: (ResultStatus, String)?
+        phaseLoop: for phase in scenario.phases {
+            var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
+                                  startNs: monotonicNs(), endNs: 0)
+            defer { rec.endNs = monotonicNs(); records.append(rec) }
+            for (i, step) in phase.steps.enumerated() {
+                do {
+                    let obs = try backend.perform(step, deadlineNs: deadline)
+                    rec.observations += obs
+                    rec.stepsCompleted += 1
+                    if obs.contains(where: { if case let .guest(g) = $0.observation { return g.status == .timeout }; return false }) {
+                        failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): guest command timed out")
+                        break phaseLoop
+                    }
+                    for case let .guest(g) in obs.map(\.observation) {
+                        if case let .error(m) = g.status {
+                            failure = (.error, "phase \(phase.name) step \(i + 1) (\(step)): guest: \(m)")
+                            break phaseLoop
+                        }
+                    }
+                } catch {
+                    switch error {
+                    case let .timeout(m): failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): \(m)")
+                    case let .failed(m): failure = (.error, "phase \(phase.name) step \(i + 1) (\(step)): \(m)")
+                    case let .unsupported(m): failure = (.skip, m)
+                    }
+                    break phaseLoop
+                }
+                if monotonicNs() > deadline {
+                    failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): scenario exceeded \(options.timeoutNs / 1_000_000) ms")
+                    break phaseLoop
+                }
+            }
+        }
+        let late = backend.end()
+        if !late.isEmpty {
+            if records.isEmpty {
+                records.append(PhaseRecord(phase: "teardown", observations: late, stepsCompleted: 0,
+                                           startNs: monotonicNs(), endNs: monotonicNs()))
+            } else {
+                records[records.count - 1].observations += late
+            }
+        }
+        result.records = records
+        result.durationNs = monotonicNs() &- start
+
+        let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: records)
+        result.phases = verdict.phases
+        if let (status, reason) = failure {
+            result.status = status; result.reason = reason
+            result.outcome = ScenarioOutcome(status == .skip ? .unsupported(reason)
+                                             : .error(status == .timeout ? "timeout: \(reason)" : reason))
+        } else {
+            result.outcome = verdict.outcome
+            if let ab = verdict.outcome.abnormal {
+                switch ab {
+                case let .unsupported(r): result.status = .skip; result.reason = r
+                case let .inconclusive(r), let .error(r): result.status = .error; result.reason = r
+                default: result.status = .pass
+                }
+            } else {
+                result.status = .pass
+            }
+        }
+        result.expectation = check(result)
+        if case .unmet = result.expectation { result.status = .fail }
+        return result
+    }
+
+    func check(_ r: ScenarioResult) -> ExpectationCheck {
+        guard let expectations else { return .none }
+        guard let e = expectations.entry(scenario: r.scenario, model: r.model) else { return .notListed }
+        if r.status == .skip || r.status == .timeout { return .notChecked(expected: e.text, line: e.line) }
+        return e.matches(r.outcome) ? .met(expected: e.text, line: e.line) : .unmet(expected: e.text, line: e.line)
+    }
+}

@@ -1,0 +1,298 @@
+// Scenarios as data: what the host actor and the guest actor do, in which order and with which
+// timing relative to the vCPU's KVM_RUN, grouped into phases the verdict engine judges separately.
+// A backend executes these steps literally; nothing here touches the kernel.
+
+import LbrCore
+
+/// When a host action happens relative to the vCPU.
+public enum TimingMode: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The host acts while the vCPU thread is outside KVM_RUN (between two guest commands).
+    /// A CPU event is then installed without interrupting the guest.
+    case betweenExits = "between-exits"
+    /// The host acts concurrently while the guest executes a command inside KVM_RUN, so perf installs a
+    /// CPU event by IPI on the vCPU's CPU (`perf_install_in_context()` → `cpu_function_call()`, reference §3.5);
+    /// the IPI forces a VM-exit and KVM re-evaluates the vLBR state at the next VM-entry (§1.5).
+    case whileVcpuRuns = "while-vcpu-runs"
+    /// A CPU hog pinned to the vCPU's CPU preempts the vCPU thread while the guest executes a command inside
+    /// KVM_RUN, so `kvm_sched_out()`/`kvm_sched_in()` run with the vCPU loaded and `kvm_arch_vcpu_load()`
+    /// flags a PMU cleanup (reference §1.6, §8.4).
+    case preemption
+}
+
+/// Which contender(s) a host step opens or closes. Most are fixed `Contender`s; counter exhaustion
+/// depends on the host's PMU and is resolved by the backend.
+public enum ContenderSpec: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// A fixed contender from LbrCore (attributes live in Contenders.swift only).
+    case contender(Contender)
+    /// One CPU-pinned counting event on every general-purpose and fixed counter of the vCPU's CPU
+    /// (`Contender.counterExhaustion(gp:fixed:)` with the counts from CPUID.0xA — the backend resolves them
+    /// and reports the resolved contender in a `.note`), reference §3.4 (b).
+    case everyCounter
+
+    public var description: String {
+        switch self {
+        case let .contender(c): return c.name
+        case .everyCounter: return "counter-exhaustion-all"
+        }
+    }
+
+    /// Whether the contender uses the LBR hardware (so its samples can show starvation).
+    public var usesLbr: Bool {
+        switch self {
+        case let .contender(c): return c.usesLbr
+        case .everyCounter: return false
+        }
+    }
+}
+
+/// What the host actor does.
+public enum HostAction: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Open the contender on the vCPU's CPU (pid = -1, cpu = N for CPU-scoped ones) and enable it.
+    case open(ContenderSpec)
+    /// Close the contender (all of its events).
+    case close(ContenderSpec)
+    /// Read every open contender: one `.hostEvent` per event (state from time_enabled/time_running or a 0-byte
+    /// read for ERROR, §3.3) and one `.hostSamples` summary of the samples taken on the vCPU's CPU while the
+    /// vCPU ran since the previous read (§3.4, §8.1).
+    case readContenders
+    /// Drain kernel log lines since the previous read; report every line containing
+    /// `failToPassthroughMessage` as `.kmsg` (§1.5).
+    case readKmsg
+
+    public var description: String {
+        switch self {
+        case let .open(c): return "open(\(c))"
+        case let .close(c): return "close(\(c))"
+        case .readContenders: return "read-contenders"
+        case .readKmsg: return "read-kmsg"
+        }
+    }
+}
+
+/// What a host task does when it preempts the vCPU thread (`TimingMode.preemption`).
+public enum PreemptingTask: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// A plain CPU hog pinned to the vCPU's CPU (busy loop at the same priority), §8.4.
+    case cpuHog
+    /// A host task pinned to the vCPU's CPU that uses LBR call-stack mode while it runs
+    /// (`Contender.lbrCallStackTask` opened on that task), §3.4 last bullet, 2018 seed.
+    case lbrCallStackTask
+
+    public var description: String { self == .cpuHog ? "cpu-hog" : "lbr-call-stack-task" }
+}
+
+/// One step: an action by one actor, or a host action timed against a guest command.
+public enum StepAction: Hashable, Sendable, Codable {
+    /// The guest executes one command (one or more KVM_RUN calls until the mailbox reports completion).
+    case guest(GuestCommand)
+    /// The host acts while the vCPU is out of KVM_RUN (`TimingMode.betweenExits`).
+    case host(HostAction)
+    /// The host performs `host` while the guest is inside KVM_RUN executing `during`
+    /// (`TimingMode.whileVcpuRuns`): the backend starts the guest command, waits until the vCPU is in
+    /// KVM_RUN, then performs the host action, then waits for the guest command to finish.
+    case hostWhileGuestRuns(HostAction, during: GuestCommand)
+    /// A `task` pinned to the vCPU's CPU preempts the vCPU thread at least once while the guest executes
+    /// `during` (`TimingMode.preemption`). The backend must report the number of involuntary context
+    /// switches of the vCPU thread as `.contextSwitches` (0 ⇒ the preemption did not happen).
+    case preemptGuest(by: PreemptingTask, during: GuestCommand)
+}
+
+/// Which actor(s) a step involves.
+public enum StepActor: String, Hashable, Sendable, Codable {
+    case host, guest, both
+}
+
+/// One step of a scenario.
+public struct Step: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var action: StepAction
+    /// Why the step is there (shown in verbose text output).
+    public var purpose: String
+
+    public init(_ action: StepAction, _ purpose: String = "") { self.action = action; self.purpose = purpose }
+
+    public static func guest(_ c: GuestCommand, _ purpose: String = "") -> Step { Step(.guest(c), purpose) }
+    public static func host(_ h: HostAction, _ purpose: String = "") -> Step { Step(.host(h), purpose) }
+    public static func hostWhileGuestRuns(_ h: HostAction, during g: GuestCommand, _ purpose: String = "") -> Step {
+        Step(.hostWhileGuestRuns(h, during: g), purpose)
+    }
+    public static func preempt(by t: PreemptingTask, during g: GuestCommand, _ purpose: String = "") -> Step {
+        Step(.preemptGuest(by: t, during: g), purpose)
+    }
+
+    /// The timing mode of the host part of this step, nil for a guest-only step.
+    public var timing: TimingMode? {
+        switch action {
+        case .guest: return nil
+        case .host: return .betweenExits
+        case .hostWhileGuestRuns: return .whileVcpuRuns
+        case .preemptGuest: return .preemption
+        }
+    }
+
+    public var actor: StepActor {
+        switch action {
+        case .guest: return .guest
+        case .host: return .host
+        case .hostWhileGuestRuns, .preemptGuest: return .both
+        }
+    }
+
+    /// The guest command this step runs, if any.
+    public var guestCommand: GuestCommand? {
+        switch action {
+        case let .guest(g), let .hostWhileGuestRuns(_, g), let .preemptGuest(_, g): return g
+        case .host: return nil
+        }
+    }
+
+    /// The host action this step performs, if any.
+    public var hostAction: HostAction? {
+        switch action {
+        case let .host(h), let .hostWhileGuestRuns(h, _): return h
+        case .guest, .preemptGuest: return nil
+        }
+    }
+
+    public var description: String {
+        switch action {
+        case let .guest(g): return "guest \(g)"
+        case let .host(h): return "host \(h) [between-exits]"
+        case let .hostWhileGuestRuns(h, g): return "host \(h) [while-vcpu-runs: guest \(g)]"
+        case let .preemptGuest(t, g): return "preempt by \(t) [preemption: guest \(g)]"
+        }
+    }
+}
+
+/// What a phase is for, as far as the verdict engine is concerned.
+public enum PhaseRole: String, Hashable, Sendable, Codable {
+    /// Establishes state; judged and reported but not used for the outcome.
+    case setup
+    /// The guest uses LBR with no contender present.
+    case baseline
+    /// A contender is present (or the contention is being created).
+    case contended
+    /// Contention has ended; the phase probes whether the vLBR is active again.
+    case afterContention = "after-contention"
+    /// A recovery attempt by a specific guest action (see `Phase.recoveryPath`).
+    case recoveryAttempt = "recovery-attempt"
+    /// Host LBR samples are inspected for guest branch addresses.
+    case tracing
+    /// A reference copy of the guest's LBR stack is taken.
+    case stackReference = "stack-reference"
+    /// The guest's LBR stack is read again and compared with the previous `stackReference` phase.
+    case stackCheck = "stack-check"
+}
+
+/// A named group of steps judged together.
+public struct Phase: Hashable, Sendable, Codable {
+    /// ASCII name, unique within the scenario ([a-z0-9-]).
+    public var name: String
+    public var role: PhaseRole
+    /// For `.recoveryAttempt` phases: the path this phase tries.
+    public var recoveryPath: RecoveryPath?
+    public var steps: [Step]
+
+    public init(_ name: String, _ role: PhaseRole, recoveryPath: RecoveryPath? = nil, _ steps: [Step]) {
+        self.name = name; self.role = role; self.recoveryPath = recoveryPath; self.steps = steps
+    }
+}
+
+/// How the verdict engine turns phase verdicts into the scenario's outcome terms.
+public enum OutcomeRule: Hashable, Sendable, Codable {
+    /// One term: `vlbr-active` if the baseline phase shows an active vLBR, else `vlbr-inactive`.
+    case baseline(phase: String)
+    /// Term 1 from the contended phase (`guest-wins-host-starved`, `coexist` or `host-wins-vlbr-error`);
+    /// if the vLBR lost, term 2 from the after-contention phase (`recovered(path)` or `stays-errored`).
+    case contention(contended: String, after: String)
+    /// Term 1 from the contended phase; term 2 from the first recovery attempt (in order) after which the
+    /// vLBR is active again (`recovered(path)`), else `stays-errored`.
+    case recovery(contended: String, attempts: [String])
+    /// One term per phase, in order: `guest-traced` or `not-traced`.
+    case tracing(phases: [String])
+    /// One term per contended phase, in order (`guest-wins-host-starved`, `coexist` or `host-wins-vlbr-error`).
+    case takeover(phases: [String])
+    /// One term per (reference, check) pair, in order: `retained` or `lost`.
+    case retention(pairs: [StackPair])
+}
+
+/// A reference phase and the phase that re-reads the stack.
+public struct StackPair: Hashable, Sendable, Codable {
+    public var reference: String
+    public var check: String
+    public init(_ reference: String, _ check: String) { self.reference = reference; self.check = check }
+}
+
+/// A contention scenario.
+public struct Scenario: Hashable, Sendable, Codable, Identifiable {
+    /// Stable ASCII name ([a-z0-9-]), used on the command line, in expectation files and test names.
+    public var name: String
+    /// The question the scenario answers.
+    public var question: String
+    /// Where the question comes from (reference sections, seed messages).
+    public var citation: String
+    /// The expected shape of the outcome, e.g. "<contended>+<after>".
+    public var outcomeForm: String
+    public var phases: [Phase]
+    public var rule: OutcomeRule
+    /// Whether the scenario needs the guest to run while the host acts concurrently or preempts it.
+    public var timingModes: Set<TimingMode> {
+        Set(phases.flatMap { $0.steps.compactMap(\.timing) })
+    }
+    /// Every contender the scenario opens.
+    public var contenders: [ContenderSpec] {
+        var out: [ContenderSpec] = []
+        for s in phases.flatMap(\.steps) {
+            if case let .open(c)? = s.hostAction, !out.contains(c) { out.append(c) }
+        }
+        return out
+    }
+    public var id: String { name }
+
+    public init(name: String, question: String, citation: String, outcomeForm: String,
+                phases: [Phase], rule: OutcomeRule) {
+        self.name = name; self.question = question; self.citation = citation
+        self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule
+    }
+
+    /// Every step in order.
+    public var steps: [Step] { phases.flatMap(\.steps) }
+
+    /// Structural problems (names, rule references, balanced open/close); empty when the scenario is sound.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        func asciiName(_ s: String) -> Bool {
+            !s.isEmpty && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+        }
+        if !asciiName(name) { problems.append("scenario name '\(name)' is not [a-z0-9-]") }
+        var seen: Set<String> = []
+        for p in phases {
+            if !asciiName(p.name) { problems.append("phase name '\(p.name)' is not [a-z0-9-]") }
+            if !seen.insert(p.name).inserted { problems.append("duplicate phase '\(p.name)'") }
+            if p.steps.isEmpty { problems.append("phase '\(p.name)' has no steps") }
+            if (p.role == .recoveryAttempt) != (p.recoveryPath != nil) {
+                problems.append("phase '\(p.name)': recoveryPath must be set exactly for recovery attempts")
+            }
+        }
+        let referenced: [String]
+        switch rule {
+        case let .baseline(p): referenced = [p]
+        case let .contention(c, a): referenced = [c, a]
+        case let .recovery(c, attempts): referenced = [c] + attempts
+        case let .tracing(ps), let .takeover(ps): referenced = ps
+        case let .retention(pairs): referenced = pairs.flatMap { [$0.reference, $0.check] }
+        }
+        for r in referenced where !seen.contains(r) { problems.append("rule references unknown phase '\(r)'") }
+        var open: [ContenderSpec] = []
+        for s in steps {
+            switch s.hostAction {
+            case let .open(c)?:
+                if open.contains(c) { problems.append("\(c) opened twice") }
+                open.append(c)
+            case let .close(c)?:
+                if let i = open.firstIndex(of: c) { open.remove(at: i) } else { problems.append("\(c) closed but not open") }
+            default: break
+            }
+        }
+        for c in open { problems.append("\(c) never closed") }
+        return problems
+    }
+}

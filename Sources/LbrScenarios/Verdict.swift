@@ -1,0 +1,468 @@
+// The verdict engine: per phase, the vLBR state inferred from the signals the backend observed, with
+// which signals agreed and which disagreed; per scenario, an outcome from the fixed vocabulary.
+// Model ground truth (`.vlbr`, `.passthrough`) is only reported as a cross-check, never used to infer.
+
+import LbrCore
+
+/// The vLBR state as inferred from signals (what a guest or host could actually see).
+public enum InferredVlbr: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Guest LBR writes stick / MSRs passed through / host starved.
+    case active
+    /// ERROR, INACTIVE or no event: writes dropped, accesses trapped, "fail to passthrough LBR".
+    case notActive = "not-active"
+    /// The guest has no LBR at all (#GP on LBR MSRs, or the backend reports no guest LBR layout).
+    case noLbr = "no-lbr"
+    /// No signal in this phase.
+    case unknown
+}
+
+/// A kind of signal the verdict engine reads. Listed in precedence order: when signals disagree, the
+/// phase's inferred state is the vote of the first present signal in this order.
+public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The guest got #GP on an LBR MSR (§1.3: not a valid LBR MSR for this vCPU ⇒ no guest LBR).
+    case guestFault = "guest-fault"
+    /// LBR_TOS write-then-read: `value & tosMask` ⇒ the write stuck ⇒ active; 0 ⇒ dropped (§1.4, §8.3).
+    case tosReadback = "tos-readback"
+    /// Whether LBR MSR accesses after the first one were still trapped: passed through ⇒ active (§1.5).
+    case msrPassthrough = "msr-passthrough"
+    /// "fail to passthrough LBR" kernel messages ⇒ not active at a VM-entry (§1.5).
+    case kmsgFailToPassthrough = "kmsg-fail-to-passthrough"
+    /// LBR stack read: non-zero entries ⇒ reads hit hardware ⇒ active; all zero after the guest branched with
+    /// DEBUGCTL.LBR=1 ⇒ dummy reads ⇒ not active (§1.4).
+    case stackContent = "stack-content"
+    /// The CPU-pinned 0x1b00 contender holds counter 58 (ACTIVE) ⇒ the vLBR cannot; lost it ⇒ the vLBR has it (§3.4 a).
+    case vlbrSlotHolder = "vlbr-slot-holder"
+    /// Host LBR samples taken while the vCPU ran had empty branch stacks ⇒ the vLBR is active and
+    /// `vlbr_exclude_host()` starves the host; full stacks ⇒ not active (§3.4, §8.1).
+    case hostStarvation = "host-starvation"
+}
+
+/// One signal's reading in one phase.
+public struct SignalReading: Hashable, Sendable, Codable {
+    public var kind: SignalKind
+    public var vote: InferredVlbr
+    public var evidence: String
+    public init(kind: SignalKind, vote: InferredVlbr, evidence: String) {
+        self.kind = kind; self.vote = vote; self.evidence = evidence
+    }
+}
+
+/// What the host side looked like at the end of a phase, per contender.
+public struct HostReading: Hashable, Sendable, Codable {
+    public var contender: String
+    public var state: HostEventState?
+    public var samples: Int
+    public var withBranches: Int
+    public var emptyBranches: Int
+    public var guestAddresses: Int
+    public init(contender: String, state: HostEventState?, samples: Int = 0, withBranches: Int = 0,
+                emptyBranches: Int = 0, guestAddresses: Int = 0) {
+        self.contender = contender; self.state = state; self.samples = samples; self.withBranches = withBranches
+        self.emptyBranches = emptyBranches; self.guestAddresses = guestAddresses
+    }
+}
+
+/// Model ground truth for a phase (hybrid/sim only), kept for cross-checking.
+public struct GroundTruth: Hashable, Sendable, Codable {
+    /// Last `.vlbr` state reported in the phase.
+    public var vlbr: VlbrState?
+    /// Last `.passthrough` reported in the phase.
+    public var passthrough: Bool?
+    /// Whether the inferred state matches `vlbr` (active ⇔ active); nil when not comparable.
+    public var agreesWithInference: Bool?
+}
+
+/// The verdict for one phase.
+public struct PhaseVerdict: Hashable, Sendable, Codable {
+    public var phase: String
+    public var role: PhaseRole
+    public var inferred: InferredVlbr
+    /// Every signal present, in precedence order.
+    public var signals: [SignalReading]
+    /// Signals whose vote equals `inferred`.
+    public var agreeing: [SignalKind]
+    /// Signals whose vote differs from `inferred`.
+    public var disagreeing: [SignalKind]
+    public var host: [HostReading]
+    /// Whether the host contender(s) were starved (empty LBR stacks, or ERROR/INACTIVE); nil without evidence.
+    public var hostStarved: Bool?
+    public var groundTruth: GroundTruth?
+    /// Human-readable evidence lines, one per observation summary.
+    public var evidence: [String]
+    public var durationNs: UInt64
+
+    /// Total guest branch addresses in host samples of LBR contenders during the phase.
+    public var guestAddressesInHostSamples: Int { host.reduce(0) { $0 + $1.guestAddresses } }
+    public var hostSamples: Int { host.reduce(0) { $0 + $1.samples } }
+}
+
+/// What the runner recorded for one phase.
+public struct PhaseRecord: Hashable, Sendable, Codable {
+    public var phase: String
+    public var observations: [TimedObservation]
+    /// Steps of this phase that completed.
+    public var stepsCompleted: Int
+    public var startNs: UInt64
+    public var endNs: UInt64
+    public init(phase: String, observations: [TimedObservation], stepsCompleted: Int, startNs: UInt64, endNs: UInt64) {
+        self.phase = phase; self.observations = observations; self.stepsCompleted = stepsCompleted
+        self.startNs = startNs; self.endNs = endNs
+    }
+}
+
+/// The verdict engine. Pure: same inputs, same verdict.
+public enum VerdictEngine {
+    /// The tos probe sticks iff the readback equals `written & tosMask` and that is non-zero.
+    public enum TosProbe: Hashable, Sendable { case sticks, dropped, odd(UInt64), fault, noValue }
+
+    public static func classifyTos(written: UInt64, result: GuestResult, tosMask: UInt64) -> TosProbe {
+        if case .fault = result.status { return .fault }
+        guard result.status == .ok, let rb = result.values.first else { return .noValue }
+        let expected = written & tosMask
+        if expected != 0 && rb == expected { return .sticks }
+        if rb == 0 { return .dropped }
+        return .odd(rb)
+    }
+
+    /// Judges every recorded phase and derives the scenario outcome.
+    public static func evaluate(scenario: Scenario, session: SessionInfo, records: [PhaseRecord])
+        -> (phases: [PhaseVerdict], outcome: ScenarioOutcome) {
+        let phases = judge(scenario: scenario, session: session, records: records)
+        return (phases, outcome(scenario: scenario, session: session, records: records, verdicts: phases))
+    }
+
+    // MARK: phase verdicts
+
+    /// Judges each recorded phase in order (guest DEBUGCTL.LBR state is carried across phases).
+    public static func judge(scenario: Scenario, session: SessionInfo, records: [PhaseRecord]) -> [PhaseVerdict] {
+        var lbrOn = false
+        var out: [PhaseVerdict] = []
+        let lbrContenders = Set(scenario.contenders.filter(\.usesLbr).map(\.description))
+        for rec in records {
+            let role = scenario.phases.first { $0.name == rec.phase }?.role ?? .setup
+            out.append(judgePhase(rec, role: role, layout: session.lbrLayout, lbrContenders: lbrContenders,
+                                  guestLbrOn: &lbrOn))
+        }
+        return out
+    }
+
+    static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+    static func judgePhase(_ rec: PhaseRecord, role: PhaseRole, layout: LbrLayout?, lbrContenders: Set<String>,
+                           guestLbrOn: inout Bool) -> PhaseVerdict {
+        var evidence: [String] = []
+        var readings: [SignalKind: SignalReading] = [:]
+        var gt = GroundTruth(vlbr: nil, passthrough: nil, agreesWithInference: nil)
+        var hostOrder: [String] = []
+        var host: [String: HostReading] = [:]
+        var lbrAccesses: [MsrAccess] = []
+        var branchedWithLbrOn = false
+        var kmsgLines = 0
+
+        func hostEntry(_ name: String) -> HostReading {
+            if let h = host[name] { return h }
+            hostOrder.append(name); return HostReading(contender: name, state: nil)
+        }
+
+        for t in rec.observations {
+            switch t.observation {
+            case let .guest(r):
+                let cmd = r.command
+                if case let .fault(v, rip) = r.status {
+                    evidence.append("guest \(cmd): #\(v == 13 ? "GP" : "vector \(v)") at \(hex(rip))")
+                    if touchesLbrMsr(cmd, layout: layout) {
+                        readings[.guestFault] = SignalReading(kind: .guestFault, vote: .noLbr,
+                                                              evidence: "guest \(cmd) faulted (vector \(v))")
+                    }
+                    continue
+                }
+                if r.status != .ok { evidence.append("guest \(cmd): \(r.status)"); continue }
+                switch cmd {
+                case .enableLbr:
+                    let on = r.values.first.map { $0 & DebugCtl.lbr != 0 } ?? true
+                    guestLbrOn = on
+                    evidence.append("guest \(cmd): DEBUGCTL reads \(r.values.first.map(hex) ?? "?")\(on ? "" : " (LBR bit did not stick)")")
+                case .disableLbr:
+                    guestLbrOn = false
+                    evidence.append("guest \(cmd): DEBUGCTL reads \(r.values.first.map(hex) ?? "?")")
+                case .branchPattern:
+                    if guestLbrOn { branchedWithLbrOn = true }
+                case let .writeTos(v):
+                    guard let layout else { break }
+                    let probe = classifyTos(written: v, result: r, tosMask: layout.tosMask)
+                    let rb = r.values.first.map(hex) ?? "?"
+                    switch probe {
+                    case .sticks:
+                        readings[.tosReadback] = SignalReading(kind: .tosReadback, vote: .active,
+                            evidence: "LBR_TOS write \(hex(v)) read back \(rb) = value & \(hex(layout.tosMask)): write stuck")
+                    case .dropped:
+                        readings[.tosReadback] = SignalReading(kind: .tosReadback, vote: .notActive,
+                            evidence: "LBR_TOS write \(hex(v)) read back 0: write dropped")
+                    case let .odd(x):
+                        evidence.append("LBR_TOS write \(hex(v)) read back \(hex(x)) (neither the value nor 0)")
+                    case .fault, .noValue:
+                        evidence.append("LBR_TOS write \(hex(v)): no readback value")
+                    }
+                    evidence.append("guest \(cmd): readback \(rb)")
+                case .readLbrStack:
+                    guard let s = r.stack else { evidence.append("guest read-lbr-stack: no stack returned"); break }
+                    let n = s.nonZeroEntries
+                    evidence.append("guest read-lbr-stack: TOS \(s.tos), \(n)/\(s.from.count) non-zero entries")
+                    if n > 0 {
+                        readings[.stackContent] = SignalReading(kind: .stackContent, vote: .active,
+                            evidence: "LBR stack has \(n) non-zero entries")
+                    } else if branchedWithLbrOn {
+                        readings[.stackContent] = SignalReading(kind: .stackContent, vote: .notActive,
+                            evidence: "LBR stack all zero after guest branches with DEBUGCTL.LBR=1")
+                    }
+                case .spin, .readTsc, .rdmsr, .wrmsr:
+                    break
+                }
+            case let .msrAccess(a):
+                guard let layout, layout.isLbrMsr(a.index) else { continue }
+                if a.faulted {
+                    readings[.guestFault] = SignalReading(kind: .guestFault, vote: .noLbr,
+                        evidence: "\(a.isWrite ? "WRMSR" : "RDMSR") \(hex(UInt64(a.index))) faulted")
+                }
+                lbrAccesses.append(a)
+            case let .kmsg(line):
+                if line.contains(failToPassthroughMessage) {
+                    kmsgLines += 1
+                    readings[.kmsgFailToPassthrough] = SignalReading(kind: .kmsgFailToPassthrough, vote: .notActive,
+                        evidence: "\(kmsgLines) kmsg line(s): \(line)")
+                }
+            case let .hostEvent(c, state, en, run):
+                var h = hostEntry(c); h.state = state; host[c] = h
+                evidence.append("host \(c): \(state.rawValue) (enabled \(en) ns, running \(run) ns)")
+            case let .hostSamples(s):
+                var h = hostEntry(s.contender)
+                h.samples += s.samples; h.withBranches += s.withBranches
+                h.emptyBranches += s.emptyBranches; h.guestAddresses += s.guestAddresses
+                host[s.contender] = h
+                evidence.append("host \(s.contender): \(s.samples) samples, \(s.withBranches) with branches, \(s.emptyBranches) empty, \(s.guestAddresses) guest addresses, \(s.lost) lost")
+            case let .vlbr(s): gt.vlbr = s
+            case let .passthrough(p): gt.passthrough = p
+            case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")
+            case let .exits(e): evidence.append("exits: \(e.exits) (io \(e.ioExits), msr \(e.msrExits))")
+            case let .note(n): evidence.append("note: \(n)")
+            }
+        }
+
+        // msr-passthrough signal.
+        if let last = lbrAccesses.last, !last.faulted {
+            let trapped = lbrAccesses.filter(\.trapped).count
+            let summary = "\(lbrAccesses.count) LBR MSR accesses, \(trapped) trapped, last \(last.trapped ? "trapped" : "passed through")"
+            if lbrAccesses.count == 1 && last.trapped {
+                // The first access is always trapped (it creates the event, §1.4): no vote.
+                evidence.append(summary + " (a lone first access: no vote)")
+            } else {
+                readings[.msrPassthrough] = SignalReading(kind: .msrPassthrough, vote: last.trapped ? .notActive : .active,
+                                                          evidence: summary)
+            }
+        }
+
+        // Host-side signals.
+        let hostList = hostOrder.compactMap { host[$0] }
+        if let slot = host[Contender.vlbrSlot.name], let st = slot.state {
+            switch st {
+            case .active:
+                readings[.vlbrSlotHolder] = SignalReading(kind: .vlbrSlotHolder, vote: .notActive,
+                    evidence: "\(slot.contender) ACTIVE: counter 58 is held by the host")
+            case .error, .inactive:
+                readings[.vlbrSlotHolder] = SignalReading(kind: .vlbrSlotHolder, vote: .active,
+                    evidence: "\(slot.contender) \(st.rawValue): counter 58 is not the host's")
+            case .off, .closed: break
+            }
+        }
+        let lbrHost = hostList.filter { lbrContenders.contains($0.contender) }
+        let samples = lbrHost.reduce(0) { $0 + $1.samples }
+        let empty = lbrHost.reduce(0) { $0 + $1.emptyBranches }
+        if samples > 0 {
+            let starved = empty * 2 > samples
+            readings[.hostStarvation] = SignalReading(kind: .hostStarvation, vote: starved ? .active : .notActive,
+                evidence: "\(empty)/\(samples) host LBR samples had empty branch stacks")
+        }
+        var hostStarved: Bool? = nil
+        let states = hostList.compactMap(\.state).filter { $0 != .closed && $0 != .off }
+        if states.contains(where: { $0 == .error || $0 == .inactive }) {
+            hostStarved = true
+        } else if samples > 0 {
+            hostStarved = empty * 2 > samples
+        } else if !states.isEmpty && lbrHost.isEmpty {
+            hostStarved = false   // non-LBR contenders all ACTIVE
+        }
+
+        if layout == nil {
+            readings[.guestFault] = readings[.guestFault] ?? SignalReading(kind: .guestFault, vote: .noLbr,
+                evidence: "the backend reports no guest LBR (no LBR layout)")
+        }
+
+        // Decision: first present signal in precedence order.
+        let present = SignalKind.allCases.compactMap { readings[$0] }
+        let inferred = present.first?.vote ?? .unknown
+        let agreeing = present.filter { $0.vote == inferred }.map(\.kind)
+        let disagreeing = present.filter { $0.vote != inferred }.map(\.kind)
+
+        if gt.vlbr != nil || gt.passthrough != nil {
+            if let v = gt.vlbr {
+                switch inferred {
+                case .active: gt.agreesWithInference = v == .active
+                case .notActive: gt.agreesWithInference = v != .active
+                case .noLbr: gt.agreesWithInference = v == .none
+                case .unknown: gt.agreesWithInference = nil
+                }
+            }
+        }
+
+        return PhaseVerdict(phase: rec.phase, role: role, inferred: inferred, signals: present, agreeing: agreeing,
+                            disagreeing: disagreeing, host: hostList, hostStarved: hostStarved,
+                            groundTruth: (gt.vlbr != nil || gt.passthrough != nil) ? gt : nil,
+                            evidence: evidence, durationNs: rec.endNs &- rec.startNs)
+    }
+
+    static func touchesLbrMsr(_ c: GuestCommand, layout: LbrLayout?) -> Bool {
+        switch c {
+        case .writeTos, .readLbrStack: return true
+        case let .rdmsr(i), let .wrmsr(i, _): return layout?.isLbrMsr(i) ?? (i == MSR.lbrTos || i == MSR.lbrSelect)
+        default: return false
+        }
+    }
+
+    // MARK: outcome
+
+    /// Derives the outcome terms from the phase verdicts according to the scenario's rule.
+    public static func outcome(scenario: Scenario, session: SessionInfo, records: [PhaseRecord],
+                               verdicts: [PhaseVerdict]) -> ScenarioOutcome {
+        if session.lbrLayout == nil || verdicts.contains(where: { $0.inferred == .noLbr }) {
+            return ScenarioOutcome(.noGuestLbr)
+        }
+        func v(_ name: String) -> PhaseVerdict? { verdicts.first { $0.phase == name } }
+        func missing(_ name: String) -> Outcome { .inconclusive("phase \(name) did not run") }
+
+        switch scenario.rule {
+        case let .baseline(p):
+            guard let pv = v(p) else { return ScenarioOutcome(missing(p)) }
+            switch pv.inferred {
+            case .active: return ScenarioOutcome(.vlbrActive)
+            case .notActive: return ScenarioOutcome(.vlbrInactive)
+            case .noLbr: return ScenarioOutcome(.noGuestLbr)
+            case .unknown: return ScenarioOutcome(.inconclusive("no vLBR signal in phase \(p)"))
+            }
+
+        case let .contention(c, a):
+            return contentionOutcome(contended: c, attempts: [a], scenario: scenario, session: session,
+                                     records: records, verdicts: verdicts)
+        case let .recovery(c, attempts):
+            return contentionOutcome(contended: c, attempts: attempts, scenario: scenario, session: session,
+                                     records: records, verdicts: verdicts)
+
+        case let .takeover(ps):
+            return ScenarioOutcome(ps.map { p in v(p).map(contendedTerm) ?? missing(p) })
+
+        case let .tracing(ps):
+            return ScenarioOutcome(ps.map { p -> Outcome in
+                guard let pv = v(p) else { return missing(p) }
+                if pv.guestAddressesInHostSamples > 0 { return .guestTraced }
+                if pv.hostSamples > 0 { return .notTraced }
+                return .inconclusive("no host LBR samples in phase \(p)")
+            })
+
+        case let .retention(pairs):
+            return ScenarioOutcome(pairs.map { pair -> Outcome in
+                guard let r = records.first(where: { $0.phase == pair.reference }) else { return missing(pair.reference) }
+                guard let c = records.first(where: { $0.phase == pair.check }) else { return missing(pair.check) }
+                guard let ref = lastStack(r) else { return .inconclusive("no LBR stack read in \(pair.reference)") }
+                guard let chk = lastStack(c) else { return .inconclusive("no LBR stack read in \(pair.check)") }
+                if ref.nonZeroEntries == 0 { return .inconclusive("reference stack in \(pair.reference) is empty") }
+                return (ref.tos == chk.tos && ref.from == chk.from && ref.to == chk.to) ? .retained : .lost
+            })
+        }
+    }
+
+    static func lastStack(_ r: PhaseRecord) -> LbrStackSnapshot? {
+        var s: LbrStackSnapshot?
+        for t in r.observations {
+            if case let .guest(g) = t.observation, g.command == .readLbrStack, g.status == .ok, let st = g.stack { s = st }
+        }
+        return s
+    }
+
+    /// The contended-phase term: who won.
+    public static func contendedTerm(_ pv: PhaseVerdict) -> Outcome {
+        switch pv.inferred {
+        case .noLbr: return .noGuestLbr
+        case .unknown: return .inconclusive("no vLBR signal in phase \(pv.phase)")
+        case .notActive: return .hostWinsVlbrError
+        case .active:
+            switch pv.hostStarved {
+            case true?: return .guestWinsHostStarved
+            case false?: return .coexist
+            case nil: return .inconclusive("vLBR active in \(pv.phase) but no host-side evidence (no samples or event states)")
+            }
+        }
+    }
+
+    static func contentionOutcome(contended: String, attempts: [String], scenario: Scenario, session: SessionInfo,
+                                  records: [PhaseRecord], verdicts: [PhaseVerdict]) -> ScenarioOutcome {
+        guard let cv = verdicts.first(where: { $0.phase == contended }) else {
+            return ScenarioOutcome(.inconclusive("phase \(contended) did not run"))
+        }
+        let first = contendedTerm(cv)
+        switch first {
+        case .hostWinsVlbrError:
+            return ScenarioOutcome([first, recoveryTerm(attempts: attempts, scenario: scenario, session: session,
+                                                        records: records)])
+        case .guestWinsHostStarved, .coexist:
+            // The guest never lost; flag an anomaly if it is not active at the end of the first attempt phase.
+            if let a = attempts.first, let av = verdicts.first(where: { $0.phase == a }), av.inferred == .notActive {
+                return ScenarioOutcome([first, .vlbrInactive])
+            }
+            return ScenarioOutcome(first)
+        default:
+            return ScenarioOutcome(first)
+        }
+    }
+
+    /// Walks the attempt phases in order and finds the first guest command whose LBR_TOS write stuck.
+    static func recoveryTerm(attempts: [String], scenario: Scenario, session: SessionInfo,
+                             records: [PhaseRecord]) -> Outcome {
+        guard let layout = session.lbrLayout else { return .noGuestLbr }
+        var tscStart: UInt64?
+        var exits: UInt64 = 0
+        var commands = 0
+        for (i, name) in attempts.enumerated() {
+            guard let rec = records.first(where: { $0.phase == name }) else {
+                return .inconclusive("phase \(name) did not run")
+            }
+            let phase = scenario.phases.first { $0.name == name }
+            // Order of a command's `.msrAccess` and `.guest` observations within one step is not fixed.
+            let firstLbrAccess: MsrAccess? = rec.observations.lazy.compactMap { t -> MsrAccess? in
+                if case let .msrAccess(a) = t.observation, layout.isLbrMsr(a.index) { return a }
+                return nil
+            }.first
+            for t in rec.observations {
+                switch t.observation {
+                case let .guest(g):
+                    if tscStart == nil { tscStart = g.tscBegin }
+                    commands += 1
+                    exits &+= g.exits?.exits ?? 0
+                    guard case let .writeTos(v) = g.command,
+                          classifyTos(written: v, result: g, tosMask: layout.tosMask) == .sticks else { continue }
+                    let latency = RecoveryLatency(guestTscTicks: g.tscEnd >= (tscStart ?? 0) ? g.tscEnd - (tscStart ?? 0) : 0,
+                                                  exits: exits, guestCommands: commands)
+                    if i == 0 {
+                        // The first attempt is a plain LBR MSR access; if the first LBR MSR access after
+                        // contention ended was already passed through, the vLBR came back by itself.
+                        guard let fa = firstLbrAccess else {
+                            return .inconclusive("cannot tell recovered(none) from recovered(lbr-msr-access): no MSR trap signal")
+                        }
+                        return .recovered(fa.trapped ? .lbrMsrAccess : RecoveryPath.none, latency)
+                    }
+                    return .recovered(phase?.recoveryPath ?? .lbrMsrAccess, latency)
+                default: break
+                }
+            }
+        }
+        return .staysErrored
+    }
+}
