@@ -83,6 +83,8 @@ struct Usage: Equatable {
     /// other event needs a GP counter; the fake counter 58 holds one event (§3.4).
     func feasible(gp: Int, fixed: Int) -> Bool {
         if slot58 > 1 { return false }
+        // collect_events(): n_events >= max_count (GP + fixed) → -EINVAL; the vLBR counts too (§3.4 (b)).
+        if total > gp + fixed { return false }
         var demand = gpOnly
         for k in 0..<4 {
             let fo = fixedOnlyCount(k), ei = eitherCount(k)
@@ -94,7 +96,10 @@ struct Usage: Equatable {
         return demand <= gp
     }
     /// Total counters in use (for the invariant report).
-    var total: Int { gpOnly + slot58 + (0..<4).reduce(0) { $0 + fixedOnlyCount($1) + eitherCount($1) } }
+    var total: Int {
+        gpOnly + slot58 + fixedOnly.0 + fixedOnly.1 + fixedOnly.2 + fixedOnly.3
+            + either.0 + either.1 + either.2 + either.3
+    }
 }
 
 struct CpuState {
