@@ -138,7 +138,7 @@ extension KernelModel {
         }
         let a = Contender.vlbrAttributes
         let rec = EventRecord(
-            name: "vlbr", isVlbr: true, cpu: -1, task: 0, pinned: a.pinned, state: .inactive,
+            nameIndex: 0, isVlbr: true, cpu: -1, task: 0, pinned: a.pinned, state: .inactive,
             need: counterNeed(a), usesLbr: true, callStack: a.branchSampleType & PerfBranch.callStack != 0,
             arbitratesSelect: variant.vlbrArbitratesLbrSelect, selectValue: lbrSelectValue(a.branchSampleType),
             excludeGuest: a.excludeGuest, excludeHost: a.excludeHost, periodNs: 0)
@@ -243,16 +243,16 @@ extension KernelModel {
     mutating func hwRead(_ index: UInt32) -> UInt64 {
         let L = pmu.lbrLayout
         let n = UInt32(L.depth)
-        let s = cpuStates[vcpuCpu].lbr
-        if index == L.tos { return s.tos }
-        if index == L.select { return s.select }
+        let c = vcpuCpu
+        if index == L.tos { return cpuStates[c].lbr.tos }
+        if index == L.select { return cpuStates[c].lbr.select }
         var i = -1
         var v: UInt64 = 0
-        if index >= L.from && index < L.from + n { i = Int(index - L.from); v = s.from[i] }
-        else if index >= L.to && index < L.to + n { i = Int(index - L.to); v = s.to[i] }
-        else if let info = L.info, index >= info && index < info + n { i = Int(index - info); v = s.info[i] }
+        if index >= L.from && index < L.from + n { i = Int(index - L.from); v = cpuStates[c].lbr.entries[i].from }
+        else if index >= L.to && index < L.to + n { i = Int(index - L.to); v = cpuStates[c].lbr.entries[i].to }
+        else if let info = L.info, index >= info && index < info + n { i = Int(index - info); v = cpuStates[c].lbr.entries[i].info }
         if i >= 0 {
-            switch s.tag[i] {
+            switch cpuStates[c].lbr.entries[i].tag {
             case .host: stats.hostDataLeaks &+= 1
             case .hostResidue: stats.residueReads &+= 1
             default: break
@@ -268,11 +268,11 @@ extension KernelModel {
         if index == L.tos { cpuStates[c].lbr.tos = value & cpuStates[c].lbr.mask; return }
         if index == L.select { cpuStates[c].lbr.select = value & LbrSelect.mask; return }
         if index >= L.from && index < L.from + n {
-            let i = Int(index - L.from); cpuStates[c].lbr.from[i] = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - L.from); cpuStates[c].lbr.entries[i].from = value; cpuStates[c].lbr.setTag(i, .guest)
         } else if index >= L.to && index < L.to + n {
-            let i = Int(index - L.to); cpuStates[c].lbr.to[i] = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - L.to); cpuStates[c].lbr.entries[i].to = value; cpuStates[c].lbr.setTag(i, .guest)
         } else if let info = L.info, index >= info && index < info + n {
-            let i = Int(index - info); cpuStates[c].lbr.info[i] = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - info); cpuStates[c].lbr.entries[i].info = value; cpuStates[c].lbr.setTag(i, .guest)
         }
     }
 }

@@ -208,7 +208,8 @@ extension KernelModel {
             }
         }
         if logging && !e.isVlbr {
-            emit(.hostEvent(contender: e.name, state: .error, enabledNs: e.enabledNs, runningNs: e.runningNs))
+            let name = eventNames[e.nameIndex]
+            emit(.hostEvent(contender: name, state: .error, enabledNs: e.enabledNs, runningNs: e.runningNs))
         }
     }
 

@@ -17,7 +17,8 @@ enum PerfState: Int8 { case error = -2, off = -1, inactive = 0, active = 1 }
 enum CounterNeed: Equatable { case none, gp, fixedOnly(Int), fixedOrGp(Int), slot58 }
 
 struct EventRecord {
-    var name: String
+    /// Index into `KernelModel.eventNames` (keeps this record trivially copyable).
+    var nameIndex: Int
     var isVlbr: Bool
     /// CPU scope: the CPU; task scope: -1.
     var cpu: Int
@@ -163,6 +164,8 @@ public struct KernelModel: Sendable {
     public internal(set) var observations: [TimedObservation] = []
 
     var events: [EventRecord] = []
+    /// Contender names (interned; EventRecord.nameIndex points here).
+    var eventNames: [String] = ["vlbr"]
     var cpuStates: [CpuState] = []
     var tasks: [TaskState] = []
     var nextRotationNs: UInt64
@@ -236,10 +239,11 @@ public struct KernelModel: Sendable {
     /// The hardware LBR stack of `cpu` as the registers hold it (TOS, FROM, TO, INFO).
     public func hardwareLbr(cpu: Int = 0) -> LbrStackSnapshot {
         let s = cpuStates[cpu].lbr
-        return LbrStackSnapshot(tos: s.tos, from: s.from, to: s.to, info: pmu.lbrLayout.info == nil ? [] : s.info)
+        return LbrStackSnapshot(tos: s.tos, from: s.entries.map(\.from), to: s.entries.map(\.to),
+                                info: pmu.lbrLayout.info == nil ? [] : s.entries.map(\.info))
     }
     /// Provenance of each hardware LBR entry of `cpu` (model ground truth).
-    public func hardwareLbrProvenance(cpu: Int = 0) -> [LbrProvenance] { cpuStates[cpu].lbr.tag }
+    public func hardwareLbrProvenance(cpu: Int = 0) -> [LbrProvenance] { cpuStates[cpu].lbr.entries.map(\.tag) }
     /// Active counters on `cpu` (GP + fixed + fake counter 58).
     public func countersInUse(cpu: Int) -> Int { cpuStates[cpu].usage.total }
     /// All events ever created (ids are never reused).
@@ -290,6 +294,19 @@ public struct KernelModel: Sendable {
         return createAndInstall(contender, cpu: cpu, task: task.raw)
     }
 
+    /// A perf operation on an event of the vCPU's CPU while the vCPU is in guest mode is an IPI
+    /// (event_function_call / cpu_function_call), which exits the guest (§3.5). perf-request keeps the
+    /// IPI but defers any LBR takeover (see `shouldDefer`). Returns whether an exit happened.
+    mutating func ipiExitIfNeeded(_ i: Int) -> Bool {
+        guard inGuest else { return false }
+        let e = events[i]
+        let c = e.cpu >= 0 ? e.cpu : tasks[e.task].cpu
+        guard c == vcpuCpu, e.cpu >= 0 || cpuStates[c].current == e.task else { return false }
+        exitInternal()
+        advanceClock(costs.ipiNs)
+        return true
+    }
+
     /// Install `contender` on the vCPU's CPU while the vCPU is in guest mode (entering first if needed):
     /// the install IPI causes a VM-exit, perf runs `ctx_resched()` with the vCPU still loaded, and KVM
     /// re-evaluates the vLBR at the next VM-entry (§3.5). On `perf-request` the handover is deferred to
@@ -327,8 +344,9 @@ public struct KernelModel: Sendable {
             let scopeTask = contender.isCpuScoped ? -1 : task
             if scopeTask >= 0 { ensureTask(scopeTask, cpu: cpu) }
             let lbrUser = attr.hasBranchStack
+            let nameIndex = internName(contender.name)
             let rec = EventRecord(
-                name: contender.name, isVlbr: false, cpu: scopeCpu, task: scopeTask, pinned: attr.pinned,
+                nameIndex: nameIndex, isVlbr: false, cpu: scopeCpu, task: scopeTask, pinned: attr.pinned,
                 state: attr.disabled ? .off : .inactive, need: counterNeed(attr), usesLbr: lbrUser,
                 callStack: lbrUser && attr.branchSampleType & PerfBranch.callStack != 0,
                 arbitratesSelect: lbrUser, selectValue: lbrSelectValue(attr.branchSampleType),
@@ -343,12 +361,20 @@ public struct KernelModel: Sendable {
         return ids
     }
 
+    mutating func internName(_ n: String) -> Int {
+        if let i = eventNames.firstIndex(of: n) { return i }
+        eventNames.append(n)
+        return eventNames.count - 1
+    }
+
     /// Close a host event (`close(fd)` → perf_remove_from_context: scheduled out, no reschedule of others).
     public mutating func close(_ id: ModelEventID) {
         stats.operations &+= 1
         advanceClock(costs.perfSyscallNs)
         guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
+        let ipi = ipiExitIfNeeded(id.raw)
         closeInternal(id.raw)
+        if ipi { enterInternal() }
         noteVlbrState()
     }
 
@@ -357,7 +383,9 @@ public struct KernelModel: Sendable {
         stats.operations &+= 1
         advanceClock(costs.perfSyscallNs)
         guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
+        let ipi = ipiExitIfNeeded(id.raw)
         enableInternal(id.raw)
+        if ipi { enterInternal() }
         noteVlbrState()
     }
 
@@ -367,9 +395,11 @@ public struct KernelModel: Sendable {
         advanceClock(costs.perfSyscallNs)
         guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
         let i = id.raw
+        let ipi = ipiExitIfNeeded(i)
         events[i].explicitOps &+= 1
         if events[i].state == .active { deactivate(i, to: .off) } else { events[i].state = .off }
-        if events[i].usesLbr { lbrFreedByHost() }
+        if events[i].usesLbr && !events[i].isVlbr { lbrFreedByHost() }
+        if ipi { enterInternal() }
         noteVlbrState()
     }
 
@@ -389,7 +419,8 @@ public struct KernelModel: Sendable {
         let e = events[id.raw]
         if logging {
             let st = state(id)
-            emit(.hostEvent(contender: e.name, state: st, enabledNs: e.enabledNs, runningNs: e.runningNs))
+            let name = eventNames[e.nameIndex]
+            emit(.hostEvent(contender: name, state: st, enabledNs: e.enabledNs, runningNs: e.runningNs))
         }
         if e.state == .error { return nil }
         return HostRead(value: e.runningNs / max(1, costs.nsPerCount), enabledNs: e.enabledNs, runningNs: e.runningNs)
@@ -406,7 +437,7 @@ public struct KernelModel: Sendable {
             return HostSampleSummary(contender: "?", samples: 0, withBranches: 0, emptyBranches: 0, guestAddresses: 0)
         }
         let e = events[id.raw]
-        let s = HostSampleSummary(contender: e.name, samples: e.samples, withBranches: e.withBranches,
+        let s = HostSampleSummary(contender: eventNames[e.nameIndex], samples: e.samples, withBranches: e.withBranches,
                                   emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses)
         events[id.raw].samples = 0; events[id.raw].withBranches = 0
         events[id.raw].emptyBranches = 0; events[id.raw].guestAddresses = 0
@@ -540,15 +571,20 @@ public struct KernelModel: Sendable {
     /// `kvm_pmu_reset()` → `intel_pmu_reset()`: releases the vLBR (§1.6); CPUID update, vCPU reset/INIT.
     public mutating func resetPmu() {
         stats.operations &+= 1
+        // Reset paths run in the vCPU's host context (ioctl or request processing), then KVM re-enters.
+        let wasInGuest = inGuest
+        if wasInGuest { exitInternal() }
         if let v = vlbr { releaseVlbr(v, reason: "intel_pmu_reset") }
         vlbrInUse = false
         needCleanup = false
+        if wasInGuest { enterInternal() }
         noteVlbrState()
     }
 
     /// vCPU RESET: guest DEBUGCTL = 0 and a PMU reset (§1.6 "vCPU reset/INIT paths").
     public mutating func resetVcpu() {
         stats.operations &+= 1
+        if inGuest { exitInternal() }
         guestDebugctl = 0
         pvLbrActive = false
         if let v = vlbr { releaseVlbr(v, reason: "intel_pmu_reset (vCPU reset)") }

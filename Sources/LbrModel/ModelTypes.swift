@@ -109,12 +109,17 @@ public enum LbrProvenance: UInt8, Sendable, Hashable {
     case hostResidue = 3
 }
 
+/// One LBR record: FROM, TO, INFO and the model's provenance tag.
+struct LbrEntry: Sendable, Equatable {
+    var from: UInt64 = 0
+    var to: UInt64 = 0
+    var info: UInt64 = 0
+    var tag: LbrProvenance = .empty
+}
+
 /// One CPU's LBR hardware: `depth` FROM/TO/INFO entries, TOS and LBR_SELECT (§5).
 struct LbrStack: Sendable, Equatable {
-    var from: [UInt64]
-    var to: [UInt64]
-    var info: [UInt64]
-    var tag: [LbrProvenance]
+    var entries: [LbrEntry]
     var tos: UInt64 = 0
     var select: UInt64 = 0
     let mask: UInt64
@@ -122,38 +127,37 @@ struct LbrStack: Sendable, Equatable {
     var hostEntries = 0
 
     init(depth: Int) {
-        from = Array(repeating: 0, count: depth)
-        to = Array(repeating: 0, count: depth)
-        info = Array(repeating: 0, count: depth)
-        tag = Array(repeating: .empty, count: depth)
+        entries = Array(repeating: LbrEntry(), count: depth)
         mask = UInt64(depth - 1)
     }
 
-    var depth: Int { from.count }
+    var depth: Int { entries.count }
 
     /// `intel_pmu_lbr_reset()`: zero every entry and TOS.
     mutating func reset() {
-        for i in 0..<from.count { from[i] = 0; to[i] = 0; info[i] = 0; tag[i] = .empty }
+        if guestEntries != 0 || hostEntries != 0 || tos != 0 {
+            for i in 0..<entries.count { entries[i] = LbrEntry() }
+        }
         tos = 0; guestEntries = 0; hostEntries = 0
     }
 
     mutating func setTag(_ i: Int, _ t: LbrProvenance) {
-        switch tag[i] { case .guest: guestEntries -= 1; case .host, .hostResidue: hostEntries -= 1; case .empty: break }
+        switch entries[i].tag { case .guest: guestEntries -= 1; case .host, .hostResidue: hostEntries -= 1; case .empty: break }
         switch t { case .guest: guestEntries += 1; case .host, .hostResidue: hostEntries += 1; case .empty: break }
-        tag[i] = t
+        entries[i].tag = t
     }
 
     /// The hardware records one taken branch at the next TOS.
     mutating func record(from f: UInt64, to t: UInt64, _ p: LbrProvenance) {
         tos = (tos &+ 1) & mask
         let i = Int(tos)
-        from[i] = f; to[i] = t; info[i] = 0
         setTag(i, p)
+        entries[i].from = f; entries[i].to = t; entries[i].info = 0
     }
 
     /// Host entries become residue (seen by a vLBR that became ACTIVE without reset).
     mutating func markHostAsResidue() {
         guard hostEntries > 0 else { return }
-        for i in 0..<tag.count where tag[i] == .host { tag[i] = .hostResidue }
+        for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostResidue }
     }
 }
