@@ -244,23 +244,32 @@ public struct ModelExplorer: Sendable {
     }
 
     mutating func snapshotErrors() {
+        model.snapshotErrors(into: &errorSnapshot)
+    }
+
+    /// Check every invariant; returns the first failing one.
+    mutating func check() -> (ModelInvariant, String)? { model.checkInvariants(errorSnapshot: errorSnapshot) }
+}
+
+extension KernelModel {
+    func snapshotErrors(into errorSnapshot: inout [(Int, UInt32)]) {
         errorSnapshot.removeAll(keepingCapacity: true)
-        for c in 0..<model.cpus {
-            for i in model.cpuStates[c].pinned where model.events[i].state == .error {
-                errorSnapshot.append((i, model.events[i].explicitOps))
+        for c in 0..<cpus {
+            for i in cpuPinned[c] where events[i].state == .error {
+                errorSnapshot.append((i, events[i].explicitOps))
             }
         }
-        for t in model.tasks.indices {
-            for i in model.tasks[t].pinned where model.events[i].state == .error {
-                errorSnapshot.append((i, model.events[i].explicitOps))
+        for t in tasks.indices {
+            for i in tasks[t].pinned where events[i].state == .error {
+                errorSnapshot.append((i, events[i].explicitOps))
             }
         }
     }
 
     /// Adds the ACTIVE events of `list` to `u`; returns false if two of them disagree on LBR_SELECT.
     func addActive(_ list: [Int], _ u: inout Usage, _ sel: inout UInt64?) -> Bool {
-        for i in list where model.events[i].state == .active {
-            let e = model.events[i]
+        for i in list where events[i].state == .active {
+            let e = events[i]
             u.bump(e.need, 1)
             if e.arbitratesSelect {
                 if let s = sel, s != e.selectValue { return false }
@@ -271,40 +280,41 @@ public struct ModelExplorer: Sendable {
     }
 
     /// Check every invariant; returns the first failing one.
-    func check() -> (ModelInvariant, String)? {
+    /// `mutating` only so debug builds borrow instead of copying the model; it changes nothing.
+    mutating func checkInvariants(errorSnapshot: [(Int, UInt32)]) -> (ModelInvariant, String)? {
         // countersNotExceeded
-        for c in 0..<model.cpus {
+        for c in 0..<cpus {
             var u = Usage()
             var sel: UInt64? = nil
-            let cur = model.cpuStates[c].current
-            var ok = addActive(model.cpuStates[c].pinned, &u, &sel) && addActive(model.cpuStates[c].flexible, &u, &sel)
-            if cur >= 0 { ok = ok && addActive(model.tasks[cur].pinned, &u, &sel) && addActive(model.tasks[cur].flexible, &u, &sel) }
+            let cur = cpuCurrent[c]
+            var ok = addActive(cpuPinned[c], &u, &sel) && addActive(cpuFlexible[c], &u, &sel)
+            if cur >= 0 { ok = ok && addActive(tasks[cur].pinned, &u, &sel) && addActive(tasks[cur].flexible, &u, &sel) }
             if !ok { return (.countersNotExceeded, "cpu\(c): two ACTIVE LBR events with different LBR_SELECT") }
-            if !u.feasible(gp: model.pmu.gpCounters, fixed: model.pmu.fixedCounters) {
-                return (.countersNotExceeded, "cpu\(c): \(u.total) active events exceed \(model.pmu.gpCounters) GP + \(model.pmu.fixedCounters) fixed (+ counter 58)")
+            if !u.feasible(gp: pmu.gpCounters, fixed: pmu.fixedCounters) {
+                return (.countersNotExceeded, "cpu\(c): \(u.total) active events exceed \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed (+ counter 58)")
             }
         }
-        for t in model.tasks.indices where model.cpuStates[model.tasks[t].cpu].current != t {
-            for i in model.tasks[t].pinned where model.events[i].state == .active {
+        for t in tasks.indices where cpuCurrent[tasks[t].cpu] != t {
+            for i in tasks[t].pinned where events[i].state == .active {
                 return (.countersNotExceeded, "task \(t) not running but its event #\(i) is ACTIVE")
             }
-            for i in model.tasks[t].flexible where model.events[i].state == .active {
+            for i in tasks[t].flexible where events[i].state == .active {
                 return (.countersNotExceeded, "task \(t) not running but its event #\(i) is ACTIVE")
             }
         }
         // errorLeftOnlyExplicitly
-        for (i, ops) in errorSnapshot where model.events[i].state != .error && model.events[i].explicitOps == ops {
-            return (.errorLeftOnlyExplicitly, "event #\(i) (\(model.eventNames[model.events[i].nameIndex])) left ERROR without enable/close/release")
+        for (i, ops) in errorSnapshot where events[i].state != .error && events[i].explicitOps == ops {
+            return (.errorLeftOnlyExplicitly, "event #\(i) (\(eventNames[events[i].nameIndex])) left ERROR without enable/close/release")
         }
-        let m = model.stats
+        let m = stats
         if m.cpuPinnedStarvedByTask > 0 {
             return (.cpuPinnedNotStarvedByTask, "a CPU-pinned event went to ERROR while a task event was ACTIVE")
         }
         if m.hostDataLeaks > 0 {
             return (.guestNeverReadsHostData, "guest read a host LBR entry")
         }
-        if m.passthroughWithoutActiveVlbr > 0 || (model.isInGuest && model.passthrough && model.vlbrState != .active) {
-            return (.passthroughOnlyWhenActive, "LBR MSRs passed through with vLBR \(model.vlbrState)")
+        if m.passthroughWithoutActiveVlbr > 0 || (isInGuest && passthrough && vlbrState != .active) {
+            return (.passthroughOnlyWhenActive, "LBR MSRs passed through with vLBR \(vlbrState)")
         }
         if m.deferredAcrossEntry > 0 {
             return (.handoverServicedAtEntry, "a deferred LBR handover survived a VM-entry")

@@ -17,7 +17,7 @@ extension KernelModel {
     // MARK: Entry / exit
 
     mutating func enterLoadOnly() {
-        if cpuStates[vcpuCpu].current != 0 { switchTask(cpu: vcpuCpu, to: 0) }
+        if cpuCurrent[vcpuCpu] != 0 { switchTask(cpu: vcpuCpu, to: 0) }
         loaded = true
     }
 
@@ -197,8 +197,8 @@ extension KernelModel {
         }
         if variant.saveRestore == .lazy && lazyPending {
             // Andi Kleen: "on the first access restore the LBRs and allow direct access to the MSRs again".
-            if let s = tasks[0].saved { cpuStates[vcpuCpu].lbr = s; tasks[0].saved = nil }
-            else { cpuStates[vcpuCpu].lbr.reset() }
+            if let s = tasks[0].saved { cpuLbr[vcpuCpu] = s; tasks[0].saved = nil }
+            else { cpuLbr[vcpuCpu].reset() }
             lazyPending = false
         }
         vlbrInUse = true
@@ -244,15 +244,15 @@ extension KernelModel {
         let L = pmu.lbrLayout
         let n = UInt32(L.depth)
         let c = vcpuCpu
-        if index == L.tos { return cpuStates[c].lbr.tos }
-        if index == L.select { return cpuStates[c].lbr.select }
+        if index == L.tos { return cpuLbr[c].tos }
+        if index == L.select { return cpuLbr[c].select }
         var i = -1
         var v: UInt64 = 0
-        if index >= L.from && index < L.from + n { i = Int(index - L.from); v = cpuStates[c].lbr.entries[i].from }
-        else if index >= L.to && index < L.to + n { i = Int(index - L.to); v = cpuStates[c].lbr.entries[i].to }
-        else if let info = L.info, index >= info && index < info + n { i = Int(index - info); v = cpuStates[c].lbr.entries[i].info }
+        if index >= L.from && index < L.from + n { i = Int(index - L.from); v = cpuLbr[c].entries[i].from }
+        else if index >= L.to && index < L.to + n { i = Int(index - L.to); v = cpuLbr[c].entries[i].to }
+        else if let info = L.info, index >= info && index < info + n { i = Int(index - info); v = cpuLbr[c].entries[i].info }
         if i >= 0 {
-            switch cpuStates[c].lbr.entries[i].tag {
+            switch cpuLbr[c].entries[i].tag {
             case .host: stats.hostDataLeaks &+= 1
             case .hostResidue: stats.residueReads &+= 1
             default: break
@@ -265,14 +265,14 @@ extension KernelModel {
         let L = pmu.lbrLayout
         let n = UInt32(L.depth)
         let c = vcpuCpu
-        if index == L.tos { cpuStates[c].lbr.tos = value & cpuStates[c].lbr.mask; return }
-        if index == L.select { cpuStates[c].lbr.select = value & LbrSelect.mask; return }
+        if index == L.tos { cpuLbr[c].tos = value & cpuLbr[c].mask; return }
+        if index == L.select { cpuLbr[c].select = value & LbrSelect.mask; return }
         if index >= L.from && index < L.from + n {
-            let i = Int(index - L.from); cpuStates[c].lbr.entries[i].from = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - L.from); cpuLbr[c].entries[i].from = value; cpuLbr[c].setTag(i, .guest)
         } else if index >= L.to && index < L.to + n {
-            let i = Int(index - L.to); cpuStates[c].lbr.entries[i].to = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - L.to); cpuLbr[c].entries[i].to = value; cpuLbr[c].setTag(i, .guest)
         } else if let info = L.info, index >= info && index < info + n {
-            let i = Int(index - info); cpuStates[c].lbr.entries[i].info = value; cpuStates[c].lbr.setTag(i, .guest)
+            let i = Int(index - info); cpuLbr[c].entries[i].info = value; cpuLbr[c].setTag(i, .guest)
         }
     }
 }

@@ -50,14 +50,14 @@ extension KernelModel {
     func shouldDefer(_ i: Int) -> Bool {
         guard variant.defersLbrHandover, loaded, vlbr != nil else { return false }
         let e = events[i]
-        return !e.isVlbr && e.cpu == vcpuCpu && cpuStates[vcpuCpu].current == 0
+        return !e.isVlbr && e.cpu == vcpuCpu && cpuCurrent[vcpuCpu] == 0
     }
 
     /// perf_install_in_context → ctx_resched when the target context is running (§3.5).
     mutating func install(_ i: Int) {
         let e = events[i]
         if e.cpu >= 0 {
-            if e.pinned { cpuStates[e.cpu].pinned.append(i) } else { cpuStates[e.cpu].flexible.append(i) }
+            if e.pinned { cpuPinned[e.cpu].append(i) } else { cpuFlexible[e.cpu].append(i) }
         } else {
             if e.pinned { tasks[e.task].pinned.append(i) } else { tasks[e.task].flexible.append(i) }
         }
@@ -85,7 +85,7 @@ extension KernelModel {
         events[i].pendingInstall = false
         let e = events[i]
         if e.cpu >= 0 {
-            cpuStates[e.cpu].pinned.removeAll { $0 == i }; cpuStates[e.cpu].flexible.removeAll { $0 == i }
+            cpuPinned[e.cpu].removeAll { $0 == i }; cpuFlexible[e.cpu].removeAll { $0 == i }
         } else {
             tasks[e.task].pinned.removeAll { $0 == i }; tasks[e.task].flexible.removeAll { $0 == i }
         }
@@ -110,23 +110,23 @@ extension KernelModel {
             else { ctxResched(cpu: e.cpu, taskPinned: false, taskFlex: true, cpuPinned: false, cpuFlex: true) }
         } else {
             let c = tasks[e.task].cpu
-            guard cpuStates[c].current == e.task else { return } // context not running: nothing to do
+            guard cpuCurrent[c] == e.task else { return } // context not running: nothing to do
             if e.pinned { ctxResched(cpu: c, taskPinned: true, taskFlex: true, cpuPinned: false, cpuFlex: true) }
             else { ctxResched(cpu: c, taskPinned: false, taskFlex: true, cpuPinned: false, cpuFlex: false) }
         }
     }
 
-    mutating func ctxResched(cpu c: Int, taskPinned: Bool, taskFlex: Bool, cpuPinned: Bool, cpuFlex: Bool) {
-        let cur = cpuStates[c].current
+    mutating func ctxResched(cpu c: Int, taskPinned: Bool, taskFlex: Bool, cpuPinned outCpuPinned: Bool, cpuFlex outCpuFlex: Bool) {
+        let cur = cpuCurrent[c]
         if cur >= 0 {
             if taskFlex { schedOut(tasks[cur].flexible) }
             if taskPinned { schedOut(tasks[cur].pinned) }
         }
-        if cpuFlex { schedOut(cpuStates[c].flexible) }
-        if cpuPinned { schedOut(cpuStates[c].pinned) }
-        if cpuPinned { schedIn(cpuStates[c].pinned, cpu: c) }
+        if outCpuFlex { schedOut(cpuFlexible[c]) }
+        if outCpuPinned { schedOut(cpuPinned[c]) }
+        if outCpuPinned { schedIn(cpuPinned[c], cpu: c) }
         if cur >= 0 && taskPinned { schedIn(tasks[cur].pinned, cpu: c) }
-        if cpuFlex { schedIn(cpuStates[c].flexible, cpu: c) }
+        if outCpuFlex { schedIn(cpuFlexible[c], cpu: c) }
         if cur >= 0 && taskFlex { schedIn(tasks[cur].flexible, cpu: c) }
     }
 
@@ -145,7 +145,7 @@ extension KernelModel {
                 activate(i, cpu: c)
             } else {
                 canAdd = false
-                if events[i].pinned { setError(i, cpu: c) } else { cpuStates[c].rotateNecessary = true }
+                if events[i].pinned { setError(i, cpu: c) } else { cpuRotate[c] = true }
             }
         }
     }
@@ -155,7 +155,7 @@ extension KernelModel {
     /// On mainline the vLBR does not arbitrate: its constraint is returned before shared regs (§3.4).
     func fits(_ i: Int, cpu c: Int) -> Bool {
         let e = events[i]
-        var u = cpuStates[c].usage
+        var u = cpuUsage[c]
         u.bump(e.need, 1)
         guard u.feasible(gp: pmu.gpCounters, fixed: pmu.fixedCounters) else { return false }
         if e.arbitratesSelect && u.selectRefs > 0 && u.selectValue != e.selectValue { return false }
@@ -164,10 +164,10 @@ extension KernelModel {
 
     mutating func activate(_ i: Int, cpu c: Int) {
         let e = events[i]
-        cpuStates[c].usage.bump(e.need, 1)
+        cpuUsage[c].bump(e.need, 1)
         if e.arbitratesSelect {
-            if cpuStates[c].usage.selectRefs == 0 { cpuStates[c].usage.selectValue = e.selectValue }
-            cpuStates[c].usage.selectRefs += 1
+            if cpuUsage[c].selectRefs == 0 { cpuUsage[c].selectValue = e.selectValue }
+            cpuUsage[c].selectRefs += 1
         }
         events[i].state = .active
         if e.usesLbr { lbrAdd(i, cpu: c) }
@@ -176,9 +176,9 @@ extension KernelModel {
     mutating func deactivate(_ i: Int, to s: PerfState) {
         let e = events[i]
         let c = e.cpu >= 0 ? e.cpu : tasks[e.task].cpu
-        cpuStates[c].usage.bump(e.need, -1)
-        if e.arbitratesSelect { cpuStates[c].usage.selectRefs -= 1 }
-        if e.usesLbr { cpuStates[c].lbrUsers -= 1 }
+        cpuUsage[c].bump(e.need, -1)
+        if e.arbitratesSelect { cpuUsage[c].selectRefs -= 1 }
+        if e.usesLbr { cpuLbrUsers[c] -= 1 }
         events[i].state = s
     }
 
@@ -187,11 +187,11 @@ extension KernelModel {
     /// host entries become `hostResidue`, a derived gap, UNVERIFIED).
     mutating func lbrAdd(_ i: Int, cpu c: Int) {
         var didReset = false
-        if cpuStates[c].lbrUsers == 0 && events[i].runningNs == 0 {
-            cpuStates[c].lbr.reset(); didReset = true
+        if cpuLbrUsers[c] == 0 && events[i].runningNs == 0 {
+            cpuLbr[c].reset(); didReset = true
         }
-        cpuStates[c].lbrUsers += 1
-        if events[i].isVlbr && !didReset { cpuStates[c].lbr.markHostAsResidue() }
+        cpuLbrUsers[c] += 1
+        if events[i].isVlbr && !didReset { cpuLbr[c].markHostAsResidue() }
     }
 
     /// merge_sched_in(): a pinned event that cannot go on → ERROR (§3.2).
@@ -201,7 +201,7 @@ extension KernelModel {
         if e.cpu >= 0 {
             // Invariant witness: CPU-pinned events are scheduled before task events (§3.1), so no task
             // event may hold a counter when a CPU-pinned one fails.
-            let cur = cpuStates[c].current
+            let cur = cpuCurrent[c]
             if cur >= 0 {
                 for j in tasks[cur].pinned where events[j].state == .active { stats.cpuPinnedStarvedByTask &+= 1 }
                 for j in tasks[cur].flexible where events[j].state == .active { stats.cpuPinnedStarvedByTask &+= 1 }
@@ -217,18 +217,18 @@ extension KernelModel {
     /// tail, flexible groups are scheduled in again. Model: one rotate_necessary flag per CPU covers its
     /// CPU and task contexts.
     mutating func rotate(cpu c: Int) {
-        guard cpuStates[c].rotateNecessary else { return }
-        cpuStates[c].rotateNecessary = false
-        let cur = cpuStates[c].current
+        guard cpuRotate[c] else { return }
+        cpuRotate[c] = false
+        let cur = cpuCurrent[c]
         if cur >= 0 {
             let firstActive = tasks[cur].flexible.firstIndex { events[$0].state == .active }
             schedOut(tasks[cur].flexible)
             rotateList(&tasks[cur].flexible, firstActive)
         }
-        let firstActive = cpuStates[c].flexible.firstIndex { events[$0].state == .active }
-        schedOut(cpuStates[c].flexible)
-        rotateList(&cpuStates[c].flexible, firstActive)
-        schedIn(cpuStates[c].flexible, cpu: c)
+        let firstActive = cpuFlexible[c].firstIndex { events[$0].state == .active }
+        schedOut(cpuFlexible[c])
+        rotateList(&cpuFlexible[c], firstActive)
+        schedIn(cpuFlexible[c], cpu: c)
         if cur >= 0 { schedIn(tasks[cur].flexible, cpu: c) }
     }
 
@@ -256,13 +256,13 @@ extension KernelModel {
     /// task or wiped otherwise — only while the CPU has LBR users (§3.4). For the vCPU thread,
     /// kvm_sched_out sets scheduled_out when loaded and kvm_arch_vcpu_load raises KVM_REQ_PMU (§1.6).
     mutating func switchTask(cpu c: Int, to next: Int) {
-        let prev = cpuStates[c].current
+        let prev = cpuCurrent[c]
         guard prev != next else { return }
         if prev >= 0 {
-            if cpuStates[c].lbrUsers > 0 && taskHasActiveCallStack(prev) {
+            if cpuLbrUsers[c] > 0 && taskHasActiveCallStack(prev) {
                 // lazy-restore: a stack never restored/passed through since sched-in is not saved.
                 if !(prev == 0 && variant.saveRestore == .lazy && lazyPending) {
-                    tasks[prev].saved = cpuStates[c].lbr
+                    tasks[prev].saved = cpuLbr[c]
                 }
             }
             if prev == 0 && loaded {
@@ -272,23 +272,23 @@ extension KernelModel {
             schedOut(tasks[prev].flexible)
             schedOut(tasks[prev].pinned)
         }
-        cpuStates[c].current = next
+        cpuCurrent[c] = next
         stats.contextSwitches &+= 1
         if next >= 0 {
             tasks[next].cpu = c
             let hasPinned = tasks[next].pinned.contains { events[$0].state.rawValue >= 0 }
             ctxResched(cpu: c, taskPinned: true, taskFlex: true, cpuPinned: false, cpuFlex: hasPinned)
-            if cpuStates[c].lbrUsers > 0 {
+            if cpuLbrUsers[c] > 0 {
                 if taskHasActiveCallStack(next) {
                     if next == 0 && variant.saveRestore == .lazy {
                         lazyPending = true // Andi Kleen: don't restore at sched-in; intercept instead
                     } else if let s = tasks[next].saved {
-                        cpuStates[c].lbr = s; tasks[next].saved = nil
+                        cpuLbr[c] = s; tasks[next].saved = nil
                     } else {
-                        cpuStates[c].lbr.reset() // LBR_NONE → intel_pmu_lbr_reset()
+                        cpuLbr[c].reset() // LBR_NONE → intel_pmu_lbr_reset()
                     }
                 } else {
-                    cpuStates[c].lbr.reset()
+                    cpuLbr[c].reset()
                 }
             }
             if next == 0 && loaded && scheduledOut {
@@ -307,24 +307,24 @@ extension KernelModel {
     mutating func accrue(_ ns: UInt64) {
         for c in 0..<cpus {
             let guestMode = inGuest && c == vcpuCpu
-            let cur = cpuStates[c].current
+            let cur = cpuCurrent[c]
             var vlbrOnHere = false
             if let v = vlbr, events[v].state == .active, cur == 0, tasks[0].cpu == c { vlbrOnHere = true }
             // vlbr_exclude_host(): host LBR handling is skipped while the vLBR is ACTIVE on this CPU (§3.4).
             let starved = vlbrOnHere
-            let hostLbrUsers = cpuStates[c].lbrUsers - (vlbrOnHere ? 1 : 0)
+            let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere ? 1 : 0)
             if !guestMode && !starved && hostLbrUsers > 0 {
                 // Host code runs with a host LBR event enabled: the hardware records host branches
                 // (one every 50 ns of host time, model constant).
-                let n = Int(min(UInt64(cpuStates[c].lbr.depth), max(1, ns / 50)))
+                let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
                 for _ in 0..<n {
                     hostBranchSeq &+= 1
                     let a: UInt64 = 0xffff_ffff_8100_0000 &+ (hostBranchSeq & 0xffff) &* 16
-                    cpuStates[c].lbr.record(from: a, to: a &+ 8, .host)
+                    cpuLbr[c].record(from: a, to: a &+ 8, .host)
                 }
             }
-            accrueList(cpuStates[c].pinned, c, ns, guestMode, starved)
-            accrueList(cpuStates[c].flexible, c, ns, guestMode, starved)
+            accrueList(cpuPinned[c], c, ns, guestMode, starved)
+            accrueList(cpuFlexible[c], c, ns, guestMode, starved)
             if cur >= 0 {
                 accrueList(tasks[cur].pinned, c, ns, guestMode, starved)
                 accrueList(tasks[cur].flexible, c, ns, guestMode, starved)
@@ -352,7 +352,7 @@ extension KernelModel {
             if starved {
                 events[i].emptyBranches += n
             } else {
-                let l = cpuStates[c].lbr
+                let l = cpuLbr[c]
                 if l.guestEntries + l.hostEntries == 0 {
                     events[i].emptyBranches += n
                 } else {

@@ -103,17 +103,6 @@ struct Usage: Equatable {
     }
 }
 
-struct CpuState {
-    var current: Int
-    var pinned: [Int] = []
-    var flexible: [Int] = []
-    var usage = Usage()
-    /// cpuc->lbr_users (§3.4).
-    var lbrUsers = 0
-    var lbr: LbrStack
-    var rotateNecessary = false
-}
-
 struct TaskState {
     var cpu: Int
     var pinned: [Int] = []
@@ -166,7 +155,20 @@ public struct KernelModel: Sendable {
     var events: [EventRecord] = []
     /// Contender names (interned; EventRecord.nameIndex points here).
     var eventNames: [String] = ["vlbr"]
-    var cpuStates: [CpuState] = []
+    // Per-CPU state, kept in parallel arrays (cheap element access in debug builds).
+    /// Task running on each CPU (-1: idle, no task context).
+    var cpuCurrent: [Int] = []
+    /// CPU-context pinned / flexible events (flexible in rotation order).
+    var cpuPinned: [[Int]] = []
+    var cpuFlexible: [[Int]] = []
+    /// Counter occupancy.
+    var cpuUsage: [Usage] = []
+    /// cpuc->lbr_users (§3.4).
+    var cpuLbrUsers: [Int] = []
+    /// The LBR hardware.
+    var cpuLbr: [LbrStack] = []
+    /// ctx->rotate_necessary (CPU and task context of that CPU).
+    var cpuRotate: [Bool] = []
     var tasks: [TaskState] = []
     var nextRotationNs: UInt64
 
@@ -212,7 +214,9 @@ public struct KernelModel: Sendable {
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
-            cpuStates.append(CpuState(current: c == vcpuCpu ? 0 : -1, lbr: LbrStack(depth: pmu.lbrLayout.depth)))
+            cpuCurrent.append(c == vcpuCpu ? 0 : -1)
+            cpuPinned.append([]); cpuFlexible.append([]); cpuUsage.append(Usage()); cpuLbrUsers.append(0)
+            cpuLbr.append(LbrStack(depth: pmu.lbrLayout.depth)); cpuRotate.append(false)
         }
         tasks = [TaskState(cpu: vcpuCpu), TaskState(cpu: vcpuCpu)]
     }
@@ -233,19 +237,19 @@ public struct KernelModel: Sendable {
     public var isLoaded: Bool { loaded }
     /// The task currently running on `cpu` (nil for the idle task).
     public func currentTask(cpu: Int) -> ModelTask? {
-        let t = cpuStates[cpu].current
+        let t = cpuCurrent[cpu]
         return t < 0 ? nil : ModelTask(t)
     }
     /// The hardware LBR stack of `cpu` as the registers hold it (TOS, FROM, TO, INFO).
     public func hardwareLbr(cpu: Int = 0) -> LbrStackSnapshot {
-        let s = cpuStates[cpu].lbr
+        let s = cpuLbr[cpu]
         return LbrStackSnapshot(tos: s.tos, from: s.entries.map(\.from), to: s.entries.map(\.to),
                                 info: pmu.lbrLayout.info == nil ? [] : s.entries.map(\.info))
     }
     /// Provenance of each hardware LBR entry of `cpu` (model ground truth).
-    public func hardwareLbrProvenance(cpu: Int = 0) -> [LbrProvenance] { cpuStates[cpu].lbr.entries.map(\.tag) }
+    public func hardwareLbrProvenance(cpu: Int = 0) -> [LbrProvenance] { cpuLbr[cpu].entries.map(\.tag) }
     /// Active counters on `cpu` (GP + fixed + fake counter 58).
-    public func countersInUse(cpu: Int) -> Int { cpuStates[cpu].usage.total }
+    public func countersInUse(cpu: Int) -> Int { cpuUsage[cpu].total }
     /// All events ever created (ids are never reused).
     public var allEvents: [ModelEventID] { (0..<events.count).map { ModelEventID(raw: $0) } }
 
@@ -301,7 +305,7 @@ public struct KernelModel: Sendable {
         guard inGuest else { return false }
         let e = events[i]
         let c = e.cpu >= 0 ? e.cpu : tasks[e.task].cpu
-        guard c == vcpuCpu, e.cpu >= 0 || cpuStates[c].current == e.task else { return false }
+        guard c == vcpuCpu, e.cpu >= 0 || cpuCurrent[c] == e.task else { return false }
         exitInternal()
         advanceClock(costs.ipiNs)
         return true
@@ -472,7 +476,7 @@ public struct KernelModel: Sendable {
         let c = cpu ?? vcpuCpu
         ensureTask(task.raw, cpu: c)
         tasks[task.raw].cpu = c
-        let prev = cpuStates[c].current
+        let prev = cpuCurrent[c]
         let wasInGuest = inGuest && c == vcpuCpu
         if wasInGuest { exitInternal() }
         switchTask(cpu: c, to: task.raw)
@@ -494,7 +498,7 @@ public struct KernelModel: Sendable {
         if inGuest { exitInternal() }
         ensureTask(task.raw, cpu: vcpuCpu)
         tasks[task.raw].cpu = vcpuCpu
-        if cpuStates[vcpuCpu].current != 0 { switchTask(cpu: vcpuCpu, to: 0) }
+        if cpuCurrent[vcpuCpu] != 0 { switchTask(cpu: vcpuCpu, to: 0) }
         switchTask(cpu: vcpuCpu, to: task.raw)
         advanceClock(durationNs)
         switchTask(cpu: vcpuCpu, to: 0)
@@ -555,7 +559,7 @@ public struct KernelModel: Sendable {
         stats.operations &+= 1
         if !inGuest { enterInternal() }
         if guestDebugctl & DebugCtl.lbr != 0 {
-            for s in sites { cpuStates[vcpuCpu].lbr.record(from: s.from, to: s.to, .guest) }
+            for s in sites { cpuLbr[vcpuCpu].record(from: s.from, to: s.to, .guest) }
         }
         advanceClock(UInt64(sites.count) &* costs.guestBranchNs)
     }
