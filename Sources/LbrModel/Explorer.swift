@@ -267,7 +267,7 @@ extension KernelModel {
     }
 
     /// Adds the ACTIVE events of `list` to `u`; returns false if two of them disagree on LBR_SELECT.
-    func addActive(_ list: [Int], _ u: inout Usage, _ sel: inout UInt64?) -> Bool {
+    mutating func addActive(_ list: [Int], _ u: inout Usage, _ sel: inout UInt64?) -> Bool {
         for i in list where events[i].state == .active {
             let e = events[i]
             u.bump(e.need, 1)
@@ -313,7 +313,7 @@ extension KernelModel {
         if m.hostDataLeaks > 0 {
             return (.guestNeverReadsHostData, "guest read a host LBR entry")
         }
-        if m.passthroughWithoutActiveVlbr > 0 || (isInGuest && passthrough && vlbrState != .active) {
+        if m.passthroughWithoutActiveVlbr > 0 || (inGuest && passthrough && (vlbr == nil || events[vlbr!].state != .active)) {
             return (.passthroughOnlyWhenActive, "LBR MSRs passed through with vLBR \(vlbrState)")
         }
         if m.deferredAcrossEntry > 0 {

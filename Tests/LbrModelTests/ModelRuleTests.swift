@@ -43,6 +43,20 @@ func guestStartsLbr(_ m: inout KernelModel) {
         #expect(during.withBranches == 0 && during.emptyBranches == during.samples)
     }
 
+    @Test func derivedGapHostResidueVisibleWhenVlbrJoinsExistingLbrUser() {
+        // DERIVED, UNVERIFIED (docs/model.md "Findings"): intel_pmu_lbr_add() resets only for the first
+        // LBR user (§1.6, §3.4); a host LBR event records host branches while the vCPU thread handles exits
+        // (KVM restores the host DEBUGCTL after VM-exit, §1.9); the emulated first access of a new vLBR
+        // then reads the hardware (§1.4). The model flags such reads as residue, not as leaks.
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        _ = m.openHost(.pinnedLbr, cpu: 0)
+        m.vcpuEnter(); m.vcpuExit(); m.advance(ns: 10_000) // host-mode exit handling recorded host branches
+        #expect(m.hardwareLbrProvenance().contains(.host))
+        _ = m.guestRdmsr(from0 + UInt32(m.hardwareLbr().tos))
+        #expect(m.vlbrState == .active)
+        #expect(m.stats.residueReads == 1 && m.stats.hostDataLeaks == 0)
+    }
+
     @Test func includeGuestHostEventIsStarvedInGuestModeToo() {
         // §3.4: vlbr_exclude_host() skips intel_pmu_lbr_read() whenever the vLBR is ACTIVE on the CPU.
         var m = KernelModel(variant: .mainline, pmu: pmu)
