@@ -1,0 +1,365 @@
+// perf core + x86 LBR rules of the model (reference §3, §3.4, §4).
+import LbrCore
+
+extension KernelModel {
+    // MARK: Attribute → constraint mapping
+
+    /// Counter constraint of an event (§3.4): config 0x1b00 gets only the fake counter 58
+    /// (`intel_vlbr_constraints()` matches the config alone, §3.4 (a)); fixed-capable architectural events
+    /// may use their fixed counter or a GP counter; ref-cycles and TOPDOWN.SLOTS (raw 0x0400, the config
+    /// Contenders.swift uses for the 4th fixed counter) only their fixed counter (UNVERIFIED per model).
+    func counterNeed(_ a: PerfAttr) -> CounterNeed {
+        if a.type == .raw && a.config == intelFixedVlbrEvent { return .slot58 }
+        switch a.type {
+        case .hardware:
+            switch a.config {
+            case PerfHwConfig.instructions: return .fixedOrGp(0)
+            case PerfHwConfig.cpuCycles: return .fixedOrGp(1)
+            case PerfHwConfig.refCpuCycles: return .fixedOnly(2)
+            default: return .gp
+            }
+        case .raw: return a.config == 0x0400 ? .fixedOnly(3) : .gp
+        case .hwCache: return .gp
+        case .software, .tracepoint, .breakpoint: return .none
+        }
+    }
+
+    /// The LBR_SELECT value perf programs for a branch_sample_type (lbr.c `intel_pmu_setup_hw_lbr_filter`,
+    /// "do not capture" bits, §5). Approximate: only equality matters for the shared-register arbitration.
+    func lbrSelectValue(_ bst: UInt64) -> UInt64 {
+        var v: UInt64 = 0
+        if bst & PerfBranch.user == 0 { v |= LbrSelect.suppressUser }
+        if bst & PerfBranch.kernel == 0 { v |= LbrSelect.suppressKernel }
+        if bst & PerfBranch.callStack != 0 {
+            v |= LbrSelect.callStack | LbrSelect.suppressJcc | LbrSelect.suppressIndJmp
+                | LbrSelect.suppressRelJmp | LbrSelect.suppressFar
+        } else if bst & PerfBranch.any == 0 {
+            v |= LbrSelect.suppressJcc | LbrSelect.suppressIndJmp | LbrSelect.suppressRelJmp
+        }
+        return v
+    }
+
+    mutating func ensureTask(_ t: Int, cpu: Int) {
+        while tasks.count <= t { tasks.append(TaskState(cpu: cpu)) }
+    }
+
+    // MARK: Install / enable / close
+
+    /// perf-request: an install/enable on the vCPU's CPU while the vCPU is loaded and owns a vLBR is not
+    /// processed in IRQ context; perf sets a request KVM services at its next safe point (seed, Sean).
+    func shouldDefer(_ i: Int) -> Bool {
+        guard variant.defersLbrHandover, loaded, vlbr != nil else { return false }
+        let e = events[i]
+        return !e.isVlbr && e.cpu == vcpuCpu && cpuCurrent[vcpuCpu] == 0
+    }
+
+    /// perf_install_in_context → ctx_resched when the target context is running (§3.5).
+    mutating func install(_ i: Int) {
+        let e = events[i]
+        if e.cpu >= 0 {
+            if e.pinned { cpuPinned[e.cpu].append(i) } else { cpuFlexible[e.cpu].append(i) }
+        } else {
+            if e.pinned { tasks[e.task].pinned.append(i) } else { tasks[e.task].flexible.append(i) }
+        }
+        guard e.state == .inactive else { return }
+        if shouldDefer(i) { events[i].pendingInstall = true; perfRequestPending = true; return }
+        reschedFor(i)
+    }
+
+    /// `_perf_event_enable()`: ERROR → OFF → INACTIVE, then `ctx_resched()` (§3.2). No-op when already
+    /// INACTIVE or ACTIVE.
+    mutating func enableInternal(_ i: Int) {
+        events[i].explicitOps &+= 1
+        guard events[i].state == .error || events[i].state == .off else { return }
+        events[i].state = .inactive
+        if shouldDefer(i) { events[i].pendingInstall = true; perfRequestPending = true; return }
+        reschedFor(i)
+    }
+
+    /// perf_remove_from_context: scheduled out and unlinked; other events are NOT rescheduled (an ERROR
+    /// pinned event stays ERROR; flexible ones wait for rotation or the next context switch, §3.2).
+    mutating func closeInternal(_ i: Int) {
+        events[i].explicitOps &+= 1
+        if events[i].state == .active { deactivate(i, to: .off) } else { events[i].state = .off }
+        events[i].closed = true
+        events[i].pendingInstall = false
+        let e = events[i]
+        if e.cpu >= 0 {
+            cpuPinned[e.cpu].removeAll { $0 == i }; cpuFlexible[e.cpu].removeAll { $0 == i }
+        } else {
+            tasks[e.task].pinned.removeAll { $0 == i }; tasks[e.task].flexible.removeAll { $0 == i }
+        }
+        if e.usesLbr && !e.isVlbr { lbrFreedByHost() }
+    }
+
+    /// perf-request: perf tells KVM the LBRs may be free again (Sean: "why can't there be a notification").
+    mutating func lbrFreedByHost() {
+        if variant.defersLbrHandover && vlbr != nil { perfNotifyFree = true }
+    }
+
+    // MARK: Scheduling
+
+    /// `ctx_resched()` for the event `i` (§3.1, upstream ctx_resched): a CPU-pinned event schedules out
+    /// everything; a CPU-flexible one the flexible groups; a task-pinned one the task context and the CPU
+    /// flexible groups; a task-flexible one the task flexible groups. Then `perf_event_sched_in()`
+    /// re-adds, in order CPU-pinned, task-pinned, CPU-flexible, task-flexible, what was scheduled out.
+    mutating func reschedFor(_ i: Int) {
+        let e = events[i]
+        if e.cpu >= 0 {
+            if e.pinned { ctxResched(cpu: e.cpu, taskPinned: true, taskFlex: true, cpuPinned: true, cpuFlex: true) }
+            else { ctxResched(cpu: e.cpu, taskPinned: false, taskFlex: true, cpuPinned: false, cpuFlex: true) }
+        } else {
+            let c = tasks[e.task].cpu
+            guard cpuCurrent[c] == e.task else { return } // context not running: nothing to do
+            if e.pinned { ctxResched(cpu: c, taskPinned: true, taskFlex: true, cpuPinned: false, cpuFlex: true) }
+            else { ctxResched(cpu: c, taskPinned: false, taskFlex: true, cpuPinned: false, cpuFlex: false) }
+        }
+    }
+
+    mutating func ctxResched(cpu c: Int, taskPinned: Bool, taskFlex: Bool, cpuPinned outCpuPinned: Bool, cpuFlex outCpuFlex: Bool) {
+        let cur = cpuCurrent[c]
+        if cur >= 0 {
+            if taskFlex { schedOut(tasks[cur].flexible) }
+            if taskPinned { schedOut(tasks[cur].pinned) }
+        }
+        if outCpuFlex { schedOut(cpuFlexible[c]) }
+        if outCpuPinned { schedOut(cpuPinned[c]) }
+        if outCpuPinned { schedIn(cpuPinned[c], cpu: c) }
+        if cur >= 0 && taskPinned { schedIn(tasks[cur].pinned, cpu: c) }
+        if outCpuFlex { schedIn(cpuFlexible[c], cpu: c) }
+        if cur >= 0 && taskFlex { schedIn(tasks[cur].flexible, cpu: c) }
+    }
+
+    mutating func schedOut(_ list: [Int]) {
+        for i in list where events[i].state == .active { deactivate(i, to: .inactive) }
+    }
+
+    /// One `visit_groups_merge()` pass with `merge_sched_in()` (§3.2; upstream: can_add_hw is cleared
+    /// after the first group that stays INACTIVE, so every later group of the pass fails too): pinned
+    /// failures → ERROR, flexible failures → INACTIVE + rotate_necessary.
+    mutating func schedIn(_ list: [Int], cpu c: Int) {
+        var canAdd = true
+        for i in list {
+            if events[i].state != .inactive || events[i].pendingInstall { continue }
+            if canAdd && fits(i, cpu: c) {
+                activate(i, cpu: c)
+            } else {
+                canAdd = false
+                if events[i].pinned { setError(i, cpu: c) } else { cpuRotate[c] = true }
+            }
+        }
+    }
+
+    /// x86 constraints (§3.4): counters (GP + fixed + fake 58) must stay feasible; LBR events that go
+    /// through the LBR_SELECT shared register need an equal LBR_SELECT value (intel_shared_regs_constraints).
+    /// On mainline the vLBR does not arbitrate: its constraint is returned before shared regs (§3.4).
+    func fits(_ i: Int, cpu c: Int) -> Bool {
+        let e = events[i]
+        var u = cpuUsage[c]
+        u.bump(e.need, 1)
+        guard u.feasible(gp: pmu.gpCounters, fixed: pmu.fixedCounters) else { return false }
+        if e.arbitratesSelect && u.selectRefs > 0 && u.selectValue != e.selectValue { return false }
+        return true
+    }
+
+    mutating func activate(_ i: Int, cpu c: Int) {
+        let e = events[i]
+        cpuUsage[c].bump(e.need, 1)
+        if e.arbitratesSelect {
+            if cpuUsage[c].selectRefs == 0 { cpuUsage[c].selectValue = e.selectValue }
+            cpuUsage[c].selectRefs += 1
+        }
+        events[i].state = .active
+        if e.usesLbr { lbrAdd(i, cpu: c) }
+    }
+
+    mutating func deactivate(_ i: Int, to s: PerfState) {
+        let e = events[i]
+        let c = e.cpu >= 0 ? e.cpu : tasks[e.task].cpu
+        cpuUsage[c].bump(e.need, -1)
+        if e.arbitratesSelect { cpuUsage[c].selectRefs -= 1 }
+        if e.usesLbr { cpuLbrUsers[c] -= 1 }
+        events[i].state = s
+    }
+
+    /// `intel_pmu_lbr_add()` (§1.6, §3.4): the first LBR user with total_time_running == 0 resets the LBR
+    /// stack. A vLBR that becomes ACTIVE without that reset sees whatever the hardware holds (model:
+    /// host entries become `hostResidue`, a derived gap, UNVERIFIED).
+    mutating func lbrAdd(_ i: Int, cpu c: Int) {
+        var didReset = false
+        if cpuLbrUsers[c] == 0 && events[i].runningNs == 0 {
+            cpuLbr[c].reset(); didReset = true
+        }
+        cpuLbrUsers[c] += 1
+        if events[i].isVlbr && !didReset { cpuLbr[c].markHostAsResidue() }
+    }
+
+    /// merge_sched_in(): a pinned event that cannot go on → ERROR (§3.2).
+    mutating func setError(_ i: Int, cpu c: Int) {
+        events[i].state = .error
+        let e = events[i]
+        if e.cpu >= 0 {
+            // Invariant witness: CPU-pinned events are scheduled before task events (§3.1), so no task
+            // event may hold a counter when a CPU-pinned one fails.
+            let cur = cpuCurrent[c]
+            if cur >= 0 {
+                for j in tasks[cur].pinned where events[j].state == .active { stats.cpuPinnedStarvedByTask &+= 1 }
+                for j in tasks[cur].flexible where events[j].state == .active { stats.cpuPinnedStarvedByTask &+= 1 }
+            }
+        }
+        if logging && !e.isVlbr {
+            let name = eventNames[e.nameIndex]
+            emit(.hostEvent(contender: name, state: .error, enabledNs: e.enabledNs, runningNs: e.runningNs))
+        }
+    }
+
+    /// perf_rotate_context() (§3.2): flexible groups are scheduled out, the first active one moves to the
+    /// tail, flexible groups are scheduled in again. Model: one rotate_necessary flag per CPU covers its
+    /// CPU and task contexts.
+    mutating func rotate(cpu c: Int) {
+        guard cpuRotate[c] else { return }
+        cpuRotate[c] = false
+        let cur = cpuCurrent[c]
+        if cur >= 0 {
+            let firstActive = tasks[cur].flexible.firstIndex { events[$0].state == .active }
+            schedOut(tasks[cur].flexible)
+            rotateList(&tasks[cur].flexible, firstActive)
+        }
+        let firstActive = cpuFlexible[c].firstIndex { events[$0].state == .active }
+        schedOut(cpuFlexible[c])
+        rotateList(&cpuFlexible[c], firstActive)
+        schedIn(cpuFlexible[c], cpu: c)
+        if cur >= 0 { schedIn(tasks[cur].flexible, cpu: c) }
+    }
+
+    func rotateList(_ l: inout [Int], _ at: Int?) {
+        guard l.count > 1 else { return }
+        let k = at ?? 0
+        let x = l.remove(at: k)
+        l.append(x)
+    }
+
+    // MARK: Context switch
+
+    func taskHasActiveCallStack(_ t: Int) -> Bool {
+        guard t >= 0 else { return false }
+        for i in tasks[t].pinned where events[i].state == .active && events[i].callStack {
+            if !events[i].isVlbr || variant.saveRestore != .whilePvActive || pvLbrActive { return true }
+        }
+        for i in tasks[t].flexible where events[i].state == .active && events[i].callStack { return true }
+        return false
+    }
+
+    /// A context switch on `c`: `intel_pmu_lbr_sched_task()` saves the outgoing task's stack if it has
+    /// call-stack users, perf schedules its task context out, the incoming context in (CPU flexible
+    /// groups are rescheduled if it has pinned events), then the LBR stack is restored for a call-stack
+    /// task or wiped otherwise — only while the CPU has LBR users (§3.4). For the vCPU thread,
+    /// kvm_sched_out sets scheduled_out when loaded and kvm_arch_vcpu_load raises KVM_REQ_PMU (§1.6).
+    mutating func switchTask(cpu c: Int, to next: Int) {
+        let prev = cpuCurrent[c]
+        guard prev != next else { return }
+        if prev >= 0 {
+            if cpuLbrUsers[c] > 0 && taskHasActiveCallStack(prev) {
+                // lazy-restore: a stack never restored/passed through since sched-in is not saved.
+                if !(prev == 0 && variant.saveRestore == .lazy && lazyPending) {
+                    tasks[prev].saved = cpuLbr[c]
+                }
+            }
+            if prev == 0 && loaded {
+                scheduledOut = true
+                if variant.defersLbrHandover { servicePerfRequest() }
+            }
+            schedOut(tasks[prev].flexible)
+            schedOut(tasks[prev].pinned)
+        }
+        cpuCurrent[c] = next
+        stats.contextSwitches &+= 1
+        if next >= 0 {
+            tasks[next].cpu = c
+            let hasPinned = tasks[next].pinned.contains { events[$0].state.rawValue >= 0 }
+            ctxResched(cpu: c, taskPinned: true, taskFlex: true, cpuPinned: false, cpuFlex: hasPinned)
+            if cpuLbrUsers[c] > 0 {
+                if taskHasActiveCallStack(next) {
+                    if next == 0 && variant.saveRestore == .lazy {
+                        lazyPending = true // Andi Kleen: don't restore at sched-in; intercept instead
+                    } else if let s = tasks[next].saved {
+                        cpuLbr[c] = s; tasks[next].saved = nil
+                    } else {
+                        cpuLbr[c].reset() // LBR_NONE → intel_pmu_lbr_reset()
+                    }
+                } else {
+                    cpuLbr[c].reset()
+                }
+            }
+            if next == 0 && loaded && scheduledOut {
+                scheduledOut = false
+                // kvm_arch_vcpu_load: scheduled_out && pmu->version && pmu->event_count (§1.6).
+                if vlbr != nil { needCleanup = true; reqPmu = true }
+            }
+        }
+        advanceClock(costs.contextSwitchNs)
+    }
+
+    // MARK: Time
+
+    /// Accrue `ns` on every CPU: time_enabled for INACTIVE/ACTIVE events of running contexts,
+    /// time_running for ACTIVE ones (§3.3), samples for sampling events, and host branch recording.
+    mutating func accrue(_ ns: UInt64) {
+        for c in 0..<cpus {
+            let guestMode = inGuest && c == vcpuCpu
+            let cur = cpuCurrent[c]
+            var vlbrOnHere = false
+            if let v = vlbr, events[v].state == .active, cur == 0, tasks[0].cpu == c { vlbrOnHere = true }
+            // vlbr_exclude_host(): host LBR handling is skipped while the vLBR is ACTIVE on this CPU (§3.4).
+            let starved = vlbrOnHere
+            let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere ? 1 : 0)
+            if !guestMode && !starved && hostLbrUsers > 0 {
+                // Host code runs with a host LBR event enabled: the hardware records host branches
+                // (one every 50 ns of host time, model constant).
+                let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
+                for _ in 0..<n {
+                    hostBranchSeq &+= 1
+                    let a: UInt64 = 0xffff_ffff_8100_0000 &+ (hostBranchSeq & 0xffff) &* 16
+                    cpuLbr[c].record(from: a, to: a &+ 8, .host)
+                }
+            }
+            accrueList(cpuPinned[c], c, ns, guestMode, starved)
+            accrueList(cpuFlexible[c], c, ns, guestMode, starved)
+            if cur >= 0 {
+                accrueList(tasks[cur].pinned, c, ns, guestMode, starved)
+                accrueList(tasks[cur].flexible, c, ns, guestMode, starved)
+            }
+        }
+    }
+
+    mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool) {
+        for i in list {
+            let st = events[i].state
+            if st.rawValue < 0 || events[i].pendingInstall { continue }
+            events[i].enabledNs &+= ns
+            guard st == .active else { continue }
+            events[i].runningNs &+= ns
+            let period = events[i].periodNs
+            guard period > 0 else { continue }
+            // exclude_guest events are disabled on VM-entry (PERF_GLOBAL_CTRL host mask, §4).
+            if guestMode ? events[i].excludeGuest : events[i].excludeHost { continue }
+            let acc = events[i].sampleAccNs &+ ns
+            guard acc >= period else { events[i].sampleAccNs = acc; continue }
+            let n = Int(acc / period)
+            events[i].sampleAccNs = acc % period
+            events[i].samples += n
+            guard events[i].usesLbr else { continue }
+            if starved {
+                events[i].emptyBranches += n
+            } else {
+                let l = cpuLbr[c]
+                if l.guestEntries + l.hostEntries == 0 {
+                    events[i].emptyBranches += n
+                } else {
+                    events[i].withBranches += n
+                    events[i].guestAddresses += n * l.guestEntries
+                }
+            }
+        }
+    }
+}

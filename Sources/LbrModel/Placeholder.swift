@@ -1,1 +1,0 @@
-// LbrModel: placeholder until its issue lands.

@@ -1,0 +1,137 @@
+// Kernel variants: mainline and the designs argued about in the seed threads, each a named policy.
+// Every policy flag cites the reference section (../shared/reference/kvm-perf-lbr.md) or the LKML
+// message it models. Variants that only exist as review comments are labelled as interpretations.
+
+/// How the guest LBR stack is saved/restored across switches of the vCPU thread.
+public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
+    /// The vLBR is a CALL_STACK|USER event: perf saves/restores the stack of the vCPU thread
+    /// (`intel_pmu_lbr_sched_task`, reference §1.2, §3.4 last bullet).
+    case always
+    /// Wei Wang 2018 (seed): save/restore only while the guest declares LBR active through the PV
+    /// LBR-control MSR (`MSR_KVM_PV_LBR_CTRL`, name UNVERIFIED, reference §6.2).
+    case whilePvActive = "while-pv-active"
+    /// Andi Kleen 2018 (seed): no restore at sched-in; LBR MSRs intercepted until the first access,
+    /// which restores and passes the MSRs through again; not saved when never passed through.
+    case lazy
+}
+
+/// A kernel variant: mainline, or one of the proposals from the seeds, as a policy the model follows.
+public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case mainline
+    case seed2023 = "seed-2023"
+    case reenableOnExit = "reenable-on-exit"
+    case reenableOnDebugctl = "reenable-on-debugctl"
+    case perfRequest = "perf-request"
+    case mediated
+    case archLbrHost = "arch-lbr-host"
+    case pvLbrCtrl = "pv-lbr-ctrl"
+    case lazyRestore = "lazy-restore"
+
+    /// The stable name used on the command line and in reports.
+    public var name: String { rawValue }
+    public var description: String { rawValue }
+
+    /// One-line summary of the behaviour.
+    public var summary: String {
+        switch self {
+        case .mainline:
+            return "vLBR (config 0x1b00) bypasses LBR_SELECT arbitration; host LBR events are starved while the vCPU runs; an ERROR vLBR stays ERROR until released and re-created"
+        case .seed2023:
+            return "vLBR goes through LBR_SELECT arbitration (a host CPU-pinned LBR event wins, vLBR → ERROR); an ERROR vLBR is re-enabled on a guest LBR MSR access"
+        case .reenableOnExit:
+            return "seed-2023 arbitration; re-enable of an ERROR vLBR attempted at every VM-exit"
+        case .reenableOnDebugctl:
+            return "seed-2023 arbitration and re-enable on LBR MSR access; also re-enable on a guest DEBUGCTL write that sets LBR"
+        case .perfRequest:
+            return "seed-2023 arbitration; perf never takes the LBRs while the vCPU is loaded: it sets a request KVM services at the next safe point, and KVM is told when the LBRs are free again"
+        case .mediated:
+            return "7.0+ mediated vPMU: LBR_FMT not advertised, the guest has no LBR; include-guest host events conflict with the VM"
+        case .archLbrHost:
+            return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR"
+        case .pvLbrCtrl:
+            return "mainline scheduling; the guest LBR stack is saved/restored across vCPU switches only while the guest declares LBR active via a PV MSR"
+        case .lazyRestore:
+            return "mainline scheduling; after a vCPU sched-in the LBR MSRs stay intercepted and the stack is restored on the first guest access"
+        }
+    }
+
+    /// Where the rules come from.
+    public var citation: String {
+        switch self {
+        case .mainline:
+            return "reference §1 (vLBR lifecycle), §3 (perf scheduling), §3.4 (vLBR constraint before shared regs, vlbr_exclude_host)"
+        case .seed2023:
+            return "Xiong Zhang, [PATCH 1/4] perf/x86/intel: Get shared reg constraints first for vLBR + [PATCH 3/4] KVM: VMX/pmu: Enable inactive vLBR event in guest LBR MSR emulation, 16 Jun 2023 (reference §6.1); not merged"
+        case .reenableOnExit:
+            return "Sean Christopherson, review of PATCH 3/4, 26 Jun 2023: \"why not be more aggressive and try to re-enable vLBRs on every VM-Exit\" (seed); not merged, no patch exists"
+        case .reenableOnDebugctl:
+            return "Sean Christopherson, review of PATCH 3/4, 26 Jun 2023: \"shouldn't writes to DEBUG_CTL that set DEBUGCTLMSR_LBR also try to re-enable the event?\" (seed); not merged, no patch exists"
+        case .perfRequest:
+            return "Sean Christopherson, 26 Jun 2023: \"Just have perf set a flag telling KVM that it needs to take control of LBRs and have KVM service the flag as a request\" + \"why can't there be a notification ... that the LBRs are once again available?\" (seed); interpretation, no patch exists"
+        case .mediated:
+            return "reference §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; mediated_pmu_account_event / perf_create_mediated_pmu)"
+        case .archLbrHost:
+            return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\")"
+        case .pvLbrCtrl:
+            return "Wei Wang, \"perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore\", Guest LBR Enabling v2, Sep 2018 (seed, reference §6.2)"
+        case .lazyRestore:
+            return "Andi Kleen, reply of 7 Sep 2018 to Wei Wang: \"Don't restore the LBRs on context switch, but set the LBR MSRs to intercept. Then on the first access restore the LBRs and allow direct access\" (seed, reference §6.2)"
+        }
+    }
+
+    /// Whether KVM advertises legacy LBR to the guest (LBR_FMT in PERF_CAPABILITIES, records.nr != 0).
+    /// False for mediated vPMU (§6.3) and arch-LBR hosts (§1.10).
+    public var guestHasLbr: Bool {
+        switch self {
+        case .mediated, .archLbrHost: return false
+        default: return true
+        }
+    }
+
+    /// Whether the vLBR goes through the LBR_SELECT shared-register arbitration (Xiong PATCH 1/4).
+    /// On mainline the vLBR constraint is checked first and never arbitrates (§3.4).
+    ///
+    /// Choice: the variants derived from the 2023 review (reenable-on-exit, reenable-on-debugctl,
+    /// perf-request) all build on PATCH 1/4's arbitration. On mainline a vLBR never reaches ERROR
+    /// through a host LBR event (§8.1), so re-enabling on exit/DEBUGCTL would be unobservable there;
+    /// the seed itself frames them as alternatives to PATCH 3/4 ("why wait until the guest tries to
+    /// read LBRs?"), i.e. on top of the same series.
+    public var vlbrArbitratesLbrSelect: Bool {
+        switch self {
+        case .seed2023, .reenableOnExit, .reenableOnDebugctl, .perfRequest: return true
+        default: return false
+        }
+    }
+
+    /// Re-enable an ERROR vLBR in `intel_pmu_handle_lbr_msrs_access()` (Xiong PATCH 3/4, §6.1).
+    /// reenable-on-debugctl keeps it ("if we do wait until the guest touches relevant MSRs, shouldn't
+    /// writes to DEBUG_CTL ... also"); reenable-on-exit subsumes it (an intercepted access is an exit).
+    public var reenablesOnLbrMsrAccess: Bool {
+        self == .seed2023 || self == .reenableOnDebugctl
+    }
+
+    /// Re-enable an ERROR vLBR at every VM-exit (Sean's suggestion, seed).
+    public var reenablesOnEveryExit: Bool { self == .reenableOnExit }
+
+    /// Re-enable an ERROR vLBR on a guest DEBUGCTL write that sets LBR (Sean's suggestion, seed).
+    public var reenablesOnDebugctlWrite: Bool { self == .reenableOnDebugctl }
+
+    /// perf defers taking the LBRs from a loaded vCPU to a KVM request serviced at the next safe point,
+    /// and notifies KVM when the LBRs become free (Sean's suggestion, seed; interpretation).
+    public var defersLbrHandover: Bool { self == .perfRequest }
+
+    /// Include-guest (exclude_guest=0) core-PMU events conflict with a mediated VM (§6.3).
+    public var includeGuestEventsConflict: Bool { self == .mediated }
+
+    /// Save/restore policy of the guest LBR stack across vCPU-thread switches.
+    public var saveRestore: VlbrSaveRestorePolicy {
+        switch self {
+        case .pvLbrCtrl: return .whilePvActive
+        case .lazyRestore: return .lazy
+        default: return .always
+        }
+    }
+
+    /// Parse a variant name as printed by `name`.
+    public init?(name: String) { self.init(rawValue: name) }
+}
