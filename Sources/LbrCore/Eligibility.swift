@@ -105,10 +105,6 @@ public enum Eligibility {
     public static let capMsrFilter = "KVM_CAP_X86_MSR_FILTER"
     public static let capBinaryStats = "KVM_CAP_BINARY_STATS_FD"
 
-    /// KVM_MSR_EXIT_REASON_FILTER (include/uapi/linux/kvm.h): the bit of KVM_CAP_X86_USER_SPACE_MSR that
-    /// delivers accesses denied by an MSR filter to user space — what the hybrid backend relies on.
-    public static let msrExitReasonFilter: Int32 = 1 << 2
-
     /// Family-6 models with LBR call-stack support in host perf (`lbr_sel_map` with CALL_STACK:
     /// `intel_pmu_lbr_init_hsw` and `_skl`, arch/x86/events/intel/lbr.c). KVM requires it since 2024 (§2.2).
     public static func hasLbrCallStack(model: UInt32) -> Bool {
@@ -301,9 +297,11 @@ public enum Eligibility {
             no.append(.init(.kvmUnavailable, "\(p.kvm.device) unusable (\(u.detail))", ref: "api.rst"))
             return BackendEligibility(backend: .hybrid, blockers: no, caveats: [])
         }
-        func need(_ name: String, _ code: EligibilityCode, _ why: String, mask: Int32? = nil) {
+        // KVM_CHECK_EXTENSION returns 1 for all three (x86.c kvm_vm_ioctl_check_extension); the exit-reason
+        // mask (INVAL|UNKNOWN|FILTER) is chosen later with KVM_ENABLE_CAP by the hybrid backend.
+        func need(_ name: String, _ code: EligibilityCode, _ why: String) {
             switch p.kvm.capability(name)?.value {
-            case .value(let v) where v != 0 && (mask.map { v & $0 != 0 } ?? true): break
+            case .value(let v) where v != 0: break
             case .value(let v):
                 no.append(.init(code, "\(name) = \(v): \(why)", ref: "api.rst"))
             case .unavailable(let u):
@@ -313,8 +311,7 @@ public enum Eligibility {
             }
         }
         need(capImmediateExit, .noImmediateExit, "a vCPU past its deadline cannot be kicked out of KVM_RUN")
-        need(capUserSpaceMsr, .noUserSpaceMsr, "filtered guest MSR accesses cannot exit to user space "
-             + "(KVM_MSR_EXIT_REASON_FILTER needed)", mask: msrExitReasonFilter)
+        need(capUserSpaceMsr, .noUserSpaceMsr, "guest LBR MSR accesses cannot exit to user space")
         need(capMsrFilter, .noMsrFilter, "the LBR MSRs cannot be routed to the model")
         var but: [EligibilityReason] = [
             .init(.modelOnly, "host perf and KVM's vLBR are played by the kernel model; only the guest is real", ref: "§8"),

@@ -306,6 +306,20 @@ public enum KernelText {
         return out
     }
 
+    /// Formats CPUs as a cpulist ("0-3,8"), the inverse of `cpuList(_:)` for sorted unique input.
+    public static func formatCpuList(_ cpus: [Int]) -> String {
+        let sorted = Array(Set(cpus)).sorted()
+        var parts: [String] = []
+        var i = 0
+        while i < sorted.count {
+            var j = i
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(sorted[i])" : "\(sorted[i])-\(sorted[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
     /// The CapEff mask from the content of /proc/<pid>/status, or nil.
     public static func capEff(fromStatus status: String) -> UInt64? {
         for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {

@@ -64,7 +64,7 @@ public enum RecordedProfiles {
                           perfCapabilities: .unavailable(Unavailable(.unreadable,
                               "pread(/dev/cpu/0/msr, 0x345): MSR not implemented on this CPU", errno: 5)),
                           debugctl: .value((0..<4).map { CpuMsrValue(cpu: $0, value: 0) })),
-            kvm: KvmFacts(device: "/dev/kvm", apiVersion: .value(12), capabilities: allCaps(value: 1, userSpaceMsr: 7),
+            kvm: KvmFacts(device: "/dev/kvm", apiVersion: .value(12), capabilities: allCaps(value: 1, userSpaceMsr: 1),
                           featureMsrs: .value([0x10a, 0x345, 0xc001_1029]), supportedPerfCapabilities: .value(0),
                           supportedCpuid: .value(supported), modules: .value(["kvm", "kvm_amd"]),
                           parameters: [
@@ -135,7 +135,7 @@ public enum RecordedProfiles {
             msr: MsrFacts(cpu: 0, perfCapabilities: .value(hostPerfCaps),
                           debugctl: .value(cpus.map { CpuMsrValue(cpu: $0, value: 0) })),
             kvm: KvmFacts(device: "/dev/kvm", apiVersion: .value(12),
-                          capabilities: allCaps(value: 1, userSpaceMsr: 7),
+                          capabilities: allCaps(value: 1, userSpaceMsr: 1),
                           featureMsrs: .value([0x8b, 0x10a, 0x345, 0x480]),
                           supportedPerfCapabilities: .value(kvmPerfCaps),
                           supportedCpuid: .value(supported), modules: .value(["kvm", "kvm_intel"]),
