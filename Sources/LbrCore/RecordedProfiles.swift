@@ -117,7 +117,7 @@ public enum RecordedProfiles {
         ]
         if archLbr { cpuid.append(CpuidEntry(leaf: 0x1c, eax: 0x4000_000f, ebx: 0x7, ecx: 0x7, edx: 0)) }
         let supported: [CpuidEntry] = [
-            CpuidEntry(leaf: 1, eax: cpuid[1].eax, ebx: 0, ecx: kvmPmu ? 0xf7fa_3223 : 0xf7fa_3223 & ~(1 << 15),
+            CpuidEntry(leaf: 1, eax: cpuid[1].eax, ebx: 0, ecx: kvmPmu ? 0xf7fa_b223 : 0xf7fa_b223 & ~(1 << 15),
                        edx: 0x0f8b_fbff),
             CpuidEntry(leaf: 7, eax: 0, ebx: 0xd19f_4fbb, ecx: 0x0000_0818, edx: 0xbc00_0000),
             CpuidEntry(leaf: 0xa, eax: kvmPmu ? 0x0830_0802 : 0, ebx: 0, ecx: 0, edx: kvmPmu ? 0x8603 : 0),
