@@ -10,6 +10,9 @@ public enum BackendKind: String, Hashable, Sendable, Codable, CaseIterable {
     case hybrid
     /// Kernel model only.
     case sim
+
+    /// Whether results come from a kernel model (a model name is then part of every result).
+    public var usesModel: Bool { self != .hw }
 }
 
 /// A stable identifier for each eligibility finding (JSON `code`).

@@ -7,13 +7,7 @@
 
 import LbrCore
 
-/// The kind of backend.
-public enum BackendKind: String, Hashable, Sendable, Codable, CaseIterable {
-    case hw, hybrid, sim
-
-    /// Whether results come from a kernel model (a model name is then part of every result).
-    public var usesModel: Bool { self != .hw }
-}
+// `BackendKind` (hw, hybrid, sim) is defined once, in LbrCore/Eligibility.swift.
 
 /// Whether a backend can run at all on this machine.
 public enum BackendAvailability: Hashable, Sendable, Codable {
