@@ -69,6 +69,18 @@ public final class HostContenderSet: Sendable {
         return out
     }
 
+    /// Drains every ring and summarizes the samples (§8.1: empty branch stacks = host starved;
+    /// entries inside `guestRange` = guest traced by the host).
+    public func drainSummary(guestRange: Range<UInt64>?, cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
+        var total = HostSampleSummary(contender: contender.name, samples: 0, withBranches: 0, emptyBranches: 0,
+                                      guestAddresses: 0)
+        for r in rings {
+            let s = SampleAnalysis.summarize(contender: contender.name, records: try r.drain(), guestRange: guestRange, cpu: cpu)
+            total = SampleAnalysis.merge(total, s)
+        }
+        return total
+    }
+
     /// The contender's overall state: the worst state among its events (error > inactive > off > active),
     /// closed if all are closed.
     public static func aggregate(_ obs: [PerfEventObservation]) -> HostEventState {

@@ -326,3 +326,11 @@ public final class PerfEvent: Sendable {
                                     runningDelta: sane ? dR : 0, poll: poll)
     }
 }
+
+extension PerfEventObservation {
+    /// As the backend-neutral `Observation.hostEvent` (times are the reading's totals).
+    public func observation(contender: String) -> Observation {
+        .hostEvent(contender: contender, state: state, enabledNs: reading?.timeEnabled ?? 0,
+                   runningNs: reading?.timeRunning ?? 0)
+    }
+}

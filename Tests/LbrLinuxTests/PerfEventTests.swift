@@ -137,3 +137,10 @@ import Testing
         }
     }
 }
+
+@Suite struct PerfObservationConversionTests {
+    @Test func observationCarriesStateAndTimes() {
+        let o = PerfEvent.classify(previous: nil, current: PerfReading(value: 1, timeEnabled: 10, timeRunning: 4))
+        #expect(o.observation(contender: "c") == .hostEvent(contender: "c", state: .inactive, enabledNs: 10, runningNs: 4))
+    }
+}
