@@ -53,6 +53,12 @@ unsigned long lbr_perf_ioc_refresh(void) { return PERF_EVENT_IOC_REFRESH; }
 unsigned long lbr_perf_ioc_id(void) { return PERF_EVENT_IOC_ID; }
 unsigned long lbr_perf_ioc_set_output(void) { return PERF_EVENT_IOC_SET_OUTPUT; }
 uint32_t lbr_perf_attr_size(void) { return (uint32_t)sizeof(struct perf_event_attr); }
+uint64_t lbr_perf_ring_load_head(const struct perf_event_mmap_page *page) {
+    return __atomic_load_n(&page->data_head, __ATOMIC_ACQUIRE);
+}
+void lbr_perf_ring_store_tail(struct perf_event_mmap_page *page, uint64_t tail) {
+    __atomic_store_n(&page->data_tail, tail, __ATOMIC_RELEASE);
+}
 
 unsigned long lbr_kvm_get_api_version(void) { return KVM_GET_API_VERSION; }
 unsigned long lbr_kvm_create_vm(void) { return KVM_CREATE_VM; }

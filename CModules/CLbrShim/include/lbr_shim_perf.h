@@ -17,4 +17,10 @@ unsigned long lbr_perf_ioc_set_output(void);
 
 /** Size of struct perf_event_attr as compiled against the UAPI headers. */
 uint32_t lbr_perf_attr_size(void);
+
+/* Ring buffer control page (struct perf_event_mmap_page) access with the memory ordering the UAPI
+ * comment prescribes: data_head is read with acquire semantics (smp_rmb after the load), data_tail is
+ * written with release semantics (smp_mb before the store). */
+uint64_t lbr_perf_ring_load_head(const struct perf_event_mmap_page *page);
+void lbr_perf_ring_store_tail(struct perf_event_mmap_page *page, uint64_t tail);
 #endif
