@@ -66,11 +66,11 @@ public struct TracepointFormat: Hashable, Sendable, Codable {
         var id: UInt64?
         var fields: [TracepointField] = []
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = rawLine.trimmingWhitespace()
+            let line = rawLine.trimmingWhitespace
             if line.hasPrefix("name:") {
-                name = String(line.dropFirst(5)).trimmingWhitespace()
+                name = String(line.dropFirst(5)).trimmingWhitespace
             } else if line.hasPrefix("ID:") {
-                let s = String(line.dropFirst(3)).trimmingWhitespace()
+                let s = String(line.dropFirst(3)).trimmingWhitespace
                 guard let v = UInt64(s) else { throw TracepointFormatError("bad ID line '\(line)'") }
                 id = v
             } else if line.hasPrefix("field:") {
@@ -88,12 +88,12 @@ public struct TracepointFormat: Hashable, Sendable, Codable {
         var decl: String?
         var offset: Int?, size: Int?, signed: Bool?
         for part in line.split(separator: ";") {
-            let p = String(part).trimmingWhitespace()
+            let p = String(part).trimmingWhitespace
             if p.isEmpty { continue }
-            if p.hasPrefix("field:") { decl = String(p.dropFirst(6)).trimmingWhitespace() }
-            else if p.hasPrefix("offset:") { offset = Int(String(p.dropFirst(7)).trimmingWhitespace()) }
-            else if p.hasPrefix("size:") { size = Int(String(p.dropFirst(5)).trimmingWhitespace()) }
-            else if p.hasPrefix("signed:") { signed = String(p.dropFirst(7)).trimmingWhitespace() == "1" }
+            if p.hasPrefix("field:") { decl = String(p.dropFirst(6)).trimmingWhitespace }
+            else if p.hasPrefix("offset:") { offset = Int(String(p.dropFirst(7)).trimmingWhitespace) }
+            else if p.hasPrefix("size:") { size = Int(String(p.dropFirst(5)).trimmingWhitespace) }
+            else if p.hasPrefix("signed:") { signed = String(p.dropFirst(7)).trimmingWhitespace == "1" }
         }
         guard let decl, !decl.isEmpty else { throw TracepointFormatError("field line without declaration: '\(line)'") }
         guard let offset, offset >= 0 else { throw TracepointFormatError("field line without valid offset: '\(line)'") }
@@ -109,7 +109,7 @@ public struct TracepointFormat: Hashable, Sendable, Codable {
         }
         while lastToken.hasPrefix("*") { lastToken.removeFirst() }
         guard !lastToken.isEmpty else { throw TracepointFormatError("cannot find field name in '\(decl)'") }
-        var type = String(decl.dropLast(decl.split(separator: " ").last!.count)).trimmingWhitespace()
+        var type = String(decl.dropLast(decl.split(separator: " ").last!.count)).trimmingWhitespace
         if type.isEmpty { type = decl }
         return TracepointField(type: type, name: lastToken, offset: offset, size: size, isSigned: signed,
                                arrayLength: arrayLength)
@@ -184,11 +184,3 @@ public struct TracepointFormat: Hashable, Sendable, Codable {
     }
 }
 
-fileprivate extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" { s.removeLast() }
-        return String(s)
-    }
-}
