@@ -126,6 +126,42 @@ public enum GuestMailbox {
             case .hang, .tripleFault, .ud2: return nil
             }
         }
+
+        /// The MSR accesses the payload performs for this request, in program order (see the opcode
+        /// table above and CModules/CLbrGuest/guest.S). A fault stops the sequence at the faulting access.
+        /// This is the one description of "what the guest touches" that the backends share: the sim
+        /// backend replays it against the kernel model, and the hw backend compares it with the
+        /// `kvm:kvm_msr` trace to tell intercepted accesses from passed-through ones.
+        public var msrSequence: [GuestMsrAccess] {
+            switch opcode {
+            case .writeRead:
+                return [GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: true, value: arg1),
+                        GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: false)]
+            case .rdmsr:
+                return [GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: false)]
+            case .wrmsr:
+                return [GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: true, value: arg1)]
+            case .readLbr:
+                var out = [GuestMsrAccess(index: tos, isWrite: false)]
+                for base in [from, to] + (info != 0 ? [info] : []) {
+                    for i in 0..<depth { out.append(GuestMsrAccess(index: base &+ i, isWrite: false)) }
+                }
+                return out
+            case .branches, .spin, .rdtsc, .nop, .exitLoop, .hang, .tripleFault, .ud2:
+                return []
+            }
+        }
+    }
+
+    /// One MSR access the guest payload makes.
+    public struct GuestMsrAccess: Hashable, Sendable {
+        public var index: UInt32
+        public var isWrite: Bool
+        /// The value written (writes only).
+        public var value: UInt64
+        public init(index: UInt32, isWrite: Bool, value: UInt64 = 0) {
+            self.index = index; self.isWrite = isWrite; self.value = value
+        }
     }
 
     /// MSRs a guest `rdmsr`/`wrmsr` command may touch: DEBUGCTL, PERF_CAPABILITIES, the single

@@ -149,3 +149,30 @@ struct MailboxTests {
         #expect(errors > 100_000)
     }
 }
+
+@Suite struct GuestMsrSequenceTests {
+    @Test func writeTosIsWriteThenReadOfTos() throws {
+        let r = try GuestMailbox.request(for: .writeTos(3), layout: .skylake).get()
+        #expect(r.msrSequence == [.init(index: MSR.lbrTos, isWrite: true, value: 3), .init(index: MSR.lbrTos, isWrite: false)])
+    }
+
+    @Test func readLbrStackReadsTosThenFromToInfo() throws {
+        let r = try GuestMailbox.request(for: .readLbrStack, layout: .skylake).get()
+        let seq = r.msrSequence
+        #expect(seq.count == 1 + 3 * 32)
+        #expect(seq.allSatisfy { !$0.isWrite })
+        #expect(seq[0].index == MSR.lbrTos)
+        #expect(seq[1].index == MSR.lbrNhmFrom && seq[33].index == MSR.lbrNhmTo && seq[65].index == MSR.lbrInfo0)
+        #expect(seq.count == r.expectedValueCount) // one value per read access
+        let nhm = try GuestMailbox.request(for: .readLbrStack, layout: .nehalem).get()
+        #expect(nhm.msrSequence.count == 1 + 2 * 16)
+    }
+
+    @Test func nonMsrCommandsTouchNoMsr() throws {
+        for c: GuestCommand in [.branchPattern(count: 8), .spin(iterations: 10), .readTsc] {
+            #expect(try GuestMailbox.request(for: c, layout: .skylake).get().msrSequence.isEmpty)
+        }
+        let e = try GuestMailbox.request(for: .enableLbr(freezeOnPmi: false), layout: .skylake).get()
+        #expect(e.msrSequence.map(\.index) == [MSR.debugctl, MSR.debugctl])
+    }
+}
