@@ -72,28 +72,7 @@ public final class Kvm: Sendable {
 
     /// KVM_GET_SUPPORTED_CPUID, growing the buffer on E2BIG.
     public func supportedCPUID() throws(LinuxError) -> [CpuidEntry] {
-        var capacity = 128
-        while true {
-            let stride = MemoryLayout<kvm_cpuid_entry2>.stride
-            let size = MemoryLayout<kvm_cpuid2>.size + capacity * stride
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-            defer { buf.deallocate() }
-            buf.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-            buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent = UInt32(capacity)
-            let rc = ioctl(fd, lbr_kvm_get_supported_cpuid(), buf)
-            if rc == -1 {
-                let err = LinuxError.current("KVM_GET_SUPPORTED_CPUID")
-                if err.errno == .argListTooLong, capacity < 4096 { capacity *= 2; continue }
-                throw err
-            }
-            let n = Int(buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent)
-            let entries = (buf + MemoryLayout<kvm_cpuid2>.size).bindMemory(to: kvm_cpuid_entry2.self, capacity: n)
-            return (0..<min(n, capacity)).map { i in
-                let e = entries[i]
-                return CpuidEntry(leaf: e.function, subleaf: e.index, flags: e.flags,
-                                  eax: e.eax, ebx: e.ebx, ecx: e.ecx, edx: e.edx)
-            }
-        }
+        try readKvmCpuid2(fd: fd, request: lbr_kvm_get_supported_cpuid(), name: "KVM_GET_SUPPORTED_CPUID")
     }
 
     /// KVM_GET_MSR_INDEX_LIST: MSRs KVM saves/restores for guests.
@@ -142,6 +121,30 @@ public final class Kvm: Sendable {
     /// KVM_CREATE_VM (type 0): returns the raw VM fd; `Vm` owns it.
     public func createVMFd(type: Int32 = 0) throws(LinuxError) -> Int32 {
         try sysCheck(ioctl(fd, lbr_kvm_create_vm(), type), "KVM_CREATE_VM")
+    }
+}
+
+/// Reads a `struct kvm_cpuid2` through `request` (KVM_GET_SUPPORTED_CPUID on /dev/kvm, KVM_GET_CPUID2 on a
+/// vCPU), doubling the buffer on E2BIG.
+func readKvmCpuid2(fd: Int32, request: UInt, name: String) throws(LinuxError) -> [CpuidEntry] {
+    var capacity = 128
+    while true {
+        let size = MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        defer { buf.deallocate() }
+        buf.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent = UInt32(capacity)
+        if ioctl(fd, request, buf) == -1 {
+            let err = LinuxError.current(name)
+            if err.errno == .argListTooLong, capacity < 4096 { capacity *= 2; continue }
+            throw err
+        }
+        let n = min(Int(buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent), capacity)
+        let e = (buf + MemoryLayout<kvm_cpuid2>.size).bindMemory(to: kvm_cpuid_entry2.self, capacity: n)
+        return (0..<n).map {
+            CpuidEntry(leaf: e[$0].function, subleaf: e[$0].index, flags: e[$0].flags,
+                       eax: e[$0].eax, ebx: e[$0].ebx, ecx: e[$0].ecx, edx: e[$0].edx)
+        }
     }
 }
 

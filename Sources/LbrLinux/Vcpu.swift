@@ -86,26 +86,7 @@ public final class Vcpu {
 
     /// KVM_GET_CPUID2: the CPUID set the vCPU currently has.
     public func getCpuid2() throws(LinuxError) -> [CpuidEntry] {
-        var capacity = 256
-        while true {
-            let stride = MemoryLayout<kvm_cpuid_entry2>.stride
-            let size = MemoryLayout<kvm_cpuid2>.size + capacity * stride
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-            defer { buf.deallocate() }
-            buf.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-            buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent = UInt32(capacity)
-            if ioctl(fd, lbr_kvm_get_cpuid2(), buf) == -1 {
-                let err = LinuxError.current("KVM_GET_CPUID2")
-                if err.errno == .argListTooLong, capacity < 4096 { capacity *= 2; continue }
-                throw err
-            }
-            let n = min(Int(buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent), capacity)
-            let e = (buf + MemoryLayout<kvm_cpuid2>.size).bindMemory(to: kvm_cpuid_entry2.self, capacity: n)
-            return (0..<n).map {
-                CpuidEntry(leaf: e[$0].function, subleaf: e[$0].index, flags: e[$0].flags,
-                           eax: e[$0].eax, ebx: e[$0].ebx, ecx: e[$0].ecx, edx: e[$0].edx)
-            }
-        }
+        try readKvmCpuid2(fd: fd, request: lbr_kvm_get_cpuid2(), name: "KVM_GET_CPUID2")
     }
 
     /// Host-initiated KVM_SET_MSRS. Returns how many leading entries KVM accepted
