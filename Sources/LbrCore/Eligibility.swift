@@ -108,11 +108,10 @@ public enum Eligibility {
     public static let capMsrFilter = "KVM_CAP_X86_MSR_FILTER"
     public static let capBinaryStats = "KVM_CAP_BINARY_STATS_FD"
 
-    /// Family-6 models with LBR call-stack support in host perf (`lbr_sel_map` with CALL_STACK:
-    /// `intel_pmu_lbr_init_hsw` and `_skl`, arch/x86/events/intel/lbr.c). KVM requires it since 2024 (§2.2).
+    /// Family-6 models with LBR call-stack support in host perf (`LbrLayout.hasCallStack`). KVM requires it
+    /// since 2024 (§2.2).
     public static func hasLbrCallStack(model: UInt32) -> Bool {
-        let haswellBroadwell: Set<UInt32> = [0x3c, 0x3f, 0x45, 0x46, 0x3d, 0x47, 0x4f, 0x56]
-        return haswellBroadwell.contains(model) || LbrLayout.forIntel(family: 6, model: model) == .skylake
+        LbrLayout.forIntel(family: 6, model: model)?.hasCallStack == true
     }
 
     /// All three decisions, in `BackendKind.allCases` order.

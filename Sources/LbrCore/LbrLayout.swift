@@ -13,11 +13,14 @@ public struct LbrLayout: Hashable, Sendable, Codable {
     public var info: UInt32?
     /// Which kernel init function this layout follows.
     public var source: String
+    /// Whether host perf supports LBR call-stack mode on this layout (`lbr_sel_map` with CALL_STACK:
+    /// `intel_pmu_lbr_init_hsw` and `_skl`). KVM requires it to virtualize LBR since 2024 (reference §2.2).
+    public var hasCallStack: Bool
 
-    public init(depth: Int, from: UInt32, to: UInt32, info: UInt32?, source: String,
+    public init(depth: Int, from: UInt32, to: UInt32, info: UInt32?, source: String, hasCallStack: Bool = false,
                 tos: UInt32 = MSR.lbrTos, select: UInt32 = MSR.lbrSelect) {
         self.depth = depth; self.from = from; self.to = to; self.info = info
-        self.source = source; self.tos = tos; self.select = select
+        self.source = source; self.hasCallStack = hasCallStack; self.tos = tos; self.select = select
     }
 
     /// Whether `index` is an LBR MSR of this layout in the sense of KVM's
@@ -53,9 +56,11 @@ public struct LbrLayout: Hashable, Sendable, Codable {
     public static let atom = LbrLayout(depth: 8, from: MSR.lbrCoreFrom, to: MSR.lbrCoreTo, info: nil,
                                        source: "intel_pmu_lbr_init_atom/slm")
     public static let nehalem = LbrLayout(depth: 16, from: MSR.lbrNhmFrom, to: MSR.lbrNhmTo, info: nil,
-                                          source: "intel_pmu_lbr_init_nhm/snb/hsw")
+                                          source: "intel_pmu_lbr_init_nhm/snb")
+    public static let haswell = LbrLayout(depth: 16, from: MSR.lbrNhmFrom, to: MSR.lbrNhmTo, info: nil,
+                                          source: "intel_pmu_lbr_init_hsw", hasCallStack: true)
     public static let skylake = LbrLayout(depth: 32, from: MSR.lbrNhmFrom, to: MSR.lbrNhmTo, info: MSR.lbrInfo0,
-                                          source: "intel_pmu_lbr_init_skl")
+                                          source: "intel_pmu_lbr_init_skl", hasCallStack: true)
     public static let knightsLanding = LbrLayout(depth: 8, from: MSR.lbrNhmFrom, to: MSR.lbrNhmTo, info: nil,
                                                  source: "intel_pmu_lbr_init_knl")
 
@@ -66,9 +71,9 @@ public struct LbrLayout: Hashable, Sendable, Codable {
         for m: UInt32 in [0x1c, 0x26, 0x27, 0x35, 0x36,                                    // Bonnell/Saltwell
                           0x37, 0x4a, 0x4c, 0x4d, 0x5a, 0x5d] { t[m] = .atom }            // Silvermont/Airmont
         for m: UInt32 in [0x1a, 0x1e, 0x1f, 0x2e, 0x25, 0x2c, 0x2f,                        // Nehalem/Westmere
-                          0x2a, 0x2d, 0x3a, 0x3e,                                          // SandyBridge/IvyBridge
-                          0x3c, 0x3f, 0x45, 0x46,                                          // Haswell
-                          0x3d, 0x47, 0x4f, 0x56] { t[m] = .nehalem }                      // Broadwell
+                          0x2a, 0x2d, 0x3a, 0x3e] { t[m] = .nehalem }                      // SandyBridge/IvyBridge
+        for m: UInt32 in [0x3c, 0x3f, 0x45, 0x46,                                          // Haswell
+                          0x3d, 0x47, 0x4f, 0x56] { t[m] = .haswell }                      // Broadwell
         for m: UInt32 in [0x4e, 0x5e, 0x55, 0x8e, 0x9e, 0x66, 0xa5, 0xa6,                  // Skylake..CometLake, SKX/CLX/CPX
                           0x7d, 0x7e, 0x6a, 0x6c, 0x8c, 0x8d, 0xa7,                        // IceLake, TigerLake, RocketLake
                           0x5c, 0x5f, 0x7a] { t[m] = .skylake }                            // Goldmont(+): 32 deep (UNVERIFIED info)

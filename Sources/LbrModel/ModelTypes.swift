@@ -23,7 +23,7 @@ public struct ModelPMU: Hashable, Sendable {
     public static let skylake = ModelPMU(gpCounters: 4, fixedCounters: 3, lbrLayout: .skylake,
                                          lbrFormat: LbrFormat(code: 0x05))
     /// A Haswell-like PMU: 4 GP, 3 fixed, 16-deep LBR, format 4 (EIP_FLAGS2).
-    public static let haswell = ModelPMU(gpCounters: 4, fixedCounters: 3, lbrLayout: .nehalem,
+    public static let haswell = ModelPMU(gpCounters: 4, fixedCounters: 3, lbrLayout: .haswell,
                                          lbrFormat: LbrFormat(code: 0x04))
 }
 

@@ -25,3 +25,13 @@ import Testing
         #expect(LbrFormat(code: 0x3f).name == "ARCH_LBR")
     }
 }
+
+@Suite struct CallStackTests {
+    @Test func callStackFollowsLbrInitHswAndSkl() {
+        // Reference §2.2: KVM needs host LBR call-stack support (Haswell+: intel_pmu_lbr_init_hsw/_skl).
+        #expect(LbrLayout.forIntel(family: 6, model: 0x3c)?.hasCallStack == true)   // Haswell
+        #expect(LbrLayout.forIntel(family: 6, model: 0x55)?.hasCallStack == true)   // Skylake-SP
+        #expect(LbrLayout.forIntel(family: 6, model: 0x2a)?.hasCallStack == false)  // SandyBridge
+        #expect(LbrLayout.forIntel(family: 6, model: 0x3c)?.isLbrMsr(MSR.lbrNhmFrom + 15) == true)
+    }
+}
