@@ -91,10 +91,12 @@ public final class HybridBackend: ModelBackedBackend {
             let cpu = h.cpu
             let (hogNs, fallback) = (self.hogNs, self.hogFallbackNs)
             let box = HogBox()
+            let hog = CpuHog(cpu: cpu, durationNs: hogNs, fallbackNs: fallback)
             result = vm.run(cmd, timeout: timeout, whileRunning: {
                 h.preempt(by: t)
-                box.report = CpuHog.run(cpu: cpu, durationNs: hogNs, fallbackNs: fallback)
+                box.report = hog.trigger()
             })
+            hog.cancel()
             let after = ThreadSwitches.read(tid: tid)
             if let before, let after {
                 let inv = after.nonvoluntary &- before.nonvoluntary
@@ -102,7 +104,7 @@ public final class HybridBackend: ModelBackedBackend {
                 h.append(.contextSwitches(Int(inv)))
                 var what = "real \(t) on CPU \(cpu)"
                 if let r = box.report {
-                    what += r.fifo ? " (SCHED_FIFO, \(r.busyNs / 1000) us)" : " (SCHED_OTHER: no permission for SCHED_FIFO, \(r.busyNs / 1000) us)"
+                    what += r.fifo ? " (SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))" : " (SCHED_OTHER: no permission for SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))"
                     if let p = r.problem { what += ", \(p)" }
                 }
                 h.append(.note("\(what): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(inv), voluntary +\(vol)\(inv == 0 ? " — the real preemption did not happen" : "")"))

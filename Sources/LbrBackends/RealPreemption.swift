@@ -67,7 +67,13 @@ public func backendMonotonicNs() -> UInt64 {
 }
 
 /// A busy host thread pinned to one CPU.
-public enum CpuHog {
+///
+/// `start` creates the thread, which makes itself SCHED_FIFO (priority 1) when permitted, pins itself to
+/// the CPU and then sleeps on a pipe; `trigger` wakes it — an RT task waking on the vCPU's CPU preempts
+/// the SCHED_OTHER vCPU thread at once — and waits until it has busy-looped for its budget and exited.
+/// Creating the thread ahead of time keeps thread creation (slow on a loaded machine) out of the window
+/// in which the guest is inside KVM_RUN.
+public final class CpuHog: @unchecked Sendable {
     /// What the hog did.
     public struct Report: Hashable, Sendable {
         /// Whether it ran SCHED_FIFO (priority 1), which preempts a SCHED_OTHER vCPU thread at once.
@@ -84,29 +90,50 @@ public enum CpuHog {
         let cpu: Int
         let durationNs: UInt64
         let fallbackNs: UInt64
+        let readFd: Int32
         var report = Report(fifo: false, pinned: false, ranOn: -1, busyNs: 0, problem: nil)
-        init(cpu: Int, durationNs: UInt64, fallbackNs: UInt64) {
-            self.cpu = cpu; self.durationNs = durationNs; self.fallbackNs = fallbackNs
+        init(cpu: Int, durationNs: UInt64, fallbackNs: UInt64, readFd: Int32) {
+            self.cpu = cpu; self.durationNs = durationNs; self.fallbackNs = fallbackNs; self.readFd = readFd
         }
     }
 
-    /// Runs a busy loop for `durationNs` on a new thread pinned to `cpu` (SCHED_FIFO 1 when permitted,
-    /// else SCHED_OTHER for `fallbackNs`), and waits for it. Nothing is left behind.
-    public static func run(cpu: Int, durationNs: UInt64, fallbackNs: UInt64) -> Report {
-        let box = Box(cpu: cpu, durationNs: durationNs, fallbackNs: fallbackNs)
-        let ctx = Unmanaged.passRetained(box).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
+    private let box: Box?
+    private var thread = pthread_t()
+    private let writeFd: Int32
+    private let readFd: Int32
+    private var joined = false
+    private let startProblem: String?
+
+    /// Starts a parked hog for `cpu` that will busy-loop `durationNs` (SCHED_FIFO) or `fallbackNs`
+    /// (SCHED_OTHER, when FIFO is not permitted) once triggered.
+    public init(cpu: Int, durationNs: UInt64, fallbackNs: UInt64) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            box = nil; writeFd = -1; readFd = -1; joined = true
+            startProblem = "pipe failed: errno \(errno)"
+            return
+        }
+        readFd = fds[0]; writeFd = fds[1]
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC); _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let b = Box(cpu: cpu, durationNs: durationNs, fallbackNs: fallbackNs, readFd: fds[0])
+        let ctx = Unmanaged.passRetained(b).toOpaque()
+        let rc = pthread_create(&thread, nil, { raw in
             let box = Unmanaged<CpuHog.Box>.fromOpaque(raw!).takeRetainedValue()
-            let pin = lbr_pin_self_to_cpu(Int32(box.cpu))
-            if pin == 0 {
-                box.report.pinned = true
-            } else {
-                box.report.problem = "pinning to CPU \(box.cpu) failed: errno \(pin)"
-            }
+            // SCHED_FIFO first, then onto the vCPU's CPU, then park.
             var param = sched_param()
             param.sched_priority = 1
             box.report.fifo = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &param) == 0
+            let pin = lbr_pin_self_to_cpu(Int32(box.cpu))
+            if pin == 0 { box.report.pinned = true } else {
+                box.report.problem = "pinning to CPU \(box.cpu) failed: errno \(pin)"
+            }
+            var byte: UInt8 = 0
+            while true {
+                let n = read(box.readFd, &byte, 1)
+                if n == 1 || n == 0 { break }
+                if errno != EINTR { break }
+            }
+            if n0(byte) { return nil } // 0 = cancelled
             let budget = box.report.fifo ? box.durationNs : box.fallbackNs
             let t0 = backendMonotonicNs()
             var x: UInt64 = 0
@@ -118,9 +145,38 @@ public enum CpuHog {
         }, ctx)
         if rc != 0 {
             Unmanaged<Box>.fromOpaque(ctx).release()
-            return Report(fifo: false, pinned: false, ranOn: -1, busyNs: 0, problem: "pthread_create failed: errno \(rc)")
+            close(fds[0]); close(fds[1])
+            box = nil; joined = true
+            startProblem = "pthread_create failed: errno \(rc)"
+        } else {
+            box = b; startProblem = nil
         }
-        pthread_join(tid, nil)
+    }
+
+    deinit { cancel() }
+
+    /// Wakes the hog and waits until it finished; returns what it did.
+    public func trigger() -> Report {
+        guard let box, !joined else {
+            return Report(fifo: false, pinned: false, ranOn: -1, busyNs: 0, problem: startProblem ?? "hog already used")
+        }
+        var one: UInt8 = 1
+        _ = write(writeFd, &one, 1)
+        pthread_join(thread, nil)
+        joined = true
+        close(readFd); close(writeFd)
         return box.report
     }
+
+    /// Stops an untriggered hog (nothing is left behind).
+    public func cancel() {
+        guard !joined else { return }
+        var zero: UInt8 = 0
+        _ = write(writeFd, &zero, 1)
+        pthread_join(thread, nil)
+        joined = true
+        close(readFd); close(writeFd)
+    }
 }
+
+@inline(__always) private func n0(_ b: UInt8) -> Bool { b == 0 }
