@@ -160,7 +160,6 @@ public final class ModelHost: @unchecked Sendable {
                     for id in open[i].ids { model.close(id) }
                     open.remove(at: i)
                 } else {
-                    model.advance(ns: 0)
                     emitNote("close(\(spec)): not open")
                 }
             case .readContenders:

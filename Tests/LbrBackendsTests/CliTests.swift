@@ -181,4 +181,33 @@ struct CliTests {
         #expect(selected.contains("--backend auto chose \(Host.hybridAvailable ? "hybrid" : "sim")"))
         #expect(selected.contains("hw unavailable"))
     }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func hybridTimeoutIsReportedAndOtherScenariosStillRun() throws {
+        let r = try Cli.run(["run", "guest-traced", "host-first", "--backend", "hybrid", "--timeout", "0.02", "--format", "tap"])
+        #expect(r.code == 1, "\(r.stderr)")
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty, "\(p.errors)")
+        #expect(p.results.count == 2)
+        #expect(p.results.first.map { !$0.ok && $0.directive == "TIMEOUT" } == true)
+        #expect(p.results.last?.ok == true)
+    }
+
+    @Test func repeatGivesNumberedRunsAndADistribution() throws {
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--repeat", "3", "--format", "tap"])
+        #expect(r.code == 0)
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty && p.results.map(\.name) == ["guest-baseline.r1", "guest-baseline.r2", "guest-baseline.r3"])
+        #expect(p.diagnostics.contains("distribution guest-baseline: vlbr-active=3"))
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable && (Host.profile.topology.onlineCpus.value?.count ?? 0) > 1, "needs /dev/kvm and 2 CPUs"))
+    func cpuOptionPinsTheGuest() throws {
+        let cpu = Host.profile.topology.onlineCpus.value!.last!
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(cpu)", "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let d = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(d["cpu"] as? Int == cpu)
+        #expect(r.stdout.contains("pinned to CPU \(cpu)"))
+    }
 }
