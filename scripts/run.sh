@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product lbrprobe >&2
 bin="$(swift build -c release --show-bin-path)/lbrprobe"
-if [ $# -eq 0 ]; then set -- caps; fi
+if [ $# -eq 0 ]; then set -- run --backend auto; fi
 exec "$bin" "$@"

@@ -15,8 +15,11 @@ public enum CatalogConstants {
     public static let tosProbeB: UInt64 = 0x1
     /// Taken branches per branch-pattern command (fills a 16- or 32-deep stack at most twice; cheap when emulated).
     public static let branches = 16
-    /// Branches for the tracing phases (more samples for the host).
-    public static let tracingBranches = 64
+    /// Branches for the tracing phases. A host sample only shows guest branches if the host event overflows
+    /// while the guest is still running (after a VM-exit the host's own branches overwrite the stack within
+    /// `depth` branches), so the pattern must span several sample periods (`Contender.lbrSamplePeriod` =
+    /// 10,000): 16,384 jmps (≈ 65k guest instructions) are several periods at any IPC, ≈ 45 ms when emulated.
+    public static let tracingBranches = 16_384
     /// Spin iterations while the host acts concurrently or preempts (long enough for an IPI / a time slice).
     public static let longSpin = 2_000
     /// Spin iterations after contention ended, before the first probe (gives "recovered by itself" a chance:

@@ -12,6 +12,8 @@ struct LbrProbe: AsyncParsableCommand {
     /// Every subcommand, in help order. This is the one place to register a new one (e.g. `Run`, `List`).
     static let subcommandList: [any ParsableCommand.Type] = [
         Caps.self,
+        Run.self,
+        List.self,
     ]
 
     static let configuration = CommandConfiguration(

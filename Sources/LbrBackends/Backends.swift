@@ -1,0 +1,85 @@
+// The one factory for `lbrprobe run`'s backends, the model names, and the runner wiring.
+
+import LbrCore
+import LbrModel
+import LbrScenarios
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a backend could not be constructed (a usage error for the CLI).
+public struct BackendConfigError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Backend construction.
+public enum Backends {
+    /// The kernel model used when `--model` is not given.
+    public static let defaultModel = KernelVariant.mainline.name
+
+    /// Every `--model` name (LbrModel's variants), in catalog order.
+    public static var modelNames: [String] { KernelVariant.allCases.map(\.name) }
+
+    /// The kernel variant for a model name.
+    public static func variant(named name: String) throws(BackendConfigError) -> KernelVariant {
+        guard let v = KernelVariant(name: name) else {
+            throw BackendConfigError("unknown model '\(name)' (known: \(modelNames.joined(separator: ", ")))")
+        }
+        return v
+    }
+
+    /// Makes the backend of `kind`.
+    /// - Parameters:
+    ///   - model: the kernel variant name for hybrid/sim (default `defaultModel`); ignored by hw.
+    ///   - profile: this host's profile (`HostProbe().probe()`); availability decisions come from
+    ///     `LbrCore.Eligibility` on it.
+    ///   - pmu: the PMU the model simulates (hybrid/sim).
+    public static func make(kind: BackendKind, model: String?, profile: HostProfile, pmu: ModelPMU = .skylake,
+                            logger: Logger? = nil) throws(BackendConfigError) -> any ScenarioBackend {
+        switch kind {
+        case .hw:
+            return HwUnavailableBackend(profile: profile)
+        case .hybrid:
+            return HybridBackend(variant: try variant(named: model ?? defaultModel), profile: profile, pmu: pmu,
+                                 logger: logger)
+        case .sim:
+            return SimBackend(variant: try variant(named: model ?? defaultModel), pmu: pmu, profile: profile,
+                              logger: logger)
+        }
+    }
+
+    /// `--backend auto`: the availability of all three, then `BackendSelection.auto` (hw, else hybrid, else sim).
+    /// Returns the chosen backend and the one-line reason.
+    public static func auto(model: String?, profile: HostProfile, pmu: ModelPMU = .skylake,
+                            logger: Logger? = nil) throws(BackendConfigError) -> (backend: any ScenarioBackend, reason: String) {
+        var made: [BackendKind: any ScenarioBackend] = [:]
+        var availability: [BackendKind: BackendAvailability] = [:]
+        for k in BackendKind.allCases {
+            let b = try make(kind: k, model: model, profile: profile, pmu: pmu, logger: logger)
+            made[k] = b
+            availability[k] = b.availability()
+        }
+        guard let pick = BackendSelection.auto(availability), let b = made[pick.kind] else {
+            // sim is always available; this only happens if Eligibility.sim ever gains a blocker.
+            return (made[.sim]!, "no backend available: \(availability.map { "\($0.key.rawValue): \($0.value.text)" }.sorted().joined(separator: "; "))")
+        }
+        return (b, pick.reason)
+    }
+
+    /// A runner whose clock is CLOCK_MONOTONIC, the clock the backends compare `deadlineNs` with.
+    public static func runner(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
+                              wallClockUnixNs: @escaping () -> UInt64? = { wallClockNs() }) -> Runner {
+        Runner(backend: backend, options: options, expectations: expectations,
+               monotonicNs: { backendMonotonicNs() }, wallClockUnixNs: wallClockUnixNs)
+    }
+
+    /// CLOCK_REALTIME in ns.
+    public static func wallClockNs() -> UInt64? {
+        var ts = timespec()
+        guard clock_gettime(CLOCK_REALTIME, &ts) == 0 else { return nil }
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,143 @@
+// hybrid: lbrprobe's real KVM guest (LbrLinux.GuestVM) with user-space MSR exits answered by the kernel
+// model. The MSR filter covers DEBUGCTL and every LBR MSR of the layout (MsrFilter.lbr), so each guest
+// RDMSR/WRMSR of those reaches `ModelHost.guestMsr` on the vCPU thread: the model decides the value,
+// whether KVM would have trapped it, and whether the guest gets #GP. The model also plays the host's
+// perf events. The branch pattern runs for real in the guest; its real branch-site addresses are fed to
+// the model, so LBR records hold the addresses the payload's branches really have.
+//
+// Timing modes are real too: a host action "while the vCPU runs" is taken while the vCPU thread is
+// inside KVM_RUN (GuestVM.run(_:timeout:whileRunning:)); a preemption is a real thread pinned to the
+// vCPU's CPU (SCHED_FIFO when permitted) that runs while the guest spins, and the vCPU thread's real
+// context switches are reported as `.contextSwitches` next to the model's view (a note).
+
+import LbrCore
+import LbrLinux
+import LbrModel
+import LbrScenarios
+import Logging
+
+/// `hybrid`: the real KVM guest, the model as host perf + KVM vLBR.
+public final class HybridBackend: ModelBackedBackend {
+    /// How long the real CPU hog of a preemption step runs (SCHED_FIFO), and without FIFO permission.
+    public var hogNs: UInt64 = 300_000
+    public var hogFallbackNs: UInt64 = 4_000_000
+    private var vm: GuestVM?
+    private let exitLog = OpLog()
+    /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
+    public var msrExitLog: [GuestMsrOp] { exitLog.ops }
+
+    /// - Parameters:
+    ///   - variant: the kernel variant (`--model`).
+    ///   - profile: this host's profile; availability comes from `Eligibility.hybrid(profile)`.
+    public init(variant: KernelVariant, profile: HostProfile, pmu: ModelPMU = .skylake,
+                timing: ModelHost.Timing = .init(), logger: Logger? = nil) {
+        super.init(kind: .hybrid, variant: variant, pmu: pmu, timing: timing, profile: profile, logger: logger)
+    }
+
+    public override func availability() -> BackendAvailability {
+        guard let profile else { return .unavailable(reason: "no host profile") }
+        let e = Eligibility.hybrid(profile)
+        guard e.eligible else {
+            return .unavailable(reason: e.blockers.map(\.description).joined(separator: "; "))
+        }
+        return .available(detail: "real KVM guest (/dev/kvm, user-space MSR exits through an MSR filter on DEBUGCTL and \(pmu.lbrLayout.allMsrs.count) LBR MSRs); host perf and KVM's vLBR played by kernel model \(variant.name)")
+    }
+
+    public override func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
+        if case let .unavailable(r) = availability() { throw .unsupported("hybrid unavailable: \(r)") }
+        let h = startModel(cpu: cpu)
+        exitLog.clear()
+        let handler: UserSpaceMsrHandler = { [exitLog] exit in
+            let op: GuestMsrOp = exit.isWrite ? .write(exit.index, exit.value) : .read(exit.index)
+            exitLog.append(op)
+            let o = h.guestMsr(op)
+            if o.faulted { return .gp }
+            return exit.isWrite ? .ok : .value(o.value)
+        }
+        let options = GuestVMOptions(cpu: cpu, layout: commandLayout, userSpaceMsr: handler,
+                                     configureGuestLbr: false, msrExitRip: false)
+        do {
+            vm = try GuestVM(options: options)
+        } catch {
+            _ = end()
+            throw .failed("guest VM: \(error)")
+        }
+        guard let vm else { throw .failed("guest VM missing") }
+        var notes = sessionNotes(h)
+        let ranges = vm.msrFilter?.ranges.map { "0x\(String($0.base, radix: 16))+\($0.count)" }.joined(separator: ",") ?? "none"
+        notes.append("real KVM guest: vCPU thread \(vm.vcpuThreadID) pinned to CPU \(cpu), MSR filter \(ranges), guest RAM \(vm.memoryPlacement)")
+        return SessionInfo(backend: .hybrid, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout, notes: notes)
+    }
+
+    override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
+                           deadlineNs: UInt64) throws(BackendError) -> GuestResult {
+        guard let vm else { throw .failed("no guest VM") }
+        let now = backendMonotonicNs()
+        guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
+        let timeout = Duration.nanoseconds(Int64(min(deadlineNs - now, UInt64(Int64.max))))
+        let request: GuestMailbox.Request?
+        if case let .success(r) = GuestMailbox.request(for: cmd, layout: commandLayout) { request = r } else { request = nil }
+
+        h.beginGuestCommand()
+        var result: GuestResult
+        switch during {
+        case nil:
+            result = vm.run(cmd, timeout: timeout)
+        case let .host(a)?:
+            result = vm.run(cmd, timeout: timeout, whileRunning: { h.host(a, whileGuestRuns: true) })
+        case let .preempt(t)?:
+            let tid = vm.vcpuThreadID
+            let before = ThreadSwitches.read(tid: tid)
+            let cpu = h.cpu
+            let (hogNs, fallback) = (self.hogNs, self.hogFallbackNs)
+            let box = HogBox()
+            let hog = CpuHog(cpu: cpu, durationNs: hogNs, fallbackNs: fallback)
+            result = vm.run(cmd, timeout: timeout, whileRunning: {
+                h.preempt(by: t)
+                box.report = hog.trigger()
+            })
+            hog.cancel()
+            let after = ThreadSwitches.read(tid: tid)
+            if let before, let after {
+                let inv = after.nonvoluntary &- before.nonvoluntary
+                let vol = after.voluntary &- before.voluntary
+                h.append(.contextSwitches(Int(inv)))
+                var what = "real \(t) on CPU \(cpu)"
+                if let r = box.report {
+                    what += r.fifo ? " (SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))" : " (SCHED_OTHER: no permission for SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))"
+                    if let p = r.problem { what += ", \(p)" }
+                }
+                h.append(.note("\(what): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(inv), voluntary +\(vol)\(inv == 0 ? " — the real preemption did not happen" : "")"))
+            } else {
+                h.append(.note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
+            }
+        }
+        if result.status == .ok, case let .branchPattern(k) = cmd {
+            // The real guest took k branches through its branch-site ring: the model records them (§1.9).
+            h.guestBranches(count: k)
+        }
+        h.endGuestCommand(request)
+        if result.status == .timeout { throw .timeout("guest \(cmd) did not finish before the deadline (vCPU kicked)") }
+        return result
+    }
+
+    public override func end() -> [TimedObservation] {
+        vm?.close()
+        vm = nil
+        return super.end()
+    }
+}
+
+final class HogBox: @unchecked Sendable {
+    /// Written by the whileRunning closure, read after `run` returned (which waits for it).
+    var report: CpuHog.Report?
+}
+
+/// The MSR exits a real guest made (appended on the vCPU thread).
+final class OpLog: @unchecked Sendable {
+    private let lock = ModelLock()
+    private var list: [GuestMsrOp] = []
+    func append(_ op: GuestMsrOp) { lock.withLock { list.append(op) } }
+    func clear() { lock.withLock { list.removeAll() } }
+    var ops: [GuestMsrOp] { lock.withLock { list } }
+}

@@ -1,0 +1,157 @@
+// The sim and hybrid backends. Both run every step through one `ModelHost`; they differ only in who
+// executes the guest's commands: sim interprets the payload (`PayloadProgram`) against the model,
+// hybrid runs the real payload in a real KVM guest whose DEBUGCTL and LBR MSR accesses exit to user space
+// (KVM_X86_SET_MSR_FILTER + KVM_CAP_X86_USER_SPACE_MSR) and are answered by the model.
+
+import LbrCore
+import LbrLinux
+import LbrModel
+import LbrScenarios
+import Logging
+
+/// Which guest-side extra a command runs with (the host part of a timed step).
+enum DuringGuest {
+    case host(HostAction)
+    case preempt(PreemptingTask)
+}
+
+/// Common part of `SimBackend` and `HybridBackend`: step dispatch, session notes, support.
+public class ModelBackedBackend: ScenarioBackend {
+    public let kind: BackendKind
+    /// The kernel variant the model follows.
+    public let variant: KernelVariant
+    /// The PMU the model simulates.
+    public let pmu: ModelPMU
+    public let timing: ModelHost.Timing
+    let profile: HostProfile?
+    let logger: Logger
+    /// The model of the running scenario (nil outside begin…end).
+    public private(set) var host: ModelHost?
+
+    init(kind: BackendKind, variant: KernelVariant, pmu: ModelPMU, timing: ModelHost.Timing,
+         profile: HostProfile?, logger: Logger?) {
+        self.kind = kind; self.variant = variant; self.pmu = pmu; self.timing = timing; self.profile = profile
+        self.logger = logger ?? Logger(label: "lbrprobe.\(kind.rawValue)")
+    }
+
+    public var modelName: String? { variant.name }
+
+    public func availability() -> BackendAvailability {
+        fatalError("subclass")
+    }
+
+    /// Every catalog scenario runs on every model: a variant without guest LBR (mediated §6.3, arch-LBR
+    /// host §1.10) still runs, the guest's LBR MSR accesses #GP, and the verdict engine reports
+    /// `no-guest-lbr`. Scenarios with a contender the model cannot play are unsupported.
+    public func support(for scenario: Scenario) -> ScenarioSupport {
+        .supported
+    }
+
+    /// The LBR layout guest commands use (the CPU model's, also when KVM gives the guest no LBR).
+    var commandLayout: LbrLayout { pmu.lbrLayout }
+
+    func sessionNotes(_ h: ModelHost) -> [String] {
+        let L = pmu.lbrLayout
+        var notes = [
+            "model \(variant.name): \(variant.summary)",
+            "model PMU: \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters, LBR \(L.depth) deep (\(L.source)), format \(pmu.lbrFormat.code)",
+        ]
+        if !variant.guestHasLbr { notes.append("model \(variant.name): KVM gives the guest no LBR; LBR MSR accesses #GP") }
+        let sites = PayloadProgram.branches(count: 16)
+        if let f = sites.first, let l = sites.last {
+            notes.append("payload branch sites: \(GuestPayload.branchSites.count), first jmp 0x\(String(f.from, radix: 16)) -> 0x\(String(f.to, radix: 16)), last 0x\(String(l.from, radix: 16)) -> 0x\(String(l.to, radix: 16))")
+        }
+        return notes
+    }
+
+    func startModel(cpu: Int) -> ModelHost {
+        let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
+                          realContextSwitches: kind == .hybrid)
+        host = h
+        return h
+    }
+
+    public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
+        fatalError("subclass")
+    }
+
+    /// Runs one guest command (with an optional host action while it runs). Subclasses implement.
+    func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
+                  deadlineNs: UInt64) throws(BackendError) -> GuestResult {
+        fatalError("subclass")
+    }
+
+    public func perform(_ step: Step, deadlineNs: UInt64) throws(BackendError) -> [TimedObservation] {
+        guard let h = host else { throw .failed("perform before begin") }
+        var result: GuestResult?
+        switch step.action {
+        case let .guest(c):
+            result = try runGuest(c, during: nil, host: h, deadlineNs: deadlineNs)
+        case let .host(a):
+            h.host(a)
+        case let .hostWhileGuestRuns(a, g):
+            result = try runGuest(g, during: .host(a), host: h, deadlineNs: deadlineNs)
+        case let .preemptGuest(t, g):
+            result = try runGuest(g, during: .preempt(t), host: h, deadlineNs: deadlineNs)
+        }
+        var obs = h.drain()
+        if let result {
+            obs.append(TimedObservation(timeNs: h.nowNs, .guest(result)))
+        }
+        return obs
+    }
+
+    public func end() -> [TimedObservation] {
+        defer { host = nil }
+        return host?.finish() ?? []
+    }
+
+    /// The model side of a host action or preemption that happens while the guest is inside KVM_RUN.
+    func applyDuring(_ d: DuringGuest, _ h: ModelHost) {
+        switch d {
+        case let .host(a): h.host(a, whileGuestRuns: true)
+        case let .preempt(t): h.preempt(by: t)
+        }
+    }
+}
+
+/// `sim`: the kernel model only. The guest side executes each command as the payload would
+/// (`PayloadProgram`: the same MSR instructions in the same order, the branch pattern at the payload's
+/// real branch-site addresses), so no KVM is needed. Always available.
+public final class SimBackend: ModelBackedBackend {
+    /// - Parameters:
+    ///   - variant: the kernel variant (`--model`).
+    ///   - pmu: the simulated PMU (default Skylake-like).
+    public init(variant: KernelVariant, pmu: ModelPMU = .skylake, timing: ModelHost.Timing = .init(),
+                profile: HostProfile? = nil, logger: Logger? = nil) {
+        super.init(kind: .sim, variant: variant, pmu: pmu, timing: timing, profile: profile, logger: logger)
+    }
+
+    public override func availability() -> BackendAvailability {
+        // Eligibility.sim has no blockers by definition; keep the decision in LbrCore anyway.
+        let e = profile.map(Eligibility.sim)
+        if let e, !e.eligible { return .unavailable(reason: e.blockers.map(\.description).joined(separator: "; ")) }
+        return .available(detail: "kernel model \(variant.name) only (no KVM, no perf): \(pmu.lbrLayout.depth)-deep LBR, \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters")
+    }
+
+    public override func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
+        let h = startModel(cpu: cpu)
+        return SessionInfo(backend: .sim, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout,
+                           notes: sessionNotes(h))
+    }
+
+    override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
+                           deadlineNs: UInt64) throws(BackendError) -> GuestResult {
+        let request: GuestMailbox.Request
+        switch GuestMailbox.request(for: cmd, layout: commandLayout) {
+        case let .success(r): request = r
+        case let .failure(e): return GuestResult(command: cmd, status: .error("command refused: \(e)"))
+        }
+        h.beginGuestCommand()
+        if let during { applyDuring(during, h) }
+        let reply = PayloadProgram.execute(request, msr: { h.guestMsr($0) }, tsc: { h.guestTsc() },
+                                           work: { if request.opcode == .branches { h.guestBranches(count: Int(request.arg0)) } })
+        let exits = h.endGuestCommand(request)
+        return GuestMailbox.result(for: cmd, request: request, reply: reply, exits: exits)
+    }
+}

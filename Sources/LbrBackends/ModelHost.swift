@@ -1,0 +1,269 @@
+// The one place both model-backed backends (sim and hybrid) use the kernel model: it plays the host's
+// perf events (open/close/read of contenders, samples), KVM's vLBR (guest MSR accesses, VM entries and
+// exits, preemption of the loaded vCPU) and the kernel log, and turns the model's log into the runner's
+// observation stream. The guest side is the only difference between the two backends: sim executes
+// `PayloadProgram` against `guestMsr`, hybrid's real guest reaches `guestMsr` through its MSR exits.
+//
+// Model time is deterministic and independent of the machine: every guest command costs
+// `Timing.nsPerGuestInstruction` per payload instruction (PayloadProgram.instructionEstimate), each return
+// to user space costs `Timing.vmmTurnaroundNs` of host time on the vCPU thread, and a preemption lasts
+// `Timing.preemptionNs`. So sim and hybrid drive the model through the same operations for the same
+// scenario and agree (LbrBackendsTests checks it); what only hybrid has (real exits, real context switches)
+// is reported next to it, never fed back into the model.
+
+import LbrCore
+import LbrLinux
+import LbrModel
+import LbrScenarios
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pthread mutex (the model is mutated from the runner's thread and, on hybrid, from the vCPU thread).
+final class ModelLock: @unchecked Sendable {
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    init() {
+        m = .allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(m, nil)
+    }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+}
+
+/// The kernel model as the host side of a scenario (shared by `SimBackend` and `HybridBackend`).
+///
+/// Thread safety: every method takes an internal lock, so the hybrid backend's MSR-exit handler (on the
+/// vCPU thread) and host actions taken while the guest runs (on the runner's thread) are serialized.
+public final class ModelHost: @unchecked Sendable {
+    /// Model constants of the driver (not measurements; the same for sim and hybrid).
+    public struct Timing: Hashable, Sendable {
+        /// Guest time per payload instruction (≈1 instruction/ns on VMX hardware).
+        public var nsPerGuestInstruction: UInt64 = 1
+        /// Host time on the vCPU thread between two KVM_RUNs (the VMM handling the DONE doorbell and
+        /// encoding the next command).
+        public var vmmTurnaroundNs: UInt64 = 5_000
+        /// How long a preempting host task runs (about one CFS slice).
+        public var preemptionNs: UInt64 = 1_000_000
+        public init() {}
+    }
+
+    public let variant: KernelVariant
+    public let pmu: ModelPMU
+    /// The CPU reported for the vCPU thread (the model's CPU 0 stands for it).
+    public let cpu: Int
+    public let timing: Timing
+    /// When true (hybrid), the model's own `.contextSwitches` become notes, because the backend reports
+    /// the vCPU thread's real context switches as `.contextSwitches`.
+    public let realContextSwitches: Bool
+
+    private let lock = ModelLock()
+    private var model: KernelModel
+    /// Open contenders in open order with their model events.
+    private var open: [(spec: ContenderSpec, contender: Contender, ids: [ModelEventID])] = []
+    /// Kernel log lines not yet drained by a `readKmsg` (the model logs them when KVM prints them).
+    private var kmsg: [TimedObservation] = []
+    private var pending: [TimedObservation] = []
+    private var exitsAtCommandStart: UInt64 = 0
+    private var trappedInCommand: UInt64 = 0
+    private var nextHostTask = 2
+
+    /// - Parameters:
+    ///   - variant: the kernel variant the model follows.
+    ///   - pmu: the PMU the model simulates (default Skylake-like: 4 GP, 3 fixed, 32-deep LBR with INFO).
+    ///   - cpu: the CPU the vCPU thread is pinned to (reported; the model has one CPU).
+    public init(variant: KernelVariant, pmu: ModelPMU = .skylake, cpu: Int, timing: Timing = Timing(),
+                realContextSwitches: Bool = false) {
+        self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
+        self.realContextSwitches = realContextSwitches
+        self.model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0)
+    }
+
+    /// The guest's LBR layout, nil when the variant gives the guest no LBR (mediated §6.3, arch-LBR host §1.10).
+    public var guestLayout: LbrLayout? { variant.guestHasLbr ? pmu.lbrLayout : nil }
+
+    /// Ground truth (for tests and notes).
+    public var vlbrState: VlbrState { lock.withLock { model.vlbrState } }
+    public var nowNs: UInt64 { lock.withLock { model.nowNs } }
+
+    // MARK: guest side
+
+    /// Start of a guest command: KVM_RUN enters the guest (requests, passthrough decision, §1.5).
+    public func beginGuestCommand() {
+        lock.withLock {
+            exitsAtCommandStart = model.stats.vmExits
+            trappedInCommand = 0
+            model.vcpuEnter()
+            collect()
+        }
+    }
+
+    /// One guest RDMSR/WRMSR (the payload's, or a real guest's MSR exit): KVM's handling in the model.
+    public func guestMsr(_ op: GuestMsrOp) -> MsrOutcome {
+        lock.withLock {
+            let o: MsrOutcome
+            switch op {
+            case let .read(i): o = model.guestRdmsr(i)
+            case let .write(i, v): o = model.guestWrmsr(i, v)
+            }
+            if o.trapped { trappedInCommand &+= 1 }
+            collect()
+            return o
+        }
+    }
+
+    /// The guest executed `count` taken branches of the payload's branch pattern (real site addresses).
+    public func guestBranches(count: Int) {
+        let sites = PayloadProgram.branches(count: count)
+        lock.withLock {
+            model.guestBranches(sites)
+            collect()
+        }
+    }
+
+    /// Guest TSC as the model sees it (1 GHz: the model clock in ns).
+    public func guestTsc() -> UInt64 { lock.withLock { model.nowNs } }
+
+    /// End of a guest command: the rest of its guest time, the DONE exit and return to user space
+    /// (vcpu_put), then the VMM's turnaround on the vCPU thread. Returns the model's exit counters for it.
+    @discardableResult
+    public func endGuestCommand(_ request: GuestMailbox.Request?) -> ExitCounters {
+        lock.withLock {
+            if let request {
+                let ns = PayloadProgram.instructionEstimate(for: request) &* timing.nsPerGuestInstruction
+                if ns > 0 { model.advance(ns: ns) }
+            }
+            model.vcpuPut()
+            let exits = model.stats.vmExits &- exitsAtCommandStart
+            model.advance(ns: timing.vmmTurnaroundNs)
+            collect()
+            return ExitCounters(exits: exits, ioExits: 1, msrExits: trappedInCommand)
+        }
+    }
+
+    // MARK: host side
+
+    /// A host action between exits (`TimingMode.betweenExits`) or, when the guest is inside KVM_RUN,
+    /// while it runs (`TimingMode.whileVcpuRuns`: an open becomes `installWhileRunning`, §3.5).
+    public func host(_ action: HostAction, whileGuestRuns: Bool = false) {
+        lock.withLock {
+            switch action {
+            case let .open(spec):
+                let c = resolve(spec)
+                let ids = whileGuestRuns ? model.installWhileRunning(c) : model.openHost(c, cpu: 0)
+                open.append((spec, c, ids))
+            case let .close(spec):
+                if let i = open.firstIndex(where: { $0.spec == spec }) {
+                    for id in open[i].ids { model.close(id) }
+                    open.remove(at: i)
+                } else {
+                    emitNote("close(\(spec)): not open")
+                }
+            case .readContenders:
+                for o in open {
+                    for id in o.ids { _ = model.read(id) }
+                    if o.contender.usesLbr {
+                        // One summary per contender: sum the events' samples.
+                        var total = HostSampleSummary(contender: o.contender.name, samples: 0, withBranches: 0,
+                                                      emptyBranches: 0, guestAddresses: 0)
+                        let saved = model.logging
+                        model.logging = false
+                        for id in o.ids {
+                            let s = model.drainSamples(id)
+                            total.samples += s.samples; total.withBranches += s.withBranches
+                            total.emptyBranches += s.emptyBranches; total.guestAddresses += s.guestAddresses
+                        }
+                        model.logging = saved
+                        pending.append(TimedObservation(timeNs: model.nowNs, .hostSamples(total)))
+                    }
+                }
+            case .readKmsg:
+                break
+            }
+            collect()
+            if case .readKmsg = action {
+                pending += kmsg
+                kmsg.removeAll()
+            }
+        }
+    }
+
+    /// A host task pinned to the vCPU's CPU preempts the loaded vCPU thread (`TimingMode.preemption`,
+    /// §1.6, §8.4). `.lbrCallStackTask` runs with a task-scoped LBR call-stack event (2018 seed, §3.4).
+    public func preempt(by task: PreemptingTask) {
+        lock.withLock {
+            switch task {
+            case .cpuHog:
+                model.preemptVcpu(byHostTask: .hostTask, durationNs: timing.preemptionNs)
+            case .lbrCallStackTask:
+                let t = ModelTask(nextHostTask)
+                nextHostTask += 1
+                let ids = model.openHost(.lbrCallStackTask, cpu: 0, task: t)
+                model.preemptVcpu(byHostTask: t, durationNs: timing.preemptionNs)
+                for id in ids { model.close(id) }
+            }
+            collect()
+        }
+    }
+
+    /// The contender a spec stands for on the model's PMU (`.everyCounter` → one event per GP and fixed counter).
+    func resolve(_ spec: ContenderSpec) -> Contender {
+        switch spec {
+        case let .contender(c): return c
+        case .everyCounter:
+            let c = Contender.counterExhaustion(gp: pmu.gpCounters, fixed: pmu.fixedCounters)
+            emitNote("\(spec) resolved to \(c.name) (model PMU: \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters)")
+            return c
+        }
+    }
+
+    /// Observations since the last drain, in time order.
+    public func drain() -> [TimedObservation] {
+        lock.withLock {
+            collect()
+            defer { pending.removeAll() }
+            return pending
+        }
+    }
+
+    /// Closes whatever is still open and returns the remaining observations, including undrained kmsg lines.
+    public func finish() -> [TimedObservation] {
+        lock.withLock {
+            for o in open { for id in o.ids { model.close(id) } }
+            open.removeAll()
+            if model.isLoaded { model.vcpuPut() }
+            collect()
+            pending += kmsg
+            kmsg.removeAll()
+            defer { pending.removeAll() }
+            return pending
+        }
+    }
+
+    /// Appends an observation from the backend itself (e.g. a real measurement) at the model's time.
+    public func append(_ o: Observation) {
+        lock.withLock { pending.append(TimedObservation(timeNs: model.nowNs, o)) }
+    }
+
+    // MARK: private (lock held)
+
+    private func emitNote(_ s: String) {
+        pending.append(TimedObservation(timeNs: model.nowNs, .note(s)))
+    }
+
+    /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
+    private func collect() {
+        for t in model.drainObservations() {
+            switch t.observation {
+            case .kmsg: kmsg.append(t)
+            case let .contextSwitches(n) where realContextSwitches:
+                pending.append(TimedObservation(timeNs: t.timeNs,
+                    .note("model: vCPU thread switched out and back (\(n) context switches)")))
+            default: pending.append(t)
+            }
+        }
+    }
+}

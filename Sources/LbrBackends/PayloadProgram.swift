@@ -1,0 +1,140 @@
+// What the guest payload (CModules/CLbrGuest/guest.S) does for each mailbox request, written once:
+// the sim backend executes it against the kernel model, and the hybrid backend's real guest executes
+// the assembly, whose filtered MSR accesses reach the same model. Both start from the same
+// `GuestMailbox.Request` (`GuestMailbox.request(for:layout:)`), so they cannot drift apart in what a
+// command means; LbrBackendsTests checks that the real guest's MSR exits follow `msrOps(for:)` exactly.
+
+import LbrCore
+import LbrLinux
+import LbrModel
+
+/// One guest MSR instruction.
+public enum GuestMsrOp: Hashable, Sendable, CustomStringConvertible {
+    case read(UInt32)
+    case write(UInt32, UInt64)
+
+    public var index: UInt32 {
+        switch self { case let .read(i), let .write(i, _): return i }
+    }
+    public var isWrite: Bool { if case .write = self { return true }; return false }
+    public var description: String {
+        switch self {
+        case let .read(i): return "RDMSR 0x\(String(i, radix: 16))"
+        case let .write(i, v): return "WRMSR 0x\(String(i, radix: 16)) = 0x\(String(v, radix: 16))"
+        }
+    }
+}
+
+/// The payload's behaviour per opcode, as data.
+public enum PayloadProgram {
+    /// The MSR instructions the payload executes for `request`, in order (guest.S: `g_op_write_read`
+    /// = WRMSR then RDMSR of arg0; `g_op_rdmsr`; `g_op_wrmsr`; `g_op_read_lbr` = RDMSR TOS, then
+    /// FROM[0..<depth], TO[0..<depth], INFO[0..<depth] when the INFO base is non-zero; the branch,
+    /// spin and rdtsc commands touch no MSR).
+    public static func msrOps(for request: GuestMailbox.Request) -> [GuestMsrOp] {
+        let idx = UInt32(truncatingIfNeeded: request.arg0)
+        switch request.opcode {
+        case .writeRead: return [.write(idx, request.arg1), .read(idx)]
+        case .rdmsr: return [.read(idx)]
+        case .wrmsr: return [.write(idx, request.arg1)]
+        case .readLbr:
+            var ops: [GuestMsrOp] = [.read(request.tos)]
+            let d = request.depth
+            for i in 0..<d { ops.append(.read(request.from &+ i)) }
+            for i in 0..<d { ops.append(.read(request.to &+ i)) }
+            if request.info != 0 { for i in 0..<d { ops.append(.read(request.info &+ i)) } }
+            return ops
+        case .nop, .branches, .spin, .rdtsc, .exitLoop, .hang, .tripleFault, .ud2:
+            return []
+        }
+    }
+
+    /// Which `msrOps` results the payload appends to its values (`g_emit` after each RDMSR).
+    public static func emitsReads(_ request: GuestMailbox.Request) -> Bool {
+        switch request.opcode {
+        case .writeRead, .rdmsr, .readLbr: return true
+        default: return false
+        }
+    }
+
+    /// The taken branches of `g_op_branches` for `count`: the ring of exported branch sites
+    /// (`GuestPayload.branchSites`, FROM = the `jmp`, TO = its target), `count` times round the ring in order.
+    /// Static addresses from the payload image; no VM is needed.
+    public static func branches(count: Int) -> [(from: UInt64, to: UInt64)] {
+        let sites = GuestPayload.branchSites
+        guard count > 0, !sites.isEmpty else { return [] }
+        return (0..<count).map { sites[$0 % sites.count] }
+    }
+
+    /// Guest instructions the payload executes for `request` outside its MSR instructions and branch sites
+    /// (command loop ≈ 40, `dec/jnz` per spin iteration, `test/jz/dec` per branch, call/emit per MSR read).
+    /// The model charges guest time from this count.
+    public static func instructionEstimate(for request: GuestMailbox.Request) -> UInt64 {
+        let loop: UInt64 = 40
+        switch request.opcode {
+        case .spin: return loop + 2 &* request.arg0
+        case .branches: return loop + 3 &* request.arg0
+        case .readLbr, .writeRead, .rdmsr, .wrmsr: return loop + 8 &* UInt64(msrOps(for: request).count)
+        default: return loop
+        }
+    }
+
+    /// The guest RIP a #GP on `op` reports: the payload has exactly one RDMSR and one WRMSR instruction.
+    public static func faultRip(_ op: GuestMsrOp) -> UInt64 {
+        op.isWrite ? GuestPayload.wrmsrSite : GuestPayload.rdmsrSite
+    }
+
+    /// Executes `request` as the payload does, with every MSR instruction answered by `msr`: values are
+    /// emitted after each RDMSR, the first #GP ends the command (status fault, vector 13, error code 0,
+    /// RIP of the faulting instruction; values emitted before it are kept, as `g_exc_common` leaves them),
+    /// `branches` reports its count. `work` runs after the start TSC (the branch
+    /// pattern itself). `tsc` is read at command start and end. The result is written into a
+    /// mailbox page exactly where the payload writes it and read back with `GuestMailbox.decode`, so the
+    /// sim backend's results pass the same validation as the real guest's.
+    public static func execute(_ request: GuestMailbox.Request, seq: UInt32 = 1,
+                               msr: (GuestMsrOp) -> MsrOutcome,
+                               tsc: () -> UInt64,
+                               work: () -> Void = {}) -> GuestMailbox.Reply {
+        typealias M = GuestMailbox
+        let t0 = tsc()
+        work()
+        var values: [UInt64] = []
+        var fault: (op: GuestMsrOp, rip: UInt64)?
+        let emit = emitsReads(request)
+        for op in msrOps(for: request) {
+            let o = msr(op)
+            if o.faulted { fault = (op, faultRip(op)); break }
+            if !op.isWrite && emit { values.append(o.value) }
+        }
+        if fault == nil {
+            switch request.opcode {
+            case .branches: values = [request.arg0]
+            case .rdtsc: values = [tsc()]
+            default: break
+            }
+        }
+        let t1 = tsc()
+        var page = [UInt8](repeating: 0, count: M.pageSize)
+        page.withUnsafeMutableBytes { p in
+            func u32(_ v: UInt32, _ o: Int) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt32.self) }
+            func u64(_ v: UInt64, _ o: Int) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: UInt64.self) }
+            u32(seq, M.resSeqOffset)
+            if let fault {
+                u32(M.RawStatus.fault.rawValue, M.resStatusOffset)
+                u32(13, M.resVectorOffset)
+                u64(fault.rip, M.resRipOffset)
+                u64(0, M.resErrorCodeOffset)
+            } else {
+                u32(M.RawStatus.ok.rawValue, M.resStatusOffset)
+            }
+            u64(t0, M.resTscBeginOffset)
+            u64(t1, M.resTscEndOffset)
+            let n = min(values.count, M.maxValues)
+            u32(UInt32(n), M.resCountOffset)
+            u32(UInt32(M.valuesOffset), M.resValuesOffsetOffset)
+            for i in 0..<n { u64(values[i], M.valuesOffset + 8 * i) }
+            u32(M.resultMagic, M.resMagicOffset) // written last, as the payload does
+        }
+        return M.decode(page, seq: seq, request: request)
+    }
+}

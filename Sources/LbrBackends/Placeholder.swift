@@ -1,1 +1,0 @@
-// LbrBackends: placeholder until its issue lands.

@@ -1,0 +1,197 @@
+import Foundation
+import LbrBackends
+import LbrCore
+import LbrLinux
+import LbrModel
+import LbrScenarios
+import Testing
+
+/// This machine, probed once.
+enum Host {
+    static let profile: HostProfile = HostProbe(mountTracefs: false).probe()
+    static let hybridAvailability = HybridBackend(variant: .mainline, profile: profile).availability()
+    static var hybridAvailable: Bool { hybridAvailability.isAvailable }
+    static var cpu: Int { profile.topology.onlineCpus.value?.first ?? 0 }
+    static func deadline(_ seconds: UInt64 = 20) -> UInt64 { backendMonotonicNs() + seconds * 1_000_000_000 }
+
+    static func run(_ backend: any ScenarioBackend, _ scenarios: [Scenario] = Catalog.all,
+                    expectations: ExpectationSet? = nil) -> RunReport {
+        Backends.runner(backend: backend, options: RunOptions(cpu: cpu, timeoutNs: 30_000_000_000, kernelRelease: "test"),
+                        expectations: expectations).run(scenarios)
+    }
+}
+
+func guestResult(_ obs: [TimedObservation]) -> GuestResult? {
+    obs.compactMap { if case let .guest(g) = $0.observation { return g }; return nil }.last
+}
+
+func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
+    obs.compactMap { if case let .msrAccess(a) = $0.observation { return a }; return nil }
+}
+
+/// The guest side of sim is an interpreter of the payload; hybrid runs the payload. Same MSR instructions,
+/// same order, same model answers.
+@Suite(.serialized) struct PayloadEquivalenceTests {
+    static let commands: [GuestCommand] = [
+        .enableLbr(freezeOnPmi: false), .branchPattern(count: 20), .readLbrStack, .writeTos(3),
+        .rdmsr(MSR.lbrSelect), .wrmsr(MSR.lbrSelect, 0x3), .enableLbr(freezeOnPmi: true), .disableLbr,
+        .spin(iterations: 10), .readTsc, .writeTos(1), .readLbrStack,
+    ]
+
+    @Test func programFollowsTheMailboxRequest() throws {
+        let L = LbrLayout.skylake
+        let read = try GuestMailbox.request(for: .readLbrStack, layout: L).get()
+        let ops = PayloadProgram.msrOps(for: read)
+        #expect(ops.count == 1 + 3 * 32)
+        #expect(ops.first == .read(MSR.lbrTos))
+        #expect(ops[1] == .read(L.from) && ops[33] == .read(L.to) && ops[65] == .read(L.info!))
+        #expect(PayloadProgram.msrOps(for: try GuestMailbox.request(for: .writeTos(7), layout: L).get())
+                == [.write(MSR.lbrTos, 7), .read(MSR.lbrTos)])
+        #expect(PayloadProgram.msrOps(for: try GuestMailbox.request(for: .enableLbr(freezeOnPmi: false), layout: L).get())
+                == [.write(MSR.debugctl, DebugCtl.lbr), .read(MSR.debugctl)])
+        #expect(PayloadProgram.msrOps(for: try GuestMailbox.request(for: .branchPattern(count: 5), layout: L).get()).isEmpty)
+        let b = PayloadProgram.branches(count: 18)
+        let sites = GuestPayload.branchSites
+        #expect(b.count == 18 && b[0] == sites[0] && b[16] == sites[0] && b[17] == sites[1])
+        #expect(sites.allSatisfy { GuestPayload.range.contains($0.from) && GuestPayload.range.contains($0.to) })
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
+          arguments: ["mainline", "seed-2023", "mediated"])
+    func hybridExitsMatchSimInterpreter(model: String) throws {
+        let variant = try #require(KernelVariant(name: model))
+        let hybrid = HybridBackend(variant: variant, profile: Host.profile)
+        let sim = SimBackend(variant: variant)
+        _ = try hybrid.begin(Catalog.guestBaseline, cpu: Host.cpu)
+        defer { _ = hybrid.end() }
+        _ = try sim.begin(Catalog.guestBaseline, cpu: Host.cpu)
+        defer { _ = sim.end() }
+        let layout = LbrLayout.skylake
+        for cmd in Self.commands {
+            let before = hybrid.msrExitLog.count
+            let hObs = try hybrid.perform(.guest(cmd), deadlineNs: Host.deadline())
+            let sObs = try sim.perform(.guest(cmd), deadlineNs: Host.deadline())
+            let exits = Array(hybrid.msrExitLog[before...])
+            let hr = try #require(guestResult(hObs)), sr = try #require(guestResult(sObs))
+            let program = PayloadProgram.msrOps(for: try GuestMailbox.request(for: cmd, layout: layout).get())
+            let simOps = modelAccesses(sObs).map { $0.isWrite ? GuestMsrOp.write($0.index, $0.value) : .read($0.index) }
+            // The real guest's MSR exits = what the interpreter executed (writes with their values).
+            #expect(exits.map(\.index) == simOps.map(\.index), "\(model) \(cmd): exits \(exits) vs sim \(simOps)")
+            #expect(exits.map(\.isWrite) == simOps.map(\.isWrite), "\(model) \(cmd)")
+            #expect(exits.filter(\.isWrite) == simOps.filter(\.isWrite), "\(model) \(cmd)")
+            // Both follow the payload program, stopping at the first #GP.
+            #expect(Array(program.prefix(exits.count)) == exits.map { $0.isWrite ? $0 : .read($0.index) }, "\(model) \(cmd)")
+            if hr.status == .ok { #expect(exits.count == program.count, "\(model) \(cmd)") }
+            // Same model answers, same results (TSC and exit counts aside).
+            #expect(modelAccesses(hObs) == modelAccesses(sObs), "\(model) \(cmd)")
+            #expect(hr.status == sr.status, "\(model) \(cmd): \(hr.status) vs \(sr.status)")
+            if cmd != .readTsc { #expect(hr.values == sr.values, "\(model) \(cmd)") }
+            #expect(hr.stack == sr.stack, "\(model) \(cmd)")
+            if variant.guestHasLbr, cmd == .readLbrStack, let s = hr.stack {
+                // The model's LBR records hold the payload's real branch-site addresses.
+                let sites = Set(GuestPayload.branchSites.map { "\($0.from)>\($0.to)" })
+                let pairs = zip(s.from, s.to).filter { $0.0 != 0 }
+                #expect(pairs.count >= 16)
+                #expect(pairs.allSatisfy { sites.contains("\($0.0)>\($0.1)") })
+            }
+            if !variant.guestHasLbr, cmd == .writeTos(3) {
+                #expect(hr.status == .fault(vector: 13, rip: GuestPayload.wrmsrSite))
+            }
+        }
+    }
+}
+
+/// Every catalog scenario end to end for every model: sim always, hybrid on the real KVM guest.
+@Suite(.serialized) struct ScenarioAgreementTests {
+    @Test(arguments: Backends.modelNames)
+    func simRunsEverything(model: String) throws {
+        let r = Host.run(try Backends.make(kind: .sim, model: model, profile: Host.profile))
+        #expect(r.results.count == Catalog.all.count)
+        for x in r.results { #expect(x.status == .pass, "sim \(model) \(x.scenario): \(x.status) \(x.outcome.detail) \(x.reason ?? "")") }
+        #expect(r.exitCode == .success)
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
+          arguments: Backends.modelNames)
+    func hybridRunsEverythingAndAgreesWithSim(model: String) throws {
+        let h = Host.run(try Backends.make(kind: .hybrid, model: model, profile: Host.profile))
+        let s = Host.run(try Backends.make(kind: .sim, model: model, profile: Host.profile))
+        #expect(h.backend == .hybrid && h.availability.isAvailable)
+        #expect(h.results.map(\.scenario) == Catalog.names)
+        for (hr, sr) in zip(h.results, s.results) {
+            #expect(hr.status == .pass, "hybrid \(model) \(hr.scenario): \(hr.status) \(hr.outcome.detail) \(hr.reason ?? "")")
+            #expect(hr.outcome.code == sr.outcome.code, "\(model) \(hr.scenario): hybrid \(hr.outcome.code) sim \(sr.outcome.code)")
+            #expect(hr.phases.map(\.inferred) == sr.phases.map(\.inferred), "\(model) \(hr.scenario)")
+            // Each guest command really ran in the guest: hybrid results carry real exit counters.
+            let guest = hr.records.flatMap(\.observations).compactMap { t -> GuestResult? in
+                if case let .guest(g) = t.observation { return g }; return nil }
+            #expect(!guest.isEmpty && guest.allSatisfy { $0.exits != nil })
+        }
+    }
+
+    @Test(arguments: [("mainline", "expectations/mainline.expect"), ("seed-2023", "expectations/seed-2023.expect")])
+    func shippedExpectationsHold(model: String, file: String) throws {
+        let set = try ExpectationSet.parse(try repoFile(file), file: file, knownScenarios: Set(Catalog.names),
+                                           knownModels: Set(Backends.modelNames))
+        var kinds: [BackendKind] = [.sim]
+        if Host.hybridAvailable { kinds.append(.hybrid) }
+        for k in kinds {
+            let r = Host.run(try Backends.make(kind: k, model: model, profile: Host.profile), expectations: set)
+            for x in r.results {
+                #expect(x.status == .pass, "\(k) \(model) \(x.scenario): \(x.outcome.code) vs \(x.expectation)")
+                if case .met = x.expectation {} else { Issue.record("\(k) \(model) \(x.scenario): \(x.expectation)") }
+            }
+            if model == "mainline" {
+                // Reference §3.4/§8.1: on mainline a host LBR event does not put the vLBR in ERROR.
+                let hf = try #require(r.results.first { $0.scenario == "host-first" })
+                #expect(hf.outcome.terms.first == .guestWinsHostStarved)
+            }
+        }
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func hybridReallyPreemptsTheVcpuThread() throws {
+        let r = Host.run(try Backends.make(kind: .hybrid, model: "mainline", profile: Host.profile), [Catalog.recoveryPaths])
+        let release = try #require(r.results.first?.records.first { $0.phase == "release" })
+        let real = release.observations.compactMap { t -> Int? in
+            if case let .contextSwitches(n) = t.observation { return n }; return nil }
+        #expect(real.count == 1, "one real measurement per preemption step")
+        let note = release.observations.compactMap { t -> String? in
+            if case let .note(n) = t.observation, n.hasPrefix("real cpu-hog") { return n }; return nil }.first
+        let n = try #require(note)
+        if n.contains("SCHED_FIFO") { #expect((real.first ?? 0) > 0, "\(n)") }
+        // The model's own view is kept, as a note.
+        #expect(release.observations.contains { if case let .note(s) = $0.observation { return s.hasPrefix("model: vCPU thread switched") }; return false })
+    }
+}
+
+@Suite struct HwPlaceholderTests {
+    @Test func hwSkipsEveryScenarioWithTheEligibilityReason() throws {
+        let b = try Backends.make(kind: .hw, model: nil, profile: Host.profile)
+        let e = Eligibility.hw(Host.profile)
+        guard case let .unavailable(reason) = b.availability() else { Issue.record("hw available?"); return }
+        if !e.eligible { #expect(reason == e.blockers.map(\.description).joined(separator: "; ")) }
+        let r = Host.run(b)
+        #expect(r.results.allSatisfy { $0.status == .skip && ($0.reason ?? "").contains(reason) })
+        #expect(r.exitCode == .skip)
+        #expect(throws: BackendError.self) { _ = try b.begin(Catalog.guestBaseline, cpu: 0) }
+    }
+
+    @Test func autoPicksTheFirstAvailableAndSaysWhy() throws {
+        let pick = try Backends.auto(model: nil, profile: Host.profile)
+        if Eligibility.hw(Host.profile).eligible {
+            // Until the hw backend lands the placeholder is unavailable even here.
+            #expect(pick.backend.kind != .hw)
+        }
+        if Host.hybridAvailable { #expect(pick.backend.kind == .hybrid) } else { #expect(pick.backend.kind == .sim) }
+        #expect(pick.reason.contains("hw unavailable"))
+        #expect(throws: BackendConfigError.self) { _ = try Backends.make(kind: .sim, model: "nope", profile: Host.profile) }
+        #expect(Backends.modelNames.contains(Backends.defaultModel))
+    }
+
+    @Test func procStatusParsing() {
+        let t = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t 3\n"
+        #expect(ThreadSwitches.parse(t)?.voluntary == 12 && ThreadSwitches.parse(t)?.nonvoluntary == 3)
+        #expect(ThreadSwitches.parse("voluntary_ctxt_switches: x\n") == nil)
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import LbrBackends
+import LbrCore
+import LbrScenarios
+import Testing
+
+/// The built `lbrprobe` binary (next to the test bundle, or in .build/debug).
+enum Cli {
+    static let binary: String? = {
+        var candidates: [String] = []
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates.append(argv0.appendingPathComponent("lbrprobe").path)
+        candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("lbrprobe").path)
+        candidates.append(repoRoot().appendingPathComponent(".build/debug/lbrprobe").path)
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+    static var available: Bool { binary != nil }
+
+    struct Output { var code: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String]) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(binary))
+        p.arguments = args
+        p.currentDirectoryURL = repoRoot()
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "lbrprobe-cli-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+@Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
+struct CliTests {
+    @Test func simRunPassesWithTapThatFollowsKtap() throws {
+        let r = try Cli.run(["run", "--backend", "sim", "--format", "tap", "--expect", "expectations/mainline.expect"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty, "\(p.errors)")
+        #expect(p.version == "TAP version 13" && p.plan == Catalog.defaultSet.count)
+        #expect(p.results.map(\.name) == Catalog.defaultSet.map(\.name))
+        #expect(p.results.allSatisfy { $0.ok && $0.directive == nil })
+        #expect(p.results.allSatisfy { $0.name.wholeMatch(of: #/[A-Za-z0-9_.-]+/#) != nil })
+        #expect(p.diagnostics.last == "Totals: pass:9 fail:0 xfail:0 xpass:0 skip:0 error:0")
+        #expect(r.stdout.unicodeScalars.allSatisfy { $0.isASCII })
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func hybridJsonValidatesAndFilesAreWritten() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Cli.run(["run", "--backend", "hybrid", "--model", "seed-2023", "--format", "json",
+                             "--expect", "expectations/seed-2023.expect",
+                             "--junit", dir + "/junit.xml", "--kcidb", dir + "/kcidb.json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        let errors = SchemaValidator(schema: schema).validate(doc)
+        #expect(errors.isEmpty, "\(errors.prefix(5))")
+        let d = doc as! [String: Any]
+        #expect(d["backend"] as? String == "hybrid" && d["model"] as? String == "seed-2023")
+        #expect(d["exit_code"] as? Int == 0)
+        // JUnit: well-formed, one testcase per scenario.
+        let xml = try String(contentsOfFile: dir + "/junit.xml", encoding: .utf8)
+        #if canImport(FoundationXML) || os(macOS)
+        let x = try XMLDocument(xmlString: xml, options: [])
+        #expect(try x.nodes(forXPath: "//testcase").count == Catalog.defaultSet.count)
+        #expect(try x.nodes(forXPath: "//testcase/failure").isEmpty)
+        #endif
+        // KCIDB: tests with ids, origin, build_id, path, PASS.
+        let k = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/kcidb.json"))) as! [String: Any]
+        let tests = try #require(k["tests"] as? [[String: Any]])
+        #expect(tests.count == Catalog.defaultSet.count)
+        #expect(tests.allSatisfy { ($0["id"] as? String)?.hasPrefix("lbrprobe:") == true && $0["status"] as? String == "PASS"
+                                   && ($0["path"] as? String)?.hasPrefix("kvm.vlbr.") == true && $0["build_id"] != nil })
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(left == ["junit.xml", "kcidb.json"], "no temporary files left: \(left)")
+    }
+
+    @Test func unmetExpectationExitsOne() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let f = dir + "/wrong.expect"
+        try "# deliberately wrong\nguest-baseline vlbr-inactive\n".write(toFile: f, atomically: true, encoding: .utf8)
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--format", "tap", "--expect", f])
+        #expect(r.code == 1)
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty && p.results.count == 1 && !p.results[0].ok)
+    }
+
+    @Test func hwSkipsEverythingWithExitFour() throws {
+        let r = try Cli.run(["run", "--backend", "hw", "--format", "tap"])
+        #expect(r.code == 4, "\(r.stderr)")
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty, "\(p.errors)")
+        #expect(p.plan == 0 && p.results.isEmpty)
+        let reason = HwUnavailableBackend(profile: Host.profile).reason
+        #expect(p.planSkipReason?.isEmpty == false)
+        #expect(r.stdout.contains("1..0 # SKIP "))
+        if !Eligibility.hw(Host.profile).eligible {
+            #expect(p.planSkipReason?.contains(String(reason.prefix(40)).replacingOccurrences(of: "#", with: "_")) == true)
+        }
+        let text = try Cli.run(["run", "guest-baseline", "--backend", "hw"])
+        #expect(text.code == 4)
+        #expect(text.stdout.contains("SKIP"))
+    }
+
+    @Test func usageErrorsExitSixtyFour() throws {
+        for args in [["run", "no-such-scenario"], ["run", "--model", "no-such-model"], ["run", "--backend", "kvm"],
+                     ["run", "--repeat", "0"], ["run", "--cpu", "4096", "--backend", "sim"]] {
+            let r = try Cli.run(args)
+            #expect(r.code == 64, "\(args): \(r.code) \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(args)")
+        }
+        let r = try Cli.run(["run", "no-such-scenario"])
+        #expect(r.stderr.contains("unknown scenario 'no-such-scenario'"))
+    }
+
+    @Test func badExpectFileExitsSixtyFiveWithFileAndLine() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let f = dir + "/bad.expect"
+        try "guest-baseline vlbr-active\nhost-first maybe-wins\n".write(toFile: f, atomically: true, encoding: .utf8)
+        let r = try Cli.run(["run", "--backend", "sim", "--expect", f])
+        #expect(r.code == 65)
+        #expect(r.stderr.contains("\(f):2:"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        let missing = try Cli.run(["run", "--backend", "sim", "--expect", dir + "/absent.expect"])
+        #expect(missing.code == 65)
+        #expect(missing.stdout.isEmpty)
+    }
+
+    @Test func unwritableOutputExitsSeventyThreeAndLeavesNothing() throws {
+        // Directory missing: refused before anything runs.
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--junit", "/nonexistent-lbrprobe-dir/j.xml"])
+        #expect(r.code == 73, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "/nonexistent-lbrprobe-dir"))
+        // A directory that cannot hold files (even for root): the atomic write fails after the run.
+        let p = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--kcidb", "/proc/lbrprobe-kcidb.json"])
+        #expect(p.code == 73, "\(p.stderr)")
+        let procLeft = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.hasPrefix("lbrprobe") } ?? []
+        #expect(procLeft.isEmpty)
+        // The output path is a directory: nothing replaced, nothing left.
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/out.xml", withIntermediateDirectories: true)
+        let d = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--junit", dir + "/out.xml"])
+        #expect(d.code == 73)
+        let after = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(after == ["out.xml"])
+    }
+
+    @Test func listShowsScenariosModelsBackends() throws {
+        let r = try Cli.run(["list"])
+        #expect(r.code == 0)
+        for s in Catalog.names { #expect(r.stdout.contains(s)) }
+        for m in Backends.modelNames { #expect(r.stdout.contains(m)) }
+        #expect(r.stdout.contains("BACKENDS") && r.stdout.contains("sim     available"))
+        #expect(r.stdout.contains("hw      unavailable"))
+    }
+
+    @Test func autoSaysWhichBackendAndWhy() throws {
+        let r = try Cli.run(["run", "guest-baseline", "--format", "tap"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty)
+        let selected = p.diagnostics.first { $0.hasPrefix("selected: ") } ?? ""
+        #expect(selected.contains("--backend auto chose \(Host.hybridAvailable ? "hybrid" : "sim")"))
+        #expect(selected.contains("hw unavailable"))
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func hybridTimeoutIsReportedAndOtherScenariosStillRun() throws {
+        // guest-traced runs two 16,384-branch guest commands (≈30 ms each when emulated): 5 ms cannot suffice.
+        let r = try Cli.run(["run", "guest-traced", "guest-baseline", "--backend", "hybrid", "--timeout", "0.005",
+                             "--format", "tap"])
+        #expect(r.code == 1, "\(r.stderr)")
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty, "\(p.errors)")
+        #expect(p.results.count == 2)
+        #expect(p.results.first.map { !$0.ok && $0.directive == "TIMEOUT" } == true)
+        // The next scenario still ran on a fresh VM (it may time out too on a loaded machine, but it ran).
+        #expect(p.results.last.map { $0.ok || $0.directive == "TIMEOUT" } == true)
+    }
+
+    @Test func repeatGivesNumberedRunsAndADistribution() throws {
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--repeat", "3", "--format", "tap"])
+        #expect(r.code == 0)
+        let p = KtapParse(r.stdout)
+        #expect(p.errors.isEmpty && p.results.map(\.name) == ["guest-baseline.r1", "guest-baseline.r2", "guest-baseline.r3"])
+        #expect(p.diagnostics.contains("distribution guest-baseline: vlbr-active=3"))
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable && (Host.profile.topology.onlineCpus.value?.count ?? 0) > 1, "needs /dev/kvm and 2 CPUs"))
+    func cpuOptionPinsTheGuest() throws {
+        let cpu = Host.profile.topology.onlineCpus.value!.last!
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(cpu)", "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let d = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(d["cpu"] as? Int == cpu)
+        #expect(r.stdout.contains("pinned to CPU \(cpu)"))
+    }
+}
