@@ -61,14 +61,15 @@ let package = Package(
         .executableTarget(name: "lbrbench", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
-        // Tests
+        // Tests (LbrTestSupport: JSON-Schema subset validator, KTAP parser, repo file access shared by test targets)
+        .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
         .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
-        .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport"]),
+        .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport", "LbrTestSupport"]),
         .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim"]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

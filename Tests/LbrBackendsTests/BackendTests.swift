@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Foundation
 import LbrBackends
 import LbrCore

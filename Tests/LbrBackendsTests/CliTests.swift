@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML

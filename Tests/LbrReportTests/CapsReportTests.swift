@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Foundation
 import LbrCore
 import Testing
@@ -98,56 +99,11 @@ import Testing
         let p = try #require(RecordedProfiles.all.first { $0.name == name }?.profile)
         let json = try CapsJSON.encode(p, eligibility: Eligibility.evaluate(p), toolVersion: "t")
         let doc = try JSONSerialization.jsonObject(with: Data(json.utf8))
-        let errors = SchemaCheck(root: schema).validate(doc, schema, path: "$")
+        let errors = SchemaValidator(schema: schema).validate(doc)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         // The validator does reject: drop a required key.
         var broken = try #require(doc as? [String: Any])
         broken.removeValue(forKey: "tool")
-        #expect(!SchemaCheck(root: schema).validate(broken, schema, path: "$").isEmpty)
-    }
-}
-
-struct SchemaCheck {
-    let root: [String: Any]
-
-    func resolve(_ s: [String: Any]) -> [String: Any] {
-        guard let ref = s["$ref"] as? String, ref.hasPrefix("#/$defs/") else { return s }
-        let defs = root["$defs"] as? [String: Any]
-        return resolve(defs?[String(ref.dropFirst("#/$defs/".count))] as? [String: Any] ?? [:])
-    }
-
-    func validate(_ v: Any, _ schema: [String: Any], path: String) -> [String] {
-        let s = resolve(schema)
-        var errors: [String] = []
-        if let options = s["oneOf"] as? [[String: Any]] {
-            let ok = options.filter { validate(v, $0, path: path).isEmpty }.count
-            if ok != 1 { errors.append("\(path): matches \(ok) of oneOf") }
-        }
-        if let c = s["const"] as? String, v as? String != c { errors.append("\(path): not const \(c)") }
-        if let e = s["enum"] as? [String], !(v is String && e.contains(v as! String)) { errors.append("\(path): not in enum") }
-        switch s["type"] as? String {
-        case "object":
-            guard let o = v as? [String: Any] else { return errors + ["\(path): not an object"] }
-            for k in s["required"] as? [String] ?? [] where o[k] == nil { errors.append("\(path): missing \(k)") }
-            if s["additionalProperties"] as? Bool == false, let props = s["properties"] as? [String: Any] {
-                for k in o.keys where props[k] == nil { errors.append("\(path): unexpected \(k)") }
-            }
-            for (k, sub) in s["properties"] as? [String: [String: Any]] ?? [:] {
-                if let child = o[k] { errors += validate(child, sub, path: "\(path).\(k)") }
-            }
-        case "array":
-            guard let a = v as? [Any] else { return errors + ["\(path): not an array"] }
-            if let items = s["items"] as? [String: Any] {
-                for (i, x) in a.enumerated() { errors += validate(x, items, path: "\(path)[\(i)]") }
-            }
-        case "integer":
-            if !(v is NSNumber) { errors.append("\(path): not a number") }
-        case "boolean":
-            if !(v is Bool) { errors.append("\(path): not a boolean") }
-        case "string":
-            if !(v is String) { errors.append("\(path): not a string") }
-        default: break
-        }
-        return errors
+        #expect(!SchemaValidator(schema: schema).validate(broken).isEmpty)
     }
 }

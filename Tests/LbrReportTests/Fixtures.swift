@@ -85,8 +85,3 @@ enum Fixtures {
     }
 }
 
-func repoFile(_ relative: String, filePath: String = #filePath) throws -> String {
-    let root = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    return try String(contentsOf: root.appendingPathComponent(relative), encoding: .utf8)
-}
