@@ -49,7 +49,7 @@ let package = Package(
         ]),
         // Backends
         .target(name: "LbrBackends", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "CLbrShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Executables
