@@ -34,6 +34,9 @@ public final class HwBackend: ScenarioBackend {
 
     /// Per-run resources (nil outside begin…end).
     private var run: HwRun?
+    /// Tests only: skip the eligibility gate and the guest-LBR/core-PMU checks of `begin`, so the real
+    /// guest, observers and step execution can be exercised on a host without LBR. Never set by the CLI.
+    var testingWithoutGuestLbr = false
 
     /// - Parameters:
     ///   - profile: this host's profile (`HostProbe().probe()`); availability comes from `Eligibility.hw` on it.
@@ -110,9 +113,11 @@ public final class HwBackend: ScenarioBackend {
 
     public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
         _ = end()   // a run left open by a caller that skipped end()
-        if let reason = unavailableReason { throw .unsupported(reason) }
-        guard let layout = hostLayout else { throw .unsupported("no LBR layout known for this CPU (LbrLayout table, §5)") }
-        let r = try HwRun.open(cpu: cpu, layout: layout, logger: logger)
+        if !testingWithoutGuestLbr, let reason = unavailableReason { throw .unsupported(reason) }
+        guard let layout = hostLayout ?? (testingWithoutGuestLbr ? .skylake : nil) else {
+            throw .unsupported("no LBR layout known for this CPU (LbrLayout table, §5)")
+        }
+        let r = try HwRun.open(cpu: cpu, layout: layout, logger: logger, requireGuestLbr: !testingWithoutGuestLbr)
         run = r
         var notes = r.notes
         notes.insert("hw: \(availableDetail)", at: 0)

@@ -57,7 +57,9 @@ final class HwRun {
 
     /// Builds the guest (§2 order, on `cpu`), checks that KVM gave it LBR, then opens the observers.
     /// Everything opened is closed again when it throws.
-    static func open(cpu: Int, layout: LbrLayout, logger: Logger?) throws(BackendError) -> HwRun {
+    /// - Parameter requireGuestLbr: tests only (`HwBackend.testingWithoutGuestLbr`): exercise the real guest,
+    ///   observers and steps on a host whose KVM gives no guest LBR. Never set by the CLI.
+    static func open(cpu: Int, layout: LbrLayout, logger: Logger?, requireGuestLbr: Bool = true) throws(BackendError) -> HwRun {
         let vm: GuestVM
         do {
             vm = try GuestVM(options: GuestVMOptions(cpu: cpu, layout: layout, configureGuestLbr: true))
@@ -70,12 +72,12 @@ final class HwRun {
             }
             throw .failed("guest VM: \(error)")
         }
-        if let refusal = lbrRefusal(vm.setup) {
+        if requireGuestLbr, let refusal = lbrRefusal(vm.setup) {
             let pmu = corePmuBlocker(cpu: cpu)
             vm.close()
             throw .unsupported(joined([refusal, pmu]))
         }
-        if let pmu = corePmuBlocker(cpu: cpu) {
+        if requireGuestLbr, let pmu = corePmuBlocker(cpu: cpu) {
             vm.close()
             throw .unsupported(pmu)
         }
