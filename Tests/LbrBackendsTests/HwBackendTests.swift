@@ -8,15 +8,39 @@ import Testing
 private let kvmUsable = access("/dev/kvm", R_OK | W_OK) == 0
 private let isRoot = geteuid() == 0
 
-private func countEntries(_ dir: String) -> Int {
-    guard let d = opendir(dir) else { return -1 }
+private func entries(_ dir: String) -> [String: String] {
+    guard let d = opendir(dir) else { return [:] }
     defer { closedir(d) }
-    var n = 0
-    while readdir(d) != nil { n += 1 }
-    return n
+    var out: [String: String] = [:]
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name.hasPrefix(".") { continue }
+        var buf = [CChar](repeating: 0, count: 512)
+        let n = readlink("\(dir)/\(name)", &buf, buf.count - 1)
+        out[name] = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+    }
+    return out
 }
-private func fdCount() -> Int { countEntries("/proc/self/fd") }
-private func threadCount() -> Int { countEntries("/proc/self/task") }
+/// Snapshot of this process's fds (number → target) and threads.
+private struct ProcessSnapshot {
+    let fds: [String: String]
+    let threads: Set<String>
+    init() { fds = entries("/proc/self/fd"); threads = Set(entries("/proc/self/task").keys) }
+    /// What is open now and was not at `self`, after letting concurrently running suites settle (≤ 3 s):
+    /// only entries that stay are reported, so another suite's short-lived fds cannot fail the check,
+    /// while a leak (which never goes away) always does.
+    func leaked() -> [String] {
+        var extra: [String] = []
+        for _ in 0..<30 {
+            let now = ProcessSnapshot()
+            extra = now.fds.filter { fds[$0.key] != $0.value }.map { "fd \($0.key) → \($0.value)" }
+                + now.threads.subtracting(threads).map { "thread \($0)" }
+            if extra.isEmpty { return [] }
+            usleep(100_000)
+        }
+        return extra
+    }
+}
 
 private func unsupportedReason(_ body: () throws(BackendError) -> Void) -> String? {
     do { try body(); return nil } catch {
@@ -43,11 +67,11 @@ struct HostTests {
         #expect(e.blockers.count >= 1 && joined.contains(e.blockers[0].message))
         print("# hw unavailable here: \(joined)")
         for s in Catalog.all { #expect(hw.support(for: s) == .unsupported(reason: joined)) }
-        let fds = fdCount(), threads = threadCount()
+        let snap = ProcessSnapshot()
         let why = unsupportedReason { () throws(BackendError) in _ = try hw.begin(Catalog.hostFirst, cpu: 0) }
         #expect(why == joined)
         #expect(hw.end().isEmpty)
-        #expect(fdCount() == fds && threadCount() == threads)
+        #expect(snap.leaked() == [])
     }
 
     /// A recorded eligible profile (Skylake-SP): available, naming model, format and depth. On THIS host
@@ -60,7 +84,7 @@ struct HostTests {
         print("# skylakeSP: \(detail)")
         #expect(detail.contains("model 0x55") && detail.contains("LBR format 5 (LBR_FORMAT_INFO)") && detail.contains("32 LBR entries"))
         #expect(hw.support(for: Catalog.counterExhaustion) == .supported)
-        let fds = fdCount(), threads = threadCount()
+        let snap = ProcessSnapshot()
         let why = try #require(unsupportedReason { () throws(BackendError) in _ = try hw.begin(Catalog.guestBaseline, cpu: 0) })
         print("# skylakeSP begin here: \(why)")
         if (try? Kvm().featureMsr(MSR.perfCapabilities)).map({ $0 & PerfCapabilities.lbrFormatMask }) == 0 {
@@ -71,7 +95,7 @@ struct HostTests {
             #expect(why.contains("no core PMU: perf_event_open(type=hardware"))
         }
         #expect(hw.end().isEmpty)
-        #expect(fdCount() == fds && threadCount() == threads)
+        #expect(snap.leaked() == [])
     }
 
     /// counter-exhaustion needs CPUID.0xA counter counts.
@@ -139,7 +163,7 @@ struct MatcherTests {
        .enabled(if: kvmUsable && isRoot, "needs /dev/kvm and root"))
 struct StepTests {
     @Test func stepsRunOnTheRealGuestAndEndReleasesEverything() throws {
-        let fds = fdCount(), threads = threadCount()
+        let snap = ProcessSnapshot()
         do {
             let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
             hw.testingWithoutGuestLbr = true
@@ -158,10 +182,10 @@ struct StepTests {
             let dbg = en.compactMap { if case let .msrAccess(a) = $0 { return a } else { return nil } }
             #expect(dbg.map(\.trapped) == [true, true] && dbg.map(\.isWrite) == [true, false])
             // A host action while the guest spins: the overlap note says it ran inside the command.
-            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spin(iterations: 5_000)), deadlineNs: far)
+            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spin(iterations: 20_000)), deadlineNs: far)
             let notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
             print("# " + notes.joined(separator: " | "))
-            #expect(notes.contains { $0.contains("ran inside the guest command") })
+            #expect(notes.contains { $0.contains("ran inside the guest command") }, "\(notes)")
             // Preemption by the hog: involuntary switches of the vCPU thread reported.
             let p = try hw.perform(.preempt(by: .cpuHog, during: .spin(iterations: 20_000)), deadlineNs: far)
             let cs = p.compactMap { if case let .contextSwitches(n) = $0.observation { return n } else { return nil } }
@@ -178,8 +202,7 @@ struct StepTests {
             _ = hw.end()
             #expect(hw.end().isEmpty)
         }
-        #expect(fdCount() == fds)
-        #expect(threadCount() == threads)
+        #expect(snap.leaked() == [])
     }
 }
 } // HwBackendTests

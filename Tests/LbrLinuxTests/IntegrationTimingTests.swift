@@ -29,19 +29,34 @@ struct IntegrationTimingTests {
         let vm = try GuestVM(options: GuestVMOptions(cpu: Self.vcpuCpu()))
         defer { vm.close() }
         let tid = vm.vcpuThreadID
+        // Guest TSC − host TSC (host-initiated KVM_GET_MSRS(IA32_TSC) between two RDTSCs; tightest of 5).
+        var best: (UInt64, Int64) = (.max, 0)
+        for _ in 0..<5 {
+            let h0 = hostTimestampCounter()
+            let g = try #require(try vm.getMsrs([MSR.tsc]).first)
+            let h1 = hostTimestampCounter()
+            if h1 &- h0 < best.0 { best = (h1 &- h0, Int64(bitPattern: g &- (h0 &+ (h1 &- h0) / 2))) }
+        }
         struct Seen { var samples: [PerfSampleRecord] = []; var exits0: UInt64 = 0; var exits1: UInt64 = 0
-                      var state = ""; var syscall = ""; var hostTscEnd: UInt64 = 0; var error: String? }
+                      var state = ""; var syscall = ""; var hostTscStart: UInt64 = 0; var hostTscEnd: UInt64 = 0
+                      var error: String? }
         let box = IntegrationBox<Seen>()
-        let r = vm.run(.spin(iterations: 20_000), timeout: .seconds(20)) {
+        let r = vm.run(.spin(iterations: 60_000), timeout: .seconds(30)) {
             var s = Seen()
+            s.hostTscStart = hostTimestampCounter()
             do {
                 s.exits0 = vm.exitCounters()?.exits ?? 0
                 let sampler = try CallchainSampler(tid: tid, config: PerfSwConfig.cpuClock, period: 100_000)
-                perfSpin(ns: 5_000_000)
+                // Sample until the vCPU thread has run a little (the machine may be shared): ≥ 10 samples or 1 s.
+                let t0 = perfNowNs()
+                while perfNowNs() - t0 < 1_000_000_000 {
+                    perfSpin(ns: 2_000_000)
+                    s.samples += try sampler.samples()
+                    if s.samples.count >= 10 { break }
+                }
                 s.state = readText("/proc/self/task/\(tid)/stat").flatMap { $0.split(separator: ")").last?.split(separator: " ").first.map(String.init) } ?? "?"
                 s.syscall = readText("/proc/self/task/\(tid)/syscall") ?? "?"
                 s.exits1 = vm.exitCounters()?.exits ?? 0
-                s.samples = try sampler.samples()
                 sampler.close()
             } catch { s.error = "\(error)" }
             s.hostTscEnd = hostTimestampCounter()
@@ -66,6 +81,12 @@ struct IntegrationTimingTests {
             #expect(f.first == "16" && f.count > 2 && UInt64(f[2].dropFirst(2), radix: 16) == kvmRunRequest, "\(s.syscall)")
         }
         #expect(s.exits1 > s.exits0, "the guest made no progress while the closure ran")
+        // On the guest's TSC line the closure lies inside the command [tscBegin, tscEnd] (GuestVM waits until
+        // the guest has started the command before calling it).
+        let gStart = UInt64(bitPattern: Int64(bitPattern: s.hostTscStart) &+ best.1)
+        let gEnd = UInt64(bitPattern: Int64(bitPattern: s.hostTscEnd) &+ best.1)
+        print("# closure at guest TSC \(gStart)…\(gEnd), command \(r.tscBegin)…\(r.tscEnd) (offset error ≤ \(best.0 / 2) cycles)")
+        #expect(gStart + best.0 / 2 >= r.tscBegin && gEnd <= r.tscEnd + best.0 / 2)
     }
 
     /// A hog pinned to the vCPU's CPU with the vCPU thread's scheduling preempts the vCPU thread while the
@@ -103,7 +124,9 @@ struct IntegrationTimingTests {
             return Measured(invol: (s1 - s0).nonvoluntary, perf: c1 - c0, byHogInRun: byHog.count,
                             preemptedInRun: inRun.count, switches: sw.count, report: report)
         }
-        let with = try measure(hog: true)
+        // The machine (and this test process) may be busy on the same CPU; a few attempts at most.
+        var with = try measure(hog: true)
+        for _ in 0..<2 where with.byHogInRun == 0 { with = try measure(hog: true) }
         let without = try measure(hog: false)
         print("# preemption by CpuHog on CPU \(cpu): vCPU thread \(with.invol) involuntary switches (perf context-switches \(with.perf)); sched_switch: \(with.switches) switch-outs, \(with.preemptedInRun) preempted inside KVM_RUN, \(with.byHogInRun) of them by the hog; hog \(with.report.map { "ran on CPU \($0.ranOn), \($0.busyNs / 1000) µs, \($0.scheduling.map { "\($0)" } ?? "?")" } ?? "?"); without hog: \(without.invol) involuntary, \(without.preemptedInRun) preempted inside KVM_RUN")
         #expect(with.invol > 0)
