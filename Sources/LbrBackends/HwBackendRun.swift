@@ -44,8 +44,9 @@ final class HwRun {
     private(set) var tracer: KvmMsrTracer?
     private(set) var switches: ContextSwitchObserver?
     private var contenders: [OpenContender] = []
-    /// Guest TSC − host TSC, measured at begin (nil when unmeasured).
+    /// Guest TSC − host TSC, measured at begin (nil when unmeasured), and its uncertainty in cycles.
     private(set) var tscOffset: Int64?
+    private(set) var tscOffsetError: UInt64 = 0
     private(set) var notes: [String] = []
     private var closed = false
 
@@ -101,7 +102,7 @@ final class HwRun {
         do { r.switches = try ContextSwitchObserver(tid: vm.vcpuThreadID) } catch {
             r.notes.append("no context-switch counter on the vCPU thread: \(error)")
         }
-        r.tscOffset = measureTscOffset(vm)
+        if let m = measureTscOffset(vm) { r.tscOffset = m.offset; r.tscOffsetError = m.error }
         return r
     }
 
@@ -142,7 +143,7 @@ final class HwRun {
 
     /// Guest TSC − host TSC: a host-initiated KVM_GET_MSRS(IA32_TSC) on the vCPU thread between two host
     /// RDTSCs; the tightest of 5 tries (error ≤ half its window, a few µs unless the machine is loaded).
-    static func measureTscOffset(_ vm: GuestVM) -> Int64? {
+    static func measureTscOffset(_ vm: GuestVM) -> (offset: Int64, error: UInt64)? {
         var best: (window: UInt64, offset: Int64)?
         for _ in 0..<5 {
             let h0 = hostTimestampCounter()
@@ -151,7 +152,7 @@ final class HwRun {
             let w = h1 &- h0
             if best == nil || w < best!.window { best = (w, Int64(bitPattern: g &- (h0 &+ w / 2))) }
         }
-        return best?.offset
+        return best.map { ($0.offset, $0.window / 2 + 1) }
     }
 
     // MARK: close
@@ -306,8 +307,9 @@ final class HwRun {
         }
         let gStart = UInt64(bitPattern: Int64(bitPattern: window.0) &+ off)
         let gEnd = UInt64(bitPattern: Int64(bitPattern: window.1) &+ off)
-        if gEnd <= result.tscEnd && gStart >= result.tscBegin {
-            return "host \(action) ran inside the guest command (guest TSC \(gStart)…\(gEnd) within \(result.tscBegin)…\(result.tscEnd)): installed while the vCPU was in KVM_RUN (§3.5)"
+        let e = tscOffsetError
+        if gEnd <= result.tscEnd &+ e && gStart &+ e >= result.tscBegin {
+            return "host \(action) ran inside the guest command (guest TSC \(gStart)…\(gEnd) within \(result.tscBegin)…\(result.tscEnd), ±\(e)): installed while the vCPU was in KVM_RUN (§3.5)"
         }
         return "host \(action) did NOT finish inside the guest command (guest TSC \(gStart)…\(gEnd) vs command \(result.tscBegin)…\(result.tscEnd)): it took effect between exits, not by IPI during KVM_RUN"
     }
