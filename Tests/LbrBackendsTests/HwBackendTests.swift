@@ -17,7 +17,9 @@ private func entries(_ dir: String) -> [String: String] {
         if name.hasPrefix(".") { continue }
         var buf = [CChar](repeating: 0, count: 512)
         let n = readlink("\(dir)/\(name)", &buf, buf.count - 1)
-        out[name] = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        if target.hasPrefix("/proc/") { continue }   // concurrent /proc directory listings
+        out[name] = target
     }
     return out
 }
