@@ -241,9 +241,10 @@ public final class GuestVM: @unchecked Sendable {
         run(cmd, timeout: timeout, host: nil)
     }
 
-    /// Runs `cmd`; `host` runs on the caller's thread once the vCPU thread is inside KVM_RUN for
-    /// it (use a command that stays in the guest long enough, e.g. `.spin`, to be sure it has
-    /// not finished yet). The deadline covers `host` too.
+    /// Runs `cmd`; `host` runs on the caller's thread once the guest has started executing `cmd`
+    /// inside KVM_RUN (it wrote the command's sequence number into the result header; use a command
+    /// that stays in the guest long enough, e.g. `.spin`, to be sure it has not finished yet).
+    /// The deadline covers `host` too.
     public func run(_ cmd: GuestCommand, timeout: Duration, whileRunning host: @Sendable () -> Void) -> GuestResult {
         withoutActuallyEscaping(host) { h in run(cmd, timeout: timeout, host: h) }
     }
@@ -336,6 +337,20 @@ public final class GuestVM: @unchecked Sendable {
         if let host {
             // Wait until the job is about to enter KVM_RUN for this command (or the deadline).
             state.withLock { while startedSeq != seq { if !state.wait(untilNs: limit) { break } } }
+            // Then until the guest itself has started the command: the payload's first act is to copy the
+            // command's seq into the result header (guest.S g_cmd_loop), so seeing it means the vCPU thread
+            // is inside KVM_RUN executing this command's guest code (or has already finished it).
+            if request != nil {
+                let page = memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)
+                var polls = 0
+                while monotonicNs() < limit {
+                    let started = UInt32(littleEndian: page.loadUnaligned(fromByteOffset: GuestMailbox.resSeqOffset, as: UInt32.self))
+                    if started == seq { break }
+                    polls += 1
+                    if polls % 64 == 0, res.thread.wait(for: ticket, deadlineNs: 0) { break }
+                    sched_yield()
+                }
+            }
             host()
         }
         if !res.thread.wait(for: ticket, deadlineNs: limit) {

@@ -1,0 +1,78 @@
+// Which of the payload's MSR accesses KVM intercepted: the payload's own description of what it touches
+// (`GuestMailbox.Request.msrSequence`, program order) matched against the `kvm:kvm_msr` events KVM emitted
+// on the vCPU thread during the command. An access with a matching event (same index and direction, in
+// order) was handled by KVM — trapped; one without was passed through to the hardware (§1.5; conventions
+// "kvm_msr"). Pure: no syscalls, unit-tested.
+
+import LbrCore
+
+/// Matches a command's MSR sequence with the `kvm:kvm_msr` events seen during it.
+public enum HwMsrMatcher {
+    /// The result of matching one command.
+    public struct Match: Hashable, Sendable {
+        /// One entry per access the guest performed (the sequence stops at a faulting access), in program order.
+        public var accesses: [MsrAccess]
+        /// Trace events that matched no access of the sequence (evidence of something else touching MSRs).
+        public var unmatched: [KvmMsrEvent]
+        /// Set when the guest faulted but no trapped access carried the exception (the fault was attributed
+        /// to the first access of the faulting direction that had no event).
+        public var attributionNote: String?
+    }
+
+    /// Matches `sequence` with `events`.
+    ///
+    /// - Parameters:
+    ///   - sequence: the payload's accesses for the command, in program order.
+    ///   - events: decoded `kvm:kvm_msr` events of the vCPU thread during the command, in time order.
+    ///   - result: the guest's result; its values give the read values (reads in order), its status whether
+    ///     the command faulted (and at which instruction).
+    ///   - rdmsrSite / wrmsrSite: the payload's RDMSR / WRMSR instruction addresses (fault direction).
+    public static func match(sequence: [GuestMailbox.GuestMsrAccess], events: [KvmMsrEvent], result: GuestResult,
+                             rdmsrSite: UInt64, wrmsrSite: UInt64) -> Match {
+        var pending = events
+        var out: [MsrAccess] = []
+        var readOrdinal = 0
+        var faultedSeen = false
+        let okValues = result.status == .ok ? result.values : []
+        var faultIsWrite: Bool?
+        if case let .fault(_, rip) = result.status {
+            faultIsWrite = rip == wrmsrSite ? true : (rip == rdmsrSite ? false : nil)
+        }
+        for a in sequence {
+            var access = MsrAccess(index: a.index, isWrite: a.isWrite, value: a.isWrite ? a.value : 0, trapped: false)
+            if let i = pending.firstIndex(where: { $0.index == a.index && $0.isWrite == a.isWrite }) {
+                let e = pending.remove(at: i)
+                access.trapped = true
+                access.faulted = e.exception
+                if !a.isWrite { access.value = e.data }
+            }
+            if !a.isWrite {
+                if readOrdinal < okValues.count { access.value = okValues[readOrdinal] }
+                readOrdinal += 1
+            }
+            out.append(access)
+            if access.faulted { faultedSeen = true; break }
+        }
+        var note: String?
+        if let faultIsWrite, !faultedSeen {
+            // The guest faulted on an access KVM did not report: attribute it to the first untrapped access of
+            // that direction and drop what follows (the payload stops at a fault).
+            if let k = out.firstIndex(where: { !$0.trapped && $0.isWrite == faultIsWrite }) {
+                out[k].faulted = true
+                out.removeSubrange((k + 1)...)
+                note = "guest #\(faultIsWrite ? "WRMSR" : "RDMSR") fault without a kvm_msr exception event; attributed to MSR 0x\(String(out[k].index, radix: 16))"
+            } else {
+                note = "guest fault at an MSR instruction that matches no access of the command"
+            }
+        } else if faultIsWrite == nil, case .fault = result.status, !faultedSeen {
+            // Faulted elsewhere (not at an MSR instruction): keep only trapped accesses, they certainly ran.
+            out = out.filter(\.trapped)
+        }
+        return Match(accesses: out, unmatched: pending, attributionNote: note)
+    }
+
+    /// Whether an access is LBR-relevant for the verdict: an LBR MSR of `layout` (§1.3) or DEBUGCTL (§1.9).
+    public static func isLbrRelevant(_ index: UInt32, layout: LbrLayout) -> Bool {
+        index == MSR.debugctl || layout.isLbrMsr(index)
+    }
+}

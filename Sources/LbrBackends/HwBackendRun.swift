@@ -1,0 +1,430 @@
+// One hw scenario run: the real guest, the observers on its vCPU thread, the open host contenders.
+
+import LbrCore
+import LbrLinux
+import LbrScenarios
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a guest command is timed against the host.
+enum HwDuring {
+    case none
+    /// `TimingMode.whileVcpuRuns`.
+    case host(HostAction)
+    /// `TimingMode.preemption`.
+    case preempt(PreemptingTask)
+}
+
+/// A value handed across the synchronous `whileRunning` / hog-prepare closures.
+/// `@unchecked Sendable`: written by the closure, read by the caller only after the closure returned
+/// (GuestVM.run returns after `whileRunning`; CpuHog.init returns after `prepare`).
+final class HwSlot<T>: @unchecked Sendable {
+    var value: T?
+    init() {}
+}
+
+/// `@unchecked Sendable` wrapper for the run inside `whileRunning` (called synchronously, on the caller's thread).
+struct HwUnchecked<T>: @unchecked Sendable { let value: T }
+
+/// Per-run resources of the hw backend. Not thread-safe: used from the runner's thread only.
+final class HwRun {
+    struct OpenContender {
+        let spec: ContenderSpec
+        let set: HostContenderSet
+        var previous: [PerfReading?]
+    }
+
+    let cpu: Int
+    let layout: LbrLayout
+    let vm: GuestVM
+    let logger: Logger?
+    private(set) var kmsg: KmsgWatcher?
+    private(set) var tracer: KvmMsrTracer?
+    private(set) var switches: ContextSwitchObserver?
+    private var contenders: [OpenContender] = []
+    /// Guest TSC − host TSC, measured at begin (nil when unmeasured), and its uncertainty in cycles.
+    private(set) var tscOffset: Int64?
+    private(set) var tscOffsetError: UInt64 = 0
+    private(set) var notes: [String] = []
+    private var closed = false
+
+    private init(cpu: Int, layout: LbrLayout, vm: GuestVM, logger: Logger?) {
+        self.cpu = cpu; self.layout = layout; self.vm = vm; self.logger = logger
+    }
+
+    // MARK: open
+
+    /// Builds the guest (§2 order, on `cpu`), checks that KVM gave it LBR, then opens the observers.
+    /// Everything opened is closed again when it throws.
+    /// - Parameter requireGuestLbr: tests only (`HwBackend.testingWithoutGuestLbr`): exercise the real guest,
+    ///   observers and steps on a host whose KVM gives no guest LBR. Never set by the CLI.
+    static func open(cpu: Int, layout: LbrLayout, logger: Logger?, requireGuestLbr: Bool = true) throws(BackendError) -> HwRun {
+        let vm: GuestVM
+        do {
+            vm = try GuestVM(options: GuestVMOptions(cpu: cpu, layout: layout, configureGuestLbr: true))
+        } catch {
+            if error.operation.contains("PERF_CAPABILITIES") {
+                throw .unsupported(joined(["KVM refuses the guest LBR format: \(error)", corePmuBlocker(cpu: cpu)]))
+            }
+            if [ENOENT, EACCES, EPERM, ENOTSUP, ENXIO, ENODEV].contains(error.errno.rawValue) {
+                throw .unsupported("guest VM: \(error)")
+            }
+            throw .failed("guest VM: \(error)")
+        }
+        if requireGuestLbr, let refusal = lbrRefusal(vm.setup) {
+            let pmu = corePmuBlocker(cpu: cpu)
+            vm.close()
+            throw .unsupported(joined([refusal, pmu]))
+        }
+        if requireGuestLbr, let pmu = corePmuBlocker(cpu: cpu) {
+            vm.close()
+            throw .unsupported(pmu)
+        }
+        let r = HwRun(cpu: cpu, layout: layout, vm: vm, logger: logger)
+        let s = vm.setup
+        r.notes.append("guest: vCPU thread \(vm.vcpuThreadID) pinned to CPU \(cpu), CPUID model 0x\(String(s.guestModel, radix: 16)) (host 0x\(String(s.hostModel, radix: 16))), PMU version \(s.guestLeafAEax & 0xff), PERF_CAPABILITIES 0x\(String(s.perfCapabilitiesWritten ?? 0, radix: 16)) written after CPUID (§2), guest RAM \(vm.memoryPlacement)")
+        do { r.kmsg = try KmsgWatcher() } catch {
+            r.notes.append("no kmsg signal: \(error)")
+        }
+        do {
+            let fs = try Tracefs.locate(mountIfAbsent: true)
+            r.tracer = try KvmMsrTracer(tracefs: fs, pid: vm.vcpuThreadID, cpu: -1, sampling: true, ringPages: 32)
+            r.notes.append("kvm:kvm_msr traced on the vCPU thread: an LBR MSR access without an event was passed through (§1.5)")
+        } catch let e as LinuxError {
+            r.notes.append("no passthrough detector (tracefs: \(e)): LBR MSR accesses are not reported")
+        } catch let e as TracepointError {
+            r.notes.append("no passthrough detector (kvm:kvm_msr: \(e)): LBR MSR accesses are not reported")
+        } catch {
+            r.notes.append("no passthrough detector: \(error)")
+        }
+        do { r.switches = try ContextSwitchObserver(tid: vm.vcpuThreadID) } catch {
+            r.notes.append("no context-switch counter on the vCPU thread: \(error)")
+        }
+        if let m = measureTscOffset(vm) { r.tscOffset = m.offset; r.tscOffsetError = m.error }
+        return r
+    }
+
+    private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }
+
+    /// Why the vCPU has no LBR after set-up, or nil when KVM accepted the LBR format (§2, §1.7).
+    static func lbrRefusal(_ s: VcpuSetupReport) -> String? {
+        if s.kvmLbrFormat == 0 || s.perfCapabilitiesWritten == nil {
+            return "KVM refuses a guest LBR format: \(s.perfCapabilitiesSkipReason ?? "PERF_CAPABILITIES 0x\(String(s.kvmPerfCapabilities ?? 0, radix: 16)) not written") (§2)"
+        }
+        if (s.perfCapabilitiesWritten ?? 0) & PerfCapabilities.lbrFormatMask != UInt64(s.kvmLbrFormat) {
+            return "PERF_CAPABILITIES written with LBR format \(PerfCapabilities.lbrFormat(s.perfCapabilitiesWritten ?? 0)), KVM supports \(LbrFormat(code: s.kvmLbrFormat)) (§2)"
+        }
+        if !s.guestPdcm { return "guest CPUID lacks PDCM: vcpu_get_perf_capabilities() is 0 (§1.7)" }
+        if s.guestLeafAEax & 0xff == 0 { return "guest CPUID.0xA PMU version 0: intel_pmu_refresh() leaves LBR off (§1.7)" }
+        if s.guestModel != s.hostModel || s.guestFamily != s.hostFamily {
+            return "guest CPUID family/model \(s.guestFamily)/0x\(String(s.guestModel, radix: 16)) differs from the host's \(s.hostFamily)/0x\(String(s.hostModel, radix: 16)): intel_pmu_lbr_is_compatible() fails (§1.7)"
+        }
+        return nil
+    }
+
+    /// "no core PMU: perf_event_open(<attr>) failed with ENOENT …" when hardware events cannot be opened.
+    /// Only probes (by opening the default LBR contender) when no core PMU is registered, so an eligible
+    /// host's LBR state is not touched before the scenario.
+    static func corePmuBlocker(cpu: Int) -> String? {
+        if HostContenders.hasCorePmu() { return nil }
+        do {
+            switch try HostContenders.open(.pinnedLbr, cpu: Int32(cpu)) {
+            case let .skipped(reason, _): return reason
+            case let .opened(set):
+                set.close()
+                return nil
+            }
+        } catch {
+            return "no core PMU: \(error)"
+        }
+    }
+
+    /// Guest TSC − host TSC: a host-initiated KVM_GET_MSRS(IA32_TSC) on the vCPU thread between two host
+    /// RDTSCs; the tightest of 5 tries (error ≤ half its window, a few µs unless the machine is loaded).
+    static func measureTscOffset(_ vm: GuestVM) -> (offset: Int64, error: UInt64)? {
+        var best: (window: UInt64, offset: Int64)?
+        for _ in 0..<5 {
+            let h0 = hostTimestampCounter()
+            guard let g = try? vm.getMsrs([MSR.tsc]).first else { return nil }
+            let h1 = hostTimestampCounter()
+            let w = h1 &- h0
+            if best == nil || w < best!.window { best = (w, Int64(bitPattern: g &- (h0 &+ w / 2))) }
+        }
+        return best.map { ($0.offset, $0.window / 2 + 1) }
+    }
+
+    // MARK: close
+
+    /// Releases everything; returns late kmsg lines. Idempotent.
+    func close() -> [TimedObservation] {
+        if closed { return [] }
+        closed = true
+        var late: [TimedObservation] = []
+        for c in contenders { c.set.close() }
+        contenders = []
+        late += kmsgObservations()
+        kmsg?.close(); kmsg = nil
+        tracer?.close(); tracer = nil
+        switches?.close(); switches = nil
+        vm.close()
+        return late
+    }
+
+    // MARK: observations
+
+    private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: hwMonotonicNs(), o) }
+
+    /// Kernel-printed "fail to passthrough LBR" lines since the last poll (§1.5). Lines written to /dev/kmsg
+    /// from user space never count; they are reported as notes.
+    func kmsgObservations() -> [TimedObservation] {
+        guard let kmsg else { return [] }
+        do {
+            var out: [TimedObservation] = []
+            for r in try kmsg.poll() where r.message.contains(failToPassthroughMessage) {
+                out.append(at(r.isKernel ? .kmsg(r.message) : .note("user-space /dev/kmsg line ignored: \(r.message)")))
+            }
+            return out
+        } catch {
+            return [at(.note("kmsg poll failed: \(error)"))]
+        }
+    }
+
+    // MARK: guest commands
+
+    func guest(_ cmd: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
+        let now = hwMonotonicNs()
+        guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
+        let timeout = Duration.nanoseconds(Int64(clamping: deadlineNs - now))
+        var out: [TimedObservation] = []
+        // Events from before this command (none expected: nothing else runs on the vCPU thread).
+        let stale = drainTrace()
+        if case let .success(s) = stale, !s.isEmpty {
+            out.append(at(.note("\(s.count) kvm_msr event(s) outside any command")))
+        }
+
+        let result: GuestResult
+        switch during {
+        case .none:
+            result = vm.run(cmd, timeout: timeout)
+        case let .host(action):
+            let slot = HwSlot<Result<[TimedObservation], BackendError>>()
+            let window = HwSlot<(UInt64, UInt64)>()
+            let me = HwUnchecked(value: self)
+            result = vm.run(cmd, timeout: timeout, whileRunning: {
+                let t0 = hostTimestampCounter()
+                do throws(BackendError) { slot.value = .success(try me.value.host(action)) } catch { slot.value = .failure(error) }
+                window.value = (t0, hostTimestampCounter())
+            })
+            switch slot.value {
+            case let .success(obs)?: out += obs
+            case let .failure(e)?: throw e
+            case nil: throw .failed("host action \(action) did not run while the guest ran \(cmd)")
+            }
+            if let note = overlapNote(action: action, window: window.value, result: result) { out.append(at(.note(note))) }
+        case let .preempt(task):
+            let p = try preempted(cmd, by: task, timeout: timeout)
+            out += p.observations
+            result = p.result
+        }
+        out += guestObservations(cmd, result: result)
+        return out
+    }
+
+    /// `TimingMode.preemption`: a hog pinned to the vCPU's CPU with the vCPU thread's scheduling spins while
+    /// the guest runs `cmd` (§1.6, §8.4); reports the vCPU thread's involuntary context switches.
+    private func preempted(_ cmd: GuestCommand, by task: PreemptingTask,
+                           timeout: Duration) throws(BackendError) -> (observations: [TimedObservation], result: GuestResult) {
+        let tid = vm.vcpuThreadID
+        let taskSlot = HwSlot<Result<HostContenderSet, BackendError>>()
+        let prepare: (@Sendable () -> Void)?
+        if task == .lbrCallStackTask {
+            // §3.4 last bullet / 2018 seed: a host task using LBR call-stack mode, opened on the hog itself.
+            prepare = {
+                do {
+                    switch try HostContenders.open(.lbrCallStackTask, cpu: -1, task: 0) {
+                    case let .opened(set): taskSlot.value = .success(set)
+                    case let .skipped(reason, _): taskSlot.value = .failure(.unsupported(reason))
+                    }
+                } catch {
+                    taskSlot.value = .failure(.failed("open \(Contender.lbrCallStackTask.name) on the hog: \(error)"))
+                }
+            }
+        } else {
+            prepare = nil
+        }
+        let hog: LbrLinux.CpuHog
+        do {
+            hog = try LbrLinux.CpuHog(cpu: cpu, schedulingLike: tid, maxDuration: timeout + .seconds(1), prepare: prepare)
+        } catch {
+            throw .failed("cpu hog on CPU \(cpu): \(error)")
+        }
+        var out: [TimedObservation] = []
+        var taskSet: HostContenderSet?
+        if task == .lbrCallStackTask {
+            switch taskSlot.value {
+            case let .success(set)?: taskSet = set
+            case let .failure(e)?: hog.stop(); throw e
+            case nil: hog.stop(); throw .failed("hog did not open \(Contender.lbrCallStackTask.name)")
+            }
+        }
+        let before = try? ThreadContextSwitches.read(tid: tid)
+        let total0 = try? switches?.count()
+        let result = vm.run(cmd, timeout: timeout)
+        let after = try? ThreadContextSwitches.read(tid: tid)
+        let total1 = try? switches?.count()
+        // The task event's state over its life, then close it before the hog goes.
+        if let taskSet {
+            if let obs = try? taskSet.observe(since: []) {
+                for (i, o) in obs.enumerated() {
+                    out.append(at(o.observation(contender: obs.count > 1 ? "\(taskSet.contender.name).\(i)" : taskSet.contender.name)))
+                }
+            }
+            taskSet.close()
+        }
+        let report = hog.stop()
+        if let before, let after {
+            let d = after - before
+            // §8.4: only a sched-out with the vCPU loaded (preemption inside KVM_RUN) flags the PMU cleanup.
+            out.append(at(.contextSwitches(Int(clamping: d.nonvoluntary))))
+            var n = "vCPU thread \(tid): \(d.nonvoluntary) involuntary, \(d.voluntary) voluntary context switches during guest \(cmd)"
+            if let t0 = total0 ?? nil, let t1 = total1 ?? nil { n += " (perf context-switches: \(t1 &- t0))" }
+            n += "; \(task) tid \(report.tid) on CPU \(report.cpu) (\(report.scheduling.map(String.init(describing:)) ?? "?")) spun \(report.busyNs / 1000) µs"
+            out.append(at(.note(n)))
+        } else {
+            out.append(at(.note("vCPU thread context switches unreadable (/proc/self/task/\(tid)/status)")))
+        }
+        return (out, result)
+    }
+
+    /// Whether the host action finished while the guest was still executing the command: the action's
+    /// host-TSC window placed on the guest TSC line (offset measured at begin) against the command's
+    /// guest TSC [begin, end].
+    func overlapNote(action: HostAction, window: (UInt64, UInt64)?, result: GuestResult) -> String? {
+        guard let window, let off = tscOffset, result.tscEnd != 0 else {
+            return "host \(action) ran after the vCPU thread started the command (overlap with KVM_RUN not measured)"
+        }
+        let gStart = UInt64(bitPattern: Int64(bitPattern: window.0) &+ off)
+        let gEnd = UInt64(bitPattern: Int64(bitPattern: window.1) &+ off)
+        let e = tscOffsetError
+        if gEnd <= result.tscEnd &+ e && gStart &+ e >= result.tscBegin {
+            return "host \(action) ran inside the guest command (guest TSC \(gStart)…\(gEnd) within \(result.tscBegin)…\(result.tscEnd), ±\(e)): installed while the vCPU was in KVM_RUN (§3.5)"
+        }
+        return "host \(action) did NOT finish inside the guest command (guest TSC \(gStart)…\(gEnd) vs command \(result.tscBegin)…\(result.tscEnd)): it took effect between exits, not by IPI during KVM_RUN"
+    }
+
+    /// `.msrAccess` (LBR-relevant accesses, trapped from kvm_msr), `.guest`, `.exits`, `.kmsg` for one command.
+    func guestObservations(_ cmd: GuestCommand, result: GuestResult) -> [TimedObservation] {
+        var out: [TimedObservation] = []
+        if tracer != nil, case let .success(request) = GuestMailbox.request(for: cmd, layout: layout) {
+            switch drainTrace() {
+            case let .success(events):
+                let m = HwMsrMatcher.match(sequence: request.msrSequence, events: events, result: result,
+                                           rdmsrSite: GuestPayload.rdmsrSite, wrmsrSite: GuestPayload.wrmsrSite)
+                for a in m.accesses where HwMsrMatcher.isLbrRelevant(a.index, layout: layout) {
+                    out.append(at(.msrAccess(a)))
+                }
+                if let n = m.attributionNote { out.append(at(.note(n))) }
+                if !m.unmatched.isEmpty {
+                    let list = m.unmatched.prefix(8).map { "\($0.isWrite ? "wr" : "rd") 0x\(String($0.index, radix: 16))" }
+                    out.append(at(.note("\(m.unmatched.count) kvm_msr event(s) not in the payload's sequence: \(list.joined(separator: ", "))")))
+                }
+            case let .failure(e):
+                out.append(at(.note("kvm_msr drain failed: \(e)")))
+            }
+        }
+        out.append(at(.guest(result)))
+        if let e = result.exits { out.append(at(.exits(e))) }
+        out += kmsgObservations()
+        return out
+    }
+
+    /// Decoded kvm_msr events since the last drain (a lost-record count is a failure: the detector is blind).
+    private func drainTrace() -> Result<[KvmMsrEvent], TracepointError> {
+        guard let tracer else { return .success([]) }
+        do {
+            let d = try tracer.drain()
+            if d.lost > 0 {
+                return .failure(.tracefs(LinuxError(.noBufferSpace, "kvm_msr ring lost \(d.lost) record(s)")))
+            }
+            return .success(d.accesses)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: host actions
+
+    func host(_ action: HostAction) throws(BackendError) -> [TimedObservation] {
+        switch action {
+        case let .open(spec):
+            guard !contenders.contains(where: { $0.spec == spec }) else { throw .failed("\(spec) is already open") }
+            var out: [TimedObservation] = []
+            let contender: Contender
+            switch spec {
+            case let .contender(c):
+                contender = c
+            case .everyCounter:
+                // §3.4 (b): the counts come from CPUID.0xA of the CPU we run on.
+                let counters = ArchPerfmonCounters.host()
+                contender = counters.exhaustionContender
+                out.append(at(.note("counter-exhaustion-all resolved from CPUID.0xA (PMU version \(counters.version)): \(counters.generalPurpose) GP + \(counters.fixed) fixed → \(contender.name)")))
+            }
+            let outcome: HostContenderOutcome
+            do {
+                outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true)
+            } catch {
+                throw .failed("open \(contender.name): \(error)")
+            }
+            switch outcome {
+            case let .skipped(reason, _):
+                throw .unsupported(reason)
+            case let .opened(set):
+                contenders.append(OpenContender(spec: spec, set: set, previous: []))
+                out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")")))
+            }
+            return out
+        case let .close(spec):
+            guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }
+            let c = contenders.remove(at: i)
+            var out: [TimedObservation] = []
+            let obs = (try? c.set.observe(since: c.previous)) ?? []
+            c.set.close()
+            for (k, o) in obs.enumerated() {
+                out.append(at(.hostEvent(contender: eventName(c.set, k), state: .closed,
+                                         enabledNs: o.reading?.timeEnabled ?? 0, runningNs: o.reading?.timeRunning ?? 0)))
+            }
+            return out
+        case .readContenders:
+            var out: [TimedObservation] = []
+            for i in contenders.indices {
+                let set = contenders[i].set
+                let obs: [PerfEventObservation]
+                do { obs = try set.observe(since: contenders[i].previous) } catch {
+                    throw .failed("read \(set.contender.name): \(error)")
+                }
+                contenders[i].previous = obs.map(\.reading)
+                for (k, o) in obs.enumerated() {
+                    out.append(at(o.observation(contender: eventName(set, k))))
+                }
+                if !set.rings.isEmpty {
+                    do {
+                        out.append(at(.hostSamples(try set.drainSummary(guestRange: vm.payloadRange, cpu: UInt32(cpu)))))
+                    } catch {
+                        throw .failed("drain \(set.contender.name): \(error)")
+                    }
+                }
+            }
+            return out
+        case .readKmsg:
+            if kmsg == nil { return [at(.note("kmsg not watched"))] }
+            return kmsgObservations()
+        }
+    }
+
+    /// The contender's name for a single-event contender, "<name>.<k>" for event k of a multi-event one.
+    private func eventName(_ set: HostContenderSet, _ k: Int) -> String {
+        set.events.count > 1 ? "\(set.contender.name).\(k)" : set.contender.name
+    }
+}
