@@ -41,7 +41,7 @@ public enum Backends {
                             logger: Logger? = nil) throws(BackendConfigError) -> any ScenarioBackend {
         switch kind {
         case .hw:
-            return HwUnavailableBackend(profile: profile)
+            return HwBackend(profile: profile, logger: logger)
         case .hybrid:
             return HybridBackend(variant: try variant(named: model ?? defaultModel), profile: profile, pmu: pmu,
                                  logger: logger)

@@ -108,10 +108,9 @@ struct CliTests {
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty, "\(p.errors)")
         #expect(p.plan == 0 && p.results.isEmpty)
-        let reason = HwUnavailableBackend(profile: Host.profile).reason
         #expect(p.planSkipReason?.isEmpty == false)
         #expect(r.stdout.contains("1..0 # SKIP "))
-        if !Eligibility.hw(Host.profile).eligible {
+        if let reason = HwBackend(profile: Host.profile).unavailableReason {
             #expect(p.planSkipReason?.contains(String(reason.prefix(40)).replacingOccurrences(of: "#", with: "_")) == true)
         }
         let text = try Cli.run(["run", "guest-baseline", "--backend", "hw"])

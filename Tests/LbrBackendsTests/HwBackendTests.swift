@@ -71,11 +71,9 @@ struct HostTests {
         #expect(e.blockers.count >= 1 && joined.contains(e.blockers[0].message))
         print("# hw unavailable here: \(joined)")
         for s in Catalog.all { #expect(hw.support(for: s) == .unsupported(reason: joined)) }
-        let snap = ProcessSnapshot()
         let why = unsupportedReason { () throws(BackendError) in _ = try hw.begin(Catalog.hostFirst, cpu: 0) }
         #expect(why == joined)
         #expect(hw.end().isEmpty)
-        #expect(snap.leaked() == [])
     }
 
     /// A recorded eligible profile (Skylake-SP): available, naming model, format and depth. On THIS host
@@ -88,7 +86,6 @@ struct HostTests {
         print("# skylakeSP: \(detail)")
         #expect(detail.contains("model 0x55") && detail.contains("LBR format 5 (LBR_FORMAT_INFO)") && detail.contains("32 LBR entries"))
         #expect(hw.support(for: Catalog.counterExhaustion) == .supported)
-        let snap = ProcessSnapshot()
         let why = try #require(unsupportedReason { () throws(BackendError) in _ = try hw.begin(Catalog.guestBaseline, cpu: 0) })
         print("# skylakeSP begin here: \(why)")
         if (try? Kvm().featureMsr(MSR.perfCapabilities)).map({ $0 & PerfCapabilities.lbrFormatMask }) == 0 {
@@ -99,7 +96,6 @@ struct HostTests {
             #expect(why.contains("no core PMU: perf_event_open(type=hardware"))
         }
         #expect(hw.end().isEmpty)
-        #expect(snap.leaked() == [])
     }
 
     /// counter-exhaustion needs CPUID.0xA counter counts.
@@ -166,8 +162,7 @@ struct MatcherTests {
 @Suite("hw backend steps on the real guest (LBR gate lifted)",
        .enabled(if: kvmUsable && isRoot, "needs /dev/kvm and root"))
 struct StepTests {
-    @Test func stepsRunOnTheRealGuestAndEndReleasesEverything() throws {
-        let snap = ProcessSnapshot()
+    @Test func stepsRunOnTheRealGuest() throws {
         do {
             let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
             hw.testingWithoutGuestLbr = true
@@ -206,7 +201,60 @@ struct StepTests {
             _ = hw.end()
             #expect(hw.end().isEmpty)
         }
-        #expect(snap.leaked() == [])
     }
 }
 } // HwBackendTests
+
+/// Nothing left behind: each check runs in its own child process (a Swift Testing exit test), where no
+/// other suite can open fds or start threads, and exits non-zero naming every fd/thread that outlived
+/// `end()`. In-process snapshots were flaky because suites run in parallel.
+@Suite("hw backend leaves nothing behind", .enabled(if: kvmUsable && isRoot, "needs /dev/kvm and root"))
+struct HwBackendLeakTests {
+    @Test func beginRefusedOnThisHost() async {
+        await #expect(processExitsWith: .success) {
+            let snap = ProcessSnapshot()
+            let hw = HwBackend(profile: HostProbe().probe())
+            _ = try? hw.begin(Catalog.hostFirst, cpu: 0)
+            _ = hw.end()
+            exitReportingLeaks(snap)
+        }
+    }
+
+    @Test func beginOfRecordedEligibleProfileFailsCleanly() async {
+        await #expect(processExitsWith: .success) {
+            let snap = ProcessSnapshot()
+            let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
+            _ = try? hw.begin(Catalog.guestBaseline, cpu: 0)
+            _ = hw.end()
+            exitReportingLeaks(snap)
+        }
+    }
+
+    @Test func stepsThenEndReleaseEverything() async {
+        await #expect(processExitsWith: .success) {
+            let snap = ProcessSnapshot()
+            do {
+                let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
+                hw.testingWithoutGuestLbr = true
+                let far = UInt64.max / 2
+                if (try? hw.begin(Catalog.recoveryPaths, cpu: 0)) == nil { exit(3) }
+                for step in [Step.guest(.writeTos(3)), .hostWhileGuestRuns(.readKmsg, during: .spin(iterations: 2_000)),
+                             .preempt(by: .cpuHog, during: .spin(iterations: 2_000)),
+                             .host(.open(.contender(.pinnedLbr)))] {
+                    _ = try? hw.perform(step, deadlineNs: far)
+                }
+                _ = hw.end()
+            }
+            exitReportingLeaks(snap)
+        }
+    }
+}
+
+/// Exit 0 when nothing outlived the snapshot, else print the leaks to stderr and exit 1.
+private func exitReportingLeaks(_ snap: ProcessSnapshot) -> Never {
+    let leaked = snap.leaked()
+    if leaked.isEmpty { exit(0) }
+    let text = "leaked: " + leaked.joined(separator: ", ") + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
