@@ -1,6 +1,7 @@
 // The one factory for `lbrprobe run`'s backends, the model names, and the runner wiring.
 
 import LbrCore
+import LbrLinux
 import LbrModel
 import LbrScenarios
 import Logging
@@ -70,16 +71,12 @@ public enum Backends {
     }
 
     /// A runner whose clock is CLOCK_MONOTONIC, the clock the backends compare `deadlineNs` with.
+    /// - Parameter interruption: polled by the runner after every step (`Runner.init`); the CLI passes its
+    ///   `TerminationSignals` flag.
     public static func runner(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
-                              wallClockUnixNs: @escaping () -> UInt64? = { wallClockNs() }) -> Runner {
+                              wallClockUnixNs: @escaping () -> UInt64? = { LbrLinux.wallClockUnixNs() },
+                              interruption: @escaping @Sendable () -> Interruption? = { nil }) -> Runner {
         Runner(backend: backend, options: options, expectations: expectations,
-               monotonicNs: { backendMonotonicNs() }, wallClockUnixNs: wallClockUnixNs)
-    }
-
-    /// CLOCK_REALTIME in ns.
-    public static func wallClockNs() -> UInt64? {
-        var ts = timespec()
-        guard clock_gettime(CLOCK_REALTIME, &ts) == 0 else { return nil }
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+               monotonicNs: { LbrLinux.monotonicNs() }, wallClockUnixNs: wallClockUnixNs, interruption: interruption)
     }
 }

@@ -23,7 +23,7 @@ import Glibc
 ///
 /// One scenario run owns: the `GuestVM` (vCPU thread pinned to the run's CPU), a `KmsgWatcher`, a
 /// `KvmMsrTracer` and a `ContextSwitchObserver` on the vCPU thread, the open host contenders, and at most
-/// one `LbrLinux.CpuHog` during a preemption step. `end()` releases all of them; `begin()` releases what it
+/// one `CpuHog` during a preemption step. `end()` releases all of them; `begin()` releases what it
 /// opened when it throws.
 public final class HwBackend: ScenarioBackend {
     public let kind: BackendKind = .hw
@@ -146,12 +146,4 @@ public final class HwBackend: ScenarioBackend {
             return try r.guest(cmd, deadlineNs: deadlineNs, during: .preempt(task))
         }
     }
-}
-
-/// CLOCK_MONOTONIC in ns: the clock `deadlineNs` is compared with (the CLI's runner uses CLOCK_MONOTONIC)
-/// and the clock of every `TimedObservation` the hw backend emits.
-func hwMonotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

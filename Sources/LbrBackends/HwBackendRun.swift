@@ -19,7 +19,8 @@ enum HwDuring {
 
 /// A value handed across the synchronous `whileRunning` / hog-prepare closures.
 /// `@unchecked Sendable`: written by the closure, read by the caller only after the closure returned
-/// (GuestVM.run returns after `whileRunning`; CpuHog.init returns after `prepare`).
+/// (GuestVM.run returns after `whileRunning`; CpuHog.init returns after `prepare`; the hybrid backend
+/// hands the hog report out of `whileRunning` in one).
 final class HwSlot<T>: @unchecked Sendable {
     var value: T?
     init() {}
@@ -174,7 +175,7 @@ final class HwRun {
 
     // MARK: observations
 
-    private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: hwMonotonicNs(), o) }
+    private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: monotonicNs(), o) }
 
     /// Kernel-printed "fail to passthrough LBR" lines since the last poll (§1.5). Lines written to /dev/kmsg
     /// from user space never count; they are reported as notes.
@@ -194,7 +195,7 @@ final class HwRun {
     // MARK: guest commands
 
     func guest(_ cmd: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
-        let now = hwMonotonicNs()
+        let now = monotonicNs()
         guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
         let timeout = Duration.nanoseconds(Int64(clamping: deadlineNs - now))
         var out: [TimedObservation] = []
@@ -232,8 +233,10 @@ final class HwRun {
         return out
     }
 
-    /// `TimingMode.preemption`: a hog pinned to the vCPU's CPU with the vCPU thread's scheduling spins while
-    /// the guest runs `cmd` (§1.6, §8.4); reports the vCPU thread's involuntary context switches.
+    /// `TimingMode.preemption` (§1.6, §8.4): a `CpuHog` pinned to the vCPU's CPU is created parked before the
+    /// command (SCHED_FIFO priority 1 when permitted, else with the vCPU thread's scheduling) and woken inside
+    /// `whileRunning`, i.e. while the vCPU thread is inside KVM_RUN; reports the vCPU thread's involuntary
+    /// context switches and which scheduling the hog got.
     private func preempted(_ cmd: GuestCommand, by task: PreemptingTask,
                            timeout: Duration) throws(BackendError) -> (observations: [TimedObservation], result: GuestResult) {
         let tid = vm.vcpuThreadID
@@ -254,9 +257,10 @@ final class HwRun {
         } else {
             prepare = nil
         }
-        let hog: LbrLinux.CpuHog
+        let hog: CpuHog
         do {
-            hog = try LbrLinux.CpuHog(cpu: cpu, schedulingLike: tid, maxDuration: timeout + .seconds(1), prepare: prepare)
+            hog = try CpuHog(cpu: cpu, policy: .fifoWhenPermitted(otherwiseLike: tid), busy: .preemption,
+                             maxDuration: timeout, prepare: prepare)
         } catch {
             throw .failed("cpu hog on CPU \(cpu): \(error)")
         }
@@ -271,10 +275,14 @@ final class HwRun {
         }
         let before = try? ThreadContextSwitches.read(tid: tid)
         let total0 = try? switches?.count()
-        let result = vm.run(cmd, timeout: timeout)
+        let result = vm.run(cmd, timeout: timeout, whileRunning: {
+            hog.trigger()
+            hog.finish()
+        })
+        let report = hog.stop()
         let after = try? ThreadContextSwitches.read(tid: tid)
         let total1 = try? switches?.count()
-        // The task event's state over its life, then close it before the hog goes.
+        // The task event's state over its life (the hog thread has exited; the event stays readable), then close it.
         if let taskSet {
             if let obs = try? taskSet.observe(since: []) {
                 for (i, o) in obs.enumerated() {
@@ -283,17 +291,16 @@ final class HwRun {
             }
             taskSet.close()
         }
-        let report = hog.stop()
         if let before, let after {
             let d = after - before
             // §8.4: only a sched-out with the vCPU loaded (preemption inside KVM_RUN) flags the PMU cleanup.
             out.append(at(.contextSwitches(Int(clamping: d.nonvoluntary))))
             var n = "vCPU thread \(tid): \(d.nonvoluntary) involuntary, \(d.voluntary) voluntary context switches during guest \(cmd)"
             if let t0 = total0 ?? nil, let t1 = total1 ?? nil { n += " (perf context-switches: \(t1 &- t0))" }
-            n += "; \(task) tid \(report.tid) on CPU \(report.cpu) (\(report.scheduling.map(String.init(describing:)) ?? "?")) spun \(report.busyNs / 1000) µs"
+            n += "; \(task) \(report)"
             out.append(at(.note(n)))
         } else {
-            out.append(at(.note("vCPU thread context switches unreadable (/proc/self/task/\(tid)/status)")))
+            out.append(at(.note("vCPU thread context switches unreadable (/proc/self/task/\(tid)/status); \(task) \(report)")))
         }
         return (out, result)
     }

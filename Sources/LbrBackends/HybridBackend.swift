@@ -18,9 +18,9 @@ import Logging
 
 /// `hybrid`: the real KVM guest, the model as host perf + KVM vLBR.
 public final class HybridBackend: ModelBackedBackend {
-    /// How long the real CPU hog of a preemption step runs (SCHED_FIFO), and without FIFO permission.
-    public var hogNs: UInt64 = 300_000
-    public var hogFallbackNs: UInt64 = 4_000_000
+    /// How long the real CPU hog of a preemption step spins once triggered: as SCHED_FIFO, and without
+    /// FIFO permission (then it runs like the vCPU thread).
+    public var hogBusy: CpuHog.Busy = .preemption
     private var vm: GuestVM?
     private let exitLog = OpLog()
     /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
@@ -72,7 +72,7 @@ public final class HybridBackend: ModelBackedBackend {
     override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
                            deadlineNs: UInt64) throws(BackendError) -> GuestResult {
         guard let vm else { throw .failed("no guest VM") }
-        let now = backendMonotonicNs()
+        let now = monotonicNs()
         guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
         let timeout = Duration.nanoseconds(Int64(min(deadlineNs - now, UInt64(Int64.max))))
         let request: GuestMailbox.Request?
@@ -86,31 +86,7 @@ public final class HybridBackend: ModelBackedBackend {
         case let .host(a)?:
             result = vm.run(cmd, timeout: timeout, whileRunning: { h.host(a, whileGuestRuns: true) })
         case let .preempt(t)?:
-            let tid = vm.vcpuThreadID
-            let before = ThreadSwitches.read(tid: tid)
-            let cpu = h.cpu
-            let (hogNs, fallback) = (self.hogNs, self.hogFallbackNs)
-            let box = HogBox()
-            let hog = CpuHog(cpu: cpu, durationNs: hogNs, fallbackNs: fallback)
-            result = vm.run(cmd, timeout: timeout, whileRunning: {
-                h.preempt(by: t)
-                box.report = hog.trigger()
-            })
-            hog.cancel()
-            let after = ThreadSwitches.read(tid: tid)
-            if let before, let after {
-                let inv = after.nonvoluntary &- before.nonvoluntary
-                let vol = after.voluntary &- before.voluntary
-                h.append(.contextSwitches(Int(inv)))
-                var what = "real \(t) on CPU \(cpu)"
-                if let r = box.report {
-                    what += r.fifo ? " (SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))" : " (SCHED_OTHER: no permission for SCHED_FIFO, \(r.busyNs / 1000) us on CPU \(r.ranOn))"
-                    if let p = r.problem { what += ", \(p)" }
-                }
-                h.append(.note("\(what): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(inv), voluntary +\(vol)\(inv == 0 ? " — the real preemption did not happen" : "")"))
-            } else {
-                h.append(.note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
-            }
+            result = preempted(cmd, by: t, vm: vm, host: h, timeout: timeout)
         }
         if result.status == .ok, case let .branchPattern(k) = cmd {
             // The real guest took k branches through its branch-site ring: the model records them (§1.9).
@@ -121,16 +97,48 @@ public final class HybridBackend: ModelBackedBackend {
         return result
     }
 
+    /// A real preemption inside KVM_RUN (§1.6, §8.4): a `CpuHog` created parked on the vCPU's CPU before the
+    /// command (SCHED_FIFO when permitted, else like the vCPU thread), woken while the vCPU thread is inside
+    /// KVM_RUN; the vCPU thread's real context switches are reported next to the model's view.
+    private func preempted(_ cmd: GuestCommand, by t: PreemptingTask, vm: GuestVM, host h: ModelHost,
+                           timeout: Duration) -> GuestResult {
+        let tid = vm.vcpuThreadID
+        let cpu = h.cpu
+        let hog: CpuHog?
+        do {
+            hog = try CpuHog(cpu: cpu, policy: .fifoWhenPermitted(otherwiseLike: tid), busy: hogBusy,
+                             maxDuration: timeout)
+        } catch {
+            hog = nil
+            h.append(.note("real \(t) on CPU \(cpu) not started: \(error)"))
+        }
+        let before = try? ThreadContextSwitches.read(tid: tid)
+        let slot = HwSlot<CpuHog.Report>()
+        let result = vm.run(cmd, timeout: timeout, whileRunning: {
+            h.preempt(by: t)
+            if let hog {
+                hog.trigger()
+                slot.value = hog.finish()
+            }
+        })
+        hog?.stop()
+        guard let hog else { return result }
+        if let before, let after = try? ThreadContextSwitches.read(tid: tid) {
+            let d = after - before
+            h.append(.contextSwitches(Int(clamping: d.nonvoluntary)))
+            let r = slot.value ?? hog.stop()
+            h.append(.note("real \(t) on CPU \(cpu) (\(r)): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(d.nonvoluntary), voluntary +\(d.voluntary)\(d.nonvoluntary == 0 ? " — the real preemption did not happen" : "")"))
+        } else {
+            h.append(.note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
+        }
+        return result
+    }
+
     public override func end() -> [TimedObservation] {
         vm?.close()
         vm = nil
         return super.end()
     }
-}
-
-final class HogBox: @unchecked Sendable {
-    /// Written by the whileRunning closure, read after `run` returned (which waits for it).
-    var report: CpuHog.Report?
 }
 
 /// The MSR exits a real guest made (appended on the vCPU thread).

@@ -14,4 +14,9 @@ public enum LbrExitCode: Int32, Sendable {
     case dataError = 65
     /// Output file could not be written (EX_CANTCREAT).
     case cannotCreate = 73
+    /// `run` stopped early by SIGINT (128 + 2, the shell's convention): the scenario in progress is an
+    /// ERROR, the ones not started SKIP, and the reports and requested files are still written in full.
+    case interrupted = 130
+    /// `run` stopped early by SIGTERM (128 + 15); otherwise as `interrupted`.
+    case terminated = 143
 }

@@ -1,12 +1,18 @@
-// The preemption primitive of the `preemption` timing mode: a host thread pinned to the vCPU's CPU that
-// busy-loops at the vCPU thread's own scheduling policy, priority and nice value while the guest runs a
-// command, so the scheduler switches the vCPU thread out while it is inside KVM_RUN with the vCPU loaded.
-// That sched-out is what sets `vcpu->scheduled_out` (kvm_sched_out()) and, at the next sched-in,
-// makes `kvm_arch_vcpu_load()` request a PMU cleanup that releases an idle vLBR (reference §1.6, §8.4).
-// Plus the per-thread context-switch counters the kernel keeps (proc(5) status), to say whether the
-// preemption really happened.
+// The preemption primitive of the `preemption` timing mode, shared by the hw and hybrid backends: a host
+// thread pinned to the vCPU's CPU, created ahead of time and parked, that busy-loops once triggered while
+// the guest runs a command, so the scheduler switches the vCPU thread out while it is inside KVM_RUN with
+// the vCPU loaded. That sched-out is what sets `vcpu->scheduled_out` (kvm_sched_out()) and, at the next
+// sched-in, makes `kvm_arch_vcpu_load()` request a PMU cleanup that releases an idle vLBR (reference
+// §1.6, §8.4). Plus the per-thread context-switch counters the kernel keeps (proc(5) status), to say
+// whether the preemption really happened.
+//
+// Why parked + SCHED_FIFO: creating the hog inside the guest run missed about 1 preemption in 4 on a
+// loaded machine (thread creation is slow there and the guest command may end first); a parked
+// SCHED_FIFO priority-1 hog woken inside the run preempts the SCHED_OTHER vCPU thread at once (wake-up
+// preemption of an RT task), 24 of 24 in the hybrid backend's measurement.
 
 import CLbrShim
+import SystemPackage
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -22,27 +28,19 @@ public struct ThreadContextSwitches: Hashable, Sendable, Codable {
 
     public init(voluntary: UInt64, nonvoluntary: UInt64) { self.voluntary = voluntary; self.nonvoluntary = nonvoluntary }
 
-    /// Reads the counters of thread `tid` of this process.
+    /// Reads the counters of thread `tid` of this process (`Sysfs.raw`).
     public static func read(tid: pid_t) throws(LinuxError) -> ThreadContextSwitches {
         let path = "/proc/self/task/\(tid)/status"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw LinuxError.current("open(\(path))") }
-        defer { _ = Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LinuxError.current("read(\(path))")
+        switch Sysfs().raw(path) {
+        case let .value(text):
+            guard let s = parse(text) else {
+                throw LinuxError(.invalidArgument, "\(path): no voluntary/nonvoluntary_ctxt_switches lines")
             }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+            return s
+        case .absent: throw LinuxError(.noSuchFileOrDirectory, "open(\(path))")
+        case let .unreadable(_, e): throw LinuxError(e, "read(\(path))")
+        case .malformed: throw LinuxError(.invalidArgument, "\(path): malformed")
         }
-        guard let s = parse(String(decoding: bytes, as: UTF8.self)) else {
-            throw LinuxError(.invalidArgument, "\(path): no voluntary/nonvoluntary_ctxt_switches lines")
-        }
-        return s
     }
 
     /// Parses the two counters out of a proc status text; nil when either is missing or malformed.
@@ -113,74 +111,132 @@ public struct ThreadScheduling: Hashable, Sendable, Codable, CustomStringConvert
 
 /// A busy-looping host thread pinned to one CPU (reference §8.4: "pinning a CPU hog on the vCPU's CPU").
 ///
-/// `init` creates the thread and returns once it is pinned, has taken the scheduling of `schedulingLike`
-/// (the vCPU thread: same policy, priority and nice, so neither side is favoured), has run `prepare` on
-/// itself, and is spinning. `stop()` ends the loop and joins; the loop also ends by itself after
-/// `maxDuration`, so a forgotten hog cannot spin forever. Nothing is left behind: `deinit` stops too.
+/// Life cycle: `init` creates the thread and returns once it is pinned, has taken its scheduling
+/// (`Policy`), has run `prepare` on itself, and is parked (blocked, using no CPU). `trigger()` wakes it
+/// for one bounded busy phase (`Busy`, never longer than `maxDuration`); `finish()` waits until that phase
+/// ends by itself and joins, `stop()` ends it at once and joins. Both are idempotent and return the same
+/// report; `deinit` stops. A hog is single-use: one trigger, one busy phase. The hog thread blocks
+/// SIGINT/SIGTERM (the process handles them on its main side, conventions "Signals").
 ///
-/// `@unchecked Sendable`: the shared state is the `Atomic` stop flag and the `Monitor`-guarded start
-/// hand-shake; the report is written by the thread before it exits and read only after `pthread_join`.
+/// `@unchecked Sendable`: the shared state is the `Atomic` stop flag and the `Monitor`-guarded
+/// hand-shake (start, trigger, stop); the report is written by the thread before it exits and read only
+/// after `pthread_join`.
 public final class CpuHog: @unchecked Sendable {
+    /// The scheduling the hog takes before parking.
+    public enum Policy: Hashable, Sendable {
+        /// SCHED_FIFO priority 1 when permitted (CAP_SYS_NICE or RLIMIT_RTPRIO): woken on the vCPU's CPU
+        /// it preempts a SCHED_OTHER vCPU thread at once. When refused, the scheduling of thread
+        /// `otherwiseLike` (nil: the inherited one), and `Report.problem` says why FIFO was refused.
+        case fifoWhenPermitted(otherwiseLike: pid_t?)
+        /// The policy, priority and nice value of thread `tid` (neither side favoured: the scheduler
+        /// preempts the vCPU thread when its fair share is used up).
+        case like(pid_t)
+        /// The creating thread's scheduling, unchanged.
+        case inherited
+    }
+
+    /// How long the busy phase lasts once triggered, by the scheduling the hog got (nil: until `stop()`,
+    /// bounded by `maxDuration` — never use nil with a FIFO hog on a CPU other work needs).
+    public struct Busy: Hashable, Sendable {
+        public var fifo: Duration?
+        public var other: Duration?
+        public init(fifo: Duration?, other: Duration?) { self.fifo = fifo; self.other = other }
+        /// Until `stop()` (or `maxDuration`).
+        public static let untilStopped = Busy(fifo: nil, other: nil)
+        /// 300 µs as SCHED_FIFO (the wake-up alone preempts), 4 ms otherwise (long enough for the fair
+        /// scheduler to switch the vCPU thread out on a shared CPU).
+        public static let preemption = Busy(fifo: .microseconds(300), other: .milliseconds(4))
+    }
+
     /// What the hog did.
-    public struct Report: Hashable, Sendable {
-        /// The CPU it was pinned to, and the CPU it last ran on (`sched_getcpu`).
+    public struct Report: Hashable, Sendable, CustomStringConvertible {
+        /// The CPU it was pinned to.
         public var cpu: Int
-        public var ranOn: Int32
         /// Its kernel thread id.
         public var tid: pid_t
-        /// The scheduling it ran with.
+        /// The scheduling it ran with, and whether that is SCHED_FIFO.
         public var scheduling: ThreadScheduling?
+        public var fifo: Bool
+        /// Whether it ran on `cpu` (the CPU it last ran on, `sched_getcpu`, is `ranOn`; -1 if it never ran).
+        public var pinned: Bool
+        public var ranOn: Int32
+        /// Whether `trigger()` woke it (false: stopped while parked).
+        public var triggered: Bool
+        /// From `trigger()` to the first spin (CLOCK_MONOTONIC): how quickly it got the CPU.
+        public var wakeNs: UInt64
         /// Loop iterations and wall time spinning (CLOCK_MONOTONIC).
         public var spins: UInt64
         public var busyNs: UInt64
-        /// Whether it stopped because `maxDuration` passed rather than `stop()`.
+        /// Whether it stopped because `maxDuration` passed rather than its `Busy` budget or `stop()`.
         public var hitMaxDuration: Bool
+        /// Something worth reporting that did not prevent the hog (FIFO refused, ran off its CPU, never triggered).
+        public var problem: String?
+
+        /// One line for evidence notes, e.g. "tid 812 SCHED_FIFO priority 1 on CPU 1: woke 41 µs after the
+        /// trigger, spun 300 µs".
+        public var description: String {
+            var s = "tid \(tid) \(scheduling.map { "\($0)" } ?? "scheduling ?") on CPU \(cpu)"
+            if triggered {
+                s += ": woke \(wakeNs / 1000) µs after the trigger, spun \(busyNs / 1000) µs"
+                if !pinned { s += " (last ran on CPU \(ranOn))" }
+                if hitMaxDuration { s += ", stopped by its maximum duration" }
+            } else {
+                s += ": never triggered"
+            }
+            if let problem { s += "; \(problem)" }
+            return s
+        }
     }
+
+    private enum Phase { case starting, parked, triggered, stopping }
 
     private final class Shared: @unchecked Sendable {
         let cpu: Int
-        let like: pid_t?
+        let policy: Policy
+        let busy: Busy
         let maxNs: UInt64
         let prepare: (@Sendable () -> Void)?
         let stop = Atomic<Bool>(false)
         let monitor = Monitor()
-        // Guarded by `monitor` until `started`; then owned by the thread until it exits.
-        var started = false
+        // Guarded by `monitor`.
+        var phase = Phase.starting
+        var triggerNs: UInt64 = 0
         var startError: LinuxError?
+        // Written by the thread (tid/scheduling/fifo under `monitor` before `parked`); read after join.
         var report: Report
-        init(cpu: Int, like: pid_t?, maxNs: UInt64, prepare: (@Sendable () -> Void)?) {
-            self.cpu = cpu; self.like = like; self.maxNs = maxNs; self.prepare = prepare
-            report = Report(cpu: cpu, ranOn: -1, tid: 0, scheduling: nil, spins: 0, busyNs: 0, hitMaxDuration: false)
+        init(cpu: Int, policy: Policy, busy: Busy, maxNs: UInt64, prepare: (@Sendable () -> Void)?) {
+            self.cpu = cpu; self.policy = policy; self.busy = busy; self.maxNs = maxNs; self.prepare = prepare
+            report = Report(cpu: cpu, tid: 0, scheduling: nil, fifo: false, pinned: false, ranOn: -1, triggered: false,
+                            wakeNs: 0, spins: 0, busyNs: 0, hitMaxDuration: false, problem: nil)
         }
     }
 
     public let cpu: Int
     /// Kernel thread id of the hog.
     public let tid: pid_t
-    /// The scheduling the hog runs with.
+    /// The scheduling the hog runs with, and whether it is SCHED_FIFO.
     public let scheduling: ThreadScheduling
+    public let fifo: Bool
     private let shared: Shared
     private var thread = pthread_t()
     private let joinLock = Monitor()
     private var joined = false
     private var finalReport: Report?
 
-    /// Starts the hog.
+    /// Creates the hog and returns once it is parked.
     ///
     /// - Parameters:
     ///   - cpu: the CPU to pin to (the vCPU's CPU).
-    ///   - schedulingLike: copy this thread's policy/priority/nice (nil: keep the inherited ones, which
-    ///     are the creating thread's).
-    ///   - maxDuration: the loop ends by itself after this long.
-    ///   - prepare: runs on the hog thread after pinning, before spinning (e.g. open a task perf event on
-    ///     the hog itself); capture its results in your own box.
-    /// - Throws: `LinuxError` if the thread cannot be created, pinned or given the scheduling (then it
-    ///   has already been joined).
-    public init(cpu: Int, schedulingLike: pid_t? = nil, maxDuration: Duration = .seconds(30),
+    ///   - policy: its scheduling (`Policy`).
+    ///   - busy: how long one busy phase lasts once triggered.
+    ///   - maxDuration: the absolute bound of the busy phase, so a forgotten hog cannot spin forever.
+    ///   - prepare: runs on the hog thread after pinning and scheduling, before parking (e.g. open a task
+    ///     perf event on the hog itself); capture its results in your own box.
+    /// - Throws: `LinuxError` if the thread cannot be created, pinned or given its scheduling (then it has
+    ///   already been joined). A refused SCHED_FIFO under `.fifoWhenPermitted` is not an error.
+    public init(cpu: Int, policy: Policy = .inherited, busy: Busy = .untilStopped, maxDuration: Duration = .seconds(30),
                 prepare: (@Sendable () -> Void)? = nil) throws(LinuxError) {
-        let c = maxDuration.components
-        let maxNs = c.seconds < 0 ? 0 : UInt64(min(c.seconds, 1_000_000)) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
-        let s = Shared(cpu: cpu, like: schedulingLike, maxNs: maxNs, prepare: prepare)
+        let s = Shared(cpu: cpu, policy: policy, busy: busy, maxNs: GuestVM.nanoseconds(maxDuration), prepare: prepare)
         self.cpu = cpu
         self.shared = s
         let box = Unmanaged.passRetained(s).toOpaque()
@@ -195,12 +251,13 @@ public final class CpuHog: @unchecked Sendable {
             throw LinuxError(.init(rawValue: rc), "pthread_create(cpu hog)")
         }
         thread = t
-        let (err, tid, sched): (LinuxError?, pid_t, ThreadScheduling?) = s.monitor.withLock {
-            while !s.started { s.monitor.wait() }
-            return (s.startError, s.report.tid, s.report.scheduling)
+        let (err, report): (LinuxError?, Report) = s.monitor.withLock {
+            while s.phase == .starting { s.monitor.wait() }
+            return (s.startError, s.report)
         }
-        self.tid = tid
-        self.scheduling = sched ?? ThreadScheduling(policy: 0, priority: 0, nice: 0)
+        self.tid = report.tid
+        self.scheduling = report.scheduling ?? ThreadScheduling(policy: 0, priority: 0, nice: 0)
+        self.fifo = report.fifo
         if let err {
             pthread_join(thread, nil)
             joined = true
@@ -211,45 +268,110 @@ public final class CpuHog: @unchecked Sendable {
     deinit { _ = stop() }
 
     private static func main(_ s: Shared) {
+        var block = sigset_t()
+        sigemptyset(&block)
+        sigaddset(&block, SIGINT)
+        sigaddset(&block, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &block, nil)
         let tid = lbr_gettid()
         var err: LinuxError?
+        var problem: String?
+        var fifo = false
         let pin = lbr_pin_self_to_cpu(Int32(s.cpu))
         if pin != 0 { err = LinuxError(.init(rawValue: pin), "pin cpu hog to CPU \(s.cpu)") }
         var sched: ThreadScheduling?
         if err == nil {
             do throws(LinuxError) {
-                if let like = s.like { try ThreadScheduling.of(tid: like).applyToCallingThread() }
+                var like: pid_t?
+                switch s.policy {
+                case .inherited: break
+                case let .like(t): like = t
+                case let .fifoWhenPermitted(otherwise):
+                    var p = sched_param()
+                    p.sched_priority = 1
+                    let rc = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &p)
+                    if rc == 0 { fifo = true } else {
+                        like = otherwise
+                        problem = "SCHED_FIFO refused (\(Errno(rawValue: rc))): ran like \(otherwise.map { "thread \($0)" } ?? "its creator")"
+                    }
+                }
+                if let like { try ThreadScheduling.of(tid: like).applyToCallingThread() }
                 sched = try ThreadScheduling.of(tid: tid)
             } catch { err = error }
         }
         if err == nil { s.prepare?() }
-        s.monitor.withLock {
+        let triggered: Bool = s.monitor.withLock {
             s.report.tid = tid
             s.report.scheduling = sched
+            s.report.fifo = fifo
+            s.report.problem = problem
             s.startError = err
-            s.started = true
+            s.phase = err == nil ? .parked : .stopping
             s.monitor.broadcast()
+            while s.phase == .parked { s.monitor.wait() }
+            return s.phase == .triggered
         }
         if err != nil { return }
-        let t0 = hogNowNs()
+        guard triggered else {
+            s.report.problem = [problem, "never triggered"].compactMap { $0 }.joined(separator: "; ")
+            return
+        }
+        let t0 = monotonicNs()
+        let limit = (fifo ? s.busy.fifo : s.busy.other).map { min(GuestVM.nanoseconds($0), s.maxNs) } ?? s.maxNs
         var spins: UInt64 = 0
+        var now = t0
         var hitMax = false
         while !s.stop.load(ordering: .relaxed) {
             spins &+= 1
-            if spins & 0x3ff == 0, hogNowNs() &- t0 >= s.maxNs { hitMax = true; break }
+            if spins & 0x3f == 0 {
+                now = monotonicNs()
+                if now &- t0 >= limit { hitMax = limit == s.maxNs; break }
+            }
         }
+        let end = monotonicNs()
+        let cpuNow = lbr_current_cpu()
+        s.report.triggered = true
+        s.report.wakeNs = t0 &- s.monitor.withLock { s.triggerNs }
         s.report.spins = spins
-        s.report.busyNs = hogNowNs() &- t0
+        s.report.busyNs = end &- t0
         s.report.hitMaxDuration = hitMax
-        s.report.ranOn = lbr_current_cpu()
+        s.report.ranOn = cpuNow
+        s.report.pinned = cpuNow == Int32(s.cpu)
+        if !s.report.pinned {
+            s.report.problem = [problem, "ran on CPU \(cpuNow), not \(s.cpu)"].compactMap { $0 }.joined(separator: "; ")
+        }
     }
 
-    /// Ends the loop and joins the thread. Idempotent; returns the report.
+    /// Wakes the parked hog for its busy phase and returns at once. Returns false (and does nothing) if it
+    /// was already triggered or stopped.
     @discardableResult
-    public func stop() -> Report {
+    public func trigger() -> Bool {
+        shared.monitor.withLock {
+            guard shared.phase == .parked else { return false }
+            shared.triggerNs = monotonicNs()
+            shared.phase = .triggered
+            shared.monitor.broadcast()
+            return true
+        }
+    }
+
+    /// Waits until the busy phase ended by itself (its `Busy` budget or `maxDuration`) and joins; a hog
+    /// that was never triggered is stopped instead. Idempotent; returns the report.
+    @discardableResult
+    public func finish() -> Report { end(stopping: false) }
+
+    /// Ends the busy phase (or the parking) at once and joins. Idempotent; returns the report.
+    @discardableResult
+    public func stop() -> Report { end(stopping: true) }
+
+    private func end(stopping: Bool) -> Report {
         joinLock.withLock {
             if let r = finalReport { return r }
-            shared.stop.store(true, ordering: .relaxed)
+            shared.monitor.withLock {
+                if shared.phase == .parked || shared.phase == .starting { shared.phase = .stopping }
+                shared.monitor.broadcast()
+            }
+            if stopping { shared.stop.store(true, ordering: .relaxed) }
             if !joined { pthread_join(thread, nil); joined = true }
             let r = shared.report
             finalReport = r
@@ -257,14 +379,3 @@ public final class CpuHog: @unchecked Sendable {
         }
     }
 }
-
-@inline(__always)
-private func hogNowNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
-
-/// The host's time-stamp counter on the calling CPU (RDTSC), to place host actions on the guest's TSC
-/// time line (guest TSC = host TSC + KVM's TSC offset when TSC scaling is off).
-public func hostTimestampCounter() -> UInt64 { lbr_rdtsc() }

@@ -41,14 +41,6 @@ final class Monitor: @unchecked Sendable {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds.
-@inline(__always)
-func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
 /// The signal used to kick a vCPU out of KVM_RUN (with `kvm_run.immediate_exit`).
 let vcpuKickSignal = SIGUSR1
 

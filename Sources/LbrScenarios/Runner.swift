@@ -67,6 +67,22 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var testName: String { repeats > 1 ? "\(scenario).r\(repeatIndex + 1)" : scenario }
 }
 
+/// A termination signal that stopped a run early (the CLI catches it; this module makes no system calls).
+///
+/// kselftest convention followed: the scenario run in progress when the signal came is reported as ERROR
+/// (it did not complete), every run not started yet as SKIP ("not run: interrupted by SIGINT") so the plan
+/// still lists every test; the process exit status (130 / 143, `LbrExitCode`) says the run was cut short.
+public enum Interruption: String, Hashable, Sendable, Codable, CaseIterable {
+    case sigint = "SIGINT"
+    case sigterm = "SIGTERM"
+
+    /// "interrupted by SIGINT".
+    public var reason: String { "interrupted by \(rawValue)" }
+
+    /// 130 for SIGINT, 143 for SIGTERM (128 + signal number, the shell's convention).
+    public var exitCode: LbrExitCode { self == .sigint ? .interrupted : .terminated }
+}
+
 /// Distribution of outcomes over repeats of one scenario.
 public struct OutcomeDistribution: Hashable, Sendable, Codable {
     public var scenario: String
@@ -104,14 +120,16 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var results: [ScenarioResult]
     public var startUnixNs: UInt64?
     public var durationNs: UInt64
+    /// The signal that stopped the run early, if one did.
+    public var interruption: Interruption?
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
-                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64) {
+                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
         self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
-        self.startUnixNs = startUnixNs; self.durationNs = durationNs
+        self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
     }
 
     public var totals: StatusTotals {
@@ -146,9 +164,11 @@ public struct RunReport: Hashable, Sendable, Codable {
     /// Whether nothing could run (backend unavailable, or every result skipped).
     public var nothingRan: Bool { !availability.isAvailable || results.allSatisfy { $0.status == .skip } }
 
-    /// The process exit code: 4 when nothing could run on the requested backend, 1 when anything failed,
-    /// errored, timed out or missed its expectation, else 0. The numbers live in `LbrExitCode` only.
+    /// The process exit code: 130/143 when a signal stopped the run, 4 when nothing could run on the
+    /// requested backend, 1 when anything failed, errored, timed out or missed its expectation, else 0.
+    /// The numbers live in `LbrExitCode` only.
     public var exitCode: LbrExitCode {
+        if let interruption { return interruption.exitCode }
         if nothingRan { return .skip }
         let t = totals
         if t.fail + t.error + t.timeout > 0 { return .failure }
@@ -181,13 +201,18 @@ public struct Runner {
     public let expectations: ExpectationSet?
     let monotonicNs: () -> UInt64
     let wallClockUnixNs: () -> UInt64?
+    let interruption: @Sendable () -> Interruption?
 
     /// - Parameters:
     ///   - monotonicNs: the runner's clock for durations and timeouts (default: `ContinuousClock`).
     ///   - wallClockUnixNs: wall-clock time for report timestamps; nil-returning by default (this module
     ///     makes no system calls — the CLI passes one).
+    ///   - interruption: asked after every step and before every scenario run; once it returns a signal
+    ///     the run stops after the current step (the backend's `end()` still runs), that run is an ERROR
+    ///     and the runs not started are SKIP (`Interruption`). The CLI passes its signal flag.
     public init(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
-                monotonicNs: (() -> UInt64)? = nil, wallClockUnixNs: @escaping () -> UInt64? = { nil }) {
+                monotonicNs: (() -> UInt64)? = nil, wallClockUnixNs: @escaping () -> UInt64? = { nil },
+                interruption: @escaping @Sendable () -> Interruption? = { nil }) {
         self.backend = backend; self.options = options; self.expectations = expectations
         if let monotonicNs { self.monotonicNs = monotonicNs } else {
             let origin = ContinuousClock.now
@@ -197,6 +222,7 @@ public struct Runner {
             }
         }
         self.wallClockUnixNs = wallClockUnixNs
+        self.interruption = interruption
     }
 
     /// Runs every scenario `options.repeats` times (scenario-major order).
@@ -205,12 +231,17 @@ public struct Runner {
         let wall = wallClockUnixNs()
         let availability = backend.availability()
         var results: [ScenarioResult] = []
+        var stoppedBy: Interruption?
         for s in scenarios {
             for r in 0..<options.repeats {
-                if case let .unavailable(reason) = availability {
+                if let i = stoppedBy ?? interruption() {
+                    stoppedBy = i
+                    results.append(skipped(s, repeatIndex: r, reason: "not run: \(i.reason)"))
+                } else if case let .unavailable(reason) = availability {
                     results.append(skipped(s, repeatIndex: r, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
                 } else {
                     results.append(runOnce(s, repeatIndex: r))
+                    stoppedBy = interruption()
                 }
             }
         }
@@ -218,7 +249,7 @@ public struct Runner {
                          selectionReason: options.selectionReason, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0)
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy)
     }
 
     func base(_ s: Scenario, repeatIndex: Int) -> ScenarioResult {
@@ -268,6 +299,7 @@ public struct Runner {
 
         var records: [PhaseRecord] = []
         var failure: (ResultStatus, String)?
+        var interrupted = false
         phaseLoop: for phase in scenario.phases {
             var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
                                   startNs: monotonicNs(), endNs: 0)
@@ -293,6 +325,11 @@ public struct Runner {
                     case let .failed(m): failure = (.error, "phase \(phase.name) step \(i + 1) (\(step)): \(m)")
                     case let .unsupported(m): failure = (.skip, m)
                     }
+                    break phaseLoop
+                }
+                if let sig = interruption() {
+                    interrupted = true
+                    failure = (.error, "\(sig.reason) after phase \(phase.name) step \(i + 1) (\(step))")
                     break phaseLoop
                 }
                 if monotonicNs() > deadline {
@@ -331,15 +368,16 @@ public struct Runner {
                 result.status = .pass
             }
         }
-        result.expectation = check(result)
+        result.expectation = check(result, judged: !interrupted)
         if case .unmet = result.expectation { result.status = .fail }
         return result
     }
 
-    func check(_ r: ScenarioResult) -> ExpectationCheck {
+    /// - Parameter judged: false when the run was cut short (interrupted): the expectation is not checked.
+    func check(_ r: ScenarioResult, judged: Bool = true) -> ExpectationCheck {
         guard let expectations else { return .none }
         guard let e = expectations.entry(scenario: r.scenario, model: r.model) else { return .notListed }
-        if r.status == .skip || r.status == .timeout { return .notChecked(expected: e.text, line: e.line) }
+        if !judged || r.status == .skip || r.status == .timeout { return .notChecked(expected: e.text, line: e.line) }
         return e.matches(r.outcome) ? .met(expected: e.text, line: e.line) : .unmet(expected: e.text, line: e.line)
     }
 }

@@ -4,13 +4,8 @@
 import Glibc
 #endif
 import LbrCore
+import LbrLinux
 import LbrModel
-
-private func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
 
 /// A realistic mixed workload: guest LBR accesses (emulated and passed through), branches, exits and
 /// entries, host contender open/close, preemption, reads and sample drains.

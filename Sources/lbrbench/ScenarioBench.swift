@@ -27,10 +27,10 @@ func benchScenarios() {
         var per: [String: [Double]] = [:]
         var statuses: Set<String> = []
         for _ in 0..<rounds {
-            let t0 = backendMonotonicNs()
+            let t0 = monotonicNs()
             let report = Backends.runner(backend: backend,
                                          options: RunOptions(cpu: cpu, kernelRelease: "bench")).run(set)
-            totals.append(Double(backendMonotonicNs() - t0) / 1e9)
+            totals.append(Double(monotonicNs() - t0) / 1e9)
             for r in report.results {
                 per[r.scenario, default: []].append(Double(r.durationNs) / 1e6)
                 statuses.insert(r.status.rawValue)

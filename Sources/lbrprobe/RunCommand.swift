@@ -36,7 +36,9 @@ struct Run: ParsableCommand {
             models and what this host can run.
             Exit status: 0 all passed; 1 a scenario failed, errored, timed out or missed its --expect entry; \
             4 nothing could run on the requested backend (TAP: 1..0 # SKIP reason); 64 usage; 65 unreadable or \
-            malformed --expect file; 73 an output file could not be written (no partial file is left). \
+            malformed --expect file; 73 an output file could not be written (no partial file is left); 130 / 143 \
+            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the rest SKIP, reports and \
+            files still written in full; a second signal terminates at once). \
             Formats: docs/run-format.md; JSON schema docs/run.schema.json.
             """)
 
@@ -149,7 +151,16 @@ struct Run: ParsableCommand {
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
                                  kernelRelease: kernel, selectionReason: reason, expectFile: expect)
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations).run(selected)
+        // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
+        do { try TerminationSignals.install() } catch {
+            logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
+        }
+        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+                                     interruption: Run.interruption).run(selected)
+        if let i = report.interruption {
+            let notRun = report.results.filter { $0.reason?.hasPrefix("not run: ") == true }.count
+            printError("lbrprobe: \(i.reason): \(notRun) of \(report.results.count) scenario run(s) not started; backend torn down, writing reports")
+        }
 
         switch format {
         case .text: print(TextReport.render(report), terminator: "")
@@ -173,6 +184,15 @@ struct Run: ParsableCommand {
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
+    @Sendable static func interruption() -> Interruption? {
+        switch TerminationSignals.received {
+        case SIGINT?: return .sigint
+        case SIGTERM?: return .sigterm
+        default: return nil
+        }
     }
 
     /// Why `path` cannot be created (its directory missing or not writable), nil if it can.

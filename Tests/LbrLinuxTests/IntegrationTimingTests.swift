@@ -48,8 +48,8 @@ struct IntegrationTimingTests {
                 s.exits0 = vm.exitCounters()?.exits ?? 0
                 let sampler = try CallchainSampler(tid: tid, config: PerfSwConfig.cpuClock, period: 100_000)
                 // Sample until the vCPU thread has run a little (the machine may be shared): ≥ 10 samples or 1 s.
-                let t0 = perfNowNs()
-                while perfNowNs() - t0 < 1_000_000_000 {
+                let t0 = monotonicNs()
+                while monotonicNs() - t0 < 1_000_000_000 {
                     perfSpin(ns: 2_000_000)
                     s.samples += try sampler.samples()
                     if s.samples.count >= 10 { break }
@@ -89,12 +89,16 @@ struct IntegrationTimingTests {
         #expect(gStart + best.0 / 2 >= r.tscBegin && gEnd <= r.tscEnd + best.0 / 2)
     }
 
-    /// A hog pinned to the vCPU's CPU with the vCPU thread's scheduling preempts the vCPU thread while the
-    /// guest spins: involuntary switches > 0, and `sched:sched_switch` on the vCPU thread shows switch-outs
-    /// in state TASK_RUNNING (preempted) with the hog as the next task and a kernel callchain inside
-    /// KVM_RUN — so kvm_sched_out() ran with the vCPU loaded (§1.6, §8.4). A control run without the hog
-    /// shows no switch to a hog (the machine is shared, so its other preemptions are only printed).
-    @Test func cpuHogPreemptsTheVcpuThreadInsideKvmRun() throws {
+    /// A hog pinned to the vCPU's CPU, created parked before the command and woken while the vCPU thread is
+    /// inside KVM_RUN, preempts the vCPU thread: involuntary switches > 0, and `sched:sched_switch` on the
+    /// vCPU thread shows switch-outs in state TASK_RUNNING (preempted) with the hog as the next task and a
+    /// kernel callchain inside KVM_RUN — so kvm_sched_out() ran with the vCPU loaded (§1.6, §8.4). Both
+    /// policies: SCHED_FIFO (what the backends use when permitted; its bounded busy phase is waited for
+    /// inside KVM_RUN) and the vCPU thread's own scheduling (spinning until stopped after the command). A
+    /// control run without the hog shows no switch to a hog (the machine is shared, so its other
+    /// preemptions are only printed).
+    @Test(arguments: [true, false])
+    func cpuHogPreemptsTheVcpuThreadInsideKvmRun(fifo: Bool) throws {
         let syms = try #require(KernelSymbols.load(), "/proc/kallsyms unreadable")
         let cpu = Self.vcpuCpu()
         let vm = try GuestVM(options: GuestVMOptions(cpu: cpu))
@@ -108,11 +112,16 @@ struct IntegrationTimingTests {
         func measure(hog: Bool) throws -> Measured {
             let sampler = try SchedSwitchSampler(tid: tid)
             defer { sampler.close() }
-            let h = hog ? try CpuHog(cpu: cpu, schedulingLike: tid, maxDuration: .seconds(20)) : nil
-            if let h { #expect(h.scheduling == (try ThreadScheduling.of(tid: tid))) }
+            let h = hog ? try CpuHog(cpu: cpu, policy: fifo ? .fifoWhenPermitted(otherwiseLike: tid) : .like(tid),
+                                     busy: fifo ? .preemption : .untilStopped, maxDuration: .seconds(20)) : nil
+            if let h, !fifo { #expect(h.scheduling == (try ThreadScheduling.of(tid: tid))) }
+            if let h, fifo { #expect(h.fifo == (geteuid() == 0), "root may use SCHED_FIFO: \(h.scheduling)") }
             let s0 = try ThreadContextSwitches.read(tid: tid)
             let c0 = try #require(try observer.count())
-            let r = vm.run(.spin(iterations: 20_000), timeout: .seconds(20))
+            let r = vm.run(.spin(iterations: 20_000), timeout: .seconds(20)) {
+                h?.trigger()
+                if fifo { h?.finish() }
+            }
             let s1 = try ThreadContextSwitches.read(tid: tid)
             let c1 = try #require(try observer.count())
             let report = h?.stop()
@@ -128,29 +137,59 @@ struct IntegrationTimingTests {
         var with = try measure(hog: true)
         for _ in 0..<2 where with.byHogInRun == 0 { with = try measure(hog: true) }
         let without = try measure(hog: false)
-        print("# preemption by CpuHog on CPU \(cpu): vCPU thread \(with.invol) involuntary switches (perf context-switches \(with.perf)); sched_switch: \(with.switches) switch-outs, \(with.preemptedInRun) preempted inside KVM_RUN, \(with.byHogInRun) of them by the hog; hog \(with.report.map { "ran on CPU \($0.ranOn), \($0.busyNs / 1000) µs, \($0.scheduling.map { "\($0)" } ?? "?")" } ?? "?"); without hog: \(without.invol) involuntary, \(without.preemptedInRun) preempted inside KVM_RUN")
+        print("# preemption by CpuHog (\(fifo ? "FIFO when permitted" : "like the vCPU thread")) on CPU \(cpu): vCPU thread \(with.invol) involuntary switches (perf context-switches \(with.perf)); sched_switch: \(with.switches) switch-outs, \(with.preemptedInRun) preempted inside KVM_RUN, \(with.byHogInRun) of them by the hog; hog \(with.report.map { "\($0)" } ?? "?"); without hog: \(without.invol) involuntary, \(without.preemptedInRun) preempted inside KVM_RUN")
         #expect(with.invol > 0)
         #expect(with.perf > 0)
         #expect(with.byHogInRun > 0, "the hog never preempted the vCPU thread inside KVM_RUN")
-        #expect(with.report?.ranOn == Int32(cpu))
+        #expect(with.report?.ranOn == Int32(cpu) && with.report?.pinned == true)
+        #expect(with.report?.triggered == true)
         #expect(with.report?.hitMaxDuration == false)
+        if fifo, with.report?.fifo == true { #expect((with.report?.busyNs ?? 0) >= 300_000) }
         #expect(without.byHogInRun == 0)
     }
 
-    @Test func cpuHogStopsJoinsAndLeavesNothing() throws {
-        let fds = openFdTargets()
+    @Test func cpuHogParksTriggersStopsJoinsAndLeavesNothing() throws {
+        // Parked: no spinning until triggered; stop() while parked joins and reports "never triggered".
+        let parked = try CpuHog(cpu: Self.vcpuCpu(), maxDuration: .milliseconds(50))
+        #expect(access("/proc/self/task/\(parked.tid)", F_OK) == 0)
+        usleep(20_000)
+        let p = parked.stop()
+        #expect(!p.triggered && p.spins == 0 && p.busyNs == 0 && p.problem == "never triggered")
+        #expect(!parked.trigger())         // single use
+        #expect(parked.finish() == p)       // idempotent
+        #expect(access("/proc/self/task/\(parked.tid)", F_OK) != 0)
+
+        // Triggered, untilStopped: the busy phase ends by itself after maxDuration.
         let h = try CpuHog(cpu: Self.vcpuCpu(), maxDuration: .milliseconds(50))
-        #expect(access("/proc/self/task/\(h.tid)", F_OK) == 0)
+        #expect(h.trigger())
+        #expect(!h.trigger())
         usleep(100_000)
         let r = h.stop()
-        #expect(r.hitMaxDuration)          // it stopped by itself after maxDuration
-        #expect(r.busyNs >= 50_000_000 && r.spins > 0)
+        #expect(r.triggered && r.hitMaxDuration)
+        #expect(r.busyNs >= 50_000_000 && r.spins > 0 && r.pinned)
         #expect(h.stop() == r)             // idempotent
         #expect(access("/proc/self/task/\(h.tid)", F_OK) != 0)
+
+        // A bounded busy phase: finish() waits for it, it is not cut short and does not hit maxDuration.
+        let b = try CpuHog(cpu: Self.vcpuCpu(), busy: .init(fifo: .milliseconds(5), other: .milliseconds(5)),
+                           maxDuration: .seconds(5))
+        b.trigger()
+        let f = b.finish()
+        #expect(f.triggered && !f.hitMaxDuration && f.busyNs >= 5_000_000 && f.busyNs < 1_000_000_000)
+        #expect(b.stop() == f)
+
+        // prepare runs on the hog thread before init returns.
+        let seen = IntegrationBox<pid_t>()
+        let w = try CpuHog(cpu: Self.vcpuCpu(), prepare: { seen.value = lbr_gettid() })
+        #expect(seen.value == w.tid)
+        w.stop()
+
         #expect(throws: LinuxError.self) { _ = try CpuHog(cpu: 4000) }
-        _ = fds   // the hog opens no fd; what matters is that its thread is gone
-        #expect(ThreadContextSwitches.parse("voluntary_ctxt_switches:\t7\nnonvoluntary_ctxt_switches:\t3\n")
+        #expect(ThreadContextSwitches.parse("voluntary_ctxt_switches:\t7\nnonvoluntary_ctxt_switches:\t 3\n")
                 == ThreadContextSwitches(voluntary: 7, nonvoluntary: 3))
         #expect(ThreadContextSwitches.parse("voluntary_ctxt_switches:\tx\n") == nil)
+        let me = try ThreadContextSwitches.read(tid: lbr_gettid())
+        #expect(me.voluntary + me.nonvoluntary > 0)
+        #expect(throws: LinuxError.self) { _ = try ThreadContextSwitches.read(tid: 0x7fff_fff0) }
     }
 }

@@ -24,10 +24,10 @@ import Testing
         let tid = UInt32(lbr_gettid()), pid = UInt32(getpid())
         var samples: [PerfSampleRecord] = []
         var bytesSeen = 0
-        let start = perfNowNs()
+        let start = monotonicNs()
         // Until the head has lapped the 4 KiB data area 3 times (task-clock only ticks while this thread
         // runs, so on a loaded machine this can take longer than the nominal ~35 ms); 2 s at most.
-        while bytesSeen < 3 * ring.dataSize && perfNowNs() - start < 2_000_000_000 {
+        while bytesSeen < 3 * ring.dataSize && monotonicNs() - start < 2_000_000_000 {
             perfSpin(ns: 2_000_000)
             let bytes = try ring.readAvailable()
             bytesSeen += bytes.count

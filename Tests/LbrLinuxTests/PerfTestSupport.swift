@@ -1,6 +1,7 @@
 import CLbrShim
 import Glibc
 import Synchronization
+import LbrLinux
 
 /// A joinable pthread running `body` (tests only; KVM-style code runs on real threads, never Tasks).
 final class PerfTestThread: @unchecked Sendable {
@@ -22,16 +23,10 @@ final class PerfTestThread: @unchecked Sendable {
 
 /// Busy-spins the calling thread for about `ns` nanoseconds of CLOCK_MONOTONIC time.
 func perfSpin(ns: UInt64) {
-    let start = perfNowNs()
+    let start = monotonicNs()
     var x: UInt64 = 0
-    while perfNowNs() - start < ns { x = x &+ 1 }
+    while monotonicNs() - start < ns { x = x &+ 1 }
     _ = x
-}
-
-func perfNowNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// CPUs the calling thread may run on.
