@@ -276,7 +276,7 @@ final class HwRun {
         let before = try? ThreadContextSwitches.read(tid: tid)
         let total0 = try? switches?.count()
         let result = vm.run(cmd, timeout: timeout, whileRunning: {
-            hog.trigger()
+            hog.trigger(preempting: tid)
             hog.finish()
         })
         let report = hog.stop()

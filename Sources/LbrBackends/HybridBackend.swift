@@ -117,7 +117,7 @@ public final class HybridBackend: ModelBackedBackend {
         let result = vm.run(cmd, timeout: timeout, whileRunning: {
             h.preempt(by: t)
             if let hog {
-                hog.trigger()
+                hog.trigger(preempting: tid)
                 slot.value = hog.finish()
             }
         })

@@ -137,15 +137,24 @@ public final class CpuHog: @unchecked Sendable {
 
     /// How long the busy phase lasts once triggered, by the scheduling the hog got (nil: until `stop()`,
     /// bounded by `maxDuration` — never use nil with a FIFO hog on a CPU other work needs).
+    ///
+    /// With `rounds` > 1 and a `target` given to `trigger(preempting:)`, the phase is repeated — after a
+    /// 200 µs sleep that gives the CPU back — until the target thread's involuntary context switches grew
+    /// since the trigger, at most `rounds` times: when another task (another test, another VM) rather than
+    /// the target was current on the CPU at the wake-up, the first round preempted that task instead.
     public struct Busy: Hashable, Sendable {
         public var fifo: Duration?
         public var other: Duration?
-        public init(fifo: Duration?, other: Duration?) { self.fifo = fifo; self.other = other }
+        public var rounds: Int
+        public init(fifo: Duration?, other: Duration?, rounds: Int = 1) {
+            self.fifo = fifo; self.other = other; self.rounds = max(1, rounds)
+        }
         /// Until `stop()` (or `maxDuration`).
         public static let untilStopped = Busy(fifo: nil, other: nil)
         /// 300 µs as SCHED_FIFO (the wake-up alone preempts), 4 ms otherwise (long enough for the fair
-        /// scheduler to switch the vCPU thread out on a shared CPU).
-        public static let preemption = Busy(fifo: .microseconds(300), other: .milliseconds(4))
+        /// scheduler to switch the vCPU thread out on a shared CPU); up to 4 rounds until the target was
+        /// preempted.
+        public static let preemption = Busy(fifo: .microseconds(300), other: .milliseconds(4), rounds: 4)
     }
 
     /// What the hog did.
@@ -169,6 +178,10 @@ public final class CpuHog: @unchecked Sendable {
         public var busyNs: UInt64
         /// Whether it stopped because `maxDuration` passed rather than its `Busy` budget or `stop()`.
         public var hitMaxDuration: Bool
+        /// Busy rounds run, and — when triggered with a target — whether the target's involuntary context
+        /// switches grew between the trigger and the end of the last round (nil: no target, or unreadable).
+        public var rounds: Int
+        public var targetPreempted: Bool?
         /// Something worth reporting that did not prevent the hog (FIFO refused, ran off its CPU, never triggered).
         public var problem: String?
 
@@ -178,6 +191,8 @@ public final class CpuHog: @unchecked Sendable {
             var s = "tid \(tid) \(scheduling.map { "\($0)" } ?? "scheduling ?") on CPU \(cpu)"
             if triggered {
                 s += ": woke \(wakeNs / 1000) µs after the trigger, spun \(busyNs / 1000) µs"
+                if rounds > 1 { s += " in \(rounds) rounds" }
+                if let p = targetPreempted { s += p ? ", target preempted" : ", target NOT preempted" }
                 if !pinned { s += " (last ran on CPU \(ranOn))" }
                 if hitMaxDuration { s += ", stopped by its maximum duration" }
             } else {
@@ -201,13 +216,15 @@ public final class CpuHog: @unchecked Sendable {
         // Guarded by `monitor`.
         var phase = Phase.starting
         var triggerNs: UInt64 = 0
+        var target: (tid: pid_t, base: UInt64)?
         var startError: LinuxError?
         // Written by the thread (tid/scheduling/fifo under `monitor` before `parked`); read after join.
         var report: Report
         init(cpu: Int, policy: Policy, busy: Busy, maxNs: UInt64, prepare: (@Sendable () -> Void)?) {
             self.cpu = cpu; self.policy = policy; self.busy = busy; self.maxNs = maxNs; self.prepare = prepare
             report = Report(cpu: cpu, tid: 0, scheduling: nil, fifo: false, pinned: false, ranOn: -1, triggered: false,
-                            wakeNs: 0, spins: 0, busyNs: 0, hitMaxDuration: false, problem: nil)
+                            wakeNs: 0, spins: 0, busyNs: 0, hitMaxDuration: false, rounds: 0,
+                            targetPreempted: nil, problem: nil)
         }
     }
 
@@ -318,22 +335,39 @@ public final class CpuHog: @unchecked Sendable {
         }
         let t0 = monotonicNs()
         let limit = (fifo ? s.busy.fifo : s.busy.other).map { min(GuestVM.nanoseconds($0), s.maxNs) } ?? s.maxNs
+        let target = s.monitor.withLock { s.target }
         var spins: UInt64 = 0
-        var now = t0
         var hitMax = false
-        while !s.stop.load(ordering: .relaxed) {
-            spins &+= 1
-            if spins & 0x3f == 0 {
-                now = monotonicNs()
-                if now &- t0 >= limit { hitMax = limit == s.maxNs; break }
+        var rounds = 0
+        var preempted: Bool?
+        var busy: UInt64 = 0
+        while true {
+            rounds += 1
+            let r0 = monotonicNs()
+            var now = r0
+            while !s.stop.load(ordering: .relaxed) {
+                spins &+= 1
+                if spins & 0x3f == 0 {
+                    now = monotonicNs()
+                    if now &- r0 >= limit || now &- t0 >= s.maxNs { break }
+                }
             }
+            now = monotonicNs()
+            busy &+= now &- r0
+            if now &- t0 >= s.maxNs { hitMax = true; break }
+            guard let target, !s.stop.load(ordering: .relaxed) else { break }
+            guard let c = try? ThreadContextSwitches.read(tid: target.tid) else { preempted = nil; break }
+            preempted = c.nonvoluntary > target.base
+            if preempted == true || rounds >= s.busy.rounds { break }
+            usleep(200) // the CPU back to the target, then preempt it again
         }
-        let end = monotonicNs()
         let cpuNow = lbr_current_cpu()
         s.report.triggered = true
         s.report.wakeNs = t0 &- s.monitor.withLock { s.triggerNs }
         s.report.spins = spins
-        s.report.busyNs = end &- t0
+        s.report.busyNs = busy
+        s.report.rounds = rounds
+        s.report.targetPreempted = preempted
         s.report.hitMaxDuration = hitMax
         s.report.ranOn = cpuNow
         s.report.pinned = cpuNow == Int32(s.cpu)
@@ -344,10 +378,14 @@ public final class CpuHog: @unchecked Sendable {
 
     /// Wakes the parked hog for its busy phase and returns at once. Returns false (and does nothing) if it
     /// was already triggered or stopped.
+    /// - Parameter target: the thread to preempt (the vCPU thread): its involuntary context switches are
+    ///   read now, and the busy phase repeats up to `Busy.rounds` times until they grew (`Busy`).
     @discardableResult
-    public func trigger() -> Bool {
-        shared.monitor.withLock {
+    public func trigger(preempting target: pid_t? = nil) -> Bool {
+        let base = target.flatMap { try? ThreadContextSwitches.read(tid: $0) }
+        return shared.monitor.withLock {
             guard shared.phase == .parked else { return false }
+            if let target, let base { shared.target = (target, base.nonvoluntary) }
             shared.triggerNs = monotonicNs()
             shared.phase = .triggered
             shared.monitor.broadcast()

@@ -119,7 +119,7 @@ struct IntegrationTimingTests {
             let s0 = try ThreadContextSwitches.read(tid: tid)
             let c0 = try #require(try observer.count())
             let r = vm.run(.spin(iterations: 20_000), timeout: .seconds(20)) {
-                h?.trigger()
+                h?.trigger(preempting: tid)
                 if fifo { h?.finish() }
             }
             let s1 = try ThreadContextSwitches.read(tid: tid)
@@ -144,7 +144,10 @@ struct IntegrationTimingTests {
         #expect(with.report?.ranOn == Int32(cpu) && with.report?.pinned == true)
         #expect(with.report?.triggered == true)
         #expect(with.report?.hitMaxDuration == false)
-        if fifo, with.report?.fifo == true { #expect((with.report?.busyNs ?? 0) >= 300_000) }
+        if fifo, with.report?.fifo == true {
+            #expect((with.report?.busyNs ?? 0) >= 300_000)
+            #expect(with.report?.targetPreempted == true, "the hog's own check of the vCPU thread's involuntary switches")
+        }
         #expect(without.byHogInRun == 0)
     }
 
@@ -159,12 +162,11 @@ struct IntegrationTimingTests {
         #expect(parked.finish() == p)       // idempotent
         #expect(access("/proc/self/task/\(parked.tid)", F_OK) != 0)
 
-        // Triggered, untilStopped: the busy phase ends by itself after maxDuration.
+        // Triggered, untilStopped: the busy phase ends by itself after maxDuration (finish() waits for that).
         let h = try CpuHog(cpu: Self.vcpuCpu(), maxDuration: .milliseconds(50))
         #expect(h.trigger())
         #expect(!h.trigger())
-        usleep(100_000)
-        let r = h.stop()
+        let r = h.finish()
         #expect(r.triggered && r.hitMaxDuration)
         #expect(r.busyNs >= 50_000_000 && r.spins > 0 && r.pinned)
         #expect(h.stop() == r)             // idempotent
