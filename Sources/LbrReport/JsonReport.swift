@@ -26,7 +26,7 @@ public enum JsonReport {
             selection_reason: r.selectionReason, cpu: r.cpu, kernel_release: r.kernelRelease, repeats: r.repeats,
             timeout_ms: Double(r.timeoutNs) / 1e6, expect_file: r.expectFile,
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
-            exit_code: Int(r.exitCode.rawValue),
+            exit_code: Int(r.exitCode.rawValue), interrupted: r.interruption?.rawValue,
             totals: .init(pass: r.totals.pass, fail: r.totals.fail, skip: r.totals.skip, error: r.totals.error,
                           timeout: r.totals.timeout),
             results: r.results.map(result),
@@ -98,6 +98,8 @@ public enum JsonReport {
         public var start_time: String?
         public var duration_ms: Double
         public var exit_code: Int
+        /// "SIGINT" / "SIGTERM" when a signal stopped the run early (absent otherwise).
+        public var interrupted: String?
         public var totals: Totals
         public var results: [ResultDTO]
         public var distributions: [Distribution]

@@ -91,6 +91,61 @@ struct CliTests {
         #expect(left == ["junit.xml", "kcidb.json"], "no temporary files left: \(left)")
     }
 
+    /// Ctrl-C / SIGTERM during `run --backend hybrid --repeat 50` (450 scenario runs, several seconds): the
+    /// run stops after the current step, exits 130 / 143, stdout still carries the whole TAP report (every
+    /// planned test: the runs before the signal as they ended, the one in progress ERROR, the rest SKIP
+    /// "not run: interrupted by …"), the --junit/--kcidb files are complete and parse, and no temporary
+    /// file is left next to them.
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"), arguments: [(SIGINT, "SIGINT", 130), (SIGTERM, "SIGTERM", 143)])
+    func signalStopsTheRunAndStillWritesEverything(sig: Int32, name: String, code: Int32) throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(Cli.binary))
+        p.arguments = ["run", "--backend", "hybrid", "--repeat", "50", "--format", "tap",
+                       "--junit", dir + "/junit.xml", "--kcidb", dir + "/kcidb.json"]
+        p.currentDirectoryURL = repoRoot()
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        // Let it start running scenarios (the whole run takes several seconds here), then signal once.
+        usleep(600_000)
+        #expect(p.isRunning, "the run finished before the signal: make it longer")
+        kill(p.processIdentifier, sig)
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == code, "\(p.terminationReason) \(p.terminationStatus): \(e)")
+        #expect(e.contains("interrupted by \(name)"), "\(e)")
+
+        let planned = Catalog.defaultSet.count * 50
+        let tap = KtapParse(o)
+        #expect(tap.errors.isEmpty, "\(tap.errors.prefix(3))")
+        #expect(tap.plan == planned && tap.results.count == planned)
+        let notRun = tap.results.filter { $0.directive == "SKIP" && $0.directiveText.hasPrefix("not run: interrupted by \(name)") }
+        let inProgress = tap.results.filter { $0.directive == "ERROR" && $0.directiveText.hasPrefix("interrupted by \(name)") }
+        let ran = tap.results.filter { $0.ok && $0.directive == nil }
+        #expect(!ran.isEmpty && !notRun.isEmpty, "ran \(ran.count), not run \(notRun.count)")
+        #expect(inProgress.count <= 1)
+        #expect(ran.count + notRun.count + inProgress.count == planned, "every result is a pass, the interrupted one or not run")
+        // Not run = everything after the last run that started.
+        #expect(notRun.first.map { $0.number == planned - notRun.count + 1 } == true)
+
+        let xml = try String(contentsOfFile: dir + "/junit.xml", encoding: .utf8)
+        #if canImport(FoundationXML) || os(macOS)
+        let x = try XMLDocument(xmlString: xml, options: [])
+        #expect(try x.nodes(forXPath: "//testcase").count == planned)
+        #expect(try x.nodes(forXPath: "//testcase/skipped").count == notRun.count)
+        #endif
+        #expect(xml.hasSuffix(">\n") || xml.hasSuffix(">"))
+        let k = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/kcidb.json"))) as! [String: Any]
+        let tests = try #require(k["tests"] as? [[String: Any]])
+        #expect(tests.count == planned)
+        #expect(tests.filter { $0["status"] as? String == "SKIP" }.count == notRun.count)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(left == ["junit.xml", "kcidb.json"], "no temporary files left: \(left)")
+    }
+
     @Test func unmetExpectationExitsOne() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
