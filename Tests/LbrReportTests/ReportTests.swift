@@ -56,6 +56,20 @@ import LbrCore
         }
     }
 
+    @Test func interruptedRunValidatesAndSaysWhichSignal() throws {
+        let v = try schema()
+        for sig in Interruption.allCases {
+            var report = Fixtures.mixedReport()
+            report.interruption = sig
+            let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
+            #expect(v.validate(obj).isEmpty, "\(v.validate(obj).prefix(5))")
+            #expect(obj["interrupted"] as? String == sig.rawValue)
+            #expect(obj["exit_code"] as? Int == Int(sig.exitCode.rawValue))
+        }
+        let calm = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(Fixtures.mixedReport()).utf8)) as! [String: Any]
+        #expect(calm["interrupted"] == nil)
+    }
+
     @Test func validatorRejectsBrokenDocuments() throws {
         let v = try schema()
         var doc = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(Fixtures.mixedReport()).utf8)) as! [String: Any]

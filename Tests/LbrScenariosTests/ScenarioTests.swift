@@ -231,6 +231,41 @@ import LbrCore
         #expect(b.calls.filter { $0.hasPrefix("perform") }.count == 3)
     }
 
+    /// A signal (the CLI's flag, here a box) stops the run after the current step: that run is an ERROR with
+    /// its expectation not checked, `end()` still runs, every later run is SKIP "not run", and the report
+    /// says which signal and exits 130 / 143.
+    @Test(arguments: [Interruption.sigint, .sigterm])
+    func interruptionStopsAfterTheCurrentStepAndSkipsTheRest(signal: Interruption) throws {
+        final class Flag: @unchecked Sendable { var value: Interruption? }
+        let flag = Flag()
+        let w = SignalWorld { _, _ in .active }
+        let b = ScriptedBackend(world: w)
+        var steps = 0
+        b.afterStep = { steps += 1; if steps == 2 { flag.value = signal } }   // arrives during the 2nd step
+        let expect = try ExpectationSet.parse("host-first guest-wins-host-starved\n", file: "t", knownScenarios: Set(Catalog.names),
+                                              knownModels: ["fake"])
+        let runner = Runner(backend: b, options: RunOptions(repeats: 3, kernelRelease: "x"), expectations: expect,
+                            interruption: { flag.value })
+        let report = runner.run([Catalog.hostFirst, Catalog.guestBaseline])
+        #expect(report.results.count == 6)
+        let first = report.results[0]
+        #expect(first.status == .error)
+        #expect(first.reason?.hasPrefix("\(signal.reason) after phase ") == true && first.reason?.contains("step 2") == true, "\(first.reason ?? "")")
+        if case .notChecked = first.expectation {} else { Issue.record("expectation checked on an interrupted run: \(first.expectation)") }
+        #expect(b.beginCount == 1 && b.endCount == 1 && b.calls.last == "end")
+        #expect(b.calls.filter { $0.hasPrefix("perform") }.count == 2)
+        for r in report.results.dropFirst() {
+            #expect(r.status == .skip && r.reason == "not run: \(signal.reason)")
+        }
+        #expect(report.interruption == signal)
+        #expect(report.exitCode == signal.exitCode)
+        #expect(report.exitCode.rawValue == (signal == .sigint ? 130 : 143))
+        // No signal: no interruption, the usual exit code.
+        flag.value = nil
+        let calm = Runner(backend: ScriptedBackend(world: w), options: RunOptions(kernelRelease: "x")).run([Catalog.guestBaseline])
+        #expect(calm.interruption == nil && calm.exitCode != .interrupted && calm.exitCode != .terminated)
+    }
+
     @Test func timeoutFromTheClockStopsAndStillEnds() {
         let clock = FakeClock()
         let w = SignalWorld { _, _ in .active }
