@@ -243,14 +243,20 @@ public final class GuestVM: @unchecked Sendable {
 
     /// Runs `cmd`; `host` runs on the caller's thread once the guest has started executing `cmd`
     /// inside KVM_RUN (it wrote the command's sequence number into the result header; use a command
-    /// that stays in the guest long enough, e.g. `.spin`, to be sure it has not finished yet).
+    /// that stays in the guest long enough to be sure it has not finished yet: `.spinFor(microseconds:)`,
+    /// whose length is wall-clock time on any host, unlike `.spin(iterations:)`).
     /// The deadline covers `host` too.
     public func run(_ cmd: GuestCommand, timeout: Duration, whileRunning host: @Sendable () -> Void) -> GuestResult {
         withoutActuallyEscaping(host) { h in run(cmd, timeout: timeout, host: h) }
     }
 
     private func run(_ cmd: GuestCommand, timeout: Duration, host: (() -> Void)?) -> GuestResult {
-        switch GuestMailbox.request(for: cmd, layout: layout) {
+        // SPIN_FOR carries the TSC rate in arg1: the host's, calibrated once per process (TscClock). The guest
+        // TSC runs at that rate because this VMM never sets a guest TSC frequency (no KVM_SET_TSC_KHZ, so no
+        // TSC scaling; guest TSC = host TSC + offset). Other commands do not need it (no calibration cost).
+        let rate: UInt64
+        if case .spinFor = cmd { rate = TscClock.ticksPerMicrosecond } else { rate = 0 }
+        switch GuestMailbox.request(for: cmd, layout: layout, tscTicksPerMicrosecond: rate) {
         case let .failure(e):
             return GuestResult(command: cmd, status: .error("command refused: \(e)"))
         case let .success(request):
