@@ -65,6 +65,18 @@ struct SpinForGuestTests {
         #expect(r.tscEnd > closureGuestMax, "closure at guest TSC ≤ \(closureGuestMax), command ended at \(r.tscEnd)")
     }
 
+    @Test func hostClosureRunsOffTheVcpuCpuAndAffinityIsRestored() throws {
+        let cpus = (0..<Int32(sysconf(Int32(_SC_NPROCESSORS_ONLN)))).filter { lbr_self_affinity_has($0) == 1 }
+        guard cpus.count >= 2 else { print("# one allowed CPU: nothing to check"); return }
+        let vm = try GuestVM(options: GuestVMOptions(cpu: Int(cpus[0])))
+        defer { vm.close() }
+        let ran = HostStamp()
+        let r = vm.run(.spinFor(microseconds: 1_000), timeout: .seconds(5)) { ran.tsc = UInt64(bitPattern: Int64(lbr_current_cpu())) }
+        #expect(r.status == .ok)
+        #expect(Int32(truncatingIfNeeded: ran.tsc) != cpus[0], "host closure ran on the vCPU's CPU \(cpus[0])")
+        #expect(cpus.allSatisfy { lbr_self_affinity_has($0) == 1 }, "affinity not restored")
+    }
+
     @Test func rejectsAMissingRateAndAnOverflowingProduct() throws {
         let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
         defer { vm.close() }
