@@ -60,6 +60,8 @@ g_cmd_loop:
         je g_op_read_lbr
         cmp $LBR_OP_SPIN, %eax
         je g_op_spin
+        cmp $LBR_OP_SPIN_FOR, %eax
+        je g_op_spin_for
         cmp $LBR_OP_RDTSC, %eax
         je g_op_rdtsc
         cmp $LBR_OP_EXIT_LOOP, %eax
@@ -151,6 +153,29 @@ g_op_spin:
         jz g_ok
 1:      dec %rcx
         jnz 1b
+        jmp g_ok
+
+/* SPIN_FOR: busy-wait on the TSC until it reaches the command's start TSC (RES_TSC0, read at the top of
+ * g_cmd_loop) + arg0 microseconds * arg1 ticks per microsecond. The host measures arg1 (LbrLinux TscClock);
+ * the guest TSC runs at the host TSC's rate (the VMM sets no TSC scaling). No PAUSE: it could cause
+ * pause-loop exits on VMX, and the point is to stay inside KVM_RUN. A rate of 0 or a product that does
+ * not fit 64 bits is rejected (BADCMD) instead of ending at once or wrapping. */
+g_op_spin_for:
+        mov LBR_MB_CMD_ARG0(%rbx), %rax
+        mov LBR_MB_CMD_ARG1(%rbx), %rcx
+        test %rcx, %rcx
+        jz g_badcmd
+        mul %rcx                          /* rdx:rax = us * ticks/us; CF = OF = (rdx != 0) */
+        jc g_badcmd
+        add LBR_MB_RES_TSC0(%rbx), %rax
+        jc g_badcmd
+        mov %rax, %rsi                    /* target TSC */
+1:      rdtsc
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+        cmp %rsi, %rax
+        jb 1b
         jmp g_ok
 
 g_op_hang:

@@ -143,7 +143,8 @@ public final class SimBackend: ModelBackedBackend {
     override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
                            deadlineNs: UInt64) throws(BackendError) -> GuestResult {
         let request: GuestMailbox.Request
-        switch GuestMailbox.request(for: cmd, layout: commandLayout) {
+        switch GuestMailbox.request(for: cmd, layout: commandLayout,
+                                    tscTicksPerMicrosecond: PayloadProgram.modelTscTicksPerMicrosecond) {
         case let .success(r): request = r
         case let .failure(e): return GuestResult(command: cmd, status: .error("command refused: \(e)"))
         }

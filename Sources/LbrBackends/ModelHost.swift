@@ -5,7 +5,8 @@
 // `PayloadProgram` against `guestMsr`, hybrid's real guest reaches `guestMsr` through its MSR exits.
 //
 // Model time is deterministic and independent of the machine: every guest command costs
-// `Timing.nsPerGuestInstruction` per payload instruction (PayloadProgram.instructionEstimate), each return
+// `Timing.nsPerGuestInstruction` per payload instruction (PayloadProgram.instructionEstimate) plus, for a
+// `spinFor`, its requested duration (PayloadProgram.guestTimeNs), each return
 // to user space costs `Timing.vmmTurnaroundNs` of host time on the vCPU thread, and a preemption lasts
 // `Timing.preemptionNs`. So sim and hybrid drive the model through the same operations for the same
 // scenario and agree (LbrBackendsTests checks it); what only hybrid has (real exits, real context switches)
@@ -133,7 +134,7 @@ public final class ModelHost: @unchecked Sendable {
     public func endGuestCommand(_ request: GuestMailbox.Request?) -> ExitCounters {
         lock.withLock {
             if let request {
-                let ns = PayloadProgram.instructionEstimate(for: request) &* timing.nsPerGuestInstruction
+                let ns = PayloadProgram.guestTimeNs(for: request, nsPerInstruction: timing.nsPerGuestInstruction)
                 if ns > 0 { model.advance(ns: ns) }
             }
             model.vcpuPut()

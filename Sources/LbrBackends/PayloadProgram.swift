@@ -30,7 +30,7 @@ public enum PayloadProgram {
     /// The MSR instructions the payload executes for `request`, in order (guest.S: `g_op_write_read`
     /// = WRMSR then RDMSR of arg0; `g_op_rdmsr`; `g_op_wrmsr`; `g_op_read_lbr` = RDMSR TOS, then
     /// FROM[0..<depth], TO[0..<depth], INFO[0..<depth] when the INFO base is non-zero; the branch,
-    /// spin and rdtsc commands touch no MSR).
+    /// spin, spin-for and rdtsc commands touch no MSR).
     public static func msrOps(for request: GuestMailbox.Request) -> [GuestMsrOp] {
         let idx = UInt32(truncatingIfNeeded: request.arg0)
         switch request.opcode {
@@ -44,7 +44,7 @@ public enum PayloadProgram {
             for i in 0..<d { ops.append(.read(request.to &+ i)) }
             if request.info != 0 { for i in 0..<d { ops.append(.read(request.info &+ i)) } }
             return ops
-        case .nop, .branches, .spin, .rdtsc, .exitLoop, .hang, .tripleFault, .ud2:
+        case .nop, .branches, .spin, .spinFor, .rdtsc, .exitLoop, .hang, .tripleFault, .ud2:
             return []
         }
     }
@@ -67,8 +67,8 @@ public enum PayloadProgram {
     }
 
     /// Guest instructions the payload executes for `request` outside its MSR instructions and branch sites
-    /// (command loop ≈ 40, `dec/jnz` per spin iteration, `test/jz/dec` per branch, call/emit per MSR read).
-    /// The model charges guest time from this count.
+    /// (command loop ≈ 40, `dec/jnz` per spin iteration, `test/jz/dec` per branch, call/emit per MSR read;
+    /// a `spinFor` is a duration, not a count: see `guestTimeNs`). The model charges guest time from this count.
     public static func instructionEstimate(for request: GuestMailbox.Request) -> UInt64 {
         let loop: UInt64 = 40
         switch request.opcode {
@@ -76,6 +76,22 @@ public enum PayloadProgram {
         case .branches: return loop + 3 &* request.arg0
         case .readLbr, .writeRead, .rdmsr, .wrmsr: return loop + 8 &* UInt64(msrOps(for: request).count)
         default: return loop
+        }
+    }
+
+    /// The model's TSC rate (1 GHz: model time is in ns), the rate a `spinFor` request carries for the sim
+    /// backend (the real guest gets the host's calibrated rate from GuestVM).
+    public static let modelTscTicksPerMicrosecond: UInt64 = 1_000
+
+    /// Guest time `request` takes in the model: `instructionEstimate` at `nsPerInstruction`, plus the
+    /// requested duration of a `spinFor` (arg0 µs; a real guest spins at least that long on any host, so
+    /// the model charges exactly that, whatever rate arg1 carries). The one place sim and hybrid's model
+    /// side charge guest time from (ModelHost.endGuestCommand).
+    public static func guestTimeNs(for request: GuestMailbox.Request, nsPerInstruction: UInt64) -> UInt64 {
+        let busy = instructionEstimate(for: request) &* nsPerInstruction
+        switch request.opcode {
+        case .spinFor: return busy &+ request.arg0 &* 1_000
+        default: return busy
         }
     }
 

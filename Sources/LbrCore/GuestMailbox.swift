@@ -32,6 +32,10 @@
 //   6 SPIN        arg0 iterations of dec/jnz             → []
 //   7 RDTSC                                              → [tsc]
 //   8 EXIT_LOOP   arg0 PING doorbells (benchmark)        → []
+//   9 SPIN_FOR    busy-wait until TSC ≥ (TSC at command start) + arg0 × arg1, where arg0 is microseconds
+//                 and arg1 the TSC ticks per microsecond, measured by the host (LbrLinux TscClock; the
+//                 guest TSC runs at the host's rate, no TSC scaling). arg1 = 0 or an arg0 × arg1 that
+//                 overflows 64 bits is rejected (status 3)                   → []
 //   100 HANG, 101 TRIPLE_FAULT, 102 UD2: test-only faults (loop forever, null IDT + ud2, #UD).
 // Every exception (vectors 0..31) is reported as status 2 with vector, error code and RIP; the
 // guest then resets its stack and returns to the command loop, so the VM stays usable.
@@ -89,6 +93,8 @@ public enum GuestMailbox {
     public enum Opcode: UInt32, Sendable, CaseIterable {
         case nop = 0, writeRead = 1, rdmsr = 2, wrmsr = 3, branches = 4, readLbr = 5, spin = 6, rdtsc = 7
         case exitLoop = 8
+        /// Busy-wait on the TSC: arg0 microseconds × arg1 TSC ticks per microsecond.
+        case spinFor = 9
         /// Test-only: `jmp .` forever.
         case hang = 100
         /// Test-only: load a null IDT, then `ud2` (→ triple fault / shutdown).
@@ -121,7 +127,7 @@ public enum GuestMailbox {
         public var expectedValueCount: Int? {
             switch opcode {
             case .writeRead, .rdmsr, .rdtsc, .branches: return 1
-            case .wrmsr, .spin, .nop, .exitLoop: return 0
+            case .wrmsr, .spin, .spinFor, .nop, .exitLoop: return 0
             case .readLbr: return 1 + Int(depth) * (info != 0 ? 3 : 2)
             case .hang, .tripleFault, .ud2: return nil
             }
@@ -147,7 +153,7 @@ public enum GuestMailbox {
                     for i in 0..<depth { out.append(GuestMsrAccess(index: base &+ i, isWrite: false)) }
                 }
                 return out
-            case .branches, .spin, .rdtsc, .nop, .exitLoop, .hang, .tripleFault, .ud2:
+            case .branches, .spin, .spinFor, .rdtsc, .nop, .exitLoop, .hang, .tripleFault, .ud2:
                 return []
             }
         }
@@ -188,8 +194,18 @@ public enum GuestMailbox {
         public var description: String { reason }
     }
 
+    /// Longest `spinFor` the codec encodes (10 minutes: far beyond any command deadline, and
+    /// µs × ticks-per-µs cannot overflow for any TSC below 30 THz).
+    public static let maxSpinMicroseconds = 600_000_000
+
     /// Maps a `GuestCommand` to its mailbox request (LBR MSR numbers from `layout`).
-    public static func request(for command: GuestCommand, layout: LbrLayout) -> Result<Request, EncodeError> {
+    ///
+    /// `tscTicksPerMicrosecond` is the guest TSC rate a `spinFor` request carries in arg1: the host's
+    /// calibrated rate for a real guest (LbrLinux `TscClock`), 1,000 for the model's 1 GHz TSC. It is
+    /// ignored by every other command; a `spinFor` encoded without it (0) is rejected by the payload
+    /// (status 3), so an uncalibrated spin can never end at once and look like a short command.
+    public static func request(for command: GuestCommand, layout: LbrLayout,
+                               tscTicksPerMicrosecond: UInt64 = 0) -> Result<Request, EncodeError> {
         switch command {
         case let .enableLbr(freeze):
             let value = DebugCtl.lbr | (freeze ? DebugCtl.freezeLbrsOnPmi : 0)
@@ -221,6 +237,11 @@ public enum GuestMailbox {
         case let .spin(iterations):
             guard iterations >= 0 else { return .failure(EncodeError("negative spin count \(iterations)")) }
             return .success(Request(opcode: .spin, arg0: UInt64(iterations)))
+        case let .spinFor(us):
+            guard us >= 0, us <= maxSpinMicroseconds else {
+                return .failure(EncodeError("spin-for \(us) us outside 0...\(maxSpinMicroseconds)"))
+            }
+            return .success(Request(opcode: .spinFor, arg0: UInt64(us), arg1: tscTicksPerMicrosecond))
         case .readTsc:
             return .success(Request(opcode: .rdtsc))
         }

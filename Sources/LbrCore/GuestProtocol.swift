@@ -17,8 +17,14 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     case rdmsr(UInt32)
     /// WRMSR of an allowlisted MSR.
     case wrmsr(UInt32, UInt64)
-    /// Spin `iterations` times (guest code is emulated here: keep it short).
+    /// Spin `iterations` times (guest code is emulated here: keep it short). The duration depends on how
+    /// fast the guest executes (nanoseconds on VMX hardware, milliseconds under instruction emulation): use
+    /// `spinFor` when a host action must overlap the guest's time inside KVM_RUN.
     case spin(iterations: Int)
+    /// Busy-wait in the guest until its TSC has advanced by `microseconds` (at the host-calibrated TSC
+    /// rate the VMM puts in the request): a guest phase of a given wall-clock length on any host, so a
+    /// host action taken while it runs (IPI install §3.5, preemption §1.6) really overlaps it.
+    case spinFor(microseconds: Int)
     /// RDTSC.
     case readTsc
 
@@ -32,6 +38,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case let .rdmsr(i): return "rdmsr(0x\(String(i, radix: 16)))"
         case let .wrmsr(i, v): return "wrmsr(0x\(String(i, radix: 16)),0x\(String(v, radix: 16)))"
         case let .spin(n): return "spin(\(n))"
+        case let .spinFor(us): return "spin-for(\(us)us)"
         case .readTsc: return "read-tsc"
         }
     }

@@ -79,6 +79,7 @@ public enum GuestPayload {
             ("op read_lbr", Int(LBR_OP_READ_LBR), Int(M.Opcode.readLbr.rawValue)),
             ("op spin", Int(LBR_OP_SPIN), Int(M.Opcode.spin.rawValue)),
             ("op rdtsc", Int(LBR_OP_RDTSC), Int(M.Opcode.rdtsc.rawValue)),
+            ("op spin_for", Int(LBR_OP_SPIN_FOR), Int(M.Opcode.spinFor.rawValue)),
             ("op exit_loop", Int(LBR_OP_EXIT_LOOP), Int(M.Opcode.exitLoop.rawValue)),
             ("op hang", Int(LBR_OP_HANG), Int(M.Opcode.hang.rawValue)),
             ("op triple_fault", Int(LBR_OP_TRIPLE_FAULT), Int(M.Opcode.tripleFault.rawValue)),

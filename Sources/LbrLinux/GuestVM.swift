@@ -243,14 +243,21 @@ public final class GuestVM: @unchecked Sendable {
 
     /// Runs `cmd`; `host` runs on the caller's thread once the guest has started executing `cmd`
     /// inside KVM_RUN (it wrote the command's sequence number into the result header; use a command
-    /// that stays in the guest long enough, e.g. `.spin`, to be sure it has not finished yet).
-    /// The deadline covers `host` too.
+    /// that stays in the guest long enough to be sure it has not finished yet: `.spinFor(microseconds:)`,
+    /// whose length is wall-clock time on any host, unlike `.spin(iterations:)`).
+    /// The deadline covers `host` too. For the command, the calling thread's affinity excludes the vCPU's CPU
+    /// (when it allows another), so `host` runs concurrently with the guest rather than after its time slice.
     public func run(_ cmd: GuestCommand, timeout: Duration, whileRunning host: @Sendable () -> Void) -> GuestResult {
         withoutActuallyEscaping(host) { h in run(cmd, timeout: timeout, host: h) }
     }
 
     private func run(_ cmd: GuestCommand, timeout: Duration, host: (() -> Void)?) -> GuestResult {
-        switch GuestMailbox.request(for: cmd, layout: layout) {
+        // SPIN_FOR carries the TSC rate in arg1: the host's, calibrated once per process (TscClock). The guest
+        // TSC runs at that rate because this VMM never sets a guest TSC frequency (no KVM_SET_TSC_KHZ, so no
+        // TSC scaling; guest TSC = host TSC + offset). Other commands do not need it (no calibration cost).
+        let rate: UInt64
+        if case .spinFor = cmd { rate = TscClock.ticksPerMicrosecond } else { rate = 0 }
+        switch GuestMailbox.request(for: cmd, layout: layout, tscTicksPerMicrosecond: rate) {
         case let .failure(e):
             return GuestResult(command: cmd, status: .error("command refused: \(e)"))
         case let .success(request):
@@ -327,6 +334,12 @@ public final class GuestVM: @unchecked Sendable {
             GuestMailbox.encode(request, seq: seq,
                                 into: memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize))
         }
+        // A host action "while the guest runs" must run on another CPU: on the vCPU's own CPU it could only run
+        // once the vCPU thread was preempted, i.e. outside guest mode (and perf would install a CPU-pinned event
+        // locally, without the IPI of §3.5). The scheduler's wake-affine placement puts the caller there readily
+        // (the vCPU thread wakes it), so keep the caller off that CPU for the command, when it has another.
+        let savedAffinity = host != nil ? GuestVM.leaveCpu(cpu) : nil
+        defer { if let savedAffinity { _ = savedAffinity.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } } }
         var outcome = Outcome(status: .error("vCPU thread stopped"))
         let start = monotonicNs()
         let limit = start &+ GuestVM.nanoseconds(deadline)
@@ -342,13 +355,20 @@ public final class GuestVM: @unchecked Sendable {
             // is inside KVM_RUN executing this command's guest code (or has already finished it).
             if request != nil {
                 let page = memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)
+                // Busy-poll first: the guest writes the seq within microseconds of entering KVM_RUN, while on a
+                // loaded host each sched_yield() can hand the CPU to another task for a whole slice (ms) — longer
+                // than a `spinFor` meant to overlap the host action, which would then run after the command.
+                // Past 1 ms (the vCPU thread itself was not scheduled yet), yield between polls.
+                let busyUntil = monotonicNs() &+ 1_000_000
                 var polls = 0
-                while monotonicNs() < limit {
+                while true {
+                    let now = monotonicNs()
+                    if now >= limit { break }
                     let started = UInt32(littleEndian: page.loadUnaligned(fromByteOffset: GuestMailbox.resSeqOffset, as: UInt32.self))
                     if started == seq { break }
                     polls += 1
                     if polls % 64 == 0, res.thread.wait(for: ticket, deadlineNs: 0) { break }
-                    sched_yield()
+                    if now >= busyUntil { sched_yield() }
                 }
             }
             host()
@@ -366,6 +386,17 @@ public final class GuestVM: @unchecked Sendable {
             } while !res.thread.wait(for: ticket, deadlineNs: monotonicNs() + 20_000_000)
         }
         return outcome
+    }
+
+    /// Removes `cpu` from the calling thread's affinity when the thread may run elsewhere too; returns the
+    /// previous CPU list to restore, or nil when nothing changed.
+    static func leaveCpu(_ cpu: Int) -> [Int32]? {
+        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096)))
+        let allowed = (0..<n).filter { lbr_self_affinity_has($0) == 1 }
+        let others = allowed.filter { $0 != Int32(cpu) }
+        guard others.count < allowed.count, !others.isEmpty else { return nil }
+        let rc = others.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) }
+        return rc == 0 ? allowed : nil
     }
 
     static func nanoseconds(_ d: Duration) -> UInt64 {

@@ -1,5 +1,7 @@
 // The scenario catalog. Every scenario is data: phases of host and guest steps with explicit timing.
 // Guest loops are short on purpose: on instruction-emulating KVM hosts each guest instruction costs ~1 µs.
+// The guest side of a timed step (host action while the vCPU runs, preemption) is the opposite: it must last
+// a given wall-clock time on every host, so it is a `spinFor(microseconds:)` (see CatalogConstants).
 // Section numbers (§) refer to docs/reference kvm-perf-lbr.md; "seed a/b" to Xiong Zhang's cases in the
 // June 2023 thread ("[PATCH 3/4] KVM: VMX/pmu: Enable inactive vLBR event in guest LBR MSR emulation"),
 // "Sean Q1/Q2" to Sean Christopherson's questions in the same thread, "2018 seed" to Wei Wang / Andi Kleen
@@ -20,8 +22,20 @@ public enum CatalogConstants {
     /// `depth` branches), so the pattern must span several sample periods (`Contender.lbrSamplePeriod` =
     /// 10,000): 16,384 jmps (≈ 65k guest instructions) are several periods at any IPC, ≈ 45 ms when emulated.
     public static let tracingBranches = 16_384
-    /// Spin iterations while the host acts concurrently or preempts (long enough for an IPI / a time slice).
-    public static let longSpin = 2_000
+    /// Guest busy time while the host installs an event by IPI (`hostWhileGuestRuns`, §3.5). Timed steps spin
+    /// for wall-clock TIME (`GuestCommand.spinFor`, the payload busy-waits on the TSC), not for an iteration
+    /// count: 2,000 iterations last milliseconds where every guest instruction is emulated (~1 µs each) but
+    /// only microseconds on VMX hardware, where the host action would then land after the command and the
+    /// hw backend could only report "did not overlap". perf_event_open of a CPU-pinned event on another
+    /// CPU's context plus the perf_install_in_context() IPI takes tens to hundreds of microseconds; 2 ms
+    /// covers it with a wide margin on a loaded host and costs 2 ms per step here.
+    public static let whileRunningMicroseconds = 2_000
+    /// Guest busy time while a host task pinned to the vCPU's CPU preempts the vCPU thread
+    /// (`preemptGuest`; §1.6 release after a sched-in with the vCPU loaded, §8.4). The CPU hog runs
+    /// SCHED_FIFO when permitted (it preempts at once); without that permission it is SCHED_OTHER, and CFS/EEVDF
+    /// only preempts the running vCPU thread after its slice / wakeup granularity (a few ms), so the guest
+    /// must still be inside KVM_RUN then: 10 ms.
+    public static let preemptionMicroseconds = 10_000
     /// Spin iterations after contention ended, before the first probe (gives "recovered by itself" a chance:
     /// several VM-exits/entries happen).
     public static let shortSpin = 200
@@ -87,7 +101,7 @@ public enum Catalog {
         phases: [
             Phase("guest-owns", .setup, useLbr("the guest owns LBR first")),
             Phase("contended", .contended, [
-                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spin(iterations: C.longSpin),
+                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
                 .guest(.writeTos(C.tosProbeA), "does the guest still own LBR?"),
                 .guest(.branchPattern(count: C.branches)),
@@ -139,7 +153,7 @@ public enum Catalog {
         phases: [
             Phase("setup", .setup, useLbr("the guest owns LBR first")),
             Phase("contended", .contended, [
-                .hostWhileGuestRuns(.open(.contender(.vlbrSlot)), during: .spin(iterations: C.longSpin),
+                .hostWhileGuestRuns(.open(.contender(.vlbrSlot)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "take counter 58 by IPI while the vCPU runs (§3.4 a, §3.5)"),
                 .guest(.writeTos(C.tosProbeA)),
                 .host(.readContenders),
@@ -156,7 +170,7 @@ public enum Catalog {
                 .host(.readKmsg)]),
             Phase("release", .recoveryAttempt, recoveryPath: .releaseAfterPreemption, [
                 .guest(.disableLbr, "DEBUGCTL.LBR=0 so intel_pmu_cleanup() releases the event (§1.6)"),
-                .preempt(by: .cpuHog, during: .spin(iterations: C.longSpin),
+                .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds),
                          "sched-out with the vCPU loaded ⇒ KVM_REQ_PMU cleanup at the next entry (§8.4)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event (§1.2)"),
                 .guest(.writeTos(C.tosProbeA)),
@@ -203,11 +217,11 @@ public enum Catalog {
                 .host(.close(.contender(.pinnedLbr)))]),
             Phase("reset", .setup, [
                 .guest(.disableLbr, "release the (possibly ERROR) event: DEBUGCTL.LBR=0 …"),
-                .preempt(by: .cpuHog, during: .spin(iterations: C.longSpin), "… plus preemption (§1.6)"),
+                .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds), "… plus preemption (§1.6)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event"),
                 .guest(.writeTos(C.tosProbeA), "the guest owns LBR again")]),
             Phase("while-running", .contended, [
-                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spin(iterations: C.longSpin),
+                .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.writeTos(C.tosProbeA)),
@@ -231,7 +245,7 @@ public enum Catalog {
                        "keep DEBUGCTL.LBR=1 but record nothing more (LBR_SELECT suppress CPL0 and CPL>0)"),
                 .guest(.readLbrStack, "reference copy")]),
             Phase("lbr-on-check", .stackCheck, [
-                .preempt(by: .lbrCallStackTask, during: .spin(iterations: C.longSpin),
+                .preempt(by: .lbrCallStackTask, during: .spinFor(microseconds: C.preemptionMicroseconds),
                          "vCPU thread switched out for an LBR call-stack task"),
                 .guest(.readLbrStack, "same as the reference?")]),
             Phase("lbr-off-reference", .stackReference, [
@@ -240,7 +254,7 @@ public enum Catalog {
                 .guest(.disableLbr, "DEBUGCTL.LBR=0 freezes the stack (guest perf does this before reading)"),
                 .guest(.readLbrStack, "reference copy")]),
             Phase("lbr-off-check", .stackCheck, [
-                .preempt(by: .lbrCallStackTask, during: .spin(iterations: C.longSpin),
+                .preempt(by: .lbrCallStackTask, during: .spinFor(microseconds: C.preemptionMicroseconds),
                          "vCPU thread switched out; DEBUGCTL.LBR=0 ⇒ release at the next KVM_REQ_PMU (§1.6)"),
                 .guest(.readLbrStack, "same as the reference?")]),
         ],

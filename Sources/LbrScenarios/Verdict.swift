@@ -215,7 +215,7 @@ public enum VerdictEngine {
                         readings[.stackContent] = SignalReading(kind: .stackContent, vote: .notActive,
                             evidence: "LBR stack all zero after guest branches with DEBUGCTL.LBR=1")
                     }
-                case .spin, .readTsc, .rdmsr, .wrmsr:
+                case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr:
                     break
                 }
             case let .msrAccess(a):

@@ -36,8 +36,33 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
     static let commands: [GuestCommand] = [
         .enableLbr(freezeOnPmi: false), .branchPattern(count: 20), .readLbrStack, .writeTos(3),
         .rdmsr(MSR.lbrSelect), .wrmsr(MSR.lbrSelect, 0x3), .enableLbr(freezeOnPmi: true), .disableLbr,
-        .spin(iterations: 10), .readTsc, .writeTos(1), .readLbrStack,
+        .spin(iterations: 10), .spinFor(microseconds: 200), .readTsc, .writeTos(1), .readLbrStack,
     ]
+
+    /// A `spinFor` is a duration: the model charges exactly the requested time (plus the command loop), in one
+    /// place (`PayloadProgram.guestTimeNs`), for sim and for hybrid's model side alike.
+    @Test func spinForAdvancesModelTimeByItsDuration() throws {
+        let loopOnly = PayloadProgram.guestTimeNs(for: GuestMailbox.Request(opcode: .nop), nsPerInstruction: 1)
+        for (cmd, want) in [(GuestCommand.spinFor(microseconds: 2_000), UInt64(2_000_000)),
+                            (.spinFor(microseconds: 10_000), 10_000_000), (.spinFor(microseconds: 0), 0)] {
+            let r = try GuestMailbox.request(for: cmd, layout: .skylake,
+                                             tscTicksPerMicrosecond: PayloadProgram.modelTscTicksPerMicrosecond).get()
+            #expect(PayloadProgram.guestTimeNs(for: r, nsPerInstruction: 1) == want + loopOnly)
+            // The rate the request carries does not change model time (hybrid's model side has the host's).
+            var other = r; other.arg1 = 2_300
+            #expect(PayloadProgram.guestTimeNs(for: other, nsPerInstruction: 1) == want + loopOnly)
+            // Through the sim backend: the model clock moves by at least the duration across the command.
+            let sim = SimBackend(variant: .mainline)
+            _ = try sim.begin(Catalog.guestBaseline, cpu: 0)
+            defer { _ = sim.end() }
+            let h = try #require(sim.host)
+            let t0 = h.nowNs
+            let obs = try sim.perform(.guest(cmd), deadlineNs: Host.deadline())
+            #expect(guestResult(obs)?.status == .ok)
+            #expect(h.nowNs - t0 >= want + loopOnly, "\(cmd): model advanced \(h.nowNs - t0) ns")
+            #expect(h.nowNs - t0 < want + loopOnly + 1_000_000, "\(cmd): model advanced \(h.nowNs - t0) ns")
+        }
+    }
 
     @Test func programFollowsTheMailboxRequest() throws {
         let L = LbrLayout.skylake

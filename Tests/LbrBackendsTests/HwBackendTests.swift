@@ -181,18 +181,18 @@ struct StepTests {
             let dbg = en.compactMap { if case let .msrAccess(a) = $0 { return a } else { return nil } }
             #expect(dbg.map(\.trapped) == [true, true] && dbg.map(\.isWrite) == [true, false])
             // A host action while the guest spins: the overlap note says it ran inside the command.
-            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spin(iterations: 20_000)), deadlineNs: far)
+            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: 2_000)), deadlineNs: far)
             let notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
             print("# " + notes.joined(separator: " | "))
             #expect(notes.contains { $0.contains("ran inside the guest command") }, "\(notes)")
             // Preemption by the hog: involuntary switches of the vCPU thread reported.
-            let p = try hw.perform(.preempt(by: .cpuHog, during: .spin(iterations: 20_000)), deadlineNs: far)
+            let p = try hw.perform(.preempt(by: .cpuHog, during: .spinFor(microseconds: 10_000)), deadlineNs: far)
             let cs = p.compactMap { if case let .contextSwitches(n) = $0.observation { return n } else { return nil } }
             print("# " + p.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }.joined(separator: " | "))
             #expect(cs.count == 1 && cs[0] > 0)
             // Hardware contenders here: SKIP with "no core PMU" and the attribute tried.
             for step in [Step.host(.open(.contender(.pinnedLbr))), .host(.open(.contender(.vlbrSlot))),
-                         .preempt(by: .lbrCallStackTask, during: .spin(iterations: 100))] {
+                         .preempt(by: .lbrCallStackTask, during: .spinFor(microseconds: 100))] {
                 let why = unsupportedReason { () throws(BackendError) in _ = try hw.perform(step, deadlineNs: far) }
                 if !HostContenders.hasCorePmu() { #expect(why?.contains("no core PMU: perf_event_open(type=") == true, "\(step): \(why ?? "nil")") }
             }
@@ -238,8 +238,8 @@ struct HwBackendLeakTests {
                 hw.testingWithoutGuestLbr = true
                 let far = UInt64.max / 2
                 if (try? hw.begin(Catalog.recoveryPaths, cpu: 0)) == nil { exit(3) }
-                for step in [Step.guest(.writeTos(3)), .hostWhileGuestRuns(.readKmsg, during: .spin(iterations: 2_000)),
-                             .preempt(by: .cpuHog, during: .spin(iterations: 2_000)),
+                for step in [Step.guest(.writeTos(3)), .hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: 2_000)),
+                             .preempt(by: .cpuHog, during: .spinFor(microseconds: 10_000)),
                              .host(.open(.contender(.pinnedLbr)))] {
                     _ = try? hw.perform(step, deadlineNs: far)
                 }

@@ -39,7 +39,7 @@ struct MailboxTests {
     @Test func mapsEveryGuestCommand() throws {
         let cmds: [GuestCommand] = [.enableLbr(freezeOnPmi: true), .enableLbr(freezeOnPmi: false), .disableLbr,
                                     .branchPattern(count: 7), .readLbrStack, .writeTos(3), .rdmsr(0x680),
-                                    .wrmsr(0x1d9, 1), .spin(iterations: 9), .readTsc]
+                                    .wrmsr(0x1d9, 1), .spin(iterations: 9), .spinFor(microseconds: 5), .readTsc]
         for c in cmds { #expect((try? GuestMailbox.request(for: c, layout: layout).get()) != nil, "\(c)") }
         let en = try GuestMailbox.request(for: .enableLbr(freezeOnPmi: true), layout: layout).get()
         #expect(en.opcode == .writeRead && en.arg0 == UInt64(MSR.debugctl) && en.arg1 == DebugCtl.lbr | DebugCtl.freezeLbrsOnPmi)
@@ -53,6 +53,36 @@ struct MailboxTests {
         #expect((try? GuestMailbox.request(for: .wrmsr(0x10a, 0), layout: layout).get()) == nil)
         #expect((try? GuestMailbox.request(for: .branchPattern(count: -1), layout: layout).get()) == nil)
         #expect((try? GuestMailbox.request(for: .spin(iterations: -1), layout: layout).get()) == nil)
+    }
+
+    @Test func spinForCarriesMicrosecondsAndTheTscRate() throws {
+        let r = try GuestMailbox.request(for: .spinFor(microseconds: 2_000), layout: layout, tscTicksPerMicrosecond: 2_995).get()
+        #expect(r.opcode == .spinFor && r.opcode.rawValue == 9 && r.arg0 == 2_000 && r.arg1 == 2_995)
+        #expect(r.expectedValueCount == 0 && r.msrSequence.isEmpty)
+        // Without a rate the request is still encodable (arg1 0, which the payload rejects as a bad command).
+        #expect(try GuestMailbox.request(for: .spinFor(microseconds: 1), layout: layout).get().arg1 == 0)
+        // The rate only goes into SPIN_FOR.
+        #expect(try GuestMailbox.request(for: .spin(iterations: 3), layout: layout, tscTicksPerMicrosecond: 7).get().arg1 == 0)
+        #expect((try? GuestMailbox.request(for: .spinFor(microseconds: -1), layout: layout).get()) == nil)
+        #expect((try? GuestMailbox.request(for: .spinFor(microseconds: GuestMailbox.maxSpinMicroseconds + 1), layout: layout).get()) == nil)
+        #expect((try? GuestMailbox.request(for: .spinFor(microseconds: GuestMailbox.maxSpinMicroseconds), layout: layout).get()) != nil)
+        #expect(GuestCommand.spinFor(microseconds: 2_000).description == "spin-for(2000us)")
+        // Encoded where the payload reads it.
+        var p = [UInt8](repeating: 0, count: GuestMailbox.pageSize)
+        p.withUnsafeMutableBytes { GuestMailbox.encode(r, seq: 9, into: $0) }
+        p.withUnsafeBytes { b in
+            #expect(b.load(fromByteOffset: GuestMailbox.cmdOpcodeOffset, as: UInt32.self) == 9)
+            #expect(b.load(fromByteOffset: GuestMailbox.cmdArg0Offset, as: UInt64.self) == 2_000)
+            #expect(b.load(fromByteOffset: GuestMailbox.cmdArg1Offset, as: UInt64.self) == 2_995)
+        }
+        // An ok result must carry no values; a rejected one is an error.
+        #expect(GuestMailbox.decode(page(seq: 9, status: 1, values: []), seq: 9, request: r).status == .ok)
+        if case .error = GuestMailbox.decode(page(seq: 9, status: 1, values: [1]), seq: 9, request: r).status {} else {
+            Issue.record("spin-for ok with a value accepted")
+        }
+        if case .error = GuestMailbox.decode(page(seq: 9, status: 3, values: []), seq: 9, request: r).status {} else {
+            Issue.record("bad command not an error")
+        }
     }
 
     @Test func encodeWritesTheCommandArea() {
@@ -105,7 +135,7 @@ struct MailboxTests {
         let requests: [GuestMailbox.Request] = [
             .init(opcode: .rdmsr, arg0: 0x680), .init(opcode: .readLbr, depth: 32, tos: 0x1c9, from: 0x680, to: 0x6c0, info: 0xdc0),
             .init(opcode: .readLbr, depth: 16, tos: 0x1c9, from: 0x680, to: 0x6c0), .init(opcode: .branches, arg0: 5),
-            .init(opcode: .spin, arg0: 1), .init(opcode: .ud2),
+            .init(opcode: .spin, arg0: 1), .init(opcode: .ud2), .init(opcode: .spinFor, arg0: 2_000, arg1: 3_000),
         ]
         var ok = 0, errors = 0, faults = 0
         let valid = page(seq: 7, status: 1, values: Array(repeating: 5, count: 97))
@@ -169,8 +199,8 @@ struct MailboxTests {
     }
 
     @Test func nonMsrCommandsTouchNoMsr() throws {
-        for c: GuestCommand in [.branchPattern(count: 8), .spin(iterations: 10), .readTsc] {
-            #expect(try GuestMailbox.request(for: c, layout: .skylake).get().msrSequence.isEmpty)
+        for c: GuestCommand in [.branchPattern(count: 8), .spin(iterations: 10), .spinFor(microseconds: 10), .readTsc] {
+            #expect(try GuestMailbox.request(for: c, layout: .skylake, tscTicksPerMicrosecond: 1_000).get().msrSequence.isEmpty)
         }
         let e = try GuestMailbox.request(for: .enableLbr(freezeOnPmi: false), layout: .skylake).get()
         #expect(e.msrSequence.map(\.index) == [MSR.debugctl, MSR.debugctl])

@@ -67,6 +67,8 @@
 #define LBR_OP_SPIN         6  /* arg0 iterations */
 #define LBR_OP_RDTSC        7  /* -> value */
 #define LBR_OP_EXIT_LOOP    8  /* arg0 doorbell PING exits (benchmark) */
+#define LBR_OP_SPIN_FOR     9  /* spin until TSC >= start TSC + arg0 (us) * arg1 (TSC ticks per us);
+                                  arg1 == 0 or an overflowing product: BADCMD */
 #define LBR_OP_HANG         100 /* test only: jmp . forever */
 #define LBR_OP_TRIPLE_FAULT 101 /* test only: load a null IDT, then ud2 */
 #define LBR_OP_UD2          102 /* test only: ud2 (#UD, vector 6) */
