@@ -343,7 +343,8 @@ public final class CpuHog: @unchecked Sendable {
         var busy: UInt64 = 0
         while true {
             rounds += 1
-            let r0 = monotonicNs()
+            // The first round starts at t0 itself, so busy time and the maxDuration check share one origin.
+            let r0 = rounds == 1 ? t0 : monotonicNs()
             var now = r0
             while !s.stop.load(ordering: .relaxed) {
                 spins &+= 1
