@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
         .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
         .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport", "LbrTestSupport"]),
-        .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim"]),
+        .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim", "LbrTestSupport"]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
         ]),

@@ -3,48 +3,11 @@ import LbrCore
 import LbrLinux
 import LbrScenarios
 import Testing
+import LbrTestSupport
 @testable import LbrBackends
 
 private let kvmUsable = access("/dev/kvm", R_OK | W_OK) == 0
 private let isRoot = geteuid() == 0
-
-private func entries(_ dir: String) -> [String: String] {
-    guard let d = opendir(dir) else { return [:] }
-    defer { closedir(d) }
-    var out: [String: String] = [:]
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name.hasPrefix(".") { continue }
-        var buf = [CChar](repeating: 0, count: 512)
-        let n = readlink("\(dir)/\(name)", &buf, buf.count - 1)
-        let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        if target.hasPrefix("/proc/") { continue }   // concurrent /proc directory listings
-        // Dispatch / the test runtime create these lazily for the whole process.
-        if ["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[timerfd]"].contains(target) { continue }
-        out[name] = target
-    }
-    return out
-}
-/// Snapshot of this process's fds (number → target) and threads.
-private struct ProcessSnapshot {
-    let fds: [String: String]
-    let threads: Set<String>
-    init() { fds = entries("/proc/self/fd"); threads = Set(entries("/proc/self/task").keys) }
-    /// What is open now and was not at `self`, after letting concurrently running suites settle (≤ 3 s):
-    /// only entries that stay are reported, so another suite's short-lived fds cannot fail the check,
-    /// while a leak (which never goes away) always does.
-    func leaked() -> [String] {
-        var extra: [String] = []
-        for _ in 0..<30 {
-            let now = ProcessSnapshot()
-            extra = now.fds.filter { fds[$0.key] != $0.value }.map { "fd \($0.key) → \($0.value)" }
-                + now.threads.subtracting(threads).map { "thread \($0)" }
-            if extra.isEmpty { return [] }
-            usleep(100_000)
-        }
-        return extra
-    }
-}
 
 private func unsupportedReason(_ body: () throws(BackendError) -> Void) -> String? {
     do { try body(); return nil } catch {
@@ -248,13 +211,4 @@ struct HwBackendLeakTests {
             exitReportingLeaks(snap)
         }
     }
-}
-
-/// Exit 0 when nothing outlived the snapshot, else print the leaks to stderr and exit 1.
-private func exitReportingLeaks(_ snap: ProcessSnapshot) -> Never {
-    let leaked = snap.leaked()
-    if leaked.isEmpty { exit(0) }
-    let text = "leaked: " + leaked.joined(separator: ", ") + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
-    exit(1)
 }

@@ -1,4 +1,5 @@
 import Testing
+import LbrTestSupport
 import LbrCore
 @testable import LbrLinux
 import CLbrShim
@@ -43,14 +44,6 @@ final class NSLockish: @unchecked Sendable {
     init() { pthread_mutex_init(m, nil) }
     deinit { pthread_mutex_destroy(m); m.deallocate() }
     func with<R>(_ body: () -> R) -> R { pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }; return body() }
-}
-
-func openFdCount() -> Int {
-    guard let d = opendir("/proc/self/fd") else { return -1 }
-    defer { closedir(d) }
-    var n = 0
-    while readdir(d) != nil { n += 1 }
-    return n
 }
 
 @Suite("GuestVM faults, MSRs and set-up (real KVM)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
@@ -230,54 +223,30 @@ struct GuestVMFaultTests {
         #expect(b.ioExits >= a.ioExits)
     }
 
-    @Test func fdsAreClosedAlsoOnFailure() throws {
-        let before = openFdCount()
-        let beforeTargets = openFdTargets()
-        for _ in 0..<3 {
-            let vm = try GuestVM(options: GuestVMOptions(cpu: 0, userSpaceMsr: { _ in .gp }))
-            _ = vm.run(.readTsc, timeout: .seconds(1))
-            vm.close()
-            vm.close() // idempotent
+    /// VM, vCPU, stats and memory fds and the vCPU thread are released by close(), by deinit and on failing
+    /// paths. Runs in a child process (exit test) so no other suite's fds or threads blur the check.
+    @Test func fdsAndThreadsAreReleasedAlsoOnFailure() async {
+        await #expect(processExitsWith: .success) {
+            let snap = ProcessSnapshot()
+            for _ in 0..<3 {
+                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: 0, userSpaceMsr: { _ in .gp })) else { exit(3) }
+                _ = vm.run(.readTsc, timeout: .seconds(1))
+                vm.close()
+                vm.close() // idempotent
+            }
+            do { // deinit path
+                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: 0)) else { exit(3) }
+                _ = vm.run(.readTsc, timeout: .seconds(1))
+            }
+            // Failing paths: pinning to a CPU that does not exist (after VM + memory were created),
+            // and bad memory size (before anything).
+            if (try? GuestVM(options: GuestVMOptions(cpu: 4000))) != nil { exit(4) }
+            if (try? GuestVM(options: GuestVMOptions(cpu: 0, memoryBytes: 4096))) != nil { exit(5) }
+            exitReportingLeaks(snap)
         }
-        do { // deinit path
-            let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
-            _ = vm.run(.readTsc, timeout: .seconds(1))
-        }
-        // Failing paths: pinning to a CPU that does not exist (after VM + memory were created),
-        // and bad memory size (before anything).
-        #expect(throws: LinuxError.self) { _ = try GuestVM(options: GuestVMOptions(cpu: 4000)) }
-        #expect(throws: LinuxError.self) { _ = try GuestVM(options: GuestVMOptions(cpu: 0, memoryBytes: 4096)) }
-        // Other suites run in parallel and open/close fds of their own meanwhile: a leak is an fd that was
-        // not open before and stays open.
-        var extra = openFdTargets().filter { beforeTargets[$0.key] != $0.value }
-        for _ in 0..<30 where !extra.isEmpty {
-            usleep(100_000)
-            extra = openFdTargets().filter { beforeTargets[$0.key] != $0.value }
-        }
-        #expect(extra.isEmpty, "\(extra)")
-        _ = before
     }
 }
 
-/// fd number → readlink target of every open fd.
-func openFdTargets() -> [String: String] {
-    guard let d = opendir("/proc/self/fd") else { return [:] }
-    defer { closedir(d) }
-    var out: [String: String] = [:]
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name.hasPrefix(".") { continue }
-        var buf = [CChar](repeating: 0, count: 512)
-        let n = readlink("/proc/self/fd/\(name)", &buf, buf.count - 1)
-        let target = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        // Directory streams of concurrent /proc listings (this helper's own, another test's) are not leaks.
-        if target.hasPrefix("/proc/") { continue }
-        // Dispatch / the test runtime create these lazily for the whole process.
-        if ["anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[timerfd]"].contains(target) { continue }
-        out[name] = target
-    }
-    return out
-}
 
 func readText(_ path: String) -> String? {
     guard let f = fopen(path, "r") else { return nil }
