@@ -373,36 +373,31 @@ public struct KernelModel: Sendable {
 
     /// Close a host event (`close(fd)` → perf_remove_from_context: scheduled out, no reschedule of others).
     public mutating func close(_ id: ModelEventID) {
-        stats.operations &+= 1
-        advanceClock(costs.perfSyscallNs)
-        guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
-        let ipi = ipiExitIfNeeded(id.raw)
-        closeInternal(id.raw)
-        if ipi { enterInternal() }
-        noteVlbrState()
+        hostEventSyscall(id) { m, i in m.closeInternal(i) }
     }
 
     /// PERF_EVENT_IOC_ENABLE: OFF/ERROR → INACTIVE, then `ctx_resched()` if its context is running (§3.2).
     public mutating func enable(_ id: ModelEventID) {
-        stats.operations &+= 1
-        advanceClock(costs.perfSyscallNs)
-        guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
-        let ipi = ipiExitIfNeeded(id.raw)
-        enableInternal(id.raw)
-        if ipi { enterInternal() }
-        noteVlbrState()
+        hostEventSyscall(id) { m, i in m.enableInternal(i) }
     }
 
     /// PERF_EVENT_IOC_DISABLE: scheduled out, OFF; nothing else is rescheduled (upstream: __perf_event_disable).
     public mutating func disable(_ id: ModelEventID) {
+        hostEventSyscall(id) { m, i in
+            m.events[i].explicitOps &+= 1
+            if m.events[i].state == .active { m.deactivate(i, to: .off) } else { m.events[i].state = .off }
+            if m.events[i].usesLbr && !m.events[i].isVlbr { m.lbrFreedByHost() }
+        }
+    }
+
+    /// A host syscall on an open event: the syscall's cost, the IPI exit when the event's CPU is running the
+    /// vCPU (the IPI forces a VM-exit, §3.5), the operation, re-entry, and the vLBR state note.
+    private mutating func hostEventSyscall(_ id: ModelEventID, _ op: (inout KernelModel, Int) -> Void) {
         stats.operations &+= 1
         advanceClock(costs.perfSyscallNs)
         guard events.indices.contains(id.raw), !events[id.raw].closed else { return }
-        let i = id.raw
-        let ipi = ipiExitIfNeeded(i)
-        events[i].explicitOps &+= 1
-        if events[i].state == .active { deactivate(i, to: .off) } else { events[i].state = .off }
-        if events[i].usesLbr && !events[i].isVlbr { lbrFreedByHost() }
+        let ipi = ipiExitIfNeeded(id.raw)
+        op(&self, id.raw)
         if ipi { enterInternal() }
         noteVlbrState()
     }
