@@ -17,24 +17,33 @@ import LbrScenarios
 import Logging
 
 /// `hybrid`: the real KVM guest, the model as host perf + KVM vLBR.
-public final class HybridBackend: ModelBackedBackend {
+public typealias HybridBackend = ModelBackedBackend<KvmGuest>
+
+extension ModelBackedBackend where Guest == KvmGuest {
+    /// - Parameters:
+    ///   - variant: the kernel variant (`--model`).
+    ///   - profile: this host's profile; availability comes from `Eligibility.hybrid(profile)`.
+    public convenience init(variant: KernelVariant, profile: HostProfile, pmu: ModelPMU = .skylake,
+                            timing: ModelHost.Timing = .init(), logger: Logger? = nil) {
+        self.init(guest: KvmGuest(), variant: variant, pmu: pmu, timing: timing, profile: profile, logger: logger)
+    }
+
+    /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
+    public var msrExitLog: [GuestMsrOp] { guest.msrExitLog }
+}
+
+/// The hybrid guest side: lbrprobe's real KVM guest with the model answering its LBR MSR exits.
+public final class KvmGuest: ModelGuest {
+    public static var kind: BackendKind { .hybrid }
     /// How long the real CPU hog of a preemption step spins once triggered: as SCHED_FIFO, and without
     /// FIFO permission (then it runs like the vCPU thread).
     public var hogBusy: CpuHog.Busy = .preemption
     private var vm: GuestVM?
     private let exitLog = OpLog()
-    /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
+    /// Every MSR exit of the current (or last) scenario, in order.
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
 
-    /// - Parameters:
-    ///   - variant: the kernel variant (`--model`).
-    ///   - profile: this host's profile; availability comes from `Eligibility.hybrid(profile)`.
-    public init(variant: KernelVariant, profile: HostProfile, pmu: ModelPMU = .skylake,
-                timing: ModelHost.Timing = .init(), logger: Logger? = nil) {
-        super.init(kind: .hybrid, variant: variant, pmu: pmu, timing: timing, profile: profile, logger: logger)
-    }
-
-    public override func availability() -> BackendAvailability {
+    public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         guard let profile else { return .unavailable(reason: "no host profile") }
         let e = Eligibility.hybrid(profile)
         guard e.eligible else {
@@ -43,9 +52,7 @@ public final class HybridBackend: ModelBackedBackend {
         return .available(detail: "real KVM guest (/dev/kvm, user-space MSR exits through an MSR filter on DEBUGCTL and \(pmu.lbrLayout.allMsrs.count) LBR MSRs); host perf and KVM's vLBR played by kernel model \(variant.name)")
     }
 
-    public override func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
-        if case let .unavailable(r) = availability() { throw .unsupported("hybrid unavailable: \(r)") }
-        let h = startModel(cpu: cpu)
+    public func start(host h: ModelHost, cpu: Int, layout: LbrLayout) throws(BackendError) -> [String] {
         exitLog.clear()
         let handler: UserSpaceMsrHandler = { [exitLog] exit in
             let op: GuestMsrOp = exit.isWrite ? .write(exit.index, exit.value) : .read(exit.index)
@@ -54,29 +61,23 @@ public final class HybridBackend: ModelBackedBackend {
             if o.faulted { return .gp }
             return exit.isWrite ? .ok : .value(o.value)
         }
-        let options = GuestVMOptions(cpu: cpu, layout: commandLayout, userSpaceMsr: handler,
+        let options = GuestVMOptions(cpu: cpu, layout: layout, userSpaceMsr: handler,
                                      configureGuestLbr: false, msrExitRip: false)
-        do {
-            vm = try GuestVM(options: options)
-        } catch {
-            _ = end()
-            throw .failed("guest VM: \(error)")
-        }
-        guard let vm else { throw .failed("guest VM missing") }
-        var notes = sessionNotes(h)
+        let vm: GuestVM
+        do { vm = try GuestVM(options: options) } catch { throw .failed("guest VM: \(error)") }
+        self.vm = vm
         let ranges = vm.msrFilter?.ranges.map { "0x\(String($0.base, radix: 16))+\($0.count)" }.joined(separator: ",") ?? "none"
-        notes.append("real KVM guest: vCPU thread \(vm.vcpuThreadID) pinned to CPU \(cpu), MSR filter \(ranges), guest RAM \(vm.memoryPlacement)")
-        return SessionInfo(backend: .hybrid, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout, notes: notes)
+        return ["real KVM guest: vCPU thread \(vm.vcpuThreadID) pinned to CPU \(cpu), MSR filter \(ranges), guest RAM \(vm.memoryPlacement)"]
     }
 
-    override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
-                           deadlineNs: UInt64) throws(BackendError) -> GuestResult {
+    public func run(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost, layout: LbrLayout,
+                    deadlineNs: UInt64) throws(BackendError) -> GuestResult {
         guard let vm else { throw .failed("no guest VM") }
         let now = monotonicNs()
         guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
         let timeout = Duration.nanoseconds(Int64(min(deadlineNs - now, UInt64(Int64.max))))
         let request: GuestMailbox.Request?
-        if case let .success(r) = GuestMailbox.request(for: cmd, layout: commandLayout) { request = r } else { request = nil }
+        if case let .success(r) = GuestMailbox.request(for: cmd, layout: layout) { request = r } else { request = nil }
 
         h.beginGuestCommand()
         var result: GuestResult
@@ -134,10 +135,9 @@ public final class HybridBackend: ModelBackedBackend {
         return result
     }
 
-    public override func end() -> [TimedObservation] {
+    public func stop() {
         vm?.close()
         vm = nil
-        return super.end()
     }
 }
 

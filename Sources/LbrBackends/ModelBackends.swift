@@ -10,34 +10,60 @@ import LbrScenarios
 import Logging
 
 /// Which guest-side extra a command runs with (the host part of a timed step).
-enum DuringGuest {
+public enum DuringGuest: Sendable {
     case host(HostAction)
     case preempt(PreemptingTask)
+
+    /// The model side of this extra, taken while the guest is inside KVM_RUN.
+    func apply(to h: ModelHost) {
+        switch self {
+        case let .host(a): h.host(a, whileGuestRuns: true)
+        case let .preempt(t): h.preempt(by: t)
+        }
+    }
 }
 
-/// Common part of `SimBackend` and `HybridBackend`: step dispatch, session notes, support.
-public class ModelBackedBackend: ScenarioBackend {
-    public let kind: BackendKind
+/// Who executes the guest's commands in a model-backed backend: the payload interpreter (sim) or the real
+/// KVM guest (hybrid). Everything else — the model, step dispatch, session notes — is `ModelBackedBackend`.
+public protocol ModelGuest: AnyObject {
+    /// sim or hybrid.
+    static var kind: BackendKind { get }
+    /// Whether this guest side can run here.
+    func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability
+    /// Prepares a fresh guest for a scenario on `cpu`, answered by `h`; returns extra session notes.
+    func start(host h: ModelHost, cpu: Int, layout: LbrLayout) throws(BackendError) -> [String]
+    /// Runs one guest command; `during` is applied to the model (and, on hybrid, for real) while it runs.
+    func run(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost, layout: LbrLayout,
+             deadlineNs: UInt64) throws(BackendError) -> GuestResult
+    /// Releases whatever `start` created. Idempotent.
+    func stop()
+}
+
+/// `sim` and `hybrid`: one kernel model (`ModelHost`) driven through every step; `Guest` runs the guest side.
+public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
+    public var kind: BackendKind { Guest.kind }
     /// The kernel variant the model follows.
     public let variant: KernelVariant
     /// The PMU the model simulates.
     public let pmu: ModelPMU
     public let timing: ModelHost.Timing
+    /// The guest side (payload interpreter or real KVM guest).
+    public let guest: Guest
     let profile: HostProfile?
     let logger: Logger
     /// The model of the running scenario (nil outside begin…end).
     public private(set) var host: ModelHost?
 
-    init(kind: BackendKind, variant: KernelVariant, pmu: ModelPMU, timing: ModelHost.Timing,
+    init(guest: Guest, variant: KernelVariant, pmu: ModelPMU, timing: ModelHost.Timing,
          profile: HostProfile?, logger: Logger?) {
-        self.kind = kind; self.variant = variant; self.pmu = pmu; self.timing = timing; self.profile = profile
-        self.logger = logger ?? Logger(label: "lbrprobe.\(kind.rawValue)")
+        self.guest = guest; self.variant = variant; self.pmu = pmu; self.timing = timing; self.profile = profile
+        self.logger = logger ?? Logger(label: "lbrprobe.\(Guest.kind.rawValue)")
     }
 
     public var modelName: String? { variant.name }
 
     public func availability() -> BackendAvailability {
-        fatalError("subclass")
+        guest.availability(variant: variant, pmu: pmu, profile: profile)
     }
 
     /// Every catalog scenario runs on every model: a variant without guest LBR (mediated §6.3, arch-LBR
@@ -64,21 +90,18 @@ public class ModelBackedBackend: ScenarioBackend {
         return notes
     }
 
-    func startModel(cpu: Int) -> ModelHost {
-        let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
-                          realContextSwitches: kind == .hybrid)
-        host = h
-        return h
-    }
-
     public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
-        fatalError("subclass")
-    }
-
-    /// Runs one guest command (with an optional host action while it runs). Subclasses implement.
-    func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
-                  deadlineNs: UInt64) throws(BackendError) -> GuestResult {
-        fatalError("subclass")
+        if case let .unavailable(r) = availability() { throw .unsupported("\(Guest.kind.rawValue) unavailable: \(r)") }
+        let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
+                          realContextSwitches: Guest.kind == .hybrid)
+        host = h
+        let extra: [String]
+        do { extra = try guest.start(host: h, cpu: cpu, layout: commandLayout) } catch {
+            _ = end()
+            throw error
+        }
+        return SessionInfo(backend: Guest.kind, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout,
+                           notes: sessionNotes(h) + extra)
     }
 
     public func perform(_ step: Step, deadlineNs: UInt64) throws(BackendError) -> [TimedObservation] {
@@ -86,13 +109,13 @@ public class ModelBackedBackend: ScenarioBackend {
         var result: GuestResult?
         switch step.action {
         case let .guest(c):
-            result = try runGuest(c, during: nil, host: h, deadlineNs: deadlineNs)
+            result = try guest.run(c, during: nil, host: h, layout: commandLayout, deadlineNs: deadlineNs)
         case let .host(a):
             h.host(a)
         case let .hostWhileGuestRuns(a, g):
-            result = try runGuest(g, during: .host(a), host: h, deadlineNs: deadlineNs)
+            result = try guest.run(g, during: .host(a), host: h, layout: commandLayout, deadlineNs: deadlineNs)
         case let .preemptGuest(t, g):
-            result = try runGuest(g, during: .preempt(t), host: h, deadlineNs: deadlineNs)
+            result = try guest.run(g, during: .preempt(t), host: h, layout: commandLayout, deadlineNs: deadlineNs)
         }
         var obs = h.drain()
         if let result {
@@ -102,57 +125,56 @@ public class ModelBackedBackend: ScenarioBackend {
     }
 
     public func end() -> [TimedObservation] {
+        guest.stop()
         defer { host = nil }
         return host?.finish() ?? []
-    }
-
-    /// The model side of a host action or preemption that happens while the guest is inside KVM_RUN.
-    func applyDuring(_ d: DuringGuest, _ h: ModelHost) {
-        switch d {
-        case let .host(a): h.host(a, whileGuestRuns: true)
-        case let .preempt(t): h.preempt(by: t)
-        }
     }
 }
 
 /// `sim`: the kernel model only. The guest side executes each command as the payload would
 /// (`PayloadProgram`: the same MSR instructions in the same order, the branch pattern at the payload's
 /// real branch-site addresses), so no KVM is needed. Always available.
-public final class SimBackend: ModelBackedBackend {
+public typealias SimBackend = ModelBackedBackend<PayloadInterpreterGuest>
+
+extension ModelBackedBackend where Guest == PayloadInterpreterGuest {
     /// - Parameters:
     ///   - variant: the kernel variant (`--model`).
     ///   - pmu: the simulated PMU (default Skylake-like).
-    public init(variant: KernelVariant, pmu: ModelPMU = .skylake, timing: ModelHost.Timing = .init(),
-                profile: HostProfile? = nil, logger: Logger? = nil) {
-        super.init(kind: .sim, variant: variant, pmu: pmu, timing: timing, profile: profile, logger: logger)
+    public convenience init(variant: KernelVariant, pmu: ModelPMU = .skylake, timing: ModelHost.Timing = .init(),
+                            profile: HostProfile? = nil, logger: Logger? = nil) {
+        self.init(guest: PayloadInterpreterGuest(), variant: variant, pmu: pmu, timing: timing, profile: profile,
+                  logger: logger)
     }
+}
 
-    public override func availability() -> BackendAvailability {
+/// The sim guest side: `PayloadProgram` against the model.
+public final class PayloadInterpreterGuest: ModelGuest {
+    public static var kind: BackendKind { .sim }
+
+    public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         // Eligibility.sim has no blockers by definition; keep the decision in LbrCore anyway.
         let e = profile.map(Eligibility.sim)
         if let e, !e.eligible { return .unavailable(reason: e.blockers.map(\.description).joined(separator: "; ")) }
         return .available(detail: "kernel model \(variant.name) only (no KVM, no perf): \(pmu.lbrLayout.depth)-deep LBR, \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters")
     }
 
-    public override func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
-        let h = startModel(cpu: cpu)
-        return SessionInfo(backend: .sim, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout,
-                           notes: sessionNotes(h))
-    }
+    public func start(host h: ModelHost, cpu: Int, layout: LbrLayout) throws(BackendError) -> [String] { [] }
 
-    override func runGuest(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost,
-                           deadlineNs: UInt64) throws(BackendError) -> GuestResult {
+    public func run(_ cmd: GuestCommand, during: DuringGuest?, host h: ModelHost, layout: LbrLayout,
+                    deadlineNs: UInt64) throws(BackendError) -> GuestResult {
         let request: GuestMailbox.Request
-        switch GuestMailbox.request(for: cmd, layout: commandLayout,
+        switch GuestMailbox.request(for: cmd, layout: layout,
                                     tscTicksPerMicrosecond: PayloadProgram.modelTscTicksPerMicrosecond) {
         case let .success(r): request = r
         case let .failure(e): return GuestResult(command: cmd, status: .error("command refused: \(e)"))
         }
         h.beginGuestCommand()
-        if let during { applyDuring(during, h) }
+        during?.apply(to: h)
         let reply = PayloadProgram.execute(request, msr: { h.guestMsr($0) }, tsc: { h.guestTsc() },
                                            work: { if request.opcode == .branches { h.guestBranches(count: Int(request.arg0)) } })
         let exits = h.endGuestCommand(request)
         return GuestMailbox.result(for: cmd, request: request, reply: reply, exits: exits)
     }
+
+    public func stop() {}
 }
