@@ -35,11 +35,24 @@ public enum ReportSupport {
         return out.isEmpty ? "_" : out
     }
 
-    /// One line of printable ASCII without `#` (safe in TAP descriptions and directives).
+    /// ASCII spellings of the non-ASCII characters lbrprobe's own texts use (reference sections, arrows, units).
+    static let asciiSpellings: [Unicode.Scalar: String] = [
+        "§": "sec ", "→": "->", "⇒": "=>", "←": "<-", "≈": "~", "≥": ">=", "≤": "<=", "≠": "!=", "—": "-",
+        "–": "-", "µ": "u", "×": "x", "…": "...", "‘": "'", "’": "'", "“": "\"", "”": "\"",
+    ]
+
+    /// One line of printable ASCII without `#` (safe in TAP descriptions and directives): known symbols are
+    /// spelled out (`§1.5` → `sec 1.5`), anything else non-printable becomes `_`.
     public static func oneLine(_ s: String) -> String {
-        String(s.unicodeScalars.map { u -> Character in
-            (u.value >= 0x20 && u.value < 0x7f && u != "#") ? Character(u) : (u == "\n" || u == "\t" ? " " : "_")
-        })
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in s.unicodeScalars {
+            if u.value >= 0x20 && u.value < 0x7f && u != "#" { out.unicodeScalars.append(u) }
+            else if u == "\n" || u == "\t" { out += " " }
+            else if let a = asciiSpellings[u] { out += a }
+            else { out += "_" }
+        }
+        return out
     }
 
     /// Milliseconds with 3 decimals.

@@ -276,3 +276,14 @@ import LbrCore
         }
     }
 }
+
+@Suite struct AsciiLineTests {
+    @Test func referenceSectionsAndArrowsAreSpelledOutNotMangled() {
+        #expect(ReportSupport.oneLine("§1.5 → ERROR ≈ 2 µs — done") == "sec 1.5 -> ERROR ~ 2 us - done")
+        // `#` would start a TAP directive; newlines would break the line.
+        #expect(ReportSupport.oneLine("a#b\nc") == "a_b c")
+        // Anything without a spelling stays visible as `_`.
+        #expect(ReportSupport.oneLine("日") == "_")
+        #expect(ReportSupport.oneLine("§").unicodeScalars.allSatisfy { $0.isASCII })
+    }
+}
