@@ -287,3 +287,52 @@ import LbrCore
         #expect(ReportSupport.oneLine("§").unicodeScalars.allSatisfy { $0.isASCII })
     }
 }
+
+/// scripts/lava/tap-to-lava.sh turns lbrprobe's TAP into one `lava-test-case` call per result.
+@Suite struct LavaBridgeTests {
+    /// Runs the bridge on `tap` with a fake `lava-test-case` that records its arguments.
+    func bridge(_ tap: String) throws -> (calls: [String], status: Int32) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lava-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = dir.appendingPathComponent("lava-test-case")
+        try "#!/bin/sh\necho \"$@\" >> \"\(dir.path)/calls\"\n".write(to: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake.path)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [repoRoot().appendingPathComponent("scripts/lava/tap-to-lava.sh").path]
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = dir.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        p.environment = env
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        input.fileHandleForWriting.write(Data(tap.utf8))
+        try input.fileHandleForWriting.close()
+        p.waitUntilExit()
+        let calls = (try? String(contentsOf: dir.appendingPathComponent("calls"), encoding: .utf8)) ?? ""
+        return (calls.split(separator: "\n").map(String.init), p.terminationStatus)
+    }
+
+    @Test func everyResultBecomesOneLavaCase() throws {
+        let report = Fixtures.mixedReport()
+        let (calls, status) = try bridge(TapReport.render(report))
+        #expect(calls.count == report.results.count)
+        for r in report.results {
+            let want: String
+            switch r.status {
+            case .pass: want = "pass"
+            case .skip: want = "skip"
+            case .fail, .error, .timeout: want = "fail"
+            }
+            #expect(calls.contains("\(r.testName) --result \(want)"), "\(r.testName): \(calls)")
+        }
+        #expect(status == 1) // the fixture has failures
+    }
+
+    @Test func nothingRanIsOneSkip() throws {
+        let (calls, status) = try bridge(TapReport.render(Fixtures.unavailableReport()))
+        #expect(calls == ["lbrprobe --result skip"])
+        #expect(status == 0)
+    }
+}
