@@ -144,7 +144,9 @@ struct StepTests {
             let dbg = en.compactMap { if case let .msrAccess(a) = $0 { return a } else { return nil } }
             #expect(dbg.map(\.trapped) == [true, true] && dbg.map(\.isWrite) == [true, false])
             // A host action while the guest spins: the overlap note says it ran inside the command.
-            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: 2_000)), deadlineNs: far)
+            // 20 ms rather than the catalog's 2 ms: this test runs beside every other suite on 2 busy cores,
+            // where the host thread itself can wait several ms for a CPU; the overlap, not the margin, is the point.
+            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: 20_000)), deadlineNs: far)
             let notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
             print("# " + notes.joined(separator: " | "))
             #expect(notes.contains { $0.contains("ran inside the guest command") }, "\(notes)")
