@@ -12,6 +12,14 @@
 
 #define MB(off) (LBR_GUEST_MAILBOX_ADDR + (off))
 
+/* %rax = the 64-bit TSC (clobbers %rdx). */
+.macro RDTSC64
+        rdtsc
+        shl $32, %rdx
+        mov %eax, %eax
+        or %rdx, %rax
+.endm
+
         .section .rodata.lbr_guest, "a"
         .code64
         .p2align 12
@@ -37,10 +45,7 @@ g_cmd_loop:
         movq $0, LBR_MB_RES_ERRCODE(%rbx)
         movl $0, LBR_MB_RES_COUNT(%rbx)
         movl $LBR_MB_VALUES, LBR_MB_RES_VOFF(%rbx)
-        rdtsc
-        shl $32, %rdx
-        mov %eax, %eax
-        or %rdx, %rax
+        RDTSC64
         mov %rax, LBR_MB_RES_TSC0(%rbx)
 
         cmpl $LBR_MB_CMD_MAGIC_VALUE, LBR_MB_CMD_MAGIC(%rbx)
@@ -79,10 +84,7 @@ g_badcmd:
 g_ok:
         movl $LBR_ST_OK, LBR_MB_RES_STATUS(%rbx)
 g_finish:
-        rdtsc
-        shl $32, %rdx
-        mov %eax, %eax
-        or %rdx, %rax
+        RDTSC64
         mov %rax, LBR_MB_RES_TSC1(%rbx)
         movl $LBR_MB_RES_MAGIC_VALUE, LBR_MB_RES_MAGIC(%rbx)
         mov $LBR_GUEST_DOORBELL_PORT, %dx
@@ -140,10 +142,7 @@ g_op_wrmsr:
         jmp g_ok
 
 g_op_rdtsc:
-        rdtsc
-        shl $32, %rdx
-        mov %eax, %eax
-        or %rdx, %rax
+        RDTSC64
         call g_emit
         jmp g_ok
 
@@ -170,10 +169,7 @@ g_op_spin_for:
         add LBR_MB_RES_TSC0(%rbx), %rax
         jc g_badcmd
         mov %rax, %rsi                    /* target TSC */
-1:      rdtsc
-        shl $32, %rdx
-        mov %eax, %eax
-        or %rdx, %rax
+1:      RDTSC64
         cmp %rsi, %rax
         jb 1b
         jmp g_ok
