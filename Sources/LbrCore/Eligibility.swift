@@ -103,10 +103,10 @@ public struct BackendEligibility: Hashable, Sendable, Codable {
 /// The eligibility rules.
 public enum Eligibility {
     /// KVM_CAP names the decisions use (values probed by LbrLinux.HostProbe).
-    public static let capImmediateExit = "KVM_CAP_IMMEDIATE_EXIT"
-    public static let capUserSpaceMsr = "KVM_CAP_X86_USER_SPACE_MSR"
-    public static let capMsrFilter = "KVM_CAP_X86_MSR_FILTER"
-    public static let capBinaryStats = "KVM_CAP_BINARY_STATS_FD"
+    public static let capImmediateExit = KvmCap.immediateExit.name
+    public static let capUserSpaceMsr = KvmCap.x86UserSpaceMsr.name
+    public static let capMsrFilter = KvmCap.x86MsrFilter.name
+    public static let capBinaryStats = KvmCap.binaryStatsFd.name
 
     /// Family-6 models with LBR call-stack support in host perf (`LbrLayout.hasCallStack`). KVM requires it
     /// since 2024 (§2.2).

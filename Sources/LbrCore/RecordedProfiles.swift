@@ -89,10 +89,9 @@ public enum RecordedProfiles {
     // MARK: builders
 
     static func allCaps(value: Int32, userSpaceMsr: Int32) -> [KvmCapValue] {
-        [("KVM_CAP_IMMEDIATE_EXIT", 136, value), ("KVM_CAP_X86_USER_SPACE_MSR", 188, userSpaceMsr),
-         ("KVM_CAP_X86_MSR_FILTER", 189, value), ("KVM_CAP_BINARY_STATS_FD", 203, value),
-         ("KVM_CAP_PMU_CAPABILITY", 212, value), ("KVM_CAP_GET_MSR_FEATURES", 153, value)]
-            .map { KvmCapValue(name: $0.0, number: $0.1, value: .value($0.2)) }
+        [(KvmCap.immediateExit, value), (.x86UserSpaceMsr, userSpaceMsr), (.x86MsrFilter, value),
+         (.binaryStatsFd, value), (.pmuCapability, value), (.getMsrFeatures, value)]
+            .map { KvmCapValue(name: $0.0.name, number: $0.0.rawValue, value: .value($0.1)) }
     }
 
     static func params(enablePmu: String, mediated: String?) -> [ModuleParam] {

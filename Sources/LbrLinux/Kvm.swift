@@ -13,32 +13,8 @@ public final class Kvm: Sendable {
     public let fd: Int32
     public let path: String
 
-    /// KVM_CAP_* numbers lbrprobe checks (include/uapi/linux/kvm.h).
-    public enum Cap: Int32, CaseIterable, Sendable {
-        case immediateExit = 136
-        case x86UserSpaceMsr = 188
-        case x86MsrFilter = 189
-        case binaryStatsFd = 203
-        case pmuCapability = 212
-        case getMsrFeatures = 153
-        case userMemory = 3
-        case setTssAddr = 4
-        case extCpuid = 7
-
-        public var name: String {
-            switch self {
-            case .immediateExit: return "KVM_CAP_IMMEDIATE_EXIT"
-            case .x86UserSpaceMsr: return "KVM_CAP_X86_USER_SPACE_MSR"
-            case .x86MsrFilter: return "KVM_CAP_X86_MSR_FILTER"
-            case .binaryStatsFd: return "KVM_CAP_BINARY_STATS_FD"
-            case .pmuCapability: return "KVM_CAP_PMU_CAPABILITY"
-            case .getMsrFeatures: return "KVM_CAP_GET_MSR_FEATURES"
-            case .userMemory: return "KVM_CAP_USER_MEMORY"
-            case .setTssAddr: return "KVM_CAP_SET_TSS_ADDR"
-            case .extCpuid: return "KVM_CAP_EXT_CPUID"
-            }
-        }
-    }
+    /// KVM_CAP_* numbers (defined once, in LbrCore).
+    public typealias Cap = KvmCap
 
     /// Opens `/dev/kvm` read-write with O_CLOEXEC.
     public init(path: String = "/dev/kvm") throws(LinuxError) {

@@ -199,13 +199,13 @@ public enum CapsReport {
     }
 
     static func capExplanation(_ name: String) -> String {
-        switch name {
-        case "KVM_CAP_IMMEDIATE_EXIT": return "kick a vCPU out of KVM_RUN (timeouts)"
-        case "KVM_CAP_X86_USER_SPACE_MSR": return "guest MSR accesses exit to user space (hybrid backend)"
-        case "KVM_CAP_X86_MSR_FILTER": return "route chosen MSRs (LBR, DEBUGCTL) to user space"
-        case "KVM_CAP_BINARY_STATS_FD": return "per-vCPU exit counters"
-        case "KVM_CAP_PMU_CAPABILITY": return "per-VM vPMU disable; 0 = no vPMU to configure"
-        case "KVM_CAP_GET_MSR_FEATURES": return "system KVM_GET_MSRS of feature MSRs (0x345)"
+        switch KvmCap.allCases.first(where: { $0.name == name }) {
+        case .immediateExit?: return "kick a vCPU out of KVM_RUN (timeouts)"
+        case .x86UserSpaceMsr?: return "guest MSR accesses exit to user space (hybrid backend)"
+        case .x86MsrFilter?: return "route chosen MSRs (LBR, DEBUGCTL) to user space"
+        case .binaryStatsFd?: return "per-vCPU exit counters"
+        case .pmuCapability?: return "per-VM vPMU disable; 0 = no vPMU to configure"
+        case .getMsrFeatures?: return "system KVM_GET_MSRS of feature MSRs (0x\(String(MSR.perfCapabilities, radix: 16)))"
         default: return "KVM_CHECK_EXTENSION"
         }
     }

@@ -1,5 +1,6 @@
 // lbrbench: benchmarks that print figures and ratios (not timed tests).
 // Usage: lbrbench [vmm|model|scenarios|all]
+import LbrCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,5 +14,5 @@ case "all": benchVmm(); benchModel(); benchScenarios()
 default:
     let usage = "usage: lbrbench [vmm|model|scenarios|all]\n"
     _ = usage.withCString { write(2, $0, strlen($0)) }
-    exit(64)
+    exit(LbrExitCode.usage.rawValue)
 }
