@@ -1,4 +1,4 @@
-// JSON run report following the versioned schema `lbrprobe.run/1` (docs/run.schema.json, docs/run-format.md).
+// JSON run report following the versioned schema `lbrprobe.run/2` (docs/run.schema.json, docs/run-format.md).
 // The document is built from explicit DTOs so the wire format never changes by accident when the Swift
 // types evolve; a change of shape requires a new schema version.
 
@@ -6,7 +6,7 @@ import Foundation
 import LbrCore
 import LbrScenarios
 
-/// Renders a `RunReport` as `lbrprobe.run/1` JSON.
+/// Renders a `RunReport` as `lbrprobe.run/2` JSON.
 public enum JsonReport {
     public static let schemaId = RunReport.schema
 

@@ -52,7 +52,7 @@ import LbrCore
             let errors = v.validate(obj)
             #expect(errors.isEmpty, "\(errors.prefix(10))")
             let top = obj as! [String: Any]
-            #expect(top["schema"] as? String == "lbrprobe.run/1")
+            #expect(top["schema"] as? String == "lbrprobe.run/2")
         }
     }
 
@@ -73,7 +73,7 @@ import LbrCore
     @Test func validatorRejectsBrokenDocuments() throws {
         let v = try schema()
         var doc = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(Fixtures.mixedReport()).utf8)) as! [String: Any]
-        doc["schema"] = "lbrprobe.run/2"
+        doc["schema"] = "lbrprobe.run/1"
         doc["surprise"] = 1
         var results = doc["results"] as! [[String: Any]]
         results[0]["status"] = "maybe"

@@ -1,0 +1,100 @@
+// Reading `lbrprobe.run/2` documents back (for commands that are pure functions of saved runs: compare,
+// contract --from, timeline). The wire types are `JsonReport.RunDocument` and its DTOs: one definition
+// for writing and reading. Every failure is one line naming the file and what is wrong with it.
+
+import Foundation
+import LbrCore
+
+/// Why a run document could not be used.
+public struct RunDocumentError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable {
+        /// The file could not be read (missing, a directory, permission).
+        case unreadable
+        /// Not JSON, or truncated.
+        case malformed
+        /// JSON, but not an lbrprobe run document (e.g. a caps document), or another schema version.
+        case wrongSchema = "wrong-schema"
+    }
+    public var kind: Kind
+    public var source: String
+    public var message: String
+    public var description: String { "\(source): \(message)" }
+    /// Input errors are EX_DATAERR (65) for every kind (ExitCodes.swift).
+    public var exitCode: LbrExitCode { .dataError }
+}
+
+/// Decodes run documents.
+public enum RunDocumentReader {
+    /// The schema id this build reads and writes.
+    public static let schema = JsonReport.schemaId
+
+    /// Reads and decodes `path` (`-` is standard input).
+    public static func read(path: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+        let data: Data
+        do {
+            if path == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                    throw RunDocumentError(kind: .unreadable, source: path, message: "is a directory, not a run document")
+                }
+                data = try Data(contentsOf: URL(fileURLWithPath: path))
+            }
+        } catch let e as RunDocumentError {
+            throw e
+        } catch {
+            let ns = error as NSError
+            let why = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+                ?? "cannot read"
+            throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(why)")
+        }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes a document held in memory; `source` names it in errors.
+    public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+        if data.isEmpty { throw RunDocumentError(kind: .malformed, source: source, message: "empty file, not a run document") }
+        let top: Any
+        do { top = try JSONSerialization.jsonObject(with: data) } catch {
+            throw RunDocumentError(kind: .malformed, source: source,
+                                   message: "not JSON (truncated or corrupt): \(firstLine(error))")
+        }
+        guard let obj = top as? [String: Any] else {
+            throw RunDocumentError(kind: .malformed, source: source, message: "JSON top level is not an object")
+        }
+        guard let id = obj["schema"] as? String else {
+            throw RunDocumentError(kind: .wrongSchema, source: source, message: "no \"schema\" field: not an lbrprobe run document")
+        }
+        if id != schema {
+            let what = id.hasPrefix("lbrprobe.run/") ? "run document of schema \(id)"
+                : id.hasPrefix("lbrprobe.caps/") ? "caps document (\(id))" : "document of schema \(id)"
+            throw RunDocumentError(kind: .wrongSchema, source: source,
+                                   message: "\(ReportSupport.oneLine(what)), this lbrprobe reads \(schema) only")
+        }
+        do {
+            return try JSONDecoder().decode(JsonReport.RunDocument.self, from: data)
+        } catch {
+            throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
+        }
+    }
+
+    static func firstLine(_ e: any Error) -> String {
+        let ns = e as NSError
+        let s = (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
+        return ReportSupport.oneLine(String(s.prefix(200)).split(separator: "\n").first.map(String.init) ?? s)
+    }
+
+    static func describe(_ e: any Error) -> String {
+        func path(_ c: [any CodingKey]) -> String {
+            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch e as? DecodingError {
+        case let .keyNotFound(k, ctx)?: return "missing field \(path(ctx.codingPath + [k]))"
+        case let .typeMismatch(_, ctx)?: return "wrong type at \(path(ctx.codingPath))"
+        case let .valueNotFound(_, ctx)?: return "null at \(path(ctx.codingPath))"
+        case let .dataCorrupted(ctx)?: return "corrupt value at \(path(ctx.codingPath))"
+        default: return firstLine(e)
+        }
+    }
+}
