@@ -41,8 +41,15 @@ public struct MsrAccess: Hashable, Sendable, Codable {
 }
 
 /// Summary of host samples from one host LBR event over an interval.
+///
+/// Starvation on real hardware (hw-artefacts H1, docs/reference.md): while the vLBR is scheduled in on a CPU,
+/// `intel_pmu_lbr_read()` returns early and every host sample re-attaches the CPU's last real read
+/// (`cpuc->lbr_stack`: entries, `nr`, `hw_idx`). Starved samples are therefore *stale repeats*, and empty only
+/// when that CPU never read its LBRs. `staleRepeats` counts them; `emptyBranches` counts `nr == 0`.
 public struct HostSampleSummary: Hashable, Sendable, Codable {
     public var contender: String
+    /// Samples kept (on the vCPU's CPU, of the vCPU thread's TID, inside the guest command's time window
+    /// where the backend can tell).
     public var samples: Int
     /// Samples whose branch stack had at least one entry.
     public var withBranches: Int
@@ -51,10 +58,31 @@ public struct HostSampleSummary: Hashable, Sendable, Codable {
     /// Branch entries whose from/to address lies inside the guest payload.
     public var guestAddresses: Int
     public var lost: Int
-    public init(contender: String, samples: Int, withBranches: Int, emptyBranches: Int, guestAddresses: Int, lost: Int = 0) {
+    /// Samples whose branch stack (`hw_idx` when present, and every entry) equals the previous kept sample's
+    /// although branches certainly ran between them: the stale-repeat starvation signature (H1).
+    public var staleRepeats: Int
+    /// Samples that carried `hw_idx` (PERF_SAMPLE_BRANCH_HW_INDEX requested).
+    public var withHwIndex: Int
+    /// Samples dropped because they were not the vCPU thread's or fell outside the command's window.
+    public var filteredOut: Int
+    /// PERF_RECORD_THROTTLE records seen (perf lowered the rate: max_sample_rate, H1).
+    public var throttled: Int
+    /// The sample period the event used (hw: the attribute; model: its period), nil when not known.
+    public var samplePeriod: UInt64?
+    /// One stale repeat, as evidence (e.g. "hw_idx 0x5, 32 entries, 0x401000->0x401010 ..."), ASCII.
+    public var staleExample: String?
+
+    public init(contender: String, samples: Int, withBranches: Int, emptyBranches: Int, guestAddresses: Int,
+                lost: Int = 0, staleRepeats: Int = 0, withHwIndex: Int = 0, filteredOut: Int = 0, throttled: Int = 0,
+                samplePeriod: UInt64? = nil, staleExample: String? = nil) {
         self.contender = contender; self.samples = samples; self.withBranches = withBranches
         self.emptyBranches = emptyBranches; self.guestAddresses = guestAddresses; self.lost = lost
+        self.staleRepeats = staleRepeats; self.withHwIndex = withHwIndex; self.filteredOut = filteredOut
+        self.throttled = throttled; self.samplePeriod = samplePeriod; self.staleExample = staleExample
     }
+
+    /// Samples that show a starved host: stale repeats plus empty stacks.
+    public var starvedSamples: Int { staleRepeats + emptyBranches }
 }
 
 /// A single observation.

@@ -111,6 +111,8 @@ public enum PerfRecord: Hashable, Sendable, Codable {
     case sample(PerfSampleRecord)
     /// PERF_RECORD_LOST: `lost` records were dropped because the ring was full.
     case lost(id: UInt64, lost: UInt64)
+    /// PERF_RECORD_THROTTLE: perf throttled the event (too many samples per tick, `perf_event_max_sample_rate`).
+    case throttle(time: UInt64, id: UInt64)
     /// Any other record type, skipped by its size.
     case other(type: UInt32, size: Int)
 }
@@ -222,6 +224,10 @@ public enum PerfRecordParser {
                 let id = try cur.u64("LOST.id")
                 let lost = try cur.u64("LOST.lost")
                 records.append(.lost(id: id, lost: lost))
+            case PerfRecordType.throttle:
+                let time = try cur.u64("THROTTLE.time")
+                let id = try cur.u64("THROTTLE.id")
+                records.append(.throttle(time: time, id: id))
             default:
                 records.append(.other(type: type, size: size))
             }

@@ -6,33 +6,60 @@
 public enum SampleAnalysis {
     /// Summarizes `records` of one host event.
     ///
-    /// - `samples`: PERF_RECORD_SAMPLE count (optionally only those on `cpu`).
-    /// - `withBranches`: samples whose branch stack has ≥ 1 entry.
-    /// - `emptyBranches`: samples whose branch stack has nr == 0, or that carry no branch stack at all
-    ///   although one was expected (an LBR event that lost its LBRs looks like this).
+    /// - `samples`: PERF_RECORD_SAMPLE count of the samples kept by `keep` (default: all; optionally only those
+    ///   on `cpu`); the others count as `filteredOut`.
+    /// - `withBranches` / `emptyBranches`: kept samples whose branch stack has ≥ 1 entry / nr == 0 (or none at all
+    ///   although one was expected).
+    /// - `staleRepeats`: kept samples whose branch stack (hw_idx and every entry) equals the previous kept
+    ///   sample's — `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack` re-attached (H1). Empty stacks are counted
+    ///   as empty, not as repeats.
     /// - `guestAddresses`: branch entries whose `from` or `to` lies in `guestRange` (each entry counted once).
-    /// - `lost`: sum of PERF_RECORD_LOST counts.
+    /// - `lost`: sum of PERF_RECORD_LOST counts; `throttled`: PERF_RECORD_THROTTLE records.
     public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
-                                 cpu: UInt32? = nil) -> HostSampleSummary {
-        var samples = 0, withBranches = 0, empty = 0, guest = 0, lost = 0
+                                 cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
+                                 keep: (PerfSampleRecord) -> Bool = { _ in true }) -> HostSampleSummary {
+        var out = HostSampleSummary(contender: contender, samples: 0, withBranches: 0, emptyBranches: 0,
+                                    guestAddresses: 0, samplePeriod: samplePeriod)
+        var previous: PerfBranchStack?
         for r in records {
             switch r {
             case let .sample(s):
-                if let cpu, let sc = s.cpu, sc != cpu { continue }
-                samples += 1
-                let entries = s.branchStack?.entries ?? []
-                if entries.isEmpty { empty += 1 } else { withBranches += 1 }
+                if let cpu, let sc = s.cpu, sc != cpu { out.filteredOut += 1; continue }
+                if !keep(s) { out.filteredOut += 1; continue }
+                out.samples += 1
+                let stack = s.branchStack
+                let entries = stack?.entries ?? []
+                if stack?.hwIndex != nil { out.withHwIndex += 1 }
+                if entries.isEmpty {
+                    out.emptyBranches += 1
+                } else {
+                    out.withBranches += 1
+                    if let p = previous, p.entries == entries, p.hwIndex == stack?.hwIndex {
+                        out.staleRepeats += 1
+                        if out.staleExample == nil { out.staleExample = describeStack(stack!) }
+                    }
+                }
+                previous = stack
                 if let guestRange {
-                    for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { guest += 1 }
+                    for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { out.guestAddresses += 1 }
                 }
             case let .lost(_, n):
-                lost += Int(clamping: n)
+                out.lost += Int(clamping: n)
+            case .throttle:
+                out.throttled += 1
             case .other:
                 continue
             }
         }
-        return HostSampleSummary(contender: contender, samples: samples, withBranches: withBranches,
-                                 emptyBranches: empty, guestAddresses: guest, lost: lost)
+        return out
+    }
+
+    /// One-line ASCII description of a branch stack (hw_idx, depth, first two entries).
+    public static func describeStack(_ s: PerfBranchStack) -> String {
+        func h(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+        let head = s.entries.prefix(2).map { "\(h($0.from))->\(h($0.to))" }.joined(separator: " ")
+        return (s.hwIndex.map { "hw_idx \(h($0)), " } ?? "") + "\(s.entries.count) entries, \(head)"
+            + (s.entries.count > 2 ? " ..." : "")
     }
 
     /// Merges summaries of the same contender (e.g. successive ring drains).
@@ -40,6 +67,9 @@ public enum SampleAnalysis {
         HostSampleSummary(contender: a.contender, samples: a.samples + b.samples,
                           withBranches: a.withBranches + b.withBranches,
                           emptyBranches: a.emptyBranches + b.emptyBranches,
-                          guestAddresses: a.guestAddresses + b.guestAddresses, lost: a.lost + b.lost)
+                          guestAddresses: a.guestAddresses + b.guestAddresses, lost: a.lost + b.lost,
+                          staleRepeats: a.staleRepeats + b.staleRepeats, withHwIndex: a.withHwIndex + b.withHwIndex,
+                          filteredOut: a.filteredOut + b.filteredOut, throttled: a.throttled + b.throttled,
+                          samplePeriod: a.samplePeriod ?? b.samplePeriod, staleExample: a.staleExample ?? b.staleExample)
     }
 }

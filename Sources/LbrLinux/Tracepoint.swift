@@ -176,7 +176,7 @@ public final class TracepointCounter: Sendable {
             switch r {
             case let .sample(s): samples.append(s)
             case let .lost(_, n): lost += n
-            case .other: continue
+            case .other, .throttle: continue
             }
         }
         return (samples, lost)
