@@ -42,7 +42,13 @@ public enum JsonReport {
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
             expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
-            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
+            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase),
+            findings: r.findings.map(finding))
+    }
+
+    static func finding(_ f: Finding) -> FindingDTO {
+        FindingDTO(kind: f.kind.rawValue, security_relevant: f.kind.securityRelevant, phase: f.phase, count: f.count,
+                   summary: f.summary, example: f.example)
     }
 
     static func line(_ e: ExpectationCheck) -> Int? {
@@ -125,6 +131,17 @@ public enum JsonReport {
         public var lbr_depth: Int?
         public var notes: [String]
         public var phases: [PhaseDTO]
+        /// Findings (host-branch-leak, model-departure); empty when none.
+        public var findings: [FindingDTO]
+    }
+
+    public struct FindingDTO: Codable, Sendable {
+        public var kind: String
+        public var security_relevant: Bool
+        public var phase: String?
+        public var count: Int
+        public var summary: String
+        public var example: String?
     }
 
     public struct TermDTO: Codable, Sendable {

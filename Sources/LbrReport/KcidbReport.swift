@@ -34,6 +34,10 @@ public enum KcidbReport {
                 misc: Misc(outcome: r.outcome.code, outcome_detail: r.outcome.detail, backend: r.backend.rawValue,
                            model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, repeat: r.repeatIndex + 1,
                            expectation: r.expectation.code, expected: r.expectation.expected, reason: r.reason,
+                           findings: r.findings.map { .init(kind: $0.kind.rawValue, security_relevant: $0.kind.securityRelevant,
+                                                            phase: $0.phase, count: $0.count,
+                                                            summary: ReportSupport.oneLine($0.summary),
+                                                            example: $0.example.map(ReportSupport.oneLine)) },
                            phases: r.phases.map { .init(name: $0.phase, inferred: $0.inferred.rawValue,
                                                         agreeing: $0.agreeing.map(\.rawValue),
                                                         disagreeing: $0.disagreeing.map(\.rawValue)) }))
@@ -95,6 +99,15 @@ public enum KcidbReport {
         public var expectation: String
         public var expected: String?
         public var reason: String?
+        public var findings: [Finding]
         public var phases: [Phase]
+    }
+    public struct Finding: Codable, Sendable {
+        public var kind: String
+        public var security_relevant: Bool
+        public var phase: String?
+        public var count: Int
+        public var summary: String
+        public var example: String?
     }
 }

@@ -75,6 +75,7 @@ public enum ReportSupport {
                    + (r.model.map { " model=\($0)" } ?? "") + " cpu=\(r.cpu) kernel=\(r.kernelRelease)")
         if let reason = r.reason { out.append("reason: \(reason)") }
         if let e = r.expectation.expected { out.append("expected: \(e) (\(r.expectation.code))") }
+        for f in r.findings { out.append("finding: \(f.line)") }
         for n in r.sessionNotes { out.append("note: \(n)") }
         for p in r.phases {
             out.append("phase \(p.phase) (\(p.role.rawValue)): vLBR \(p.inferred.rawValue)"

@@ -34,6 +34,7 @@ public enum TapReport {
                 for l in ReportSupport.evidenceLines(r) { out.append("# " + ReportSupport.oneLine(l)) }
             } else {
                 out.append("# \(name): \(ReportSupport.oneLine(r.outcome.detail))")
+                for f in r.findings { out.append("# finding: " + ReportSupport.oneLine(f.line)) }
             }
             let reason = ReportSupport.oneLine(r.reason ?? r.outcome.detail)
             switch r.status {

@@ -33,6 +33,7 @@ public enum TextReport {
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
                 if let reason = r.reason { out.append("   reason: \(reason)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
+                for f in r.findings { out.append("   FINDING \(f.line)") }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
                     out.append("   phase \(p.phase) (\(p.role.rawValue), \(ReportSupport.ms(p.durationNs)) ms): vLBR \(p.inferred.rawValue)")

@@ -62,6 +62,8 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     public var sessionNotes: [String]
     public var lbrDepth: Int?
+    /// Findings of this run (host-branch leak, model departure), in every report format.
+    public var findings: [Finding] = []
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated.
     public var testName: String { repeats > 1 ? "\(scenario).r\(repeatIndex + 1)" : scenario }
