@@ -180,6 +180,11 @@ struct Builder {
         ])
     }
 
+    /// "docs/reference.md §1.4, docs/reference.md §1.6" (every § resolves to a section of docs/reference.md).
+    func refs(_ sections: String...) -> String {
+        sections.map { "docs/reference.md §" + $0 }.joined(separator: ", ")
+    }
+
     // MARK: Q1
 
     func q1Answer() -> String {
@@ -215,7 +220,7 @@ struct Builder {
         ]
         var blocks: [ContractBlock] = [
             .paragraph("**Answer.** " + q1Answer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: docs/reference.md §3.1, §3.2, §3.4, §3.5, §1.5."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("3.1", "3.2", "3.4", "3.5", "1.5") + "."),
             .table(ContractTable(caption: "Q1: contexts in which perf acts on the LBRs",
                                  header: ["Context", "Kernel path (upstream)", "What these runs show", "Basis"], rows: rows)),
             .paragraph("**Window between a host install and the next VM-entry's passthrough decision.** The install IPI lands while the guest runs a timed command; the VM-exit it forces is followed by a VM-entry that runs `vmx_passthrough_lbr_msrs()`, and the first LBR_TOS probe after it shows what that entry decided. The IPI's VM-exit and the re-entry that decides both fall inside the command the host action overlapped, so the window is at most the guest TSC from the host action's start (hw: its measured window on the guest's TSC line; otherwise the command's start) to the end of that command."),
@@ -300,7 +305,7 @@ struct Builder {
     func q2() -> ContractSection {
         ContractSection("Q2. What happens when perf is using the LBRs: is the guest traced?", [
             .paragraph("**Answer.** " + q2Answer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: docs/reference.md §1.9, §3.4, §4."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("1.9", "3.4", "4") + "."),
             .paragraph("**The guest's DEBUGCTL.** KVM never passes DEBUGCTL through: the guest's value lives in the VMCS and is loaded at every VM-entry, so guest DEBUGCTL.LBR decides whether the LBRs record in guest mode, whoever owns them. A guest write that sets DEBUGCTL.LBR also creates the vLBR (`vmx_set_msr()`), and while it stays set `intel_pmu_cleanup()` never releases it (\(cite("recovery-paths")); \(cite("switch-retention")))."),
             .table(evidenceTable("Q2 evidence", [("guest-traced", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.debugctlLoad, Upstream.excludeHost, Upstream.create].joined(separator: "; ") + "."),
@@ -335,7 +340,7 @@ struct Builder {
         if rows.isEmpty { rows.append(["-", "-", "-", "no contended phase in these documents", "-", "-"]) }
         return ContractSection("Q3. Why snapshot DEBUGCTL with IRQs enabled but disable IRQs to access LBR MSRs?", [
             .paragraph("**Answer.** " + q3Answer().capitalizedFirst),
-            .paragraph("**Basis:** the IRQ-context takeover is \(basisShort); the DEBUGCTL snapshot placement is from source (no scenario can observe the host's DEBUGCTL from inside the guest). Reference: docs/reference.md §1.4, §1.9, §3.5."),
+            .paragraph("**Basis:** the IRQ-context takeover is \(basisShort); the DEBUGCTL snapshot placement is from source (no scenario can observe the host's DEBUGCTL from inside the guest). Reference: " + refs("1.4", "1.9", "3.5") + "."),
             .paragraph("**What can go wrong in the window IRQ-disabling closes.** Between the state check and the RDMSR/WRMSR, an IPI could schedule the vLBR out (`ctx_resched()`) and give the LBRs to a host event: a read would return a host branch record to the guest, a write would corrupt the host's stack. With IRQs off the IPI waits; the access sees a consistent state and, when the vLBR lost, the guest reads 0 and its writes are dropped (the `tos-readback` column below). **What the DEBUGCTL snapshot is for.** VM-exit clears DEBUGCTL and KVM restores the host value it snapshotted; perf changes host DEBUGCTL.LBR from IRQ context (`intel_pmu_lbr_enable_all()` / `_disable_all()` under `ctx_resched()`), so a snapshot taken with IRQs enabled in `vcpu_load` can restore a stale DEBUGCTL.LBR after every VM-exit and keep the LBRs recording host branches into the guest-visible stack."),
             .table(ContractTable(caption: "Q3 evidence: the vLBR seen by the guest's next LBR access after a takeover",
                                  header: ["Scenario", "Phase", "vLBR", "LBR_TOS probe", "kmsg", "Timed command guest TSC"], rows: rows)),
@@ -371,7 +376,7 @@ struct Builder {
     func recovery() -> ContractSection {
         ContractSection("ERROR and recovery: which guest action brings the LBRs back, and how fast?", [
             .paragraph("**Answer.** " + recoveryAnswer().capitalizedFirst),
-            .paragraph("After contention: \(cite("host-first")); \(cite("host-preempts")); \(cite("slot-contention")); \(cite("counter-exhaustion")). **Basis:** \(basis). Reference: docs/reference.md §1.4, §1.6, §3.2, §8.2."),
+            .paragraph("After contention: \(cite("host-first")); \(cite("host-preempts")); \(cite("slot-contention")); \(cite("counter-exhaustion")). **Basis:** \(basis). Reference: " + refs("1.4", "1.6", "3.2", "8.2") + "."),
             .table(evidenceTable("Recovery evidence", [("recovery-paths", nil), ("slot-contention", nil), ("counter-exhaustion", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.reenable, Upstream.cleanup, Upstream.create, Upstream.passthrough].joined(separator: "; ") + "."),
         ])
@@ -395,7 +400,7 @@ struct Builder {
     func vcpuSwitch() -> ContractSection {
         ContractSection("LBRs across vCPU switches, with and without DEBUGCTL.LBR", [
             .paragraph("**Answer.** " + switchAnswer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: docs/reference.md §1.2, §1.6, §3.4."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("1.2", "1.6", "3.4") + "."),
             .table(evidenceTable("vCPU-switch evidence", [("switch-retention", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.taskSwitch, Upstream.cleanup, Upstream.lbrAdd].joined(separator: "; ") + "."),
         ])
@@ -419,7 +424,7 @@ struct Builder {
     func leak() -> ContractSection {
         var blocks: [ContractBlock] = [
             .paragraph("**Answer.** " + leakAnswer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: docs/reference.md §9."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("9") + "."),
         ]
         if !leakFindings.isEmpty {
             blocks.append(.table(ContractTable(caption: "host-branch-leak findings", header: ["Scenario", "Phase", "Entries", "Summary", "Example"],
@@ -445,7 +450,7 @@ struct Builder {
         let observed = isHw ? "the kernel" : "what the signals of this \(primary.backend) run showed (its kernel is model `\(modelName)` answering a real KVM guest)"
         let answer = departing.isEmpty
             ? "In every scenario \(observed) matched what model `\(model)` predicted for the same steps (vLBR state, passthrough, host starvation and outcome, per phase)."
-            : "The kernel departs from model `\(model)` in \(departing.count) of \(rs.count) scenario run(s): " + departing.map { "`\($0.test_name)`" }.joined(separator: ", ") + (isHw ? "." : " (here the observed side is \(observed)).")
+            : "The kernel departs from model \(model) in \(departing.count) of \(rs.count) scenario run(s): " + departing.map { "`\($0.test_name)`" }.joined(separator: ", ") + (isHw ? "." : " (here the observed side is \(observed)).")
         var rows: [[String]] = []
         for r in rs {
             guard let s = r.shadow else { continue }
