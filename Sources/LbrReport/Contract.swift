@@ -195,7 +195,10 @@ struct Builder {
         if irq.contains("no-guest-lbr") || hp == "no-guest-lbr" {
             return "the guest has no LBR here (`no-guest-lbr`), so perf never competes with KVM for it."
         }
-        let deny = "perf denied the vLBR the LBRs only when the vLBR event itself was (re)scheduled against an occupied fake counter 58 or a full PMU (\(cite("slot-contention")), \(cite("counter-exhaustion")))"
+        let denied = [term("slot-contention", 0), term("counter-exhaustion", 0)].contains { $0.map(lost.contains) == true }
+        let deny = denied
+            ? "perf denied the vLBR the LBRs only when the vLBR event itself was (re)scheduled against an occupied fake counter 58 or a full PMU (\(cite("slot-contention")), \(cite("counter-exhaustion")))"
+            : "nor did an occupied fake counter 58 or a full PMU deny it (\(cite("slot-contention")), \(cite("counter-exhaustion")))"
         if !irq.isEmpty, irq.allSatisfy(kept.contains), hp.map(kept.contains) ?? true {
             return "perf never took the LBRs from an ACTIVE vLBR: a CPU-pinned host LBR event installed between VM-exits and one installed by IPI while the vCPU ran (\(cite("irq-takeover")); \(cite("host-preempts"))) both left the vLBR ACTIVE and the host's LBR samples starved; \(deny)."
         }
@@ -288,7 +291,11 @@ struct Builder {
         let addrs = guestAddresses("guest-traced")
         switch (t[0], t[1]) {
         case ("not-traced", "not-traced"):
-            return "no: a host LBR event that includes the guest (exclude_guest=0) recorded no guest branch, neither with guest DEBUGCTL.LBR=0 (KVM loads the guest's DEBUGCTL at VM-entry, so recording is off in guest mode) nor with DEBUGCTL.LBR=1 (the vLBR is ACTIVE and `vlbr_exclude_host()` makes perf skip its LBR reads while the vCPU thread runs) (\(cite("guest-traced")))."
+            let on = result("guest-traced")?.phases.first { $0.name == "lbr-on" }?.inferred
+            let why = on == InferredVlbr.active.rawValue
+                ? "the vLBR was ACTIVE and `vlbr_exclude_host()` makes perf skip its LBR reads while the vCPU thread runs"
+                : "the vLBR was `\(on ?? "unknown")` in that phase"
+            return "no: a host LBR event that includes the guest (exclude_guest=0) recorded no guest branch, neither with guest DEBUGCTL.LBR=0 (KVM loads the guest's DEBUGCTL at VM-entry, so recording is off in guest mode) nor with DEBUGCTL.LBR=1 (\(why)) (\(cite("guest-traced")))."
         case ("not-traced", "guest-traced"):
             return "only when the guest sets DEBUGCTL.LBR itself: with DEBUGCTL.LBR=0 no guest branch reached the host's samples, with DEBUGCTL.LBR=1 \(addrs) guest branch addresses did, because the host event kept the LBRs and KVM loads the guest's DEBUGCTL at VM-entry; whether the guest is traced is up to the guest (\(cite("guest-traced")))."
         case ("guest-traced", _):
@@ -319,7 +326,7 @@ struct Builder {
         let whileRunning = irq.flatMap { $0.count > 1 ? $0[1] : nil }
         let measured: String
         if let w = whileRunning {
-            measured = "an install IPI while the vCPU ran gave `\(w)` here (\(cite("irq-takeover")))"
+            measured = "measured here: an install IPI while the vCPU ran gave `\(w)`"
         } else {
             measured = "these documents have no install-while-running result (\(cite("irq-takeover")))"
         }
