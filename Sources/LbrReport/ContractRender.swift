@@ -250,11 +250,17 @@ public enum ContractRenderer {
         return i + 1 == c.count || c[i + 1] == " "
     }
 
+    /// Backslash-escapes what docutils would read as markup: `\\`, `*`, `` ` ``, `|`, and `_` where it could end a
+    /// reference (`word_`, `[1]_`, `__`), i.e. unless a letter or digit follows. `foo_bar` stays readable.
     static func rstEscape(_ s: String) -> String {
         var o = ""
-        for c in s {
+        let chars = Array(s)
+        for (i, c) in chars.enumerated() {
             switch c {
-            case "\\", "*", "`", "_", "|", "[", "]": o += "\\" + String(c)
+            case "\\", "*", "`", "|": o += "\\" + String(c)
+            case "_":
+                let next = i + 1 < chars.count ? chars[i + 1] : " "
+                o += (next.isLetter || next.isNumber) ? "_" : "\\_"
             default: o.append(c)
             }
         }

@@ -41,6 +41,7 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         #expect(ContractRenderer.rstInline("1. not a list") == "\\1. not a list")
         #expect(ContractRenderer.rstInline("6.18.44 kernel") == "6.18.44 kernel")
         #expect(ContractRenderer.mdCell("a | b") == "a \\| b")
+        #expect(ContractRenderer.rstEscape("pmu_intel.c foo_ [1]_ a|b *x") == "pmu_intel.c foo\\_ [1]\\_ a\\|b \\*x")
     }
 
     /// Every status (pass, fail, skip, error, timeout) and hostile free text (RST/Markdown syntax in reasons,
