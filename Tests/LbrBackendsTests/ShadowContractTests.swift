@@ -216,7 +216,7 @@ struct ContractCliTests {
         for m in Backends.modelNames {
             #expect(rst.contains("``\(m)``"), "model \(m) not named")
             let v = try #require(KernelVariant(name: m))
-            #expect(rst.contains(String(v.summary.prefix(30)).replacingOccurrences(of: "_", with: "\\_")), "\(m) summary missing")
+            #expect(rst.contains(String(v.summary.prefix(30))), "\(m) summary missing")
         }
         #expect(rst.contains("Consequences per design"))
         let files = Backends.modelNames.reversed().map { dir + "/run-sim-\($0).json" }
