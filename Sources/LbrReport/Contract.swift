@@ -58,7 +58,9 @@ public enum Contract {
             if mi(a) != mi(b) { return mi(a) < mi(b) }
             if (a.start_time ?? "") != (b.start_time ?? "") { return (a.start_time ?? "") < (b.start_time ?? "") }
             if a.kernel_release != b.kernel_release { return a.kernel_release < b.kernel_release }
-            return a.cpu < b.cpu
+            if a.cpu != b.cpu { return a.cpu < b.cpu }
+            if a.duration_ms != b.duration_ms { return a.duration_ms < b.duration_ms }
+            return a.results.map(\.outcome_detail).joined(separator: ",") < b.results.map(\.outcome_detail).joined(separator: ",")
         }
     }
 }
