@@ -20,6 +20,7 @@ public enum JUnitReport {
                                          ("availability", report.availability.text)]
         if let m = report.model { props.append(("model", m)) }
         if let f = report.expectFile { props.append(("expect_file", f)) }
+        if let f = report.fallback { props.append(("fallback", f)) } // issue 11
         for (k, v) in props { x.append("      <property name=\"\(esc(k))\" value=\"\(esc(v))\"/>") }
         x.append("    </properties>")
         var used: Set<String> = []

@@ -40,7 +40,9 @@ public enum KcidbReport {
                                                             example: $0.example.map(ReportSupport.oneLine)) },
                            phases: r.phases.map { .init(name: $0.phase, inferred: $0.inferred.rawValue,
                                                         agreeing: $0.agreeing.map(\.rawValue),
-                                                        disagreeing: $0.disagreeing.map(\.rawValue)) }))
+                                                        disagreeing: $0.disagreeing.map(\.rawValue)) },
+                           fallback: report.fallback, runs: r.runsCovered > 1 ? r.runsCovered : nil,
+                           evidence_folded_into: r.evidenceFoldedInto))
         }
         return Document(version: .init(major: 5, minor: 3), tests: tests)
     }
@@ -101,6 +103,10 @@ public enum KcidbReport {
         public var reason: String?
         public var findings: [Finding]
         public var phases: [Phase]
+        // Issue 11: `--backend auto` fallback notice; runs an entry stands for; folded evidence.
+        public var fallback: String?
+        public var runs: Int?
+        public var evidence_folded_into: String?
     }
     public struct Finding: Codable, Sendable {
         public var kind: String

@@ -74,6 +74,9 @@ public enum ReportSupport {
         out.append("\(r.testName): \(r.outcome.detail) [\(r.status.rawValue)] backend=\(r.backend.rawValue)"
                    + (r.model.map { " model=\($0)" } ?? "") + " cpu=\(r.cpu) kernel=\(r.kernelRelease)")
         if let reason = r.reason { out.append("reason: \(reason)") }
+        if let ex = r.evidenceFoldedInto {
+            out.append("evidence: not kept for this run (same status and outcome as \(ex), whose evidence is shown)")
+        }
         if let e = r.expectation.expected { out.append("expected: \(e) (\(r.expectation.code))") }
         for f in r.findings { out.append("finding: \(f.line)") }
         for n in r.sessionNotes { out.append("note: \(n)") }
@@ -99,4 +102,12 @@ public enum ReportSupport {
         if let a = g.agreesWithInference { s += a ? " (agrees)" : " (DISAGREES with inference)" }
         return s
     }
+}
+
+/// Lines handed to a sink as they are produced (each with its "\n"), so a long report (`--repeat`) streams to its
+/// destination instead of being held whole (issue 11). `append` mirrors `[String].append` for the writers.
+public struct LineSink {
+    let sink: (String) -> Void
+    public init(_ sink: @escaping (String) -> Void) { self.sink = sink }
+    public func append(_ line: String) { sink(line + "\n") }
 }

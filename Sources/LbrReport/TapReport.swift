@@ -9,18 +9,30 @@ public enum TapReport {
     /// - Parameter evidence: emit the per-phase evidence as `# ` diagnostics before each result line;
     ///   otherwise one `# name: outcome` line per result.
     public static func render(_ report: RunReport, evidence: Bool = true) -> String {
-        var out = ["TAP version 13"]
+        var text = ""
+        render(report, evidence: evidence) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink`, line by line.
+    public static func render(_ report: RunReport, evidence: Bool = true, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, evidence: evidence, out: LineSink($0)) }
+    }
+
+    static func render(_ report: RunReport, evidence: Bool, out: LineSink) {
+        out.append("TAP version 13")
         var head = "# lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " model \(m)" }
         head += " cpu \(report.cpu) kernel \(ReportSupport.oneLine(report.kernelRelease))"
         out.append(head)
         if let why = report.selectionReason { out.append("# selected: \(ReportSupport.oneLine(why))") }
+        if let f = report.fallback { out.append("# fallback: \(ReportSupport.oneLine(f))") }
 
         if !report.availability.isAvailable || report.results.isEmpty {
             let reason = report.availability.isAvailable ? "no scenario selected" : report.availability.text
             out.append("1..0 # SKIP \(ReportSupport.oneLine(reason))")
             out.append("# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:\(report.results.count) error:0")
-            return out.joined(separator: "\n") + "\n"
+            return
         }
 
         out.append("1..\(report.results.count)")
@@ -56,6 +68,5 @@ public enum TapReport {
         let t = report.totals
         // kselftest has no timeout bucket: its runner reports a timeout as a failing test.
         out.append("# Totals: pass:\(t.pass) fail:\(t.fail + t.timeout) xfail:0 xpass:0 skip:\(t.skip) error:\(t.error)")
-        return out.joined(separator: "\n") + "\n"
     }
 }
