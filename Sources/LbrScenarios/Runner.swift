@@ -124,6 +124,10 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
+    // --- issue 10 (KCIDB ids): the run's identity. Issue 12 adds the same property (a time-based UUID set by the
+    // CLI); when both merge keep one declaration. Empty when the caller gave none.
+    /// This invocation's id (a time-based UUID from the CLI), making KCIDB test ids unique per run.
+    public var runId: String = ""
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,

@@ -155,8 +155,9 @@ struct Run: ParsableCommand {
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
                                      interruption: Run.interruption).run(selected)
+        report.runId = Run.newRunId()
         if let i = report.interruption {
             let notRun = report.results.filter { $0.reason?.hasPrefix("not run: ") == true }.count
             printError("lbrprobe: \(i.reason): \(notRun) of \(report.results.count) scenario run(s) not started; backend torn down, writing reports")
@@ -164,7 +165,10 @@ struct Run: ParsableCommand {
 
         switch format {
         case .text: print(TextReport.render(report), terminator: "")
-        case .tap: print(TapReport.render(report), terminator: "")
+        case .tap:
+            // kselftest.h prints no version line when KSFT_TAP_LEVEL is set (a nested run inside a runner's stream).
+            let nested = ProcessInfo.processInfo.environment["KSFT_TAP_LEVEL"] != nil
+            print(TapReport.render(report, versionLine: !nested), terminator: "")
         case .json: print(try JsonReport.render(report), terminator: "")
         }
 
@@ -184,6 +188,22 @@ struct Run: ParsableCommand {
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// A time-ordered UUID (RFC 9562 version 7: 48-bit Unix milliseconds, then random bits) naming this
+    /// invocation; KCIDB test ids are built from it, so two runs never share an id.
+    static func newRunId() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let ms = UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec / 1_000_000)
+        var b = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in 6..<16 { b[i] = UInt8.random(in: 0...255, using: &rng) }
+        for i in 0..<6 { b[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xff) }
+        b[6] = (b[6] & 0x0f) | 0x70      // version 7
+        b[8] = (b[8] & 0x3f) | 0x80      // RFC 9562 variant
+        let hex = b.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
     }
 
     /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
