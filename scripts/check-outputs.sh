@@ -126,18 +126,23 @@ esac
 # Nested in a kselftest runner: no version line.
 KSFT_TAP_LEVEL=1 "$BIN" run --backend sim guest-baseline --format tap >"$OUT/nested.tap" 2>"$OUT/nested.err" \
   || reject "nested: lbrprobe exited $?"
-# Interrupted: SIGINT while a long hybrid run is going (exit 130, every planned test still listed).
-if [ -c /dev/kvm ]; then
-  "$BIN" run --backend hybrid --repeat 50 --format tap --junit "$OUT/interrupted.xml" \
-    --kcidb "$OUT/interrupted.kcidb.json" >"$OUT/interrupted.tap" 2>"$OUT/interrupted.err" &
-  pid=$!
+# Interrupted: SIGINT while a long hybrid run is going (exit 130, every planned test still listed); twice, for
+# TAP (+ JUnit, KCIDB) and for JSON.
+interrupt() {  # OUTPUT ARGS...
+  local dest=$1; shift
+  "$BIN" run --backend hybrid --repeat 50 "$@" >"$dest" 2>>"$OUT/interrupted.err" &
+  local pid=$!
   sleep 1.5
   kill -INT "$pid"
-  wait "$pid"; rc=$?
-  if [ $rc -eq 130 ] && grep -q "# ERROR interrupted by SIGINT\|# SKIP not run: interrupted by SIGINT" "$OUT/interrupted.tap"; then
+  wait "$pid"
+}
+if [ -c /dev/kvm ]; then
+  interrupt "$OUT/interrupted.tap" --format tap --junit "$OUT/interrupted.xml" --kcidb "$OUT/interrupted.kcidb.json"; rc=$?
+  interrupt "$OUT/interrupted.json" --format json; rc2=$?
+  if [ $rc -eq 130 ] && [ $rc2 -eq 130 ] && grep -q "# ERROR interrupted by SIGINT\|# SKIP not run: interrupted by SIGINT" "$OUT/interrupted.tap"; then
     KINDS+=(interrupted)
   else
-    reject "interrupted: exit $rc (want 130) or no interrupted results: $(tail -1 "$OUT/interrupted.err")"
+    reject "interrupted: exit $rc/$rc2 (want 130) or no interrupted results: $(tail -1 "$OUT/interrupted.err")"
   fi
 fi
 "$BIN" caps --format json >"$OUT/caps.json" 2>"$OUT/caps.err" || reject "caps: lbrprobe exited $?"
@@ -179,7 +184,7 @@ done
 check jsonschema "caps JSON" "$PY" "$CHECK" json-schema docs/caps.schema.json "$OUT/caps.json"
 check kcidb-io "two invocations give disjoint KCIDB ids" "$PY" "$CHECK" kcidb-disjoint "$OUT/sim.kcidb.json" "$OUT/sim2.kcidb.json"
 check lava-common "LAVA test definition scripts/lava/lbrprobe.yaml" /usr/bin/python3 "$CHECK" lava scripts/lava/lbrprobe.yaml
-check dash "LAVA run script under /bin/sh (prebuilt binary, kselftest dir, early failure, skip-all)" \
+check sh "LAVA run script under /bin/sh (prebuilt binary, kselftest dir, early failure, skip-all)" \
   scripts/lava/selftest.sh "$BIN"
 rst=( docs/*.rst "${RST_EXTRA[@]}" )
 rst_files=(); for f in "${rst[@]}"; do [ -f "$f" ] && rst_files+=("$f"); done
@@ -188,6 +193,36 @@ if [ ${#rst_files[@]} -gt 0 ]; then
 else
   echo "  (no RST files in docs/ yet: docutils has nothing to check)"
 fi
+
+
+# The checks can fail: each tool must reject a known-bad variant of real output (the defects of issue 10).
+must_reject() {  # TOOL WHAT COMMAND...
+  local tool=$1 what=$2; shift 2
+  if ! have "$tool"; then echo "  SKIPPED $tool rejecting $what: ${SKIPPED[$tool]}"; return; fi
+  if "$@" >/dev/null 2>&1; then reject "$tool accepted $what"; else pass "$tool rejects $what"; fi
+}
+BADDIR=$OUT/bad; mkdir -p "$BADDIR"
+awk 'NR==2 {plan=$0; next} NR==3 {print; print plan; next} {print}' "$OUT/sim.tap" >"$BADDIR/header-before-plan.tap"
+{ cat "$OUT/hw.tap"; echo "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:9 error:0"; } >"$BADDIR/skip-all-totals.tap"
+printf 'TAP version 13\n1..2\nok 1 a\nok 3 b\n' >"$BADDIR/misnumbered.tap"
+sed 's/<testsuites name="lbrprobe"/<testsuites name="lbrprobe" skipped="0"/' "$OUT/sim.xml" >"$BADDIR/skipped-on-testsuites.xml"
+sed 's/"minor" : 3/"minor" : 9/' "$OUT/sim.kcidb.json" >"$BADDIR/kcidb-minor-9.json"
+sed '0,/"build_id" : /s//"build_idx" : /' "$OUT/sim.kcidb.json" >"$BADDIR/kcidb-no-build-id.json"
+sed '0,/"backend" : "sim"/s//"backend" : "sim", "surprise" : 1/' "$OUT/sim.json" >"$BADDIR/run-extra-member.json"
+sed 's/format: Lava-Test Test Definition 1.0/format: Lava-Test Test Definition 2.0/' scripts/lava/lbrprobe.yaml >"$BADDIR/lava-format.yaml"
+printf 'metadata:\n  format: Lava-Test Test Definition 1.0\n  name: x\nrun:\n  steps:\n    - set -o pipefail; a | b || true\n' >"$BADDIR/lava-pipefail.yaml"
+printf 'Title\n===\n\n`unclosed\n' >"$BADDIR/bad.rst"
+must_reject tap.py "a header diagnostic between version and plan" "$PY" "$CHECK" tap "$BADDIR/header-before-plan.tap"
+is_skipall hw && must_reject tap.py "totals after 1..0 # SKIP" "$PY" "$CHECK" tap --skip-all "$BADDIR/skip-all-totals.tap"
+must_reject prove "misnumbered tests" prove_check "$BADDIR/misnumbered.tap" bad
+must_reject xmllint "skipped on <testsuites>" xmllint --noout --schema scripts/conformance/junit-jenkins-rules.xsd "$BADDIR/skipped-on-testsuites.xml"
+must_reject kcidb-io "schema version 5.9" "$PY" "$CHECK" kcidb "$BADDIR/kcidb-minor-9.json"
+must_reject kcidb-io "a test without build_id" "$PY" "$CHECK" kcidb "$BADDIR/kcidb-no-build-id.json"
+must_reject kcidb-io "one invocation's ids twice" "$PY" "$CHECK" kcidb-disjoint "$OUT/sim.kcidb.json" "$OUT/sim.kcidb.json"
+must_reject jsonschema "an unknown top-level member" "$PY" "$CHECK" json-schema docs/run.schema.json "$BADDIR/run-extra-member.json"
+must_reject lava-common "a wrong metadata.format" /usr/bin/python3 "$CHECK" lava "$BADDIR/lava-format.yaml"
+must_reject lava-common "a bash-only step" /usr/bin/python3 "$CHECK" lava "$BADDIR/lava-pipefail.yaml"
+must_reject docutils "broken RST" "$PY" "$CHECK" rst "$BADDIR/bad.rst"
 
 echo "conformance: $ok checks accepted, $bad rejected, ${#SKIPPED[@]} tool(s) skipped${SKIPPED[*]+ (${!SKIPPED[*]})}"
 [ $bad -eq 0 ]

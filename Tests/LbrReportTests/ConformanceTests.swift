@@ -112,3 +112,33 @@ import LbrCore
         #expect(KcidbReport.document(a, buildId: "same").tests[0].misc.run_id == a.runId)
     }
 }
+
+/// The real checkers the tests can call (LbrTestSupport.ConformanceTools) accept good input and reject bad.
+@Suite struct ConformanceToolTests {
+    func temp(_ name: String, _ text: String) throws -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("conf-\(UUID().uuidString)-\(name)").path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    @Test func docutilsChecksRst() throws {
+        let good = try temp("good.rst", "Title\n=====\n\nText with ``code``.\n")
+        let bad = try temp("bad.rst", "Title\n===\n\n* item\ncontinued badly\n\n`unclosed\n")
+        defer { try? FileManager.default.removeItem(atPath: good); try? FileManager.default.removeItem(atPath: bad) }
+        #expect(ConformanceTools.rstProblems(good).isEmpty, "\(ConformanceTools.rstProblems(good))")
+        #expect(!ConformanceTools.rstProblems(bad).isEmpty)
+    }
+
+    @Test func tapPyAcceptsOurTapAndRejectsTheOldLayout() throws {
+        let ours = try temp("ours.tap", TapReport.render(Fixtures.mixedReport()))
+        let skip = try temp("skip.tap", TapReport.render(Fixtures.unavailableReport()))
+        // The layout before issue 10: a diagnostic between the version line and the plan; totals after 1..0.
+        let old = try temp("old.tap", "TAP version 13\n# lbrprobe run: x\n1..1\nok 1 a\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\n")
+        let oldSkip = try temp("oldskip.tap", "TAP version 13\n1..0 # SKIP no\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:9 error:0\n")
+        defer { for p in [ours, skip, old, oldSkip] { try? FileManager.default.removeItem(atPath: p) } }
+        #expect(ConformanceTools.tapProblems(ours).isEmpty, "\(ConformanceTools.tapProblems(ours))")
+        #expect(ConformanceTools.tapProblems(skip, skipAll: true).isEmpty, "\(ConformanceTools.tapProblems(skip, skipAll: true))")
+        #expect(ConformanceTools.tapProblems(old).contains { $0.contains("A plan must appear at the beginning or end of the file") })
+        #expect(ConformanceTools.tapProblems(oldSkip, skipAll: true).contains { $0.contains("kselftest prints neither") })
+    }
+}
