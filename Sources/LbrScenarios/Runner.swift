@@ -147,6 +147,10 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsNotStarted: Int {
         interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
     }
+    // --- issue 10 (KCIDB ids): the run's identity. Issue 12 adds the same property (a time-based UUID set by the
+    // CLI); when both merge keep one declaration. Empty when the caller gave none.
+    /// This invocation's id (a time-based UUID from the CLI), making KCIDB test ids unique per run.
+    public var runId: String = ""
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,

@@ -154,9 +154,11 @@ struct Run: ParsableCommand {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
-        let lock = try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait)
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
+        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
                                      interruption: Run.interruption).run(selected)
+        report.runId = Run.newRunId()
         if let i = report.interruption {
             printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
@@ -181,6 +183,22 @@ struct Run: ParsableCommand {
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// A time-ordered UUID (RFC 9562 version 7: 48-bit Unix milliseconds, then random bits) naming this
+    /// invocation; KCIDB test ids are built from it, so two runs never share an id.
+    static func newRunId() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let ms = UInt64(ts.tv_sec) &* 1000 &+ UInt64(ts.tv_nsec / 1_000_000)
+        var b = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in 6..<16 { b[i] = UInt8.random(in: 0...255, using: &rng) }
+        for i in 0..<6 { b[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xff) }
+        b[6] = (b[6] & 0x0f) | 0x70      // version 7
+        b[8] = (b[8] & 0x3f) | 0x80      // RFC 9562 variant
+        let hex = b.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
     }
 
     /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
