@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(name: "lbrbench", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
-        // Tests (LbrTestSupport: JSON-Schema subset validator, KTAP parser, repo file access shared by test targets)
+        // Tests (LbrTestSupport: JSON Schema validation by the real jsonschema package, KTAP parser, repo file access shared by test targets)
         .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),

@@ -32,7 +32,8 @@ public enum JsonReport {
             results: r.results.map(result),
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
-            })
+            },
+            fallback: r.fallback, runs_not_started: r.interruption == nil ? nil : r.runsNotStarted)
     }
 
     static func result(_ r: ScenarioResult) -> ResultDTO {
@@ -49,6 +50,7 @@ public enum JsonReport {
                 return d
             },
             findings: r.findings.map(finding),
+            runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto,
             shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
                                          observed_outcome: $0.observedOutcome, agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
@@ -125,6 +127,11 @@ public enum JsonReport {
         public var totals: Totals
         public var results: [ResultDTO]
         public var distributions: [Distribution]
+        // Issue 11 (robustness):
+        /// `--backend auto` fell back from hw (and why); absent otherwise.
+        public var fallback: String?
+        /// Runs never started because a signal stopped the run (present only when interrupted).
+        public var runs_not_started: Int?
     }
 
     public struct ResultDTO: Codable, Sendable {
@@ -149,6 +156,12 @@ public enum JsonReport {
         public var phases: [PhaseDTO]
         /// Findings (host-branch-leak, model-departure); empty when none.
         public var findings: [FindingDTO]
+        // Issue 11 (bounded memory for --repeat):
+        /// Runs this entry stands for when more than one (a block of runs not started or skipped alike).
+        public var runs: Int?
+        /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
+        /// outcome (this entry's phases and notes are then empty).
+        public var evidence_folded_into: String?
         // --- issue 14 (shadow model) ---
         /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
         public var shadow: ShadowResultDTO?

@@ -54,6 +54,9 @@ struct ContractCmd: ParsableCommand {
     @Option(help: "CPU for the vCPU thread and the contenders (live run; default: the first CPU this process may run on).")
     var cpu: Int?
 
+    @Flag(help: "Live run: when another lbrprobe is probing the CPU, wait for it instead of exiting 75.")
+    var wait = false
+
     @Option(help: "Per-scenario timeout in seconds (live run).")
     var timeout: Double = 45
 
@@ -83,7 +86,7 @@ struct ContractCmd: ParsableCommand {
     func run() throws {
         let logger = global.makeLogger("lbrprobe.contract")
         for (flag, path) in [("-o", output)] {
-            if let path, let why = Run.unwritable(path) {
+            if let path, let why = OutputTargets.unwritable(path) {
                 printError("Error: \(flag) \(path): \(why)")
                 throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             }
@@ -128,16 +131,7 @@ struct ContractCmd: ParsableCommand {
     /// yields the same contract. Exits 4 (and writes nothing) when nothing could run.
     func liveRuns(logger: Logger) throws -> [JsonReport.RunDocument] {
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
-        let online = profile.topology.onlineCpus.value
-        let cpu: Int
-        if let requested = self.cpu {
-            if let online, !online.contains(requested) {
-                throw ValidationError("--cpu \(requested) is not an online CPU (online: \(KernelText.formatCpuList(online)))")
-            }
-            cpu = requested
-        } else {
-            cpu = Run.firstAllowedCpu(online: online ?? [0])
-        }
+        let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
         let kernel = profile.kernelRelease.value ?? "unknown"
         let modelList: [String?] = allModels ? Backends.modelNames.map { Optional($0) } : [model]
         var documents: [JsonReport.RunDocument] = []
@@ -161,7 +155,12 @@ struct ContractCmd: ParsableCommand {
             let options = RunOptions(cpu: cpu, repeats: 1, timeoutNs: UInt64(timeout * 1e9), kernelRelease: kernel,
                                      selectionReason: reason, expectFile: nil)
             logger.notice("contract: running \(Catalog.defaultSet.count) scenario(s) on \(chosen.kind.rawValue)\(m.map { " model \($0)" } ?? "")")
-            let report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
+            // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
+            let lock = chosen.availability().isAvailable
+                ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+            var report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
+            withExtendedLifetime(lock) {}
+            report.runId = Run.newRunId()
             if report.nothingRan {
                 let why: String
                 if case let .unavailable(r) = report.availability { why = r } else {
