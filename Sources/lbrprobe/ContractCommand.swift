@@ -27,7 +27,8 @@ struct ContractCmd: ParsableCommand {
             On hw, every run also drives the shadow kernel model (--model, default mainline) and the document \
             says where the kernel departs from it. \
             Exit status: 0 document written; 4 nothing could run on the requested backend (no document is \
-            written); 64 usage; 65 unreadable or malformed --from document; 73 the output could not be written.
+            written); 64 usage; 65 unreadable or malformed --from document; 73 the output could not be written; \
+            75 another lbrprobe is probing the CPU (--wait waits for it).
             """)
 
     @OptionGroup var global: GlobalOptions
