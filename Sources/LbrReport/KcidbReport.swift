@@ -11,13 +11,14 @@ public enum KcidbReport {
     public static let logExcerptLimit = 16 * 1024
 
     /// - Parameter buildId: the KCIDB build this run tested (farms pass theirs; e.g. "kernelci:abc123").
-    public static func render(_ report: RunReport, buildId: String) throws -> String {
+    /// - Parameter origin: the KCIDB origin of the submitter (`--kcidb-origin`; default "lbrprobe").
+    public static func render(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try enc.encode(document(report, buildId: buildId)), as: UTF8.self) + "\n"
+        return String(decoding: try enc.encode(document(report, buildId: buildId, origin: origin)), as: UTF8.self) + "\n"
     }
 
-    public static func document(_ report: RunReport, buildId: String) -> Document {
+    public static func document(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin) -> Document {
         var ids: Set<String> = []
         let tests = report.results.enumerated().map { (i, r) -> Test in
             let local = [ReportSupport.testName(buildId), r.backend.rawValue, r.model.map(ReportSupport.testName) ?? "host",

@@ -122,14 +122,21 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
+    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs.
+    /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
+    public var runId: String
+    /// The host the run ran on (nil when the caller did not say).
+    public var host: HostIdentity?
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
-                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil) {
+                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
         self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
+        self.runId = runId; self.host = host
     }
 
     public var totals: StatusTotals {
@@ -186,11 +193,16 @@ public struct RunOptions: Hashable, Sendable {
     public var kernelRelease: String
     public var selectionReason: String?
     public var expectFile: String?
+    // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
+    public var runId: String
+    public var host: HostIdentity?
 
     public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
-                selectionReason: String? = nil, expectFile: String? = nil) {
+                selectionReason: String? = nil, expectFile: String? = nil, runId: String = RunId.unset,
+                host: HostIdentity? = nil) {
         self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
         self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
+        self.runId = runId; self.host = host
     }
 }
 
@@ -249,7 +261,8 @@ public struct Runner {
                          selectionReason: options.selectionReason, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy)
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy,
+                         runId: options.runId, host: options.host)
     }
 
     func base(_ s: Scenario, repeatIndex: Int) -> ScenarioResult {

@@ -77,6 +77,16 @@ struct Run: ParsableCommand {
     @Option(help: "Expectation file (scenario[@model] outcome); a mismatch is a failure. See expectations/*.expect.")
     var expect: String?
 
+    // Issue 12 (regression workflow).
+    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
+    var writeExpect: String?
+
+    @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
+    var kcidbOrigin: String?
+
+    @Option(help: "Also write the JSON run document (lbrprobe.run/2) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`.")
+    var json: String?
+
     func validate() throws {
         for s in scenarios where Catalog.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
@@ -111,7 +121,7 @@ struct Run: ParsableCommand {
             }
         }
         // Output files: fail early (exit 73) if their directory cannot take them.
-        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb)] {
+        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json)] {
             if let path, let why = Run.unwritable(path) {
                 printError("Error: \(flag) \(path): \(why)")
                 throw ExitCode(LbrExitCode.cannotCreate.rawValue)
@@ -149,7 +159,8 @@ struct Run: ParsableCommand {
         let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)
         let kernel = profile.kernelRelease.value ?? "unknown"
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
-                                 kernelRelease: kernel, selectionReason: reason, expectFile: expect)
+                                 kernelRelease: kernel, selectionReason: reason, expectFile: expect,
+                                 runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
         // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
         do { try TerminationSignals.install() } catch {
@@ -179,11 +190,34 @@ struct Run: ParsableCommand {
             }
         }
         save("--junit", junit) { JUnitReport.render(report) }
-        save("--kcidb", kcidb) { try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)") }
+        save("--kcidb", kcidb) {
+            try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin)
+        }
+        save("--write-expect", writeExpect) { ExpectWriter.render(report) }
+        save("--json", json) { try JsonReport.render(report) }
         if writeFailed { throw ExitCode(LbrExitCode.cannotCreate.rawValue) }
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// A fresh RFC 9562 UUIDv7 run id (wall clock + Foundation's random UUID bytes).
+    static func newRunId() -> String {
+        let u = UUID().uuid
+        let bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+        return RunId.v7(unixMs: UInt64(max(0, Date().timeIntervalSince1970 * 1000)), random: bytes)
+    }
+
+    /// The host identity every run document carries: uname -n, the probed kernel release and CPUID identity.
+    static func hostIdentity(_ profile: HostProfile) -> HostIdentity {
+        var u = utsname()
+        let node: String = uname(&u) == 0
+            ? withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } : "unknown"
+        let cpu = profile.cpu
+        return HostIdentity(hostname: node, kernelRelease: profile.kernelRelease.value ?? "unknown",
+                            cpuVendor: cpu?.vendorString, cpuFamily: cpu.map { Int($0.family) },
+                            cpuModel: cpu.map { Int($0.model) }, cpuStepping: cpu.map { Int($0.stepping) },
+                            cpuModelName: cpu.flatMap { $0.vendor == .intel && $0.family == 6 ? CpuidDecode.intelModelName($0.model) : nil })
     }
 
     /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
