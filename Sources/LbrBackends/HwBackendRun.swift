@@ -33,7 +33,20 @@ struct HwUnchecked<T>: @unchecked Sendable { let value: T }
 /// ratelimit state of "fail to passthrough LBR" (§9.4). Used from the runner's thread only.
 final class HwProcessState {
     var kmsgView = KmsgRatelimitView()
+    /// The last scan for other KVM VMs and when it ran (CLOCK_MONOTONIC ns).
+    private var vmScan: (atNs: UInt64, owners: [String])?
+    /// How long a scan is reused: the ratelimit interval, so one full set (< 10 s) scans about twice, not once per
+    /// scenario (a /proc scan costs tens of ms on a busy host).
+    static let vmScanMaxAgeNs: UInt64 = 5_000_000_000
     init() {}
+
+    /// Other processes holding KVM VM fds (descriptions), rescanned when the last scan is older than `vmScanMaxAgeNs`.
+    func otherVms(now: UInt64 = monotonicNs()) -> [String] {
+        if let s = vmScan, now &- s.atNs < Self.vmScanMaxAgeNs { return s.owners }
+        let owners = KvmVmScan.owners().map(\.description)
+        vmScan = (now, owners)
+        return owners
+    }
 }
 
 /// How the hw backend samples with host LBR events on this host (§4.1, §9.1): read once per run.
@@ -141,7 +154,7 @@ final class HwRun {
         do { r.kmsg = try KmsgWatcher() } catch {
             r.notes.append("no kmsg signal: \(error)")
         }
-        r.otherVms = KvmVmScan.owners().map(\.description)
+        r.otherVms = shared.otherVms()
         r.notes.append(r.otherVms.isEmpty
             ? "other KVM VMs: none (/proc/*/fd anon_inode:kvm-vm, debugfs kvm/<pid>-<fd>): a \"vcpu-\(GuestVM.vcpuId): fail to passthrough LBR.\" line is ours (§9.4)"
             : "other KVM VMs running (\(r.otherVms.joined(separator: "; "))): their vCPUs print the same kernel line, so kmsg lines are notes, not votes (§9.4)")

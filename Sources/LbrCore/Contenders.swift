@@ -46,9 +46,15 @@ public enum Contender: Hashable, Sendable, Codable {
     /// A CPU-pinned LBR event that includes the guest (exclude_guest=0), for the guest-traced scenario.
     public static let pinnedLbrIncludingGuest = Contender.lbrEvent(pinned: true, mode: .any, excludeGuest: false, base: .cycles)
 
-    /// Sample period of host LBR events when nothing is known about this host's perf limits:
-    /// `HostSampling.defaultPeriod` (see there for why 100,000 and not 10,000).
+    /// Sample period of the host LBR events the hw backend opens when nothing is known about this host's perf
+    /// limits: `HostSampling.defaultPeriod` (see there for why 100,000 and not 10,000). On a real host the hw
+    /// backend uses `HostSampling.period(maxSampleRate:)` and reports it (§4.1).
     public static let lbrSamplePeriod: UInt64 = HostSampling.defaultPeriod
+
+    /// Sample period of `attributes` (no argument), which the kernel model (LbrModel) samples with: 10,000
+    /// counts, dense enough for the model's sub-millisecond phases to see samples. A modelling choice of the
+    /// model's time scale, not what lbrprobe opens on hardware (that is `lbrSamplePeriod` or larger).
+    public static let modelSamplePeriod: UInt64 = 10_000
 
     /// Whether the events are CPU-scoped (pid = -1, cpu = N) rather than task-scoped.
     public var isCpuScoped: Bool {
@@ -75,9 +81,9 @@ public enum Contender: Hashable, Sendable, Codable {
         }
     }
 
-    /// The perf_event_attr of every event this contender opens, in open order, with the default
-    /// sample period (`lbrSamplePeriod`).
-    public var attributes: [PerfAttr] { attributes(samplePeriod: Contender.lbrSamplePeriod) }
+    /// The perf_event_attr of every event this contender opens, in open order, with the kernel model's sample
+    /// period (`modelSamplePeriod`); the hw backend calls `attributes(samplePeriod:)` with its own period.
+    public var attributes: [PerfAttr] { attributes(samplePeriod: Contender.modelSamplePeriod) }
 
     /// The perf_event_attr of every event this contender opens, in open order; LBR sampling events use
     /// `samplePeriod` (the hw backend passes `HostSampling.period(maxSampleRate:)` of this host).

@@ -251,7 +251,8 @@ public enum HwReplay {
     public struct Input: Hashable, Sendable {
         /// Contender name as the hw backend reports it (e.g. `Contender.pinnedLbr.name`).
         public var contender: String
-        /// The attribute the event was opened with (decides the sample layout); default: the pinned LBR contender.
+        /// The attribute the event was opened with (decides the sample layout); default: the pinned LBR contender
+        /// as the hw backend opens it by default (`Contender.lbrSamplePeriod`).
         public var attr: PerfAttr
         /// The ring's bytes in order (`PerfRingLayout.linearize` output, or records written by a test).
         public var ringBytes: [UInt8]
@@ -270,7 +271,8 @@ public enum HwReplay {
         /// Other KVM VMs running at the time (descriptions), [] for none.
         public var otherVms: [String]
 
-        public init(contender: String = Contender.pinnedLbr.name, attr: PerfAttr = Contender.pinnedLbr.attributes[0],
+        public init(contender: String = Contender.pinnedLbr.name,
+                    attr: PerfAttr = Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0],
                     ringBytes: [UInt8], cpu: UInt32? = nil, windows: [GuestCommandWindow],
                     guestRange: Range<UInt64>? = nil, maxSampleRate: Int? = nil, kmsgText: String = "",
                     ourVcpuIds: Set<Int> = [0], otherVms: [String] = []) {

@@ -130,7 +130,9 @@ struct StepTests {
             let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
             hw.testingWithoutGuestLbr = true
             let cpu = 1 < sysconf(Int32(_SC_NPROCESSORS_ONLN)) ? 1 : 0
+            let tBegin = monotonicNs()
             let info = try hw.begin(Catalog.recoveryPaths, cpu: cpu)
+            print("# hw begin (guest VM, kvm_msr tracer, kmsg, context-switch observer, VM scan, TSC offset): \((monotonicNs() - tBegin) / 1000) us")
             #expect(info.backend == .hw && info.cpu == cpu && info.lbrLayout == .skylake)
             print("# notes: \(info.notes.joined(separator: " | "))")
             // §4.1/§9.1: the sampling plan (period from perf_event_max_sample_rate) is evidence of every run;
@@ -170,7 +172,9 @@ struct StepTests {
             }
             // Deadline already passed: timeout, not a run.
             #expect(throws: BackendError.self) { try hw.perform(.guest(.readTsc), deadlineNs: 1) }
+            let tEnd = monotonicNs()
             _ = hw.end()
+            print("# hw end: \((monotonicNs() - tEnd) / 1000) us")
             #expect(hw.end().isEmpty)
         }
     }

@@ -10,7 +10,8 @@ import Testing
         #expect(a[0].type == .hardware && a[0].config == PerfHwConfig.cpuCycles)
         #expect(a[0].sampleType & 0x800 != 0)             // PERF_SAMPLE_BRANCH_STACK
         #expect(a[0].branchSampleType == 0x8 | 0x1 | 0x2 | (1 << 17))   // ANY | USER | KERNEL | HW_INDEX (§9.1)
-        #expect(a[0].pinned && a[0].excludeGuest && a[0].samplePeriod == HostSampling.defaultPeriod)
+        #expect(a[0].pinned && a[0].excludeGuest && a[0].samplePeriod == Contender.modelSamplePeriod)
+        #expect(Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0].samplePeriod == 100_000)
         #expect(a[0].clockid == PerfClockId.monotonic)       // sample times comparable with monotonicNs() (§4.2)
         #expect(Contender.pinnedLbr.isCpuScoped)
     }
@@ -53,7 +54,7 @@ import Testing
     @Test func samplePeriodIsAParameterOfEveryLbrSamplingEvent() {
         for c in [Contender.pinnedLbr, .flexibleLbr, .pinnedLbrIncludingGuest, .lbrCallStackTask] {
             #expect(c.attributes(samplePeriod: 400_000).allSatisfy { $0.samplePeriod == 400_000 })
-            #expect(c.attributes == c.attributes(samplePeriod: Contender.lbrSamplePeriod))
+            #expect(c.attributes == c.attributes(samplePeriod: Contender.modelSamplePeriod))
         }
         // Counting contenders have no period whatever is asked.
         #expect(Contender.vlbrSlot.attributes(samplePeriod: 400_000)[0].samplePeriod == 0)

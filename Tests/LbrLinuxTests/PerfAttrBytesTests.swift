@@ -29,7 +29,9 @@ import Testing
         let b = PerfEvent.cAttrBytes(Contender.pinnedLbr.attributes[0])
         #expect(Self.u32(b, Self.offType) == 0)                       // PERF_TYPE_HARDWARE
         #expect(Self.u64(b, Self.offConfig) == 0)                     // PERF_COUNT_HW_CPU_CYCLES
-        #expect(Self.u64(b, Self.offSamplePeriod) == Contender.lbrSamplePeriod)
+        #expect(Self.u64(b, Self.offSamplePeriod) == Contender.modelSamplePeriod)
+        let hw = PerfEvent.cAttrBytes(Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0])
+        #expect(Self.u64(hw, Self.offSamplePeriod) == 100_000)        // what the hw backend opens by default (§4.1)
         #expect(Self.u64(b, Self.offSampleType) & 0x800 == 0x800)      // PERF_SAMPLE_BRANCH_STACK
         #expect(Self.u64(b, Self.offBranchSampleType) == 0x8 | 0x1 | 0x2 | 0x20000) // ANY|USER|KERNEL|HW_INDEX (§9.1)
         let flags = Self.u64(b, Self.offFlags)
