@@ -38,7 +38,29 @@ final class HwProcessState {
     /// How long a scan is reused: the ratelimit interval, so one full set (< 10 s) scans about twice, not once per
     /// scenario (a /proc scan costs tens of ms on a busy host).
     static let vmScanMaxAgeNs: UInt64 = 5_000_000_000
+    /// Whether the kernel log's recent history was read into `kmsgView`.
+    private var primed = false
     init() {}
+
+    /// Once per process: feeds the "fail to passthrough" / "callbacks suppressed" lines of the last ratelimit
+    /// interval that the kernel log still holds into `kmsgView` (printk's clock and CLOCK_MONOTONIC both run
+    /// from boot without suspend; close enough for a 5 s window). Returns a note, nil if already primed.
+    func primeKmsgView(now: UInt64 = monotonicNs()) -> String? {
+        if primed { return nil }
+        primed = true
+        let records: [KmsgRecord]
+        do { records = try KmsgWatcher.history() } catch {
+            return "kmsg history unreadable (\(error)): lines printed before lbrprobe watched are unknown (§9.4)"
+        }
+        let nowUs = now / 1000
+        let since = nowUs > KvmLbrKmsg.ratelimitIntervalUs ? nowUs - KvmLbrKmsg.ratelimitIntervalUs : 0
+        var n = 0
+        for r in records where r.timestampUs >= since {
+            let e = KmsgEntry(isKernel: r.isKernel, timestampUs: r.timestampUs, message: r.message)
+            if KvmLbrKmsg.classify(e.message) != .unrelated && e.isKernel { n += 1; kmsgView.account(e) }
+        }
+        return "kmsg history: \(n) \(KvmLbrKmsg.callSite) line(s) in the last 5 s before lbrprobe watched (the ratelimit allows \(KvmLbrKmsg.ratelimitBurst) per 5 s system-wide, §9.4)"
+    }
 
     /// Other processes holding KVM VM fds (descriptions), rescanned when the last scan is older than `vmScanMaxAgeNs`.
     func otherVms(now: UInt64 = monotonicNs()) -> [String] {
@@ -154,6 +176,7 @@ final class HwRun {
         do { r.kmsg = try KmsgWatcher() } catch {
             r.notes.append("no kmsg signal: \(error)")
         }
+        if r.kmsg != nil, let n = shared.primeKmsgView() { r.notes.append(n) }
         r.otherVms = shared.otherVms()
         r.notes.append(r.otherVms.isEmpty
             ? "other KVM VMs: none (/proc/*/fd anon_inode:kvm-vm, debugfs kvm/<pid>-<fd>): a \"vcpu-\(GuestVM.vcpuId): fail to passthrough LBR.\" line is ours (§9.4)"

@@ -140,6 +140,7 @@ struct StepTests {
             let plan = HwSamplingPlan.probe()
             #expect(info.notes.contains { $0.contains("sample_period \(plan.period) cycles") && $0.contains("perf_event_max_sample_rate") })
             #expect(info.notes.contains { $0.hasPrefix("other KVM VMs") })
+            #expect(info.notes.contains { $0.hasPrefix("kmsg history: ") && $0.contains("vmx_passthrough_lbr_msrs") })
             let far = UInt64.max / 2
             // LBR_TOS write on a guest without LBR: one trapped, faulted access (the first access; §1.3).
             let tos = try hw.perform(.guest(.writeTos(3)), deadlineNs: far).map(\.observation)
