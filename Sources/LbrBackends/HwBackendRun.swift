@@ -280,7 +280,8 @@ final class HwRun {
                 KmsgEntry(isKernel: $0.isKernel, timestampUs: $0.timestampUs, message: $0.message)
             }
             return HwEvidence.kmsgObservations(entries, ourVcpuIds: [Int(GuestVM.vcpuId)], otherVms: otherVms,
-                                               view: &shared.kmsgView, reportSilence: reportSilence).map(at)
+                                               view: &shared.kmsgView, reportSilence: reportSilence,
+                                               nowUs: monotonicNs() / 1000).map(at)
         } catch {
             return [at(.note("kmsg poll failed: \(error)"))]
         }

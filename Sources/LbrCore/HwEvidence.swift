@@ -146,10 +146,13 @@ public struct KmsgRatelimitView: Hashable, Sendable, Codable {
     }
 
     /// Lines seen in the ratelimit interval that ends at the newest line seen (an estimate of the budget used).
-    public var linesInLatestInterval: Int {
-        guard let last = printedUs.last else { return 0 }
-        let start = last >= KvmLbrKmsg.ratelimitIntervalUs ? last - KvmLbrKmsg.ratelimitIntervalUs : 0
-        return printedUs.filter { $0 > start }.count
+    public var linesInLatestInterval: Int { lines(inIntervalEndingAt: printedUs.last) }
+
+    /// Lines seen in the 5 s before `endUs` (kernel-log µs; nil: the newest line seen).
+    public func lines(inIntervalEndingAt endUs: UInt64?) -> Int {
+        guard let end = endUs ?? printedUs.last else { return 0 }
+        let start = end >= KvmLbrKmsg.ratelimitIntervalUs ? end - KvmLbrKmsg.ratelimitIntervalUs : 0
+        return printedUs.filter { $0 > start && $0 <= end }.count
     }
 }
 
@@ -196,9 +199,11 @@ public enum HwEvidence {
     ///   of unknown vCPUs were swallowed by the system-wide ratelimit.
     /// - User-space lines containing the text are `.note`s (forgeable, never evidence).
     /// - With `reportSilence` and no fail line among `entries`, a `.note` says that silence is not evidence.
-    /// `view` accumulates what was seen of the ratelimit state across calls.
+    /// `view` accumulates what was seen of the ratelimit state across calls; `nowUs` (kernel-log clock, µs) places
+    /// the silence note's 5 s interval (nil: the interval ending at the newest line seen).
     public static func kmsgObservations(_ entries: [KmsgEntry], ourVcpuIds: Set<Int>, otherVms: [String],
-                                        view: inout KmsgRatelimitView, reportSilence: Bool) -> [Observation] {
+                                        view: inout KmsgRatelimitView, reportSilence: Bool,
+                                        nowUs: UInt64? = nil) -> [Observation] {
         var out: [Observation] = []
         var failLines = 0
         let ours = ourVcpuIds.sorted().map(String.init).joined(separator: ",")
@@ -233,11 +238,12 @@ public enum HwEvidence {
             }
         }
         if reportSilence && failLines == 0 {
-            let used = view.linesInLatestInterval
+            let used = view.lines(inIntervalEndingAt: nowUs)
+            let which = nowUs == nil ? "in the latest interval" : "in the last 5 s"
             out.append(.note("kmsg: no \"fail to passthrough LBR\" line since the last read; silence is not evidence of an "
                              + "ACTIVE vLBR: \(KvmLbrKmsg.callSite) prints at most \(KvmLbrKmsg.ratelimitBurst) lines per 5 s "
-                             + "system-wide (\(used) seen in the latest interval, \(view.suppressedTotal) reported suppressed "
-                             + "so far), lines printed before lbrprobe watched are unknown (§9.4)"))
+                             + "system-wide (\(used) seen \(which), \(view.suppressedTotal) reported suppressed "
+                             + "so far), and lines of other VMs or from before lbrprobe watched may have used the budget (§9.4)"))
         }
         return out
     }

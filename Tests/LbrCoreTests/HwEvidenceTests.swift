@@ -162,6 +162,11 @@ import Testing
         guard case let .note(q) = quiet.first else { Issue.record("expected the silence note"); return }
         #expect(q.contains("silence is not evidence") && q.contains("10 seen in the latest interval"))
         #expect(HwEvidence.kmsgObservations([], ourVcpuIds: [0], otherVms: [], view: &v2, reportSilence: false).isEmpty)
+        // Placed at "now": 2 s after the burst all ten still count, 7 s after none do.
+        #expect(v2.lines(inIntervalEndingAt: 3_000_000) == 10 && v2.lines(inIntervalEndingAt: 8_000_000) == 0)
+        let later = HwEvidence.kmsgObservations([], ourVcpuIds: [0], otherVms: [], view: &v2, reportSilence: true, nowUs: 8_000_000)
+        guard case let .note(l) = later.first else { Issue.record("expected the silence note"); return }
+        #expect(l.contains("0 seen in the last 5 s"))
     }
 
     // MARK: replay
