@@ -278,7 +278,7 @@ public enum HwReplay {
         public var otherVms: [String]
 
         public init(contender: String = Contender.pinnedLbr.name,
-                    attr: PerfAttr = Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0],
+                    attr: PerfAttr = Input.defaultAttr,
                     ringBytes: [UInt8], cpu: UInt32? = nil, windows: [GuestCommandWindow],
                     guestRange: Range<UInt64>? = nil, maxSampleRate: Int? = nil, kmsgText: String = "",
                     ourVcpuIds: Set<Int> = [0], otherVms: [String] = []) {
@@ -304,6 +304,72 @@ public enum HwReplay {
                                            otherVms: input.otherVms, view: &view, reportSilence: true)
         return out
     }
+}
+
+extension HwReplay {
+    /// Recorded-shape hardware data (the shapes §9.1 and §9.4 describe), for replay tests.
+    public enum RecordedShape {
+        /// 32 host branch records (host kernel → host user addresses) as one real LBR read leaves them;
+        /// `salt` makes reads differ.
+        public static func hostStack(salt: UInt64 = 0) -> [PerfBranchEntry] {
+            (0..<32).map { i in
+                PerfBranchEntry(from: 0xffff_ffff_8100_0000 + salt &* 0x1000 + UInt64(i) * 0x10,
+                                to: 0x0000_5555_5555_0000 + salt &* 0x1000 + UInt64(i) * 0x8)
+            }
+        }
+
+        /// The ring of a host LBR event on `cpu` around one guest command in `window` while the vLBR holds the
+        /// LBRs (§9.1): another thread's sample carries the last real read (hw_idx 5), then `starved` samples of
+        /// the vCPU thread inside the window re-attach that same read, then one vCPU-thread sample after the window.
+        public static func starvedHostRing(window: GuestCommandWindow, cpu: UInt32 = 0, starved: Int = 3,
+                                           otherTid: UInt32 = 1, attr: PerfAttr = Input.defaultAttr) -> [UInt8] {
+            var w = PerfRecordWriter(attr)
+            let stack = hostStack()
+            w.sample(ip: 0xffff_ffff_8100_1000, pid: otherTid, tid: otherTid, time: window.startNs &- 1, cpu: cpu,
+                     hwIndex: 5, entries: stack)
+            let span = max(1, window.endNs &- window.startNs)
+            for i in 0..<max(0, starved) {
+                let t = window.startNs + span * UInt64(i + 1) / UInt64(starved + 1)
+                w.sample(ip: 0x5555_5555_1000, pid: window.tid, tid: window.tid, time: t, cpu: cpu, hwIndex: 5, entries: stack)
+            }
+            w.sample(ip: 0x5555_5555_1000, pid: window.tid, tid: window.tid, time: window.endNs &+ 1, cpu: cpu,
+                     hwIndex: 5, entries: stack)
+            return w.bytes
+        }
+
+        /// The same ring when the host is *not* starved: every sample carries a fresh read (hw_idx and entries move).
+        public static func freshHostRing(window: GuestCommandWindow, cpu: UInt32 = 0, samples: Int = 3,
+                                         attr: PerfAttr = Input.defaultAttr) -> [UInt8] {
+            var w = PerfRecordWriter(attr)
+            let span = max(1, window.endNs &- window.startNs)
+            for i in 0..<max(0, samples) {
+                let t = window.startNs + span * UInt64(i + 1) / UInt64(samples + 1)
+                w.sample(ip: 0x5555_5555_1000, pid: window.tid, tid: window.tid, time: t, cpu: cpu,
+                         hwIndex: UInt64(6 + i) & 31, entries: hostStack(salt: UInt64(i + 1)))
+            }
+            return w.bytes
+        }
+
+        /// A kernel log (/dev/kmsg record format) in which the system-wide ratelimit of `vmx_passthrough_lbr_msrs`
+        /// printed `printed` lines for vCPU `vcpuId` starting at `startUs`, then — in the next interval — reported
+        /// `suppressed` swallowed lines (§9.4).
+        public static func ratelimitedKmsg(vcpuId: Int = 0, printed: Int = KvmLbrKmsg.ratelimitBurst, suppressed: Int = 12,
+                                           startUs: UInt64 = 3_000_000) -> String {
+            var lines: [String] = []
+            for i in 0..<max(0, printed) {
+                lines.append("4,\(100 + i),\(startUs + UInt64(i) * 1_000),-;kvm_intel: vcpu-\(vcpuId): \(failToPassthroughMessage).")
+            }
+            if suppressed > 0 {
+                lines.append("4,\(100 + printed),\(startUs + KvmLbrKmsg.ratelimitIntervalUs + 200_000),-;\(KvmLbrKmsg.callSite): \(suppressed) callbacks suppressed")
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+}
+
+extension HwReplay.Input {
+    /// The pinned LBR contender's attribute as the hw backend opens it by default.
+    public static var defaultAttr: PerfAttr { Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0] }
 }
 
 extension Substring {

@@ -197,6 +197,21 @@ import Testing
         }
     }
 
+    @Test func recordedShapesReplayAsStarvedFreshAndRatelimited() throws {
+        let win = GuestCommandWindow(tid: 321, startNs: 10_000, endNs: 20_000)
+        let starved = try HwReplay.observations(HwReplay.Input(
+            ringBytes: HwReplay.RecordedShape.starvedHostRing(window: win, cpu: 1, starved: 4), cpu: 1, windows: [win],
+            kmsgText: HwReplay.RecordedShape.ratelimitedKmsg()))
+        guard case let .hostSamples(s) = starved.first else { Issue.record("shape"); return }
+        #expect(s.samples == 4 && s.staleRepeats == 4 && s.filteredOut == 2 && s.emptyBranches == 0)
+        let kmsg = starved.compactMap { if case let .kmsg(l) = $0 { return l } else { return nil } }
+        #expect(kmsg.count == 11 && kmsg.last == "vmx_passthrough_lbr_msrs: 12 callbacks suppressed")
+        let fresh = try HwReplay.observations(HwReplay.Input(
+            ringBytes: HwReplay.RecordedShape.freshHostRing(window: win, cpu: 1), cpu: 1, windows: [win]))
+        guard case let .hostSamples(f) = fresh.first else { Issue.record("shape"); return }
+        #expect(f.samples == 3 && f.staleRepeats == 0 && f.withBranches == 3)
+    }
+
     @Test func replayWithoutKmsgSaysSilenceIsNotEvidence() throws {
         let obs = try HwReplay.observations(HwReplay.Input(ringBytes: [], windows: []))
         #expect(obs.count == 2)
