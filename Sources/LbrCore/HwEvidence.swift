@@ -182,6 +182,10 @@ public enum HwEvidence {
         if s.lost > 0 {
             out.append("host \(s.contender): \(s.lost) sample(s) lost (PERF_RECORD_LOST: ring full between drains) (§9.1)")
         }
+        if s.staleRepeats > 0 {
+            out.append("host \(s.contender): \(s.staleRepeats) of \(s.samples) kept sample(s) repeat the previous stack on the CPU "
+                       + "(intel_pmu_lbr_read skipped, cpuc->lbr_stack re-attached), e.g. \(s.staleExample ?? "?") (§9.1)")
+        }
         if s.samples > 0 && s.withHwIndex < s.samples {
             out.append("host \(s.contender): \(s.samples - s.withHwIndex) of \(s.samples) kept sample(s) carry no hw_idx "
                        + "(PERF_SAMPLE_BRANCH_HW_INDEX not honoured): stale repeats are judged on entries alone (§9.1)")

@@ -186,6 +186,7 @@ import Testing
         #expect(s.samplePeriod == Contender.lbrSamplePeriod)
         let notes = obs.compactMap { if case let .note(n) = $0 { return n } else { return nil } }
         #expect(notes.contains { $0.contains("throttled") } && notes.contains { $0.contains("3 sample(s) lost") })
+        #expect(notes.contains { $0.contains("3 of 3 kept sample(s) repeat the previous stack") && $0.contains("hw_idx 0x5") })
         let kmsgObs = obs.compactMap { if case let .kmsg(l) = $0 { return l } else { return nil } }
         #expect(kmsgObs.count == 2)
         #expect(notes.contains { $0.contains("12 \"fail to passthrough LBR\" line(s) swallowed") })
