@@ -23,18 +23,18 @@ import Testing
         let set = HostContenderSet(contender: .pinnedLbr, cpu: -1, pid: 0, events: [e], rings: [ring])
         defer { set.close() }
         let tid = UInt32(lbr_gettid())
-        perfSpin(ns: 4_000_000)
+        perfSpinCpu(ns: 2_000_000)                    // ~10 samples of this thread's CPU time before the window
         let t0 = monotonicNs()
-        perfSpin(ns: 16_000_000)
+        perfSpinCpu(ns: 8_000_000)                    // ~40 inside
         let window = GuestCommandWindow(tid: tid, startNs: t0, endNs: monotonicNs())
-        perfSpin(ns: 4_000_000)
+        perfSpinCpu(ns: 2_000_000)                    // ~10 after
         let s = try set.drain(windows: [window], guestRange: nil)
         #expect(s.samplePeriod == 200_000)
         #expect(s.samples >= 8, "\(s)")
         #expect(s.filteredOut >= 2, "\(s)")                          // before and after the window
         #expect(s.withBranches == 0 && s.emptyBranches == s.samples)  // no branch stack requested here
         // The next drain with no window keeps nothing and counts what arrived as filtered out.
-        perfSpin(ns: 2_000_000)
+        perfSpinCpu(ns: 1_000_000)
         let rest = try set.drain(windows: [], guestRange: nil)
         #expect(rest.samples == 0 && rest.filteredOut >= 1)
         print("# drain: kept \(s.samples), filtered \(s.filteredOut); later \(rest.filteredOut) filtered")

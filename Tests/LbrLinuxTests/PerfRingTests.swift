@@ -55,17 +55,17 @@ import Testing
         let ring = try PerfRing(event: e, dataPages: 64)
         defer { ring.close() }
         let tid = UInt32(lbr_gettid())
-        perfSpin(ns: 5_000_000)                       // before the window
+        perfSpinCpu(ns: 2_000_000)                    // before the window (~10 samples of this thread's CPU time)
         let t0 = monotonicNs()
-        perfSpin(ns: 20_000_000)                      // the "guest command"
+        perfSpinCpu(ns: 8_000_000)                    // the "guest command" (~40)
         let t1 = monotonicNs()
-        perfSpin(ns: 5_000_000)                       // after the window
+        perfSpinCpu(ns: 2_000_000)                    // after the window (~10)
         let records = try ring.drain()
         let samples = records.compactMap { r -> PerfSampleRecord? in if case let .sample(s) = r { return s } else { return nil } }
         let window = GuestCommandWindow(tid: tid, startNs: t0, endNs: t1)
         let inside = samples.filter { window.contains($0) }
         let before = samples.filter { ($0.time ?? 0) < t0 }, after = samples.filter { ($0.time ?? 0) > t1 }
-        #expect(inside.count >= 10, "only \(inside.count) of \(samples.count) samples inside the 20 ms window")
+        #expect(inside.count >= 10, "only \(inside.count) of \(samples.count) samples inside the window")
         #expect(!before.isEmpty && !after.isEmpty, "samples before/after the window: \(before.count)/\(after.count)")
         #expect(inside.count + before.count + after.count == samples.count)
         // Another TID's window keeps nothing.
