@@ -106,6 +106,10 @@ struct Run: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
+        if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
+            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")
+        }
     }
 
     func run() throws {
