@@ -19,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=$ROOT/.build/conformance/venv
+VENV=${CONFORMANCE_VENV:-$ROOT/.build/conformance/venv}   # override to test an install failure
 PY=$VENV/bin/python
 CHECK=$ROOT/scripts/conformance/check.py
 # Versions of the PyPI tools (kcidb-io 141 is the release carrying schema v5.3 used by KernelCI).

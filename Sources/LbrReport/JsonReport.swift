@@ -33,7 +33,14 @@ public enum JsonReport {
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
             },
-            fallback: r.fallback, runs_not_started: r.interruption == nil ? nil : r.runsNotStarted)
+            fallback: r.fallback, runs_not_started: r.interruption == nil ? nil : r.runsNotStarted,
+            run_id: r.runId, host: r.host.map(host),
+            repeat_statistics: r.repeats > 1 ? RepeatStatistics.dto(RepeatStatistics.compute(r)) : nil)
+    }
+
+    static func host(_ h: HostIdentity) -> RunDocument.Host {
+        .init(hostname: h.hostname, kernel_release: h.kernelRelease, cpu_vendor: h.cpuVendor, cpu_family: h.cpuFamily,
+              cpu_model: h.cpuModel, cpu_stepping: h.cpuStepping, cpu_model_name: h.cpuModelName)
     }
 
     static func result(_ r: ScenarioResult) -> ResultDTO {
@@ -132,6 +139,23 @@ public enum JsonReport {
         public var fallback: String?
         /// Runs never started because a signal stopped the run (present only when interrupted).
         public var runs_not_started: Int?
+        // Issue 12 (regression workflow). Optional for reading documents written before these fields existed;
+        // this build always writes run_id (and host when the CLI ran the probe).
+        public struct Host: Codable, Sendable {
+            public var hostname: String
+            public var kernel_release: String
+            public var cpu_vendor: String?
+            public var cpu_family: Int?
+            public var cpu_model: Int?
+            public var cpu_stepping: Int?
+            public var cpu_model_name: String?
+        }
+        /// RFC 9562 UUIDv7 of the run (nil UUID when the writer had none).
+        public var run_id: String?
+        /// The host the run ran on: what `compare` groups fleets by.
+        public var host: Host?
+        /// With --repeat N > 1: per scenario, outcome shares with 95% Wilson intervals and latency percentiles.
+        public var repeat_statistics: [RepeatStatistics.ScenarioDTO]?
     }
 
     public struct ResultDTO: Codable, Sendable {

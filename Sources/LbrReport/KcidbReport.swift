@@ -24,7 +24,7 @@ public enum KcidbReport {
     /// The local part of a test id: the run id (the build id when the report has none), backend, model or
     /// `host`, test name, each restricted to `[A-Za-z0-9_.-]`.
     public static func localId(_ report: RunReport, _ r: ScenarioResult, buildId: String) -> String {
-        [ReportSupport.testName(report.runId.isEmpty ? buildId : report.runId), r.backend.rawValue,
+        [ReportSupport.testName(report.runId == RunId.unset || report.runId.isEmpty ? buildId : report.runId), r.backend.rawValue,
          r.model.map(ReportSupport.testName) ?? "host", ReportSupport.testName(r.testName)].joined(separator: ".")
     }
 

@@ -61,13 +61,10 @@ public enum TextReport {
             }
         }
 
-        let dists = report.distributions
         if report.repeats > 1 {
             out.append("")
-            out.append("outcome distribution over \(report.repeats) repeats:")
-            for d in dists {
-                out.append("  \(d.scenario): " + d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", "))
-            }
+            out.append(RepeatStatistics.heading(repeats: report.repeats))
+            out += RepeatStatistics.renderText(RepeatStatistics.compute(report))
         }
         let t = report.totals
         out.append("")

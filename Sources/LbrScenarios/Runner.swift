@@ -149,20 +149,23 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsNotStarted: Int {
         interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
     }
-    // --- issue 10 (KCIDB ids): the run's identity. Issue 12 adds the same property (a time-based UUID set by the
-    // CLI); when both merge keep one declaration. Empty when the caller gave none.
-    /// This invocation's id (a time-based UUID from the CLI), making KCIDB test ids unique per run.
-    public var runId: String = ""
+    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs; KCIDB ids
+    // are built from the run id (issue 10).
+    /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
+    public var runId: String
+    /// The host the run ran on (nil when the caller did not say).
+    public var host: HostIdentity?
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
                 results: ScenarioResults, startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
-                fallback: String? = nil) {
+                fallback: String? = nil, runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
         self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
         self.fallback = fallback
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
+        self.runId = runId; self.host = host
     }
 
     public var totals: StatusTotals {
@@ -221,12 +224,16 @@ public struct RunOptions: Hashable, Sendable {
     public var expectFile: String?
     /// `RunReport.fallback`.
     public var fallback: String?
+    // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
+    public var runId: String
+    public var host: HostIdentity?
 
     public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
-                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil) {
+                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil,
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
         self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
-        self.fallback = fallback
+        self.fallback = fallback; self.runId = runId; self.host = host
     }
 }
 
@@ -310,7 +317,8 @@ public struct Runner {
                          selectionReason: options.selectionReason, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback)
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback,
+                         runId: options.runId, host: options.host)
     }
 
     /// "not run: interrupted by SIGINT" (+ how many runs the entry stands for, when more than one).

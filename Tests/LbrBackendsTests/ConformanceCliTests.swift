@@ -31,7 +31,7 @@ struct ConformanceCliTests {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for n in 1...2 {
-            let r = try Cli.run(["run", "--backend", "sim", "--kcidb", "\(dir)/k\(n).json", "--kcidb-build-id", "same-build"])
+            let r = try Cli.run(["run", "--backend", "sim", "--kcidb", "\(dir)/k\(n).json", "--kcidb-build-id", "farm:same-build"])
             #expect(r.code == 0, "\(r.stderr)")
         }
         let a = try Self.kcidbIds("\(dir)/k1.json"), b = try Self.kcidbIds("\(dir)/k2.json")
@@ -39,6 +39,12 @@ struct ConformanceCliTests {
         #expect(a.isDisjoint(with: b), "shared: \(a.intersection(b).sorted().prefix(2))")
         let uuid = #/lbrprobe:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.sim\.mainline\.[a-z-]+/#
         #expect(a.allSatisfy { $0.wholeMatch(of: uuid) != nil }, "\(a.sorted().first ?? "")")
+    }
+
+    @Test func kcidbBuildIdMustBeAKcidbId() throws {
+        let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--kcidb-build-id", "Not An Id"])
+        #expect(r.code == 64)
+        #expect(r.stderr.contains("--kcidb-build-id must be a KCIDB id"), "\(r.stderr)")
     }
 
     @Test func ksftTapLevelSuppressesTheVersionLine() throws {
