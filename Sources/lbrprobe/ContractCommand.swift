@@ -154,14 +154,14 @@ struct ContractCmd: ParsableCommand {
                 throw ValidationError(e.message)
             }
             let options = RunOptions(cpu: cpu, repeats: 1, timeoutNs: UInt64(timeout * 1e9), kernelRelease: kernel,
-                                     selectionReason: reason, expectFile: nil)
+                                     selectionReason: reason, expectFile: nil, runId: Run.newRunId(),
+                                     host: Run.hostIdentity(profile))
             logger.notice("contract: running \(Catalog.defaultSet.count) scenario(s) on \(chosen.kind.rawValue)\(m.map { " model \($0)" } ?? "")")
             // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
             let lock = chosen.availability().isAvailable
                 ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
-            var report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
+            let report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
             withExtendedLifetime(lock) {}
-            report.runId = Run.newRunId()
             if report.nothingRan {
                 let why: String
                 if case let .unavailable(r) = report.availability { why = r } else {
