@@ -143,6 +143,27 @@ func runWith(_ backend: any ScenarioBackend, _ scenarios: [Scenario], expectatio
 /// `lbrprobe contract` end to end.
 @Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
 struct ContractCliTests {
+    /// Runs lbrprobe with a private per-CPU probe-lock directory: the hybrid contract runs here would otherwise
+    /// hold CPU 0's lock while CliTests (another suite, run in parallel) probe it and exit 75. The lock itself
+    /// is tested by CliTests; hybrid only plays LBRs in the model, so sharing the CPU is harmless.
+    static func lbrprobe(_ args: [String]) throws -> Cli.Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(Cli.binary))
+        p.arguments = args
+        p.currentDirectoryURL = repoRoot()
+        var env = ProcessInfo.processInfo.environment
+        env["LBRPROBE_LOCK_DIR"] = NSTemporaryDirectory() + "lbrprobe-contract-locks-\(getpid())"
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Cli.Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                          stderr: String(decoding: e, as: UTF8.self))
+    }
+
     /// docutils with warnings fatal, through the project's script (which installs docutils when missing).
     static func docutils(_ path: String) throws -> (ok: Bool, output: String)? {
         let p = Process()
@@ -179,7 +200,7 @@ struct ContractCliTests {
         if backend == "hybrid" && !Host.hybridAvailable { return }
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let live = try Cli.run(["contract", "--backend", backend, "--format", "rst", "-o", dir + "/c.rst",
+        let live = try Self.lbrprobe(["contract", "--backend", backend, "--format", "rst", "-o", dir + "/c.rst",
                                 "--save-runs", dir])
         #expect(live.code == 0, "\(live.stderr)")
         let rst = try String(contentsOfFile: dir + "/c.rst", encoding: .utf8)
@@ -187,11 +208,11 @@ struct ContractCliTests {
         #expect(rst.hasPrefix(".. SPDX-License-Identifier: GPL-2.0\n"))
         let saved = dir + "/run-\(backend)-mainline.json"
         #expect(FileManager.default.fileExists(atPath: saved))
-        let from = try Cli.run(["contract", "--from", saved, "--format", "rst"])
+        let from = try Self.lbrprobe(["contract", "--from", saved, "--format", "rst"])
         #expect(from.code == 0, "\(from.stderr)")
         #expect(from.stdout == rst, "--from on the saved run differs from the live contract")
         // Markdown from the same document is deterministic too.
-        let md1 = try Cli.run(["contract", "--from", saved]), md2 = try Cli.run(["contract", "--from", saved])
+        let md1 = try Self.lbrprobe(["contract", "--from", saved]), md2 = try Self.lbrprobe(["contract", "--from", saved])
         #expect(md1.code == 0 && md1.stdout == md2.stdout && md1.stdout.hasPrefix("# KVM and perf"))
         Self.checkAnswers(md1.stdout)
         if backend == "hybrid" {
@@ -208,7 +229,7 @@ struct ContractCliTests {
     @Test func modelAllNamesEveryVariantAndFromIsOrderIndependent() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let live = try Cli.run(["contract", "--backend", "sim", "--model", "all", "--format", "rst", "-o", dir + "/all.rst",
+        let live = try Self.lbrprobe(["contract", "--backend", "sim", "--model", "all", "--format", "rst", "-o", dir + "/all.rst",
                                 "--save-runs", dir])
         #expect(live.code == 0, "\(live.stderr)")
         let rst = try String(contentsOfFile: dir + "/all.rst", encoding: .utf8)
@@ -220,7 +241,7 @@ struct ContractCliTests {
         }
         #expect(rst.contains("Consequences per design"))
         let files = Backends.modelNames.reversed().map { dir + "/run-sim-\($0).json" }
-        let from = try Cli.run(["contract", "--from"] + files + ["--format", "rst"])
+        let from = try Self.lbrprobe(["contract", "--from"] + files + ["--format", "rst"])
         #expect(from.code == 0, "\(from.stderr)")
         #expect(from.stdout == rst, "--from (any order) differs from the live --model all contract")
         if let check = try Self.docutils(dir + "/all.rst") { #expect(check.ok, "\(check.output)") }
@@ -229,7 +250,7 @@ struct ContractCliTests {
     @Test func hwSkipsWithExitFourAndWritesNothing() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try Cli.run(["contract", "--backend", "hw", "--format", "rst", "-o", dir + "/hw.rst"])
+        let r = try Self.lbrprobe(["contract", "--backend", "hw", "--format", "rst", "-o", dir + "/hw.rst"])
         if HwBackend(profile: Host.profile).unavailableReason == nil { return }   // an eligible host really runs it
         #expect(r.code == 4, "\(r.stderr)")
         #expect(r.stderr.contains("SKIP: backend hw cannot run here, no document written: "))
@@ -241,14 +262,14 @@ struct ContractCliTests {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "{\"schema\": \"lbrprobe.caps/1\"}".write(toFile: dir + "/caps.json", atomically: true, encoding: .utf8)
-        let wrong = try Cli.run(["contract", "--from", dir + "/caps.json", "-o", dir + "/x.md"])
+        let wrong = try Self.lbrprobe(["contract", "--from", dir + "/caps.json", "-o", dir + "/x.md"])
         #expect(wrong.code == 65 && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.md"))
-        let missing = try Cli.run(["contract", "--from", dir + "/nope.json"])
+        let missing = try Self.lbrprobe(["contract", "--from", dir + "/nope.json"])
         #expect(missing.code == 65)
         for args in [["contract", "--backend", "hw", "--model", "all"], ["contract", "--model", "nope"],
                      ["contract", "--from", dir + "/caps.json", "--backend", "sim"], ["contract", "--format", "html"]] {
-            #expect(try Cli.run(args).code == 64, "\(args)")
+            #expect(try Self.lbrprobe(args).code == 64, "\(args)")
         }
     }
 }
