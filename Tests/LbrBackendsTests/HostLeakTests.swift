@@ -2,7 +2,10 @@
 // exactly where the model predicts it (`KernelVariant.vlbrJoinsHostLbrUserWithoutReset`: host-first's vLBR
 // joins the host's CPU-pinned LBR user) and nowhere else; guest-baseline never leaks. Sim for every variant,
 // hybrid (the real guest's reads) where KVM is usable.
+import Foundation
 import LbrBackends
+import LbrReport
+import LbrTestSupport
 import LbrCore
 import LbrModel
 import LbrScenarios
@@ -29,6 +32,15 @@ import Testing
             }
             let baseline = try #require(r.results.first { $0.scenario == "guest-baseline" })
             #expect(baseline.findings.isEmpty)
+            if k == .sim && variant == .mainline {
+                // The real run document (leak signal, finding, stale-repeat fields) validates against the schema.
+                let json = try JsonReport.render(r)
+                #expect(json.contains("\"host-branch-leak\""))
+                let v = SchemaValidator(schema: try JSONSerialization.jsonObject(
+                    with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
+                let errors = v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+                #expect(errors.isEmpty, "\(errors.prefix(3))")
+            }
         }
     }
 }
