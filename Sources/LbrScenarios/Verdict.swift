@@ -438,7 +438,7 @@ public enum VerdictEngine {
         guard let first else { return [] }
         let n = seen.count
         return [Finding(kind: .hostBranchLeak, phase: first.phase, count: n,
-                        summary: "guest read \(n) LBR record(s) outside its own code (\(kernel) host kernel, \(user) host user-space addresses) in phase(s) \(phases.joined(separator: ", ")): intel_pmu_lbr_add() did not reset the LBRs when the vLBR joined a host LBR user (reference §9)",
+                        summary: "guest read \(n) LBR record(s) outside its own code (\(kernel) host kernel, \(user) host user-space addresses) in phase(s) \(phases.joined(separator: ", ")): host branch records reached the guest (e.g. intel_pmu_lbr_add() does not reset the LBRs for a second LBR user; reference §9)",
                         example: "FROM \(hex(first.e.from)) -> TO \(hex(first.e.to)) (\(addressClass(first.e)))")]
     }
 
