@@ -624,14 +624,14 @@ public struct KernelModel: Sendable {
     }
 
     /// `kvm_pmu_reset()` → `intel_pmu_reset()`: releases the vLBR (§1.6). Reached only through
-    /// `kvm_pmu_refresh()` (KVM_SET_CPUID2 before the first KVM_RUN; refused once the vCPU has run:
-    /// `kvm_set_cpuid` → -EINVAL when `kvm_vcpu_has_run`) and vCPU destroy (H4): after the first entry this is
-    /// refused and releases nothing.
+    /// `kvm_pmu_refresh()` (KVM_SET_CPUID2 before the first KVM_RUN; once the vCPU has run, `kvm_set_cpuid`
+    /// only accepts an identical CPUID, without refresh, and `kvm_pmu_refresh` has KVM_BUG_ON(kvm_vcpu_has_run))
+    /// and vCPU destroy (H4): after the first entry this releases nothing.
     public mutating func resetPmu() {
         stats.operations &+= 1
         if hasRun {
             stats.refusedPmuResets &+= 1
-            emit(.note("kvm_pmu_refresh refused: the vCPU has run (KVM_SET_CPUID2 -> -EINVAL); no PMU reset"))
+            emit(.note("no PMU reset: the vCPU has run (kvm_set_cpuid accepts only an identical CPUID without refresh; kvm_pmu_refresh KVM_BUG_ON(kvm_vcpu_has_run))"))
             return
         }
         // Reset paths run in the vCPU's host context (ioctl or request processing), then KVM re-enters.
