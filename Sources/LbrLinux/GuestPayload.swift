@@ -23,9 +23,9 @@ public enum GuestPayload {
     /// Guest addresses of the payload's fixed sites.
     public static var entry: UInt64 { loadAddress + offset(LBR_GUEST_OFF_ENTRY) }
     public static var commandLoop: UInt64 { loadAddress + offset(LBR_GUEST_OFF_CMD_LOOP) }
-    /// The single RDMSR instruction every guest MSR read executes (a #GP reports this RIP).
+    /// The RDMSR instruction every guest MSR read but the TOS probe executes (a #GP reports this RIP).
     public static var rdmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_RDMSR) }
-    /// The single WRMSR instruction every guest MSR write executes.
+    /// The WRMSR instruction every guest MSR write but the TOS probe executes.
     public static var wrmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_WRMSR) }
     /// The `jmp .` of the test-only HANG command.
     public static var hangSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_HANG) }
