@@ -345,7 +345,9 @@ extension KernelModel {
                 }
                 stats.hostLeakStreamed &+= UInt64(n)
             }
-            var recorded = false
+            // Guest mode with guest DEBUGCTL.LBR=1 (and LBR_SELECT recording CPL0): the guest's code branches
+            // between any two samples (the model records a command's branches at once, then charges its time).
+            var recorded = guestMode && guestDebugctl & DebugCtl.lbr != 0 && cpuLbr[c].select & LbrSelect.suppressKernel == 0
             if !guestMode && !starved && hostLbrUsers > 0 {
                 recorded = true
                 // Host code runs with a host LBR event enabled: the hardware records host branches

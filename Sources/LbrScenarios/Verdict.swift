@@ -343,11 +343,14 @@ public enum VerdictEngine {
         // samples are all taken in host mode, where the kernel's own code branches between any two samples. An
         // include-guest event also samples in guest mode, where a guest with DEBUGCTL.LBR=0 records nothing and
         // identical stacks are genuine.
-        let stale = lbrHost.filter { hostModeOnly.contains($0.contender) }.reduce(0) { $0 + ($1.staleRepeats ?? 0) }
+        // With guest DEBUGCTL.LBR=1 through the phase the guest records too, so an include-guest event's
+        // repeats count as well.
+        let staleCounts: (HostReading) -> Bool = { hostModeOnly.contains($0.contender) || (guestLbrOn && branchedWithLbrOn) }
+        let stale = lbrHost.filter(staleCounts).reduce(0) { $0 + ($1.staleRepeats ?? 0) }
         let starvedSamples = empty + stale
         if samples > 0 {
             let starved = starvedSamples * 2 > samples
-            let example = stale > 0 ? lbrHost.filter { hostModeOnly.contains($0.contender) }.compactMap(\.staleExample).first : nil
+            let example = stale > 0 ? lbrHost.filter(staleCounts).compactMap(\.staleExample).first : nil
             readings[.hostStarvation] = SignalReading(kind: .hostStarvation, vote: starved ? .active : .notActive,
                 evidence: "\(starvedSamples)/\(samples) host LBR samples starved: \(stale) stale repeats of the same hw_idx and entries\(example.map { " (e.g. \($0))" } ?? ""), \(empty) empty (nr == 0)")
         }
