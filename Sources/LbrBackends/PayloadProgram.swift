@@ -192,7 +192,9 @@ public enum PayloadProgram {
             let n = request.arg0
             br(LBR_EDGE_BR_START, .relJmp)
             let sites = UInt64(LBR_GUEST_NUM_BRANCH_SITES)
-            for i in 0..<n { br(LBR_EDGE_BSITE_JMP + Int32(i % sites), .relJmp) }
+            t.reserveCapacity(t.count + Int(n) + 8)
+            let ring = ringBranches
+            for i in 0..<Int(n) { t.append(ring[i % ring.count]) }
             br(LBR_EDGE_BSITE_END + Int32(n % sites), .jcc)
             call(LBR_EDGE_BR_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
             br(LBR_EDGE_BR_OK, .relJmp)
@@ -200,6 +202,12 @@ public enum PayloadProgram {
             break
         }
         return t
+    }
+
+    /// The branch pattern's taken jmps as trace items, in ring order (read once).
+    static let ringBranches: [PayloadTraceItem] = (0..<Int32(LBR_GUEST_NUM_BRANCH_SITES)).map {
+        let x = GuestPayload.edge(LBR_EDGE_BSITE_JMP + $0)
+        return .branch(GuestBranch(from: x.from, to: x.to, kind: .relJmp))
     }
 
     /// The number of taken branches `trace` puts between the k-th and (k+1)-th MSR instruction of `request`

@@ -608,9 +608,20 @@ public struct KernelModel: Sendable {
     mutating func recordGuest(_ branches: [GuestBranch]) {
         guard guestDebugctl & DebugCtl.lbr != 0 else { return }
         let c = vcpuCpu
-        for b in branches {
-            let sel = cpuLbr[c].select
-            if sel & LbrSelect.suppressKernel != 0 || sel & b.kind.suppressBit != 0 { continue }
+        let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
+        if sel & LbrSelect.suppressKernel != 0 { return }
+        // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.
+        let depth = UInt64(cpuLbr[c].depth)
+        var keptTimes: UInt64 = 0
+        var i = branches.count
+        while i > 0 && keptTimes < depth {
+            i -= 1
+            if sel & branches[i].kind.suppressBit == 0 { keptTimes &+= branches[i].times }
+        }
+        var skipped: UInt64 = 0
+        for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
+        if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
+        for b in branches[i...] where sel & b.kind.suppressBit == 0 {
             cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)
         }
     }
