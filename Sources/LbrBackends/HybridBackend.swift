@@ -59,8 +59,7 @@ public final class KvmGuest: ModelGuest {
             let op: GuestMsrOp = exit.isWrite ? .write(exit.index, exit.value) : .read(exit.index)
             exitLog.append(op)
             // The taken branches the real guest executed before this MSR instruction (derived trace, H3).
-            h.guestTakenBranches(cursor.nextSegment())
-            let o = h.guestMsr(op)
+            let o = h.guestMsr(op, after: cursor.nextSegment())
             if o.faulted { return .gp }
             return exit.isWrite ? .ok : .value(o.value)
         }

@@ -181,8 +181,11 @@ public final class PayloadInterpreterGuest: ModelGuest {
         let first = h.nextCommandIsFirst
         h.beginGuestCommand()
         during?.apply(to: h)
-        let reply = PayloadProgram.execute(request, first: first, msr: { h.guestMsr($0) }, tsc: { h.guestTsc() },
-                                           branches: { h.guestTakenBranches($0) })
+        var pending: [GuestBranch] = []
+        let reply = PayloadProgram.execute(request, first: first,
+                                           msr: { op in defer { pending = [] }; return h.guestMsr(op, after: pending) },
+                                           tsc: { h.guestTsc() }, branches: { pending = $0 })
+        h.guestTakenBranches(pending) // after the last MSR instruction (no-op when empty)
         let exits = h.endGuestCommand(request)
         return GuestMailbox.result(for: cmd, request: request, reply: reply, exits: exits)
     }

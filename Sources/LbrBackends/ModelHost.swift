@@ -110,8 +110,10 @@ public final class ModelHost: @unchecked Sendable {
     }
 
     /// One guest RDMSR/WRMSR (the payload's, or a real guest's MSR exit): KVM's handling in the model.
-    public func guestMsr(_ op: GuestMsrOp) -> MsrOutcome {
+    public func guestMsr(_ op: GuestMsrOp, after branches: [GuestBranch] = []) -> MsrOutcome {
         lock.withLock {
+            // The taken branches the guest executed before this MSR instruction (H3), under the same lock.
+            if !branches.isEmpty { model.guestTakenBranches(branches) }
             let o: MsrOutcome
             switch op {
             case let .read(i): o = model.guestRdmsr(i)
