@@ -78,6 +78,11 @@ unsigned long lbr_kvm_set_identity_map_addr(void) { return KVM_SET_IDENTITY_MAP_
 unsigned long lbr_kvm_run(void) { return KVM_RUN; }
 unsigned long lbr_kvm_get_regs(void) { return KVM_GET_REGS; }
 unsigned long lbr_kvm_set_regs(void) { return KVM_SET_REGS; }
+unsigned long lbr_kvm_set_guest_debug(void) { return KVM_SET_GUEST_DEBUG; }
+uint32_t lbr_kvm_guestdbg_enable(void) { return KVM_GUESTDBG_ENABLE; }
+uint32_t lbr_kvm_guestdbg_singlestep(void) { return KVM_GUESTDBG_SINGLESTEP; }
+uint64_t lbr_kvm_run_debug_pc(const struct kvm_run *run) { return run->debug.arch.pc; }
+uint32_t lbr_kvm_run_debug_exception(const struct kvm_run *run) { return run->debug.arch.exception; }
 unsigned long lbr_kvm_get_sregs(void) { return KVM_GET_SREGS; }
 unsigned long lbr_kvm_set_sregs(void) { return KVM_SET_SREGS; }
 unsigned long lbr_kvm_set_cpuid2(void) { return KVM_SET_CPUID2; }

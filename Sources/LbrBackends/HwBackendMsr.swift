@@ -26,9 +26,10 @@ public enum HwMsrMatcher {
     ///   - events: decoded `kvm:kvm_msr` events of the vCPU thread during the command, in time order.
     ///   - result: the guest's result; its values give the read values (reads in order), its status whether
     ///     the command faulted (and at which instruction).
-    ///   - rdmsrSite / wrmsrSite: the payload's RDMSR / WRMSR instruction addresses (fault direction).
+    ///   - rdmsrSites / wrmsrSites: the payload's RDMSR / WRMSR instruction addresses (fault direction): the
+    ///     generic ones and the branch-free TOS probe's pair.
     public static func match(sequence: [GuestMailbox.GuestMsrAccess], events: [KvmMsrEvent], result: GuestResult,
-                             rdmsrSite: UInt64, wrmsrSite: UInt64) -> Match {
+                             rdmsrSites: Set<UInt64>, wrmsrSites: Set<UInt64>) -> Match {
         var pending = events
         var out: [MsrAccess] = []
         var readOrdinal = 0
@@ -36,7 +37,7 @@ public enum HwMsrMatcher {
         let okValues = result.status == .ok ? result.values : []
         var faultIsWrite: Bool?
         if case let .fault(_, rip) = result.status {
-            faultIsWrite = rip == wrmsrSite ? true : (rip == rdmsrSite ? false : nil)
+            faultIsWrite = wrmsrSites.contains(rip) ? true : (rdmsrSites.contains(rip) ? false : nil)
         }
         for a in sequence {
             var access = MsrAccess(index: a.index, isWrite: a.isWrite, value: a.isWrite ? a.value : 0, trapped: false)

@@ -460,7 +460,8 @@ final class HwRun {
             switch drainTrace() {
             case let .success(events):
                 let m = HwMsrMatcher.match(sequence: request.msrSequence, events: events, result: result,
-                                           rdmsrSite: GuestPayload.rdmsrSite, wrmsrSite: GuestPayload.wrmsrSite)
+                                           rdmsrSites: [GuestPayload.rdmsrSite, GuestPayload.probeRdmsrSite],
+                                           wrmsrSites: [GuestPayload.wrmsrSite, GuestPayload.probeWrmsrSite])
                 for a in m.accesses where HwMsrMatcher.isLbrRelevant(a.index, layout: layout) {
                     out.append(at(.msrAccess(a)))
                 }

@@ -40,6 +40,7 @@ public final class KvmGuest: ModelGuest {
     public var hogBusy: CpuHog.Busy = .preemption
     private var vm: GuestVM?
     private let exitLog = OpLog()
+    private let cursor = TraceCursor()
     /// Every MSR exit of the current (or last) scenario, in order.
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
 
@@ -54,10 +55,11 @@ public final class KvmGuest: ModelGuest {
 
     public func start(host h: ModelHost, cpu: Int, layout: LbrLayout) throws(BackendError) -> [String] {
         exitLog.clear()
-        let handler: UserSpaceMsrHandler = { [exitLog] exit in
+        let handler: UserSpaceMsrHandler = { [exitLog, cursor] exit in
             let op: GuestMsrOp = exit.isWrite ? .write(exit.index, exit.value) : .read(exit.index)
             exitLog.append(op)
-            let o = h.guestMsr(op)
+            // The taken branches the real guest executed before this MSR instruction (derived trace, H3).
+            let o = h.guestMsr(op, after: cursor.nextSegment())
             if o.faulted { return .gp }
             return exit.isWrite ? .ok : .value(o.value)
         }
@@ -79,6 +81,7 @@ public final class KvmGuest: ModelGuest {
         let request: GuestMailbox.Request?
         if case let .success(r) = GuestMailbox.request(for: cmd, layout: layout) { request = r } else { request = nil }
 
+        cursor.load(request.map { PayloadProgram.trace(for: $0, first: h.nextCommandIsFirst) } ?? [])
         h.beginGuestCommand()
         var result: GuestResult
         switch during {
@@ -89,9 +92,9 @@ public final class KvmGuest: ModelGuest {
         case let .preempt(t)?:
             result = preempted(cmd, by: t, vm: vm, host: h, timeout: timeout)
         }
-        if result.status == .ok, case let .branchPattern(k) = cmd {
-            // The real guest took k branches through its branch-site ring: the model records them (§1.9).
-            h.guestBranches(count: k)
+        if result.status == .ok {
+            // The branches after the last MSR instruction (the branch pattern, loops, the way back to g_ok).
+            h.guestTakenBranches(cursor.rest())
         }
         h.endGuestCommand(request)
         if result.status == .timeout { throw .timeout("guest \(cmd) did not finish before the deadline (vCPU kicked)") }
@@ -138,6 +141,40 @@ public final class KvmGuest: ModelGuest {
     public func stop() {
         vm?.close()
         vm = nil
+    }
+}
+
+/// The derived trace of the running command, split at its MSR instructions (read on the vCPU thread).
+final class TraceCursor: @unchecked Sendable {
+    private let lock = ModelLock()
+    private var segments: [[GuestBranch]] = []
+    private var next = 0
+    /// Loads `trace`: segment k = the branches before MSR instruction k; the last = after the last one.
+    func load(_ trace: [PayloadTraceItem]) {
+        var segs: [[GuestBranch]] = [[]]
+        for item in trace {
+            switch item {
+            case let .branch(b): segs[segs.count - 1].append(b)
+            case .msr: segs.append([])
+            }
+        }
+        lock.withLock { segments = segs; next = 0 }
+    }
+    /// The branches before the next MSR instruction.
+    func nextSegment() -> [GuestBranch] {
+        lock.withLock {
+            guard next < segments.count - 1 else { return [] }
+            defer { next += 1 }
+            return segments[next]
+        }
+    }
+    /// Every branch not handed out yet.
+    func rest() -> [GuestBranch] {
+        lock.withLock {
+            guard next < segments.count else { return [] }
+            defer { next = segments.count }
+            return segments[next...].flatMap { $0 }
+        }
     }
 }
 

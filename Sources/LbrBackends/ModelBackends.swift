@@ -47,6 +47,11 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     /// The PMU the model simulates.
     public let pmu: ModelPMU
     public let timing: ModelHost.Timing
+    /// Kernel-era options of the model (default: today's mainline).
+    public var era: ModelEra = .current
+    /// The kmsg ratelimit state every scenario of this backend shares (H4: one system-wide state per call
+    /// site; a process runs one backend, so this is the process's view of it).
+    public let ratelimit = KmsgRatelimit()
     /// The guest side (payload interpreter or real KVM guest).
     public let guest: Guest
     let profile: HostProfile?
@@ -61,6 +66,10 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     }
 
     public var modelName: String? { variant.name }
+
+    /// The payload's code range: guest-physical = guest-virtual (identity map) for the real guest, and the same
+    /// layout for the interpreter (sim feeds the model the payload's real addresses).
+    public var guestCodeRanges: [Range<UInt64>]? { [GuestPayload.range] }
 
     public func availability() -> BackendAvailability {
         guest.availability(variant: variant, pmu: pmu, profile: profile)
@@ -80,6 +89,7 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
         let L = pmu.lbrLayout
         var notes = [
             "model \(variant.name): \(variant.summary)",
+            "model era: \(era)",
             "model PMU: \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters, LBR \(L.depth) deep (\(L.source)), format \(pmu.lbrFormat.code)",
         ]
         if !variant.guestHasLbr { notes.append("model \(variant.name): KVM gives the guest no LBR; LBR MSR accesses #GP") }
@@ -93,7 +103,7 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
         if case let .unavailable(r) = availability() { throw .unsupported("\(Guest.kind.rawValue) unavailable: \(r)") }
         let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
-                          realContextSwitches: Guest.kind == .hybrid)
+                          realContextSwitches: Guest.kind == .hybrid, era: era, ratelimit: ratelimit)
         host = h
         let extra: [String]
         do { extra = try guest.start(host: h, cpu: cpu, layout: commandLayout) } catch {
@@ -168,10 +178,14 @@ public final class PayloadInterpreterGuest: ModelGuest {
         case let .success(r): request = r
         case let .failure(e): return GuestResult(command: cmd, status: .error("command refused: \(e)"))
         }
+        let first = h.nextCommandIsFirst
         h.beginGuestCommand()
         during?.apply(to: h)
-        let reply = PayloadProgram.execute(request, msr: { h.guestMsr($0) }, tsc: { h.guestTsc() },
-                                           work: { if request.opcode == .branches { h.guestBranches(count: Int(request.arg0)) } })
+        var pending: [GuestBranch] = []
+        let reply = PayloadProgram.execute(request, first: first,
+                                           msr: { op in defer { pending = [] }; return h.guestMsr(op, after: pending) },
+                                           tsc: { h.guestTsc() }, branches: { pending = $0 })
+        h.guestTakenBranches(pending) // after the last MSR instruction (no-op when empty)
         let exits = h.endGuestCommand(request)
         return GuestMailbox.result(for: cmd, request: request, reply: reply, exits: exits)
     }

@@ -76,12 +76,18 @@ public final class ModelHost: @unchecked Sendable {
     ///   - variant: the kernel variant the model follows.
     ///   - pmu: the PMU the model simulates (default Skylake-like: 4 GP, 3 fixed, 32-deep LBR with INFO).
     ///   - cpu: the CPU the vCPU thread is pinned to (reported; the model has one CPU).
+    ///   - era: kernel-era options of the model (default: today's mainline).
+    ///   - ratelimit: the kmsg ratelimit state to share (H4: one system-wide state per call site); nil: a fresh one.
     public init(variant: KernelVariant, pmu: ModelPMU = .skylake, cpu: Int, timing: Timing = Timing(),
-                realContextSwitches: Bool = false) {
+                realContextSwitches: Bool = false, era: ModelEra = .current, ratelimit: KmsgRatelimit? = nil) {
         self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
         self.realContextSwitches = realContextSwitches
-        self.model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0)
+        self.model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0, era: era, ratelimit: ratelimit)
     }
+
+    private var commandsBegun = 0
+    /// Whether the guest command about to run is the payload's first (no `jmp g_cmd_loop` before it).
+    public var nextCommandIsFirst: Bool { lock.withLock { commandsBegun == 0 } }
 
     /// The guest's LBR layout, nil when the variant gives the guest no LBR (mediated §6.3, arch-LBR host §1.10).
     public var guestLayout: LbrLayout? { variant.guestHasLbr ? pmu.lbrLayout : nil }
@@ -95,6 +101,7 @@ public final class ModelHost: @unchecked Sendable {
     /// Start of a guest command: KVM_RUN enters the guest (requests, passthrough decision, §1.5).
     public func beginGuestCommand() {
         lock.withLock {
+            commandsBegun += 1
             exitsAtCommandStart = model.stats.vmExits
             trappedInCommand = 0
             model.vcpuEnter()
@@ -103,8 +110,10 @@ public final class ModelHost: @unchecked Sendable {
     }
 
     /// One guest RDMSR/WRMSR (the payload's, or a real guest's MSR exit): KVM's handling in the model.
-    public func guestMsr(_ op: GuestMsrOp) -> MsrOutcome {
+    public func guestMsr(_ op: GuestMsrOp, after branches: [GuestBranch] = []) -> MsrOutcome {
         lock.withLock {
+            // The taken branches the guest executed before this MSR instruction (H3), under the same lock.
+            if !branches.isEmpty { model.guestTakenBranches(branches) }
             let o: MsrOutcome
             switch op {
             case let .read(i): o = model.guestRdmsr(i)
@@ -116,11 +125,12 @@ public final class ModelHost: @unchecked Sendable {
         }
     }
 
-    /// The guest executed `count` taken branches of the payload's branch pattern (real site addresses).
-    public func guestBranches(count: Int) {
-        let sites = PayloadProgram.branches(count: count)
+    /// The guest executed these taken branches (from the payload's derived trace, `PayloadProgram.trace`):
+    /// the model records them iff guest DEBUGCTL.LBR=1 and LBR_SELECT lets them through (H3).
+    public func guestTakenBranches(_ branches: [GuestBranch]) {
+        guard !branches.isEmpty else { return }
         lock.withLock {
-            model.guestBranches(sites)
+            model.guestTakenBranches(branches)
             collect()
         }
     }
@@ -173,9 +183,9 @@ public final class ModelHost: @unchecked Sendable {
                         let saved = model.logging
                         model.logging = false
                         for id in o.ids {
-                            let s = model.drainSamples(id)
-                            total.samples += s.samples; total.withBranches += s.withBranches
-                            total.emptyBranches += s.emptyBranches; total.guestAddresses += s.guestAddresses
+                            var s = model.drainSamples(id)
+                            s.contender = total.contender
+                            total = SampleAnalysis.merge(total, s)
                         }
                         model.logging = saved
                         pending.append(TimedObservation(timeNs: model.nowNs, .hostSamples(total)))
@@ -236,6 +246,7 @@ public final class ModelHost: @unchecked Sendable {
             for o in open { for id in o.ids { model.close(id) } }
             open.removeAll()
             if model.isLoaded { model.vcpuPut() }
+            model.syncRatelimitClock()
             collect()
             pending += kmsg
             kmsg.removeAll()

@@ -4,9 +4,16 @@
 // `GuestMailbox.Request` (`GuestMailbox.request(for:layout:)`), so they cannot drift apart in what a
 // command means; LbrBackendsTests checks that the real guest's MSR exits follow `msrOps(for:)` exactly.
 
+import CLbrGuest
 import LbrCore
 import LbrLinux
 import LbrModel
+
+/// One item of a command's execution trace: a taken branch, or the k-th MSR instruction of `msrOps`.
+public enum PayloadTraceItem: Hashable, Sendable {
+    case branch(GuestBranch)
+    case msr(Int)
+}
 
 /// One guest MSR instruction.
 public enum GuestMsrOp: Hashable, Sendable, CustomStringConvertible {
@@ -34,7 +41,7 @@ public enum PayloadProgram {
     public static func msrOps(for request: GuestMailbox.Request) -> [GuestMsrOp] {
         let idx = UInt32(truncatingIfNeeded: request.arg0)
         switch request.opcode {
-        case .writeRead: return [.write(idx, request.arg1), .read(idx)]
+        case .writeRead, .tosProbe: return [.write(idx, request.arg1), .read(idx)]
         case .rdmsr: return [.read(idx)]
         case .wrmsr: return [.write(idx, request.arg1)]
         case .readLbr:
@@ -52,7 +59,7 @@ public enum PayloadProgram {
     /// Which `msrOps` results the payload appends to its values (`g_emit` after each RDMSR).
     public static func emitsReads(_ request: GuestMailbox.Request) -> Bool {
         switch request.opcode {
-        case .writeRead, .rdmsr, .readLbr: return true
+        case .writeRead, .tosProbe, .rdmsr, .readLbr: return true
         default: return false
         }
     }
@@ -74,7 +81,7 @@ public enum PayloadProgram {
         switch request.opcode {
         case .spin: return loop + 2 &* request.arg0
         case .branches: return loop + 3 &* request.arg0
-        case .readLbr, .writeRead, .rdmsr, .wrmsr: return loop + 8 &* UInt64(msrOps(for: request).count)
+        case .readLbr, .writeRead, .tosProbe, .rdmsr, .wrmsr: return loop + 8 &* UInt64(msrOps(for: request).count)
         default: return loop
         }
     }
@@ -95,21 +102,141 @@ public enum PayloadProgram {
         }
     }
 
-    /// The guest RIP a #GP on `op` reports: the payload has exactly one RDMSR and one WRMSR instruction.
-    public static func faultRip(_ op: GuestMsrOp) -> UInt64 {
-        op.isWrite ? GuestPayload.wrmsrSite : GuestPayload.rdmsrSite
+    /// The guest RIP a #GP on `op` reports: the TOS probe has its own adjacent WRMSR/RDMSR pair; every other
+    /// command goes through the payload's one RDMSR and one WRMSR helper instruction.
+    public static func faultRip(_ op: GuestMsrOp, opcode: GuestMailbox.Opcode = .writeRead) -> UInt64 {
+        if opcode == .tosProbe { return op.isWrite ? GuestPayload.probeWrmsrSite : GuestPayload.probeRdmsrSite }
+        return op.isWrite ? GuestPayload.wrmsrSite : GuestPayload.rdmsrSite
+    }
+
+    // MARK: Taken branches (hw-artefacts H3)
+
+    /// Model constant: guest nanoseconds per iteration of SPIN_FOR's RDTSC loop (RDTSC ≈ 20-40 cycles on
+    /// recent Intel cores). Only decides how many times the loop's `jb` is recorded (TOS position); the stack
+    /// holds that one branch either way.
+    public static let spinForIterationNs: UInt64 = 25
+
+    /// Every taken branch the payload executes for `request`, in program order, with the points where its
+    /// MSR instructions run (`.msr(k)` = `msrOps(for:)[k]`). Derived from the payload's own control-flow edges
+    /// (guest.S `EJ`/`ECALL`/`ERET`, exported as `lbr_guest_edges`): the dispatch `je`, helper `call`/`ret`,
+    /// loop back-edges, the branch-pattern ring and the `jmp g_cmd_loop` that starts every command but the
+    /// first (`first`). A test single-steps the real guest and compares. Not derived: error paths (BADCMD,
+    /// exceptions) and the test-only opcodes (their trace ends after the dispatch).
+    public static func trace(for request: GuestMailbox.Request, first: Bool,
+                             spinForIterationNs: UInt64 = spinForIterationNs) -> [PayloadTraceItem] {
+        var t: [PayloadTraceItem] = []
+        var k = 0
+        func e(_ id: Int32) -> GuestPayload.Edge { GuestPayload.edge(id) }
+        func br(_ id: Int32, _ kind: GuestBranchKind, times: UInt64 = 1) {
+            guard times > 0 else { return }
+            let x = e(id)
+            t.append(.branch(GuestBranch(from: x.from, to: x.to, kind: kind, times: times)))
+        }
+        func call(_ id: Int32, ret: Int32, _ body: () -> Void = {}) {
+            let c = e(id)
+            t.append(.branch(GuestBranch(from: c.from, to: c.to, kind: .relCall)))
+            body()
+            t.append(.branch(GuestBranch(from: e(ret).from, to: c.returnPoint, kind: .ret)))
+        }
+        func msr() { t.append(.msr(k)); k += 1 }
+        if !first { br(LBR_EDGE_LOOP, .relJmp) }
+        br(LBR_EDGE_DISPATCH + Int32(request.opcode.rawValue), .jcc)
+        switch request.opcode {
+        case .nop: break
+        case .writeRead:
+            call(LBR_EDGE_WR_CALL_WRITE, ret: LBR_EDGE_RET_WRITE) { msr() }
+            call(LBR_EDGE_WR_CALL_READ, ret: LBR_EDGE_RET_READ) { msr() }
+            call(LBR_EDGE_WR_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            br(LBR_EDGE_WR_OK, .relJmp)
+        case .tosProbe:
+            msr(); msr()
+            call(LBR_EDGE_PROBE_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            br(LBR_EDGE_PROBE_OK, .relJmp)
+        case .rdmsr:
+            call(LBR_EDGE_RD_CALL_READ, ret: LBR_EDGE_RET_READ) { msr() }
+            call(LBR_EDGE_RD_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            br(LBR_EDGE_RD_OK, .relJmp)
+        case .wrmsr:
+            call(LBR_EDGE_WRM_CALL_WRITE, ret: LBR_EDGE_RET_WRITE) { msr() }
+            br(LBR_EDGE_WRM_OK, .relJmp)
+        case .rdtsc:
+            call(LBR_EDGE_TSC_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            br(LBR_EDGE_TSC_OK, .relJmp)
+        case .spin:
+            if request.arg0 == 0 { br(LBR_EDGE_SPIN_ZERO, .jcc); break }
+            br(LBR_EDGE_SPIN_LOOP, .jcc, times: request.arg0 - 1)
+            br(LBR_EDGE_SPIN_OK, .relJmp)
+        case .spinFor:
+            br(LBR_EDGE_SPINFOR_LOOP, .jcc, times: request.arg0 &* 1_000 / max(1, spinForIterationNs))
+            br(LBR_EDGE_SPINFOR_OK, .relJmp)
+        case .readLbr:
+            call(LBR_EDGE_RL_CALL_READ, ret: LBR_EDGE_RET_READ) { msr() }
+            call(LBR_EDGE_RL_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            func range(_ id: Int32) {
+                call(id, ret: LBR_EDGE_RET_RANGE) {
+                    for _ in 0..<request.depth {
+                        call(LBR_EDGE_RANGE_CALL_READ, ret: LBR_EDGE_RET_READ) { msr() }
+                        call(LBR_EDGE_RANGE_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+                        br(LBR_EDGE_RANGE_LOOP, .relJmp)
+                    }
+                    br(LBR_EDGE_RANGE_END, .jcc)
+                }
+            }
+            range(LBR_EDGE_RL_CALL_RANGE_FROM)
+            range(LBR_EDGE_RL_CALL_RANGE_TO)
+            if request.info == 0 { br(LBR_EDGE_RL_NO_INFO, .jcc) } else {
+                range(LBR_EDGE_RL_CALL_RANGE_INFO)
+                br(LBR_EDGE_RL_OK, .relJmp)
+            }
+        case .branches:
+            let n = request.arg0
+            br(LBR_EDGE_BR_START, .relJmp)
+            let sites = UInt64(LBR_GUEST_NUM_BRANCH_SITES)
+            t.reserveCapacity(t.count + Int(n) + 8)
+            let ring = ringBranches
+            for i in 0..<Int(n) { t.append(ring[i % ring.count]) }
+            br(LBR_EDGE_BSITE_END + Int32(n % sites), .jcc)
+            call(LBR_EDGE_BR_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
+            br(LBR_EDGE_BR_OK, .relJmp)
+        case .exitLoop, .hang, .tripleFault, .ud2:
+            break
+        }
+        return t
+    }
+
+    /// The branch pattern's taken jmps as trace items, in ring order (read once).
+    static let ringBranches: [PayloadTraceItem] = (0..<Int32(LBR_GUEST_NUM_BRANCH_SITES)).map {
+        let x = GuestPayload.edge(LBR_EDGE_BSITE_JMP + $0)
+        return .branch(GuestBranch(from: x.from, to: x.to, kind: .relJmp))
+    }
+
+    /// The number of taken branches `trace` puts between the k-th and (k+1)-th MSR instruction of `request`
+    /// (e.g. 2 for WRITE_READ's WRMSR → RDMSR: `ret`, `call`; 0 for TOS_PROBE).
+    public static func branchesBetweenMsrs(_ request: GuestMailbox.Request, after k: Int) -> UInt64 {
+        var n: UInt64 = 0
+        var inside = false
+        for item in trace(for: request, first: true) {
+            switch item {
+            case let .msr(j):
+                if inside { return n }
+                if j == k { inside = true }
+            case let .branch(b): if inside { n &+= b.times }
+            }
+        }
+        return n
     }
 
     /// Executes `request` as the payload does, with every MSR instruction answered by `msr`: values are
     /// emitted after each RDMSR, the first #GP ends the command (status fault, vector 13, error code 0,
     /// RIP of the faulting instruction; values emitted before it are kept, as `g_exc_common` leaves them),
-    /// `branches` reports its count. `work` runs after the start TSC (the branch
-    /// pattern itself). `tsc` is read at command start and end. The result is written into a
+    /// `branches` reports its count. The command's taken branches (`trace`) go to `branches` in program order,
+    /// each run flushed right before the MSR instruction that follows it; `work` runs after the start TSC. `tsc` is read at command start and end. The result is written into a
     /// mailbox page exactly where the payload writes it and read back with `GuestMailbox.decode`, so the
     /// sim backend's results pass the same validation as the real guest's.
-    public static func execute(_ request: GuestMailbox.Request, seq: UInt32 = 1,
+    public static func execute(_ request: GuestMailbox.Request, seq: UInt32 = 1, first: Bool = true,
                                msr: (GuestMsrOp) -> MsrOutcome,
                                tsc: () -> UInt64,
+                               branches: ([GuestBranch]) -> Void = { _ in },
                                work: () -> Void = {}) -> GuestMailbox.Reply {
         typealias M = GuestMailbox
         let t0 = tsc()
@@ -117,11 +244,21 @@ public enum PayloadProgram {
         var values: [UInt64] = []
         var fault: (op: GuestMsrOp, rip: UInt64)?
         let emit = emitsReads(request)
-        for op in msrOps(for: request) {
-            let o = msr(op)
-            if o.faulted { fault = (op, faultRip(op)); break }
-            if !op.isWrite && emit { values.append(o.value) }
+        let ops = msrOps(for: request)
+        var pendingBranches: [GuestBranch] = []
+        for item in trace(for: request, first: first) {
+            switch item {
+            case let .branch(b): pendingBranches.append(b)
+            case let .msr(k):
+                if !pendingBranches.isEmpty { branches(pendingBranches); pendingBranches.removeAll() }
+                let op = ops[k]
+                let o = msr(op)
+                if o.faulted { fault = (op, faultRip(op, opcode: request.opcode)); break }
+                if !op.isWrite && emit { values.append(o.value) }
+            }
+            if fault != nil { break }
         }
+        if fault == nil && !pendingBranches.isEmpty { branches(pendingBranches) }
         if fault == nil {
             switch request.opcode {
             case .branches: values = [request.arg0]

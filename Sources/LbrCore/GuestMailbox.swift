@@ -95,6 +95,8 @@ public enum GuestMailbox {
         case exitLoop = 8
         /// Busy-wait on the TSC: arg0 microseconds × arg1 TSC ticks per microsecond.
         case spinFor = 9
+        /// WRMSR arg0 = arg1 immediately followed by RDMSR arg0 (no branch between) → value.
+        case tosProbe = 10
         /// Test-only: `jmp .` forever.
         case hang = 100
         /// Test-only: load a null IDT, then `ud2` (→ triple fault / shutdown).
@@ -126,7 +128,7 @@ public enum GuestMailbox {
         /// How many values an `ok` result of this request must carry, or nil when any count is valid.
         public var expectedValueCount: Int? {
             switch opcode {
-            case .writeRead, .rdmsr, .rdtsc, .branches: return 1
+            case .writeRead, .tosProbe, .rdmsr, .rdtsc, .branches: return 1
             case .wrmsr, .spin, .spinFor, .nop, .exitLoop: return 0
             case .readLbr: return 1 + Int(depth) * (info != 0 ? 3 : 2)
             case .hang, .tripleFault, .ud2: return nil
@@ -140,7 +142,7 @@ public enum GuestMailbox {
         /// `kvm:kvm_msr` trace to tell intercepted accesses from passed-through ones.
         public var msrSequence: [GuestMsrAccess] {
             switch opcode {
-            case .writeRead:
+            case .writeRead, .tosProbe:
                 return [GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: true, value: arg1),
                         GuestMsrAccess(index: UInt32(truncatingIfNeeded: arg0), isWrite: false)]
             case .rdmsr:
@@ -224,6 +226,8 @@ public enum GuestMailbox {
                                     from: layout.from, to: layout.to, info: layout.info ?? 0))
         case let .writeTos(value):
             return .success(Request(opcode: .writeRead, arg0: UInt64(layout.tos), arg1: value))
+        case let .probeTos(value):
+            return .success(Request(opcode: .tosProbe, arg0: UInt64(layout.tos), arg1: value))
         case let .rdmsr(index):
             guard isAllowed(msr: index, layout: layout) else {
                 return .failure(EncodeError("MSR 0x\(String(index, radix: 16)) is not in the allowlist"))

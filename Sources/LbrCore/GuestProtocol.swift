@@ -11,8 +11,14 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     case branchPattern(count: Int)
     /// Read LBR_TOS and FROM/TO(/INFO) for the layout's depth.
     case readLbrStack
-    /// WRMSR LBR_TOS = value, then RDMSR LBR_TOS (the dropped-write signature, §8.3).
+    /// WRMSR LBR_TOS = value, then RDMSR LBR_TOS (the dropped-write signature, §8.3) through the payload's
+    /// WRMSR and RDMSR helpers: a `ret` and a `call` run between the two, so with guest DEBUGCTL.LBR=1 on
+    /// hardware the readback is (value + 2) & mask (hw-artefacts H3). Kept for compatibility (saved runs, tests);
+    /// the catalog uses `probeTos`.
     case writeTos(UInt64)
+    /// Branch-free TOS probe: WRMSR LBR_TOS = value immediately followed by RDMSR LBR_TOS, no branch between
+    /// (payload opcode TOS_PROBE). Reads back exactly `value & mask` when the write reached the hardware.
+    case probeTos(UInt64)
     /// RDMSR of an allowlisted MSR.
     case rdmsr(UInt32)
     /// WRMSR of an allowlisted MSR.
@@ -28,6 +34,27 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     /// RDTSC.
     case readTsc
 
+    /// For the two TOS probes: how many taken branches the payload executes between its WRMSR and RDMSR of
+    /// LBR_TOS (`writeTos`: the `ret` of g_msr_write and the `call` of g_msr_read = 2; `probeTos`: 0). A
+    /// recording LBR moves TOS once per recorded branch, so a write that stuck reads back (value + j) & mask
+    /// for some 0 <= j <= this (hw-artefacts H3). nil for other commands. LbrBackendsTests checks it against
+    /// the payload's derived trace.
+    public var tosProbeBranchesBetween: Int? {
+        switch self {
+        case .writeTos: return 2
+        case .probeTos: return 0
+        default: return nil
+        }
+    }
+
+    /// The value a TOS probe writes (nil for other commands).
+    public var tosProbeValue: UInt64? {
+        switch self {
+        case let .writeTos(v), let .probeTos(v): return v
+        default: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case let .enableLbr(f): return f ? "enable-lbr(freeze-on-pmi)" : "enable-lbr"
@@ -35,6 +62,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case let .branchPattern(k): return "branches(\(k))"
         case .readLbrStack: return "read-lbr-stack"
         case let .writeTos(v): return "write-tos(\(v))"
+        case let .probeTos(v): return "probe-tos(\(v))"
         case let .rdmsr(i): return "rdmsr(0x\(String(i, radix: 16)))"
         case let .wrmsr(i, v): return "wrmsr(0x\(String(i, radix: 16)),0x\(String(v, radix: 16)))"
         case let .spin(n): return "spin(\(n))"

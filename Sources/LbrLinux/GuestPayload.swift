@@ -23,14 +23,18 @@ public enum GuestPayload {
     /// Guest addresses of the payload's fixed sites.
     public static var entry: UInt64 { loadAddress + offset(LBR_GUEST_OFF_ENTRY) }
     public static var commandLoop: UInt64 { loadAddress + offset(LBR_GUEST_OFF_CMD_LOOP) }
-    /// The single RDMSR instruction every guest MSR read executes (a #GP reports this RIP).
+    /// The RDMSR instruction every guest MSR read but the TOS probe executes (a #GP reports this RIP).
     public static var rdmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_RDMSR) }
-    /// The single WRMSR instruction every guest MSR write executes.
+    /// The WRMSR instruction every guest MSR write but the TOS probe executes.
     public static var wrmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_WRMSR) }
     /// The `jmp .` of the test-only HANG command.
     public static var hangSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_HANG) }
     /// The `ud2` of the test-only UD2 command.
     public static var ud2Site: UInt64 { loadAddress + offset(LBR_GUEST_OFF_UD2) }
+    /// The WRMSR of the branch-free TOS probe (opcode TOS_PROBE), immediately followed by its RDMSR.
+    public static var probeWrmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_PROBE_WRMSR) }
+    /// The RDMSR of the branch-free TOS probe (directly after `probeWrmsrSite`).
+    public static var probeRdmsrSite: UInt64 { loadAddress + offset(LBR_GUEST_OFF_PROBE_RDMSR) }
     /// Guest address range of the payload code.
     public static var range: Range<UInt64> { loadAddress..<(loadAddress + offset(LBR_GUEST_OFF_SIZE)) }
 
@@ -49,6 +53,37 @@ public enum GuestPayload {
                  loadAddress + UInt64(raw.load(fromByteOffset: 8 * $0 + 4, as: UInt32.self)))
             }
         }
+    }
+
+    /// One control-flow edge of the payload (guest.S `EJ`/`ECALL`/`ERET` rows of `lbr_guest_edges`): a branch,
+    /// call or ret instruction that can be taken, with guest addresses.
+    public struct Edge: Hashable, Sendable {
+        /// LBR_EDGE_* id.
+        public var id: UInt32
+        /// The branch instruction.
+        public var from: UInt64
+        /// Its target (calls: the function; rets: unused, the target is the caller's return point).
+        public var to: UInt64
+        /// Calls: the instruction after the call (where the callee's ret lands); 0 otherwise.
+        public var returnPoint: UInt64
+    }
+
+    /// Every exported edge, by id (read once from the payload image).
+    public static let edges: [UInt32: Edge] = {
+        var out: [UInt32: Edge] = [:]
+        let rows = lbr_guest_edge_table.rows!
+        for i in 0..<Int(lbr_guest_edge_table.count) {
+            let r = rows[i]
+            out[r.id] = Edge(id: r.id, from: loadAddress + UInt64(r.from), to: loadAddress + UInt64(r.to),
+                             returnPoint: r.retpt == 0 ? 0 : loadAddress + UInt64(r.retpt))
+        }
+        return out
+    }()
+
+    /// The edge with id `id` (a LBR_EDGE_* constant); traps when the payload does not export it (a build error).
+    public static func edge(_ id: Int32) -> Edge {
+        guard let e = edges[UInt32(id)] else { preconditionFailure("guest.S exports no edge \(id)") }
+        return e
     }
 
     /// Differences between the C header (used by the assembly) and LbrCore's GuestMailbox.
@@ -84,6 +119,7 @@ public enum GuestPayload {
             ("op hang", Int(LBR_OP_HANG), Int(M.Opcode.hang.rawValue)),
             ("op triple_fault", Int(LBR_OP_TRIPLE_FAULT), Int(M.Opcode.tripleFault.rawValue)),
             ("op ud2", Int(LBR_OP_UD2), Int(M.Opcode.ud2.rawValue)),
+            ("op tos_probe", Int(LBR_OP_TOS_PROBE), Int(M.Opcode.tosProbe.rawValue)),
             ("st ok", Int(LBR_ST_OK), Int(M.RawStatus.ok.rawValue)),
             ("st fault", Int(LBR_ST_FAULT), Int(M.RawStatus.fault.rawValue)),
             ("st badcmd", Int(LBR_ST_BADCMD), Int(M.RawStatus.badCommand.rawValue)),

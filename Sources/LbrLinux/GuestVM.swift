@@ -23,6 +23,9 @@ public struct GuestVMOptions: Sendable {
     public var msrExitRip: Bool
     /// Deadline for the payload to reach its command loop.
     public var bootTimeout: Duration
+    /// Test aid: single-step every command (KVM_SET_GUEST_DEBUG with KVM_GUESTDBG_SINGLESTEP) and record the
+    /// guest RIP of each KVM_EXIT_DEBUG in `GuestVM.lastStepTrace` (the payload-branch derivation check).
+    public var singleStep: Bool = false
 
     public init(cpu: Int = 0, layout: LbrLayout? = nil, userSpaceMsr: UserSpaceMsrHandler? = nil,
                 configureGuestLbr: Bool = true, memoryBytes: Int = 2 << 20, msrExitRip: Bool = true,
@@ -85,6 +88,8 @@ public final class GuestVM: @unchecked Sendable {
     public static let vcpuId: Int32 = 0
     private let handler: UserSpaceMsrHandler?
     private let msrExitRip: Bool
+    private let singleStep: Bool
+    private var singleStepArmed = false
 
     private let commandLock = Monitor()
     private let state = Monitor()
@@ -97,6 +102,17 @@ public final class GuestVM: @unchecked Sendable {
     private var kickRequested = false
     private var deadReason: String?
     private var msrExitsTotal: UInt64 = 0
+    private var stepTrace: [UInt64] = []
+    private var stepError: String?
+
+    /// With `GuestVMOptions.singleStep`: the guest RIP after each single step of the last command, in order
+    /// (the RIP of the next instruction to execute), or the KVM_SET_GUEST_DEBUG error.
+    public var lastStepTrace: Result<[UInt64], LinuxError> {
+        state.withLock {
+            if let e = stepError { return .failure(LinuxError(.notSupported, e)) }
+            return .success(stepTrace)
+        }
+    }
 
     /// Guest-virtual addresses of the branch pattern's taken branches (FROM = jmp, TO = target).
     public var branchSites: [(from: UInt64, to: UInt64)] { GuestPayload.branchSites }
@@ -112,6 +128,7 @@ public final class GuestVM: @unchecked Sendable {
         cpu = options.cpu
         handler = options.userSpaceMsr
         msrExitRip = options.msrExitRip
+        singleStep = options.singleStep
         layout = options.layout ?? GuestVM.hostLayout() ?? .skylake
 
         let kvm = try Kvm()
@@ -416,7 +433,11 @@ public final class GuestVM: @unchecked Sendable {
                           seq: UInt32) -> Outcome {
         guard let vcpu = res.vcpu else { return Outcome(status: .error("vCPU closed")) }
         let before = try? res.stats?.exitCounters(userspaceMsrExits: state.withLock { msrExitsTotal })
-        state.withLock { commandActive = true; activeRun = vcpu.run; startedSeq = seq; state.broadcast() }
+        state.withLock { commandActive = true; activeRun = vcpu.run; startedSeq = seq; stepTrace.removeAll(); state.broadcast() }
+        if singleStep && request != nil && !singleStepArmed {
+            do { try vcpu.setGuestDebug(singleStep: true); singleStepArmed = true }
+            catch { state.withLock { stepError = "\(error)" } }
+        }
         var msrExits: UInt64 = 0
         var pings: UInt64 = 0
         let t0 = monotonicNs()
@@ -478,6 +499,9 @@ public final class GuestVM: @unchecked Sendable {
                 break run
             case UInt32(KVM_EXIT_INTR):
                 if state.withLock({ kickRequested }) { status = .timeout; break run }
+            case UInt32(KVM_EXIT_DEBUG) where singleStep:
+                let pc = lbr_kvm_run_debug_pc(vcpu.run)
+                state.withLock { stepTrace.append(pc) }
             default:
                 fatal = "exit reason \(reason)"; status = .error("unexpected KVM exit reason \(reason)")
                 break run

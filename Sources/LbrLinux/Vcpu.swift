@@ -107,6 +107,14 @@ public final class Vcpu {
         }
     }
 
+    /// KVM_SET_GUEST_DEBUG: `singleStep` true sets KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP (every guest
+    /// instruction then ends in KVM_EXIT_DEBUG with its RIP in debug.arch.pc); false clears guest debugging.
+    public func setGuestDebug(singleStep: Bool) throws(LinuxError) {
+        var dbg = kvm_guest_debug()
+        dbg.control = singleStep ? (lbr_kvm_guestdbg_enable() | lbr_kvm_guestdbg_singlestep()) : 0
+        try sysCheck(ioctl(fd, lbr_kvm_set_guest_debug(), &dbg), "KVM_SET_GUEST_DEBUG")
+    }
+
     /// KVM_GET_STATS_FD on the vCPU: the binary stats fd (caller owns it).
     public func statsFd() throws(LinuxError) -> Int32 {
         try sysCheck(ioctl(fd, lbr_kvm_get_stats_fd(), 0), "KVM_GET_STATS_FD(vcpu)")

@@ -11,9 +11,15 @@ public enum ModelInvariant: String, Sendable, Hashable, CaseIterable {
     case errorLeftOnlyExplicitly = "error-left-only-explicitly"
     /// A CPU-pinned event never goes to ERROR while a task event holds a counter on its CPU (§3.1).
     case cpuPinnedNotStarvedByTask = "cpu-pinned-not-starved-by-task"
-    /// Guest LBR reads never return host branch data (§1.4: IRQs off around state check + access;
-    /// §3.4: LBR wiped or restored on context switch). Residue at vLBR activation is reported separately.
+    /// Guest LBR reads never return host branch data that no predicted leak path exposed (§1.4: IRQs off
+    /// around state check + access; §3.4: LBR wiped or restored on context switch). The predicted path — a
+    /// vLBR joining an existing LBR user without reset (H2) — is counted as the host→guest leak.
     case guestNeverReadsHostData = "guest-never-reads-host-data"
+    /// Every host→guest exposure happens exactly where the model predicts it (`predictsLeakOnVlbrAdd`: a vLBR
+    /// add that does not reset while the hardware holds host records), and nowhere else.
+    case leakExactlyAsPredicted = "leak-exactly-as-predicted"
+    /// No PMU reset releases the vLBR after the first KVM_RUN (H4: kvm_pmu_refresh is refused then).
+    case noResetAfterRun = "no-reset-after-run"
     /// The LBR MSRs are passed through only while the vLBR is ACTIVE (§1.5).
     case passthroughOnlyWhenActive = "passthrough-only-when-active"
     /// perf-request: no deferred handover survives a VM-entry's request processing.
@@ -91,10 +97,11 @@ public struct ExplorationResult: Hashable, Sendable {
     public var seed: UInt64
     public var stepsRun: Int
     public var violation: InvariantViolation?
-    /// Guest reads that returned host residue (derived gap, UNVERIFIED; not an invariant violation).
-    public var residueReads: UInt64
-    /// First step at which a residue read happened, with its trace.
-    public var firstResidue: InvariantViolation?
+    /// Guest reads of host records exposed by the predicted leak path (the host→guest leak, H2; a finding,
+    /// not an invariant violation).
+    public var hostLeakReads: UInt64
+    /// First step at which a leak read happened, with its trace.
+    public var firstLeak: InvariantViolation?
     public var stats: ModelStats
 }
 
@@ -216,31 +223,39 @@ public struct ModelExplorer: Sendable {
 
     /// Run `steps` steps (continuing a previous run) and stop at the first invariant violation.
     public mutating func run(steps: Int) -> ExplorationResult {
-        var firstResidue: InvariantViolation? = nil
+        var firstLeak: InvariantViolation? = nil
         var ran = 0
         for step in 0..<steps {
             let a = nextAction()
             ring[ringHead] = a
             ringHead = (ringHead + 1) % ring.count
             snapshotErrors()
-            let residueBefore = model.stats.residueReads
+            let leakBefore = model.stats.hostLeakReads
+            let vlbrBefore = model.vlbrEvent
+            let hadRun = model.hasRun
             apply(a)
             ran = step + 1
-            if firstResidue == nil && model.stats.residueReads > residueBefore {
-                firstResidue = InvariantViolation(invariant: .guestNeverReadsHostData, step: step,
-                                                  detail: "guest read host residue (finding, not a violation)",
-                                                  trace: lastTrace())
+            if firstLeak == nil && model.stats.hostLeakReads > leakBefore {
+                firstLeak = InvariantViolation(invariant: .guestNeverReadsHostData, step: step,
+                                               detail: "guest read host LBR records (host->guest leak; finding, not a violation)",
+                                               trace: lastTrace())
+            }
+            if case .resetPmu = a, hadRun, let v = vlbrBefore, model.vlbrEvent != v {
+                return ExplorationResult(variant: variant, seed: seed, stepsRun: ran,
+                                         violation: InvariantViolation(invariant: .noResetAfterRun, step: step,
+                                             detail: "kvm_pmu_reset released the vLBR after the first KVM_RUN", trace: lastTrace()),
+                                         hostLeakReads: model.stats.hostLeakReads, firstLeak: firstLeak, stats: model.stats)
             }
             if let (inv, detail) = check() {
                 return ExplorationResult(variant: variant, seed: seed, stepsRun: ran,
                                          violation: InvariantViolation(invariant: inv, step: step, detail: detail,
                                                                        trace: lastTrace()),
-                                         residueReads: model.stats.residueReads, firstResidue: firstResidue,
+                                         hostLeakReads: model.stats.hostLeakReads, firstLeak: firstLeak,
                                          stats: model.stats)
             }
         }
         return ExplorationResult(variant: variant, seed: seed, stepsRun: ran, violation: nil,
-                                 residueReads: model.stats.residueReads, firstResidue: firstResidue, stats: model.stats)
+                                 hostLeakReads: model.stats.hostLeakReads, firstLeak: firstLeak, stats: model.stats)
     }
 
     mutating func snapshotErrors() {
@@ -311,7 +326,10 @@ extension KernelModel {
             return (.cpuPinnedNotStarvedByTask, "a CPU-pinned event went to ERROR while a task event was ACTIVE")
         }
         if m.hostDataLeaks > 0 {
-            return (.guestNeverReadsHostData, "guest read a host LBR entry")
+            return (.guestNeverReadsHostData, "guest read a host LBR entry no predicted path exposed")
+        }
+        if m.unpredictedExposures > 0 {
+            return (.leakExactlyAsPredicted, "a host->guest exposure differed from the model's prediction")
         }
         if m.passthroughWithoutActiveVlbr > 0 || (inGuest && passthrough && (vlbr == nil || events[vlbr!].state != .active)) {
             return (.passthroughOnlyWhenActive, "LBR MSRs passed through with vLBR \(vlbrState)")

@@ -18,6 +18,12 @@ extension KernelModel {
 
     mutating func enterLoadOnly() {
         if cpuCurrent[vcpuCpu] != 0 { switchTask(cpu: vcpuCpu, to: 0) }
+        if !loaded && era.hostDebugctlSnapshot {
+            // pre-2025 vmx_vcpu_load: host DEBUGCTL snapshotted here; LBR=1 iff a host LBR user records now.
+            let c = vcpuCpu
+            let vlbrOn = vlbr.map { events[$0].state == .active && events[$0].usesLbr } ?? false
+            hostDebugctlSnapshotLbr = cpuLbrUsers[c] - (vlbrOn ? 1 : 0) > 0 && !vlbrOn
+        }
         loaded = true
     }
 
@@ -29,6 +35,7 @@ extension KernelModel {
         if variant.guestHasLbr { passthroughDecision() }
         advanceClock(costs.vmEntryNs)
         inGuest = true
+        hasRun = true
         stats.vmEntries &+= 1
         if variant.defersLbrHandover && perfRequestPending { stats.deferredAcrossEntry &+= 1 }
     }
@@ -109,22 +116,20 @@ extension KernelModel {
     /// pr_warn_ratelimited("vcpu-%d: fail to passthrough LBR.\n") with the "kvm_intel: " prefix (§1.5);
     /// DEFAULT_RATELIMIT_INTERVAL/BURST; the "callbacks suppressed" line follows ___ratelimit()
     /// (function name in that line UNVERIFIED).
+    /// The ratelimit state is `ratelimit`, shared system-wide (H4): other runs' lines count against the burst.
     mutating func warnFailToPassthrough() {
-        if rlPrinted == 0 && rlMissed == 0 && rlWindowStart == 0 { rlWindowStart = nowNs &+ 1 }
-        if nowNs &+ 1 >= rlWindowStart &+ costs.ratelimitIntervalNs {
-            let missed = rlMissed
-            if missed > 0 { emit(.kmsg("vmx_passthrough_lbr_msrs: \(missed) callbacks suppressed")) }
-            rlWindowStart = nowNs &+ 1; rlPrinted = 0; rlMissed = 0
-        }
-        if rlPrinted < costs.ratelimitBurst {
-            rlPrinted += 1
+        let r = ratelimit.check(at: ratelimitBaseNs &+ nowNs)
+        if r.suppressedBefore > 0 { emit(.kmsg("vmx_passthrough_lbr_msrs: \(r.suppressedBefore) callbacks suppressed")) }
+        if r.prints {
             stats.kmsgLines &+= 1
             emit(.kmsg("kvm_intel: vcpu-0: \(failToPassthroughMessage)."))
         } else {
-            rlMissed += 1
             stats.kmsgSuppressed &+= 1
         }
     }
+
+    /// Hands this model's elapsed time to the shared ratelimit clock (call when the model's run ends).
+    public func syncRatelimitClock() { ratelimit.advance(to: ratelimitBaseNs &+ nowNs) }
 
     // MARK: vLBR create / release
 
@@ -137,16 +142,23 @@ extension KernelModel {
             return false
         }
         let a = Contender.vlbrAttributes
+        // zero-period era (6.8-6.11): no NEEDS_BRANCH_STACK → not an LBR user, no call-stack save/restore.
+        let lbrUser = !era.zeroPeriodVlbr
         let rec = EventRecord(
             nameIndex: 0, isVlbr: true, cpu: -1, task: 0, pinned: a.pinned, state: .inactive,
-            need: counterNeed(a), usesLbr: true, callStack: a.branchSampleType & PerfBranch.callStack != 0,
+            need: counterNeed(a), usesLbr: lbrUser, callStack: lbrUser && a.branchSampleType & PerfBranch.callStack != 0,
             arbitratesSelect: variant.vlbrArbitratesLbrSelect, selectValue: lbrSelectValue(a.branchSampleType),
-            excludeGuest: a.excludeGuest, excludeHost: a.excludeHost, periodNs: 0)
+            excludeGuest: a.excludeGuest, excludeHost: a.excludeHost, periodNs: 0,
+            branchSampleType: a.branchSampleType)
         let idx = events.count
         events.append(rec)
         vlbr = idx
         tasks[0].pinned.append(idx)
         reschedFor(idx)
+        if era.zeroPeriodVlbr && events[idx].state == .active {
+            // No intel_pmu_lbr_add(): no reset ever; whatever the hardware holds is guest-readable.
+            exposeToGuest(cpu: vcpuCpu, predicted: predictsLeakOnVlbrAdd(cpu: vcpuCpu, runningNs: 0))
+        }
         vlbrInUse = true // __set_bit(INTEL_PMC_IDX_FIXED_VLBR, pmc_in_use) on success (§1.2)
         emit(.note("vLBR created (task-pinned, config 0x1b00, exclude_host)"))
         return true
@@ -254,7 +266,7 @@ extension KernelModel {
         if i >= 0 {
             switch cpuLbr[c].entries[i].tag {
             case .host: stats.hostDataLeaks &+= 1
-            case .hostResidue: stats.residueReads &+= 1
+            case .hostLeak: stats.hostLeakReads &+= 1
             default: break
             }
         }
@@ -265,6 +277,7 @@ extension KernelModel {
         let L = pmu.lbrLayout
         let n = UInt32(L.depth)
         let c = vcpuCpu
+        cpuLbr[c].version &+= 1
         if index == L.tos { cpuLbr[c].tos = value & cpuLbr[c].mask; return }
         if index == L.select { cpuLbr[c].select = value & LbrSelect.mask; return }
         if index >= L.from && index < L.from + n {

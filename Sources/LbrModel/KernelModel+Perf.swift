@@ -18,7 +18,8 @@ extension KernelModel {
             case PerfHwConfig.refCpuCycles: return .fixedOnly(2)
             default: return .gp
             }
-        case .raw: return a.config == 0x0400 ? .fixedOnly(3) : .gp
+        // H4: raw 0x00c0 (INST_RETIRED.ANY_P) may use fixed counter 0 like the architectural instructions event.
+        case .raw: return a.config == 0x0400 ? .fixedOnly(3) : a.config == 0x00c0 ? .fixedOrGp(0) : .gp
         case .hwCache: return .gp
         case .software, .tracepoint, .breakpoint: return .none
         }
@@ -182,16 +183,36 @@ extension KernelModel {
         events[i].state = s
     }
 
-    /// `intel_pmu_lbr_add()` (§1.6, §3.4): the first LBR user with total_time_running == 0 resets the LBR
-    /// stack. A vLBR that becomes ACTIVE without that reset sees whatever the hardware holds (model:
-    /// host entries become `hostResidue`, a derived gap, UNVERIFIED).
+    /// The model's prediction of a host→guest leak at a vLBR's `intel_pmu_lbr_add()` on `c` (H2): the vLBR
+    /// joins an existing LBR user (no reset: only the first user with total_time_running == 0 resets) — or,
+    /// in the zero-period era, is no LBR user at all — while the hardware holds host records.
+    func predictsLeakOnVlbrAdd(cpu c: Int, runningNs: UInt64) -> Bool {
+        let resets = !era.zeroPeriodVlbr && cpuLbrUsers[c] == 0 && runningNs == 0
+        return !resets && cpuLbr[c].hostEntries > 0 && cpuLbr[c].entries.contains { $0.tag == .host }
+    }
+
+    /// `intel_pmu_lbr_add()` (upstream lbr.c; §1.6, §3.4, H2): `cpuc->br_sel` = the joining event's filter
+    /// (never restored by `_del`); `if (!cpuc->lbr_users++ && !event->total_time_running) intel_pmu_lbr_reset()`.
+    /// A vLBR that joins without that reset exposes the host's records to the guest: a host→guest leak.
     mutating func lbrAdd(_ i: Int, cpu c: Int) {
+        let predicted = events[i].isVlbr && predictsLeakOnVlbrAdd(cpu: c, runningNs: events[i].runningNs)
         var didReset = false
         if cpuLbrUsers[c] == 0 && events[i].runningNs == 0 {
             cpuLbr[c].reset(); didReset = true
         }
         cpuLbrUsers[c] += 1
-        if events[i].isVlbr && !didReset { cpuLbr[c].markHostAsResidue() }
+        cpuBrSel[c] = events[i].branchSampleType
+        if events[i].isVlbr && !didReset { exposeToGuest(cpu: c, predicted: predicted) }
+        else if predicted { stats.unpredictedExposures &+= 1 }
+    }
+
+    /// Host entries in `c`'s LBRs become guest-readable (vLBR joined without reset); checks the prediction.
+    mutating func exposeToGuest(cpu c: Int, predicted: Bool) {
+        let n = cpuLbr[c].exposeHostEntries()
+        if (n > 0) != predicted { stats.unpredictedExposures &+= 1 }
+        guard n > 0 else { return }
+        stats.hostLeakExposures &+= 1
+        stats.hostLeakEntriesExposed &+= UInt64(n)
     }
 
     /// merge_sched_in(): a pinned event that cannot go on → ERROR (§3.2).
@@ -312,8 +333,23 @@ extension KernelModel {
             if let v = vlbr, events[v].state == .active, cur == 0, tasks[0].cpu == c { vlbrOnHere = true }
             // vlbr_exclude_host(): host LBR handling is skipped while the vLBR is ACTIVE on this CPU (§3.4).
             let starved = vlbrOnHere
-            let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere ? 1 : 0)
+            let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere && events[vlbr!].usesLbr ? 1 : 0)
+            // pre-2025 era: the stale host DEBUGCTL.LBR=1 snapshot is restored after every VM-exit, so host code
+            // of the loaded vCPU's CPU records into the guest-visible stack (H2).
+            if era.hostDebugctlSnapshot && starved && loaded && !guestMode && c == vcpuCpu && hostDebugctlSnapshotLbr {
+                let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
+                for _ in 0..<n {
+                    hostBranchSeq &+= 1
+                    let a: UInt64 = 0xffff_ffff_8100_0000 &+ (hostBranchSeq & 0xffff) &* 16
+                    cpuLbr[c].record(from: a, to: a &+ 8, .hostLeak)
+                }
+                stats.hostLeakStreamed &+= UInt64(n)
+            }
+            // Guest mode with guest DEBUGCTL.LBR=1 (and LBR_SELECT recording CPL0): the guest's code branches
+            // between any two samples (the model records a command's branches at once, then charges its time).
+            var recorded = guestMode && guestDebugctl & DebugCtl.lbr != 0 && cpuLbr[c].select & LbrSelect.suppressKernel == 0
             if !guestMode && !starved && hostLbrUsers > 0 {
+                recorded = true
                 // Host code runs with a host LBR event enabled: the hardware records host branches
                 // (one every 50 ns of host time, model constant).
                 let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
@@ -323,16 +359,51 @@ extension KernelModel {
                     cpuLbr[c].record(from: a, to: a &+ 8, .host)
                 }
             }
-            accrueList(cpuPinned[c], c, ns, guestMode, starved)
-            accrueList(cpuFlexible[c], c, ns, guestMode, starved)
+            accrueList(cpuPinned[c], c, ns, guestMode, starved, recorded)
+            accrueList(cpuFlexible[c], c, ns, guestMode, starved, recorded)
             if cur >= 0 {
-                accrueList(tasks[cur].pinned, c, ns, guestMode, starved)
-                accrueList(tasks[cur].flexible, c, ns, guestMode, starved)
+                accrueList(tasks[cur].pinned, c, ns, guestMode, starved, recorded)
+                accrueList(tasks[cur].flexible, c, ns, guestMode, starved, recorded)
             }
         }
     }
 
-    mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool) {
+    /// A real `intel_pmu_lbr_read()` on `c` (H1): `cpuc->lbr_stack` = the hardware stack as filtered by
+    /// `intel_pmu_lbr_filter()` with `cpuc->br_sel` (a user-only filter left by a vLBR's `_del` drops the
+    /// host's kernel records: model host branches are kernel addresses; UNVERIFIED on hardware, H2).
+    mutating func realLbrRead(cpu c: Int, distinctFromPrevious: Bool) -> LastLbrRead {
+        let l = cpuLbr[c]
+        let userOnly = cpuBrSel[c] & PerfBranch.kernel == 0 && cpuBrSel[c] & PerfBranch.user != 0
+        let hostVisible = userOnly ? 0 : l.hostEntries
+        var top: (UInt64, UInt64) = (0, 0)
+        let e = l.entries[Int(l.tos)]
+        if e.tag != .empty && (e.tag == .guest || !userOnly) { top = (e.from, e.to) }
+        if distinctFromPrevious { cpuLbr[c].version &+= 1 }
+        let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
+                            guestEntries: l.guestEntries, top: top)
+        cpuLastRead[c] = r
+        return r
+    }
+
+    /// Counts one host LBR sample of event `i` showing `r` (hw_idx, entries): stale when equal to the previous.
+    mutating func countSample(_ i: Int, _ r: LastLbrRead, times n: Int) {
+        guard n > 0 else { return }
+        if r.nr == 0 { events[i].emptyBranches += n; events[i].prevSample = (r.hwIdx, r.version); return }
+        events[i].withBranches += n
+        events[i].guestAddresses += n * r.guestEntries
+        var stale = n - 1
+        if let p = events[i].prevSample, p.hwIdx == r.hwIdx, p.version == r.version { stale = n }
+        if stale > 0 {
+            events[i].staleRepeats += stale
+            if events[i].staleExample == nil {
+                func h(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+                events[i].staleExample = "hw_idx \(h(r.hwIdx)), \(r.nr) entries, \(h(r.top.from))->\(h(r.top.to)) ... (model)"
+            }
+        }
+        events[i].prevSample = (r.hwIdx, r.version)
+    }
+
+    mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool, _ recorded: Bool) {
         for i in list {
             let st = events[i].state
             if st.rawValue < 0 || events[i].pendingInstall { continue }
@@ -350,15 +421,15 @@ extension KernelModel {
             events[i].samples += n
             guard events[i].usesLbr else { continue }
             if starved {
-                events[i].emptyBranches += n
+                // H1: intel_pmu_lbr_read() returns early; the sample carries cpuc->lbr_stack of the last real
+                // read on this CPU (empty only if the CPU never read its LBRs).
+                let r = cpuLastRead[c] ?? LastLbrRead(hwIdx: 0, version: 0, nr: 0, guestEntries: 0, top: (0, 0))
+                countSample(i, r, times: n)
+            } else if recorded {
+                // Host code ran between these samples: each is a distinct real read.
+                for _ in 0..<n { countSample(i, realLbrRead(cpu: c, distinctFromPrevious: true), times: 1) }
             } else {
-                let l = cpuLbr[c]
-                if l.guestEntries + l.hostEntries == 0 {
-                    events[i].emptyBranches += n
-                } else {
-                    events[i].withBranches += n
-                    events[i].guestAddresses += n * l.guestEntries
-                }
+                countSample(i, realLbrRead(cpu: c, distinctFromPrevious: false), times: n)
             }
         }
     }

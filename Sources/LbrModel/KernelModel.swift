@@ -43,10 +43,17 @@ struct EventRecord {
     var runningNs: UInt64 = 0
     var sampleAccNs: UInt64 = 0
     var samples = 0, withBranches = 0, emptyBranches = 0, guestAddresses = 0
+    /// Samples whose (hw_idx, entries) equal the previous sample's since the last drain (H1), one example.
+    var staleRepeats = 0
+    var staleExample: String? = nil
+    /// (hw_idx, register version) of the previous sample since the last drain.
+    var prevSample: (hwIdx: UInt64, version: UInt64)? = nil
     /// Explicit operations (enable, disable, close, release) applied: the only legal way out of ERROR.
     var explicitOps: UInt32 = 0
     /// perf-request: installed but waiting for KVM to hand over at a safe point.
     var pendingInstall = false
+    /// branch_sample_type (for `cpuc->br_sel`, H2).
+    var branchSampleType: UInt64 = 0
 }
 
 /// Counter occupancy of one CPU (x86_schedule_events feasibility, §3.4 (b)).
@@ -120,11 +127,20 @@ public struct ModelStats: Hashable, Sendable {
     public var vmExits: UInt64 = 0
     public var kmsgLines: UInt64 = 0
     public var kmsgSuppressed: UInt64 = 0
-    /// Guest reads that returned a host-provenance LBR entry (must stay 0).
+    /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
-    /// Guest reads that returned host residue present when the vLBR became ACTIVE without reset
-    /// (a derived gap, UNVERIFIED; see docs/model.md).
-    public var residueReads: UInt64 = 0
+    /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (H2).
+    public var hostLeakReads: UInt64 = 0
+    /// Times a vLBR joined an existing LBR user without a reset while the hardware held host entries
+    /// (`intel_pmu_lbr_add`, H2), and how many host entries that exposed in total.
+    public var hostLeakExposures: UInt64 = 0
+    public var hostLeakEntriesExposed: UInt64 = 0
+    /// Host entries streamed into the guest-visible stack by a stale host DEBUGCTL.LBR=1 (era option).
+    public var hostLeakStreamed: UInt64 = 0
+    /// An exposure the model's prediction (`predictsLeakOnVlbrAdd`) did not announce, or vice versa (must stay 0).
+    public var unpredictedExposures: UInt64 = 0
+    /// PMU resets refused because the vCPU had already run (kvm_pmu_refresh after KVM_RUN, H4).
+    public var refusedPmuResets: UInt64 = 0
     /// A CPU-pinned event went to ERROR while a task event held a counter on its CPU (must stay 0).
     public var cpuPinnedStarvedByTask: UInt64 = 0
     /// perf-request: a deferred install was still pending after a VM-entry's request processing (must stay 0).
@@ -199,18 +215,34 @@ public struct KernelModel: Sendable {
     public internal(set) var hostExclusiveLbrUser = false
     var hostBranchSeq: UInt64 = 0
     var lastLoggedVlbr: VlbrState = .none
-    var rlWindowStart: UInt64 = 0
-    var rlPrinted = 0
-    var rlMissed = 0
+    /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
+    public let era: ModelEra
+    /// The system-wide kmsg ratelimit state of `pr_warn_ratelimited` in vmx_passthrough_lbr_msrs (H4), shared
+    /// by every model that uses the same instance; `ratelimitBaseNs` maps this model's clock onto its clock.
+    public let ratelimit: KmsgRatelimit
+    public internal(set) var ratelimitBaseNs: UInt64 = 0
+    /// `cpuc->lbr_stack` per CPU: the last real `intel_pmu_lbr_read()` (H1); nil while the CPU never read.
+    var cpuLastRead: [LastLbrRead?] = []
+    /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (H2).
+    var cpuBrSel: [UInt64] = []
+    /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, H4).
+    public internal(set) var hasRun = false
+    /// pre-2025 era: host DEBUGCTL as snapshotted by vmx_vcpu_load (LBR bit).
+    var hostDebugctlSnapshotLbr = false
 
     /// Create a model. `cpus` host CPUs; the vCPU thread runs on `vcpuCpu`; the default host task on
     /// the same CPU.
     public init(variant: KernelVariant, pmu: ModelPMU, cpus: Int = 1, vcpuCpu: Int = 0,
-                costs: ModelCosts = ModelCosts(), logging: Bool = true) {
+                costs: ModelCosts = ModelCosts(), logging: Bool = true, era: ModelEra = .current,
+                ratelimit: KmsgRatelimit? = nil) {
         precondition(cpus >= 1 && vcpuCpu >= 0 && vcpuCpu < cpus)
         precondition(pmu.lbrLayout.depth > 0 && pmu.lbrLayout.depth & (pmu.lbrLayout.depth - 1) == 0)
         self.variant = variant; self.pmu = pmu; self.cpus = cpus; self.vcpuCpu = vcpuCpu
-        self.costs = costs; self.logging = logging
+        self.costs = costs; self.logging = logging; self.era = era
+        self.ratelimit = ratelimit ?? KmsgRatelimit(intervalNs: costs.ratelimitIntervalNs, burst: costs.ratelimitBurst)
+        self.ratelimitBaseNs = self.ratelimit.clockNs
+        cpuLastRead = Array(repeating: nil, count: cpus)
+        cpuBrSel = Array(repeating: 0, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
@@ -355,7 +387,7 @@ public struct KernelModel: Sendable {
                 callStack: lbrUser && attr.branchSampleType & PerfBranch.callStack != 0,
                 arbitratesSelect: lbrUser, selectValue: lbrSelectValue(attr.branchSampleType),
                 excludeGuest: attr.excludeGuest, excludeHost: attr.excludeHost,
-                periodNs: attr.samplePeriod &* costs.nsPerCount)
+                periodNs: attr.samplePeriod &* costs.nsPerCount, branchSampleType: attr.branchSampleType)
             let idx = events.count
             events.append(rec)
             install(idx)
@@ -422,7 +454,9 @@ public struct KernelModel: Sendable {
             emit(.hostEvent(contender: name, state: st, enabledNs: e.enabledNs, runningNs: e.runningNs))
         }
         if e.state == .error { return nil }
-        return HostRead(value: e.runningNs / max(1, costs.nsPerCount), enabledNs: e.enabledNs, runningNs: e.runningNs)
+        // H4: the counter-58 impostor (raw 0x1b00) counts nothing: the fake counter has no hardware behind it.
+        let value = e.need == .slot58 ? 0 : e.runningNs / max(1, costs.nsPerCount)
+        return HostRead(value: value, enabledNs: e.enabledNs, runningNs: e.runningNs)
     }
 
     /// Samples accumulated since the last drain. Samples are produced every `sample_period × nsPerCount`
@@ -437,9 +471,13 @@ public struct KernelModel: Sendable {
         }
         let e = events[id.raw]
         let s = HostSampleSummary(contender: eventNames[e.nameIndex], samples: e.samples, withBranches: e.withBranches,
-                                  emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses)
+                                  emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses,
+                                  staleRepeats: e.staleRepeats, withHwIndex: e.usesLbr ? e.samples : 0,
+                                  samplePeriod: e.periodNs > 0 ? e.periodNs / max(1, costs.nsPerCount) : nil,
+                                  staleExample: e.staleExample)
         events[id.raw].samples = 0; events[id.raw].withBranches = 0
         events[id.raw].emptyBranches = 0; events[id.raw].guestAddresses = 0
+        events[id.raw].staleRepeats = 0; events[id.raw].staleExample = nil; events[id.raw].prevSample = nil
         if logging { emit(.hostSamples(s)) }
         return s
     }
@@ -553,10 +591,39 @@ public struct KernelModel: Sendable {
     public mutating func guestBranches(_ sites: [(from: UInt64, to: UInt64)]) {
         stats.operations &+= 1
         if !inGuest { enterInternal() }
-        if guestDebugctl & DebugCtl.lbr != 0 {
-            for s in sites { cpuLbr[vcpuCpu].record(from: s.from, to: s.to, .guest) }
-        }
+        recordGuest(sites.map { GuestBranch(from: $0.from, to: $0.to, kind: .relJmp) })
         advanceClock(UInt64(sites.count) &* costs.guestBranchNs)
+    }
+
+    /// The guest executed these taken branches (its whole control flow: command loop, helper call/ret,
+    /// loops, the branch pattern; hw-artefacts H3). Recorded iff guest DEBUGCTL.LBR=1 and the current
+    /// LBR_SELECT does not suppress them (the guest runs at CPL0: bit 0 suppresses all; bits 2..8 by kind).
+    /// No clock: the command's guest time is charged by the caller (PayloadProgram.guestTimeNs).
+    public mutating func guestTakenBranches(_ branches: [GuestBranch]) {
+        stats.operations &+= 1
+        if !inGuest { enterInternal() }
+        recordGuest(branches)
+    }
+
+    mutating func recordGuest(_ branches: [GuestBranch]) {
+        guard guestDebugctl & DebugCtl.lbr != 0 else { return }
+        let c = vcpuCpu
+        let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
+        if sel & LbrSelect.suppressKernel != 0 { return }
+        // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.
+        let depth = UInt64(cpuLbr[c].depth)
+        var keptTimes: UInt64 = 0
+        var i = branches.count
+        while i > 0 && keptTimes < depth {
+            i -= 1
+            if sel & branches[i].kind.suppressBit == 0 { keptTimes &+= branches[i].times }
+        }
+        var skipped: UInt64 = 0
+        for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
+        if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
+        for b in branches[i...] where sel & b.kind.suppressBit == 0 {
+            cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)
+        }
     }
 
     /// pv-lbr-ctrl only: the guest writes its PV LBR-control MSR (ACTIVE bit). Modelled as a knob, not an
@@ -567,9 +634,17 @@ public struct KernelModel: Sendable {
         if inGuest { exitInternal(); advanceClock(costs.msrEmulationNs); enterInternal() }
     }
 
-    /// `kvm_pmu_reset()` → `intel_pmu_reset()`: releases the vLBR (§1.6); CPUID update, vCPU reset/INIT.
+    /// `kvm_pmu_reset()` → `intel_pmu_reset()`: releases the vLBR (§1.6). Reached only through
+    /// `kvm_pmu_refresh()` (KVM_SET_CPUID2 before the first KVM_RUN; once the vCPU has run, `kvm_set_cpuid`
+    /// only accepts an identical CPUID, without refresh, and `kvm_pmu_refresh` has KVM_BUG_ON(kvm_vcpu_has_run))
+    /// and vCPU destroy (H4): after the first entry this releases nothing.
     public mutating func resetPmu() {
         stats.operations &+= 1
+        if hasRun {
+            stats.refusedPmuResets &+= 1
+            emit(.note("no PMU reset: the vCPU has run (kvm_set_cpuid accepts only an identical CPUID without refresh; kvm_pmu_refresh KVM_BUG_ON(kvm_vcpu_has_run))"))
+            return
+        }
         // Reset paths run in the vCPU's host context (ioctl or request processing), then KVM re-enters.
         let wasInGuest = inGuest
         if wasInGuest { exitInternal() }
@@ -580,15 +655,14 @@ public struct KernelModel: Sendable {
         noteVlbrState()
     }
 
-    /// vCPU RESET: guest DEBUGCTL = 0 and a PMU reset (§1.6 "vCPU reset/INIT paths").
+    /// vCPU RESET/INIT (`kvm_vcpu_reset`): guest DEBUGCTL = 0; no PMU reset (H4: kvm_pmu_reset is reached
+    /// only from kvm_pmu_refresh and vCPU destroy), so the vLBR is not released here; the next KVM_REQ_PMU
+    /// cleanup after a sched-in releases it (guest DEBUGCTL.LBR is now 0).
     public mutating func resetVcpu() {
         stats.operations &+= 1
         if inGuest { exitInternal() }
         guestDebugctl = 0
         pvLbrActive = false
-        if let v = vlbr { releaseVlbr(v, reason: "intel_pmu_reset (vCPU reset)") }
-        vlbrInUse = false
-        needCleanup = false
         noteVlbrState()
     }
 }

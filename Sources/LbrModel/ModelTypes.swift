@@ -1,6 +1,9 @@
 // Vocabulary of the kernel model: the PMU description, identifiers, costs, MSR outcomes and the
 // hardware LBR stack. Pure values; no syscalls.
 import LbrCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The PMU the model simulates (CPUID.0xA counter counts, the LBR layout and format, reference §5).
 public struct ModelPMU: Hashable, Sendable {
@@ -104,9 +107,11 @@ public enum LbrProvenance: UInt8, Sendable, Hashable {
     case empty = 0
     case guest = 1
     case host = 2
-    /// Host entries that were in the hardware when a vLBR became ACTIVE without an LBR reset
-    /// (`intel_pmu_lbr_add()` resets only for the first LBR user with total_time_running == 0, §1.6).
-    case hostResidue = 3
+    /// Host entries exposed to the guest: in the hardware when a vLBR joined an existing LBR user without a
+    /// reset (`intel_pmu_lbr_add()` resets only for the first LBR user with total_time_running == 0;
+    /// hw-artefacts H2), or streamed in by a stale host DEBUGCTL.LBR=1 (pre-2025 era option). A guest read of
+    /// one is a host→guest branch leak.
+    case hostLeak = 3
 }
 
 /// One LBR record: FROM, TO, INFO and the model's provenance tag.
@@ -133,31 +138,185 @@ struct LbrStack: Sendable, Equatable {
 
     var depth: Int { entries.count }
 
-    /// `intel_pmu_lbr_reset()`: zero every entry and TOS.
+    /// Bumped on every change of the registers: two reads with the same `version` return the same stack.
+    var version: UInt64 = 0
+
+    /// `intel_pmu_lbr_reset()` → `intel_pmu_lbr_reset_64()`: zero every FROM/TO/INFO and write LBR_SELECT = 0;
+    /// TOS is not touched (upstream lbr.c; hw-artefacts H2).
     mutating func reset() {
-        if guestEntries != 0 || hostEntries != 0 || tos != 0 {
+        if guestEntries != 0 || hostEntries != 0 {
             for i in 0..<entries.count { entries[i] = LbrEntry() }
         }
-        tos = 0; guestEntries = 0; hostEntries = 0
+        select = 0; guestEntries = 0; hostEntries = 0
+        version &+= 1
     }
 
     mutating func setTag(_ i: Int, _ t: LbrProvenance) {
-        switch entries[i].tag { case .guest: guestEntries -= 1; case .host, .hostResidue: hostEntries -= 1; case .empty: break }
-        switch t { case .guest: guestEntries += 1; case .host, .hostResidue: hostEntries += 1; case .empty: break }
+        switch entries[i].tag { case .guest: guestEntries -= 1; case .host, .hostLeak: hostEntries -= 1; case .empty: break }
+        switch t { case .guest: guestEntries += 1; case .host, .hostLeak: hostEntries += 1; case .empty: break }
         entries[i].tag = t
     }
 
-    /// The hardware records one taken branch at the next TOS.
-    mutating func record(from f: UInt64, to t: UInt64, _ p: LbrProvenance) {
-        tos = (tos &+ 1) & mask
-        let i = Int(tos)
-        setTag(i, p)
-        entries[i].from = f; entries[i].to = t; entries[i].info = 0
+    /// The hardware records one taken branch at the next TOS (`times` consecutive times).
+    mutating func record(from f: UInt64, to t: UInt64, _ p: LbrProvenance, times: UInt64 = 1) {
+        guard times > 0 else { return }
+        let n = min(times, UInt64(entries.count))
+        // The first times - n records are overwritten by the last n: only TOS moves for them.
+        tos = (tos &+ (times - n)) & mask
+        for _ in 0..<n {
+            tos = (tos &+ 1) & mask
+            let i = Int(tos)
+            setTag(i, p)
+            entries[i].from = f; entries[i].to = t; entries[i].info = 0
+        }
+        version &+= 1
     }
 
-    /// Host entries become residue (seen by a vLBR that became ACTIVE without reset).
-    mutating func markHostAsResidue() {
-        guard hostEntries > 0 else { return }
-        for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostResidue }
+    /// Host entries become exposed to the guest (a vLBR joined without reset); returns how many.
+    @discardableResult
+    mutating func exposeHostEntries() -> Int {
+        guard hostEntries > 0 else { return 0 }
+        var n = 0
+        for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostLeak; n += 1 }
+        return n
     }
+}
+
+/// The kind of a taken guest branch, for LBR_SELECT filtering (SDM LBR_SELECT bits 2..8; the guest runs at CPL0,
+/// so bit 0 CPL_EQ_0 suppresses every guest branch).
+public enum GuestBranchKind: UInt8, Sendable, Hashable {
+    case jcc, relJmp, relCall, ret
+
+    /// The LBR_SELECT "do not capture" bit for this kind.
+    var suppressBit: UInt64 {
+        switch self {
+        case .jcc: return LbrSelect.suppressJcc
+        case .relJmp: return LbrSelect.suppressRelJmp
+        case .relCall: return LbrSelect.suppressRelCall
+        case .ret: return LbrSelect.suppressReturn
+        }
+    }
+}
+
+/// A taken guest branch (`times` consecutive executions of the same branch, e.g. a spin loop's `jnz`).
+public struct GuestBranch: Hashable, Sendable {
+    public var from: UInt64
+    public var to: UInt64
+    public var kind: GuestBranchKind
+    public var times: UInt64
+    public init(from: UInt64, to: UInt64, kind: GuestBranchKind, times: UInt64 = 1) {
+        self.from = from; self.to = to; self.kind = kind; self.times = times
+    }
+}
+
+/// Kernel-era options: named, cited model parameters that change a rule for an older kernel range. They are
+/// parameters of the model, not scenario code; `.current` is today's mainline (`--model mainline`).
+public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
+    /// Pre-2025: `vmx_vcpu_load` snapshots the host's DEBUGCTL; when a host LBR event had DEBUGCTL.LBR=1 at
+    /// that moment, KVM restores LBR=1 after every VM-exit, so host branches stream into the guest-visible
+    /// stack while the vCPU is loaded. Fixed by Sean Christopherson's 2025 series "KVM: VMX: Snapshot the
+    /// host's DEBUGCTL after disabling IRQs" (Cc stable; first fixed release UNVERIFIED). hw-artefacts H2.
+    public var hostDebugctlSnapshot: Bool
+    /// 6.8–6.11.x before ef493f4b122d (fixing 85846b27072d): the vLBR is created with `sample_period = 0`,
+    /// gets no PERF_X86_EVENT_NEEDS_BRANCH_STACK, so no `intel_pmu_lbr_add()` (no reset, no lbr_users) and no
+    /// call-stack save/restore across vCPU-thread switches (UNVERIFIED on hardware). hw-artefacts H4.
+    public var zeroPeriodVlbr: Bool
+
+    public init(hostDebugctlSnapshot: Bool = false, zeroPeriodVlbr: Bool = false) {
+        self.hostDebugctlSnapshot = hostDebugctlSnapshot; self.zeroPeriodVlbr = zeroPeriodVlbr
+    }
+
+    /// Today's mainline.
+    public static let current = ModelEra()
+
+    /// Every named option: name, what it changes, where it comes from.
+    public static let options: [(name: String, summary: String, citation: String)] = [
+        ("pre-2025-debugctl",
+         "host DEBUGCTL snapshotted at vcpu_load: a stale LBR=1 is restored after every VM-exit, host branches stream into the guest-visible LBR stack",
+         "vmx_vcpu_load / vmx_vcpu_run (arch/x86/kvm/vmx/vmx.c) before Sean Christopherson's 2025 \"Snapshot the host's DEBUGCTL after disabling IRQs\" (Cc stable)"),
+        ("zero-period-vlbr",
+         "6.8-6.11: vLBR with sample_period=0: no intel_pmu_lbr_add (no reset, not an lbr_users), no call-stack save/restore",
+         "intel_pmu_create_guest_lbr_event (arch/x86/kvm/vmx/pmu_intel.c) between 85846b27072d and its fix ef493f4b122d; x86_pmu_hw_config / intel_pmu_lbr_add (arch/x86/events)"),
+    ]
+
+    /// Parses comma-separated option names ("" or "current": none).
+    public init?(names: String) {
+        self.init()
+        for n in names.split(separator: ",").map({ String($0.filter { $0 != " " }) }) where !n.isEmpty && n != "current" {
+            switch n {
+            case "pre-2025-debugctl": hostDebugctlSnapshot = true
+            case "zero-period-vlbr": zeroPeriodVlbr = true
+            default: return nil
+            }
+        }
+    }
+
+    public var description: String {
+        let on = [hostDebugctlSnapshot ? "pre-2025-debugctl" : nil, zeroPeriodVlbr ? "zero-period-vlbr" : nil].compactMap { $0 }
+        return on.isEmpty ? "current" : on.joined(separator: ",")
+    }
+}
+
+/// One `struct ratelimit_state` (lib/ratelimit.c `___ratelimit`): DEFAULT_RATELIMIT_INTERVAL 5 s, BURST 10.
+/// `pr_warn_ratelimited` has one static state per call site, system-wide (H4): every vCPU, VM and run shares
+/// it. Models share an instance to share it; its clock is the sum of the model time of the models that used it.
+public final class KmsgRatelimit: @unchecked Sendable {
+    private let lock = NSLockLike()
+    let intervalNs: UInt64
+    let burst: Int
+    private var begin: UInt64? = nil
+    private var printed = 0
+    private var missed = 0
+    private var clock: UInt64 = 0
+
+    public init(intervalNs: UInt64 = 5_000_000_000, burst: Int = 10) {
+        self.intervalNs = intervalNs; self.burst = burst
+    }
+
+    /// The shared clock (ns).
+    public var clockNs: UInt64 { lock.withLock { clock } }
+    /// Moves the shared clock forward to `t` (never back).
+    public func advance(to t: UInt64) { lock.withLock { clock = max(clock, t) } }
+
+    /// One `pr_warn_ratelimited` at time `t`: whether the line prints, and the "N callbacks suppressed" count
+    /// printed first when a new interval starts after suppressed calls.
+    func check(at t: UInt64) -> (prints: Bool, suppressedBefore: Int) {
+        lock.withLock {
+            clock = max(clock, t)
+            var suppressed = 0
+            if let b = begin, t >= b &+ intervalNs {
+                suppressed = missed
+                begin = t; printed = 0; missed = 0
+            } else if begin == nil {
+                begin = t
+            }
+            if printed < burst { printed += 1; return (true, suppressed) }
+            missed += 1
+            return (false, suppressed)
+        }
+    }
+}
+
+/// A pthread mutex (heap-allocated: a stable address) guarding the shared ratelimit state.
+final class NSLockLike: @unchecked Sendable {
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    init() {
+        m = .allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(m, nil)
+    }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
+        return body()
+    }
+}
+
+/// `cpuc->lbr_stack` as the last real `intel_pmu_lbr_read()` left it (H1): what starved samples replay.
+struct LastLbrRead: Sendable {
+    var hwIdx: UInt64
+    var version: UInt64
+    var nr: Int
+    var guestEntries: Int
+    var top: (from: UInt64, to: UInt64)
 }

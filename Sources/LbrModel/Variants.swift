@@ -132,6 +132,14 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         }
     }
 
+    /// The model's prediction of the host→guest leak (hw-artefacts H2, reference §9): a vLBR created while a
+    /// host CPU-pinned LBR event is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()` does not
+    /// reset for a second user, so the guest's first LBR reads return host records — unless the vLBR loses the
+    /// LBR_SELECT arbitration (seed-2023 and the variants built on it: ERROR, dummy reads) or the guest has no
+    /// LBR. Checked per scenario against the leak finding (LbrBackendsTests) and per step by the explorer
+    /// (`leak-exactly-as-predicted`).
+    public var vlbrJoinsHostLbrUserWithoutReset: Bool { guestHasLbr && !vlbrArbitratesLbrSelect }
+
     /// Parse a variant name as printed by `name`.
     public init?(name: String) { self.init(rawValue: name) }
 }

@@ -56,10 +56,11 @@ enum ContractMeasures {
                 guard gi < guests.count else { break }
                 let g = guests[gi]
                 gi += 1
-                if case let .writeTos(v) = g.command, let tosMask {
+                if let v = g.command.tosProbeValue, let tosMask {
                     let probe: String
-                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask) {
-                    case .sticks: probe = "stuck"
+                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask,
+                                                     branchesBetween: g.command.tosProbeBranchesBetween ?? 0) {
+                    case .sticks, .sticksAfterBranches: probe = "stuck"
                     case .dropped: probe = "dropped"
                     case .odd: probe = "odd"
                     case .fault, .noValue: probe = "fault"

@@ -91,7 +91,8 @@ public enum JsonReport {
             signals: p.signals.map { .init(kind: $0.kind.rawValue, vote: $0.vote.rawValue, evidence: $0.evidence) },
             host: p.host.map { .init(contender: $0.contender, state: $0.state?.rawValue, samples: $0.samples,
                                      with_branches: $0.withBranches, empty_branches: $0.emptyBranches,
-                                     guest_addresses: $0.guestAddresses) },
+                                     guest_addresses: $0.guestAddresses,
+                                     stale_repeats: $0.staleRepeats, stale_example: $0.staleExample) },
             host_starved: p.hostStarved,
             ground_truth: p.groundTruth.map { .init(vlbr: $0.vlbr?.rawValue, passthrough: $0.passthrough,
                                                     agrees_with_inference: $0.agreesWithInference) },
@@ -286,6 +287,9 @@ public enum JsonReport {
         public struct Host: Codable, Sendable {
             public var contender: String; public var state: String?
             public var samples, with_branches, empty_branches, guest_addresses: Int
+            // issue 9 (i9m): stale-repeat starvation evidence (H1); absent in older documents.
+            public var stale_repeats: Int? = nil
+            public var stale_example: String? = nil
         }
         public struct Truth: Codable, Sendable { public var vlbr: String?; public var passthrough: Bool?; public var agrees_with_inference: Bool? }
         public var name: String

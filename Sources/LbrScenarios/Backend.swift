@@ -44,6 +44,10 @@ public struct SessionInfo: Hashable, Sendable, Codable {
     public var lbrLayout: LbrLayout?
     /// Free-form facts worth reporting (e.g. resolved counter counts, payload branch-site addresses).
     public var notes: [String]
+    // --- issue 9 (i9m): host->guest leak detection ---
+    /// The guest's own code ranges (guest addresses of the payload): LBR entries the guest reads outside them
+    /// are host records (`host-branch-leak`). nil when the backend cannot tell (no leak detection).
+    public var guestCodeRanges: [Range<UInt64>]? = nil
 
     public init(backend: BackendKind, model: String?, cpu: Int, lbrLayout: LbrLayout?, notes: [String] = []) {
         self.backend = backend; self.model = model; self.cpu = cpu; self.lbrLayout = lbrLayout; self.notes = notes
@@ -91,6 +95,12 @@ public protocol ScenarioBackend: AnyObject {
     func perform(_ step: Step, deadlineNs: UInt64) throws(BackendError) -> [TimedObservation]
     /// Releases everything created since `begin`. Returns final observations (e.g. late kmsg lines).
     func end() -> [TimedObservation]
+    /// The guest's own code ranges (payload layout), for the host-branch-leak detector; nil when unknown.
+    var guestCodeRanges: [Range<UInt64>]? { get }
+}
+
+extension ScenarioBackend {
+    public var guestCodeRanges: [Range<UInt64>]? { nil }
 }
 
 /// `--backend auto`: hw if available, else hybrid, else sim — with the reason for the choice.

@@ -52,13 +52,13 @@ public enum Catalog {
         [.guest(.enableLbr(freezeOnPmi: false), why),
          .guest(.branchPattern(count: C.branches), "record guest branches"),
          .guest(.readLbrStack, "the stack must hold guest branches"),
-         .guest(.writeTos(C.tosProbeA), "write LBR_TOS and read it back: sticks iff the vLBR is active (§8.3)")]
+         .guest(.probeTos(C.tosProbeA), "write LBR_TOS and read it back: sticks iff the vLBR is active (§8.3)")]
     }
     static func probeAfterClose(_ c: ContenderSpec) -> [Step] {
         [.host(.close(c), "contention ends"),
          .guest(.spin(iterations: C.shortSpin), "VM-exits/entries without touching LBR (recovered by itself?)"),
-         .guest(.writeTos(C.tosProbeA), "first LBR MSR access after contention: trapped or passed through?"),
-         .guest(.writeTos(C.tosProbeB), "second access"),
+         .guest(.probeTos(C.tosProbeA), "first LBR MSR access after contention: trapped or passed through?"),
+         .guest(.probeTos(C.tosProbeB), "second access"),
          .guest(.readLbrStack),
          .host(.readKmsg, "fail to passthrough LBR while not ACTIVE at VM-entry (§1.5)")]
     }
@@ -70,8 +70,10 @@ public enum Catalog {
         citation: "§1.2 (lazy creation on first access / DEBUGCTL.LBR=1), §1.4 (emulated access), §1.5 (passthrough at VM-entry when ACTIVE), kvm-unit-tests x86/pmu_lbr.c (§7.1)",
         outcomeForm: "vlbr-active | vlbr-inactive | no-guest-lbr",
         phases: [
-            Phase("baseline", .baseline, useLbr("DEBUGCTL.LBR=1 creates the vLBR event (§1.2)") + [
-                .guest(.writeTos(C.tosProbeB), "second probe: passed through now (§1.5)"),
+            Phase("baseline", .baseline, [
+                .guest(.readLbrStack, "first LBR access, DEBUGCTL.LBR=0: creates the vLBR as the first LBR user, so intel_pmu_lbr_add() resets: no host records (reference §9)"),
+            ] + useLbr("DEBUGCTL.LBR=1 (§1.2)") + [
+                .guest(.probeTos(C.tosProbeB), "second probe: passed through now (§1.5)"),
                 .host(.readKmsg)]),
         ],
         rule: .baseline(phase: "baseline"))
@@ -85,7 +87,8 @@ public enum Catalog {
         phases: [
             Phase("contended", .contended, [
                 .host(.open(.contender(.pinnedLbr)), "CPU-pinned LBR event before the guest touches LBR"),
-            ] + useLbr("first LBR access: creates the vLBR while the host event holds LBR") + [
+                .guest(.readLbrStack, "first LBR access, DEBUGCTL.LBR=0: creates the vLBR; joining the host's LBR user without intel_pmu_lbr_reset() exposes host records (reference §9)"),
+            ] + useLbr("DEBUGCTL.LBR=1 while the host event holds LBR") + [
                 .host(.readContenders, "host samples while the vCPU ran: empty stacks ⇒ starved (§3.4)"),
                 .host(.readKmsg)]),
             Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
@@ -103,7 +106,7 @@ public enum Catalog {
             Phase("contended", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
-                .guest(.writeTos(C.tosProbeA), "does the guest still own LBR?"),
+                .guest(.probeTos(C.tosProbeA), "does the guest still own LBR?"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.readLbrStack),
                 .host(.readContenders),
@@ -155,25 +158,25 @@ public enum Catalog {
             Phase("contended", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.vlbrSlot)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "take counter 58 by IPI while the vCPU runs (§3.4 a, §3.5)"),
-                .guest(.writeTos(C.tosProbeA)),
+                .guest(.probeTos(C.tosProbeA)),
                 .host(.readContenders),
                 .host(.readKmsg)]),
             Phase("after-access", .recoveryAttempt, recoveryPath: .lbrMsrAccess, [
                 .host(.close(.contender(.vlbrSlot)), "contention ends"),
                 .guest(.spin(iterations: C.shortSpin), "exits/entries without touching LBR"),
-                .guest(.writeTos(C.tosProbeA), "an LBR MSR access (passed through already ⇒ path none)"),
-                .guest(.writeTos(C.tosProbeB)),
+                .guest(.probeTos(C.tosProbeA), "an LBR MSR access (passed through already ⇒ path none)"),
+                .guest(.probeTos(C.tosProbeB)),
                 .host(.readKmsg)]),
             Phase("debugctl-rewrite", .recoveryAttempt, recoveryPath: .debugctlRewrite, [
                 .guest(.enableLbr(freezeOnPmi: false), "re-write DEBUGCTL.LBR=1 (event exists: no re-creation, §1.9)"),
-                .guest(.writeTos(C.tosProbeA)),
+                .guest(.probeTos(C.tosProbeA)),
                 .host(.readKmsg)]),
             Phase("release", .recoveryAttempt, recoveryPath: .releaseAfterPreemption, [
                 .guest(.disableLbr, "DEBUGCTL.LBR=0 so intel_pmu_cleanup() releases the event (§1.6)"),
                 .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds),
                          "sched-out with the vCPU loaded ⇒ KVM_REQ_PMU cleanup at the next entry (§8.4)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event (§1.2)"),
-                .guest(.writeTos(C.tosProbeA)),
+                .guest(.probeTos(C.tosProbeA)),
                 .host(.readKmsg)]),
         ],
         rule: .recovery(contended: "contended", attempts: ["after-access", "debugctl-rewrite", "release"]))
@@ -194,7 +197,7 @@ public enum Catalog {
                 .guest(.enableLbr(freezeOnPmi: false), "guest DEBUGCTL.LBR=1 (creates the vLBR)"),
                 .guest(.branchPattern(count: C.tracingBranches)),
                 .host(.readContenders, "guest branch-site addresses in host samples?"),
-                .guest(.writeTos(C.tosProbeA), "vLBR state for the record"),
+                .guest(.probeTos(C.tosProbeA), "vLBR state for the record"),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
         ],
@@ -211,7 +214,7 @@ public enum Catalog {
             Phase("between-exits", .contended, [
                 .host(.open(.contender(.pinnedLbr)), "installed while the vCPU is outside KVM_RUN"),
                 .guest(.branchPattern(count: C.branches)),
-                .guest(.writeTos(C.tosProbeA)),
+                .guest(.probeTos(C.tosProbeA)),
                 .host(.readContenders),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),
@@ -219,12 +222,12 @@ public enum Catalog {
                 .guest(.disableLbr, "release the (possibly ERROR) event: DEBUGCTL.LBR=0 …"),
                 .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds), "… plus preemption (§1.6)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event"),
-                .guest(.writeTos(C.tosProbeA), "the guest owns LBR again")]),
+                .guest(.probeTos(C.tosProbeA), "the guest owns LBR again")]),
             Phase("while-running", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
                 .guest(.branchPattern(count: C.branches)),
-                .guest(.writeTos(C.tosProbeA)),
+                .guest(.probeTos(C.tosProbeA)),
                 .host(.readContenders),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),

@@ -350,9 +350,10 @@ public struct Runner {
         var result = base(scenario, repeatIndex: repeatIndex)
         let start = monotonicNs()
         let deadline = start &+ options.timeoutNs
-        let session: SessionInfo
+        var session: SessionInfo
         do {
             session = try backend.begin(scenario, cpu: options.cpu)
+            if session.guestCodeRanges == nil { session.guestCodeRanges = backend.guestCodeRanges }
         } catch {
             // begin failed: nothing to release by contract, but end() is harmless and guards sloppy backends.
             _ = backend.end()
@@ -444,6 +445,7 @@ public struct Runner {
 
         let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: records)
         result.phases = verdict.phases
+        result.findings += VerdictEngine.findings(session: session, records: records)
         if let (status, reason) = failure {
             result.status = status; result.reason = reason
             result.outcome = ScenarioOutcome(status == .skip ? .unsupported(reason)

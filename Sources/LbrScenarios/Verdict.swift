@@ -25,16 +25,24 @@ public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
     case tosReadback = "tos-readback"
     /// Whether LBR MSR accesses after the first one were still trapped: passed through ⇒ active (§1.5).
     case msrPassthrough = "msr-passthrough"
-    /// "fail to passthrough LBR" kernel messages ⇒ not active at a VM-entry (§1.5).
-    case kmsgFailToPassthrough = "kmsg-fail-to-passthrough"
     /// LBR stack read: non-zero entries ⇒ reads hit hardware ⇒ active; all zero after the guest branched with
-    /// DEBUGCTL.LBR=1 ⇒ dummy reads ⇒ not active (§1.4).
+    /// DEBUGCTL.LBR=1 ⇒ dummy reads ⇒ not active (§1.4). The payload's own branches (command loop, helper
+    /// call/ret) count as the guest's: any entry inside the guest's code is the guest's own recording (H3).
     case stackContent = "stack-content"
+    /// The guest read LBR entries outside its own code: host records reached the guest (reference §9). A
+    /// dummy read returns 0, so this also means the reads hit the hardware ⇒ active; reported as a finding.
+    case hostBranchLeak = "host-branch-leak"
     /// The CPU-pinned 0x1b00 contender holds counter 58 (ACTIVE) ⇒ the vLBR cannot; lost it ⇒ the vLBR has it (§3.4 a).
     case vlbrSlotHolder = "vlbr-slot-holder"
-    /// Host LBR samples taken while the vCPU ran had empty branch stacks ⇒ the vLBR is active and
-    /// `vlbr_exclude_host()` starves the host; full stacks ⇒ not active (§3.4, §8.1).
+    /// Host LBR samples taken while the vCPU ran were starved ⇒ the vLBR is active and `vlbr_exclude_host()`
+    /// starves the host; fresh stacks ⇒ not active (§3.4, §8.1). Starved = a stale repeat (the same hw_idx and
+    /// entries as the previous sample although branches certainly ran: `cpuc->lbr_stack` re-attached, H1) or
+    /// an empty stack (nr == 0: that CPU never read its LBRs).
     case hostStarvation = "host-starvation"
+    /// "fail to passthrough LBR" kernel messages ⇒ not active at some VM-entry (§1.5). A weak signal, last in
+    /// precedence: the ratelimit is global (10 lines per 5 s, then "callbacks suppressed"), so silence is not
+    /// evidence, and a line may come from another VM's vCPU (H4).
+    case kmsgFailToPassthrough = "kmsg-fail-to-passthrough"
 }
 
 /// One signal's reading in one phase.
@@ -55,6 +63,11 @@ public struct HostReading: Hashable, Sendable, Codable {
     public var withBranches: Int
     public var emptyBranches: Int
     public var guestAddresses: Int
+    // --- issue 9 (i9m) ---
+    /// Stale repeats (same hw_idx and entries as the previous sample, H1); nil in documents written before.
+    public var staleRepeats: Int?
+    /// One stale stack, as evidence.
+    public var staleExample: String?
     public init(contender: String, state: HostEventState?, samples: Int = 0, withBranches: Int = 0,
                 emptyBranches: Int = 0, guestAddresses: Int = 0) {
         self.contender = contender; self.state = state; self.samples = samples; self.withBranches = withBranches
@@ -114,17 +127,39 @@ public struct PhaseRecord: Hashable, Sendable, Codable {
 
 /// The verdict engine. Pure: same inputs, same verdict.
 public enum VerdictEngine {
-    /// The tos probe sticks iff the readback equals `written & tosMask` and that is non-zero.
-    public enum TosProbe: Hashable, Sendable { case sticks, dropped, odd(UInt64), fault, noValue }
+    /// The tos probe sticks iff the readback equals `(written + j) & tosMask` for some 0 ≤ j ≤ the number of
+    /// taken branches the payload runs between its WRMSR and RDMSR (each recorded branch moves TOS by one, H3:
+    /// `writeTos` reads back v+2 on hardware; the branch-free `probeTos` exactly v), and is non-zero.
+    public enum TosProbe: Hashable, Sendable {
+        case sticks
+        /// Stuck, and TOS moved by this many of the payload's own recorded branches before the read.
+        case sticksAfterBranches(Int)
+        case dropped, odd(UInt64), fault, noValue
+        public var stuck: Bool {
+            switch self { case .sticks, .sticksAfterBranches: return true; default: return false }
+        }
+    }
 
-    public static func classifyTos(written: UInt64, result: GuestResult, tosMask: UInt64) -> TosProbe {
+    public static func classifyTos(written: UInt64, result: GuestResult, tosMask: UInt64,
+                                   branchesBetween: Int = 0) -> TosProbe {
         if case .fault = result.status { return .fault }
         guard result.status == .ok, let rb = result.values.first else { return .noValue }
-        let expected = written & tosMask
-        if expected != 0 && rb == expected { return .sticks }
         if rb == 0 { return .dropped }
+        for j in 0...max(0, branchesBetween) where rb == (written &+ UInt64(j)) & tosMask {
+            return j == 0 ? .sticks : .sticksAfterBranches(j)
+        }
         return .odd(rb)
     }
+
+    /// The old, idealised rule (before issue 9): sticks only when the readback is exactly `written & mask`; and
+    /// host starvation only from empty stacks. Kept as a named function for the test that shows what it would
+    /// have concluded on hardware-shaped data; nothing else uses it.
+    public static func idealisedTosSticks(written: UInt64, readback: UInt64, tosMask: UInt64) -> Bool {
+        let expected = written & tosMask
+        return expected != 0 && readback == expected
+    }
+    /// The old starvation rule: more than half of the host LBR samples empty.
+    public static func idealisedHostStarved(samples: Int, empty: Int) -> Bool { empty * 2 > samples }
 
     /// Judges every recorded phase and derives the scenario outcome.
     public static func evaluate(scenario: Scenario, session: SessionInfo, records: [PhaseRecord])
@@ -140,10 +175,14 @@ public enum VerdictEngine {
         var lbrOn = false
         var out: [PhaseVerdict] = []
         let lbrContenders = Set(scenario.contenders.filter(\.usesLbr).map(\.description))
+        let hostModeOnly = Set(scenario.contenders.compactMap { spec -> String? in
+            guard case let .contender(c) = spec, c.usesLbr, c.attributes.allSatisfy({ $0.excludeGuest }) else { return nil }
+            return spec.description
+        })
         for rec in records {
             let role = scenario.phases.first { $0.name == rec.phase }?.role ?? .setup
             out.append(judgePhase(rec, role: role, layout: session.lbrLayout, lbrContenders: lbrContenders,
-                                  guestLbrOn: &lbrOn))
+                                  hostModeOnly: hostModeOnly, guestCode: session.guestCodeRanges, guestLbrOn: &lbrOn))
         }
         return out
     }
@@ -151,6 +190,7 @@ public enum VerdictEngine {
     static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 
     static func judgePhase(_ rec: PhaseRecord, role: PhaseRole, layout: LbrLayout?, lbrContenders: Set<String>,
+                           hostModeOnly: Set<String> = [], guestCode: [Range<UInt64>]? = nil,
                            guestLbrOn: inout Bool) -> PhaseVerdict {
         var evidence: [String] = []
         var readings: [SignalKind: SignalReading] = [:]
@@ -160,6 +200,7 @@ public enum VerdictEngine {
         var lbrAccesses: [MsrAccess] = []
         var branchedWithLbrOn = false
         var kmsgLines = 0
+        var kmsgSuppressed = 0
 
         func hostEntry(_ name: String) -> HostReading {
             if let h = host[name] { return h }
@@ -189,14 +230,18 @@ public enum VerdictEngine {
                     evidence.append("guest \(cmd): DEBUGCTL reads \(r.values.first.map(hex) ?? "?")")
                 case .branchPattern:
                     if guestLbrOn { branchedWithLbrOn = true }
-                case let .writeTos(v):
-                    guard let layout else { break }
-                    let probe = classifyTos(written: v, result: r, tosMask: layout.tosMask)
+                case .writeTos, .probeTos:
+                    guard let layout, let v = cmd.tosProbeValue else { break }
+                    let k = cmd.tosProbeBranchesBetween ?? 0
+                    let probe = classifyTos(written: v, result: r, tosMask: layout.tosMask, branchesBetween: k)
                     let rb = r.values.first.map(hex) ?? "?"
                     switch probe {
                     case .sticks:
                         readings[.tosReadback] = SignalReading(kind: .tosReadback, vote: .active,
-                            evidence: "LBR_TOS write \(hex(v)) read back \(rb) = value & \(hex(layout.tosMask)): write stuck")
+                            evidence: "LBR_TOS write \(hex(v)) read back \(rb) = value & \(hex(layout.tosMask)): write stuck\(k == 0 ? " (branch-free probe)" : "")")
+                    case let .sticksAfterBranches(j):
+                        readings[.tosReadback] = SignalReading(kind: .tosReadback, vote: .active,
+                            evidence: "LBR_TOS write \(hex(v)) read back \(rb) = (value + \(j)) & \(hex(layout.tosMask)): write stuck, TOS moved by \(j) of the payload's own recorded branches between WRMSR and RDMSR")
                     case .dropped:
                         readings[.tosReadback] = SignalReading(kind: .tosReadback, vote: .notActive,
                             evidence: "LBR_TOS write \(hex(v)) read back 0: write dropped")
@@ -209,10 +254,18 @@ public enum VerdictEngine {
                 case .readLbrStack:
                     guard let s = r.stack else { evidence.append("guest read-lbr-stack: no stack returned"); break }
                     let n = s.nonZeroEntries
-                    evidence.append("guest read-lbr-stack: TOS \(s.tos), \(n)/\(s.from.count) non-zero entries")
+                    let split = guestCode.map { splitStack(s, guestCode: $0) }
+                    evidence.append("guest read-lbr-stack: TOS \(s.tos), \(n)/\(s.from.count) non-zero entries"
+                                    + (split.map { ": \($0.own) in the guest's own code, \($0.outside.count) outside it" } ?? ""))
+                    if let split, !split.outside.isEmpty {
+                        let e = split.outside[0]
+                        readings[.hostBranchLeak] = SignalReading(kind: .hostBranchLeak, vote: .active,
+                            evidence: "\(split.outside.count) LBR entries outside the guest's code (e.g. \(hex(e.from)) -> \(hex(e.to)), \(addressClass(e))): host records read by the guest")
+                    }
                     if n > 0 {
                         readings[.stackContent] = SignalReading(kind: .stackContent, vote: .active,
-                            evidence: "LBR stack has \(n) non-zero entries")
+                            evidence: "LBR stack has \(n) non-zero entries"
+                                + (split.map { " (\($0.own) of them the guest's own branches: pattern or payload control flow)" } ?? ""))
                     } else if branchedWithLbrOn {
                         readings[.stackContent] = SignalReading(kind: .stackContent, vote: .notActive,
                             evidence: "LBR stack all zero after guest branches with DEBUGCTL.LBR=1")
@@ -220,6 +273,8 @@ public enum VerdictEngine {
                 case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr:
                     break
                 }
+                // The payload's own control flow (command loop, helper call/ret) is recorded too with LBR on.
+                if guestLbrOn { branchedWithLbrOn = true }
             case let .msrAccess(a):
                 guard let layout, layout.isLbrMsr(a.index) else { continue }
                 if a.faulted {
@@ -231,7 +286,12 @@ public enum VerdictEngine {
                 if line.contains(failToPassthroughMessage) {
                     kmsgLines += 1
                     readings[.kmsgFailToPassthrough] = SignalReading(kind: .kmsgFailToPassthrough, vote: .notActive,
-                        evidence: "\(kmsgLines) kmsg line(s): \(line)")
+                        evidence: "\(kmsgLines) kmsg line(s): \(line)"
+                            + (kmsgSuppressed > 0 ? "; \(kmsgSuppressed) suppressed by the global ratelimit" : "")
+                            + " (weak: the ratelimit is system-wide and other VMs print the same line)")
+                } else if let n = suppressedCount(line) {
+                    kmsgSuppressed += n
+                    evidence.append("kmsg: \(line) (global ratelimit: \(n) lines not printed, from any VM)")
                 }
             case let .hostEvent(c, state, en, run):
                 var h = hostEntry(c); h.state = state; host[c] = h
@@ -240,8 +300,10 @@ public enum VerdictEngine {
                 var h = hostEntry(s.contender)
                 h.samples += s.samples; h.withBranches += s.withBranches
                 h.emptyBranches += s.emptyBranches; h.guestAddresses += s.guestAddresses
+                h.staleRepeats = (h.staleRepeats ?? 0) + s.staleRepeats
+                if h.staleExample == nil { h.staleExample = s.staleExample }
                 host[s.contender] = h
-                evidence.append("host \(s.contender): \(s.samples) samples, \(s.withBranches) with branches, \(s.emptyBranches) empty, \(s.guestAddresses) guest addresses, \(s.lost) lost")
+                evidence.append("host \(s.contender): \(s.samples) samples, \(s.withBranches) with branches, \(s.emptyBranches) empty, \(s.staleRepeats) stale repeats (\(s.withHwIndex) with hw_idx)\(s.staleExample.map { ", e.g. \($0)" } ?? ""), \(s.guestAddresses) guest addresses, \(s.lost) lost\(s.samplePeriod.map { ", period \($0)" } ?? "")\(s.throttled > 0 ? ", \(s.throttled) throttled" : "")\(s.filteredOut > 0 ? ", \(s.filteredOut) filtered out" : "")")
             case let .vlbr(s): gt.vlbr = s
             case let .passthrough(p): gt.passthrough = p
             case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")
@@ -279,17 +341,27 @@ public enum VerdictEngine {
         let lbrHost = hostList.filter { lbrContenders.contains($0.contender) }
         let samples = lbrHost.reduce(0) { $0 + $1.samples }
         let empty = lbrHost.reduce(0) { $0 + $1.emptyBranches }
+        // Stale repeats prove starvation only "while branches certainly ran": for exclude_guest events, whose
+        // samples are all taken in host mode, where the kernel's own code branches between any two samples. An
+        // include-guest event also samples in guest mode, where a guest with DEBUGCTL.LBR=0 records nothing and
+        // identical stacks are genuine.
+        // With guest DEBUGCTL.LBR=1 through the phase the guest records too, so an include-guest event's
+        // repeats count as well.
+        let staleCounts: (HostReading) -> Bool = { hostModeOnly.contains($0.contender) || (guestLbrOn && branchedWithLbrOn) }
+        let stale = lbrHost.filter(staleCounts).reduce(0) { $0 + ($1.staleRepeats ?? 0) }
+        let starvedSamples = empty + stale
         if samples > 0 {
-            let starved = empty * 2 > samples
+            let starved = starvedSamples * 2 > samples
+            let example = stale > 0 ? lbrHost.filter(staleCounts).compactMap(\.staleExample).first : nil
             readings[.hostStarvation] = SignalReading(kind: .hostStarvation, vote: starved ? .active : .notActive,
-                evidence: "\(empty)/\(samples) host LBR samples had empty branch stacks")
+                evidence: "\(starvedSamples)/\(samples) host LBR samples starved: \(stale) stale repeats of the same hw_idx and entries\(example.map { " (e.g. \($0))" } ?? ""), \(empty) empty (nr == 0)")
         }
         var hostStarved: Bool? = nil
         let states = hostList.compactMap(\.state).filter { $0 != .closed && $0 != .off }
         if states.contains(where: { $0 == .error || $0 == .inactive }) {
             hostStarved = true
         } else if samples > 0 {
-            hostStarved = empty * 2 > samples
+            hostStarved = starvedSamples * 2 > samples
         } else if !states.isEmpty && lbrHost.isEmpty {
             hostStarved = false   // non-LBR contenders all ACTIVE
         }
@@ -322,9 +394,62 @@ public enum VerdictEngine {
                             evidence: evidence, durationNs: rec.endNs &- rec.startNs)
     }
 
+    /// Entries of `s` inside / outside the guest's code ranges (an entry counts as outside when its FROM or TO
+    /// is non-zero and outside every range).
+    static func splitStack(_ s: LbrStackSnapshot, guestCode: [Range<UInt64>]) -> (own: Int, outside: [(from: UInt64, to: UInt64)]) {
+        var own = 0
+        var outside: [(from: UInt64, to: UInt64)] = []
+        func inside(_ a: UInt64) -> Bool { a == 0 || guestCode.contains { $0.contains(a) } }
+        for (f, t) in zip(s.from, s.to) where f != 0 || t != 0 {
+            if inside(f) && inside(t) { own += 1 } else { outside.append((f, t)) }
+        }
+        return (own, outside)
+    }
+
+    /// "host kernel address" / "host user address" (canonical upper / lower half; the guest's code is known).
+    static func addressClass(_ e: (from: UInt64, to: UInt64)) -> String {
+        (e.from >= 0xffff_8000_0000_0000 || e.to >= 0xffff_8000_0000_0000) ? "host kernel address" : "host user-space address"
+    }
+
+    /// The N of a "<func>: N callbacks suppressed" kmsg line (lib/ratelimit.c ___ratelimit), else nil.
+    static func suppressedCount(_ line: String) -> Int? {
+        let suffix = " callbacks suppressed"
+        guard line.hasSuffix(suffix) || line.contains(suffix) else { return nil }
+        guard let cut = line.split(separator: ":").last?.split(separator: " ").first else { return nil }
+        let digits = String(cut).filter(\.isNumber)
+        return digits.isEmpty ? nil : Int(digits)
+    }
+
+    // MARK: findings
+
+    /// The run's findings from its records: `host-branch-leak` when the guest read LBR entries outside its own
+    /// code (distinct FROM/TO pairs over every stack read; phase = the first phase that saw one).
+    public static func findings(session: SessionInfo, records: [PhaseRecord]) -> [Finding] {
+        guard let code = session.guestCodeRanges else { return [] }
+        var seen = Set<[UInt64]>()
+        var first: (phase: String, e: (from: UInt64, to: UInt64))?
+        var kernel = 0, user = 0
+        var phases: [String] = []
+        for rec in records {
+            for t in rec.observations {
+                guard case let .guest(g) = t.observation, g.command == .readLbrStack, g.status == .ok, let s = g.stack else { continue }
+                for e in splitStack(s, guestCode: code).outside where seen.insert([e.from, e.to]).inserted {
+                    if first == nil { first = (rec.phase, e) }
+                    if addressClass(e) == "host kernel address" { kernel += 1 } else { user += 1 }
+                    if phases.last != rec.phase { phases.append(rec.phase) }
+                }
+            }
+        }
+        guard let first else { return [] }
+        let n = seen.count
+        return [Finding(kind: .hostBranchLeak, phase: first.phase, count: n,
+                        summary: "guest read \(n) LBR record(s) outside its own code (\(kernel) host kernel, \(user) host user-space addresses) in phase(s) \(phases.joined(separator: ", ")): host branch records reached the guest (e.g. intel_pmu_lbr_add() does not reset the LBRs for a second LBR user; reference §9)",
+                        example: "FROM \(hex(first.e.from)) -> TO \(hex(first.e.to)) (\(addressClass(first.e)))")]
+    }
+
     static func touchesLbrMsr(_ c: GuestCommand, layout: LbrLayout?) -> Bool {
         switch c {
-        case .writeTos, .readLbrStack: return true
+        case .writeTos, .probeTos, .readLbrStack: return true
         case let .rdmsr(i), let .wrmsr(i, _): return layout?.isLbrMsr(i) ?? (i == MSR.lbrTos || i == MSR.lbrSelect)
         default: return false
         }
@@ -448,8 +573,9 @@ public enum VerdictEngine {
                     if tscStart == nil { tscStart = g.tscBegin }
                     commands += 1
                     exits &+= g.exits?.exits ?? 0
-                    guard case let .writeTos(v) = g.command,
-                          classifyTos(written: v, result: g, tosMask: layout.tosMask) == .sticks else { continue }
+                    guard let v = g.command.tosProbeValue,
+                          classifyTos(written: v, result: g, tosMask: layout.tosMask,
+                                      branchesBetween: g.command.tosProbeBranchesBetween ?? 0).stuck else { continue }
                     let latency = RecoveryLatency(guestTscTicks: g.tscEnd >= (tscStart ?? 0) ? g.tscEnd - (tscStart ?? 0) : 0,
                                                   exits: exits, guestCommands: commands)
                     if i == 0 {

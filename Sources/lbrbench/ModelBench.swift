@@ -62,6 +62,6 @@ func benchModel() {
         let rate = Double(r.stepsRun) / (Double(ns) / 1e9)
         let verdict = r.violation.map { "VIOLATION \($0.invariant.rawValue) at step \($0.step)" } ?? "invariants hold"
         print("exploration steps/s variant=\(variant.name): \(Int(rate)) (\(r.stepsRun) steps, \(r.stats.operations) model events, "
-              + "\(ns / 1_000_000) ms, \(verdict), residue reads \(r.residueReads))")
+              + "\(ns / 1_000_000) ms, \(verdict), host-leak reads \(r.hostLeakReads))")
     }
 }

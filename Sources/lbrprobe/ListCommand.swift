@@ -31,6 +31,13 @@ struct List: ParsableCommand {
             out.append("  \(pad("", mw))  source: \(v.citation)")
         }
         out.append("")
+        out.append("MODEL ERA OPTIONS (--model-era a,b for hybrid and sim; default current = today's mainline)")
+        let ew = ModelEra.options.map(\.name.count).max() ?? 10
+        for o in ModelEra.options {
+            out.append("  \(pad(o.name, ew))  \(o.summary)")
+            out.append("  \(pad("", ew))  source: \(o.citation)")
+        }
+        out.append("")
         out.append("BACKENDS (on this host)")
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
         var availability: [BackendKind: BackendAvailability] = [:]

@@ -4,6 +4,7 @@ import Foundation
 import LbrBackends
 import LbrCore
 import LbrLinux
+import LbrModel
 import LbrReport
 import LbrScenarios
 import Logging
@@ -56,6 +57,10 @@ struct Run: ParsableCommand {
     @Option(help: "Kernel model for hybrid/sim, and the shadow model a hw run is compared with (default \(Backends.defaultModel)): \(Backends.modelNames.joined(separator: ", ")).")
     var model: String?
 
+    @Option(name: .customLong("model-era"),
+            help: "Kernel-era options of the hybrid/sim model, comma-separated (default current = today's mainline): \(ModelEra.options.map(\.name).joined(separator: ", ")). See lbrprobe list.")
+    var modelEra: String?
+
     @Option(help: "CPU for the vCPU thread and the contenders (default: the first CPU this process may run on).")
     var cpu: Int?
 
@@ -102,6 +107,9 @@ struct Run: ParsableCommand {
         }
         if let model, !Backends.modelNames.contains(model) {
             throw ValidationError("unknown model '\(model)' (known: \(Backends.modelNames.joined(separator: ", ")))")
+        }
+        if let modelEra, ModelEra(names: modelEra) == nil {
+            throw ValidationError("unknown --model-era '\(modelEra)' (known: current, \(ModelEra.options.map(\.name).joined(separator: ", ")))")
         }
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
@@ -154,6 +162,11 @@ struct Run: ParsableCommand {
             }
         } catch {
             throw ValidationError(error.message)
+        }
+        if let modelEra, let era = ModelEra(names: modelEra) {
+            if let b = chosen as? SimBackend { b.era = era }
+            else if let b = chosen as? HybridBackend { b.era = era }
+            else { logger.warning("--model-era is ignored by --backend hw (the real kernel is the model)") }
         }
 
         let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)

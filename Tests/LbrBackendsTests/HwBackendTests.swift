@@ -87,7 +87,7 @@ struct MatcherTests {
         let seq = [A(index: MSR.lbrTos, isWrite: true, value: 3), A(index: MSR.lbrTos, isWrite: false)]
         let ev = [KvmMsrEvent(isWrite: true, index: MSR.lbrTos, data: 3, exception: false)]
         let r = GuestResult(command: .writeTos(3), status: .ok, values: [3])
-        let m = HwMsrMatcher.match(sequence: seq, events: ev, result: r, rdmsrSite: rd, wrmsrSite: wr)
+        let m = HwMsrMatcher.match(sequence: seq, events: ev, result: r, rdmsrSites: [rd], wrmsrSites: [wr])
         #expect(m.accesses == [MsrAccess(index: MSR.lbrTos, isWrite: true, value: 3, trapped: true),
                                MsrAccess(index: MSR.lbrTos, isWrite: false, value: 3, trapped: false)])
         #expect(m.unmatched.isEmpty && m.attributionNote == nil)
@@ -98,7 +98,7 @@ struct MatcherTests {
         let ev = [KvmMsrEvent(isWrite: false, index: MSR.lbrNhmFrom, data: 0, exception: true),
                   KvmMsrEvent(isWrite: true, index: MSR.debugctl, data: 1, exception: false)]
         let r = GuestResult(command: .readLbrStack, status: .fault(vector: 13, rip: rd), values: [0])
-        let m = HwMsrMatcher.match(sequence: seq, events: ev, result: r, rdmsrSite: rd, wrmsrSite: wr)
+        let m = HwMsrMatcher.match(sequence: seq, events: ev, result: r, rdmsrSites: [rd], wrmsrSites: [wr])
         #expect(m.accesses == [MsrAccess(index: MSR.lbrNhmFrom, isWrite: false, value: 0, trapped: true, faulted: true)])
         #expect(m.unmatched == [ev[1]])
     }
@@ -106,9 +106,20 @@ struct MatcherTests {
     @Test func faultWithoutTraceEventIsAttributedAndNoted() {
         let seq = [A(index: MSR.lbrTos, isWrite: true, value: 1), A(index: MSR.lbrTos, isWrite: false)]
         let r = GuestResult(command: .writeTos(1), status: .fault(vector: 13, rip: wr))
-        let m = HwMsrMatcher.match(sequence: seq, events: [], result: r, rdmsrSite: rd, wrmsrSite: wr)
+        let m = HwMsrMatcher.match(sequence: seq, events: [], result: r, rdmsrSites: [rd], wrmsrSites: [wr])
         #expect(m.accesses == [MsrAccess(index: MSR.lbrTos, isWrite: true, value: 1, trapped: false, faulted: true)])
         #expect(m.attributionNote != nil)
+    }
+
+    /// A #GP on the branch-free TOS probe's RDMSR is attributed to the read (its own instruction address).
+    @Test func probeFaultDirectionComesFromTheProbeSites() {
+        let seq = [A(index: MSR.lbrTos, isWrite: true, value: 2), A(index: MSR.lbrTos, isWrite: false)]
+        let r = GuestResult(command: .probeTos(2), status: .fault(vector: 13, rip: GuestPayload.probeRdmsrSite))
+        let m = HwMsrMatcher.match(sequence: seq, events: [], result: r,
+                                   rdmsrSites: [rd, GuestPayload.probeRdmsrSite], wrmsrSites: [wr, GuestPayload.probeWrmsrSite])
+        #expect(m.accesses.last == MsrAccess(index: MSR.lbrTos, isWrite: false, value: 0, trapped: false, faulted: true))
+        let onlyGeneric = HwMsrMatcher.match(sequence: seq, events: [], result: r, rdmsrSites: [rd], wrmsrSites: [wr])
+        #expect(onlyGeneric.accesses != m.accesses)
     }
 
     @Test func relevance() {

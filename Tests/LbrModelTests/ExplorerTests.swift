@@ -12,6 +12,24 @@ import LbrCore
         #expect(result.stepsRun == 100_000)
         // The exploration must actually exercise the interesting states, or it proves nothing.
         #expect(result.stats.vmEntries > 1_000 && result.stats.contextSwitches > 1_000)
+        // The leak prediction is exercised where the guest has LBR: joins without reset happen and are checked.
+        if variant.guestHasLbr {
+            #expect(result.stats.hostLeakExposures > 0, "\(variant): no vLBR join without reset explored")
+        }
+        // PMU resets after the first run are tried and refused (no-reset-after-run).
+        #expect(result.stats.refusedPmuResets > 0)
+    }
+
+    @Test func leakPredictionCheckerFiresOnAnUnpredictedExposure() {
+        // Not vacuous: a host record made guest-readable outside the predicted path is caught.
+        var e = ModelExplorer(variant: .mainline, seed: 7)
+        var m = e.model
+        _ = m.openHost(.pinnedLbr, cpu: 0)
+        m.advance(ns: 10_000)
+        #expect(m.hardwareLbrProvenance().contains(.host))
+        m.exposeToGuest(cpu: 0, predicted: false)
+        e.model = m
+        #expect(e.check()?.0 == .leakExactlyAsPredicted)
     }
 
     @Test func explorationIsDeterministic() {

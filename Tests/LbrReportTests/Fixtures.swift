@@ -32,7 +32,7 @@ final class ReportFixtureBackend: ScenarioBackend {
         if let g = step.guestCommand {
             let b = tsc; tsc += 500
             switch g {
-            case let .writeTos(v):
+            case let .writeTos(v), let .probeTos(v):
                 out.append(.msrAccess(MsrAccess(index: MSR.lbrTos, isWrite: true, value: v, trapped: !active)))
                 out.append(.guest(GuestResult(command: g, status: .ok, values: [active ? v & 31 : 0], tscBegin: b, tscEnd: tsc,
                                               exits: ExitCounters(exits: 1))))

@@ -141,7 +141,7 @@ final class SignalWorld {
                                exits: ExitCounters(exits: 2)))
         }
         switch c {
-        case let .writeTos(v):
+        case let .writeTos(v), let .probeTos(v):
             if st == .absent {
                 out.append(.msrAccess(MsrAccess(index: MSR.lbrTos, isWrite: true, value: v, trapped: true, faulted: true)))
                 out.append(result(.fault(vector: 13, rip: 0x1234)))

@@ -73,7 +73,8 @@ import LbrCore
         let r = run(Catalog.guestBaseline, SignalWorld { _, _ in .inactive })
         #expect(r.outcome.code == "vlbr-inactive")
         #expect(r.phases[0].inferred == .notActive)
-        #expect(r.phases[0].agreeing == [.tosReadback, .msrPassthrough, .kmsgFailToPassthrough, .stackContent])
+        // kmsg is the weakest signal (global ratelimit, other VMs): last in precedence (H4).
+        #expect(r.phases[0].agreeing == [.tosReadback, .msrPassthrough, .stackContent, .kmsgFailToPassthrough])
     }
 
     @Test func disagreeingKmsgIsRecordedButReadbackDecides() {

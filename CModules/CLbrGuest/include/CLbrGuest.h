@@ -69,6 +69,7 @@
 #define LBR_OP_EXIT_LOOP    8  /* arg0 doorbell PING exits (benchmark) */
 #define LBR_OP_SPIN_FOR     9  /* spin until TSC >= start TSC + arg0 (us) * arg1 (TSC ticks per us);
                                   arg1 == 0 or an overflowing product: BADCMD */
+#define LBR_OP_TOS_PROBE    10 /* WRMSR arg0 = arg1 immediately followed by RDMSR arg0 (no branch between) -> value */
 #define LBR_OP_HANG         100 /* test only: jmp . forever */
 #define LBR_OP_TRIPLE_FAULT 101 /* test only: load a null IDT, then ud2 */
 #define LBR_OP_UD2          102 /* test only: ud2 (#UD, vector 6) */
@@ -91,7 +92,53 @@
 #define LBR_GUEST_OFF_UD2        5 /* the ud2 of LBR_OP_UD2 */
 #define LBR_GUEST_OFF_DOORBELL   6 /* the out of the DONE doorbell */
 #define LBR_GUEST_OFF_SIZE       7 /* payload size in bytes */
-#define LBR_GUEST_OFF_COUNT      8
+#define LBR_GUEST_OFF_PROBE_WRMSR 8 /* the WRMSR of LBR_OP_TOS_PROBE */
+#define LBR_GUEST_OFF_PROBE_RDMSR 9 /* the RDMSR right after it */
+#define LBR_GUEST_OFF_COUNT      10
+
+/* ---- Control-flow edges (lbr_guest_edges rows: id, FROM, TO, return point; see guest.S EJ/ECALL/ERET) ---- */
+#define LBR_EDGE_LOOP              1  /* jmp g_cmd_loop after the DONE doorbell */
+#define LBR_EDGE_BADCMD            2  /* jmp g_finish after BADCMD */
+#define LBR_EDGE_EMIT_FULL         3  /* jae in g_emit when the values area is full */
+#define LBR_EDGE_DISPATCH          16 /* + opcode (0..15): the taken je of the dispatch chain */
+#define LBR_EDGE_WR_CALL_WRITE     40
+#define LBR_EDGE_WR_CALL_READ      41
+#define LBR_EDGE_WR_CALL_EMIT      42
+#define LBR_EDGE_WR_OK             43
+#define LBR_EDGE_PROBE_CALL_EMIT   44
+#define LBR_EDGE_PROBE_OK          45
+#define LBR_EDGE_RD_CALL_READ      46
+#define LBR_EDGE_RD_CALL_EMIT      47
+#define LBR_EDGE_RD_OK             48
+#define LBR_EDGE_WRM_CALL_WRITE    49
+#define LBR_EDGE_WRM_OK            50
+#define LBR_EDGE_TSC_CALL_EMIT     51
+#define LBR_EDGE_TSC_OK            52
+#define LBR_EDGE_SPIN_ZERO         53
+#define LBR_EDGE_SPIN_LOOP         54
+#define LBR_EDGE_SPIN_OK           55
+#define LBR_EDGE_SPINFOR_LOOP      56
+#define LBR_EDGE_SPINFOR_OK        57
+#define LBR_EDGE_RL_CALL_READ      58
+#define LBR_EDGE_RL_CALL_EMIT      59
+#define LBR_EDGE_RL_CALL_RANGE_FROM 60
+#define LBR_EDGE_RL_CALL_RANGE_TO  61
+#define LBR_EDGE_RL_NO_INFO        62
+#define LBR_EDGE_RL_CALL_RANGE_INFO 63
+#define LBR_EDGE_RL_OK             64
+#define LBR_EDGE_RANGE_END         65
+#define LBR_EDGE_RANGE_CALL_READ   66
+#define LBR_EDGE_RANGE_CALL_EMIT   67
+#define LBR_EDGE_RANGE_LOOP        68
+#define LBR_EDGE_BR_START          69
+#define LBR_EDGE_BR_CALL_EMIT      70
+#define LBR_EDGE_BR_OK             71
+#define LBR_EDGE_RET_READ          80 /* the ret of g_msr_read */
+#define LBR_EDGE_RET_WRITE         81 /* the ret of g_msr_write */
+#define LBR_EDGE_RET_EMIT          82 /* the ret of g_emit */
+#define LBR_EDGE_RET_RANGE         83 /* the ret of g_read_range */
+#define LBR_EDGE_BSITE_END         96  /* + site (0..15): jz g_branches_end of branch site i */
+#define LBR_EDGE_BSITE_JMP         112 /* + site (0..15): the taken jmp of branch site i */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -108,5 +155,11 @@ extern const uint32_t lbr_guest_vector_offsets[LBR_GUEST_NUM_VECTORS];
 /** Branch sites of LBR_OP_BRANCHES: {from, to} offsets of each taken jmp, in execution order
  *  (the ring wraps from the last site to the first). */
 extern const uint32_t lbr_guest_branch_sites[LBR_GUEST_NUM_BRANCH_SITES][2];
+/** Control-flow edge rows {id, from, to, return point} (offsets relative to lbr_guest_start). */
+typedef struct lbr_guest_edge { uint32_t id, from, to, retpt; } lbr_guest_edge_t;
+extern const lbr_guest_edge_t lbr_guest_edges[];
+/** The same table as data Swift can import: first row and row count. */
+typedef struct lbr_guest_edge_table { const lbr_guest_edge_t *rows; uint64_t count; } lbr_guest_edge_table_t;
+extern const lbr_guest_edge_table_t lbr_guest_edge_table;
 #endif
 #endif

@@ -29,6 +29,10 @@ unsigned long lbr_kvm_set_sregs(void);
 unsigned long lbr_kvm_set_cpuid2(void);
 unsigned long lbr_kvm_set_msrs(void);
 unsigned long lbr_kvm_get_cpuid2(void);
+unsigned long lbr_kvm_set_guest_debug(void);
+/** KVM_SET_GUEST_DEBUG control bits (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP). */
+uint32_t lbr_kvm_guestdbg_enable(void);
+uint32_t lbr_kvm_guestdbg_singlestep(void);
 
 /* struct kvm_run union members (anonymous unions do not import cleanly). */
 struct kvm_run;
@@ -54,4 +58,7 @@ uint32_t lbr_kvm_run_system_event_type(const struct kvm_run *run);
 uint64_t lbr_kvm_run_mmio_addr(const struct kvm_run *run);
 uint32_t lbr_kvm_run_mmio_len(const struct kvm_run *run);
 uint8_t lbr_kvm_run_mmio_is_write(const struct kvm_run *run);
+/** KVM_EXIT_DEBUG: the guest RIP (debug.arch.pc) and the exception vector (debug.arch.exception). */
+uint64_t lbr_kvm_run_debug_pc(const struct kvm_run *run);
+uint32_t lbr_kvm_run_debug_exception(const struct kvm_run *run);
 #endif
