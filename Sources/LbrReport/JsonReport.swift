@@ -36,13 +36,20 @@ public enum JsonReport {
     }
 
     static func result(_ r: ScenarioResult) -> ResultDTO {
-        ResultDTO(
+        var d = ResultDTO(
             scenario: r.scenario, test_name: r.testName, repeat: r.repeatIndex + 1, backend: r.backend.rawValue,
             model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, status: r.status.rawValue, reason: r.reason,
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
             expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
             lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
+        // issue 13: plain answer and timeline.
+        d.answer = PlainAnswer.sentence(for: r)
+        if let t = Timeline.events(r) {
+            d.timeline = t.events; d.timeline_clock = t.clock
+            d.timeline_truncated = t.truncated > 0 ? t.truncated : nil
+        }
+        return d
     }
 
     static func line(_ e: ExpectationCheck) -> Int? {
@@ -125,6 +132,28 @@ public enum JsonReport {
         public var lbr_depth: Int?
         public var notes: [String]
         public var phases: [PhaseDTO]
+        // MARK: issue 13 (plain answer, timeline) — all optional
+        /// One plain-language sentence for the outcome (`PlainAnswer`).
+        public var answer: String?
+        /// Timed events of this run (`Timeline`), absent when the run has no recorded observations.
+        public var timeline: [TimelineEventDTO]?
+        /// The clock of `timeline[].t_ns`: "monotonic" (hw) or "model" (hybrid, sim).
+        public var timeline_clock: String?
+        /// Events left out beyond `Timeline.maxEvents`.
+        public var timeline_truncated: Int?
+    }
+
+    /// One timeline event (issue 13): `t_ns` from the scenario run's start on `timeline_clock`, a lane
+    /// (docs/run-format.md "Timeline"), a short ASCII label, a state word, and a duration for spans.
+    public struct TimelineEventDTO: Codable, Sendable, Hashable {
+        public var t_ns: UInt64
+        public var dur_ns: UInt64?
+        public var lane: String
+        public var label: String
+        public var state: String?
+        public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: String, label: String, state: String?) {
+            self.t_ns = t_ns; self.dur_ns = dur_ns; self.lane = lane; self.label = label; self.state = state
+        }
     }
 
     public struct TermDTO: Codable, Sendable {

@@ -4,34 +4,33 @@ import LbrScenarios
 
 /// Renders a `RunReport` as a readable table with the evidence per phase.
 public enum TextReport {
-    /// - Parameter evidence: include per-phase signals and evidence lines (default true).
-    public static func render(_ report: RunReport, evidence: Bool = true) -> String {
+    /// - Parameters:
+    ///   - evidence: include per-phase signals and evidence lines (`--evidence`).
+    ///   - summary: one row per scenario (runs, statuses, outcome distribution) and its plain answer only
+    ///     (`--summary`, for long `--repeat` runs); evidence is never printed in this form.
+    public static func render(_ report: RunReport, evidence: Bool = false, summary: Bool = false) -> String {
         var out: [String] = []
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
         head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
+        if report.repeats > 1 { head += " (\(report.distributions.count) scenario(s) x \(report.repeats) repeats)" }
         out.append(head)
-        out.append("backend: \(report.availability.isAvailable ? "available" : "UNAVAILABLE"): \(report.availability.text)")
-        if let why = report.selectionReason { out.append("selected because: \(why)") }
-        if let f = report.expectFile { out.append("expectations: \(f)") }
+        out += headerLines(report)
         out.append("")
-
-        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
-        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
-        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-        out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
-        for r in report.results {
-            var exp = r.expectation.code
-            if let e = r.expectation.expected, r.expectation != .none { exp += " (\(e))" }
-            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(exp)")
+        if summary {
+            out += summaryTable(report)
+        } else {
+            out += runTable(report)
         }
-
-        if evidence {
+        if evidence && !summary {
             for r in report.results {
                 out.append("")
-                out.append("== \(r.testName): \(r.outcome.detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
+                let detail = backendUnavailable(r.reason) != nil ? r.outcome.code : r.outcome.detail
+                out.append("== \(r.testName): \(detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
+                out.append("   \(PlainAnswer.statusMeaning(r))")
+                out.append("   answer: \(PlainAnswer.sentence(for: r))")
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
-                if let reason = r.reason { out.append("   reason: \(reason)") }
+                if let reason = r.reason { out.append("   reason: \(shortReason(reason, report))") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
@@ -47,7 +46,7 @@ public enum TextReport {
         }
 
         let dists = report.distributions
-        if report.repeats > 1 {
+        if report.repeats > 1 && !summary {
             out.append("")
             out.append("outcome distribution over \(report.repeats) repeats:")
             for d in dists {
@@ -59,5 +58,90 @@ public enum TextReport {
         out.append("totals: pass \(t.pass), fail \(t.fail), skip \(t.skip), error \(t.error), timeout \(t.timeout)"
                    + " in \(ReportSupport.ms(report.durationNs)) ms; exit code \(report.exitCode.rawValue)")
         return out.joined(separator: "\n") + "\n"
+    }
+    /// Backend, selection and expectation lines; every unavailable backend's blockers once, one per line.
+    static func headerLines(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        if report.availability.isAvailable {
+            out.append("backend: \(report.backend.rawValue) available: \(report.availability.text)")
+        } else {
+            let b = ReportSupport.blockers(report.availability.text)
+            out.append("backend: \(report.backend.rawValue) UNAVAILABLE (\(b.count) blocker\(b.count == 1 ? "" : "s"); every scenario is skipped):")
+            out += b.map { "  - \($0)" }
+        }
+        if let why = report.selectionReason {
+            let parsed = ReportSupport.selection(why)
+            out.append("selected because: \(parsed.head)")
+            for (kind, reasons) in parsed.passedOver {
+                out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
+                out += reasons.map { "  - \($0)" }
+            }
+        }
+        if let f = report.expectFile {
+            out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")
+        } else {
+            out.append("expectations: none given (PASS = a verdict was reached; it was not compared with an expected outcome)")
+        }
+        return out
+    }
+
+    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+
+    /// The expectation column: whether anything was checked.
+    static func expectationText(_ e: ExpectationCheck) -> String {
+        switch e {
+        case .none: return "not checked (no --expect)"
+        case .notListed: return "not listed (not checked)"
+        case let .met(x, _): return "met (\(x))"
+        case let .unmet(x, _): return "unmet (\(x))"
+        case let .notChecked(x, _): return "not checked (\(x))"
+        }
+    }
+
+    /// One row per run, the plain answer under the first run of each (scenario, outcome).
+    static func runTable(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
+        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
+        out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
+        var answered = Set<String>()
+        for r in report.results {
+            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
+            if answered.insert(r.scenario + " " + r.outcome.code).inserted {
+                out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
+            }
+        }
+        return out
+    }
+
+    /// One row per scenario: runs, status counts, outcome distribution; the plain answer of its most
+    /// frequent outcome under it.
+    static func summaryTable(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        let dists = report.distributions
+        let nameW = max(8, dists.map(\.scenario.count).max() ?? 0)
+        out.append("\(pad("SCENARIO", nameW))  RUNS  PASS  FAIL  SKIP  ERR  TMO  OUTCOMES (count)")
+        for d in dists {
+            let rs = report.results.filter { $0.scenario == d.scenario }
+            func n(_ s: ResultStatus) -> String { pad(String(rs.filter { $0.status == s }.count), 4) }
+            let outcomes = d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ")
+            out.append("\(pad(d.scenario, nameW))  \(pad(String(d.runs), 4))  \(n(.pass))  \(n(.fail))  \(n(.skip))  \(pad(String(rs.filter { $0.status == .error }.count), 3))  \(pad(String(rs.filter { $0.status == .timeout }.count), 3))  \(outcomes)")
+            if let top = d.counts.first, let r = rs.first(where: { $0.outcome.code == top.outcome }) {
+                out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
+            }
+        }
+        return out
+    }
+
+    /// "backend X unavailable: ..." skip reasons: the kind, when the result was skipped for that.
+    static func backendUnavailable(_ reason: String?) -> String? {
+        guard let reason, reason.hasPrefix("backend "), let r = reason.range(of: " unavailable: ") else { return nil }
+        return String(reason[reason.index(reason.startIndex, offsetBy: 8)..<r.lowerBound])
+    }
+
+    /// A skip reason without the backend's blockers again (they are printed once at the top).
+    static func shortReason(_ reason: String, _ report: RunReport) -> String {
+        if let k = backendUnavailable(reason) { return "backend \(k) unavailable (blockers listed at the top)" }
+        return reason
     }
 }

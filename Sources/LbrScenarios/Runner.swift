@@ -96,6 +96,27 @@ public struct OutcomeCount: Hashable, Sendable, Codable {
     public var count: Int
 }
 
+/// Where a run is, for a progress display: told when each scenario run and each of its phases starts.
+public struct RunProgress: Hashable, Sendable {
+    public var scenario: String
+    /// 0-based index of the scenario and the number of scenarios.
+    public var scenarioIndex: Int
+    public var scenarioCount: Int
+    /// 0-based repeat index and the number of repeats.
+    public var repeatIndex: Int
+    public var repeats: Int
+    /// The phase starting, nil at the start of a scenario run.
+    public var phase: String?
+    public init(scenario: String, scenarioIndex: Int, scenarioCount: Int, repeatIndex: Int, repeats: Int, phase: String?) {
+        self.scenario = scenario; self.scenarioIndex = scenarioIndex; self.scenarioCount = scenarioCount
+        self.repeatIndex = repeatIndex; self.repeats = repeats; self.phase = phase
+    }
+    /// Scenario runs finished before this one, and the total.
+    public var runsDone: Int { scenarioIndex * repeats + repeatIndex }
+    public var runsTotal: Int { scenarioCount * repeats }
+    public func with(phase: String) -> RunProgress { var p = self; p.phase = phase; return p }
+}
+
 /// Counts of statuses (kselftest totals vocabulary).
 public struct StatusTotals: Hashable, Sendable, Codable {
     public var pass = 0, fail = 0, skip = 0, error = 0, timeout = 0
@@ -202,6 +223,8 @@ public struct Runner {
     let monotonicNs: () -> UInt64
     let wallClockUnixNs: () -> UInt64?
     let interruption: @Sendable () -> Interruption?
+    /// Told when a scenario run and each of its phases start (progress display; issue 13).
+    let progress: (RunProgress) -> Void
 
     /// - Parameters:
     ///   - monotonicNs: the runner's clock for durations and timeouts (default: `ContinuousClock`).
@@ -212,7 +235,8 @@ public struct Runner {
     ///     and the runs not started are SKIP (`Interruption`). The CLI passes its signal flag.
     public init(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
                 monotonicNs: (() -> UInt64)? = nil, wallClockUnixNs: @escaping () -> UInt64? = { nil },
-                interruption: @escaping @Sendable () -> Interruption? = { nil }) {
+                interruption: @escaping @Sendable () -> Interruption? = { nil },
+                progress: @escaping (RunProgress) -> Void = { _ in }) {
         self.backend = backend; self.options = options; self.expectations = expectations
         if let monotonicNs { self.monotonicNs = monotonicNs } else {
             let origin = ContinuousClock.now
@@ -223,6 +247,7 @@ public struct Runner {
         }
         self.wallClockUnixNs = wallClockUnixNs
         self.interruption = interruption
+        self.progress = progress
     }
 
     /// Runs every scenario `options.repeats` times (scenario-major order).
@@ -232,15 +257,18 @@ public struct Runner {
         let availability = backend.availability()
         var results: [ScenarioResult] = []
         var stoppedBy: Interruption?
-        for s in scenarios {
+        for (si, s) in scenarios.enumerated() {
             for r in 0..<options.repeats {
+                let p = RunProgress(scenario: s.name, scenarioIndex: si, scenarioCount: scenarios.count, repeatIndex: r,
+                                    repeats: options.repeats, phase: nil)
+                progress(p)
                 if let i = stoppedBy ?? interruption() {
                     stoppedBy = i
                     results.append(skipped(s, repeatIndex: r, reason: "not run: \(i.reason)"))
                 } else if case let .unavailable(reason) = availability {
                     results.append(skipped(s, repeatIndex: r, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
                 } else {
-                    results.append(runOnce(s, repeatIndex: r))
+                    results.append(runOnce(s, repeatIndex: r, onPhase: { progress(p.with(phase: $0)) }))
                     stoppedBy = interruption()
                 }
             }
@@ -268,7 +296,8 @@ public struct Runner {
     }
 
     /// Runs one scenario once: support check, begin, every step with the deadline, end, verdict, expectation.
-    public func runOnce(_ scenario: Scenario, repeatIndex: Int = 0) -> ScenarioResult {
+    /// - Parameter onPhase: told the name of each phase as it starts.
+    public func runOnce(_ scenario: Scenario, repeatIndex: Int = 0, onPhase: (String) -> Void = { _ in }) -> ScenarioResult {
         if case let .unsupported(reason) = backend.support(for: scenario) {
             return skipped(scenario, repeatIndex: repeatIndex, reason: reason)
         }
@@ -301,14 +330,16 @@ public struct Runner {
         var failure: (ResultStatus, String)?
         var interrupted = false
         phaseLoop: for phase in scenario.phases {
+            onPhase(phase.name)
             var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
-                                  startNs: monotonicNs(), endNs: 0)
+                                  startNs: monotonicNs(), endNs: 0, stepEnds: [])
             defer { rec.endNs = monotonicNs(); records.append(rec) }
             for (i, step) in phase.steps.enumerated() {
                 do {
                     let obs = try backend.perform(step, deadlineNs: deadline)
                     rec.observations += obs
                     rec.stepsCompleted += 1
+                    rec.stepEnds?.append(rec.observations.count)
                     if obs.contains(where: { if case let .guest(g) = $0.observation { return g.status == .timeout }; return false }) {
                         failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): guest command timed out")
                         break phaseLoop

@@ -77,6 +77,19 @@ struct Run: ParsableCommand {
     @Option(help: "Expectation file (scenario[@model] outcome); a mismatch is a failure. See expectations/*.expect.")
     var expect: String?
 
+    // issue 13: timeline picture, compact / detailed text, progress.
+    @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
+    var timeline: String?
+
+    @Flag(help: "Text: one row per scenario (runs, statuses, outcome distribution) and its plain answer; no evidence.")
+    var summary = false
+
+    @Flag(help: "Text: add the evidence per phase (signals, guest/host observations). JSON always carries it.")
+    var evidence = false
+
+    @Flag(name: [.short, .long], help: "No progress line on stderr (it is shown only when stderr is a terminal).")
+    var quiet = false
+
     func validate() throws {
         for s in scenarios where Catalog.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
@@ -111,7 +124,7 @@ struct Run: ParsableCommand {
             }
         }
         // Output files: fail early (exit 73) if their directory cannot take them.
-        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb)] {
+        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb), ("--timeline", timeline)] {
             if let path, let why = Run.unwritable(path) {
                 printError("Error: \(flag) \(path): \(why)")
                 throw ExitCode(LbrExitCode.cannotCreate.rawValue)
@@ -155,15 +168,17 @@ struct Run: ParsableCommand {
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
+        let progress = ProgressLine(quiet: quiet)
         let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
-                                     interruption: Run.interruption).run(selected)
+                                     interruption: Run.interruption, progress: progress.update).run(selected)
+        progress.finish()
         if let i = report.interruption {
             let notRun = report.results.filter { $0.reason?.hasPrefix("not run: ") == true }.count
             printError("lbrprobe: \(i.reason): \(notRun) of \(report.results.count) scenario run(s) not started; backend torn down, writing reports")
         }
 
         switch format {
-        case .text: print(TextReport.render(report), terminator: "")
+        case .text: print(TextReport.render(report, evidence: evidence, summary: summary), terminator: "")
         case .tap: print(TapReport.render(report), terminator: "")
         case .json: print(try JsonReport.render(report), terminator: "")
         }
@@ -180,6 +195,7 @@ struct Run: ParsableCommand {
         }
         save("--junit", junit) { JUnitReport.render(report) }
         save("--kcidb", kcidb) { try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)") }
+        save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
         if writeFailed { throw ExitCode(LbrExitCode.cannotCreate.rawValue) }
 
         let code = report.exitCode
