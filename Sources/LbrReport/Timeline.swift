@@ -165,7 +165,8 @@ public enum Timeline {
             case let .hostEvent(c, state, en, run):
                 if lastHost[c] != state.rawValue {
                     lastHost[c] = state.rawValue
-                    add(at, Lane.hostPrefix + c, "\(state.rawValue) (ran \(run)/\(en) ns)", state.rawValue)
+                    let pct = en > 0 ? Int((Double(run) / Double(en) * 100).rounded()) : 0
+                    add(at, Lane.hostPrefix + c, "\(state.rawValue), ran \(pct)% of \(en) ns enabled", state.rawValue)
                 }
             case let .hostSamples(s):
                 var label = "\(s.samples) samples: \(s.withBranches) with branches, \(s.emptyBranches) empty"

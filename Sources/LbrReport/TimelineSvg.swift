@@ -79,10 +79,11 @@ public enum TimelineSvg {
         }
         if let c = r.timeline_clock { sub += "; clock: \(c)" }
         if let t = r.timeline_truncated { sub += "; \(t) events not shown" }
-        out.append(text(Double(labelW) + 260, y, sub, size: 11, fill: "#555"))
+        y += 15
+        out.append(text(12, y, sub, size: 11, fill: "#555"))
         y += 16
         if let a = r.answer {
-            for line in wrap(a, width: Int((width - 24) / charW)) {
+            for line in wrap(a, width: Int((width - 24) / 7.0)) {
                 out.append(text(12, y, line, size: 12, fill: "#222", style: "italic"))
                 y += 15
             }
@@ -152,7 +153,18 @@ public enum TimelineSvg {
                 let next = i + 1 < changes.count ? changes[i + 1].t_ns : end
                 spans.append((e.t_ns, max(next, e.t_ns), e))
             }
-            instants = events.filter { lane.hasPrefix(Timeline.Lane.hostPrefix) && !hostStates.contains($0.state ?? "") }
+            // Host sample summaries taken when a state span starts join that span's label; others stay markers.
+            let starts = Set(spans.map(\.t0))
+            for e in events where lane.hasPrefix(Timeline.Lane.hostPrefix) && !hostStates.contains(e.state ?? "") {
+                if starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
+                    var m = spans[k].e
+                    m.label += "; \(e.label)"
+                    if e.state == "starved" || e.state == "leak" { m.label += " (\(e.state!))" }
+                    spans[k].e = m
+                } else {
+                    instants.append(e)
+                }
+            }
         } else {
             for e in events { if let d = e.dur_ns { spans.append((e.t_ns, e.t_ns + d, e)) } else { instants.append(e) } }
         }

@@ -91,9 +91,9 @@ struct Run: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        for s in scenarios where Catalog.named(s) == nil {
-            throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
-        }
+        // A word right after an option-like token may be a mistyped option's value (`--frmat json`): leave it
+        // to argument-parser, which reports "Unknown option" after validate(); run() checks again.
+        try Run.checkScenarios(scenarios, deferAfterOption: true)
         if let model, !Backends.modelNames.contains(model) {
             throw ValidationError("unknown model '\(model)' (known: \(Backends.modelNames.joined(separator: ", ")))")
         }
@@ -102,7 +102,17 @@ struct Run: ParsableCommand {
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
     }
 
+    /// Unknown scenario names are a usage error (64).
+    static func checkScenarios(_ names: [String], deferAfterOption: Bool,
+                               arguments: [String] = CommandLine.arguments) throws {
+        for s in names where Catalog.named(s) == nil {
+            if deferAfterOption, let i = arguments.firstIndex(of: s), i > 0, arguments[i - 1].hasPrefix("-") { continue }
+            throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
+        }
+    }
+
     func run() throws {
+        try Run.checkScenarios(scenarios, deferAfterOption: false)
         let logger = global.makeLogger("lbrprobe.run")
 
         // Expectations first: a bad file is reported before anything runs (exit 65).
