@@ -29,13 +29,20 @@ public enum JsonReport {
             exit_code: Int(r.exitCode.rawValue), interrupted: r.interruption?.rawValue,
             totals: .init(pass: r.totals.pass, fail: r.totals.fail, skip: r.totals.skip, error: r.totals.error,
                           timeout: r.totals.timeout),
-            results: r.results.map(result),
+            results: timelineRuns(r.results).map { result($0.0, timeline: $0.1) },
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
             })
     }
 
-    static func result(_ r: ScenarioResult) -> ResultDTO {
+    /// Which results carry a timeline: the first run of each (scenario, outcome) — so `--repeat N` documents
+    /// stay small while every distinct outcome, outliers included, can still be drawn.
+    static func timelineRuns(_ results: [ScenarioResult]) -> [(ScenarioResult, Bool)] {
+        var seen = Set<String>()
+        return results.map { ($0, seen.insert($0.scenario + " " + $0.outcome.code).inserted) }
+    }
+
+    static func result(_ r: ScenarioResult, timeline withTimeline: Bool = true) -> ResultDTO {
         var d = ResultDTO(
             scenario: r.scenario, test_name: r.testName, repeat: r.repeatIndex + 1, backend: r.backend.rawValue,
             model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, status: r.status.rawValue, reason: r.reason,
@@ -45,7 +52,7 @@ public enum JsonReport {
             lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
         // issue 13: plain answer and timeline.
         d.answer = PlainAnswer.sentence(for: r)
-        if let t = Timeline.events(r) {
+        if withTimeline, let t = Timeline.events(r) {
             d.timeline = t.events; d.timeline_clock = t.clock
             d.timeline_truncated = t.truncated > 0 ? t.truncated : nil
         }

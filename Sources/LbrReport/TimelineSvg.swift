@@ -242,9 +242,19 @@ public enum TimelineSvg {
         return trim(Double(ns) / 1e3) + " us"
     }
 
+    /// Up to 3 decimals, trailing zeros dropped, with integer arithmetic (Double's description is slow).
     static func trim(_ v: Double) -> String {
-        let r = (v * 1000).rounded() / 1000
-        return r == r.rounded() ? String(Int(r)) : String(r)
+        let t = Int((v * 1000).rounded())
+        let a = t < 0 ? -t : t
+        var frac = a % 1000
+        var s = (t < 0 ? "-" : "") + String(a / 1000)
+        if frac != 0 {
+            var digits = 3
+            while frac % 10 == 0 { frac /= 10; digits -= 1 }
+            let f = String(frac)
+            s += "." + String(repeating: "0", count: digits - f.utf8.count) + f
+        }
+        return s
     }
 
     static func format3(_ v: Double) -> String { trim(v) }
@@ -276,7 +286,7 @@ public enum TimelineSvg {
             out.append(text(12, y, title + ":", size: 11, weight: "bold", fill: "#333"))
             var x = 12.0 + 250
             for (label, colour, marker) in items {
-                let w = 16 + Double(label.count) * charW + 14
+                let w = 16 + Double(label.utf8.count) * charW + 14
                 if x + w > width - rightPad { x = 12 + 250; y += 16 }
                 if marker {
                     out.append("<path d=\"M \(f(x + 5)) \(f(y - 10)) L \(f(x + 9)) \(f(y - 5)) L \(f(x + 5)) \(f(y)) L \(f(x + 1)) \(f(y - 5)) Z\" fill=\"\(colour)\"/>")
@@ -389,9 +399,11 @@ public enum TimelineSvg {
 
     /// The label if it fits in `room` characters, else a shortened one, else the state word, else nothing.
     static func fit(_ label: String, room: Int, short: String?) -> String? {
-        if label.count <= room { return label }
-        if room >= 12 { return String(label.prefix(room - 2)) + ".." }
-        if let s = short, s.count <= room, room >= 2 { return s }
+        // Labels are ASCII (Timeline.ascii): UTF-8 length = characters, without grapheme breaking.
+        let n = label.utf8.count
+        if n <= room { return label }
+        if room >= 12 { return String(decoding: label.utf8.prefix(room - 2), as: UTF8.self) + ".." }
+        if let s = short, s.utf8.count <= room, room >= 2 { return s }
         return nil
     }
 
@@ -399,7 +411,7 @@ public enum TimelineSvg {
         var lines: [String] = []
         var cur = ""
         for word in s.split(separator: " ") {
-            if cur.isEmpty { cur = String(word) } else if cur.count + 1 + word.count <= width { cur += " " + word } else {
+            if cur.isEmpty { cur = String(word) } else if cur.utf8.count + 1 + word.utf8.count <= width { cur += " " + word } else {
                 lines.append(cur); cur = String(word)
             }
         }
@@ -418,6 +430,10 @@ public enum TimelineSvg {
     /// XML text/attribute escaping; every non-ASCII or control character becomes a numeric reference, so
     /// the file is ASCII.
     public static func esc(_ s: String) -> String {
+        // Fast path: printable ASCII without markup characters is returned as is.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x26 && $0 != 0x3c && $0 != 0x3e && $0 != 0x22 && $0 != 0x27 }) {
+            return s
+        }
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for u in s.unicodeScalars {
@@ -437,8 +453,12 @@ public enum TimelineSvg {
         return out
     }
 
+    /// A coordinate with one decimal, formatted with integer arithmetic (Double's description is slow and
+    /// an SVG has tens of thousands of coordinates).
     static func f(_ v: Double) -> String {
-        let r = (v * 10).rounded() / 10
-        return r == r.rounded() ? String(Int(r)) : String(r)
+        let t = Int((v * 10).rounded())
+        let a = t < 0 ? -t : t
+        let sign = t < 0 ? "-" : ""
+        return a % 10 == 0 ? "\(sign)\(a / 10)" : "\(sign)\(a / 10).\(a % 10)"
     }
 }

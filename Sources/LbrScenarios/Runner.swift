@@ -96,27 +96,6 @@ public struct OutcomeCount: Hashable, Sendable, Codable {
     public var count: Int
 }
 
-/// Where a run is, for a progress display: told when each scenario run and each of its phases starts.
-public struct RunProgress: Hashable, Sendable {
-    public var scenario: String
-    /// 0-based index of the scenario and the number of scenarios.
-    public var scenarioIndex: Int
-    public var scenarioCount: Int
-    /// 0-based repeat index and the number of repeats.
-    public var repeatIndex: Int
-    public var repeats: Int
-    /// The phase starting, nil at the start of a scenario run.
-    public var phase: String?
-    public init(scenario: String, scenarioIndex: Int, scenarioCount: Int, repeatIndex: Int, repeats: Int, phase: String?) {
-        self.scenario = scenario; self.scenarioIndex = scenarioIndex; self.scenarioCount = scenarioCount
-        self.repeatIndex = repeatIndex; self.repeats = repeats; self.phase = phase
-    }
-    /// Scenario runs finished before this one, and the total.
-    public var runsDone: Int { scenarioIndex * repeats + repeatIndex }
-    public var runsTotal: Int { scenarioCount * repeats }
-    public func with(phase: String) -> RunProgress { var p = self; p.phase = phase; return p }
-}
-
 /// Counts of statuses (kselftest totals vocabulary).
 public struct StatusTotals: Hashable, Sendable, Codable {
     public var pass = 0, fail = 0, skip = 0, error = 0, timeout = 0

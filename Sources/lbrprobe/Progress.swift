@@ -17,30 +17,9 @@ final class ProgressLine {
         startNs = LbrLinux.monotonicNs()
     }
 
-    /// The line for `p` at `elapsedNs` (pure; tested).
-    static func line(_ p: RunProgress, elapsedNs: UInt64) -> String {
-        var s = "lbrprobe [scenario \(p.scenarioIndex + 1)/\(p.scenarioCount) \(p.scenario)"
-        if p.repeats > 1 { s += ", repeat \(p.repeatIndex + 1)/\(p.repeats)" }
-        s += "] elapsed \(duration(elapsedNs))"
-        if p.runsDone > 0 {
-            let per = Double(elapsedNs) / Double(p.runsDone)
-            let left = per * Double(p.runsTotal - p.runsDone)
-            s += ", ETA \(duration(UInt64(left)))"
-        }
-        if let ph = p.phase { s += ", phase \(ph)" }
-        return s
-    }
-
-    static func duration(_ ns: UInt64) -> String {
-        let s = Double(ns) / 1e9
-        if s < 60 { return String(format: "%.1fs", s) }
-        let m = Int(s) / 60
-        return "\(m)m\(String(format: "%02d", Int(s) % 60))s"
-    }
-
     func update(_ p: RunProgress) {
         guard enabled else { return }
-        var l = ProgressLine.line(p, elapsedNs: LbrLinux.monotonicNs() &- startNs)
+        var l = p.line(elapsedNs: LbrLinux.monotonicNs() &- startNs)
         // Never wider than the terminal: a wrapped line could not be rewritten in place.
         var ws = winsize()
         let cols = ioctl(2, UInt(TIOCGWINSZ), &ws) == 0 && ws.ws_col > 1 ? Int(ws.ws_col) - 1 : 79

@@ -141,3 +141,18 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(full.contains("not checked (no --expect)"))
     }
 }
+
+@Suite struct TimelineRepeatTests {
+    @Test func onlyTheFirstRunOfEachOutcomeCarriesATimeline() {
+        let b = ReportFixtureBackend()
+        let r = Runner(backend: b, options: RunOptions(repeats: 3, kernelRelease: "t"))
+            .run([Catalog.named("host-first")!, Catalog.named("slot-contention")!])
+        let doc = JsonReport.document(r)
+        #expect(doc.results.count == 6)
+        #expect(doc.results.map { $0.timeline != nil } == [true, false, false, true, false, false])
+        #expect(doc.results.allSatisfy { $0.answer != nil })
+        // The picture still has both scenarios, drawn from their first runs.
+        let svg = TimelineSvg.render(doc)
+        #expect(svg.contains("id=\"scenario-host-first\"") && svg.contains("shown: repeat 1 of 3"))
+    }
+}

@@ -39,3 +39,28 @@ import LbrCore
         }
     }
 }
+
+@Suite struct RunProgressTests {
+    @Test func lineHasCountsElapsedEtaAndPhase() {
+        let p = RunProgress(scenario: "host-first", scenarioIndex: 1, scenarioCount: 9, repeatIndex: 1, repeats: 2, phase: nil)
+        #expect(p.runsDone == 3 && p.runsTotal == 18)
+        #expect(p.line(elapsedNs: 3_000_000_000) == "lbrprobe [scenario 2/9 host-first, repeat 2/2] elapsed 3.0s, ETA 15.0s")
+        #expect(p.with(phase: "contended").line(elapsedNs: 150_000_000_000)
+                == "lbrprobe [scenario 2/9 host-first, repeat 2/2] elapsed 2m30s, ETA 12m30s, phase contended")
+        let first = RunProgress(scenario: "a", scenarioIndex: 0, scenarioCount: 1, repeatIndex: 0, repeats: 1, phase: "p")
+        #expect(first.line(elapsedNs: 0) == "lbrprobe [scenario 1/1 a] elapsed 0.0s, phase p", "no ETA before a run is done")
+        #expect(RunProgress.duration(64_960_000_000) == "1m04s")
+    }
+
+    @Test func runnerReportsEveryRunAndPhaseInOrder() {
+        final class Box { var seen: [RunProgress] = [] }
+        let box = Box()
+        let b = ScriptedBackend { (_: String, _: Step) throws(BackendError) -> [Observation] in [] }
+        let scenarios = [Catalog.named("host-first")!, Catalog.named("recovery-paths")!]
+        _ = Runner(backend: b, options: RunOptions(repeats: 2, kernelRelease: "t"), progress: { box.seen.append($0) }).run(scenarios)
+        let starts = box.seen.filter { $0.phase == nil }
+        #expect(starts.map(\.runsDone) == [0, 1, 2, 3])
+        let phases = box.seen.filter { $0.scenario == "recovery-paths" && $0.repeatIndex == 0 }.compactMap(\.phase)
+        #expect(phases == Catalog.named("recovery-paths")!.phases.map(\.name))
+    }
+}
