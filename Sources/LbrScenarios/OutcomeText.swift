@@ -65,7 +65,7 @@ public enum PlainAnswer {
         case "after": return "after the host event closed"
         case "recovered(path)|stays-errored": return "afterwards"
         case "lbr-off": return "with the guest's DEBUGCTL.LBR off"
-        case "lbr-on": return "with DEBUGCTL.LBR on"
+        case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
         case "between-exits": return "with the host event opened between VM-exits"
         case "while-running": return "with it opened while the vCPU ran"
         default: return nil

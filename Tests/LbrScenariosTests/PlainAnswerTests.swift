@@ -26,7 +26,7 @@ import LbrCore
         #expect(starved == "The guest got the LBRs (its LBR writes stuck) and the host's LBR event was starved.")
         // The same answer twice is said once, with both cases named.
         let twice = PlainAnswer.sentence(ScenarioOutcome([.notTraced, .notTraced]), scenario: Catalog.named("guest-traced"))
-        #expect(twice == "No guest branch addresses leaked into the host's LBR samples (both with the guest's DEBUGCTL.LBR off and with DEBUGCTL.LBR on).")
+        #expect(twice == "No guest branch addresses leaked into the host's LBR samples (both with the guest's DEBUGCTL.LBR off and with the guest's DEBUGCTL.LBR on).")
         // A backend-unavailable skip does not repeat the blockers.
         let skip = PlainAnswer.sentence(ScenarioOutcome(.unsupported("backend hw unavailable: a [§1]; b [§2]")), scenario: nil)
         #expect(skip == "Not run: backend hw is unavailable on this host (its blockers are listed once, at the top).")
