@@ -30,6 +30,14 @@ public enum TimelineSvg {
             ? "Time axis per scenario: the kernel model's clock (hybrid/sim: model costs plus the guest's commands), from the scenario's start."
             : "Time axis per scenario: the host's monotonic clock, from the scenario's start."
         body.append(text(12, y, clockNote + " Axis: half linear time, half event order, so short bursts stay readable; tick labels are real times.", size: 11, fill: "#333"))
+        if !doc.availability.available {
+            // The blockers once, not in every panel.
+            y += 16
+            body.append(text(12, y, "backend \(doc.backend) unavailable; every scenario was skipped:", size: 12, weight: "bold", fill: "#b3261e"))
+            for b in ReportSupport.blockers(doc.availability.detail) {
+                for line in wrap("- " + b, width: Int((width - 24) / 6.6)) { y += 14; body.append(text(24, y, line, size: 11, fill: "#333")) }
+            }
+        }
         y += 8
         let (legend, lh) = legendSvg(y: y)
         body.append(legend)
@@ -90,7 +98,8 @@ public enum TimelineSvg {
         }
         let events = r.timeline ?? []
         if events.isEmpty {
-            let why = r.reason.map { "no timeline: \($0)" } ?? "no timeline recorded for this run"
+            let why = r.reason.map { TextReport.backendUnavailable($0) != nil ? "no timeline: not run, the backend is unavailable (blockers at the top)" : "no timeline: \($0)" }
+                ?? "no timeline recorded for this run"
             for line in wrap(why, width: Int((width - 24) / charW)) {
                 out.append(text(12, y, line, size: 11, fill: "#777")); y += 14
             }

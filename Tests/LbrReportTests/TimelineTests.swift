@@ -156,3 +156,15 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(svg.contains("id=\"scenario-host-first\"") && svg.contains("shown: repeat 1 of 3"))
     }
 }
+
+@Suite struct TimelineUnavailableTests {
+    @Test func blockersAreDrawnOnceNotPerScenario() throws {
+        let doc = JsonReport.document(Fixtures.unavailableReport())
+        let svg = TimelineSvg.render(doc)
+        let (x, err) = XmlCheck.parse(svg)
+        let c = try #require(x, "not well-formed: \(err ?? "")")
+        for s in Catalog.all { #expect(c.ids.contains("scenario-\(s.name)")) }
+        #expect(svg.components(separatedBy: "/sys/bus/event_source/devices/cpu absent").count == 2)
+        #expect(svg.contains("not run, the backend is unavailable (blockers at the top)"))
+    }
+}
