@@ -32,12 +32,20 @@ public enum JsonReport {
             results: timelineRuns(r.results).map { result($0.0, timeline: $0.1) },
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
-            })
+            },
+            fallback: r.fallback, runs_not_started: r.interruption == nil ? nil : r.runsNotStarted,
+            run_id: r.runId, host: r.host.map(host),
+            repeat_statistics: r.repeats > 1 ? RepeatStatistics.dto(RepeatStatistics.compute(r)) : nil)
+    }
+
+    static func host(_ h: HostIdentity) -> RunDocument.Host {
+        .init(hostname: h.hostname, kernel_release: h.kernelRelease, cpu_vendor: h.cpuVendor, cpu_family: h.cpuFamily,
+              cpu_model: h.cpuModel, cpu_stepping: h.cpuStepping, cpu_model_name: h.cpuModelName)
     }
 
     /// Which results carry a timeline: the first run of each (scenario, outcome) — so `--repeat N` documents
     /// stay small while every distinct outcome, outliers included, can still be drawn.
-    static func timelineRuns(_ results: [ScenarioResult]) -> [(ScenarioResult, Bool)] {
+    static func timelineRuns<S: Sequence<ScenarioResult>>(_ results: S) -> [(ScenarioResult, Bool)] {
         var seen = Set<String>()
         return results.map { ($0, seen.insert($0.scenario + " " + $0.outcome.code).inserted) }
     }
@@ -49,7 +57,9 @@ public enum JsonReport {
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
             expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
-            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
+            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase),
+            findings: r.findings.map(finding),
+            runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto)
         // issue 13: plain answer and timeline.
         d.answer = PlainAnswer.sentence(for: r)
         if withTimeline, let t = Timeline.events(r) {
@@ -57,6 +67,11 @@ public enum JsonReport {
             d.timeline_truncated = t.truncated > 0 ? t.truncated : nil
         }
         return d
+    }
+
+    static func finding(_ f: Finding) -> FindingDTO {
+        FindingDTO(kind: f.kind.rawValue, security_relevant: f.kind.securityRelevant, phase: f.phase, count: f.count,
+                   summary: f.summary, example: f.example)
     }
 
     static func line(_ e: ExpectationCheck) -> Int? {
@@ -117,6 +132,28 @@ public enum JsonReport {
         public var totals: Totals
         public var results: [ResultDTO]
         public var distributions: [Distribution]
+        // Issue 11 (robustness):
+        /// `--backend auto` fell back from hw (and why); absent otherwise.
+        public var fallback: String?
+        /// Runs never started because a signal stopped the run (present only when interrupted).
+        public var runs_not_started: Int?
+        // Issue 12 (regression workflow). Optional for reading documents written before these fields existed;
+        // this build always writes run_id (and host when the CLI ran the probe).
+        public struct Host: Codable, Sendable {
+            public var hostname: String
+            public var kernel_release: String
+            public var cpu_vendor: String?
+            public var cpu_family: Int?
+            public var cpu_model: Int?
+            public var cpu_stepping: Int?
+            public var cpu_model_name: String?
+        }
+        /// RFC 9562 UUIDv7 of the run (nil UUID when the writer had none).
+        public var run_id: String?
+        /// The host the run ran on: what `compare` groups fleets by.
+        public var host: Host?
+        /// With --repeat N > 1: per scenario, outcome shares with 95% Wilson intervals and latency percentiles.
+        public var repeat_statistics: [RepeatStatistics.ScenarioDTO]?
     }
 
     public struct ResultDTO: Codable, Sendable {
@@ -139,6 +176,14 @@ public enum JsonReport {
         public var lbr_depth: Int?
         public var notes: [String]
         public var phases: [PhaseDTO]
+        /// Findings (host-branch-leak, model-departure); empty when none.
+        public var findings: [FindingDTO]
+        // Issue 11 (bounded memory for --repeat):
+        /// Runs this entry stands for when more than one (a block of runs not started or skipped alike).
+        public var runs: Int?
+        /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
+        /// outcome (this entry's phases and notes are then empty).
+        public var evidence_folded_into: String?
         // MARK: issue 13 (plain answer, timeline) — all optional
         /// One plain-language sentence for the outcome (`PlainAnswer`).
         public var answer: String?
@@ -148,6 +193,15 @@ public enum JsonReport {
         public var timeline_clock: String?
         /// Events left out beyond `Timeline.maxEvents`.
         public var timeline_truncated: Int?
+    }
+
+    public struct FindingDTO: Codable, Sendable {
+        public var kind: String
+        public var security_relevant: Bool
+        public var phase: String?
+        public var count: Int
+        public var summary: String
+        public var example: String?
     }
 
     /// One timeline event (issue 13): `t_ns` from the scenario run's start on `timeline_clock`, a lane

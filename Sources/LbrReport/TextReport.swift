@@ -9,7 +9,17 @@ public enum TextReport {
     ///   - summary: one row per scenario (runs, statuses, outcome distribution) and its plain answer only
     ///     (`--summary`, for long `--repeat` runs); evidence is never printed in this form.
     public static func render(_ report: RunReport, evidence: Bool = false, summary: Bool = false) -> String {
-        var out: [String] = []
+        var text = ""
+        render(report, evidence: evidence, summary: summary) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink`, line by line.
+    public static func render(_ report: RunReport, evidence: Bool = false, summary: Bool = false, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, evidence: evidence, summary: summary, out: LineSink($0)) }
+    }
+
+    static func render(_ report: RunReport, evidence: Bool, summary: Bool, out: LineSink) {
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
         head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
@@ -31,7 +41,9 @@ public enum TextReport {
                 out.append("   answer: \(PlainAnswer.sentence(for: r))")
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
                 if let reason = r.reason { out.append("   reason: \(shortReason(reason, report))") }
+                if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
+                for f in r.findings { out.append("   FINDING \(f.line)") }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
                     out.append("   phase \(p.phase) (\(p.role.rawValue), \(ReportSupport.ms(p.durationNs)) ms): vLBR \(p.inferred.rawValue)")
@@ -45,19 +57,15 @@ public enum TextReport {
             }
         }
 
-        let dists = report.distributions
         if report.repeats > 1 && !summary {
             out.append("")
-            out.append("outcome distribution over \(report.repeats) repeats:")
-            for d in dists {
-                out.append("  \(d.scenario): " + d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", "))
-            }
+            out.append(RepeatStatistics.heading(repeats: report.repeats))
+            out += RepeatStatistics.renderText(RepeatStatistics.compute(report))
         }
         let t = report.totals
         out.append("")
         out.append("totals: pass \(t.pass), fail \(t.fail), skip \(t.skip), error \(t.error), timeout \(t.timeout)"
                    + " in \(ReportSupport.ms(report.durationNs)) ms; exit code \(report.exitCode.rawValue)")
-        return out.joined(separator: "\n") + "\n"
     }
     /// Backend, selection and expectation lines; every unavailable backend's blockers once, one per line.
     static func headerLines(_ report: RunReport) -> [String] {
@@ -76,6 +84,11 @@ public enum TextReport {
                 out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
                 out += reasons.map { "  - \($0)" }
             }
+        }
+        if let f = report.fallback {
+            // The fallback's reason repeats the blockers listed just above: name the fallback only.
+            let head = f.components(separatedBy: ": ").first ?? f
+            out.append("FALLBACK: \(head)" + (report.selectionReason == nil ? ": \(f.dropFirst(head.count + 2))" : " (why: the blockers above)"))
         }
         if let f = report.expectFile {
             out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")
@@ -110,25 +123,41 @@ public enum TextReport {
             if answered.insert(r.scenario + " " + r.outcome.code).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
+            for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }
         }
         return out
     }
 
-    /// One row per scenario: runs, status counts, outcome distribution; the plain answer of its most
-    /// frequent outcome under it.
+    /// One row per scenario: runs, status counts, run time p50, outcome distribution (with 95% Wilson intervals
+    /// when repeated, `RepeatStatistics`); the plain answer of its most frequent outcome under it, and findings.
     static func summaryTable(_ report: RunReport) -> [String] {
         var out: [String] = []
         let dists = report.distributions
+        let stats = Dictionary(RepeatStatistics.compute(report).map { ($0.scenario, $0) }, uniquingKeysWith: { a, _ in a })
         let nameW = max(8, dists.map(\.scenario.count).max() ?? 0)
-        out.append("\(pad("SCENARIO", nameW))  RUNS  PASS  FAIL  SKIP  ERR  TMO  OUTCOMES (count)")
+        func pct(_ v: Double) -> String { String(Int((v * 100).rounded())) }
+        out.append("\(pad("SCENARIO", nameW))  RUNS  PASS  FAIL  SKIP  ERR  TMO  P50 MS    OUTCOMES (count\(report.repeats > 1 ? ", 95% CI" : ""))")
         for d in dists {
             let rs = report.results.filter { $0.scenario == d.scenario }
-            func n(_ s: ResultStatus) -> String { pad(String(rs.filter { $0.status == s }.count), 4) }
-            let outcomes = d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ")
-            out.append("\(pad(d.scenario, nameW))  \(pad(String(d.runs), 4))  \(n(.pass))  \(n(.fail))  \(n(.skip))  \(pad(String(rs.filter { $0.status == .error }.count), 3))  \(pad(String(rs.filter { $0.status == .timeout }.count), 3))  \(outcomes)")
+            func count(_ s: ResultStatus) -> Int { rs.filter { $0.status == s }.reduce(0) { $0 + $1.runsCovered } }
+            func n(_ s: ResultStatus) -> String { pad(String(count(s)), 4) }
+            let st = stats[d.scenario]
+            let outcomes: String
+            if report.repeats > 1, let st, !st.outcomes.isEmpty {
+                outcomes = st.outcomes.map { "\($0.outcome) x\($0.count) [\(pct($0.low))-\(pct($0.high))%]" }.joined(separator: ", ")
+            } else {
+                outcomes = d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ")
+            }
+            let p50 = st?.runTime.map { String(Int($0.p50.rounded())) } ?? "-"
+            out.append("\(pad(d.scenario, nameW))  \(pad(String(d.runs), 4))  \(n(.pass))  \(n(.fail))  \(n(.skip))  \(pad(String(count(.error)), 3))  \(pad(String(count(.timeout)), 3))  \(pad(p50, 8))  \(outcomes)")
             if let top = d.counts.first, let r = rs.first(where: { $0.outcome.code == top.outcome }) {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
+            var lines = Set<String>()
+            for f in rs.flatMap(\.findings) where lines.insert(f.line).inserted { out.append("\(pad("", nameW))  FINDING \(f.line)") }
+        }
+        if report.repeats > 1 {
+            out.append("(--summary: the full distributions, with run-time and recovery percentiles, are in the default text and in JSON)")
         }
         return out
     }

@@ -14,6 +14,7 @@ struct LbrProbe: AsyncParsableCommand {
         Caps.self,
         Run.self,
         List.self,
+        CompareRuns.self,
         TimelineCmd.self,
     ]
 

@@ -36,9 +36,12 @@ struct Run: ParsableCommand {
             models and what this host can run.
             Exit status: 0 all passed; 1 a scenario failed, errored, timed out or missed its --expect entry; \
             4 nothing could run on the requested backend (TAP: 1..0 # SKIP reason); 64 usage; 65 unreadable or \
-            malformed --expect file; 73 an output file could not be written (no partial file is left); 130 / 143 \
-            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the rest SKIP, reports and \
-            files still written in full; a second signal terminates at once). \
+            malformed --expect file (also: no entries, without --allow-empty-expect); 73 an output file could not be \
+            created (no partial file is left); 74 writing a report failed (stdout closed, full or a broken pipe; \
+            the other outputs are still written); 75 another lbrprobe is probing the CPU (--wait waits); 130 / 143 \
+            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the runs not started one SKIP \
+            per scenario, reports and files still written in full; a second signal terminates at once). Output \
+            files: regular files are replaced atomically, devices and FIFOs written through, symlinks followed. \
             Formats: docs/run-format.md; JSON schema docs/run.schema.json.
             """)
 
@@ -77,6 +80,22 @@ struct Run: ParsableCommand {
     @Option(help: "Expectation file (scenario[@model] outcome); a mismatch is a failure. See expectations/*.expect.")
     var expect: String?
 
+    @Flag(help: "Accept an --expect file without entries (otherwise exit 65: it would check nothing).")
+    var allowEmptyExpect = false
+
+    @Flag(help: "When another lbrprobe is probing the same CPU (hybrid/hw), wait for it instead of exiting 75.")
+    var wait = false
+
+    // Issue 12 (regression workflow).
+    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
+    var writeExpect: String?
+
+    @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
+    var kcidbOrigin: String?
+
+    @Option(help: "Also write the JSON run document (lbrprobe.run/2) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`.")
+    var json: String?
+
     // issue 13: timeline picture, compact / detailed text, progress.
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
     var timeline: String?
@@ -100,6 +119,10 @@ struct Run: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
+        if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
+            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")
+        }
     }
 
     /// Unknown scenario names are a usage error (64).
@@ -115,46 +138,31 @@ struct Run: ParsableCommand {
         try Run.checkScenarios(scenarios, deferAfterOption: false)
         let logger = global.makeLogger("lbrprobe.run")
 
+        OutputTargets.ignoreSigpipe()
+        // Outputs naming the same file would overwrite each other: usage error before anything runs.
+        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
+                       ("--timeline", timeline)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+        if let clash = OutputTargets.samePathError(outputs) {
+            printError("Error: \(clash)")
+            throw ExitCode(LbrExitCode.usage.rawValue)
+        }
         // Expectations first: a bad file is reported before anything runs (exit 65).
         var expectations: ExpectationSet?
-        if let expect {
-            let text: String
-            do { text = try String(contentsOfFile: expect, encoding: .utf8) } catch {
-                printError("Error: --expect \(expect): cannot read: \(Run.describe(error))")
-                throw ExitCode(LbrExitCode.dataError.rawValue)
-            }
-            do {
-                expectations = try ExpectationSet.parse(text, file: expect, knownScenarios: Set(Catalog.names),
-                                                        knownModels: Set(Backends.modelNames))
-            } catch {
-                let first = error.errors.first.map { "\(expect):\($0.line): \($0.message)" } ?? "\(expect): malformed"
-                let more = error.errors.count > 1 ? " (and \(error.errors.count - 1) more)" : ""
-                printError("Error: --expect \(first)\(more)")
-                throw ExitCode(LbrExitCode.dataError.rawValue)
-            }
-        }
-        // Output files: fail early (exit 73) if their directory cannot take them.
-        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb), ("--timeline", timeline)] {
-            if let path, let why = Run.unwritable(path) {
+        if let expect { expectations = try ExpectInput.load(expect, allowEmpty: allowEmptyExpect) }
+        // Output files: fail early (exit 73) if they cannot take a report.
+        for (flag, path) in outputs {
+            if let why = OutputTargets.unwritable(path) {
                 printError("Error: \(flag) \(path): \(why)")
                 throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             }
         }
 
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
-        let online = profile.topology.onlineCpus.value
-        let cpu: Int
-        if let requested = self.cpu {
-            if let online, !online.contains(requested) {
-                throw ValidationError("--cpu \(requested) is not an online CPU (online: \(KernelText.formatCpuList(online)))")
-            }
-            cpu = requested
-        } else {
-            cpu = Run.firstAllowedCpu(online: online ?? [0])
-        }
+        let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
 
         let chosen: any ScenarioBackend
         var reason: String?
+        var fallback: String?
         do {
             if let kind = backend.kind {
                 if kind == .hw, model != nil { logger.warning("--model is ignored by --backend hw (the real kernel is the model)") }
@@ -164,6 +172,14 @@ struct Run: ParsableCommand {
                 chosen = pick.backend
                 reason = "--backend auto chose " + pick.reason
                 logger.notice("\(reason!)")
+                if pick.backend.kind != .hw {
+                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
+                    // One line: the blockers themselves are listed once, in the report (issue 13).
+                    let passed = ReportSupport.selection(reason!).passedOver
+                        .map { "\($0.kind) unavailable (\($0.blockers.count) blocker\($0.blockers.count == 1 ? "" : "s"))" }
+                    printError("lbrprobe: note: --backend auto fell back to \(pick.backend.kind.rawValue)"
+                               + (passed.isEmpty ? "" : ": " + passed.joined(separator: ", ") + "; see the report"))
+                }
             }
         } catch {
             throw ValidationError(error.message)
@@ -172,44 +188,68 @@ struct Run: ParsableCommand {
         let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)
         let kernel = profile.kernelRelease.value ?? "unknown"
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
-                                 kernelRelease: kernel, selectionReason: reason, expectFile: expect)
+                                 kernelRelease: kernel, selectionReason: reason, expectFile: expect,
+                                 fallback: fallback, runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
         // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
+        // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
+        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
+        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
         let progress = ProgressLine(quiet: quiet)
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
                                      interruption: Run.interruption, progress: progress.update).run(selected)
         progress.finish()
         if let i = report.interruption {
-            let notRun = report.results.filter { $0.reason?.hasPrefix("not run: ") == true }.count
-            printError("lbrprobe: \(i.reason): \(notRun) of \(report.results.count) scenario run(s) not started; backend torn down, writing reports")
+            printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
 
-        switch format {
-        case .text: print(TextReport.render(report, evidence: evidence, summary: summary), terminator: "")
-        case .tap: print(TapReport.render(report), terminator: "")
-        case .json: print(try JsonReport.render(report), terminator: "")
-        }
-
-        var writeFailed = false
+        // Standard output first, then the files, each whatever happened to the others (issue 11).
+        var failures = OutputTargets.Failures()
+        if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
         func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
             guard let path else { return }
             do {
                 try AtomicFile.write(try render(), to: path)
+            } catch let e as ReportWriteError {
+                failures.record(flag, e)
             } catch {
-                printError("Error: \(flag) \(path): \(error)")
-                writeFailed = true
+                failures.record(flag, ReportWriteError(path: path, operation: "render", errno: nil, detail: "\(error)"))
             }
         }
         save("--junit", junit) { JUnitReport.render(report) }
-        save("--kcidb", kcidb) { try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)") }
+        save("--kcidb", kcidb) {
+            try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin)
+        }
+        save("--write-expect", writeExpect) { ExpectWriter.render(report) }
+        save("--json", json) { try JsonReport.render(report) }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
-        if writeFailed { throw ExitCode(LbrExitCode.cannotCreate.rawValue) }
+        withExtendedLifetime(lock) {}
+        if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// A fresh RFC 9562 UUIDv7 run id (wall clock + Foundation's random UUID bytes).
+    static func newRunId() -> String {
+        let u = UUID().uuid
+        let bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+        return RunId.v7(unixMs: UInt64(max(0, Date().timeIntervalSince1970 * 1000)), random: bytes)
+    }
+
+    /// The host identity every run document carries: uname -n, the probed kernel release and CPUID identity.
+    static func hostIdentity(_ profile: HostProfile) -> HostIdentity {
+        var u = utsname()
+        let node: String = uname(&u) == 0
+            ? withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } : "unknown"
+        let cpu = profile.cpu
+        return HostIdentity(hostname: node, kernelRelease: profile.kernelRelease.value ?? "unknown",
+                            cpuVendor: cpu?.vendorString, cpuFamily: cpu.map { Int($0.family) },
+                            cpuModel: cpu.map { Int($0.model) }, cpuStepping: cpu.map { Int($0.stepping) },
+                            cpuModelName: cpu.flatMap { $0.vendor == .intel && $0.family == 6 ? CpuidDecode.intelModelName($0.model) : nil })
     }
 
     /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
@@ -219,26 +259,6 @@ struct Run: ParsableCommand {
         case SIGTERM?: return .sigterm
         default: return nil
         }
-    }
-
-    /// Why `path` cannot be created (its directory missing or not writable), nil if it can.
-    static func unwritable(_ path: String) -> String? {
-        let dir = (path as NSString).deletingLastPathComponent
-        let d = dir.isEmpty ? "." : dir
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
-            return "directory \(d) does not exist"
-        }
-        if access(d, W_OK) != 0 { return "directory \(d) is not writable (\(String(cString: strerror(errno))))" }
-        var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { return "is a directory" }
-        return nil
-    }
-
-    /// The first online CPU in this process's affinity mask.
-    static func firstAllowedCpu(online: [Int]) -> Int {
-        for c in online.sorted() where lbr_self_affinity_has(Int32(c)) == 1 { return c }
-        return online.min() ?? 0
     }
 
     static func describe(_ error: any Error) -> String {

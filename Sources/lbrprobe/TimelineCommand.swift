@@ -33,7 +33,7 @@ struct TimelineCmd: ParsableCommand {
         }
         let svg = TimelineSvg.render(doc)
         if output == "-" { print(svg, terminator: ""); return }
-        if let why = Run.unwritable(output) {
+        if let why = OutputTargets.unwritable(output) {
             printError("Error: -o \(output): \(why)")
             throw ExitCode(LbrExitCode.cannotCreate.rawValue)
         }

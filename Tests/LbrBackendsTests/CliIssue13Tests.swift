@@ -47,7 +47,7 @@ struct CliIssue13Tests {
     func hybridTimelineShowsRealContextSwitchesNextToTheModels() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try Cli.run(["run", "--backend", "hybrid", "--format", "json", "--timeline", dir + "/run.svg",
+        let r = try Cli.run(["run", "--wait", "--backend", "hybrid", "--format", "json", "--timeline", dir + "/run.svg",
                              "recovery-paths", "switch-retention"])
         #expect(r.code == 0, "\(r.stderr)")
         try r.stdout.write(toFile: dir + "/run.json", atomically: true, encoding: .utf8)
@@ -91,7 +91,7 @@ struct CliIssue13Tests {
     func progressAppearsOnATerminalOnly() throws {
         let bin = try #require(Cli.binary)
         // Under a pseudo-terminal: the progress line, rewritten in place with carriage returns.
-        let tty = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend hybrid --repeat 2", "/dev/null"])
+        let tty = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --wait --backend hybrid --repeat 2", "/dev/null"])
         #expect(tty.stdout.contains("\rlbrprobe [scenario 1/9 guest-baseline, repeat 1/2]"), "\(tty.stdout.prefix(400))")
         #expect(tty.stdout.contains("lbrprobe [scenario 9/9 switch-retention, repeat 2/2] elapsed "))
         #expect(tty.stdout.contains(", ETA "))
@@ -100,7 +100,7 @@ struct CliIssue13Tests {
         let quiet = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend sim --quiet", "/dev/null"])
         #expect(!quiet.stdout.contains("lbrprobe [scenario"))
         // stderr not a terminal (a pipe here): none, and never on stdout.
-        let piped = try Cli.run(["run", "--backend", "hybrid", "--repeat", "2"])
+        let piped = try Cli.run(["run", "--wait", "--backend", "hybrid", "--repeat", "2"])
         #expect(piped.code == 0)
         #expect(!piped.stderr.contains("lbrprobe [scenario") && !piped.stdout.contains("lbrprobe [scenario"))
         // stdout on a terminal but stderr redirected to a file: none in the file.
@@ -112,7 +112,7 @@ struct CliIssue13Tests {
     }
 
     @Test func repeatSummaryIsShortWithAnswersAndTheHwReasonOnce() throws {
-        let r = try Cli.run(["run", "--repeat", "5", "--summary"])
+        let r = try Cli.run(["run", "--wait", "--repeat", "5", "--summary"])
         #expect(r.code == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count < 40, "\(lines.count) lines")
@@ -151,7 +151,7 @@ struct CliIssue13Tests {
 
     @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
     func traceLogsEveryIoctlWithItsResult() throws {
-        let r = try Cli.run(["run", "--backend", "hybrid", "-vv", "guest-baseline"])
+        let r = try Cli.run(["run", "--wait", "--backend", "hybrid", "-vv", "guest-baseline"])
         #expect(r.code == 0)
         #expect(r.stderr.contains("trace lbrprobe.sys:"))
         #expect(r.stderr.contains("KVM_CREATE_VM = "))
@@ -159,7 +159,7 @@ struct CliIssue13Tests {
         #expect(r.stderr.contains("KVM_X86_SET_MSR_FILTER("))
         #expect(r.stderr.range(of: #"KVM_RUN\(vcpu fd \d+\) = 0, exit_reason \d+"#, options: .regularExpression) != nil)
         #expect(!r.stdout.contains("lbrprobe.sys"))
-        let quiet = try Cli.run(["run", "--backend", "hybrid", "-v", "guest-baseline"])
+        let quiet = try Cli.run(["run", "--wait", "--backend", "hybrid", "-v", "guest-baseline"])
         #expect(!quiet.stderr.contains("KVM_RUN("), "-v is debug, not trace")
     }
 }
