@@ -63,7 +63,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "lbrbench", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
         // Tests (LbrTestSupport: JSON Schema validation by the real jsonschema package, KTAP parser, repo file access shared by test targets)
         .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),

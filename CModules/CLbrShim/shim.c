@@ -33,6 +33,10 @@ int lbr_current_cpu(void) { return sched_getcpu(); }
 
 pid_t lbr_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
+int lbr_set_self_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+int lbr_get_self_name(char *buf, size_t len) { return pthread_getname_np(pthread_self(), buf, len); }
+
 int lbr_self_affinity_has(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -92,8 +92,10 @@ public enum Backends {
     ///   `TerminationSignals` flag.
     public static func runner(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
                               wallClockUnixNs: @escaping () -> UInt64? = { LbrLinux.wallClockUnixNs() },
-                              interruption: @escaping @Sendable () -> Interruption? = { nil }) -> Runner {
+                              interruption: @escaping @Sendable () -> Interruption? = { nil },
+                              progress: @escaping (RunProgress) -> Void = { _ in }) -> Runner {
         Runner(backend: backend, options: options, expectations: expectations,
-               monotonicNs: { LbrLinux.monotonicNs() }, wallClockUnixNs: wallClockUnixNs, interruption: interruption)
+               monotonicNs: { LbrLinux.monotonicNs() }, wallClockUnixNs: wallClockUnixNs, interruption: interruption,
+               progress: progress)
     }
 }

@@ -392,7 +392,8 @@ final class HwRun {
         let hog: CpuHog
         do {
             hog = try CpuHog(cpu: cpu, policy: .fifoWhenPermitted(otherwiseLike: tid), busy: .preemption,
-                             maxDuration: timeout, prepare: prepare)
+                             maxDuration: timeout, prepare: prepare,
+                             name: task == .lbrCallStackTask ? "lbrprobe-cstask" : "lbrprobe-hog")
         } catch {
             throw .failed("cpu hog on CPU \(cpu): \(error)")
         }

@@ -111,7 +111,7 @@ public final class KvmGuest: ModelGuest {
         let hog: CpuHog?
         do {
             hog = try CpuHog(cpu: cpu, policy: .fifoWhenPermitted(otherwiseLike: tid), busy: hogBusy,
-                             maxDuration: timeout)
+                             maxDuration: timeout, name: t == .lbrCallStackTask ? "lbrprobe-cstask" : "lbrprobe-hog")
         } catch {
             hog = nil
             h.append(.note("real \(t) on CPU \(cpu) not started: \(error)"))

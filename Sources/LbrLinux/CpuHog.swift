@@ -211,6 +211,8 @@ public final class CpuHog: @unchecked Sendable {
         let busy: Busy
         let maxNs: UInt64
         let prepare: (@Sendable () -> Void)?
+        /// The thread's name (`/proc/self/task/*/comm`, `top -H`).
+        var name = "lbrprobe-hog"
         let stop = Atomic<Bool>(false)
         let monitor = Monitor()
         // Guarded by `monitor`.
@@ -251,9 +253,11 @@ public final class CpuHog: @unchecked Sendable {
     ///     perf event on the hog itself); capture its results in your own box.
     /// - Throws: `LinuxError` if the thread cannot be created, pinned or given its scheduling (then it has
     ///   already been joined). A refused SCHED_FIFO under `.fifoWhenPermitted` is not an error.
+    ///   - name: the thread's name (at most 15 bytes), seen in `top -H` and `/proc/self/task/*/comm`.
     public init(cpu: Int, policy: Policy = .inherited, busy: Busy = .untilStopped, maxDuration: Duration = .seconds(30),
-                prepare: (@Sendable () -> Void)? = nil) throws(LinuxError) {
+                prepare: (@Sendable () -> Void)? = nil, name: String = "lbrprobe-hog") throws(LinuxError) {
         let s = Shared(cpu: cpu, policy: policy, busy: busy, maxNs: GuestVM.nanoseconds(maxDuration), prepare: prepare)
+        s.name = name
         self.cpu = cpu
         self.shared = s
         let box = Unmanaged.passRetained(s).toOpaque()
@@ -290,6 +294,7 @@ public final class CpuHog: @unchecked Sendable {
         sigaddset(&block, SIGINT)
         sigaddset(&block, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &block, nil)
+        ThreadName.set(s.name)
         let tid = lbr_gettid()
         var err: LinuxError?
         var problem: String?

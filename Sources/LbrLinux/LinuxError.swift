@@ -1,3 +1,4 @@
+import Logging
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -27,8 +28,20 @@ public struct LinuxError: Error, Hashable, Sendable, CustomStringConvertible {
 @inline(__always)
 @discardableResult
 func sysCheck(_ rc: Int32, _ operation: @autoclosure () -> String) throws(LinuxError) -> Int32 {
-    if rc == -1 { throw LinuxError.current(operation()) }
+    if rc == -1 {
+        let e = LinuxError.current(operation())
+        SysTrace.logger.trace("\(e.operation) = -1 \(e.errno) (errno \(e.errno.rawValue))")
+        throw e
+    }
+    SysTrace.logger.trace("\(operation()) = \(rc)")
     return rc
+}
+
+/// Trace-level log (`lbrprobe -vv`) of the system calls lbrprobe makes: every checked ioctl, perf_event_open,
+/// KVM_RUN and perf read, with its result. The label is `lbrprobe.sys`; the level comes from the process's
+/// logging bootstrap (warning by default, so nothing is formatted unless -vv asked for it).
+public enum SysTrace {
+    public static let logger = Logger(label: "lbrprobe.sys")
 }
 
 /// Retries `body` while it fails with EINTR.

@@ -4,6 +4,7 @@ import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
+import Logging
 #endif
 
 /// A failed `perf_event_open(2)`: the errno AND the attribute (and target) that caused it, so a SKIP
@@ -141,8 +142,10 @@ public final class PerfEvent: Sendable {
         let fd = lbr_perf_event_open(&c, pid, cpu, groupFd, flags | flagFdCloexec)
         if fd < 0 {
             let err = LinuxError.current("perf_event_open(\(attr), pid=\(pid), cpu=\(cpu), group=\(groupFd))")
+            SysTrace.logger.trace("\(err.operation) = -1 \(err.errno) (errno \(err.errno.rawValue))")
             throw PerfOpenError(error: err, attr: attr, pid: pid, cpu: cpu)
         }
+        SysTrace.logger.trace("perf_event_open(\(attr), pid=\(pid), cpu=\(cpu), group=\(groupFd)) = fd \(fd)")
         return PerfEvent(fd: fd, attr: attr, pid: pid, cpu: cpu)
     }
 
@@ -264,8 +267,12 @@ public final class PerfEvent: Sendable {
                 return r
             }
         }
-        if n < 0 { throw LinuxError.current("read(perf \(attr))") }
-        if n == 0 { return nil }
+        if n < 0 {
+            let e = LinuxError.current("read(perf \(attr))")
+            SysTrace.logger.trace("read(perf fd \(fd)) = -1 \(e.errno)")
+            throw e
+        }
+        if n == 0 { SysTrace.logger.trace("read(perf fd \(fd)) = 0 bytes (event in error state)"); return nil }
         if n != size { throw LinuxError(.ioError, "read(perf \(attr)): short read of \(n) bytes, expected \(size)") }
         var i = 1
         func next() -> UInt64 { defer { i += 1 }; return buf[i] }
@@ -274,6 +281,7 @@ public final class PerfEvent: Sendable {
         let run = rf & PerfReadFormat.totalTimeRunning != 0 ? next() : 0
         let id = rf & PerfReadFormat.id != 0 ? next() : 0
         let lost = rf & PerfReadFormat.lost != 0 ? next() : nil
+        SysTrace.logger.trace("read(perf fd \(fd)) = \(n) bytes: value \(value), enabled \(en) ns, running \(run) ns")
         return PerfReading(value: value, timeEnabled: en, timeRunning: run, id: id, lost: lost)
     }
 

@@ -3,6 +3,8 @@ import LbrCore
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+import SystemPackage
 
 /// A KVM vCPU: its fd and its `struct kvm_run` mapping (third layer of Kvm → Vm → Vcpu).
 ///
@@ -39,7 +41,12 @@ public final class Vcpu {
     /// One KVM_RUN. Returns 0, or the errno (EINTR when kicked / immediate_exit).
     @inline(__always)
     public func runOnce() -> Int32 {
-        if ioctl(fd, lbr_kvm_run(), 0) == -1 { return Glibc.errno }
+        if ioctl(fd, lbr_kvm_run(), 0) == -1 {
+            let e = Glibc.errno
+            SysTrace.logger.trace("KVM_RUN(vcpu fd \(fd)) = -1 \(Errno(rawValue: e)) (errno \(e))")
+            return e
+        }
+        SysTrace.logger.trace("KVM_RUN(vcpu fd \(fd)) = 0, exit_reason \(lbr_kvm_run_exit_reason(run))")
         return 0
     }
 

@@ -63,6 +63,8 @@ private let installKickHandler: Void = {
 /// `@unchecked Sendable`: all mutable state is guarded by `monitor`; the job closure is only
 /// executed on the thread and cleared before its submitter is woken.
 final class VcpuThread: @unchecked Sendable {
+    /// The thread's name (lbrprobe runs one vCPU, id 0), seen in `top -H` and `/proc/self/task/*/comm`.
+    static let name = "lbrprobe-vcpu0"
     let monitor = Monitor()
     let cpu: Int
     // Guarded by `monitor`:
@@ -109,6 +111,7 @@ final class VcpuThread: @unchecked Sendable {
     var tid: pid_t { monitor.withLock { threadID } }
 
     private func main() {
+        ThreadName.set(VcpuThread.name)
         // Pin FIRST: the vCPU is created and run only after this.
         let rc = lbr_pin_self_to_cpu(Int32(cpu))
         var block = sigset_t()
@@ -201,5 +204,21 @@ final class VcpuThread: @unchecked Sendable {
         joined = true
         monitor.unlock()
         pthread_join(thread, nil)
+    }
+}
+
+/// Thread names (`pthread_setname_np`), so `top -H` and `/proc/self/task/*/comm` show lbrprobe's threads.
+public enum ThreadName {
+    /// Names the calling thread (the kernel keeps 15 bytes). Failure only loses the name, so it is ignored.
+    public static func set(_ name: String) {
+        let bytes = Array(name.utf8.prefix(15)).map { CChar(bitPattern: $0) } + [0]
+        _ = lbr_set_self_name(bytes)
+    }
+
+    /// The calling thread's name as the kernel has it (`/proc/thread-self/comm`).
+    public static func current() -> String? {
+        var buf = [CChar](repeating: 0, count: 16)
+        guard lbr_get_self_name(&buf, buf.count) == 0 else { return nil }
+        return String(cString: buf)
     }
 }

@@ -29,7 +29,7 @@ public enum JsonReport {
             exit_code: Int(r.exitCode.rawValue), interrupted: r.interruption?.rawValue,
             totals: .init(pass: r.totals.pass, fail: r.totals.fail, skip: r.totals.skip, error: r.totals.error,
                           timeout: r.totals.timeout),
-            results: r.results.map(result),
+            results: timelineRuns(r.results).map { result($0.0, timeline: $0.1) },
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
             },
@@ -43,8 +43,15 @@ public enum JsonReport {
               cpu_model: h.cpuModel, cpu_stepping: h.cpuStepping, cpu_model_name: h.cpuModelName)
     }
 
-    static func result(_ r: ScenarioResult) -> ResultDTO {
-        ResultDTO(
+    /// Which results carry a timeline: the first run of each (scenario, outcome) — so `--repeat N` documents
+    /// stay small while every distinct outcome, outliers included, can still be drawn.
+    static func timelineRuns<S: Sequence<ScenarioResult>>(_ results: S) -> [(ScenarioResult, Bool)] {
+        var seen = Set<String>()
+        return results.map { ($0, seen.insert($0.scenario + " " + $0.outcome.code).inserted) }
+    }
+
+    static func result(_ r: ScenarioResult, timeline withTimeline: Bool = true) -> ResultDTO {
+        var d = ResultDTO(
             scenario: r.scenario, test_name: r.testName, repeat: r.repeatIndex + 1, backend: r.backend.rawValue,
             model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, status: r.status.rawValue, reason: r.reason,
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
@@ -61,6 +68,13 @@ public enum JsonReport {
             shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
                                          observed_outcome: $0.observedOutcome, agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
+        // issue 13: plain answer and timeline.
+        d.answer = PlainAnswer.sentence(for: r)
+        if withTimeline, let t = Timeline.events(r) {
+            d.timeline = t.events; d.timeline_clock = t.clock
+            d.timeline_truncated = t.truncated > 0 ? t.truncated : nil
+        }
+        return d
     }
 
     static func finding(_ f: Finding) -> FindingDTO {
@@ -187,6 +201,15 @@ public enum JsonReport {
         /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
         /// outcome (this entry's phases and notes are then empty).
         public var evidence_folded_into: String?
+        // MARK: issue 13 (plain answer, timeline) — all optional
+        /// One plain-language sentence for the outcome (`PlainAnswer`).
+        public var answer: String?
+        /// Timed events of this run (`Timeline`), absent when the run has no recorded observations.
+        public var timeline: [TimelineEventDTO]?
+        /// The clock of `timeline[].t_ns`: "monotonic" (hw) or "model" (hybrid, sim).
+        public var timeline_clock: String?
+        /// Events left out beyond `Timeline.maxEvents`.
+        public var timeline_truncated: Int?
         // --- issue 14 (shadow model) ---
         /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
         public var shadow: ShadowResultDTO?
@@ -271,6 +294,19 @@ public enum JsonReport {
         public var count: Int
         public var summary: String
         public var example: String?
+    }
+
+    /// One timeline event (issue 13): `t_ns` from the scenario run's start on `timeline_clock`, a lane
+    /// (docs/run-format.md "Timeline"), a short ASCII label, a state word, and a duration for spans.
+    public struct TimelineEventDTO: Codable, Sendable, Hashable {
+        public var t_ns: UInt64
+        public var dur_ns: UInt64?
+        public var lane: String
+        public var label: String
+        public var state: String?
+        public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: String, label: String, state: String?) {
+            self.t_ns = t_ns; self.dur_ns = dur_ns; self.lane = lane; self.label = label; self.state = state
+        }
     }
 
     public struct TermDTO: Codable, Sendable {

@@ -4,45 +4,43 @@ import LbrScenarios
 
 /// Renders a `RunReport` as a readable table with the evidence per phase.
 public enum TextReport {
-    /// - Parameter evidence: include per-phase signals and evidence lines (default true).
-    public static func render(_ report: RunReport, evidence: Bool = true) -> String {
+    /// - Parameters:
+    ///   - evidence: include per-phase signals and evidence lines (`--evidence`).
+    ///   - summary: one row per scenario (runs, statuses, outcome distribution) and its plain answer only
+    ///     (`--summary`, for long `--repeat` runs); evidence is never printed in this form.
+    public static func render(_ report: RunReport, evidence: Bool = false, summary: Bool = false) -> String {
         var text = ""
-        render(report, evidence: evidence) { text += $0 }
+        render(report, evidence: evidence, summary: summary) { text += $0 }
         return text
     }
 
     /// Streams the same text to `sink`, line by line.
-    public static func render(_ report: RunReport, evidence: Bool = true, to sink: (String) -> Void) {
-        withoutActuallyEscaping(sink) { render(report, evidence: evidence, out: LineSink($0)) }
+    public static func render(_ report: RunReport, evidence: Bool = false, summary: Bool = false, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, evidence: evidence, summary: summary, out: LineSink($0)) }
     }
 
-    static func render(_ report: RunReport, evidence: Bool, out: LineSink) {
+    static func render(_ report: RunReport, evidence: Bool, summary: Bool, out: LineSink) {
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
         head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
+        if report.repeats > 1 { head += " (\(report.distributions.count) scenario(s) x \(report.repeats) repeats)" }
         out.append(head)
-        out.append("backend: \(report.availability.isAvailable ? "available" : "UNAVAILABLE"): \(report.availability.text)")
-        if let why = report.selectionReason { out.append("selected because: \(why)") }
-        if let f = report.fallback { out.append("FALLBACK: \(f)") }
-        if let f = report.expectFile { out.append("expectations: \(f)") }
+        out += headerLines(report)
         out.append("")
-
-        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
-        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
-        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-        out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
-        for r in report.results {
-            var exp = r.expectation.code
-            if let e = r.expectation.expected, r.expectation != .none { exp += " (\(e))" }
-            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(exp)")
+        if summary {
+            out += summaryTable(report)
+        } else {
+            out += runTable(report)
         }
-
-        if evidence {
+        if evidence && !summary {
             for r in report.results {
                 out.append("")
-                out.append("== \(r.testName): \(r.outcome.detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
+                let detail = backendUnavailable(r.reason) != nil ? r.outcome.code : r.outcome.detail
+                out.append("== \(r.testName): \(detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
+                out.append("   \(PlainAnswer.statusMeaning(r))")
+                out.append("   answer: \(PlainAnswer.sentence(for: r))")
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
-                if let reason = r.reason { out.append("   reason: \(reason)") }
+                if let reason = r.reason { out.append("   reason: \(shortReason(reason, report))") }
                 if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
                 for f in r.findings { out.append("   FINDING \(f.line)") }
@@ -61,7 +59,7 @@ public enum TextReport {
             }
         }
 
-        if report.repeats > 1 {
+        if report.repeats > 1 && !summary {
             out.append("")
             out.append(RepeatStatistics.heading(repeats: report.repeats))
             out += RepeatStatistics.renderText(RepeatStatistics.compute(report))
@@ -70,5 +68,111 @@ public enum TextReport {
         out.append("")
         out.append("totals: pass \(t.pass), fail \(t.fail), skip \(t.skip), error \(t.error), timeout \(t.timeout)"
                    + " in \(ReportSupport.ms(report.durationNs)) ms; exit code \(report.exitCode.rawValue)")
+    }
+    /// Backend, selection and expectation lines; every unavailable backend's blockers once, one per line.
+    static func headerLines(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        if report.availability.isAvailable {
+            out.append("backend: \(report.backend.rawValue) available: \(report.availability.text)")
+        } else {
+            let b = ReportSupport.blockers(report.availability.text)
+            out.append("backend: \(report.backend.rawValue) UNAVAILABLE (\(b.count) blocker\(b.count == 1 ? "" : "s"); every scenario is skipped):")
+            out += b.map { "  - \($0)" }
+        }
+        if let why = report.selectionReason {
+            let parsed = ReportSupport.selection(why)
+            out.append("selected because: \(parsed.head)")
+            for (kind, reasons) in parsed.passedOver {
+                out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
+                out += reasons.map { "  - \($0)" }
+            }
+        }
+        if let f = report.fallback {
+            // The fallback's reason repeats the blockers listed just above: name the fallback only.
+            let head = f.components(separatedBy: ": ").first ?? f
+            out.append("FALLBACK: \(head)" + (report.selectionReason == nil ? ": \(f.dropFirst(head.count + 2))" : " (why: the blockers above)"))
+        }
+        if let f = report.expectFile {
+            out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")
+        } else {
+            out.append("expectations: none given (PASS = a verdict was reached; it was not compared with an expected outcome)")
+        }
+        return out
+    }
+
+    static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+
+    /// The expectation column: whether anything was checked.
+    static func expectationText(_ e: ExpectationCheck) -> String {
+        switch e {
+        case .none: return "not checked (no --expect)"
+        case .notListed: return "not listed (not checked)"
+        case let .met(x, _): return "met (\(x))"
+        case let .unmet(x, _): return "unmet (\(x))"
+        case let .notChecked(x, _): return "not checked (\(x))"
+        }
+    }
+
+    /// One row per run, the plain answer under the first run of each (scenario, outcome).
+    static func runTable(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
+        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
+        out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
+        var answered = Set<String>()
+        for r in report.results {
+            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
+            if answered.insert(r.scenario + " " + r.outcome.code).inserted {
+                out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
+            }
+            for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }
+        }
+        return out
+    }
+
+    /// One row per scenario: runs, status counts, run time p50, outcome distribution (with 95% Wilson intervals
+    /// when repeated, `RepeatStatistics`); the plain answer of its most frequent outcome under it, and findings.
+    static func summaryTable(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        let dists = report.distributions
+        let stats = Dictionary(RepeatStatistics.compute(report).map { ($0.scenario, $0) }, uniquingKeysWith: { a, _ in a })
+        let nameW = max(8, dists.map(\.scenario.count).max() ?? 0)
+        func pct(_ v: Double) -> String { String(Int((v * 100).rounded())) }
+        out.append("\(pad("SCENARIO", nameW))  RUNS  PASS  FAIL  SKIP  ERR  TMO  P50 MS    OUTCOMES (count\(report.repeats > 1 ? ", 95% CI" : ""))")
+        for d in dists {
+            let rs = report.results.filter { $0.scenario == d.scenario }
+            func count(_ s: ResultStatus) -> Int { rs.filter { $0.status == s }.reduce(0) { $0 + $1.runsCovered } }
+            func n(_ s: ResultStatus) -> String { pad(String(count(s)), 4) }
+            let st = stats[d.scenario]
+            let outcomes: String
+            if report.repeats > 1, let st, !st.outcomes.isEmpty {
+                outcomes = st.outcomes.map { "\($0.outcome) x\($0.count) [\(pct($0.low))-\(pct($0.high))%]" }.joined(separator: ", ")
+            } else {
+                outcomes = d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ")
+            }
+            let p50 = st?.runTime.map { String(Int($0.p50.rounded())) } ?? "-"
+            out.append("\(pad(d.scenario, nameW))  \(pad(String(d.runs), 4))  \(n(.pass))  \(n(.fail))  \(n(.skip))  \(pad(String(count(.error)), 3))  \(pad(String(count(.timeout)), 3))  \(pad(p50, 8))  \(outcomes)")
+            if let top = d.counts.first, let r = rs.first(where: { $0.outcome.code == top.outcome }) {
+                out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
+            }
+            var lines = Set<String>()
+            for f in rs.flatMap(\.findings) where lines.insert(f.line).inserted { out.append("\(pad("", nameW))  FINDING \(f.line)") }
+        }
+        if report.repeats > 1 {
+            out.append("(--summary: the full distributions, with run-time and recovery percentiles, are in the default text and in JSON)")
+        }
+        return out
+    }
+
+    /// "backend X unavailable: ..." skip reasons: the kind, when the result was skipped for that.
+    static func backendUnavailable(_ reason: String?) -> String? {
+        guard let reason, reason.hasPrefix("backend "), let r = reason.range(of: " unavailable: ") else { return nil }
+        return String(reason[reason.index(reason.startIndex, offsetBy: 8)..<r.lowerBound])
+    }
+
+    /// A skip reason without the backend's blockers again (they are printed once at the top).
+    static func shortReason(_ reason: String, _ report: RunReport) -> String {
+        if let k = backendUnavailable(reason) { return "backend \(k) unavailable (blockers listed at the top)" }
+        return reason
     }
 }

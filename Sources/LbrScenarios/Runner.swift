@@ -245,6 +245,8 @@ public struct Runner {
     let monotonicNs: () -> UInt64
     let wallClockUnixNs: () -> UInt64?
     let interruption: @Sendable () -> Interruption?
+    /// Told when a scenario run and each of its phases start (progress display; issue 13).
+    let progress: (RunProgress) -> Void
 
     /// - Parameters:
     ///   - monotonicNs: the runner's clock for durations and timeouts (default: `ContinuousClock`).
@@ -255,7 +257,8 @@ public struct Runner {
     ///     and the runs not started are SKIP (`Interruption`). The CLI passes its signal flag.
     public init(backend: any ScenarioBackend, options: RunOptions, expectations: ExpectationSet? = nil,
                 monotonicNs: (() -> UInt64)? = nil, wallClockUnixNs: @escaping () -> UInt64? = { nil },
-                interruption: @escaping @Sendable () -> Interruption? = { nil }) {
+                interruption: @escaping @Sendable () -> Interruption? = { nil },
+                progress: @escaping (RunProgress) -> Void = { _ in }) {
         self.backend = backend; self.options = options; self.expectations = expectations
         if let monotonicNs { self.monotonicNs = monotonicNs } else {
             let origin = ContinuousClock.now
@@ -266,6 +269,7 @@ public struct Runner {
         }
         self.wallClockUnixNs = wallClockUnixNs
         self.interruption = interruption
+        self.progress = progress
     }
 
     /// Runs every scenario `options.repeats` times (scenario-major order).
@@ -279,8 +283,10 @@ public struct Runner {
         let availability = backend.availability()
         var results = ScenarioResults()
         var stoppedBy: Interruption?
-        for s in scenarios {
+        for (si, s) in scenarios.enumerated() {
             let all = options.repeats
+            let p0 = RunProgress(scenario: s.name, scenarioIndex: si, scenarioCount: scenarios.count, repeatIndex: 0,
+                                 repeats: all, phase: nil)
             if let i = stoppedBy ?? interruption() {
                 stoppedBy = i
                 results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
@@ -291,6 +297,7 @@ public struct Runner {
                 continue
             }
             if case let .unsupported(reason) = backend.support(for: s) {
+                progress(p0)
                 results.append(skipped(s, repeatIndex: 0, runs: all, reason: reason))
                 continue
             }
@@ -302,7 +309,10 @@ public struct Runner {
                     results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r)))
                     break
                 }
-                let one = runOnce(s, repeatIndex: r)
+                var p = p0
+                p.repeatIndex = r
+                progress(p)
+                let one = runOnce(s, repeatIndex: r, onPhase: { [p] in progress(p.with(phase: $0)) })
                 let key = one.status.rawValue + " " + one.outcome.code
                 if let ex = exemplars[key] {
                     results.appendFolded(one, exemplar: ex)
@@ -343,7 +353,8 @@ public struct Runner {
     }
 
     /// Runs one scenario once: support check, begin, every step with the deadline, end, verdict, expectation.
-    public func runOnce(_ scenario: Scenario, repeatIndex: Int = 0) -> ScenarioResult {
+    /// - Parameter onPhase: told the name of each phase as it starts.
+    public func runOnce(_ scenario: Scenario, repeatIndex: Int = 0, onPhase: (String) -> Void = { _ in }) -> ScenarioResult {
         if case let .unsupported(reason) = backend.support(for: scenario) {
             return skipped(scenario, repeatIndex: repeatIndex, reason: reason)
         }
@@ -380,8 +391,9 @@ public struct Runner {
         let shadow = backend as? ShadowModelSource
         var shadowRecords: [PhaseRecord] = []
         phaseLoop: for phase in scenario.phases {
+            onPhase(phase.name)
             var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
-                                  startNs: monotonicNs(), endNs: 0)
+                                  startNs: monotonicNs(), endNs: 0, stepEnds: [])
             var shadowRec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0, startNs: 0, endNs: 0)
             defer {
                 rec.endNs = monotonicNs(); records.append(rec)
@@ -392,6 +404,7 @@ public struct Runner {
                     let obs = try backend.perform(step, deadlineNs: deadline)
                     rec.observations += obs
                     rec.stepsCompleted += 1
+                    rec.stepEnds?.append(rec.observations.count)
                     if let shadow {
                         shadowRec.observations += shadow.drainShadow()
                         shadowRec.stepsCompleted += 1

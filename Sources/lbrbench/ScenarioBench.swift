@@ -8,6 +8,7 @@ import Glibc
 import LbrBackends
 import LbrCore
 import LbrLinux
+import LbrReport
 import LbrScenarios
 
 func benchScenarios() {
@@ -42,6 +43,63 @@ func benchScenarios() {
             let pad = String(repeating: " ", count: max(0, 20 - s.name.count))
             print("    \(s.name)\(pad) \(fmt(median(per[s.name] ?? []), 2)) ms")
         }
+    }
+    benchWatchOverhead(rounds: rounds, cpu: cpu, profile: profile)
+}
+
+/// Issue 13: what a watched run costs. Interleaved rounds of the default set on hybrid and sim: A plain (no
+/// progress, no timeline) and B as `lbrprobe run --timeline FILE` on a terminal — every progress update
+/// formatted and written (to /dev/null here, in place of the terminal) and, after the run, the run document
+/// built with its timelines and the SVG rendered. Prints the medians and the ratio A/B (1.0 = no cost).
+func benchWatchOverhead(rounds: Int, cpu: Int, profile: HostProfile) {
+    let set = Catalog.defaultSet
+    let sink = open("/dev/null", O_WRONLY)
+    defer { close(sink) }
+    print("watch overhead (progress + timeline, issue 13): default set, \(rounds) interleaved rounds each")
+    for kind in [BackendKind.hybrid, .sim] {
+        guard let backend = try? Backends.make(kind: kind, model: "mainline", profile: profile),
+              backend.availability().isAvailable else { print("  \(kind.rawValue): unavailable"); continue }
+        var plain: [Double] = [], watched: [Double] = [], progressOnly: [Double] = []
+        var updates = 0, svgBytes = 0
+        var docMs: [Double] = [], svgMs: [Double] = []
+        // The three variants in a rotating order, so warm-up and drift do not favour one of them.
+        for round in 0..<rounds {
+            for variant in (0..<3).map({ ($0 + round) % 3 }) {
+                let t0 = monotonicNs()
+                switch variant {
+                case 0:
+                    _ = Backends.runner(backend: backend, options: RunOptions(cpu: cpu, kernelRelease: "bench")).run(set)
+                    plain.append(Double(monotonicNs() - t0) / 1e6)
+                case 1:
+                    _ = Backends.runner(backend: backend, options: RunOptions(cpu: cpu, kernelRelease: "bench"),
+                                        progress: { p in
+                                            let l = "\r" + p.line(elapsedNs: monotonicNs() - t0) + "\u{1b}[K"
+                                            _ = l.withCString { write(sink, $0, strlen($0)) }
+                                        }).run(set)
+                    progressOnly.append(Double(monotonicNs() - t0) / 1e6)
+                default:
+                    let report = Backends.runner(backend: backend, options: RunOptions(cpu: cpu, kernelRelease: "bench"),
+                                                 progress: { p in
+                                                     let l = "\r" + p.line(elapsedNs: monotonicNs() - t0) + "\u{1b}[K"
+                                                     _ = l.withCString { write(sink, $0, strlen($0)) }
+                                                     updates += 1
+                                                 }).run(set)
+                    let t1 = monotonicNs()
+                    let doc = JsonReport.document(report)
+                    let t2 = monotonicNs()
+                    let svg = TimelineSvg.render(doc)
+                    svgBytes = svg.utf8.count
+                    let t3 = monotonicNs()
+                    watched.append(Double(t3 - t0) / 1e6)
+                    docMs.append(Double(t2 - t1) / 1e6); svgMs.append(Double(t3 - t2) / 1e6)
+                }
+            }
+        }
+        func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+        let a = median(plain), b = median(watched), c = median(progressOnly)
+        print("  \(kind.rawValue): plain median \(fmt(a, 2)) ms, with progress (\(updates / max(1, rounds)) updates) + timeline (\(svgBytes) B SVG) median \(fmt(b, 2)) ms, ratio plain/watched \(fmt(a / b, 3)); progress only median \(fmt(c, 2)) ms, ratio plain/progress \(fmt(a / c, 3)) (run document with timelines \(fmt(median(docMs), 2)) ms, SVG \(fmt(median(svgMs), 2)) ms)")
+        let added = median(docMs) + median(svgMs)
+        print("    timeline's own cost \(fmt(added, 2)) ms per run document: ratio plain/(plain + timeline) \(fmt(a / (a + added), 3))")
     }
 }
 

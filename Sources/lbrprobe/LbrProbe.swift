@@ -16,6 +16,7 @@ struct LbrProbe: AsyncParsableCommand {
         List.self,
         CompareRuns.self,
         ContractCmd.self,
+        TimelineCmd.self,
     ]
 
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LbrBackends
 import LbrCore
 import LbrLinux
@@ -12,8 +13,52 @@ struct List: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(help: "Output format: text, json (schema id lbrprobe.list/1).")
+    var format: ListFormat = .text
+
+    enum ListFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    /// `--format json` document (field names are the wire names).
+    struct ListDocument: Codable {
+        struct ScenarioEntry: Codable {
+            var name, question, outcome_form, citation: String
+            var in_default_set: Bool
+            var phases: [String]
+        }
+        struct ModelEntry: Codable { var name, summary, citation: String; var `default`: Bool }
+        struct BackendEntry: Codable { var kind: String; var available: Bool; var detail: String }
+        var schema = "lbrprobe.list/1"
+        var scenarios: [ScenarioEntry]
+        var models: [ModelEntry]
+        var backends: [BackendEntry]
+        /// What `--backend auto` would pick here, and why (absent when nothing is available).
+        var auto: String?
+    }
+
     func run() throws {
         let logger = global.makeLogger("lbrprobe.list")
+        if format == .json {
+            let profile = HostProbe(mountTracefs: false, logger: logger).probe()
+            var availability: [BackendKind: BackendAvailability] = [:]
+            var backends: [ListDocument.BackendEntry] = []
+            for k in BackendKind.allCases {
+                let a = try Backends.make(kind: k, model: nil, profile: profile, logger: logger).availability()
+                availability[k] = a
+                backends.append(.init(kind: k.rawValue, available: a.isAvailable, detail: a.text))
+            }
+            let defaults = Set(Catalog.defaultSet.map(\.name))
+            let doc = ListDocument(
+                scenarios: Catalog.all.map { .init(name: $0.name, question: $0.question, outcome_form: $0.outcomeForm,
+                                                   citation: $0.citation, in_default_set: defaults.contains($0.name),
+                                                   phases: $0.phases.map(\.name)) },
+                models: KernelVariant.allCases.map { .init(name: $0.name, summary: $0.summary, citation: $0.citation,
+                                                           default: $0.name == Backends.defaultModel) },
+                backends: backends, auto: BackendSelection.auto(availability)?.reason)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try enc.encode(doc), as: UTF8.self))
+            return
+        }
         var out: [String] = []
         let w = Catalog.names.map(\.count).max() ?? 10
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }

@@ -80,7 +80,8 @@ enum OutputTargets {
 extension OutputTargets {
     /// Streams the report to standard output in `format` through a 64 KiB buffer (text and TAP are never held
     /// whole: `--repeat` reports stay out of memory); stops writing at the first failure and returns it.
-    static func writeStdout(_ report: RunReport, format: RunFormat) -> ReportWriteError? {
+    /// - Parameters: evidence, summary: the text form's `--evidence` / `--summary` (issue 13).
+    static func writeStdout(_ report: RunReport, format: RunFormat, evidence: Bool = false, summary: Bool = false) -> ReportWriteError? {
         if wasClosedAtStart(1) { return writeStdout("") }
         var failure: ReportWriteError?
         var buffer: [UInt8] = []
@@ -94,7 +95,7 @@ extension OutputTargets {
             if buffer.count >= 1 << 16 { flush() }
         }
         switch format {
-        case .text: TextReport.render(report, to: sink)
+        case .text: TextReport.render(report, evidence: evidence, summary: summary, to: sink)
         case .tap:
             // kselftest.h prints no version line when KSFT_TAP_LEVEL is set (a nested run inside a runner's stream).
             let nested = ProcessInfo.processInfo.environment["KSFT_TAP_LEVEL"] != nil

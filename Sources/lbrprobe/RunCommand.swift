@@ -101,10 +101,23 @@ struct Run: ParsableCommand {
     @Option(help: "Also write the JSON run document (lbrprobe.run/2) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`.")
     var json: String?
 
+    // issue 13: timeline picture, compact / detailed text, progress.
+    @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
+    var timeline: String?
+
+    @Flag(help: "Text: one row per scenario (runs, statuses, outcome distribution) and its plain answer; no evidence.")
+    var summary = false
+
+    @Flag(help: "Text: add the evidence per phase (signals, guest/host observations). JSON always carries it.")
+    var evidence = false
+
+    @Flag(name: [.short, .long], help: "No progress line on stderr (it is shown only when stderr is a terminal).")
+    var quiet = false
+
     func validate() throws {
-        for s in scenarios where Catalog.named(s) == nil {
-            throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
-        }
+        // A word right after an option-like token may be a mistyped option's value (`--frmat json`): leave it
+        // to argument-parser, which reports "Unknown option" after validate(); run() checks again.
+        try Run.checkScenarios(scenarios, deferAfterOption: true)
         if let model, !Backends.modelNames.contains(model) {
             throw ValidationError("unknown model '\(model)' (known: \(Backends.modelNames.joined(separator: ", ")))")
         }
@@ -120,12 +133,23 @@ struct Run: ParsableCommand {
         }
     }
 
+    /// Unknown scenario names are a usage error (64).
+    static func checkScenarios(_ names: [String], deferAfterOption: Bool,
+                               arguments: [String] = CommandLine.arguments) throws {
+        for s in names where Catalog.named(s) == nil {
+            if deferAfterOption, let i = arguments.firstIndex(of: s), i > 0, arguments[i - 1].hasPrefix("-") { continue }
+            throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
+        }
+    }
+
     func run() throws {
+        try Run.checkScenarios(scenarios, deferAfterOption: false)
         let logger = global.makeLogger("lbrprobe.run")
 
         OutputTargets.ignoreSigpipe()
         // Outputs naming the same file would overwrite each other: usage error before anything runs.
-        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
+                       ("--timeline", timeline)].compactMap { f, p in p.map { (flag: f, path: $0) } }
         if let clash = OutputTargets.samePathError(outputs) {
             printError("Error: \(clash)")
             throw ExitCode(LbrExitCode.usage.rawValue)
@@ -157,7 +181,11 @@ struct Run: ParsableCommand {
                 logger.notice("\(reason!)")
                 if pick.backend.kind != .hw {
                     fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
-                    printError("lbrprobe: note: \(fallback!)")
+                    // One line: the blockers themselves are listed once, in the report (issue 13).
+                    let passed = ReportSupport.selection(reason!).passedOver
+                        .map { "\($0.kind) unavailable (\($0.blockers.count) blocker\($0.blockers.count == 1 ? "" : "s"))" }
+                    printError("lbrprobe: note: --backend auto fell back to \(pick.backend.kind.rawValue)"
+                               + (passed.isEmpty ? "" : ": " + passed.joined(separator: ", ") + "; see the report"))
                 }
             }
         } catch {
@@ -182,15 +210,17 @@ struct Run: ParsableCommand {
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
         // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
         let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+        let progress = ProgressLine(quiet: quiet)
         var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
-                                     interruption: Run.interruption).run(selected)
+                                     interruption: Run.interruption, progress: progress.update).run(selected)
+        progress.finish()
         if let i = report.interruption {
             printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
 
         // Standard output first, then the files, each whatever happened to the others (issue 11).
         var failures = OutputTargets.Failures()
-        if let e = OutputTargets.writeStdout(report, format: format) { failures.record("", e) }
+        if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
         func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
             guard let path else { return }
             do {
@@ -207,6 +237,7 @@ struct Run: ParsableCommand {
         }
         save("--write-expect", writeExpect) { ExpectWriter.render(report) }
         save("--json", json) { try JsonReport.render(report) }
+        save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
         withExtendedLifetime(lock) {}
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import LbrTestSupport
 import LbrCore
 @testable import LbrLinux
@@ -259,4 +260,26 @@ func readText(_ path: String) -> String? {
         out += buf[0..<n]
     }
     return String(decoding: out, as: UTF8.self)
+}
+
+@Suite("Thread names (issue 13)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
+struct ThreadNameTests {
+    static func comm(_ tid: pid_t) throws -> String {
+        try String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func vcpuAndHogThreadsAreNamedInProc() throws {
+        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        defer { vm.close() }
+        #expect(try Self.comm(vm.vcpuThreadID) == "lbrprobe-vcpu0")
+        let hog = try CpuHog(cpu: 0)
+        #expect(try Self.comm(hog.tid) == "lbrprobe-hog")
+        _ = hog.stop()
+        let task = try CpuHog(cpu: 0, name: "lbrprobe-cstask-and-more")
+        #expect(try Self.comm(task.tid) == "lbrprobe-cstask", "the kernel keeps 15 bytes")
+        _ = task.stop()
+        // top -H reads the same comm: every lbrprobe thread is findable by name.
+        let names = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { try? Self.comm(pid_t($0)!) }
+        #expect(names.contains("lbrprobe-vcpu0"))
+    }
 }

@@ -228,7 +228,7 @@ import LbrCore
     }
 
     @Test func textReportShowsTableAndEvidence() {
-        let t = TextReport.render(Fixtures.mixedReport())
+        let t = TextReport.render(Fixtures.mixedReport(), evidence: true)
         #expect(t.contains("SCENARIO"))
         #expect(t.contains("slot-contention") && t.contains("FAIL") && t.contains("unmet (coexist)"))
         #expect(t.contains("phase contended (contended"))

@@ -27,7 +27,7 @@ SIM_UNMET = ["guest-baseline", "slot-contention", "--backend", "sim", "--model",
 # NAME: (arguments of `lbrprobe run`, output, deterministic?, fence language[, shaping function name]).
 # Arguments starting with "caps" are a `lbrprobe caps` command instead of `run`.
 REGIONS = {
-    "readme-run-text": (["--backend", "auto"], "stdout", False, "", "two_blocks"),
+    "readme-run-text": (["--backend", "auto", "--evidence"], "stdout", False, "", "two_blocks"),
     "readme-tap": (["host-first", "--backend", "sim", "--format", "tap", "--expect", "expectations/mainline.expect"],
                    "stdout", True, ""),
     "readme-hw-skip": (["--backend", "hw", "--format", "tap"], "stdout", False, ""),
@@ -120,7 +120,7 @@ def run(binary, name):
     shown = ["lbrprobe"] + sub + [a if a != "{out}" else ("junit.xml" if "--junit" in args else "kcidb.json")
                                   for a in args]
     if name == "readme-run-text":
-        shown = ["lbrprobe", "run"]      # --backend auto is the default
+        shown = ["lbrprobe", "run", "--evidence"]      # --backend auto is the default; evidence blocks on request
     prompt = "$ " + " ".join(shown)
     if where == "file":
         prompt += " && cat " + shown[-1]

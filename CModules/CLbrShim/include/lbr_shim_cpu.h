@@ -20,4 +20,8 @@ int lbr_current_cpu(void);
 pid_t lbr_gettid(void);
 /** Whether `cpu` is in the calling thread's affinity mask: 1, 0, or -errno. */
 int lbr_self_affinity_has(int cpu);
+/** Names the calling thread (pthread_setname_np; the kernel keeps 15 bytes): 0 or an errno. */
+int lbr_set_self_name(const char *name);
+/** The calling thread's name into buf (pthread_getname_np): 0 or an errno. */
+int lbr_get_self_name(char *buf, size_t len);
 #endif

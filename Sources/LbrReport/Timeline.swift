@@ -1,0 +1,236 @@
+// The per-result timeline of a run document (issue 13): a compact list of events on one time axis, derived
+// from the phase records' timed observations, so `lbrprobe timeline RUN.json` can draw a saved run without
+// the raw observations. State lanes carry only changes; runs of equal MSR accesses collapse into one span;
+// kmsg lines and notes are capped. Wire form: `results[].timeline` (docs/run-format.md "Timeline").
+
+import LbrCore
+import LbrScenarios
+
+/// Derives timeline events from a result.
+public enum Timeline {
+    /// Hard cap of events per result (the document stays small under `--repeat`).
+    public static let maxEvents = 400
+    /// Caps per lane for free-text lanes.
+    static let maxKmsg = 24, maxNotes = 24
+
+    /// Lane names, in drawing order. `host:<contender>` lanes sort where `host:` is.
+    public enum Lane {
+        public static let phase = "phase"
+        public static let step = "step"
+        public static let vlbrObserved = "vlbr-observed"
+        public static let vlbrModel = "vlbr-model"
+        public static let passthrough = "passthrough"
+        public static let msrAccess = "msr-access"
+        public static let hostPrefix = "host:"
+        public static let guest = "guest"
+        public static let kmsg = "kmsg"
+        public static let contextSwitchReal = "ctx-switch-real"
+        public static let contextSwitchModel = "ctx-switch-model"
+        public static let note = "note"
+        public static let outcome = "outcome"
+        public static let order = [phase, step, vlbrObserved, vlbrModel, passthrough, msrAccess, hostPrefix, guest,
+                                   kmsg, contextSwitchReal, contextSwitchModel, note, outcome]
+    }
+
+    /// The clock of a result's `t_ns`: hw stamps observations with the runner's monotonic clock; hybrid and
+    /// sim stamp them with the kernel model's clock (which advances by the model's costs and the guest's
+    /// commands), so phase boundaries are placed on that clock too.
+    public static func clock(_ r: ScenarioResult) -> String { r.backend == .hw ? "monotonic" : "model" }
+
+    /// The events of one result, sorted by time; nil when the result has no records (skipped, or its raw
+    /// observations were not kept).
+    public static func events(_ r: ScenarioResult) -> (clock: String, events: [JsonReport.TimelineEventDTO], truncated: Int)? {
+        guard !r.records.isEmpty else { return nil }
+        var b = Builder(result: r)
+        b.build()
+        var ev = b.events.sorted { $0.t_ns != $1.t_ns ? $0.t_ns < $1.t_ns : laneRank($0.lane) < laneRank($1.lane) }
+        var dropped = 0
+        if ev.count > maxEvents {
+            // Keep structure (phases, steps, states, outcome); drop the tail of the free-text lanes first.
+            let keep: Set<String> = [Lane.phase, Lane.step, Lane.vlbrObserved, Lane.outcome]
+            var budget = maxEvents - ev.filter { keep.contains($0.lane) }.count
+            ev = ev.filter { e in
+                if keep.contains(e.lane) { return true }
+                if budget > 0 { budget -= 1; return true }
+                dropped += 1; return false
+            }
+        }
+        return (clock(r), ev, dropped)
+    }
+
+    /// Printable ASCII (`#` kept, other characters spelled or `_`), one line.
+    public static func ascii(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.value >= 0x20 && u.value < 0x7f { out.unicodeScalars.append(u) }
+            else if u == "\n" || u == "\t" { out += " " }
+            else if let a = ReportSupport.asciiSpellings[u] { out += a }
+            else { out += "_" }
+        }
+        return out
+    }
+
+    /// Sort rank of a lane (unknown lanes after the known ones).
+    public static func laneRank(_ lane: String) -> Int {
+        if lane.hasPrefix(Lane.hostPrefix) { return Lane.order.firstIndex(of: Lane.hostPrefix)! }
+        return Lane.order.firstIndex(of: lane) ?? Lane.order.count
+    }
+
+    struct Builder {
+        let result: ScenarioResult
+        var events: [JsonReport.TimelineEventDTO] = []
+        var origin: UInt64 = 0
+        var lastVlbr: String?, lastPass: String?
+        var lastHost: [String: String] = [:]
+        var lastTos: UInt64?
+        var kmsgCount = 0, noteCount = 0
+        var msrRun: (start: UInt64, end: UInt64, state: String, count: Int)?
+
+        init(result: ScenarioResult) { self.result = result }
+
+        func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
+
+        mutating func add(_ t: UInt64, _ lane: String, _ label: String, _ state: String?, dur: UInt64? = nil) {
+            events.append(.init(t_ns: rel(t), dur_ns: dur, lane: lane, label: Timeline.ascii(String(label.prefix(160))),
+                                state: state))
+        }
+
+        mutating func build() {
+            let r = result
+            let hw = r.backend == .hw
+            let times = r.records.flatMap { $0.observations.map(\.timeNs) }
+            origin = hw ? (r.records.first?.startNs ?? 0) : (times.min() ?? 0)
+            let scenario = Catalog.named(r.scenario)
+            let depth = UInt64(max(2, r.lbrDepth ?? 32))
+            let tosMask = depth & (depth - 1) == 0 ? depth - 1 : 0x1f
+            let verdicts = Dictionary(r.phases.map { ($0.phase, $0) }, uniquingKeysWith: { a, _ in a })
+            var cursor = origin
+            var end = origin
+            for rec in r.records {
+                // Phase span: the runner's clock on hw; on the model clock, from the previous phase's end to
+                // this phase's last observation.
+                let obsMax = rec.observations.map(\.timeNs).max()
+                let pStart = hw ? rec.startNs : cursor
+                let pEnd = hw ? max(rec.endNs, pStart) : max(obsMax ?? cursor, cursor)
+                let role = scenario?.phases.first { $0.name == rec.phase }?.role.rawValue ?? "teardown"
+                add(pStart, Lane.phase, rec.phase, role, dur: pEnd - pStart)
+                if let v = verdicts[rec.phase] {
+                    var label = "inferred \(v.inferred.rawValue)"
+                    if let s = v.hostStarved { label += s ? ", host starved" : ", host not starved" }
+                    add(pStart, Lane.vlbrObserved, label, v.inferred.rawValue, dur: pEnd - pStart)
+                }
+                // Steps: spans between step boundaries on the observation clock.
+                let steps = scenario?.phases.first { $0.name == rec.phase }?.steps ?? []
+                if let ends = rec.stepEnds {
+                    var from = 0
+                    var sStart = pStart
+                    for (k, e) in ends.enumerated() where e <= rec.observations.count {
+                        let slice = rec.observations[from..<e]
+                        let sEnd = max(sStart, hw ? (slice.map(\.timeNs).max() ?? sStart) : (slice.map(\.timeNs).max() ?? sStart))
+                        let step = k < steps.count ? steps[k] : nil
+                        let state = step?.timing?.rawValue ?? (step?.actor == .host ? "host" : "guest")
+                        add(sStart, Lane.step, step.map { "\($0)" } ?? "step \(k + 1)", state, dur: sEnd - sStart)
+                        sStart = sEnd; from = e
+                    }
+                }
+                for o in rec.observations { observe(o, tosMask: tosMask, hw: hw) }
+                flushMsr()
+                cursor = pEnd
+                end = max(end, pEnd)
+            }
+            add(end, Lane.outcome, r.outcome.code, r.status.rawValue)
+        }
+
+        mutating func flushMsr() {
+            guard let m = msrRun else { return }
+            let what = m.state == "trapped" ? "trapped" : m.state == "gp" ? "#GP" : "passed through"
+            add(m.start, Lane.msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(what)", m.state,
+                dur: m.end - m.start)
+            msrRun = nil
+        }
+
+        mutating func observe(_ t: TimedObservation, tosMask: UInt64, hw: Bool) {
+            let at = t.timeNs
+            switch t.observation {
+            case let .msrAccess(a):
+                let s = a.faulted ? "gp" : a.trapped ? "trapped" : "passed-through"
+                if let m = msrRun, m.state == s { msrRun = (m.start, at, s, m.count + 1) } else {
+                    flushMsr(); msrRun = (at, at, s, 1)
+                }
+            case let .vlbr(s):
+                if lastVlbr != s.rawValue { lastVlbr = s.rawValue; add(at, Lane.vlbrModel, "vLBR \(s.rawValue)", s.rawValue) }
+            case let .passthrough(p):
+                let s = p ? "on" : "off"
+                if lastPass != s { lastPass = s; add(at, Lane.passthrough, "passthrough \(s)", s) }
+            case let .hostEvent(c, state, en, run):
+                if lastHost[c] != state.rawValue {
+                    lastHost[c] = state.rawValue
+                    let pct = en > 0 ? Int((Double(run) / Double(en) * 100).rounded()) : 0
+                    add(at, Lane.hostPrefix + c, "\(state.rawValue), ran \(pct)% of \(en) ns enabled", state.rawValue)
+                }
+            case let .hostSamples(s):
+                var label = "\(s.samples) samples: \(s.withBranches) with branches, \(s.emptyBranches) empty"
+                if s.staleRepeats > 0 { label += ", \(s.staleRepeats) stale" }
+                if s.guestAddresses > 0 { label += ", \(s.guestAddresses) guest addresses" }
+                let state = s.guestAddresses > 0 ? "leak"
+                    : s.samples > 0 && s.starvedSamples * 2 >= s.samples ? "starved" : "samples"
+                add(at, Lane.hostPrefix + s.contender, label, state)
+            case let .guest(g):
+                guestEvent(g, at: at, tosMask: tosMask)
+            case let .kmsg(line):
+                kmsgCount += 1
+                if kmsgCount <= maxKmsg { add(at, Lane.kmsg, line, "kmsg") }
+                else if kmsgCount == maxKmsg + 1 { add(at, Lane.kmsg, "(further kmsg lines not shown)", "kmsg") }
+            case let .contextSwitches(n):
+                // hybrid/hw: the vCPU thread's real switches; sim: the model's.
+                let real = result.backend != .sim
+                add(at, real ? Lane.contextSwitchReal : Lane.contextSwitchModel,
+                    "\(real ? "real" : "model"): +\(n) context switch\(n == 1 ? "" : "es")", real ? "real" : "model")
+            case let .note(s):
+                if s.hasPrefix("model: vCPU thread switched out") {
+                    add(at, Lane.contextSwitchModel, s, "model")
+                } else {
+                    noteCount += 1
+                    if noteCount <= maxNotes { add(at, Lane.note, s, "note") }
+                }
+            case .exits:
+                break
+            default:
+                break
+            }
+        }
+
+        mutating func guestEvent(_ g: GuestResult, at: UInt64, tosMask: UInt64) {
+            var label = "\(g.command)"
+            var state: String
+            switch g.status {
+            case .ok: state = "ok"
+            case .fault: state = "gp"; label += ": #GP"
+            case .timeout: state = "timeout"; label += ": timeout"
+            case let .error(m): state = "error"; label += ": \(m)"
+            }
+            if g.status == .ok {
+                switch g.command {
+                case let .writeTos(v):
+                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask) {
+                    case .sticks: state = "stuck"; label += ": TOS write stuck"
+                    case .dropped: state = "dropped"; label += ": TOS write dropped (read 0)"
+                    case let .odd(x): state = "odd"; label += ": read back 0x\(String(x, radix: 16))"
+                    case .fault, .noValue: break
+                    }
+                case .readLbrStack:
+                    if let s = g.stack {
+                        let advanced = lastTos.map { $0 != s.tos } ?? true
+                        state = s.nonZeroEntries == 0 ? "empty" : advanced ? "advanced" : "same"
+                        label += ": TOS \(s.tos)\(lastTos == nil ? "" : advanced ? " (advanced)" : " (unchanged)"), \(s.nonZeroEntries)/\(s.from.count) entries"
+                        lastTos = s.tos
+                    }
+                case .enableLbr, .disableLbr, .rdmsr:
+                    if let v = g.values.first { label += " = 0x\(String(v, radix: 16))" }
+                default: break
+                }
+            }
+            add(at, Lane.guest, label, state)
+        }
+    }
+}

@@ -1,0 +1,473 @@
+// Timeline picture of a run document (issue 13): one self-contained SVG, per scenario a panel with lanes on
+// one time axis — phases, timed steps, the vLBR state inferred from the evidence and the model's ground
+// truth, passthrough, each host event, the guest's MSR results, kmsg lines, context switches (real and the
+// model's), notes and the outcome. Colour plus text labels, a legend, ASCII text (anything else as numeric
+// character references), hover titles with the full label, no external resources. A pure function of the
+// document (`JsonReport.RunDocument`): `lbrprobe timeline RUN.json -o FILE` and `run --timeline FILE` share it.
+
+import LbrScenarios
+
+public enum TimelineSvg {
+    // Layout (px).
+    static let width = 1400.0, labelW = 176.0, rightPad = 24.0, laneH = 20.0, barH = 15.0
+    static var plotW: Double { width - labelW - rightPad }
+    static let charW = 6.1 // approx. width of one 11px sans-serif character
+
+    /// Renders the whole document.
+    public static func render(_ doc: JsonReport.RunDocument) -> String {
+        var body: [String] = []
+        var y = 0.0
+        // Header.
+        var head = "lbrprobe timeline: backend \(doc.backend)"
+        if let m = doc.model { head += " (model \(m))" }
+        head += ", cpu \(doc.cpu), kernel \(doc.kernel_release), \(doc.results.count) run(s)"
+        if let t = doc.start_time { head += ", started \(t)" }
+        y += 24
+        body.append(text(12, y, head, size: 16, weight: "bold"))
+        y += 18
+        let clocks = Set(doc.results.compactMap(\.timeline_clock))
+        let clockNote = clocks.contains("model")
+            ? "Time axis per scenario: the kernel model's clock (hybrid/sim: model costs plus the guest's commands), from the scenario's start."
+            : "Time axis per scenario: the host's monotonic clock, from the scenario's start."
+        body.append(text(12, y, clockNote + " Axis: half linear time, half event order, so short bursts stay readable; tick labels are real times.", size: 11, fill: "#333"))
+        if !doc.availability.available {
+            // The blockers once, not in every panel.
+            y += 16
+            body.append(text(12, y, "backend \(doc.backend) unavailable; every scenario was skipped:", size: 12, weight: "bold", fill: "#b3261e"))
+            for b in ReportSupport.blockers(doc.availability.detail) {
+                for line in wrap("- " + b, width: Int((width - 24) / 6.6)) { y += 14; body.append(text(24, y, line, size: 11, fill: "#333")) }
+            }
+        }
+        y += 8
+        let (legend, lh) = legendSvg(y: y)
+        body.append(legend)
+        y += lh + 8
+
+        // One panel per scenario: its first run that has a timeline (else its first run).
+        var order: [String] = []
+        var byScenario: [String: [JsonReport.ResultDTO]] = [:]
+        for r in doc.results {
+            if byScenario[r.scenario] == nil { order.append(r.scenario) }
+            byScenario[r.scenario, default: []].append(r)
+        }
+        for s in order {
+            let runs = byScenario[s]!
+            let shown = runs.first { !($0.timeline ?? []).isEmpty } ?? runs[0]
+            let dist = doc.distributions.first { $0.scenario == s }
+            let (panel, h) = panelSvg(shown, runs: runs.count, distribution: dist, y: y)
+            body.append(panel)
+            y += h + 18
+        }
+        y += 8
+        let w = Int(width), h = Int(y.rounded(.up))
+        return """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">
+            <title>\(esc(head))</title>
+            <rect x="0" y="0" width="\(w)" height="\(h)" fill="#ffffff"/>
+            \(body.joined(separator: "\n"))
+            </svg>
+
+            """
+    }
+
+    // MARK: panel
+
+    static func panelSvg(_ r: JsonReport.ResultDTO, runs: Int, distribution: JsonReport.RunDocument.Distribution?,
+                         y y0: Double) -> (String, Double) {
+        var out: [String] = []
+        var y = y0 + 18
+        let status = r.status.uppercased()
+        out.append("<g class=\"scenario\" id=\"scenario-\(esc(r.scenario))\">")
+        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status)))
+        var sub = "\(String(format3(r.duration_ms))) ms wall"
+        if runs > 1 {
+            sub += "; shown: repeat \(r.repeat) of \(runs)"
+            if let d = distribution { sub += "; outcomes: " + d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ") }
+        }
+        if let c = r.timeline_clock { sub += "; clock: \(c)" }
+        if let t = r.timeline_truncated { sub += "; \(t) events not shown" }
+        y += 15
+        out.append(text(12, y, sub, size: 11, fill: "#555"))
+        y += 16
+        if let a = r.answer {
+            for line in wrap(a, width: Int((width - 24) / 7.0)) {
+                out.append(text(12, y, line, size: 12, fill: "#222", style: "italic"))
+                y += 15
+            }
+        }
+        let events = r.timeline ?? []
+        if events.isEmpty {
+            let why = r.reason.map { TextReport.backendUnavailable($0) != nil ? "no timeline: not run, the backend is unavailable (blockers at the top)" : "no timeline: \($0)" }
+                ?? "no timeline recorded for this run"
+            for line in wrap(why, width: Int((width - 24) / charW)) {
+                out.append(text(12, y, line, size: 11, fill: "#777")); y += 14
+            }
+            out.append("</g>")
+            return (out.joined(separator: "\n"), y - y0)
+        }
+        y += 2
+        let scale = AxisScale(events)
+        // Lanes present, in order.
+        var lanes: [String] = []
+        for e in events where !lanes.contains(e.lane) { lanes.append(e.lane) }
+        lanes.sort { (Timeline.laneRank($0), $0) < (Timeline.laneRank($1), $1) }
+        let top = y
+        // Phase backgrounds across every lane.
+        for e in events where e.lane == Timeline.Lane.phase {
+            let x0 = scale.x(e.t_ns), x1 = scale.x(e.t_ns + (e.dur_ns ?? 0))
+            out.append("<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(max(1, x1 - x0)))\" height=\"\(f(Double(lanes.count) * laneH))\" fill=\"\(phaseColour(e.state))\" opacity=\"0.45\"/>")
+            out.append("<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + Double(lanes.count) * laneH))\" stroke=\"#777\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>")
+        }
+        for lane in lanes {
+            out.append(text(12, y + 14, laneTitle(lane), size: 11, weight: "bold", fill: "#333"))
+            out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y + laneH))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y + laneH))\" stroke=\"#e2e2e2\"/>")
+            let le = events.filter { $0.lane == lane }
+            out.append(contentsOf: laneSvg(lane, le, scale: scale, y: y))
+            y += laneH
+        }
+        // Axis.
+        y += 4
+        out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y))\" stroke=\"#444\"/>")
+        var lastX = -1000.0
+        for t in scale.ticks() {
+            let x = scale.x(t)
+            out.append("<line x1=\"\(f(x))\" y1=\"\(f(y))\" x2=\"\(f(x))\" y2=\"\(f(y + 4))\" stroke=\"#444\"/>")
+            if x - lastX > 64 {
+                out.append(text(x - 2, y + 15, timeText(t), size: 10, fill: "#444"))
+                lastX = x
+            }
+        }
+        y += 20
+        out.append("</g>")
+        return (out.joined(separator: "\n"), y - y0)
+    }
+
+    /// The drawing of one lane.
+    static func laneSvg(_ lane: String, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double) -> [String] {
+        var out: [String] = []
+        let by = y + (laneH - barH) / 2
+        let isStateLane = lane == Timeline.Lane.vlbrModel || lane == Timeline.Lane.passthrough
+            || lane.hasPrefix(Timeline.Lane.hostPrefix)
+        let hostStates: Set<String> = ["active", "inactive", "error", "off", "closed"]
+        let end = scale.maxT
+        // Spans: events with a duration, and state changes held until the next change on the lane.
+        var spans: [(t0: UInt64, t1: UInt64, e: JsonReport.TimelineEventDTO)] = []
+        var instants: [JsonReport.TimelineEventDTO] = []
+        if lane == Timeline.Lane.outcome, let e = events.last {
+            spans.append((0, end, e))
+        } else if isStateLane {
+            let changes = events.filter { lane.hasPrefix(Timeline.Lane.hostPrefix) ? hostStates.contains($0.state ?? "") : true }
+            for (i, e) in changes.enumerated() {
+                let next = i + 1 < changes.count ? changes[i + 1].t_ns : end
+                spans.append((e.t_ns, max(next, e.t_ns), e))
+            }
+            // Host sample summaries taken when a state span starts join that span's label; others stay markers.
+            let starts = Set(spans.map(\.t0))
+            for e in events where lane.hasPrefix(Timeline.Lane.hostPrefix) && !hostStates.contains(e.state ?? "") {
+                if starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
+                    var m = spans[k].e
+                    m.label += "; \(e.label)"
+                    if e.state == "starved" || e.state == "leak" { m.label += " (\(e.state!))" }
+                    spans[k].e = m
+                } else {
+                    instants.append(e)
+                }
+            }
+        } else {
+            for e in events { if let d = e.dur_ns { spans.append((e.t_ns, e.t_ns + d, e)) } else { instants.append(e) } }
+        }
+        for s in spans {
+            let x0 = scale.x(s.t0), x1 = max(scale.x(s.t1), x0 + 2)
+            let fill = lane == Timeline.Lane.phase ? phaseColour(s.e.state) : lane == Timeline.Lane.step ? stepColour(s.e.state)
+                : lane == Timeline.Lane.outcome ? statusColour(s.e.state ?? "") : stateColour(s.e.state)
+            let label = lane == Timeline.Lane.outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
+            out.append("<g><title>\(esc(titleText(s.e)))</title>")
+            out.append("<rect x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.8\"/>")
+            let room = Int((x1 - x0 - 6) / charW)
+            if let t = fit(label, room: room, short: s.e.state) {
+                out.append(text(x0 + 3, by + 11.5, t, size: 10.5, fill: textOn(fill)))
+            }
+            out.append("</g>")
+        }
+        // Instants: a marker, and the label while it fits before the next marker.
+        for (i, e) in instants.enumerated() {
+            let x = scale.x(e.t_ns)
+            let nextX = i + 1 < instants.count ? scale.x(instants[i + 1].t_ns) : width - rightPad
+            let fill = instantColour(lane, e.state)
+            out.append("<g><title>\(esc(titleText(e)))</title>")
+            out.append("<path d=\"M \(f(x)) \(f(by)) L \(f(x + 4)) \(f(by + barH / 2)) L \(f(x)) \(f(by + barH)) L \(f(x - 4)) \(f(by + barH / 2)) Z\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.6\"/>")
+            let room = Int((nextX - x - 10) / charW)
+            if let t = fit(e.label, room: room, short: e.state) {
+                out.append(text(x + 6, by + 11.5, t, size: 10.5, fill: "#222"))
+            }
+            out.append("</g>")
+        }
+        return out
+    }
+
+    // MARK: axis
+
+    /// Monotone axis: x = half linear in time, half in the rank among distinct event times.
+    struct AxisScale {
+        let times: [UInt64]
+        let maxT: UInt64
+        init(_ events: [JsonReport.TimelineEventDTO]) {
+            var ts = Set<UInt64>()
+            for e in events { ts.insert(e.t_ns); if let d = e.dur_ns { ts.insert(e.t_ns + d) } }
+            ts.insert(0)
+            times = ts.sorted()
+            maxT = max(times.last ?? 1, 1)
+        }
+        func rank(_ t: UInt64) -> Double {
+            // Interpolated rank for times between known ones.
+            var lo = 0, hi = times.count - 1
+            if t <= times[0] { return 0 }
+            if t >= times[hi] { return Double(hi) }
+            while hi - lo > 1 { let m = (lo + hi) / 2; if times[m] <= t { lo = m } else { hi = m } }
+            let span = Double(times[hi] - times[lo])
+            return Double(lo) + (span > 0 ? Double(t - times[lo]) / span : 0)
+        }
+        func x(_ t: UInt64) -> Double {
+            let lin = Double(min(t, maxT)) / Double(maxT)
+            let r = times.count > 1 ? rank(t) / Double(times.count - 1) : lin
+            return TimelineSvg.labelW + TimelineSvg.plotW * (0.5 * lin + 0.5 * r)
+        }
+        /// Round linear ticks plus the phase boundaries' neighbourhood comes from the events themselves.
+        func ticks() -> [UInt64] {
+            let steps: [UInt64] = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+                                   2_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000, 1_000_000_000]
+            let step = steps.first { maxT / $0 <= 8 } ?? 1_000_000_000
+            var out: [UInt64] = []
+            var t: UInt64 = 0
+            while t <= maxT { out.append(t); t += step }
+            return out
+        }
+    }
+
+    static func timeText(_ ns: UInt64) -> String {
+        if ns == 0 { return "0" }
+        if ns >= 1_000_000 { return trim(Double(ns) / 1e6) + " ms" }
+        return trim(Double(ns) / 1e3) + " us"
+    }
+
+    /// Up to 3 decimals, trailing zeros dropped, with integer arithmetic (Double's description is slow).
+    static func trim(_ v: Double) -> String {
+        let t = Int((v * 1000).rounded())
+        let a = t < 0 ? -t : t
+        var frac = a % 1000
+        var s = (t < 0 ? "-" : "") + String(a / 1000)
+        if frac != 0 {
+            var digits = 3
+            while frac % 10 == 0 { frac /= 10; digits -= 1 }
+            let f = String(frac)
+            s += "." + String(repeating: "0", count: digits - f.utf8.count) + f
+        }
+        return s
+    }
+
+    static func format3(_ v: Double) -> String { trim(v) }
+
+    // MARK: legend
+
+    static func legendSvg(y y0: Double) -> (String, Double) {
+        let groups: [(String, [(String, String, Bool)])] = [
+            ("vLBR / passthrough / host event / MSRs", [
+                ("active, on, stuck, advanced, passed through", stateColour("active"), false),
+                ("error, not-active, off, dropped, trapped, #GP, empty", stateColour("error"), false),
+                ("inactive, host starved, odd, unchanged TOS", stateColour("inactive"), false),
+                ("none, unknown, closed, samples", stateColour("none"), false),
+                ("leak (guest addresses in host samples), no-lbr", stateColour("leak"), false),
+            ]),
+            ("steps / markers", [
+                ("guest command", stepColour("guest"), false), ("host action between exits", stepColour("between-exits"), false),
+                ("host action while the vCPU runs", stepColour("while-vcpu-runs"), false), ("preemption", stepColour("preemption"), false),
+                ("kmsg line", instantColour(Timeline.Lane.kmsg, nil), true),
+                ("real context switch", instantColour(Timeline.Lane.contextSwitchReal, nil), true),
+                ("model context switch", instantColour(Timeline.Lane.contextSwitchModel, nil), true),
+                ("note", instantColour(Timeline.Lane.note, nil), true),
+            ]),
+        ]
+        var out: [String] = []
+        var y = y0
+        for (title, items) in groups {
+            y += 16
+            out.append(text(12, y, title + ":", size: 11, weight: "bold", fill: "#333"))
+            var x = 12.0 + 250
+            for (label, colour, marker) in items {
+                let w = 16 + Double(label.utf8.count) * charW + 14
+                if x + w > width - rightPad { x = 12 + 250; y += 16 }
+                if marker {
+                    out.append("<path d=\"M \(f(x + 5)) \(f(y - 10)) L \(f(x + 9)) \(f(y - 5)) L \(f(x + 5)) \(f(y)) L \(f(x + 1)) \(f(y - 5)) Z\" fill=\"\(colour)\"/>")
+                } else {
+                    out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(colour)\"/>")
+                }
+                out.append(text(x + 16, y, label, size: 11, fill: "#222"))
+                x += w
+            }
+        }
+        y += 16
+        out.append(text(12, y, "Phases shade the panel (dashed line = phase start). Hover any bar or marker for its full label.", size: 11, fill: "#555"))
+        return ("<g class=\"legend\">" + out.joined(separator: "\n") + "</g>", y - y0)
+    }
+
+    // MARK: colours and text
+
+    static func laneTitle(_ lane: String) -> String {
+        switch lane {
+        case Timeline.Lane.phase: return "phase"
+        case Timeline.Lane.step: return "timed step"
+        case Timeline.Lane.vlbrObserved: return "vLBR observed"
+        case Timeline.Lane.vlbrModel: return "vLBR model"
+        case Timeline.Lane.passthrough: return "passthrough (model)"
+        case Timeline.Lane.msrAccess: return "LBR MSR accesses"
+        case Timeline.Lane.guest: return "guest MSR results"
+        case Timeline.Lane.kmsg: return "kmsg"
+        case Timeline.Lane.contextSwitchReal: return "ctx switch (real)"
+        case Timeline.Lane.contextSwitchModel: return "ctx switch (model)"
+        case Timeline.Lane.note: return "notes"
+        case Timeline.Lane.outcome: return "outcome"
+        default:
+            if lane.hasPrefix(Timeline.Lane.hostPrefix) {
+                let c = String(lane.dropFirst(Timeline.Lane.hostPrefix.count))
+                return "host " + (c.count > 20 ? String(c.prefix(19)) + "." : c)
+            }
+            return String(lane.prefix(24))
+        }
+    }
+
+    static func stateColour(_ s: String?) -> String {
+        switch s ?? "" {
+        case "active", "on", "stuck", "advanced", "passed-through", "ok", "pass": return "#2e9d57"
+        case "error", "not-active", "off", "dropped", "trapped", "gp", "empty", "fail": return "#d23f3a"
+        case "inactive", "starved", "odd", "same", "timeout": return "#e8891c"
+        case "leak", "no-lbr": return "#8e44ad"
+        default: return "#a9b2bc"
+        }
+    }
+
+    static func stepColour(_ s: String?) -> String {
+        switch s ?? "" {
+        case "between-exits": return "#7fb2e0"
+        case "while-vcpu-runs": return "#3aa39a"
+        case "preemption": return "#c0509a"
+        case "host": return "#b9cde6"
+        default: return "#d5dbe2"
+        }
+    }
+
+    static func phaseColour(_ role: String?) -> String {
+        switch role ?? "" {
+        case "setup": return "#eef2f7"
+        case "baseline": return "#e6f4e6"
+        case "contended": return "#fde3d3"
+        case "after-contention": return "#e1ebfb"
+        case "recovery-attempt": return "#efe3f8"
+        case "tracing": return "#fff2c0"
+        case "stack-reference": return "#dff4f3"
+        case "stack-check": return "#f6e0ec"
+        default: return "#eeeeee"
+        }
+    }
+
+    static func instantColour(_ lane: String, _ state: String?) -> String {
+        switch lane {
+        case Timeline.Lane.kmsg: return "#8d5a3b"
+        case Timeline.Lane.contextSwitchReal: return "#111111"
+        case Timeline.Lane.contextSwitchModel: return "#2f63b5"
+        case Timeline.Lane.note: return "#8a8f96"
+        case Timeline.Lane.guest where state == "ok": return "#6d7780"
+        default: return stateColour(state)
+        }
+    }
+
+    static func statusColour(_ s: String) -> String {
+        switch s {
+        case "pass": return "#1f7a3f"
+        case "fail", "error", "timeout": return "#b3261e"
+        default: return "#666666"
+        }
+    }
+
+    /// Dark text on pale fills, white on saturated ones.
+    static func textOn(_ hex: String) -> String {
+        let v = Array(hex.dropFirst())
+        guard v.count == 6, let r = Int(String(v[0...1]), radix: 16), let g = Int(String(v[2...3]), radix: 16),
+              let b = Int(String(v[4...5]), radix: 16) else { return "#000000" }
+        let lum = 0.299 * Double(r) + 0.587 * Double(g) + 0.114 * Double(b)
+        return lum < 150 ? "#ffffff" : "#111111"
+    }
+
+    static func titleText(_ e: JsonReport.TimelineEventDTO) -> String {
+        var s = "\(e.lane) @ \(timeText(e.t_ns))"
+        if let d = e.dur_ns { s += " for \(timeText(d))" }
+        s += ": \(e.label)"
+        if let st = e.state { s += " [\(st)]" }
+        return s
+    }
+
+    /// The label if it fits in `room` characters, else a shortened one, else the state word, else nothing.
+    static func fit(_ label: String, room: Int, short: String?) -> String? {
+        // Labels are ASCII (Timeline.ascii): UTF-8 length = characters, without grapheme breaking.
+        let n = label.utf8.count
+        if n <= room { return label }
+        if room >= 12 { return String(decoding: label.utf8.prefix(room - 2), as: UTF8.self) + ".." }
+        if let s = short, s.utf8.count <= room, room >= 2 { return s }
+        return nil
+    }
+
+    static func wrap(_ s: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var cur = ""
+        for word in s.split(separator: " ") {
+            if cur.isEmpty { cur = String(word) } else if cur.utf8.count + 1 + word.utf8.count <= width { cur += " " + word } else {
+                lines.append(cur); cur = String(word)
+            }
+        }
+        if !cur.isEmpty { lines.append(cur) }
+        return lines
+    }
+
+    static func text(_ x: Double, _ y: Double, _ s: String, size: Double, weight: String? = nil, fill: String = "#000000",
+                     style: String? = nil) -> String {
+        var a = "x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\" fill=\"\(fill)\""
+        if let weight { a += " font-weight=\"\(weight)\"" }
+        if let style { a += " font-style=\"\(style)\"" }
+        return "<text \(a)>\(esc(s))</text>"
+    }
+
+    /// XML text/attribute escaping; every non-ASCII or control character becomes a numeric reference, so
+    /// the file is ASCII.
+    public static func esc(_ s: String) -> String {
+        // Fast path: printable ASCII without markup characters is returned as is.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x26 && $0 != 0x3c && $0 != 0x3e && $0 != 0x22 && $0 != 0x27 }) {
+            return s
+        }
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in s.unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default:
+                if u.value >= 0x20 && u.value < 0x7f { out.unicodeScalars.append(u) }
+                else if u.value == 0x09 || u.value == 0x0a { out += " " }
+                else if u.value < 0x20 || (0x7f...0x9f).contains(u.value) || (0xd800...0xdfff).contains(u.value) || u.value == 0xfffe || u.value == 0xffff { out += "?" }
+                else { out += "&#x\(String(u.value, radix: 16));" }
+            }
+        }
+        return out
+    }
+
+    /// A coordinate with one decimal, formatted with integer arithmetic (Double's description is slow and
+    /// an SVG has tens of thousands of coordinates).
+    static func f(_ v: Double) -> String {
+        let t = Int((v * 10).rounded())
+        let a = t < 0 ? -t : t
+        let sign = t < 0 ? "-" : ""
+        return a % 10 == 0 ? "\(sign)\(a / 10)" : "\(sign)\(a / 10).\(a % 10)"
+    }
+}

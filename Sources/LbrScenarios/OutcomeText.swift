@@ -1,0 +1,131 @@
+// Plain-language answers (issue 13): the one place that says, in words, what each outcome term means for
+// the guest and the host. Text reports print `PlainAnswer.sentence(for:)` under each outcome; JSON carries it
+// as `answer`; the timeline shows it. Wording follows docs/run-format.md's vocabulary table.
+
+extension Outcome {
+    /// One clause (no capital, no final period) saying who got the LBRs, what the guest saw, whether the host
+    /// was starved, whether anything leaked and what recovered — as far as this term tells.
+    public var plainClause: String {
+        switch self {
+        case .guestWinsHostStarved:
+            return "the guest got the LBRs (its LBR writes stuck) and the host's LBR event was starved"
+        case .hostWinsVlbrError:
+            return "the host kept the LBRs: KVM's vLBR event was not active, so the guest's LBR writes were dropped and it read zeros"
+        case .coexist:
+            return "guest and host both had working LBRs and nothing was starved"
+        case let .recovered(path, latency):
+            let how: String
+            switch path {
+            case .none: how = "by itself, before the guest did anything"
+            case .lbrMsrAccess: how = "on the guest's next LBR MSR access"
+            case .debugctlRewrite: how = "when the guest re-wrote DEBUGCTL.LBR=1"
+            case .releaseAfterPreemption: how = "only after the guest cleared DEBUGCTL.LBR and the vCPU thread was preempted (event released and re-created)"
+            }
+            let cost = latency.map { ", after \($0.guestCommands) guest command(s) and \($0.exits) VM-exit(s)" } ?? ""
+            return "the guest's LBR came back \(how)\(cost)"
+        case .staysErrored:
+            return "nothing the guest tried brought its LBR back"
+        case .guestTraced:
+            return "the host's LBR samples contained guest branch addresses (guest branches leaked to the host)"
+        case .notTraced:
+            return "no guest branch addresses leaked into the host's LBR samples"
+        case .retained:
+            return "the guest's LBR stack survived the vCPU thread being switched out"
+        case .lost:
+            return "the guest's LBR stack was lost or changed when the vCPU thread was switched out"
+        case .vlbrActive:
+            return "with no contender the guest's LBR worked (writes stuck, LBR MSRs passed through)"
+        case .vlbrInactive:
+            return "even with no contender the guest's LBR did not work"
+        case .noGuestLbr:
+            return "the guest has no LBR at all (#GP on the LBR MSRs)"
+        case let .unsupported(r):
+            // The runner's "backend X unavailable: <blockers>" reason: the blockers are reported once per run.
+            if r.hasPrefix("backend ") {
+                let rest = r.dropFirst(8)
+                if let sp = rest.firstIndex(of: " "), rest[sp...].hasPrefix(" unavailable: ") {
+                    return "not run: backend \(rest[..<sp]) is unavailable on this host (its blockers are listed once, at the top)"
+                }
+            }
+            return "not run: \(r)"
+        case let .inconclusive(r):
+            return "no answer: the evidence was missing or contradictory (\(r))"
+        case let .error(r):
+            return "the run failed: \(r)"
+        }
+    }
+}
+
+/// One-sentence answers for results, from `Outcome.plainClause` and the scenario's outcome form.
+public enum PlainAnswer {
+    /// What a term position of an outcome form means, e.g. `<contended>` → "while contended".
+    static func context(_ label: String) -> String? {
+        switch label {
+        case "contended": return "while contended"
+        case "after": return "after the host event closed"
+        case "recovered(path)|stays-errored": return "afterwards"
+        case "lbr-off": return "with the guest's DEBUGCTL.LBR off"
+        case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
+        case "between-exits": return "with the host event opened between VM-exits"
+        case "while-running": return "with it opened while the vCPU ran"
+        default: return nil
+        }
+    }
+
+    /// The term labels of an outcome form such as `<contended>[+<after>]` → ["contended", "after"]; empty for
+    /// single-term forms (`vlbr-active | ...`).
+    public static func termLabels(_ form: String) -> [String] {
+        guard form.contains("+") else { return [] }
+        return form.split(separator: "+").map {
+            String($0.filter { !"<>[]".contains($0) }).trimmingSpaces
+        }
+    }
+
+    /// One sentence for an outcome of `scenario` (nil: unknown scenario, clauses unlabelled).
+    public static func sentence(_ outcome: ScenarioOutcome, scenario: Scenario?) -> String {
+        let labels = scenario.map { termLabels($0.outcomeForm) } ?? []
+        let contexts = outcome.terms.indices.map { i in i < labels.count ? context(labels[i]) : nil }
+        let plain = outcome.terms.map(\.plainClause)
+        var s: String
+        if plain.count > 1, Set(plain).count == 1 {
+            // The same answer in every case: say it once, and in which cases.
+            let cs = contexts.compactMap { $0 }
+            s = plain[0] + (cs.count == plain.count ? " (" + (cs.count == 2 ? "both \(cs[0]) and \(cs[1])" : "in every case: " + cs.joined(separator: ", ")) + ")" : "")
+        } else if plain.count > 1 {
+            s = zip(plain, contexts).map { p, c in c.map { "\($0), \(p)" } ?? p }.joined(separator: "; ")
+        } else if let p = plain.first {
+            s = p
+        } else {
+            return "No outcome."
+        }
+        return s.prefix(1).uppercased() + s.dropFirst() + "."
+    }
+
+    /// The sentence for a result (its scenario looked up in the catalog).
+    public static func sentence(for r: ScenarioResult) -> String {
+        sentence(r.outcome, scenario: Catalog.named(r.scenario))
+    }
+
+    /// What PASS/FAIL meant for this result: whether an expectation was checked.
+    public static func statusMeaning(_ r: ScenarioResult) -> String {
+        switch (r.status, r.expectation) {
+        case (.pass, .met(let e, _)): return "PASS: verdict reached and it matches the expectation \(e)"
+        case (.pass, .none): return "PASS: verdict reached; no expectation was checked (no --expect file)"
+        case (.pass, .notListed): return "PASS: verdict reached; the --expect file has no entry for it, nothing was checked"
+        case (.fail, .unmet(let e, _)): return "FAIL: the verdict \(r.outcome.code) does not match the expectation \(e)"
+        case (.skip, _): return "SKIP: not run\(r.expectation.expected.map { "; expectation \($0) not checked" } ?? "")"
+        case (.timeout, _): return "TIMEOUT: no verdict\(r.expectation.expected.map { "; expectation \($0) not checked" } ?? "")"
+        case (.error, _): return "ERROR: no verdict\(r.expectation.expected.map { "; expectation \($0) not checked" } ?? "")"
+        default: return "\(r.status.rawValue.uppercased()): expectation \(r.expectation.code)"
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import LbrCore
+import LbrScenarios
+import LbrTestSupport
+import Testing
+
+/// Well-formedness and the scenario ids of an SVG document (Foundation's XMLParser).
+final class SvgCheck: NSObject, XMLParserDelegate {
+    var ids: [String] = []
+    var text = ""
+    func parser(_ p: XMLParser, didStartElement e: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) { if let id = attributes["id"] { ids.append(id) } }
+    func parser(_ p: XMLParser, foundCharacters s: String) { text += s + "\n" }
+    static func parse(_ path: String) throws -> SvgCheck {
+        let c = SvgCheck()
+        let p = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: path)))
+        p.delegate = c
+        #expect(p.parse(), "\(path) is not well-formed XML: \(String(describing: p.parserError))")
+        return c
+    }
+}
+
+enum Pty {
+    /// util-linux `script`, to run a command with its stdout/stderr on a pseudo-terminal.
+    static let script: String? = ["/usr/bin/script", "/bin/script"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
+struct CliIssue13Tests {
+    @Test func simTimelineIsWellFormedSvgNamingEveryScenario() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Cli.run13(["run", "--backend", "sim", "--quiet", "--timeline", dir + "/t.svg"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let svg = try SvgCheck.parse(dir + "/t.svg")
+        for s in Catalog.defaultSet { #expect(svg.ids.contains("scenario-\(s.name)"), "\(s.name) missing") }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/t.svg"))
+        #expect(bytes.allSatisfy { $0 < 0x80 }, "ASCII only")
+        // No temporaries next to it (written atomically).
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["t.svg"])
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func hybridTimelineShowsRealContextSwitchesNextToTheModels() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Cli.run13(["run", "--wait", "--backend", "hybrid", "--format", "json", "--timeline", dir + "/run.svg",
+                             "recovery-paths", "switch-retention"])
+        #expect(r.code == 0, "\(r.stderr)")
+        try r.stdout.write(toFile: dir + "/run.json", atomically: true, encoding: .utf8)
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        for res in doc["results"] as! [[String: Any]] {
+            let tl = try #require(res["timeline"] as? [[String: Any]], "\(res["scenario"]!) has no timeline")
+            let lanes = Set(tl.compactMap { $0["lane"] as? String })
+            #expect(lanes.contains("ctx-switch-real") && lanes.contains("ctx-switch-model"), "\(res["scenario"]!): \(lanes)")
+            #expect(lanes.isSuperset(of: ["phase", "step", "vlbr-observed", "vlbr-model", "passthrough", "guest", "outcome"]))
+            // The real switches are the hog's preemption: same phase as the model's, within the step.
+            let real = tl.filter { $0["lane"] as? String == "ctx-switch-real" }
+            #expect(real.allSatisfy { ($0["label"] as? String)?.hasPrefix("real: +") == true })
+            #expect(res["timeline_clock"] as? String == "model")
+        }
+        let svg = try SvgCheck.parse(dir + "/run.svg")
+        #expect(svg.text.contains("ctx switch (real)") && svg.text.contains("ctx switch (model)"))
+        // `lbrprobe timeline` draws the saved document: the same picture.
+        let t = try Cli.run13(["timeline", dir + "/run.json", "-o", dir + "/again.svg"])
+        #expect(t.code == 0, "\(t.stderr)")
+        #expect(try String(contentsOfFile: dir + "/again.svg", encoding: .utf8)
+                == String(contentsOfFile: dir + "/run.svg", encoding: .utf8))
+    }
+
+    @Test func timelineCommandRejectsBadInputAndUnwritableOutput() throws {
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "{\"schema\": \"lbrprobe.caps/1\"}".write(toFile: dir + "/caps.json", atomically: true, encoding: .utf8)
+        let bad = try Cli.run13(["timeline", dir + "/caps.json", "-o", dir + "/x.svg"])
+        #expect(bad.code == LbrExitCode.dataError.rawValue)
+        #expect(bad.stderr.contains("caps document") && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        let missing = try Cli.run13(["timeline", dir + "/nope.json", "-o", dir + "/x.svg"])
+        #expect(missing.code == LbrExitCode.dataError.rawValue)
+        let sim = try Cli.run13(["run", "--backend", "sim", "--format", "json", "host-first"])
+        try sim.stdout.write(toFile: dir + "/run.json", atomically: true, encoding: .utf8)
+        let unwritable = try Cli.run13(["timeline", dir + "/run.json", "-o", dir + "/no/such/dir/x.svg"])
+        #expect(unwritable.code == LbrExitCode.cannotCreate.rawValue, "\(unwritable.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.svg"))
+    }
+
+    @Test(.enabled(if: Pty.script != nil && Host.hybridAvailable, "needs util-linux script and /dev/kvm"))
+    func progressAppearsOnATerminalOnly() throws {
+        let bin = try #require(Cli.binary)
+        // Under a pseudo-terminal: the progress line, rewritten in place with carriage returns.
+        let tty = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --wait --backend hybrid --repeat 2", "/dev/null"])
+        #expect(tty.stdout.contains("\rlbrprobe [scenario 1/9 guest-baseline, repeat 1/2]"), "\(tty.stdout.prefix(400))")
+        #expect(tty.stdout.contains("lbrprobe [scenario 9/9 switch-retention, repeat 2/2] elapsed "))
+        #expect(tty.stdout.contains(", ETA "))
+        #expect(tty.stdout.contains(", phase "))
+        // --quiet under a terminal: none.
+        let quiet = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend sim --quiet", "/dev/null"])
+        #expect(!quiet.stdout.contains("lbrprobe [scenario"))
+        // stderr not a terminal (a pipe here): none, and never on stdout.
+        let piped = try Cli.run13(["run", "--wait", "--backend", "hybrid", "--repeat", "2"])
+        #expect(piped.code == 0)
+        #expect(!piped.stderr.contains("lbrprobe [scenario") && !piped.stdout.contains("lbrprobe [scenario"))
+        // stdout on a terminal but stderr redirected to a file: none in the file.
+        let dir = Cli.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let f = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend sim 2>\(dir)/err.txt", "/dev/null"])
+        #expect(!f.stdout.contains("lbrprobe [scenario"))
+        #expect(try String(contentsOfFile: dir + "/err.txt", encoding: .utf8).isEmpty)
+    }
+
+    @Test func repeatSummaryIsShortWithAnswersAndTheHwReasonOnce() throws {
+        let r = try Cli.run13(["run", "--wait", "--repeat", "5", "--summary"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count < 40, "\(lines.count) lines")
+        #expect(lines.filter { $0.hasPrefix(" ") && $0.contains("-> ") }.count == 9, "\(r.stdout)")
+        #expect(r.stdout.contains("x5"))
+        // The hw blockers once each (when hw is unavailable here, as on the CI machine).
+        if r.stdout.contains("hw unavailable (") {
+            let blockerLines = lines.filter { $0.hasPrefix("  - ") }
+            #expect(!blockerLines.isEmpty)
+            for b in blockerLines { #expect(r.stdout.components(separatedBy: String(b.dropFirst(4))).count == 2) }
+        }
+        let hw = try Cli.run13(["run", "--backend", "hw", "--repeat", "2"])
+        if hw.code == LbrExitCode.skip.rawValue {
+            let first = try #require(hw.stdout.split(separator: "\n").first { $0.hasPrefix("  - ") })
+            #expect(hw.stdout.components(separatedBy: String(first.dropFirst(4))).count == 2, "\(hw.stdout)")
+        }
+    }
+
+    @Test func listJsonMistypedOptionAndTraceLogs() throws {
+        let l = try Cli.run13(["list", "--format", "json"])
+        #expect(l.code == 0)
+        let d = try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as! [String: Any]
+        #expect(d["schema"] as? String == "lbrprobe.list/1")
+        #expect((d["scenarios"] as! [[String: Any]]).map { $0["name"] as! String } == Catalog.names)
+        #expect((d["backends"] as! [[String: Any]]).map { $0["kind"] as! String } == ["hw", "hybrid", "sim"])
+        #expect((d["models"] as! [[String: Any]]).contains { $0["default"] as? Bool == true })
+
+        let typo = try Cli.run13(["run", "--frmat", "json"])
+        #expect(typo.code == LbrExitCode.usage.rawValue)
+        #expect(typo.stderr.contains("Unknown option '--frmat'") && !typo.stderr.contains("unknown scenario"), "\(typo.stderr)")
+        let unknown = try Cli.run13(["run", "jsn"])
+        #expect(unknown.code == LbrExitCode.usage.rawValue && unknown.stderr.contains("unknown scenario 'jsn'"))
+        let afterFlag = try Cli.run13(["run", "-v", "jsn"])
+        #expect(afterFlag.code == LbrExitCode.usage.rawValue && afterFlag.stderr.contains("unknown scenario 'jsn'"))
+    }
+
+    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    func traceLogsEveryIoctlWithItsResult() throws {
+        let r = try Cli.run13(["run", "--wait", "--backend", "hybrid", "-vv", "guest-baseline"])
+        #expect(r.code == 0)
+        #expect(r.stderr.contains("trace lbrprobe.sys:"))
+        #expect(r.stderr.contains("KVM_CREATE_VM = "))
+        #expect(r.stderr.contains("KVM_CREATE_VCPU(0) = "))
+        #expect(r.stderr.contains("KVM_X86_SET_MSR_FILTER("))
+        #expect(r.stderr.range(of: #"KVM_RUN\(vcpu fd \d+\) = 0, exit_reason \d+"#, options: .regularExpression) != nil)
+        #expect(!r.stdout.contains("lbrprobe.sys"))
+        let quiet = try Cli.run13(["run", "--wait", "--backend", "hybrid", "-v", "guest-baseline"])
+        #expect(!quiet.stderr.contains("KVM_RUN("), "-v is debug, not trace")
+    }
+}
+
+extension Cli {
+    /// A CPU-lock directory of this suite's own: its hybrid runs neither wait for nor block other suites'
+    /// (`LBRPROBE_LOCK_DIR`; the model answers hybrid's LBR MSRs, so runs on one CPU do not disturb each other).
+    static let lockDir: String = {
+        let d = NSTemporaryDirectory() + "lbrprobe-i13-locks-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }()
+
+    /// `lbrprobe ARGS` with this suite's lock directory.
+    static func run13(_ args: [String]) throws -> Output { try runTool(try #require(binary), args) }
+
+    /// Runs another tool (e.g. `script`) from the repository root, with this suite's lock directory.
+    static func runTool(_ tool: String, _ args: [String]) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["LBRPROBE_LOCK_DIR"] = lockDir
+        p.environment = env
+        p.currentDirectoryURL = repoRoot()
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+}
