@@ -85,6 +85,11 @@ public enum Timeline {
         var lastTos: UInt64?
         var kmsgCount = 0, noteCount = 0
         var msrRun: (start: UInt64, end: UInt64, state: String, count: Int)?
+        /// The phase being built, and the host-branch-leak findings by phase (the guest lane marks the stack reads).
+        var currentPhase = ""
+        lazy var leaks: [String: Finding] = Dictionary(
+            result.findings.filter { $0.kind == .hostBranchLeak }.compactMap { f in f.phase.map { ($0, f) } },
+            uniquingKeysWith: { a, _ in a })
 
         init(result: ScenarioResult) { self.result = result }
 
@@ -133,6 +138,7 @@ public enum Timeline {
                         sStart = sEnd; from = e
                     }
                 }
+                currentPhase = rec.phase
                 for o in rec.observations { observe(o, tosMask: tosMask, hw: hw) }
                 flushMsr()
                 cursor = pEnd
@@ -211,9 +217,13 @@ public enum Timeline {
             }
             if g.status == .ok {
                 switch g.command {
-                case let .writeTos(v):
-                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask) {
+                case .writeTos, .probeTos:
+                    guard let v = g.command.tosProbeValue else { break }
+                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask,
+                                                     branchesBetween: g.command.tosProbeBranchesBetween ?? 0) {
                     case .sticks: state = "stuck"; label += ": TOS write stuck"
+                    case let .sticksAfterBranches(k):
+                        state = "stuck"; label += ": TOS write stuck (+\(k) from the payload's own branches)"
                     case .dropped: state = "dropped"; label += ": TOS write dropped (read 0)"
                     case let .odd(x): state = "odd"; label += ": read back 0x\(String(x, radix: 16))"
                     case .fault, .noValue: break
@@ -224,6 +234,9 @@ public enum Timeline {
                         state = s.nonZeroEntries == 0 ? "empty" : advanced ? "advanced" : "same"
                         label += ": TOS \(s.tos)\(lastTos == nil ? "" : advanced ? " (advanced)" : " (unchanged)"), \(s.nonZeroEntries)/\(s.from.count) entries"
                         lastTos = s.tos
+                        if s.nonZeroEntries > 0, let leak = leaks[currentPhase] {
+                            state = "leak"; label += ", host->guest leak: \(leak.count) host record(s)"
+                        }
                     }
                 case .enableLbr, .disableLbr, .rdmsr:
                     if let v = g.values.first { label += " = 0x\(String(v, radix: 16))" }

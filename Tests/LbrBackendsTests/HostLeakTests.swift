@@ -43,4 +43,18 @@ import Testing
             }
         }
     }
+
+    /// The timeline marks the guest's stack read that returned host records (leak) on the guest lane, and only there.
+    @Test func timelineMarksTheLeakingStackRead() throws {
+        let r = Host.run(try Backends.make(kind: .sim, model: "mainline", profile: Host.profile))
+        for x in r.results where x.scenario == "host-first" || x.scenario == "guest-baseline" {
+            let events = try #require(Timeline.events(x)).events
+            let leaking = events.filter { $0.lane == Timeline.Lane.guest && $0.state == "leak" }
+            if x.scenario == "host-first" {
+                #expect(leaking.count >= 1 && leaking.allSatisfy { $0.label.contains("host->guest leak") }, "\(leaking)")
+            } else {
+                #expect(leaking.isEmpty)
+            }
+        }
+    }
 }
