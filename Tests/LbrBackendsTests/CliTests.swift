@@ -27,6 +27,7 @@ enum Cli {
         p.executableURL = URL(fileURLWithPath: try #require(binary))
         p.arguments = args
         p.currentDirectoryURL = repoRoot()
+        p.environment = environment
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
@@ -36,6 +37,14 @@ enum Cli {
         return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
     }
+
+    /// The environment for the binary: the per-CPU probe locks (issue 11) in a directory private to this test
+    /// process, so test runs of several checkouts on one machine do not refuse each other's hybrid probes.
+    static let environment: [String: String] = {
+        var e = ProcessInfo.processInfo.environment
+        e["LBRPROBE_LOCK_DIR"] = NSTemporaryDirectory() + "lbrprobe-test-locks-\(getpid())"
+        return e
+    }()
 
     static func tempDir() -> String {
         let d = NSTemporaryDirectory() + "lbrprobe-cli-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -105,6 +114,7 @@ struct CliTests {
         p.arguments = ["run", "--backend", "hybrid", "--repeat", "50", "--format", "tap",
                        "--junit", dir + "/junit.xml", "--kcidb", dir + "/kcidb.json"]
         p.currentDirectoryURL = repoRoot()
+        p.environment = Cli.environment
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
