@@ -6,9 +6,20 @@ import LbrScenarios
 /// Renders a `RunReport` as JUnit XML.
 public enum JUnitReport {
     public static func render(_ report: RunReport) -> String {
+        var text = ""
+        render(report) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink`, line by line (issue 11: `--repeat` reports are never held whole).
+    public static func render(_ report: RunReport, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, x: LineSink($0)) }
+    }
+
+    static func render(_ report: RunReport, x: LineSink) {
         let suite = "lbrprobe." + report.backend.rawValue + (report.model.map { "." + ReportSupport.testName($0) } ?? "")
         let t = report.totals
-        var x: [String] = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>"]
+        x.append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
         let time = String(format3: ReportSupport.seconds(report.durationNs))
         x.append("<testsuites name=\"lbrprobe\" tests=\"\(report.results.count)\" failures=\"\(t.fail)\" errors=\"\(t.error + t.timeout)\" skipped=\"\(t.skip)\" time=\"\(time)\">")
         var attrs = "name=\"\(esc(suite))\" tests=\"\(report.results.count)\" failures=\"\(t.fail)\" errors=\"\(t.error + t.timeout)\" skipped=\"\(t.skip)\" time=\"\(time)\""
@@ -45,7 +56,6 @@ public enum JUnitReport {
         }
         x.append("  </testsuite>")
         x.append("</testsuites>")
-        return x.joined(separator: "\n") + "\n"
     }
 
     /// XML-escapes text and attribute values; drops characters XML 1.0 forbids (C0 controls except TAB/LF/CR).

@@ -97,7 +97,7 @@ extension OutputTargets {
         case .text: TextReport.render(report, to: sink)
         case .tap: TapReport.render(report, to: sink)
         case .json:
-            do { sink(try JsonReport.render(report)) } catch {
+            do { try JsonReport.render(report, to: sink) } catch {
                 return ReportWriteError(path: "standard output", operation: "render", errno: nil, detail: "JSON encoding failed: \(error)")
             }
         }

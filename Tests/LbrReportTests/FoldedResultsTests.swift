@@ -46,6 +46,14 @@ struct FoldedResultsTests {
         #expect(JUnitReport.render(report).components(separatedBy: "<testcase ").count - 1 == report.results.count)
         #expect(JUnitReport.render(report).contains("<property name=\"fallback\""))
         #expect(try KcidbReport.document(report, buildId: "b").tests.count == report.results.count)
+        // The streamed JSON is byte-identical to encoding the whole document at once.
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        #expect(try JsonReport.render(report) == String(decoding: try enc.encode(JsonReport.document(report)), as: UTF8.self) + "\n")
+        let small = Fixtures.mixedReport()
+        #expect(try JsonReport.render(small) == String(decoding: try enc.encode(JsonReport.document(small)), as: UTF8.self) + "\n")
+        let none = Fixtures.unavailableReport()
+        #expect(try JsonReport.render(none) == String(decoding: try enc.encode(JsonReport.document(none)), as: UTF8.self) + "\n")
         // Codable round trip keeps every element.
         let back = try JSONDecoder().decode(RunReport.self, from: JSONEncoder().encode(report))
         #expect(back.results == report.results)
