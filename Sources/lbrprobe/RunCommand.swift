@@ -135,7 +135,7 @@ struct Run: ParsableCommand {
                 reason = "--backend auto chose " + pick.reason
                 logger.notice("\(reason!)")
                 if pick.backend.kind != .hw {
-                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
+                    fallback = "--backend auto fell back to \(pick.reason)"
                     printError("lbrprobe: note: \(fallback!)")
                 }
             }

@@ -150,6 +150,17 @@ struct RobustnessCliTests {
         #expect(r.out.isEmpty)
         let ok = try shell(#"exec taskset -c 1 "$0" run guest-baseline --backend sim --format tap"#)
         #expect(ok.code == 0 && ok.out.contains("cpu 1"), "\(ok.err)")
+        // A cpuset (cgroup v1 here) that allows CPU 1 only: the message names it as the reason.
+        let cs = "/sys/fs/cgroup/cpuset/lbrprobe-test-\(getpid())"
+        guard getuid() == 0, FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpuset/tasks"), mkdir(cs, 0o755) == 0 else { return }
+        defer { rmdir(cs) }
+        try "1\n".write(toFile: cs + "/cpuset.cpus", atomically: false, encoding: .utf8)
+        try "0\n".write(toFile: cs + "/cpuset.mems", atomically: false, encoding: .utf8)
+        var env = Cli.environment
+        env["CS"] = cs
+        let c = try shell(#"echo $$ > "$CS/tasks" && exec "$0" run guest-baseline --backend sim --cpu 0"#, env: env)
+        #expect(c.code == 64, "\(c.err)")
+        #expect(c.err.contains("the reason is the cpuset /lbrprobe-test-\(getpid())"), "\(c.err)")
     }
 
     @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
