@@ -35,9 +35,10 @@ public enum JUnitReport {
         for (k, v) in props { x.append("      <property name=\"\(esc(k))\" value=\"\(esc(v))\"/>") }
         x.append("    </properties>")
         var used: Set<String> = []
+        let dedupe = ReportSupport.namesMayRepeat(report.results)
         for (i, r) in report.results.enumerated() {
             var name = ReportSupport.testName(r.testName)
-            if !used.insert(name).inserted { name += ".\(i + 1)"; used.insert(name) }
+            if dedupe, !used.insert(name).inserted { name += ".\(i + 1)"; used.insert(name) }
             let ct = String(format3: ReportSupport.seconds(r.durationNs))
             x.append("    <testcase classname=\"\(esc(suite))\" name=\"\(esc(name))\" time=\"\(ct)\">")
             let body = esc(ReportSupport.evidenceLines(r).joined(separator: "\n"))

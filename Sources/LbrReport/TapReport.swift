@@ -37,11 +37,12 @@ public enum TapReport {
 
         out.append("1..\(report.results.count)")
         var used: Set<String> = []
+        let dedupe = ReportSupport.namesMayRepeat(report.results)
         let timeoutS = max(1, report.timeoutNs / 1_000_000_000)
         for (i, r) in report.results.enumerated() {
             let n = i + 1
             var name = ReportSupport.testName(r.testName)
-            if !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
+            if dedupe, !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
             if evidence {
                 for l in ReportSupport.evidenceLines(r) { out.append("# " + ReportSupport.oneLine(l)) }
             } else {
