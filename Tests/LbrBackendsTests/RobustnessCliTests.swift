@@ -14,6 +14,7 @@ import Testing
 
 /// `sh -c script` with the binary as $0 (for redirections the test cannot express with Process pipes).
 func shell(_ script: String, env: [String: String] = Cli.environment) throws -> (code: Int32, out: String, err: String) {
+    defer { Cli.removeLockDir(env) }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
     p.arguments = ["-c", script, try #require(Cli.binary)]
@@ -184,12 +185,14 @@ struct RobustnessCliTests {
     @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
     func oneProbePerCpu() throws {
         guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { return }
-        let lockDir = try #require(Cli.environment["LBRPROBE_LOCK_DIR"])
+        let env = Cli.environment // one lock directory shared by the probes of this test only
+        defer { Cli.removeLockDir(env) }
+        let lockDir = try #require(env["LBRPROBE_LOCK_DIR"])
         let first = Process()
         first.executableURL = URL(fileURLWithPath: try #require(Cli.binary))
         first.arguments = ["run", "--backend", "hybrid", "--cpu", "0", "--repeat", "6", "--format", "tap"]
         first.currentDirectoryURL = repoRoot()
-        first.environment = Cli.environment
+        first.environment = env
         first.standardOutput = FileHandle.nullDevice
         first.standardError = FileHandle.nullDevice
         try first.run()
@@ -201,14 +204,14 @@ struct RobustnessCliTests {
             usleep(20_000)
         }
         #expect(held, "the first probe did not take the CPU 0 lock")
-        let second = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0"])
+        let second = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0"], env: env)
         #expect(first.isRunning, "the first probe ended too early for this test")
         #expect(second.code == LbrExitCode.tempFail.rawValue, "\(second.code) \(second.stderr)")
         #expect(second.stderr.contains("CPU 0 is being probed by another lbrprobe (pid \(first.processIdentifier)"), "\(second.stderr)")
         #expect(second.stdout.isEmpty)
-        let other = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "1", "--format", "tap"])
+        let other = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "1", "--format", "tap"], env: env)
         #expect(other.code == 0, "different CPUs both run: \(other.stderr)")
-        let waited = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0", "--wait", "--format", "tap"])
+        let waited = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0", "--wait", "--format", "tap"], env: env)
         #expect(waited.code == 0, "\(waited.stderr)")
         #expect(waited.stderr.contains("--wait: waiting for it") || !first.isRunning)
         #expect(!first.isRunning || waited.code == 0)
