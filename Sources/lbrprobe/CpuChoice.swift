@@ -70,6 +70,16 @@ enum CpuChoice {
     static func lock(cpu: Int, backend: BackendKind, wait: Bool) throws -> CpuLock? {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
+        defer {
+            // Other users of the CPU the kernel shows (issue 11): said on stderr; on hw they can disturb the LBRs.
+            let n = CpuNeighbours.scan(cpu: cpu)
+            if !n.kvmVms.isEmpty || !n.perfEvents.isEmpty {
+                var parts: [String] = []
+                if !n.kvmVms.isEmpty { parts.append("KVM VMs with a thread allowed on CPU \(cpu): " + n.kvmVms.map { "\($0)" }.joined(separator: ", ")) }
+                if !n.perfEvents.isEmpty { parts.append("perf event holders (attributes not visible, may use LBR): " + n.perfEvents.map { "\($0)" }.joined(separator: ", ")) }
+                printError("lbrprobe: note: other users of CPU \(cpu)\(backend == .hw ? " (they may share its LBRs)" : ""): " + parts.joined(separator: "; "))
+            }
+        }
         do {
             return try CpuLock.acquire(cpu: cpu, directory: dir, wait: wait, waiting: { holder in
                 printError("lbrprobe: CPU \(cpu) is being probed by another lbrprobe (\(holder.map { "pid \($0)" } ?? "pid unknown"), lock \(CpuLock.path(cpu: cpu, directory: dir))); --wait: waiting for it")
