@@ -19,7 +19,7 @@ public enum TextReport {
     static func render(_ report: RunReport, evidence: Bool, out: LineSink) {
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
-        head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
+        head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.runsReported) run(s)"
         out.append(head)
         out.append("backend: \(report.availability.isAvailable ? "available" : "UNAVAILABLE"): \(report.availability.text)")
         if let why = report.selectionReason { out.append("selected because: \(why)") }
