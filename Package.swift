@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"), // repeat statistics (LbrReport)
     ],
     targets: [
         // C layer
@@ -40,7 +41,10 @@ let package = Package(
         .target(name: "LbrCore"),
         .target(name: "LbrModel", dependencies: ["LbrCore"]),
         .target(name: "LbrScenarios", dependencies: ["LbrCore"]),
-        .target(name: "LbrReport", dependencies: ["LbrCore", "LbrScenarios"]),
+        .target(name: "LbrReport", dependencies: [
+            "LbrCore", "LbrScenarios",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         // Linux access
         .target(name: "LbrLinux", dependencies: [
             "LbrCore", "CLbrShim", "CLbrGuest", "CNuma",
@@ -61,7 +65,7 @@ let package = Package(
         .executableTarget(name: "lbrbench", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
-        // Tests (LbrTestSupport: JSON-Schema subset validator, KTAP parser, repo file access shared by test targets)
+        // Tests (LbrTestSupport: JSON Schema validation by the real jsonschema package, KTAP parser, repo file access shared by test targets)
         .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),

@@ -30,6 +30,12 @@ public enum RunDocumentReader {
 
     /// Reads and decodes `path` (`-` is standard input).
     public static func read(path: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+        try decode(try readData(path: path), source: path)
+    }
+
+    /// The bytes of `path` (`-` is standard input), with the same one-line errors as `read` (for callers that
+    /// decode more than `RunDocument` from one read, e.g. compare's findings).
+    public static func readData(path: String) throws(RunDocumentError) -> Data {
         let data: Data
         do {
             if path == "-" {
@@ -49,7 +55,7 @@ public enum RunDocumentReader {
                 ?? "cannot read"
             throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(why)")
         }
-        return try decode(data, source: path)
+        return data
     }
 
     /// Decodes a document held in memory; `source` names it in errors.

@@ -62,6 +62,8 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     public var sessionNotes: [String]
     public var lbrDepth: Int?
+    /// Findings of this run (host-branch leak, model departure), in every report format.
+    public var findings: [Finding] = []
     // Issue 11 (bounded memory, ScenarioResults.swift):
     /// How many runs this entry stands for: 1 for a run; N for a block of runs of this scenario that were not
     /// started (signal) or skipped alike (backend unavailable, scenario unsupported), from `repeatIndex` on.
@@ -69,6 +71,8 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     /// Set on a repeated run whose evidence was not kept: the test name of the kept run with the same status
     /// and outcome, whose evidence stands for it (its phases, records and notes are empty).
     public var evidenceFoldedInto: String?
+    /// Shadow model: predicted versus observed outcome (hw/hybrid runs with a shadow model; Shadow.swift).
+    public var shadow: ShadowSummary? = nil
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
     /// entry standing for runs A..B.
@@ -145,16 +149,23 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsNotStarted: Int {
         interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
     }
+    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs; KCIDB ids
+    // are built from the run id (issue 10).
+    /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
+    public var runId: String
+    /// The host the run ran on (nil when the caller did not say).
+    public var host: HostIdentity?
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
                 results: ScenarioResults, startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
-                fallback: String? = nil) {
+                fallback: String? = nil, runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
         self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
         self.fallback = fallback
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
+        self.runId = runId; self.host = host
     }
 
     public var totals: StatusTotals {
@@ -213,12 +224,16 @@ public struct RunOptions: Hashable, Sendable {
     public var expectFile: String?
     /// `RunReport.fallback`.
     public var fallback: String?
+    // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
+    public var runId: String
+    public var host: HostIdentity?
 
     public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
-                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil) {
+                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil,
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
         self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
-        self.fallback = fallback
+        self.fallback = fallback; self.runId = runId; self.host = host
     }
 }
 
@@ -302,7 +317,8 @@ public struct Runner {
                          selectionReason: options.selectionReason, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback)
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback,
+                         runId: options.runId, host: options.host)
     }
 
     /// "not run: interrupted by SIGINT" (+ how many runs the entry stands for, when more than one).
@@ -359,15 +375,26 @@ public struct Runner {
         var records: [PhaseRecord] = []
         var failure: (ResultStatus, String)?
         var interrupted = false
+        // Shadow model (Shadow.swift): its observations are grouped per phase like the real ones.
+        let shadow = backend as? ShadowModelSource
+        var shadowRecords: [PhaseRecord] = []
         phaseLoop: for phase in scenario.phases {
             var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
                                   startNs: monotonicNs(), endNs: 0)
-            defer { rec.endNs = monotonicNs(); records.append(rec) }
+            var shadowRec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0, startNs: 0, endNs: 0)
+            defer {
+                rec.endNs = monotonicNs(); records.append(rec)
+                if shadow != nil { shadowRecords.append(shadowRec) }
+            }
             for (i, step) in phase.steps.enumerated() {
                 do {
                     let obs = try backend.perform(step, deadlineNs: deadline)
                     rec.observations += obs
                     rec.stepsCompleted += 1
+                    if let shadow {
+                        shadowRec.observations += shadow.drainShadow()
+                        shadowRec.stepsCompleted += 1
+                    }
                     if obs.contains(where: { if case let .guest(g) = $0.observation { return g.status == .timeout }; return false }) {
                         failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): guest command timed out")
                         break phaseLoop
@@ -406,6 +433,12 @@ public struct Runner {
                 records[records.count - 1].observations += late
             }
         }
+        if let shadow {
+            let lateShadow = shadow.drainShadow()
+            if !lateShadow.isEmpty, !shadowRecords.isEmpty {
+                shadowRecords[shadowRecords.count - 1].observations += lateShadow
+            }
+        }
         result.records = records
         result.durationNs = monotonicNs() &- start
 
@@ -427,8 +460,21 @@ public struct Runner {
                 result.status = .pass
             }
         }
+        if let shadow {
+            let c = ShadowComparison.compare(scenario: scenario, model: shadow.shadowModel, observed: result.phases,
+                                             observedOutcome: result.outcome, observedStatus: result.status,
+                                             shadowSession: shadow.shadowSession, shadowRecords: shadowRecords)
+            for i in result.phases.indices { result.phases[i].shadow = c.phases[result.phases[i].phase] }
+            result.shadow = c.summary
+            if let f = c.finding { result.findings.append(f) }
+        }
         result.expectation = check(result, judged: !interrupted)
         if case .unmet = result.expectation { result.status = .fail }
+        if result.status == .pass, expectations?.failOnModelDeparture == true,
+           let f = result.findings.first(where: { $0.kind == .modelDeparture }) {
+            result.status = .fail
+            result.reason = "model-departure fail (--expect): " + f.summary
+        }
         return result
     }
 

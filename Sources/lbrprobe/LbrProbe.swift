@@ -14,6 +14,8 @@ struct LbrProbe: AsyncParsableCommand {
         Caps.self,
         Run.self,
         List.self,
+        CompareRuns.self,
+        ContractCmd.self,
     ]
 
     static let configuration = CommandConfiguration(

@@ -95,7 +95,10 @@ extension OutputTargets {
         }
         switch format {
         case .text: TextReport.render(report, to: sink)
-        case .tap: TapReport.render(report, to: sink)
+        case .tap:
+            // kselftest.h prints no version line when KSFT_TAP_LEVEL is set (a nested run inside a runner's stream).
+            let nested = ProcessInfo.processInfo.environment["KSFT_TAP_LEVEL"] != nil
+            TapReport.render(report, versionLine: !nested, to: sink)
         case .json:
             do { try JsonReport.render(report, to: sink) } catch {
                 return ReportWriteError(path: "standard output", operation: "render", errno: nil, detail: "JSON encoding failed: \(error)")

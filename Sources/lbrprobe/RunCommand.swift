@@ -53,7 +53,7 @@ struct Run: ParsableCommand {
     @Option(help: "Backend: \(BackendChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var backend: BackendChoice = .auto
 
-    @Option(help: "Kernel model for hybrid/sim (default \(Backends.defaultModel)): \(Backends.modelNames.joined(separator: ", ")).")
+    @Option(help: "Kernel model for hybrid/sim, and the shadow model a hw run is compared with (default \(Backends.defaultModel)): \(Backends.modelNames.joined(separator: ", ")).")
     var model: String?
 
     @Option(help: "CPU for the vCPU thread and the contenders (default: the first CPU this process may run on).")
@@ -86,6 +86,16 @@ struct Run: ParsableCommand {
     @Flag(help: "When another lbrprobe is probing the same CPU (hybrid/hw), wait for it instead of exiting 75.")
     var wait = false
 
+    // Issue 12 (regression workflow).
+    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
+    var writeExpect: String?
+
+    @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
+    var kcidbOrigin: String?
+
+    @Option(help: "Also write the JSON run document (lbrprobe.run/2) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`.")
+    var json: String?
+
     func validate() throws {
         for s in scenarios where Catalog.named(s) == nil {
             throw ValidationError("unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
@@ -96,6 +106,10 @@ struct Run: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
+        if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
+            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")
+        }
     }
 
     func run() throws {
@@ -103,7 +117,7 @@ struct Run: ParsableCommand {
 
         OutputTargets.ignoreSigpipe()
         // Outputs naming the same file would overwrite each other: usage error before anything runs.
-        let outputs = [("--junit", junit), ("--kcidb", kcidb)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json)].compactMap { f, p in p.map { (flag: f, path: $0) } }
         if let clash = OutputTargets.samePathError(outputs) {
             printError("Error: \(clash)")
             throw ExitCode(LbrExitCode.usage.rawValue)
@@ -127,7 +141,6 @@ struct Run: ParsableCommand {
         var fallback: String?
         do {
             if let kind = backend.kind {
-                if kind == .hw, model != nil { logger.warning("--model is ignored by --backend hw (the real kernel is the model)") }
                 chosen = try Backends.make(kind: kind, model: model, profile: profile, logger: logger)
             } else {
                 let pick = try Backends.auto(model: model, profile: profile, logger: logger)
@@ -147,15 +160,16 @@ struct Run: ParsableCommand {
         let kernel = profile.kernelRelease.value ?? "unknown"
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
                                  kernelRelease: kernel, selectionReason: reason, expectFile: expect,
-                                 fallback: fallback)
+                                 fallback: fallback, runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
         // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
-        let lock = try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait)
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
+        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
                                      interruption: Run.interruption).run(selected)
         if let i = report.interruption {
             printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
@@ -179,12 +193,39 @@ struct Run: ParsableCommand {
                 failures.record("--junit", e)
             } catch { failures.record("--junit", ReportWriteError(path: junit, operation: "render", errno: nil, detail: "\(error)")) }
         }
-        save("--kcidb", kcidb) { try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)") }
+        save("--kcidb", kcidb) {
+            try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin)
+        }
+        save("--write-expect", writeExpect) { ExpectWriter.render(report) }
+        if let json { // streamed: never held whole
+            do { try AtomicFile.write(to: json) { try JsonReport.render(report, to: $0) } } catch let e as ReportWriteError {
+                failures.record("--json", e)
+            } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
+        }
         withExtendedLifetime(lock) {}
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// A fresh RFC 9562 UUIDv7 run id (wall clock + Foundation's random UUID bytes).
+    static func newRunId() -> String {
+        let u = UUID().uuid
+        let bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+        return RunId.v7(unixMs: UInt64(max(0, Date().timeIntervalSince1970 * 1000)), random: bytes)
+    }
+
+    /// The host identity every run document carries: uname -n, the probed kernel release and CPUID identity.
+    static func hostIdentity(_ profile: HostProfile) -> HostIdentity {
+        var u = utsname()
+        let node: String = uname(&u) == 0
+            ? withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } : "unknown"
+        let cpu = profile.cpu
+        return HostIdentity(hostname: node, kernelRelease: profile.kernelRelease.value ?? "unknown",
+                            cpuVendor: cpu?.vendorString, cpuFamily: cpu.map { Int($0.family) },
+                            cpuModel: cpu.map { Int($0.model) }, cpuStepping: cpu.map { Int($0.stepping) },
+                            cpuModelName: cpu.flatMap { $0.vendor == .intel && $0.family == 6 ? CpuidDecode.intelModelName($0.model) : nil })
     }
 
     /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
