@@ -97,7 +97,10 @@ public final class KvmGuest: ModelGuest {
             h.guestTakenBranches(cursor.rest())
         }
         h.endGuestCommand(request)
-        if result.status == .timeout { throw .timeout("guest \(cmd) did not finish before the deadline (vCPU kicked)") }
+        if result.status == .timeout {
+            if let stuck = vm.abandonedReason { throw .timeout("guest \(cmd) did not finish before the deadline: \(stuck)") }
+            throw .timeout("guest \(cmd) did not finish before the deadline (vCPU kicked)")
+        }
         return result
     }
 

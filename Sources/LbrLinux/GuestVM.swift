@@ -113,6 +113,7 @@ public final class GuestVM: @unchecked Sendable {
             return .success(stepTrace)
         }
     }
+    private var abandonedReasonStorage: String?
 
     /// Guest-virtual addresses of the branch pattern's taken branches (FROM = jmp, TO = target).
     public var branchSites: [(from: UInt64, to: UInt64)] { GuestPayload.branchSites }
@@ -188,8 +189,8 @@ public final class GuestVM: @unchecked Sendable {
         // Run to the READY doorbell.
         let boot = drive(res, request: nil, deadline: options.bootTimeout, host: nil)
         if boot.status != .ok {
-            state.withLock { resources = nil }
-            GuestVM.release(res)
+            let abandoned = state.withLock { resources = nil; return abandonedReasonStorage != nil }
+            if !abandoned { GuestVM.release(res) } // an abandoned thread keeps its resources (watchdog)
             throw LinuxError(.ioError, "guest did not reach its command loop: \(boot.status)")
         }
     }
@@ -393,7 +394,12 @@ public final class GuestVM: @unchecked Sendable {
             host()
         }
         if !res.thread.wait(for: ticket, deadlineNs: limit) {
-            // Past the deadline: kick until the job has left KVM_RUN.
+            // Past the deadline: kick until the job has left KVM_RUN — for at most `GuestVM.kickGraceNs`. A vCPU
+            // thread that cannot be kicked out of the kernel (frozen cgroup, stuck in D state) is ABANDONED
+            // (issue 11 watchdog): the command is a timeout, the VM is marked unusable, and its resources (vCPU
+            // thread, fds, guest memory) are deliberately leaked to `GuestVM.abandoned` because the thread may
+            // still touch them when it wakes; they go when the process exits.
+            let giveUp = monotonicNs() &+ GuestVM.kickGraceNs
             repeat {
                 state.withLock {
                     if commandActive, let run = activeRun {
@@ -402,10 +408,33 @@ public final class GuestVM: @unchecked Sendable {
                     }
                 }
                 res.thread.kick()
+                if monotonicNs() >= giveUp {
+                    let why = "vCPU thread \(vcpuThreadID) stuck in the kernel: still not out of KVM_RUN \(GuestVM.kickGraceNs / 1_000_000) ms after the deadline despite kicks; thread abandoned"
+                    state.withLock {
+                        if deadReason == nil { deadReason = why }
+                        abandonedReasonStorage = why
+                        resources = nil
+                    }
+                    GuestVM.abandon(res)
+                    return Outcome(status: .timeout)
+                }
             } while !res.thread.wait(for: ticket, deadlineNs: monotonicNs() + 20_000_000)
         }
         return outcome
     }
+
+    /// How long past a command's deadline the vCPU thread is kicked before it is abandoned (watchdog).
+    public static let kickGraceNs: UInt64 = 500_000_000
+
+    /// Why the vCPU thread was abandoned (it could not be kicked out of the kernel), if it was.
+    public var abandonedReason: String? { state.withLock { abandonedReasonStorage } }
+
+    /// Resources of abandoned VMs: never released (their vCPU thread may still use them).
+    nonisolated(unsafe) private static var abandonedList: [AnyObject] = []
+    private static let abandonedLock = Monitor()
+    private static func abandon(_ res: Resources) { abandonedLock.withLock { abandonedList.append(res) } }
+    /// Number of VMs abandoned by the watchdog in this process.
+    public static var abandonedCount: Int { abandonedLock.withLock { abandonedList.count } }
 
     /// Removes `cpu` from the calling thread's affinity when the thread may run elsewhere too; returns the
     /// previous CPU list to restore, or nil when nothing changed.

@@ -143,6 +143,60 @@ public enum AtomicFile {
         }
     }
 
+    /// Streams what `produce` hands its sink to `path`, with the same target rules as `write(_:to:)` (issue 11:
+    /// a large report is never held whole). Buffered in 64 KiB; the first write failure is thrown after
+    /// `produce` returns; a regular/absent target is still replaced atomically (temp file + rename).
+    public static func write(to path: String, unique: String? = nil,
+                             _ produce: ((String) -> Void) throws -> Void) throws {
+        let fd: Int32
+        var tmp: String?
+        var finalPath = path
+        var ownsFd = true
+        switch classify(path) {
+        case .absent, .regular:
+            if case let .regular(resolved) = classify(path) { finalPath = resolved }
+            let t = temporaryPath(for: finalPath, unique: unique ?? defaultUnique())
+            fd = open(t, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+            if fd < 0 { throw ReportWriteError(path: path, operation: "open", errno: errno) }
+            tmp = t
+            var st = stat()
+            if stat(finalPath, &st) == 0 { _ = fchmod(fd, st.st_mode & 0o7777) } // keep the replaced file's mode
+        case .stream:
+            fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC)
+            if fd < 0 { throw ReportWriteError(path: path, operation: "open", errno: errno) }
+        case let .descriptor(d):
+            if fcntl(d, F_GETFD) < 0 { throw ReportWriteError(path: path, operation: "write", errno: EBADF) }
+            fd = d; ownsFd = false
+        case let .refused(why):
+            throw ReportWriteError(path: path, operation: "refuse", errno: nil, detail: why)
+        }
+        var failure: ReportWriteError?
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func flush() {
+            if failure == nil, !buffer.isEmpty { failure = writeAll(fd, buffer, path: path) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        do {
+            try produce { s in
+                buffer.append(contentsOf: s.utf8)
+                if buffer.count >= 1 << 16 { flush() }
+            }
+        } catch {
+            if ownsFd { close(fd) }
+            if let tmp { unlink(tmp) }
+            throw error
+        }
+        flush()
+        if failure == nil, tmp != nil, fsync(fd) != 0 { failure = ReportWriteError(path: path, operation: "fsync", errno: errno) }
+        if ownsFd, close(fd) != 0, failure == nil, errno != EINTR { failure = ReportWriteError(path: path, operation: "close", errno: errno) }
+        if let tmp {
+            if failure == nil, rename(tmp, finalPath) != 0 { failure = ReportWriteError(path: path, operation: "rename", errno: errno) }
+            if failure != nil { unlink(tmp) }
+        }
+        if let failure { throw failure }
+    }
+
     /// Writes every byte to `fd` (retrying EINTR and short writes); the failure, if any.
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) -> ReportWriteError? {
         var off = 0

@@ -10,10 +10,21 @@ import LbrScenarios
 /// Renders a `RunReport` as JUnit XML.
 public enum JUnitReport {
     public static func render(_ report: RunReport) -> String {
+        var text = ""
+        render(report) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink`, line by line (issue 11: `--repeat` reports are never held whole).
+    public static func render(_ report: RunReport, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, x: LineSink($0)) }
+    }
+
+    static func render(_ report: RunReport, x: LineSink) {
         let suite = "lbrprobe." + report.backend.rawValue + (report.model.map { "." + ReportSupport.testName($0) } ?? "")
         let t = report.totals
         let max = ReportSupport.maxLineBytes
-        var x: [String] = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>"]
+        x.append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
         let time = String(format3: ReportSupport.seconds(report.durationNs))
         x.append("<testsuites name=\"lbrprobe\" tests=\"\(report.results.count)\" failures=\"\(t.fail)\" errors=\"\(t.error + t.timeout)\" time=\"\(time)\">")
         var attrs = "name=\"\(esc(suite))\" tests=\"\(report.results.count)\" failures=\"\(t.fail)\" errors=\"\(t.error + t.timeout)\" skipped=\"\(t.skip)\" time=\"\(time)\""
@@ -33,9 +44,10 @@ public enum JUnitReport {
         }
         x.append("    </properties>")
         var used: Set<String> = []
+        let dedupe = ReportSupport.namesMayRepeat(report.results)
         for (i, r) in report.results.enumerated() {
             var name = ReportSupport.testName(r.testName)
-            if !used.insert(name).inserted { name += ".\(i + 1)"; used.insert(name) }
+            if dedupe, !used.insert(name).inserted { name += ".\(i + 1)"; used.insert(name) }
             let ct = String(format3: ReportSupport.seconds(r.durationNs))
             x.append("    <testcase classname=\"\(esc(suite))\" name=\"\(esc(name))\" time=\"\(ct)\">")
             let body = ReportSupport.evidenceLines(r).flatMap { textLines($0, max: max) }.joined(separator: "\n")
@@ -59,7 +71,6 @@ public enum JUnitReport {
         }
         x.append("  </testsuite>")
         x.append("</testsuites>")
-        return x.joined(separator: "\n") + "\n"
     }
 
     /// An attribute value: ASCII, escaped, at most `max` bytes (shortened with `...` before escaping grows it).

@@ -12,14 +12,42 @@ public enum JsonReport {
 
     /// Pretty-printed, key-sorted JSON (UTF-8).
     public static func render(_ report: RunReport) throws -> String {
+        var text = ""
+        try render(report) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink` (issue 11: a `--repeat` document is never held whole): the document
+    /// without its results is encoded once, then each result is encoded on its own and spliced into the
+    /// `"results"` array, indented as the whole-document encoding would (byte-identical to it).
+    public static func render(_ report: RunReport, to sink: (String) -> Void) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try enc.encode(document(report))
-        return String(decoding: data, as: UTF8.self) + "\n"
+        let head = String(decoding: try enc.encode(document(report, withResults: false)), as: UTF8.self)
+        let marker = "\n  \"results\" : ["
+        guard !report.results.isEmpty, let m = head.range(of: marker),
+              let close = head[m.upperBound...].firstIndex(of: "]") else {
+            sink(head + "\n"); return
+        }
+        sink(String(head[..<m.upperBound]))
+        var first = true
+        var timelineSeen = Set<String>()   // as timelineRuns: the first run of each (scenario, outcome) has one
+        for r in report.results {
+            let withTimeline = timelineSeen.insert(r.scenario + " " + r.outcome.code).inserted
+            let item = String(decoding: try enc.encode(result(r, timeline: withTimeline)), as: UTF8.self)
+            // Indent every non-empty line by two levels (the encoder leaves empty containers' blank line bare).
+            let indented = item.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.isEmpty ? "" : "    " + $0 }.joined(separator: "\n")
+            sink((first ? "\n" : ",\n") + indented)
+            first = false
+        }
+        sink("\n  " + String(head[close...]) + "\n")
     }
 
     /// The DTO tree (exposed for tests and for tools embedding the document).
-    public static func document(_ r: RunReport) -> RunDocument {
+    public static func document(_ r: RunReport) -> RunDocument { document(r, withResults: true) }
+
+    static func document(_ r: RunReport, withResults: Bool) -> RunDocument {
         RunDocument(
             schema: schemaId, tool: "lbrprobe", backend: r.backend.rawValue, model: r.model,
             availability: .init(available: r.availability.isAvailable, detail: r.availability.text),
@@ -27,9 +55,8 @@ public enum JsonReport {
             timeout_ms: Double(r.timeoutNs) / 1e6, expect_file: r.expectFile,
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
             exit_code: Int(r.exitCode.rawValue), interrupted: r.interruption?.rawValue,
-            totals: .init(pass: r.totals.pass, fail: r.totals.fail, skip: r.totals.skip, error: r.totals.error,
-                          timeout: r.totals.timeout),
-            results: timelineRuns(r.results).map { result($0.0, timeline: $0.1) },
+            totals: { let t = r.totals; return .init(pass: t.pass, fail: t.fail, skip: t.skip, error: t.error, timeout: t.timeout) }(),
+            results: withResults ? timelineRuns(r.results).map { result($0.0, timeline: $0.1) } : [],
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
             },

@@ -199,6 +199,19 @@ public enum ReportSupport {
         return out
     }
 
+    /// Whether test names of `results` can repeat (a scenario in two separate blocks, or two names that
+    /// sanitise alike); when not, writers skip their per-name uniqueness set, which would grow with
+    /// `--repeat` (issue 11). Within one scenario block `.rN` / `.rA-rB` names are distinct by construction.
+    public static func namesMayRepeat(_ results: ScenarioResults) -> Bool {
+        var blocks: Set<String> = []
+        var last: String?
+        for r in results where r.scenario != last {
+            last = r.scenario
+            if !blocks.insert(testName(r.scenario)).inserted { return true }
+        }
+        return false
+    }
+
     /// "shadow model mainline: predicted outcome X, observed Y (agrees|DEPARTS)".
     static func shadowText(_ sh: ShadowSummary) -> String {
         if let u = sh.unavailable { return "shadow model \(sh.model): not compared (\(u))" }

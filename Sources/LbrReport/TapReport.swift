@@ -48,11 +48,12 @@ public enum TapReport {
         out.append("1..\(report.results.count)")
         out += header
         var used: Set<String> = []
+        let dedupe = ReportSupport.namesMayRepeat(report.results)
         let timeout = ReportSupport.secondsText(report.timeoutNs)
         for (i, r) in report.results.enumerated() {
             let n = i + 1
             var name = ReportSupport.testName(r.testName)
-            if !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
+            if dedupe, !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
             if evidence {
                 for l in ReportSupport.evidenceLines(r) { out += ReportSupport.diagnostics(l) }
             } else {

@@ -22,7 +22,7 @@ public enum TextReport {
     static func render(_ report: RunReport, evidence: Bool, summary: Bool, out: LineSink) {
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
-        head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
+        head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.runsReported) run(s)"
         if report.repeats > 1 { head += " (\(report.distributions.count) scenario(s) x \(report.repeats) repeats)" }
         out.append(head)
         out += headerLines(report)

@@ -94,6 +94,10 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
         var entries: [Expectation] = []
         var errors: [ExpectationError] = []
         var seen: [String: Int] = [:]
+        // The "known:" lists of the messages, built once (a file of many bad lines must stay linear).
+        let scenarioList = knownScenarios.map { $0.sorted().joined(separator: ", ") } ?? ""
+        let modelList = knownModels.map { $0.sorted().joined(separator: ", ") } ?? ""
+        let termList = Outcome.allCodes.joined(separator: ", ")
         var failOnDeparture = false
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (i, raw) in lines.enumerated() {
@@ -126,11 +130,11 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
             }
             if scenario.isEmpty { errors.append(ExpectationError(line: n, message: "empty scenario name")); continue }
             if let knownScenarios, !knownScenarios.contains(scenario) {
-                errors.append(ExpectationError(line: n, message: "unknown scenario '\(shown(scenario))' (known: \(knownScenarios.sorted().joined(separator: ", ")))"))
+                errors.append(ExpectationError(line: n, message: "unknown scenario '\(shown(scenario))' (known: \(scenarioList))"))
                 continue
             }
             if let model, let knownModels, !knownModels.contains(model) {
-                errors.append(ExpectationError(line: n, message: "unknown model '\(shown(model))' (known: \(knownModels.sorted().joined(separator: ", ")))"))
+                errors.append(ExpectationError(line: n, message: "unknown model '\(shown(model))' (known: \(modelList))"))
                 continue
             }
             let k = scenario + "@" + (model ?? "")
@@ -144,7 +148,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
                 var terms: [TermPattern] = []
                 for t in alt.split(separator: "+", omittingEmptySubsequences: false) {
                     if let p = termPattern(String(t)) { terms.append(p) } else {
-                        errors.append(ExpectationError(line: n, message: "unknown outcome term '\(shown(t))' (known: \(Outcome.allCodes.joined(separator: ", ")), recovered(*), *)"))
+                        errors.append(ExpectationError(line: n, message: "unknown outcome term '\(shown(t))' (known: \(termList), recovered(*), *)"))
                         bad = true
                     }
                 }

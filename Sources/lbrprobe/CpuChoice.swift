@@ -16,8 +16,18 @@ enum CpuChoice {
         return (0..<n).filter { lbr_self_affinity_has(Int32($0)) == 1 }
     }
 
-    /// Where the affinity comes from: the cpuset (cgroup) of this process with its CPU list, when it can be read.
-    static func cpusetDescription() -> String? {
+    /// Why `cpu` is not allowed: the cpuset (cgroup) of this process when its CPU list excludes it, else the
+    /// affinity narrowed some other way (taskset, sched_setaffinity by a parent).
+    static func whyNotAllowed(_ cpu: Int) -> String {
+        guard let (name, cpus) = cpuset() else { return "" }
+        if let list = KernelText.cpuList(cpus), !list.contains(cpu) {
+            return "; the reason is the \(name), which allows CPUs \(cpus) only"
+        }
+        return "; the \(name) allows CPUs \(cpus), so the affinity was narrowed otherwise (taskset, sched_setaffinity)"
+    }
+
+    /// The cpuset (cgroup) of this process and its CPU list, when they can be read.
+    static func cpuset() -> (String, String)? {
         // cgroup v2: "0::/path"; cpuset.cpus.effective in the unified hierarchy.
         if let cg = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) {
             for line in cg.split(separator: "\n") {
@@ -26,11 +36,11 @@ enum CpuChoice {
                 let path = String(parts[2])
                 if parts[0] == "0", parts[1].isEmpty,
                    let cpus = try? String(contentsOfFile: "/sys/fs/cgroup\(path)/cpuset.cpus.effective", encoding: .utf8) {
-                    return "cpuset \(path) (cgroup v2, cpuset.cpus.effective \(cpus.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                    return ("cpuset \(path) (cgroup v2 cpuset.cpus.effective)", cpus.trimmingCharacters(in: .whitespacesAndNewlines))
                 }
                 if parts[1].split(separator: ",").contains("cpuset"),
                    let cpus = try? String(contentsOfFile: "/sys/fs/cgroup/cpuset\(path)/cpuset.cpus", encoding: .utf8) {
-                    return "cpuset \(path) (cgroup v1, cpuset.cpus \(cpus.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                    return ("cpuset \(path) (cgroup v1 cpuset.cpus)", cpus.trimmingCharacters(in: .whitespacesAndNewlines))
                 }
             }
         }
@@ -49,8 +59,7 @@ enum CpuChoice {
             throw ValidationError("--cpu \(requested) is not an online CPU (online: \(KernelText.formatCpuList(online)))")
         }
         if !allowed.isEmpty, !allowed.contains(requested) {
-            let set = cpusetDescription().map { "; \($0)" } ?? ""
-            throw ValidationError("--cpu \(requested) is not in the CPUs this process may run on (sched_getaffinity: \(KernelText.formatCpuList(allowed))\(set)); the vCPU and the contenders could not be pinned there")
+            throw ValidationError("--cpu \(requested) is not in the CPUs this process may run on (sched_getaffinity: \(KernelText.formatCpuList(allowed))\(whyNotAllowed(requested))); the vCPU and the contenders could not be pinned there")
         }
         return requested
     }
@@ -61,6 +70,16 @@ enum CpuChoice {
     static func lock(cpu: Int, backend: BackendKind, wait: Bool) throws -> CpuLock? {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
+        defer {
+            // Other users of the CPU the kernel shows (issue 11): said on stderr; on hw they can disturb the LBRs.
+            let n = CpuNeighbours.scan(cpu: cpu)
+            if !n.kvmVms.isEmpty || !n.perfEvents.isEmpty {
+                var parts: [String] = []
+                if !n.kvmVms.isEmpty { parts.append("KVM VMs with a thread allowed on CPU \(cpu): " + n.kvmVms.map { "\($0)" }.joined(separator: ", ")) }
+                if !n.perfEvents.isEmpty { parts.append("perf event holders (attributes not visible, may use LBR): " + n.perfEvents.map { "\($0)" }.joined(separator: ", ")) }
+                printError("lbrprobe: note: other users of CPU \(cpu)\(backend == .hw ? " (they may share its LBRs)" : ""): " + parts.joined(separator: "; "))
+            }
+        }
         do {
             return try CpuLock.acquire(cpu: cpu, directory: dir, wait: wait, waiting: { holder in
                 printError("lbrprobe: CPU \(cpu) is being probed by another lbrprobe (\(holder.map { "pid \($0)" } ?? "pid unknown"), lock \(CpuLock.path(cpu: cpu, directory: dir))); --wait: waiting for it")

@@ -101,7 +101,7 @@ extension OutputTargets {
             let nested = ProcessInfo.processInfo.environment["KSFT_TAP_LEVEL"] != nil
             TapReport.render(report, versionLine: !nested, to: sink)
         case .json:
-            do { sink(try JsonReport.render(report)) } catch {
+            do { try JsonReport.render(report, to: sink) } catch {
                 return ReportWriteError(path: "standard output", operation: "render", errno: nil, detail: "JSON encoding failed: \(error)")
             }
         }

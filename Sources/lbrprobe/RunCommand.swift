@@ -231,12 +231,20 @@ struct Run: ParsableCommand {
                 failures.record(flag, ReportWriteError(path: path, operation: "render", errno: nil, detail: "\(error)"))
             }
         }
-        save("--junit", junit) { JUnitReport.render(report) }
+        if let junit { // streamed: never held whole
+            do { try AtomicFile.write(to: junit) { JUnitReport.render(report, to: $0) } } catch let e as ReportWriteError {
+                failures.record("--junit", e)
+            } catch { failures.record("--junit", ReportWriteError(path: junit, operation: "render", errno: nil, detail: "\(error)")) }
+        }
         save("--kcidb", kcidb) {
             try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin)
         }
         save("--write-expect", writeExpect) { ExpectWriter.render(report) }
-        save("--json", json) { try JsonReport.render(report) }
+        if let json { // streamed: never held whole
+            do { try AtomicFile.write(to: json) { try JsonReport.render(report, to: $0) } } catch let e as ReportWriteError {
+                failures.record("--json", e)
+            } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
+        }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
         withExtendedLifetime(lock) {}
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }

@@ -23,10 +23,17 @@ enum Cli {
     struct Output { var code: Int32; var stdout: String; var stderr: String }
 
     static func run(_ args: [String]) throws -> Output {
+        let env = environment
+        defer { removeLockDir(env) }
+        return try run(args, env: env)
+    }
+
+    static func run(_ args: [String], env: [String: String]) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try #require(binary))
         p.arguments = args
         p.currentDirectoryURL = repoRoot()
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
@@ -35,6 +42,19 @@ enum Cli {
         p.waitUntilExit()
         return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// An environment for the binary with the per-CPU probe locks (issue 11) in a fresh directory, so tests
+    /// running in parallel (and test runs of other checkouts) do not refuse each other's hybrid probes; the
+    /// lock test shares one such environment between its processes. `removeLockDir` cleans it up.
+    static var environment: [String: String] {
+        var e = ProcessInfo.processInfo.environment
+        e["LBRPROBE_LOCK_DIR"] = NSTemporaryDirectory() + "lbrprobe-test-locks-\(getpid())-\(UUID().uuidString.prefix(8))"
+        return e
+    }
+
+    static func removeLockDir(_ env: [String: String]) {
+        if let d = env["LBRPROBE_LOCK_DIR"] { try? FileManager.default.removeItem(atPath: d) }
     }
 
     static func tempDir() -> String {
@@ -105,6 +125,9 @@ struct CliTests {
         p.arguments = ["run", "--backend", "hybrid", "--repeat", "50", "--format", "tap",
                        "--junit", dir + "/junit.xml", "--kcidb", dir + "/kcidb.json"]
         p.currentDirectoryURL = repoRoot()
+        let lockEnv = Cli.environment
+        defer { Cli.removeLockDir(lockEnv) }
+        p.environment = lockEnv
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()

@@ -1,0 +1,90 @@
+// Issue 11, bounded memory: repeated runs are folded (evidence kept for the first run of each status + outcome
+// per scenario), runs not started are counted (one entry per scenario), and every writer stays consistent.
+
+import Foundation
+import LbrCore
+import LbrReport
+@testable import LbrScenarios
+import LbrTestSupport
+import Testing
+
+@Suite("Folded results for --repeat (issue 11)")
+struct FoldedResultsTests {
+    @Test func repeatsAreFoldedAndEveryWriterStaysConsistent() throws {
+        let b = ReportFixtureBackend()
+        b.inactive = ["slot-contention"]
+        let n = 200
+        let report = Runner(backend: b, options: RunOptions(repeats: n, kernelRelease: "6.x", fallback: "--backend auto fell back to sim: test"))
+            .run(Catalog.defaultSet)
+        #expect(report.results.count == Catalog.defaultSet.count * n)
+        let stored = report.results.storedCounts
+        // One kept run per scenario and outcome, one template per distinct folded result: nothing grows with n.
+        #expect(stored.kept == Catalog.defaultSet.count, "\(stored)")
+        #expect(stored.templates == Catalog.defaultSet.count, "\(stored)")
+        let r2 = report.results[1]
+        #expect(r2.testName == "\(Catalog.defaultSet[0].name).r2")
+        #expect(r2.evidenceFoldedInto == "\(Catalog.defaultSet[0].name).r1" && r2.phases.isEmpty && r2.records.isEmpty)
+        #expect(!report.results[0].phases.isEmpty && report.results[0].evidenceFoldedInto == nil)
+        #expect(report.results[1].outcome == report.results[0].outcome && report.results[1].repeatIndex == 1)
+        #expect(report.distributions.allSatisfy { $0.runs == n })
+        // TAP: plan = lines, folded runs say where their evidence is.
+        let tap = KtapParse(TapReport.render(report))
+        #expect(tap.errors.isEmpty && tap.plan == report.results.count && tap.results.count == tap.plan)
+        #expect(TapReport.render(report).contains("# fallback: --backend auto fell back to sim: test"))
+        #expect(TapReport.render(report).contains("# evidence: not kept for this run (same status and outcome as guest-baseline.r1"))
+        // Streaming equals rendering whole.
+        var streamed = ""
+        TextReport.render(report) { streamed += $0 }
+        #expect(streamed == TextReport.render(report))
+        // JSON validates, carries the folding and the fallback; JUnit/KCIDB one test per entry.
+        let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
+        let v = SchemaValidator(schema: try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
+        #expect(v.validate(obj).isEmpty, "\(v.validate(obj).prefix(5))")
+        #expect(obj["fallback"] as? String == "--backend auto fell back to sim: test")
+        let results = obj["results"] as! [[String: Any]]
+        #expect(results[1]["evidence_folded_into"] as? String == "guest-baseline.r1")
+        #expect(JUnitReport.render(report).components(separatedBy: "<testcase ").count - 1 == report.results.count)
+        #expect(JUnitReport.render(report).contains("<property name=\"fallback\""))
+        #expect(try KcidbReport.document(report, buildId: "b").tests.count == report.results.count)
+        // The streamed JSON is byte-identical to encoding the whole document at once.
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        #expect(try JsonReport.render(report) == String(decoding: try enc.encode(JsonReport.document(report)), as: UTF8.self) + "\n")
+        let small = Fixtures.mixedReport()
+        #expect(try JsonReport.render(small) == String(decoding: try enc.encode(JsonReport.document(small)), as: UTF8.self) + "\n")
+        let none = Fixtures.unavailableReport()
+        #expect(try JsonReport.render(none) == String(decoding: try enc.encode(JsonReport.document(none)), as: UTF8.self) + "\n")
+        // Codable round trip keeps every element.
+        let back = try JSONDecoder().decode(RunReport.self, from: JSONEncoder().encode(report))
+        #expect(back.results == report.results)
+    }
+
+    @Test func runsNotStartedAreCountedOnePerScenario() throws {
+        final class Flag: @unchecked Sendable {
+            var value: Interruption?
+            let backend: ReportFixtureBackend
+            init(_ b: ReportFixtureBackend) { backend = b }
+        }
+        let b = ReportFixtureBackend()
+        let flag = Flag(b)
+        let n = 1_000_000
+        // The signal arrives once 5 scenario runs have ended (the runner polls after every step and run).
+        let report = Runner(backend: b, options: RunOptions(repeats: n, kernelRelease: "6.x"), interruption: {
+            if flag.value == nil, flag.backend.ends >= 5 { flag.value = .sigint }
+            return flag.value
+        }).run(Catalog.defaultSet)
+        #expect(report.interruption == .sigint)
+        #expect(report.runsReported == Catalog.defaultSet.count * n)
+        #expect(report.runsNotStarted == Catalog.defaultSet.count * n - 5)
+        // 5 runs + one entry for the rest of the first scenario + one per other scenario.
+        #expect(report.results.count == 5 + 1 + (Catalog.defaultSet.count - 1))
+        let rest = report.results[5]
+        #expect(rest.testName == "\(Catalog.defaultSet[0].name).r6-r\(n)" && rest.runsCovered == n - 5)
+        #expect(rest.reason == "not run: interrupted by SIGINT (\(n - 5) runs not started)")
+        let tap = KtapParse(TapReport.render(report))
+        #expect(tap.errors.isEmpty && tap.plan == report.results.count)
+        let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
+        #expect(obj["runs_not_started"] as? Int == Catalog.defaultSet.count * n - 5)
+        #expect((obj["results"] as! [[String: Any]])[5]["runs"] as? Int == n - 5)
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 11 memory benchmark: peak RSS of `lbrprobe run --backend sim --repeat N` (flat in N), and
+# `--repeat 1000000` interrupted after 2 s (exit 130 within 1 s, with a report, RSS bounded).
+# Usage: scripts/bench-memory.sh [path/to/lbrprobe]   (default: a release build, built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v /usr/bin/time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time; }
+BIN=${1:-.build/release/lbrprobe}
+[ -x "$BIN" ] || swift build -c release --product lbrprobe >/dev/null
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+rss() { # N format -> peak RSS in KB
+    /usr/bin/time -f "%M" -o "$tmp/time" "$BIN" run --backend sim --repeat "$1" --format "$2" >"$tmp/out" 2>/dev/null || true
+    tail -1 "$tmp/time"
+}
+for fmt in text tap json; do
+    r10=$(rss 10 $fmt); r2000=$(rss 2000 $fmt)
+    echo "--format $fmt: peak RSS --repeat 10: ${r10} KB, --repeat 2000: ${r2000} KB ($(wc -c <"$tmp/out") bytes of report)"
+    awk -v a="$r10" -v b="$r2000" 'BEGIN { printf "  ratio 2000/10: %.3f (target <= 1.10); 2000 <= 40 MB: %s\n", b / a, (b <= 40960 ? "yes" : "NO") }'
+done
+
+# --repeat 1000000, SIGINT after 2 s (text report on stdout + --junit; then the same with --format json).
+for fmt in text json; do
+    /usr/bin/time -f "%M" -o "$tmp/time1m" "$BIN" run --backend sim --repeat 1000000 --format $fmt \
+        --junit "$tmp/j.xml" >"$tmp/1m.out" 2>"$tmp/1m.err" &
+    tpid=$!
+    sleep 2
+    pid=$(pgrep -P "$tpid" -x lbrprobe || echo "$tpid")
+    t0=$(date +%s.%N)
+    kill -INT "$pid"
+    set +e; wait "$tpid"; code=$?; set -e
+    t1=$(date +%s.%N)
+    echo "--repeat 1000000 --format $fmt --junit, SIGINT after 2 s: exit $code," \
+         "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s from signal to exit, peak RSS $(tail -1 "$tmp/time1m") KB"
+    echo "  stderr: $(grep 'not started' "$tmp/1m.err")"
+    echo "  report: $(tail -1 "$tmp/1m.out" | cut -c1-100); junit: $(grep -c '<testcase' "$tmp/j.xml") testcases"
+done
