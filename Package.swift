@@ -64,6 +64,7 @@ let package = Package(
         ]),
         .executableTarget(name: "lbrbench", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
+            "LbrReport", // compare benchmark (issue 12)
         ]),
         // Tests (LbrTestSupport: JSON-Schema subset validator, KTAP parser, repo file access shared by test targets)
         .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
