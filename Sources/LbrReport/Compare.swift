@@ -59,8 +59,10 @@ public enum Compare {
                 status = try c.decode(String.self, forKey: .status)
                 outcome = try c.decode(String.self, forKey: .outcome)
                 duration_ms = try c.decode(Double.self, forKey: .duration_ms)
-                terms = try c.decode([Term].self, forKey: .terms)
-                phases = try c.decode([Phase].self, forKey: .phases)
+                // The fleet matrix needs outcomes and findings only: leave phases and terms undecoded.
+                let detail = d.userInfo[Compare.detailKey] as? Bool ?? true
+                terms = detail ? try c.decode([Term].self, forKey: .terms) : []
+                phases = detail ? try c.decode([Phase].self, forKey: .phases) : []
                 findings = ((try? c.decodeIfPresent([Tolerant].self, forKey: .findings)) ?? nil)?.compactMap(\.finding) ?? []
             }
         }
@@ -97,13 +99,42 @@ public enum Compare {
         public var findings: [[Finding]] { document.results.map(\.findings) }
     }
 
+    /// Decoder option: false skips phases and terms (what the fleet matrix does not show).
+    static let detailKey = CodingUserInfoKey(rawValue: "lbrprobe.compare.detail")!
+
     /// Reads `path` (`-` = stdin) as a run document with its findings; errors are `RunDocumentReader`'s one-liners.
-    public static func load(path: String) throws(RunDocumentError) -> Input {
-        try decode(try RunDocumentReader.readData(path: path), source: path)
+    /// `detail` false reads only outcomes and findings (enough for the matrix).
+    public static func load(path: String, detail: Bool = true) throws(RunDocumentError) -> Input {
+        try decode(try RunDocumentReader.readData(path: path), source: path, detail: detail)
     }
 
-    public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> Input {
-        Input(source: source, document: try RunDocumentReader.decode(Document.self, from: data, source: source))
+    public static func decode(_ data: Data, source: String, detail: Bool = true) throws(RunDocumentError) -> Input {
+        Input(source: source, document: try RunDocumentReader.decode(Document.self, from: data, source: source,
+                                                                      userInfo: [detailKey: detail]))
+    }
+
+    /// Whether `count` documents (with `--matrix` or not) make a matrix.
+    public static func isMatrix(count: Int, forced: Bool) -> Bool { count != 2 || forced }
+
+    /// Loads every path, decoding on all CPUs (documents are independent); the first failure in argument order
+    /// is thrown. `detail` as in `load`.
+    public static func loadAll(paths: [String], detail: Bool = true) throws(RunDocumentError) -> [Input] {
+        let slots = ResultSlots(count: paths.count)
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            slots.set(i, Result { () throws(RunDocumentError) -> Input in try load(path: paths[i], detail: detail) })
+        }
+        var out: [Input] = []
+        for r in slots.values { out.append(try r!.get()) }
+        return out
+    }
+
+    /// Per-index results written from concurrent iterations.
+    final class ResultSlots: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [Result<Input, RunDocumentError>?]
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ r: Result<Input, RunDocumentError>) { lock.lock(); slots[i] = r; lock.unlock() }
+        var values: [Result<Input, RunDocumentError>?] { lock.lock(); defer { lock.unlock() }; return slots }
     }
 
     /// A finding object, or nil when it has no string `kind`.

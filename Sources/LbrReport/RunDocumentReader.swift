@@ -96,10 +96,14 @@ public enum RunDocumentReader {
     /// Decodes a projection of a run document — a `Decodable` with fewer fields than `RunDocument`, e.g. what
     /// compare needs — in one pass, with the same checks and one-line errors as `decode`: anything that does not
     /// decode, or is of another schema, goes through `decode` for the precise error.
-    public static func decode<T: RunDocumentProjection>(_ type: T.Type, from data: Data, source: String) throws(RunDocumentError) -> T {
-        if !data.isEmpty, let v = try? JSONDecoder().decode(T.self, from: data), v.schema == schema { return v }
+    /// `userInfo` is handed to the projection's decoder (e.g. to skip parts it does not need).
+    public static func decode<T: RunDocumentProjection>(_ type: T.Type, from data: Data, source: String,
+                                                        userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws(RunDocumentError) -> T {
+        let dec = JSONDecoder()
+        dec.userInfo = userInfo
+        if !data.isEmpty, let v = try? dec.decode(T.self, from: data), v.schema == schema { return v }
         _ = try decode(data, source: source)
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+        do { return try dec.decode(T.self, from: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
     }
