@@ -66,7 +66,7 @@ let package = Package(
             "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends", "CRefVmm",
             "LbrReport", // compare benchmark (issue 12)
         ]),
-        // Tests (LbrTestSupport: JSON-Schema subset validator, KTAP parser, repo file access shared by test targets)
+        // Tests (LbrTestSupport: JSON Schema validation by the real jsonschema package, KTAP parser, repo file access shared by test targets)
         .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),

@@ -34,6 +34,8 @@ public final class HwBackend: ScenarioBackend {
 
     /// Per-run resources (nil outside begin…end).
     private var run: HwRun?
+    /// What outlives one run: the view of the kernel's system-wide kmsg ratelimit (§9.4).
+    let processState = HwProcessState()
     /// Tests only: skip the eligibility gate and the guest-LBR/core-PMU checks of `begin`, so the real
     /// guest, observers and step execution can be exercised on a host without LBR. Never set by the CLI.
     var testingWithoutGuestLbr = false
@@ -117,7 +119,8 @@ public final class HwBackend: ScenarioBackend {
         guard let layout = hostLayout ?? (testingWithoutGuestLbr ? .skylake : nil) else {
             throw .unsupported("no LBR layout known for this CPU (LbrLayout table, §5)")
         }
-        let r = try HwRun.open(cpu: cpu, layout: layout, logger: logger, requireGuestLbr: !testingWithoutGuestLbr)
+        let r = try HwRun.open(cpu: cpu, layout: layout, logger: logger, requireGuestLbr: !testingWithoutGuestLbr,
+                               shared: processState)
         run = r
         var notes = r.notes
         notes.insert("hw: \(availableDetail)", at: 0)

@@ -29,12 +29,90 @@ final class HwSlot<T>: @unchecked Sendable {
 /// `@unchecked Sendable` wrapper for the run inside `whileRunning` (called synchronously, on the caller's thread).
 struct HwUnchecked<T>: @unchecked Sendable { let value: T }
 
+/// What the hw backend keeps across scenario runs of one process: the view of the kernel's one system-wide
+/// ratelimit state of "fail to passthrough LBR" (§9.4). Used from the runner's thread only.
+final class HwProcessState {
+    var kmsgView = KmsgRatelimitView()
+    /// The last scan for other KVM VMs and when it ran (CLOCK_MONOTONIC ns).
+    private var vmScan: (atNs: UInt64, owners: [String])?
+    /// How long a scan is reused: the ratelimit interval, so one full set (< 10 s) scans about twice, not once per
+    /// scenario (a /proc scan costs tens of ms on a busy host).
+    static let vmScanMaxAgeNs: UInt64 = 5_000_000_000
+    /// Whether the kernel log's recent history was read into `kmsgView`.
+    private var primed = false
+    init() {}
+
+    /// Once per process: feeds the "fail to passthrough" / "callbacks suppressed" lines of the last ratelimit
+    /// interval that the kernel log still holds into `kmsgView` (printk's clock and CLOCK_MONOTONIC both run
+    /// from boot without suspend; close enough for a 5 s window). Returns a note, nil if already primed.
+    func primeKmsgView(now: UInt64 = monotonicNs()) -> String? {
+        if primed { return nil }
+        primed = true
+        let records: [KmsgRecord]
+        do { records = try KmsgWatcher.history() } catch {
+            return "kmsg history unreadable (\(error)): lines printed before lbrprobe watched are unknown (§9.4)"
+        }
+        let nowUs = now / 1000
+        let since = nowUs > KvmLbrKmsg.ratelimitIntervalUs ? nowUs - KvmLbrKmsg.ratelimitIntervalUs : 0
+        var n = 0
+        for r in records where r.timestampUs >= since {
+            let e = KmsgEntry(isKernel: r.isKernel, timestampUs: r.timestampUs, message: r.message)
+            if KvmLbrKmsg.classify(e.message) != .unrelated && e.isKernel { n += 1; kmsgView.account(e) }
+        }
+        return "kmsg history: \(n) \(KvmLbrKmsg.callSite) line(s) in the last 5 s before lbrprobe watched (the ratelimit allows \(KvmLbrKmsg.ratelimitBurst) per 5 s system-wide, §9.4)"
+    }
+
+    /// Other processes holding KVM VM fds (descriptions), rescanned when the last scan is older than `vmScanMaxAgeNs`.
+    func otherVms(now: UInt64 = monotonicNs()) -> [String] {
+        if let s = vmScan, now &- s.atNs < Self.vmScanMaxAgeNs { return s.owners }
+        let owners = KvmVmScan.owners().map(\.description)
+        vmScan = (now, owners)
+        return owners
+    }
+}
+
+/// How the hw backend samples with host LBR events on this host (§4.1, §9.1): read once per run.
+struct HwSamplingPlan: Sendable {
+    /// /proc/sys/kernel/perf_event_max_sample_rate (nil when unreadable).
+    var maxSampleRate: Int?
+    /// /proc/sys/kernel/perf_cpu_time_max_percent (nil when unreadable).
+    var cpuTimeMaxPercent: Int?
+    /// The period LBR sampling events use (`HostSampling.period(maxSampleRate:)`).
+    var period: UInt64
+    /// /proc/sys/kernel/nmi_watchdog (nil when unreadable), for counter-exhaustion sizing.
+    var nmiWatchdog: Int?
+
+    static func probe(sysfs: Sysfs = Sysfs()) -> HwSamplingPlan {
+        let rate = sysfs.int("/proc/sys/kernel/perf_event_max_sample_rate").value
+        return HwSamplingPlan(maxSampleRate: rate,
+                              cpuTimeMaxPercent: sysfs.int("/proc/sys/kernel/perf_cpu_time_max_percent").value,
+                              period: HostSampling.period(maxSampleRate: rate),
+                              nmiWatchdog: sysfs.int("/proc/sys/kernel/nmi_watchdog").value)
+    }
+
+    /// The evidence line describing the plan for a `depth`-entry LBR.
+    func note(depth: Int) -> String {
+        let attr = Contender.pinnedLbr.attributes(samplePeriod: period)[0]
+        let bytes = HostSampling.sampleBytes(attr, depth: depth)
+        let pages = HostSampling.ringPages(sampleBytes: bytes, period: period)
+        let cover = HostSampling.ringCoverNs(pages: pages, sampleBytes: bytes, period: period)
+        return "host LBR sampling: sample_period \(period) cycles (perf_event_max_sample_rate "
+            + "\(maxSampleRate.map(String.init) ?? "unreadable"), perf_cpu_time_max_percent "
+            + "\(cpuTimeMaxPercent.map(String.init) ?? "unreadable"); worst case \(HostSampling.worstCaseRate(period: period)) "
+            + "samples/s at 5 GHz, at most half the limit, so perf does not throttle), \(bytes)-byte samples with hw_idx, "
+            + "rings of up to \(pages) pages (\(cover / 1_000_000) ms at the worst-case rate), drained after every guest command; "
+            + "kept: samples of the vCPU thread inside each command's CLOCK_MONOTONIC window (use_clockid) (§4.1, §9.1)"
+    }
+}
+
 /// Per-run resources of the hw backend. Not thread-safe: used from the runner's thread only.
 final class HwRun {
     struct OpenContender {
         let spec: ContenderSpec
         let set: HostContenderSet
         var previous: [PerfReading?]
+        /// Samples drained after guest commands since the last report (`readContenders` / close).
+        var pending: HostSampleSummary?
     }
 
     let cpu: Int
@@ -50,9 +128,15 @@ final class HwRun {
     private(set) var tscOffsetError: UInt64 = 0
     private(set) var notes: [String] = []
     private var closed = false
+    /// Host LBR sampling on this host (period, limits).
+    let plan: HwSamplingPlan
+    /// Process-wide state shared by every run of the backend.
+    let shared: HwProcessState
+    /// Other KVM VMs running when the run began (descriptions), whose kernel lines look like ours (§9.4).
+    private(set) var otherVms: [String] = []
 
-    private init(cpu: Int, layout: LbrLayout, vm: GuestVM, logger: Logger?) {
-        self.cpu = cpu; self.layout = layout; self.vm = vm; self.logger = logger
+    private init(cpu: Int, layout: LbrLayout, vm: GuestVM, logger: Logger?, plan: HwSamplingPlan, shared: HwProcessState) {
+        self.cpu = cpu; self.layout = layout; self.vm = vm; self.logger = logger; self.plan = plan; self.shared = shared
     }
 
     // MARK: open
@@ -61,7 +145,9 @@ final class HwRun {
     /// Everything opened is closed again when it throws.
     /// - Parameter requireGuestLbr: tests only (`HwBackend.testingWithoutGuestLbr`): exercise the real guest,
     ///   observers and steps on a host whose KVM gives no guest LBR. Never set by the CLI.
-    static func open(cpu: Int, layout: LbrLayout, logger: Logger?, requireGuestLbr: Bool = true) throws(BackendError) -> HwRun {
+    static func open(cpu: Int, layout: LbrLayout, logger: Logger?, requireGuestLbr: Bool = true,
+                     shared: HwProcessState = HwProcessState(),
+                     plan: HwSamplingPlan = .probe()) throws(BackendError) -> HwRun {
         let vm: GuestVM
         do {
             vm = try GuestVM(options: GuestVMOptions(cpu: cpu, layout: layout, configureGuestLbr: true))
@@ -83,12 +169,18 @@ final class HwRun {
             vm.close()
             throw .unsupported(pmu)
         }
-        let r = HwRun(cpu: cpu, layout: layout, vm: vm, logger: logger)
+        let r = HwRun(cpu: cpu, layout: layout, vm: vm, logger: logger, plan: plan, shared: shared)
         let s = vm.setup
         r.notes.append("guest: vCPU thread \(vm.vcpuThreadID) pinned to CPU \(cpu), CPUID model 0x\(String(s.guestModel, radix: 16)) (host 0x\(String(s.hostModel, radix: 16))), PMU version \(s.guestLeafAEax & 0xff), PERF_CAPABILITIES 0x\(String(s.perfCapabilitiesWritten ?? 0, radix: 16)) written after CPUID (§2), guest RAM \(vm.memoryPlacement)")
+        r.notes.append(plan.note(depth: layout.depth))
         do { r.kmsg = try KmsgWatcher() } catch {
             r.notes.append("no kmsg signal: \(error)")
         }
+        if r.kmsg != nil, let n = shared.primeKmsgView() { r.notes.append(n) }
+        r.otherVms = shared.otherVms()
+        r.notes.append(r.otherVms.isEmpty
+            ? "other KVM VMs: none (/proc/*/fd anon_inode:kvm-vm, debugfs kvm/<pid>-<fd>): a \"vcpu-\(GuestVM.vcpuId): fail to passthrough LBR.\" line is ours (§9.4)"
+            : "other KVM VMs running (\(r.otherVms.joined(separator: "; "))): their vCPUs print the same kernel line, so kmsg lines are notes, not votes (§9.4)")
         do {
             let fs = try Tracefs.locate(mountIfAbsent: true)
             r.tracer = try KvmMsrTracer(tracefs: fs, pid: vm.vcpuThreadID, cpu: -1, sampling: true, ringPages: 32)
@@ -177,19 +269,56 @@ final class HwRun {
 
     private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: monotonicNs(), o) }
 
-    /// Kernel-printed "fail to passthrough LBR" lines since the last poll (§1.5). Lines written to /dev/kmsg
-    /// from user space never count; they are reported as notes.
-    func kmsgObservations() -> [TimedObservation] {
+    /// Kernel lines about guest LBR passthrough since the last poll, through `HwEvidence.kmsgObservations`
+    /// (§1.5, §9.4): our vCPU's "fail to passthrough LBR" lines as `.kmsg` unless other VMs could have printed
+    /// them, "callbacks suppressed" counts, user-space forgeries as notes; with `reportSilence`, a note that
+    /// silence is not evidence.
+    func kmsgObservations(reportSilence: Bool = false) -> [TimedObservation] {
         guard let kmsg else { return [] }
         do {
-            var out: [TimedObservation] = []
-            for r in try kmsg.poll() where r.message.contains(failToPassthroughMessage) {
-                out.append(at(r.isKernel ? .kmsg(r.message) : .note("user-space /dev/kmsg line ignored: \(r.message)")))
+            let entries = try kmsg.poll().map {
+                KmsgEntry(isKernel: $0.isKernel, timestampUs: $0.timestampUs, message: $0.message)
             }
-            return out
+            return HwEvidence.kmsgObservations(entries, ourVcpuIds: [Int(GuestVM.vcpuId)], otherVms: otherVms,
+                                               view: &shared.kmsgView, reportSilence: reportSilence,
+                                               nowUs: monotonicNs() / 1000).map(at)
         } catch {
             return [at(.note("kmsg poll failed: \(error)"))]
         }
+    }
+
+    // MARK: host samples
+
+    /// Drains every open contender's rings after a guest command: samples of the vCPU thread inside `window`
+    /// are kept, the rest filtered out; the result waits in `pending` until the contenders are read (§9.1).
+    func drainSamples(after window: GuestCommandWindow) -> [TimedObservation] {
+        var out: [TimedObservation] = []
+        for i in contenders.indices where !contenders[i].set.rings.isEmpty {
+            let set = contenders[i].set
+            do {
+                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, cpu: UInt32(cpu))
+                contenders[i].pending = contenders[i].pending.map { SampleAnalysis.merge($0, s) } ?? s
+            } catch {
+                out.append(at(.note("drain \(set.contender.name) after the guest command failed: \(error)")))
+            }
+        }
+        return out
+    }
+
+    /// The pending summary of contender `i` plus whatever its rings still hold (outside any command window:
+    /// filtered out), as `.hostSamples` with the sampling notes; nil when the contender has no rings.
+    private func reportSamples(_ i: Int) throws(BackendError) -> [TimedObservation] {
+        let set = contenders[i].set
+        guard !set.rings.isEmpty else { return [] }
+        let rest: HostSampleSummary
+        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, cpu: UInt32(cpu)) } catch {
+            throw .failed("drain \(set.contender.name): \(error)")
+        }
+        let total = contenders[i].pending.map { SampleAnalysis.merge($0, rest) } ?? rest
+        contenders[i].pending = nil
+        var out = [at(.hostSamples(total))]
+        out += HwEvidence.samplingNotes(total, maxSampleRate: plan.maxSampleRate).map { at(.note($0)) }
+        return out
     }
 
     // MARK: guest commands
@@ -206,6 +335,7 @@ final class HwRun {
         }
 
         let result: GuestResult
+        let t0 = monotonicNs()
         switch during {
         case .none:
             result = vm.run(cmd, timeout: timeout)
@@ -229,7 +359,9 @@ final class HwRun {
             out += p.observations
             result = p.result
         }
+        let window = GuestCommandWindow(tid: UInt32(bitPattern: vm.vcpuThreadID), startNs: t0, endNs: monotonicNs())
         out += guestObservations(cmd, result: result)
+        out += drainSamples(after: window)
         return out
     }
 
@@ -373,14 +505,16 @@ final class HwRun {
             case let .contender(c):
                 contender = c
             case .everyCounter:
-                // §3.4 (b): the counts come from CPUID.0xA of the CPU we run on.
+                // §3.4 (b): the counts come from CPUID.0xA of the CPU we run on, less what nmi_watchdog holds (§9.4).
                 let counters = ArchPerfmonCounters.host()
-                contender = counters.exhaustionContender
-                out.append(at(.note("counter-exhaustion-all resolved from CPUID.0xA (PMU version \(counters.version)): \(counters.generalPurpose) GP + \(counters.fixed) fixed → \(contender.name)")))
+                let sized = counters.exhaustionContender(nmiWatchdog: plan.nmiWatchdog)
+                contender = sized.contender
+                out.append(at(.note("counter-exhaustion-all resolved from CPUID.0xA (PMU version \(counters.version)): \(sized.note)")))
             }
             let outcome: HostContenderOutcome
             do {
-                outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true)
+                outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true, ringPages: nil,
+                                                  samplePeriod: plan.period, lbrDepth: layout.depth)
             } catch {
                 throw .failed("open \(contender.name): \(error)")
             }
@@ -388,14 +522,16 @@ final class HwRun {
             case let .skipped(reason, _):
                 throw .unsupported(reason)
             case let .opened(set):
-                contenders.append(OpenContender(spec: spec, set: set, previous: []))
-                out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")")))
+                contenders.append(OpenContender(spec: spec, set: set, previous: [], pending: nil))
+                let rings = set.rings.isEmpty ? "" : ", ring \(set.rings.map { String($0.dataPages) }.joined(separator: "/")) data pages, sample_period \(set.samplePeriod.map(String.init) ?? "?")"
+                out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")\(rings)")))
             }
             return out
         case let .close(spec):
             guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }
-            let c = contenders.remove(at: i)
             var out: [TimedObservation] = []
+            if contenders[i].pending != nil { out += (try? reportSamples(i)) ?? [] }
+            let c = contenders.remove(at: i)
             let obs = (try? c.set.observe(since: c.previous)) ?? []
             c.set.close()
             for (k, o) in obs.enumerated() {
@@ -415,18 +551,12 @@ final class HwRun {
                 for (k, o) in obs.enumerated() {
                     out.append(at(o.observation(contender: eventName(set, k))))
                 }
-                if !set.rings.isEmpty {
-                    do {
-                        out.append(at(.hostSamples(try set.drainSummary(guestRange: vm.payloadRange, cpu: UInt32(cpu)))))
-                    } catch {
-                        throw .failed("drain \(set.contender.name): \(error)")
-                    }
-                }
+                out += try reportSamples(i)
             }
             return out
         case .readKmsg:
             if kmsg == nil { return [at(.note("kmsg not watched"))] }
-            return kmsgObservations()
+            return kmsgObservations(reportSilence: true)
         }
     }
 

@@ -46,8 +46,15 @@ public enum Contender: Hashable, Sendable, Codable {
     /// A CPU-pinned LBR event that includes the guest (exclude_guest=0), for the guest-traced scenario.
     public static let pinnedLbrIncludingGuest = Contender.lbrEvent(pinned: true, mode: .any, excludeGuest: false, base: .cycles)
 
-    /// Sample period of host LBR events.
-    public static let lbrSamplePeriod: UInt64 = 10_000
+    /// Sample period of the host LBR events the hw backend opens when nothing is known about this host's perf
+    /// limits: `HostSampling.defaultPeriod` (see there for why 100,000 and not 10,000). On a real host the hw
+    /// backend uses `HostSampling.period(maxSampleRate:)` and reports it (§4.1).
+    public static let lbrSamplePeriod: UInt64 = HostSampling.defaultPeriod
+
+    /// Sample period of `attributes` (no argument), which the kernel model (LbrModel) samples with: 10,000
+    /// counts, dense enough for the model's sub-millisecond phases to see samples. A modelling choice of the
+    /// model's time scale, not what lbrprobe opens on hardware (that is `lbrSamplePeriod` or larger).
+    public static let modelSamplePeriod: UInt64 = 10_000
 
     /// Whether the events are CPU-scoped (pid = -1, cpu = N) rather than task-scoped.
     public var isCpuScoped: Bool {
@@ -74,15 +81,23 @@ public enum Contender: Hashable, Sendable, Codable {
         }
     }
 
-    /// The perf_event_attr of every event this contender opens, in open order.
-    public var attributes: [PerfAttr] {
+    /// The perf_event_attr of every event this contender opens, in open order, with the kernel model's sample
+    /// period (`modelSamplePeriod`); the hw backend calls `attributes(samplePeriod:)` with its own period.
+    public var attributes: [PerfAttr] { attributes(samplePeriod: Contender.modelSamplePeriod) }
+
+    /// The perf_event_attr of every event this contender opens, in open order; LBR sampling events use
+    /// `samplePeriod` (the hw backend passes `HostSampling.period(maxSampleRate:)` of this host).
+    public func attributes(samplePeriod: UInt64) -> [PerfAttr] {
         switch self {
         case let .lbrEvent(pinned, mode, excludeGuest, base):
             // §4: a sampling event with PERF_SAMPLE_BRANCH_STACK (0x800); pinned for CPU-pinned priority.
+            // §9.1: HW_INDEX so stale (re-attached) stacks are recognisable by hw_idx; sample times on
+            // CLOCK_MONOTONIC (§4.2) so samples can be placed inside each guest command's window.
             var a = PerfAttr(type: .hardware, config: base.config)
-            a.samplePeriod = Contender.lbrSamplePeriod
+            a.samplePeriod = samplePeriod
             a.sampleType = PerfSample.ip | PerfSample.tid | PerfSample.time | PerfSample.cpu | PerfSample.branchStack
-            a.branchSampleType = mode.branchSampleType
+            a.branchSampleType = mode.branchSampleType | PerfBranch.hwIndex
+            a.clockid = PerfClockId.monotonic
             a.pinned = pinned
             a.excludeGuest = excludeGuest
             return [a]
@@ -117,9 +132,10 @@ public enum Contender: Hashable, Sendable, Codable {
         case .lbrCallStackTask:
             // §3.4: a task-scoped call-stack LBR user makes perf save/restore LBR stacks per task.
             var a = PerfAttr(type: .hardware, config: PerfHwConfig.cpuCycles)
-            a.samplePeriod = Contender.lbrSamplePeriod
+            a.samplePeriod = samplePeriod
             a.sampleType = PerfSample.ip | PerfSample.tid | PerfSample.time | PerfSample.branchStack
-            a.branchSampleType = LbrFilterMode.callStack.branchSampleType
+            a.branchSampleType = LbrFilterMode.callStack.branchSampleType | PerfBranch.hwIndex
+            a.clockid = PerfClockId.monotonic
             a.excludeGuest = true
             return [a]
         }
@@ -135,5 +151,77 @@ public enum Contender: Hashable, Sendable, Codable {
         a.excludeHost = true
         a.readFormat = 0
         return a
+    }
+}
+
+/// How lbrprobe samples with host LBR events: the period, the size of one sample and the ring that holds
+/// the samples of one guest command (docs/reference.md §4.1, §9.1). Pure arithmetic; the hw backend feeds it
+/// this host's `/proc/sys/kernel/perf_event_max_sample_rate` and the LBR depth.
+public enum HostSampling {
+    /// Default sample period in cycles: 100,000. With a core clock of at most `assumedMaxCoreHz` (5 GHz) a
+    /// CPU-wide event on a fully busy CPU then samples at most 50,000 times a second — half of perf's default
+    /// `perf_event_max_sample_rate` (100,000, `DEFAULT_MAX_SAMPLE_RATE`), so `__perf_event_account_interrupt()`
+    /// never reaches `max_samples_per_tick` (= max_sample_rate / HZ) and throttles the event (§4.1). The
+    /// earlier 10,000 (500,000 samples/s at 5 GHz, each an NMI that reads 32 LBR entries, §9.1) tripped that
+    /// limit and invited "perf: interrupt took too long … lowering kernel.perf_event_max_sample_rate".
+    public static let defaultPeriod: UInt64 = 100_000
+    /// The fastest core clock lbrprobe plans for (turbo of current Intel parts stays below it).
+    public static let assumedMaxCoreHz: UInt64 = 5_000_000_000
+    /// lbrprobe keeps its worst-case rate at or below max_sample_rate / `rateHeadroom`.
+    public static let rateHeadroom: UInt64 = 2
+    /// perf's default `perf_event_max_sample_rate` (`DEFAULT_MAX_SAMPLE_RATE`, kernel/events/core.c).
+    public static let defaultMaxSampleRate = 100_000
+
+    /// The period to use on a host whose `perf_event_max_sample_rate` is `maxSampleRate` (nil: unknown →
+    /// the default): the smallest period ≥ `defaultPeriod` whose worst-case rate at `assumedMaxCoreHz` stays
+    /// at or below `maxSampleRate / rateHeadroom`. A kernel that already lowered the rate (after "interrupt
+    /// took too long") gets a proportionally longer period.
+    public static func period(maxSampleRate: Int?) -> UInt64 {
+        guard let r = maxSampleRate, r > 0 else { return defaultPeriod }
+        let budget = max(1, UInt64(r) / rateHeadroom)
+        let needed = (assumedMaxCoreHz + budget - 1) / budget
+        return max(defaultPeriod, needed)
+    }
+
+    /// Worst-case samples per second of one CPU-wide event with `period` (a fully busy CPU at `assumedMaxCoreHz`).
+    public static func worstCaseRate(period: UInt64) -> UInt64 { assumedMaxCoreHz / max(1, period) }
+
+    /// Bytes of one PERF_RECORD_SAMPLE written by an event with `attr` when the branch stack holds `depth`
+    /// entries (header, the fixed fields of `sample_type`, branch `nr`, `hw_idx` when requested, 24 bytes per
+    /// entry). For the host LBR events on a 32-deep LBR: 8 + 4·8 + 8 + 8 + 32·24 = 824 bytes (§9.1).
+    public static func sampleBytes(_ attr: PerfAttr, depth: Int) -> Int {
+        var n = PerfEventHeader.byteCount
+        for bit in [PerfSample.identifier, PerfSample.ip, PerfSample.tid, PerfSample.time, PerfSample.addr,
+                    PerfSample.id, PerfSample.streamId, PerfSample.cpu, PerfSample.period]
+            where attr.sampleType & bit != 0 { n += 8 }
+        if attr.sampleType & PerfSample.branchStack != 0 {
+            n += 8 + (attr.branchSampleType & PerfBranch.hwIndex != 0 ? 8 : 0) + 24 * max(0, depth)
+        }
+        return n
+    }
+
+    /// The longest a ring must hold samples: lbrprobe drains after every guest command and every host
+    /// action, and a step (a guest command with a host action or a preemption during it) is planned to take
+    /// well under this.
+    public static let drainIntervalNs: UInt64 = 50_000_000
+    /// Largest ring lbrprobe maps per event (data pages); 1024 × 4 KiB = 4 MiB.
+    public static let maxRingPages = 1024
+
+    /// Data pages (a power of two, at least 8, at most `maxRingPages`) for a ring that holds every sample of
+    /// one drain interval at the worst-case rate, plus a quarter for PERF_RECORD_LOST/THROTTLE records.
+    public static func ringPages(sampleBytes: Int, period: UInt64, pageSize: Int = 4096,
+                                 drainIntervalNs: UInt64 = drainIntervalNs) -> Int {
+        let samples = (worstCaseRate(period: period) * drainIntervalNs + 999_999_999) / 1_000_000_000
+        let bytes = Int(clamping: samples) * max(1, sampleBytes) * 5 / 4
+        var pages = 8
+        while pages < maxRingPages && pages * max(1, pageSize) < bytes { pages *= 2 }
+        return pages
+    }
+
+    /// How long a ring of `pages` data pages lasts at the worst-case rate, in nanoseconds.
+    public static func ringCoverNs(pages: Int, sampleBytes: Int, period: UInt64, pageSize: Int = 4096) -> UInt64 {
+        let rate = max(1, worstCaseRate(period: period))
+        let samples = UInt64(pages * pageSize / max(1, sampleBytes))
+        return samples * 1_000_000_000 / rate
     }
 }

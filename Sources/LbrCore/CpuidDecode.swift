@@ -218,6 +218,8 @@ public enum CpuidDecode {
     /// Known Intel family-6 model names for the report (a label only; decisions use LbrLayout and CPUID bits).
     public static func intelModelName(_ model: UInt32) -> String? {
         switch model {
+        case 0x2a, 0x2d: return "Sandy Bridge"
+        case 0x3a, 0x3e: return "Ivy Bridge"
         case 0x3c, 0x3f, 0x45, 0x46: return "Haswell"
         case 0x3d, 0x47, 0x4f, 0x56: return "Broadwell"
         case 0x4e, 0x5e: return "Skylake"
@@ -235,6 +237,9 @@ public enum CpuidDecode {
         case 0xad, 0xae: return "Granite Rapids"
         case 0xaa, 0xac: return "Meteor Lake"
         case 0xaf: return "Sierra Forest"
+        case 0x5c, 0x5f: return "Goldmont"
+        case 0x7a: return "Goldmont Plus"
+        case 0x86, 0x96, 0x9c: return "Tremont"
         default: return nil
         }
     }

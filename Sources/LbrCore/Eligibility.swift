@@ -1,5 +1,5 @@
 // Backend eligibility: a pure decision from a HostProfile.
-// The `hw` rules follow ../shared/reference/kvm-perf-lbr.md §2 ("Preconditions for a guest to get LBR"),
+// The `hw` rules follow docs/reference.md §2 ("Preconditions for a guest to get LBR"),
 // §1.10 (no arch LBR virtualization), §6.3 (mediated PMU has no LBR) and §4 (perf permissions).
 
 /// The three backends of `lbrprobe run`.
@@ -57,7 +57,7 @@ public struct EligibilityReason: Hashable, Sendable, Codable, CustomStringConver
     public var code: EligibilityCode
     /// One line with the probed values that led to it.
     public var message: String
-    /// The reference section (../shared/reference/kvm-perf-lbr.md) or source it follows.
+    /// The reference section (docs/reference.md) or source it follows.
     public var reference: String
 
     public init(_ code: EligibilityCode, _ message: String, ref reference: String) {
@@ -108,10 +108,27 @@ public enum Eligibility {
     public static let capMsrFilter = KvmCap.x86MsrFilter.name
     public static let capBinaryStats = KvmCap.binaryStatsFd.name
 
-    /// Family-6 models with LBR call-stack support in host perf (`LbrLayout.hasCallStack`). KVM requires it
-    /// since 2024 (§2.2).
+    /// Family-6 models with LBR call-stack support in host perf (`LbrLayout.hasCallStack`). KVM ≥ 6.10 requires
+    /// it (§2.2); the probed KVM-supported PERF_CAPABILITIES already says whether this KVM does.
     public static func hasLbrCallStack(model: UInt32) -> Bool {
         LbrLayout.forIntel(family: 6, model: model)?.hasCallStack == true
+    }
+
+    /// The counter-exhaustion contender for a PMU with `gp` general-purpose and `fixed` fixed counters
+    /// (CPUID.0xA) when `/proc/sys/kernel/nmi_watchdog` is `nmiWatchdog` (§3.4 (b), §9.4).
+    ///
+    /// The vLBR fails to go on when the CPU's x86 event list is full: `collect_events()` refuses an event once
+    /// `n >= max_count` (GP + fixed counters). The hard-lockup detector (nmi_watchdog = 1) keeps one CPU-pinned
+    /// cycles event on every CPU, so lbrprobe opens one GP counting event fewer: together with the watchdog's
+    /// event the list is exactly full, and none of lbrprobe's own events goes to ERROR instead of the vLBR.
+    public static func exhaustionContender(gp: Int, fixed: Int, nmiWatchdog: Int?) -> (contender: Contender, note: String) {
+        let held = (nmiWatchdog == 1 && gp + fixed > 0) ? 1 : 0
+        let g = max(0, gp - held)
+        let c = Contender.counterExhaustion(gp: g, fixed: fixed)
+        let why = held == 1
+            ? "nmi_watchdog=1 holds one counter with its pinned cycles event, so \(g) GP + \(fixed) fixed are free and opened"
+            : "nmi_watchdog=\(nmiWatchdog.map(String.init) ?? "unknown"): all \(gp) GP + \(fixed) fixed counters are opened"
+        return (c, "counter exhaustion sized from free counters (collect_events refuses at n >= \(gp + fixed)): \(why) → \(c.name) (§3.4)")
     }
 
     /// All three decisions, in `BackendKind.allCases` order.
@@ -155,8 +172,13 @@ public enum Eligibility {
                     no.append(.init(.unknownLbrLayout, "no legacy LBR layout known for \(fms)\(name); "
                                     + "lbrprobe cannot place the guest's LBR stack (LbrLayout table)", ref: "§5, §1.10"))
                 } else if !hasLbrCallStack(model: cpu.model) {
-                    no.append(.init(.noLbrCallStack, "\(fms) predates Haswell: no LBR call-stack mode, so KVM "
-                                    + "does not advertise an LBR format (vmx_lbr_caps.has_callstack)", ref: "§2.2"))
+                    // Not a blocker: KVM ≥ 6.10 refuses such hosts itself (vmx_get_perf_capabilities zeroes
+                    // vmx_lbr_caps without has_callstack) and the probed PERF_CAPABILITIES then shows format 0;
+                    // older KVM offers guest LBR here (§2.2).
+                    but.append(.init(.noLbrCallStack, "\(fms) has no LBR call-stack mode in host perf: KVM >= 6.10 "
+                                     + "offers no guest LBR here (vmx_get_perf_capabilities: !vmx_lbr_caps.has_callstack), "
+                                     + "older KVM does and perf cannot save/restore the guest's LBRs as a call stack; "
+                                     + "KVM's supported PERF_CAPABILITIES decides", ref: "§2.2"))
                 }
                 if cpu.hypervisor {
                     but.append(.init(.nestedVirtualization, "CPUID.1:ECX[31] hypervisor bit set: this host is itself "
@@ -273,7 +295,8 @@ public enum Eligibility {
         }
         if p.perf.nmiWatchdog.value == 1 {
             but.append(.init(.nmiWatchdogCounter, "nmi_watchdog=1 holds a pinned cycles counter on every CPU: one "
-                             + "counter fewer for contenders (kvm-unit-tests pmu_lbr wants nmi_watchdog=0)", ref: "§8.5, §7.1"))
+                             + "counter fewer for contenders, counter exhaustion opens one GP event fewer "
+                             + "(kvm-unit-tests pmu_lbr wants nmi_watchdog=0)", ref: "§8.5, §7.1, §9.4"))
         }
         if p.kvm.parameter("kvm", "ignore_msrs")?.boolValue == true {
             but.append(.init(.ignoreMsrs, "kvm.ignore_msrs=Y: unhandled guest MSR accesses do not #GP, which hides "

@@ -14,6 +14,12 @@ public enum LbrExitCode: Int32, Sendable {
     case dataError = 65
     /// Output file could not be written (EX_CANTCREAT).
     case cannotCreate = 73
+    /// Writing a report failed after the run (EX_IOERR): standard output closed (EBADF), full (ENOSPC) or a
+    /// broken pipe (EPIPE), or an output file's write failed. The other outputs are still written in full.
+    case ioError = 74
+    /// Temporary failure, try again (EX_TEMPFAIL): another lbrprobe holds the per-CPU probe lock of the CPU
+    /// (`--wait` waits for it instead).
+    case tempFail = 75
     /// `run` stopped early by SIGINT (128 + 2, the shell's convention): the scenario in progress is an
     /// ERROR, the ones not started SKIP, and the reports and requested files are still written in full.
     case interrupted = 130

@@ -14,7 +14,9 @@ public struct LbrLayout: Hashable, Sendable, Codable {
     /// Which kernel init function this layout follows.
     public var source: String
     /// Whether host perf supports LBR call-stack mode on this layout (`lbr_sel_map` with CALL_STACK:
-    /// `intel_pmu_lbr_init_hsw` and `_skl`). KVM requires it to virtualize LBR since 2024 (reference §2.2).
+    /// `intel_pmu_lbr_init_hsw` and `_skl`). KVM ≥ 6.10 requires it to virtualize LBR (`vmx_get_perf_capabilities`
+    /// zeroes `vmx_lbr_caps` without `has_callstack`, docs/reference.md §2.2); older KVM does not. Informational:
+    /// the probed KVM-supported PERF_CAPABILITIES decides eligibility.
     public var hasCallStack: Bool
 
     public init(depth: Int, from: UInt32, to: UInt32, info: UInt32?, source: String, hasCallStack: Bool = false,
@@ -76,7 +78,9 @@ public struct LbrLayout: Hashable, Sendable, Codable {
                           0x3d, 0x47, 0x4f, 0x56] { t[m] = .haswell }                      // Broadwell
         for m: UInt32 in [0x4e, 0x5e, 0x55, 0x8e, 0x9e, 0x66, 0xa5, 0xa6,                  // Skylake..CometLake, SKX/CLX/CPX
                           0x7d, 0x7e, 0x6a, 0x6c, 0x8c, 0x8d, 0xa7,                        // IceLake, TigerLake, RocketLake
-                          0x5c, 0x5f, 0x7a] { t[m] = .skylake }                            // Goldmont(+): 32 deep (UNVERIFIED info)
+                          0x5c, 0x5f, 0x7a,                                                // Goldmont(+): 32 deep (UNVERIFIED info)
+                          0x86, 0x96, 0x9c] { t[m] = .skylake }                            // Tremont D/-/L: intel_pmu_init calls
+                                                                                           // intel_pmu_lbr_init_skl (32, INFO MSRs)
         for m: UInt32 in [0x57, 0x85] { t[m] = .knightsLanding }
         return t
     }()

@@ -3,7 +3,7 @@
 
 /// Model-specific register indices used by lbrprobe.
 ///
-/// Reference: ../shared/reference/kvm-perf-lbr.md §5 ("LBR MSR / CPUID map").
+/// Reference: docs/reference.md §5 ("LBR MSR / CPUID map").
 public enum MSR {
     /// IA32_DEBUGCTL. Never passed through by KVM; its guest value lives in the VMCS (§1.9).
     public static let debugctl: UInt32 = 0x1d9

@@ -52,7 +52,14 @@ public enum PerfBranch {
     public static let anyReturn: UInt64 = 1 << 5
     public static let indCall: UInt64 = 1 << 6
     public static let callStack: UInt64 = 1 << 11
+    /// PERF_SAMPLE_BRANCH_HW_INDEX (5.7+): each branch stack carries `hw_idx` (the LBR TOS of the read),
+    /// so a re-attached stale stack can be told from a fresh one (§9.1).
     public static let hwIndex: UInt64 = 1 << 17
+}
+
+/// clockid_t values for `PerfAttr.clockid` (include/uapi/linux/time.h).
+public enum PerfClockId {
+    public static let monotonic: Int32 = 1
 }
 
 /// PERF_FORMAT_* bits for read_format.
@@ -84,6 +91,11 @@ public struct PerfAttr: Hashable, Sendable, Codable, CustomStringConvertible {
     public var excludeUser = false
     public var contextSwitch = false
     public var wakeupEvents: UInt32 = 0
+    /// `use_clockid` + `clockid`: the clock of PERF_SAMPLE_TIME and record times. Without it a sample's
+    /// `time` is `perf_clock()` (local_clock, not comparable with clock_gettime); with `clockid =
+    /// CLOCK_MONOTONIC` `perf_event_set_clock()` (kernel/events/core.c) uses `ktime_get_mono_fast_ns`, the
+    /// NMI-safe CLOCK_MONOTONIC that `monotonicNs()` reads (docs/reference.md §4.2).
+    public var clockid: Int32? = nil
 
     public init(type: PerfType, config: UInt64) { self.type = type; self.config = config }
 
@@ -102,6 +114,7 @@ public struct PerfAttr: Hashable, Sendable, Codable, CustomStringConvertible {
         if excludeHost { parts.append("exclude_host") }
         if excludeKernel { parts.append("exclude_kernel") }
         if excludeHv { parts.append("exclude_hv") }
+        if let clockid { parts.append("clockid=\(clockid)") }
         return parts.joined(separator: " ")
     }
 }

@@ -80,10 +80,30 @@ public enum RecordedProfiles {
             kernelRelease: .value("6.8.0-45-generic"))
     }
 
+    /// Sandy Bridge-EP (model 0x2d, LBR format 3 = EIP_FLAGS, 16 entries, no LBR call-stack mode in host perf)
+    /// on kernel 6.9: KVM before 6.10 still offers guest LBR here (vmx_get_perf_capabilities has no
+    /// has_callstack check), so the supported PERF_CAPABILITIES carries format 3 and hw is eligible (§2.2).
+    public static var sandyBridgeKvm69: HostProfile {
+        intel(model: 0x2d, stepping: 7, hostPerfCaps: 0x11c3, kvmPerfCaps: 0x2003, kernel: "6.9.12")
+    }
+
+    /// The same Sandy Bridge-EP on kernel 6.12: KVM ≥ 6.10 zeroes `vmx_lbr_caps` without `has_callstack`, so
+    /// its supported PERF_CAPABILITIES has LBR format 0 — KVM itself refuses (§2.2).
+    public static var sandyBridgeKvm612: HostProfile {
+        intel(model: 0x2d, stepping: 7, hostPerfCaps: 0x11c3, kvmPerfCaps: 0x2000, kernel: "6.12.30")
+    }
+
+    /// Tremont (Snow Ridge, model 0x86), kernel 6.12: `intel_pmu_init()` uses `intel_pmu_lbr_init_skl()` for
+    /// Tremont (32 entries at 0x680/0x6c0, LBR_INFO at 0xdc0), so the Skylake layout applies (§5).
+    public static var tremontSnowRidge: HostProfile {
+        intel(model: 0x86, stepping: 7, hostPerfCaps: 0x32c5, kvmPerfCaps: 0x2005, kernel: "6.12.30")
+    }
+
     /// Every recorded profile with a short name (for table-driven tests).
     public static var all: [(name: String, profile: HostProfile)] {
         [("skylake-sp", skylakeSP), ("sapphire-rapids", sapphireRapids), ("icelake-enable-pmu-off", iceLakeEnablePmuOff),
-         ("icelake-mediated", iceLakeMediated), ("amd-zen4", amdZen4)]
+         ("icelake-mediated", iceLakeMediated), ("amd-zen4", amdZen4), ("sandybridge-kvm-6.9", sandyBridgeKvm69),
+         ("sandybridge-kvm-6.12", sandyBridgeKvm612), ("tremont-snowridge", tremontSnowRidge)]
     }
 
     // MARK: builders

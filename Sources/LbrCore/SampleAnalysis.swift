@@ -10,36 +10,50 @@ public enum SampleAnalysis {
     ///   on `cpu`); the others count as `filteredOut`.
     /// - `withBranches` / `emptyBranches`: kept samples whose branch stack has ≥ 1 entry / nr == 0 (or none at all
     ///   although one was expected).
-    /// - `staleRepeats`: kept samples whose branch stack (hw_idx and every entry) equals the previous kept
-    ///   sample's — `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack` re-attached (H1). Empty stacks are counted
-    ///   as empty, not as repeats.
+    /// - `staleRepeats`: kept samples whose branch stack (hw_idx and every entry) equals the stack of the sample
+    ///   written just before it on the same CPU — kept or not: `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack`
+    ///   (the last real read on that CPU, whichever sample carried it) re-attached (H1, docs/reference.md §9.1).
+    ///   Two samples of a sampling event are a full period of executed cycles apart, so branches certainly ran
+    ///   between them. Empty stacks are counted as empty, not as repeats.
     /// - `guestAddresses`: branch entries whose `from` or `to` lies in `guestRange` (each entry counted once).
     /// - `lost`: sum of PERF_RECORD_LOST counts; `throttled`: PERF_RECORD_THROTTLE records.
     public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
                                  cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
                                  keep: (PerfSampleRecord) -> Bool = { _ in true }) -> HostSampleSummary {
+        var previous: PerfBranchStack?
+        return summarize(contender: contender, records: records, guestRange: guestRange, cpu: cpu,
+                         samplePeriod: samplePeriod, previous: &previous, keep: keep)
+    }
+
+    /// `summarize` over successive drains of one ring: `previous` is the branch stack of the last sample on
+    /// `cpu` seen so far (nil at the start) and is updated, so the first sample of a drain is compared with the
+    /// last sample of the drain before it.
+    public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
+                                 cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
+                                 previous: inout PerfBranchStack?,
+                                 keep: (PerfSampleRecord) -> Bool = { _ in true }) -> HostSampleSummary {
         var out = HostSampleSummary(contender: contender, samples: 0, withBranches: 0, emptyBranches: 0,
                                     guestAddresses: 0, samplePeriod: samplePeriod)
-        var previous: PerfBranchStack?
         for r in records {
             switch r {
             case let .sample(s):
                 if let cpu, let sc = s.cpu, sc != cpu { out.filteredOut += 1; continue }
+                let stack = s.branchStack
+                let before = previous
+                previous = stack
                 if !keep(s) { out.filteredOut += 1; continue }
                 out.samples += 1
-                let stack = s.branchStack
                 let entries = stack?.entries ?? []
                 if stack?.hwIndex != nil { out.withHwIndex += 1 }
                 if entries.isEmpty {
                     out.emptyBranches += 1
                 } else {
                     out.withBranches += 1
-                    if let p = previous, p.entries == entries, p.hwIndex == stack?.hwIndex {
+                    if let p = before, p.entries == entries, p.hwIndex == stack?.hwIndex {
                         out.staleRepeats += 1
                         if out.staleExample == nil { out.staleExample = describeStack(stack!) }
                     }
                 }
-                previous = stack
                 if let guestRange {
                     for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { out.guestAddresses += 1 }
                 }

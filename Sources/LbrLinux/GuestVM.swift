@@ -81,6 +81,8 @@ public final class GuestVM: @unchecked Sendable {
     public let msrFilter: MsrFilter?
     /// Kernel thread id of the vCPU thread (for perf task events / context-switch observers).
     public let vcpuThreadID: pid_t
+    /// The vCPU id lbrprobe's guest uses (KVM_CREATE_VCPU argument; KVM prints it as "vcpu-N" in kernel lines).
+    public static let vcpuId: Int32 = 0
     private let handler: UserSpaceMsrHandler?
     private let msrExitRip: Bool
 
@@ -143,7 +145,7 @@ public final class GuestVM: @unchecked Sendable {
         let configureLbr = options.configureGuestLbr
         let made = thread.perform { () -> Result<VcpuSetupReport, LinuxError> in
             do throws(LinuxError) {
-                let vcpu = try Vcpu(vm: vm, id: 0, runSize: runSize)
+                let vcpu = try Vcpu(vm: vm, id: GuestVM.vcpuId, runSize: runSize)
                 res.vcpu = vcpu
                 let report = try VcpuSetup.apply(vcpu: vcpu, kvm: kvm, configureGuestLbr: configureLbr)
                 var sregs = try vcpu.getSregs()

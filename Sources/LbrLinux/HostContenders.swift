@@ -1,5 +1,6 @@
 import CLbrShim
 import LbrCore
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -32,8 +33,14 @@ public struct ArchPerfmonCounters: Hashable, Sendable, Codable {
         return ArchPerfmonCounters(cpuid0xA: r.eax, edx: r.edx)
     }
 
-    /// The counter-exhaustion contender for these counts (§3.4 (b)).
+    /// The counter-exhaustion contender for these counts (§3.4 (b)), every counter assumed free.
     public var exhaustionContender: Contender { .counterExhaustion(gp: generalPurpose, fixed: fixed) }
+
+    /// The counter-exhaustion contender sized from the counters that are free when `/proc/sys/kernel/nmi_watchdog`
+    /// is `nmiWatchdog` (`Eligibility.exhaustionContender`, §3.4 (b), §9.4), with the note that says so.
+    public func exhaustionContender(nmiWatchdog: Int?) -> (contender: Contender, note: String) {
+        Eligibility.exhaustionContender(gp: generalPurpose, fixed: fixed, nmiWatchdog: nmiWatchdog)
+    }
 }
 
 /// A set of open host contender events on one CPU (or one task).
@@ -48,9 +55,16 @@ public final class HostContenderSet: Sendable {
     /// Rings of the sampling events (same order as the sampling events in `events`), if mapped.
     public let rings: [PerfRing]
 
+    /// Per ring: the branch stack of the last sample drained so far (stale-repeat detection across drains).
+    private let lastStacks: Mutex<[PerfBranchStack?]>
+
     init(contender: Contender, cpu: Int32, pid: Int32, events: [PerfEvent], rings: [PerfRing]) {
         self.contender = contender; self.cpu = cpu; self.pid = pid; self.events = events; self.rings = rings
+        self.lastStacks = Mutex(Array(repeating: nil, count: rings.count))
     }
+
+    /// The sample period of the sampling events (nil when none samples).
+    public var samplePeriod: UInt64? { events.first { $0.attr.isSampling }?.attr.samplePeriod }
 
     deinit { close() }
 
@@ -72,10 +86,28 @@ public final class HostContenderSet: Sendable {
     /// Drains every ring and summarizes the samples (§8.1: empty branch stacks = host starved;
     /// entries inside `guestRange` = guest traced by the host).
     public func drainSummary(guestRange: Range<UInt64>?, cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
+        try drain(windows: nil, guestRange: guestRange, cpu: cpu)
+    }
+
+    /// Drains every ring and summarizes the samples with `HwEvidence.hostSamples`: with `windows`, only samples of
+    /// the vCPU thread inside one of the guest commands' windows are kept (the rest count as `filteredOut`);
+    /// without, every sample on `cpu` is kept. Stale repeats are judged against the last sample of the previous
+    /// drain too (§9.1).
+    public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
         var total = HostSampleSummary(contender: contender.name, samples: 0, withBranches: 0, emptyBranches: 0,
-                                      guestAddresses: 0)
-        for r in rings {
-            let s = SampleAnalysis.summarize(contender: contender.name, records: try r.drain(), guestRange: guestRange, cpu: cpu)
+                                      guestAddresses: 0, samplePeriod: samplePeriod)
+        for (i, r) in rings.enumerated() {
+            let records = try r.drain()
+            let s = lastStacks.withLock { last -> HostSampleSummary in
+                var previous = last[i]
+                defer { last[i] = previous }
+                if let windows {
+                    return HwEvidence.hostSamples(contender: contender.name, records: records, windows: windows, cpu: cpu,
+                                                  guestRange: guestRange, samplePeriod: samplePeriod, previous: &previous)
+                }
+                return SampleAnalysis.summarize(contender: contender.name, records: records, guestRange: guestRange,
+                                                cpu: cpu, samplePeriod: samplePeriod, previous: &previous)
+            }
             total = SampleAnalysis.merge(total, s)
         }
         return total
@@ -124,10 +156,17 @@ public enum HostContenders {
     /// hardware or raw event becomes `.skipped` ("no core PMU" when none is registered, otherwise
     /// the PMU's refusal) with the attribute that was tried — never a crash. Other errors throw.
     ///
-    /// - Parameter mapRings: map a `PerfRing` of `ringPages` data pages for every sampling event.
+    /// - Parameters:
+    ///   - mapRings: map a `PerfRing` for every sampling event.
+    ///   - ringPages: data pages per ring; nil sizes each ring from sample size × worst-case rate
+    ///     (`HostSampling.ringPages` for `lbrDepth` entries), halving down to 8 pages when the kernel refuses
+    ///     the lock (EPERM/ENOMEM, perf_event_mlock_kb) — `PerfRing.dataPages` says what was mapped.
+    ///   - samplePeriod: the period of LBR sampling events (nil: `Contender.lbrSamplePeriod`).
+    ///   - lbrDepth: LBR entries per sample, for ring sizing.
     public static func open(_ contender: Contender, cpu: Int32, task: Int32 = 0, mapRings: Bool = false,
-                            ringPages: Int = 8) throws(PerfOpenError) -> HostContenderOutcome {
-        let attrs = contender.attributes
+                            ringPages: Int? = 8, samplePeriod: UInt64? = nil,
+                            lbrDepth: Int = 32) throws(PerfOpenError) -> HostContenderOutcome {
+        let attrs = contender.attributes(samplePeriod: samplePeriod ?? Contender.lbrSamplePeriod)
         if attrs.isEmpty {
             return .skipped(reason: "\(contender.name): no events to open (CPUID.0xA reports no counters)", attr: nil)
         }
@@ -144,11 +183,19 @@ public enum HostContenders {
                 let e = try PerfEvent.open(attr: a, pid: pid, cpu: eventCpu)
                 events.append(e)
                 if mapRings && a.isSampling {
-                    do throws(LinuxError) {
-                        rings.append(try PerfRing(event: e, dataPages: ringPages))
-                    } catch {
-                        closeAll()
-                        throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
+                    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+                    var pages = ringPages ?? HostSampling.ringPages(sampleBytes: HostSampling.sampleBytes(a, depth: lbrDepth),
+                                                                    period: a.samplePeriod, pageSize: page)
+                    while true {
+                        do throws(LinuxError) {
+                            rings.append(try PerfRing(event: e, dataPages: pages))
+                            break
+                        } catch {
+                            let refused = error.errno == .notPermitted || error.errno == .noMemory
+                            if ringPages == nil && refused && pages > 8 { pages /= 2; continue }
+                            closeAll()
+                            throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
+                        }
                     }
                 }
             } catch {

@@ -49,6 +49,9 @@ public struct KmsgSummary: Hashable, Sendable, Codable {
     public var failToPassthroughFromUserspace: Int
     /// Other kernel lines mentioning kvm (kvm:, kvm_intel:, kvm_amd: …), kept as evidence.
     public var kvmEvidence: [KmsgRecord]
+    /// Sum of N over kernel lines "vmx_passthrough_lbr_msrs: N callbacks suppressed": "fail to passthrough LBR"
+    /// lines the one system-wide ratelimit swallowed (any vCPU of any VM, §9.4).
+    public var failToPassthroughSuppressed: Int = 0
     /// Records lost because the kernel ring overwrote them before we read (EPIPE).
     public var overruns: Int
     /// Every record seen (bounded by the watcher's `keepLimit`).
@@ -122,8 +125,36 @@ public final class KmsgWatcher: Sendable {
         if r.message.contains(failToPassthroughMessage) {
             if r.isKernel { s.failToPassthrough += 1 } else { s.failToPassthroughFromUserspace += 1 }
         }
-        if r.isKernel, r.message.contains("kvm"), s.kvmEvidence.count < limit { s.kvmEvidence.append(r) }
+        if r.isKernel, case let .suppressed(n) = KvmLbrKmsg.classify(r.message) {
+            s.failToPassthroughSuppressed += n
+            if s.kvmEvidence.count < limit { s.kvmEvidence.append(r) }
+        } else if r.isKernel, r.message.contains("kvm"), s.kvmEvidence.count < limit {
+            s.kvmEvidence.append(r)
+        }
         if s.records.count < limit { s.records.append(r) }
+    }
+
+    /// Every record the kernel log buffer still holds (/dev/kmsg read from its start, non-blocking) — for
+    /// lines printed shortly before lbrprobe started watching, e.g. to learn how much of the current ratelimit
+    /// interval is already used (§9.4). Records overwritten while reading are skipped.
+    public static func history(path: String = "/dev/kmsg") throws(LinuxError) -> [KmsgRecord] {
+        let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { throw LinuxError.current("open(\(path))") }
+        defer { _ = Glibc.close(fd) }
+        var out: [KmsgRecord] = []
+        var buf = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = buf.withUnsafeMutableBytes { p in Glibc.read(fd, p.baseAddress, p.count) }
+            if n < 0 {
+                let err = Glibc.errno
+                if err == EINTR || err == EPIPE { continue }
+                if err == EAGAIN || err == EWOULDBLOCK { break }
+                throw LinuxError(Errno(rawValue: err), "read(\(path))")
+            }
+            if n == 0 { break }
+            if let r = KmsgRecord.parse(String(decoding: buf[0..<n], as: UTF8.self)) { out.append(r) }
+        }
+        return out
     }
 
     /// What was seen so far (call `poll()` first to include the latest records).

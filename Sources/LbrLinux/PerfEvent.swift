@@ -172,6 +172,10 @@ public final class PerfEvent: Sendable {
         c.context_switch = a.contextSwitch ? 1 : 0
         c.wakeup_events = a.wakeupEvents
         c.branch_sample_type = a.branchSampleType
+        if let clk = a.clockid {
+            c.use_clockid = 1
+            c.clockid = clk
+        }
         return c
     }
 

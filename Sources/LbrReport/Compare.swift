@@ -52,7 +52,9 @@ public enum Compare {
             public var phases: [Phase]
             /// Issue 9's findings, decoded tolerantly (only `kind` is required; anything else is ignored).
             public var findings: [Finding]
-            enum K: String, CodingKey { case scenario, status, outcome, duration_ms, terms, phases, findings }
+            /// Runs this entry stands for (issue 11: a block of runs skipped or not started alike).
+            public var runs: Int
+            enum K: String, CodingKey { case scenario, status, outcome, duration_ms, terms, phases, findings, runs }
             public init(from d: any Decoder) throws {
                 let c = try d.container(keyedBy: K.self)
                 scenario = try c.decode(String.self, forKey: .scenario)
@@ -64,6 +66,7 @@ public enum Compare {
                 terms = detail ? try c.decode([Term].self, forKey: .terms) : []
                 phases = detail ? try c.decode([Phase].self, forKey: .phases) : []
                 findings = ((try? c.decodeIfPresent([Tolerant].self, forKey: .findings)) ?? nil)?.compactMap(\.finding) ?? []
+                runs = max(1, (try? c.decodeIfPresent(Int.self, forKey: .runs)) ?? 1)
             }
         }
         public var schema: String
@@ -241,9 +244,10 @@ public enum Compare {
                     if summaries[f.kind] == nil, let s = f.summary { summaries[f.kind] = s }
                 }
             }
-            let timed = detail ? rs.filter { $0.status != "skip" } : []
+            let timed = detail ? rs.filter { $0.status != "skip" && $0.runs == 1 } : []
             return ScenarioView(
-                scenario: name, runs: rs.count, outcomes: ranked(rs.map(\.outcome)).map { ($0.value, $0.count) },
+                scenario: name, runs: rs.reduce(0) { $0 + $1.runs },
+                outcomes: ranked(rs.map { ($0.outcome, $0.runs) }).map { ($0.value, $0.count) },
                 phases: detail ? phaseViews(rs) : [], findings: findings, findingSummaries: summaries,
                 runTimesNs: timed.map { RepeatStatistics.nanoseconds(ms: $0.duration_ms) },
                 recoveryTscTicks: detail ? rs.flatMap { $0.terms.compactMap { $0.latency?.guest_tsc_ticks } } : [])
@@ -273,9 +277,12 @@ public enum Compare {
     }
 
     /// Values with counts, by descending count then value.
-    static func ranked(_ values: [String]) -> [(value: String, count: Int)] {
+    static func ranked(_ values: [String]) -> [(value: String, count: Int)] { ranked(values.map { ($0, 1) }) }
+
+    /// Weighted values (value, how many runs) with counts, by descending count then value.
+    static func ranked(_ values: [(String, Int)]) -> [(value: String, count: Int)] {
         var c: [String: Int] = [:]
-        for v in values { c[v, default: 0] += 1 }
+        for (v, n) in values { c[v, default: 0] += n }
         return c.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
 

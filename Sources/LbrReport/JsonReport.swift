@@ -33,6 +33,7 @@ public enum JsonReport {
             distributions: r.distributions.map { d in
                 .init(scenario: d.scenario, runs: d.runs, counts: d.counts.map { .init(outcome: $0.outcome, count: $0.count) })
             },
+            fallback: r.fallback, runs_not_started: r.interruption == nil ? nil : r.runsNotStarted,
             run_id: r.runId, host: r.host.map(host),
             repeat_statistics: r.repeats > 1 ? RepeatStatistics.dto(RepeatStatistics.compute(r)) : nil)
     }
@@ -49,7 +50,14 @@ public enum JsonReport {
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
             expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
-            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase))
+            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase),
+            findings: r.findings.map(finding),
+            runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto)
+    }
+
+    static func finding(_ f: Finding) -> FindingDTO {
+        FindingDTO(kind: f.kind.rawValue, security_relevant: f.kind.securityRelevant, phase: f.phase, count: f.count,
+                   summary: f.summary, example: f.example)
     }
 
     static func line(_ e: ExpectationCheck) -> Int? {
@@ -110,6 +118,11 @@ public enum JsonReport {
         public var totals: Totals
         public var results: [ResultDTO]
         public var distributions: [Distribution]
+        // Issue 11 (robustness):
+        /// `--backend auto` fell back from hw (and why); absent otherwise.
+        public var fallback: String?
+        /// Runs never started because a signal stopped the run (present only when interrupted).
+        public var runs_not_started: Int?
         // Issue 12 (regression workflow). Optional for reading documents written before these fields existed;
         // this build always writes run_id (and host when the CLI ran the probe).
         public struct Host: Codable, Sendable {
@@ -149,6 +162,23 @@ public enum JsonReport {
         public var lbr_depth: Int?
         public var notes: [String]
         public var phases: [PhaseDTO]
+        /// Findings (host-branch-leak, model-departure); empty when none.
+        public var findings: [FindingDTO]
+        // Issue 11 (bounded memory for --repeat):
+        /// Runs this entry stands for when more than one (a block of runs not started or skipped alike).
+        public var runs: Int?
+        /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
+        /// outcome (this entry's phases and notes are then empty).
+        public var evidence_folded_into: String?
+    }
+
+    public struct FindingDTO: Codable, Sendable {
+        public var kind: String
+        public var security_relevant: Bool
+        public var phase: String?
+        public var count: Int
+        public var summary: String
+        public var example: String?
     }
 
     public struct TermDTO: Codable, Sendable {

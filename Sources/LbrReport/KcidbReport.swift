@@ -1,43 +1,61 @@
 // KCIDB v5-shaped JSON (kcidb-io schema 5.3, reference conventions.md): one test object per scenario run.
-// lbrprobe only emits the document; farms submit it.
+// lbrprobe only emits the document; farms submit it. Test ids are `<origin>:<run id>.<backend>.<model|host>.
+// <test name>`, so two invocations never share an id (KCIDB merges objects with equal ids). All strings are
+// printable ASCII except the newlines of `log_excerpt`, whose lines are at most `ReportSupport.maxLineBytes`.
 
 import Foundation
 import LbrScenarios
 
 /// Renders a `RunReport` as a KCIDB v5 document with `tests` only.
 public enum KcidbReport {
+    /// The default KCIDB origin (`[a-z0-9_]+`); farms that submit under their own origin pass theirs.
     public static let origin = "lbrprobe"
     /// Maximum log_excerpt size in bytes (KCIDB: 16 KiB).
     public static let logExcerptLimit = 16 * 1024
 
     /// - Parameter buildId: the KCIDB build this run tested (farms pass theirs; e.g. "kernelci:abc123").
-    /// - Parameter origin: the KCIDB origin of the submitter (`--kcidb-origin`; default "lbrprobe").
+    /// - Parameter origin: the KCIDB origin of the ids and objects (default `lbrprobe`).
     public static func render(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try enc.encode(document(report, buildId: buildId, origin: origin)), as: UTF8.self) + "\n"
     }
 
+    /// The local part of a test id: the run id (the build id when the report has none), backend, model or
+    /// `host`, test name, each restricted to `[A-Za-z0-9_.-]`.
+    public static func localId(_ report: RunReport, _ r: ScenarioResult, buildId: String) -> String {
+        [ReportSupport.testName(report.runId == RunId.unset || report.runId.isEmpty ? buildId : report.runId), r.backend.rawValue,
+         r.model.map(ReportSupport.testName) ?? "host", ReportSupport.testName(r.testName)].joined(separator: ".")
+    }
+
     public static func document(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin) -> Document {
         var ids: Set<String> = []
+        let a = { (s: String) in ReportSupport.ascii(s) }
         let tests = report.results.enumerated().map { (i, r) -> Test in
-            let local = [ReportSupport.testName(buildId), r.backend.rawValue, r.model.map(ReportSupport.testName) ?? "host",
-                         ReportSupport.testName(r.testName)].joined(separator: ".")
+            let local = localId(report, r, buildId: buildId)
             var id = "\(origin):\(local)"
             if !ids.insert(id).inserted { id += ".\(i + 1)"; ids.insert(id) }
             return Test(
-                id: id, build_id: buildId, origin: origin,
+                id: id, build_id: a(buildId), origin: origin,
                 path: "kvm.vlbr." + r.scenario.replacingOccurrences(of: "-", with: "_"),
                 status: status(r.status),
                 start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)),
                 duration: ReportSupport.seconds(r.durationNs),
-                log_excerpt: excerpt(ReportSupport.evidenceLines(r).joined(separator: "\n")),
-                misc: Misc(outcome: r.outcome.code, outcome_detail: r.outcome.detail, backend: r.backend.rawValue,
-                           model: r.model, cpu: r.cpu, kernel_release: r.kernelRelease, repeat: r.repeatIndex + 1,
-                           expectation: r.expectation.code, expected: r.expectation.expected, reason: r.reason,
-                           phases: r.phases.map { .init(name: $0.phase, inferred: $0.inferred.rawValue,
+                log_excerpt: excerpt(ReportSupport.evidenceLines(r)
+                    .flatMap { ReportSupport.wrapped(a($0), width: ReportSupport.maxLineBytes) }.joined(separator: "\n")),
+                misc: Misc(outcome: a(r.outcome.code), outcome_detail: a(r.outcome.detail), backend: r.backend.rawValue,
+                           model: r.model.map(a), cpu: r.cpu, kernel_release: a(r.kernelRelease), repeat: r.repeatIndex + 1,
+                           expectation: r.expectation.code, expected: r.expectation.expected.map(a), reason: r.reason.map(a),
+                           run_id: report.runId.isEmpty ? nil : a(report.runId),
+                           findings: r.findings.map { .init(kind: $0.kind.rawValue, security_relevant: $0.kind.securityRelevant,
+                                                            phase: $0.phase, count: $0.count,
+                                                            summary: ReportSupport.oneLine($0.summary),
+                                                            example: $0.example.map(ReportSupport.oneLine)) },
+                           phases: r.phases.map { .init(name: a($0.phase), inferred: $0.inferred.rawValue,
                                                         agreeing: $0.agreeing.map(\.rawValue),
-                                                        disagreeing: $0.disagreeing.map(\.rawValue)) }))
+                                                        disagreeing: $0.disagreeing.map(\.rawValue)) },
+                           fallback: report.fallback, runs: r.runsCovered > 1 ? r.runsCovered : nil,
+                           evidence_folded_into: r.evidenceFoldedInto))
         }
         return Document(version: .init(major: 5, minor: 3), tests: tests)
     }
@@ -96,6 +114,21 @@ public enum KcidbReport {
         public var expectation: String
         public var expected: String?
         public var reason: String?
+        /// The run id the test id is built from (absent when the report has none).
+        public var run_id: String?
+        public var findings: [Finding]
         public var phases: [Phase]
+        // Issue 11: `--backend auto` fallback notice; runs an entry stands for; folded evidence.
+        public var fallback: String?
+        public var runs: Int?
+        public var evidence_folded_into: String?
+    }
+    public struct Finding: Codable, Sendable {
+        public var kind: String
+        public var security_relevant: Bool
+        public var phase: String?
+        public var count: Int
+        public var summary: String
+        public var example: String?
     }
 }

@@ -39,20 +39,75 @@ public enum ReportSupport {
     static let asciiSpellings: [Unicode.Scalar: String] = [
         "§": "sec ", "→": "->", "⇒": "=>", "←": "<-", "≈": "~", "≥": ">=", "≤": "<=", "≠": "!=", "—": "-",
         "–": "-", "µ": "u", "×": "x", "…": "...", "‘": "'", "’": "'", "“": "\"", "”": "\"",
+        "±": "+-", "·": ".", "°": " deg", "²": "^2", "\u{00A0}": " ", "′": "'", "″": "\"", "∞": "inf",
     ]
 
     /// One line of printable ASCII without `#` (safe in TAP descriptions and directives): known symbols are
     /// spelled out (`§1.5` → `sec 1.5`), anything else non-printable becomes `_`.
-    public static func oneLine(_ s: String) -> String {
+    public static func oneLine(_ s: String) -> String { ascii(s, keepHash: false) }
+
+    /// One line of printable ASCII (JUnit, KCIDB): known symbols spelled out as in `oneLine`, newlines and
+    /// tabs become spaces, anything else non-printable becomes `_`; `#` is kept unless `keepHash` is false.
+    public static func ascii(_ s: String, keepHash: Bool = true) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for u in s.unicodeScalars {
-            if u.value >= 0x20 && u.value < 0x7f && u != "#" { out.unicodeScalars.append(u) }
-            else if u == "\n" || u == "\t" { out += " " }
+            if u.value >= 0x20 && u.value < 0x7f && (keepHash || u != "#") { out.unicodeScalars.append(u) }
+            else if u == "\n" || u == "\t" || u == "\r" { out += " " }
             else if let a = asciiSpellings[u] { out += a }
             else { out += "_" }
         }
         return out
+    }
+
+    /// Whether every byte of `s` is printable ASCII (0x20...0x7e).
+    public static func isPrintableAscii(_ s: String) -> Bool { s.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f } }
+
+    /// The longest physical line (in bytes) lbrprobe writes in TAP and JUnit, and the longest line of a KCIDB
+    /// `log_excerpt`: longer texts are wrapped onto continuation lines (diagnostics, bodies) or shortened with
+    /// `...` where they must stay on one line (directive reasons, XML attributes), the full text then following
+    /// as wrapped diagnostics or body lines. Serial consoles and farm log viewers split longer lines.
+    public static let maxLineBytes = 1000
+
+    /// `s` (already ASCII) cut to at most `max` bytes, ending in `...` when cut.
+    public static func truncated(_ s: String, max: Int) -> String {
+        if s.utf8.count <= max { return s }
+        return String(decoding: Array(s.utf8.prefix(Swift.max(0, max - 3))), as: UTF8.self) + "..."
+    }
+
+    /// `s` split into pieces of at most `width` bytes, preferring to break at a space; the first piece has
+    /// `width` bytes available, the others `width - indent.count` and start with `indent`. ASCII input.
+    public static func wrapped(_ s: String, width: Int, indent: String = "  ") -> [String] {
+        var out: [String] = []
+        var rest = Substring(s)
+        var avail = width
+        while rest.utf8.count > avail {
+            let head = rest.prefix(avail)
+            var cut = head.lastIndex(of: " ").map { rest.distance(from: rest.startIndex, to: $0) } ?? 0
+            if cut < avail / 2 { cut = avail }                  // no useful space: hard break
+            let piece = rest.prefix(cut)
+            out.append((out.isEmpty ? "" : indent) + piece)
+            rest = rest.dropFirst(cut)
+            while rest.first == " " { rest = rest.dropFirst() }
+            avail = width - indent.utf8.count
+        }
+        out.append((out.isEmpty ? "" : indent) + rest)
+        return out
+    }
+
+    /// `oneLine(s)` as TAP diagnostic lines (`# ` + text), each at most `maxLineBytes` long.
+    public static func diagnostics(_ s: String, prefix: String = "# ") -> [String] {
+        wrapped(oneLine(s), width: maxLineBytes - prefix.utf8.count).map { prefix + $0 }
+    }
+
+    /// A timeout in seconds as kselftest's runner spells it (`45`, `0.001`, `1.5`): no trailing zeros.
+    public static func secondsText(_ ns: UInt64) -> String {
+        let whole = ns / 1_000_000_000, frac = ns % 1_000_000_000
+        if frac == 0 { return String(whole) }
+        var f = String(frac)
+        f = String(repeating: "0", count: 9 - f.count) + f
+        while f.hasSuffix("0") { f.removeLast() }
+        return "\(whole).\(f)"
     }
 
     /// Milliseconds with 3 decimals.
@@ -74,7 +129,11 @@ public enum ReportSupport {
         out.append("\(r.testName): \(r.outcome.detail) [\(r.status.rawValue)] backend=\(r.backend.rawValue)"
                    + (r.model.map { " model=\($0)" } ?? "") + " cpu=\(r.cpu) kernel=\(r.kernelRelease)")
         if let reason = r.reason { out.append("reason: \(reason)") }
+        if let ex = r.evidenceFoldedInto {
+            out.append("evidence: not kept for this run (same status and outcome as \(ex), whose evidence is shown)")
+        }
         if let e = r.expectation.expected { out.append("expected: \(e) (\(r.expectation.code))") }
+        for f in r.findings { out.append("finding: \(f.line)") }
         for n in r.sessionNotes { out.append("note: \(n)") }
         for p in r.phases {
             out.append("phase \(p.phase) (\(p.role.rawValue)): vLBR \(p.inferred.rawValue)"
@@ -98,4 +157,14 @@ public enum ReportSupport {
         if let a = g.agreesWithInference { s += a ? " (agrees)" : " (DISAGREES with inference)" }
         return s
     }
+}
+
+/// Lines handed to a sink as they are produced (each with its "\n"), so a long report (`--repeat`) streams to its
+/// destination instead of being held whole (issue 11). `append` mirrors `[String].append` for the writers.
+public struct LineSink {
+    let sink: (String) -> Void
+    public init(_ sink: @escaping (String) -> Void) { self.sink = sink }
+    public func append(_ line: String) { sink(line + "\n") }
+    /// Appends lines in order.
+    public static func += (out: LineSink, lines: [String]) { for l in lines { out.append(l) } }
 }

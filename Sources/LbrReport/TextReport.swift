@@ -6,13 +6,24 @@ import LbrScenarios
 public enum TextReport {
     /// - Parameter evidence: include per-phase signals and evidence lines (default true).
     public static func render(_ report: RunReport, evidence: Bool = true) -> String {
-        var out: [String] = []
+        var text = ""
+        render(report, evidence: evidence) { text += $0 }
+        return text
+    }
+
+    /// Streams the same text to `sink`, line by line.
+    public static func render(_ report: RunReport, evidence: Bool = true, to sink: (String) -> Void) {
+        withoutActuallyEscaping(sink) { render(report, evidence: evidence, out: LineSink($0)) }
+    }
+
+    static func render(_ report: RunReport, evidence: Bool, out: LineSink) {
         var head = "lbrprobe run: backend \(report.backend.rawValue)"
         if let m = report.model { head += " (model \(m))" }
         head += ", cpu \(report.cpu), kernel \(report.kernelRelease), \(report.results.count) run(s)"
         out.append(head)
         out.append("backend: \(report.availability.isAvailable ? "available" : "UNAVAILABLE"): \(report.availability.text)")
         if let why = report.selectionReason { out.append("selected because: \(why)") }
+        if let f = report.fallback { out.append("FALLBACK: \(f)") }
         if let f = report.expectFile { out.append("expectations: \(f)") }
         out.append("")
 
@@ -32,7 +43,9 @@ public enum TextReport {
                 out.append("== \(r.testName): \(r.outcome.detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
                 if let reason = r.reason { out.append("   reason: \(reason)") }
+                if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
+                for f in r.findings { out.append("   FINDING \(f.line)") }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
                     out.append("   phase \(p.phase) (\(p.role.rawValue), \(ReportSupport.ms(p.durationNs)) ms): vLBR \(p.inferred.rawValue)")
@@ -55,6 +68,5 @@ public enum TextReport {
         out.append("")
         out.append("totals: pass \(t.pass), fail \(t.fail), skip \(t.skip), error \(t.error), timeout \(t.timeout)"
                    + " in \(ReportSupport.ms(report.durationNs)) ms; exit code \(report.exitCode.rawValue)")
-        return out.joined(separator: "\n") + "\n"
     }
 }

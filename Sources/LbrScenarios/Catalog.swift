@@ -2,7 +2,7 @@
 // Guest loops are short on purpose: on instruction-emulating KVM hosts each guest instruction costs ~1 µs.
 // The guest side of a timed step (host action while the vCPU runs, preemption) is the opposite: it must last
 // a given wall-clock time on every host, so it is a `spinFor(microseconds:)` (see CatalogConstants).
-// Section numbers (§) refer to docs/reference kvm-perf-lbr.md; "seed a/b" to Xiong Zhang's cases in the
+// Section numbers (§) refer to docs/reference.md; "seed a/b" to Xiong Zhang's cases in the
 // June 2023 thread ("[PATCH 3/4] KVM: VMX/pmu: Enable inactive vLBR event in guest LBR MSR emulation"),
 // "Sean Q1/Q2" to Sean Christopherson's questions in the same thread, "2018 seed" to Wei Wang / Andi Kleen
 // ("guest requesting KVM for lbr stack save/restore", Sept 2018).

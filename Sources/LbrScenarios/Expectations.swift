@@ -94,7 +94,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
             if fields.isEmpty { continue }
             guard fields.count == 2 else {
                 errors.append(ExpectationError(line: n, message: fields.count == 1
-                    ? "missing outcome after '\(fields[0])' (expected: scenario[@model] outcome[|outcome...])"
+                    ? "missing outcome after '\(shown(fields[0]))' (expected: scenario[@model] outcome[|outcome...])"
                     : "too many fields (expected: scenario[@model] outcome[|outcome...]; terms join with '+', alternatives with '|', no spaces)"))
                 continue
             }
@@ -108,16 +108,16 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
             }
             if scenario.isEmpty { errors.append(ExpectationError(line: n, message: "empty scenario name")); continue }
             if let knownScenarios, !knownScenarios.contains(scenario) {
-                errors.append(ExpectationError(line: n, message: "unknown scenario '\(scenario)' (known: \(knownScenarios.sorted().joined(separator: ", ")))"))
+                errors.append(ExpectationError(line: n, message: "unknown scenario '\(shown(scenario))' (known: \(knownScenarios.sorted().joined(separator: ", ")))"))
                 continue
             }
             if let model, let knownModels, !knownModels.contains(model) {
-                errors.append(ExpectationError(line: n, message: "unknown model '\(model)' (known: \(knownModels.sorted().joined(separator: ", ")))"))
+                errors.append(ExpectationError(line: n, message: "unknown model '\(shown(model))' (known: \(knownModels.sorted().joined(separator: ", ")))"))
                 continue
             }
             let k = scenario + "@" + (model ?? "")
             if let prev = seen[k] {
-                errors.append(ExpectationError(line: n, message: "duplicate entry for '\(key)' (first on line \(prev))"))
+                errors.append(ExpectationError(line: n, message: "duplicate entry for '\(shown(key))' (first on line \(prev))"))
                 continue
             }
             var alternatives: [[TermPattern]] = []
@@ -126,7 +126,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
                 var terms: [TermPattern] = []
                 for t in alt.split(separator: "+", omittingEmptySubsequences: false) {
                     if let p = termPattern(String(t)) { terms.append(p) } else {
-                        errors.append(ExpectationError(line: n, message: "unknown outcome term '\(t)' (known: \(Outcome.allCodes.joined(separator: ", ")), recovered(*), *)"))
+                        errors.append(ExpectationError(line: n, message: "unknown outcome term '\(shown(t))' (known: \(Outcome.allCodes.joined(separator: ", ")), recovered(*), *)"))
                         bad = true
                     }
                 }
@@ -139,6 +139,22 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
         }
         if !errors.isEmpty { throw ExpectationParseError(file: file, errors: errors) }
         return ExpectationSet(entries: entries)
+    }
+
+    /// Longest token echoed in a message, in characters; longer ones are cut (a 100 MB token must not reach stderr).
+    public static let shownTokenLimit = 64
+
+    /// `token` as quoted in messages: control characters as `?`, cut at `shownTokenLimit` characters with
+    /// "...(N bytes)" appended.
+    public static func shown<S: StringProtocol>(_ token: S) -> String {
+        var out = ""
+        var count = 0
+        for ch in token {
+            if count == shownTokenLimit { return out + "...(\(token.utf8.count) bytes)" }
+            out.append(ch.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f } ? ch : "?")
+            count += 1
+        }
+        return out
     }
 
     static func termPattern(_ t: String) -> TermPattern? {

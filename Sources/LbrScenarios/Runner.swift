@@ -62,16 +62,30 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     public var sessionNotes: [String]
     public var lbrDepth: Int?
+    /// Findings of this run (host-branch leak, model departure), in every report format.
+    public var findings: [Finding] = []
+    // Issue 11 (bounded memory, ScenarioResults.swift):
+    /// How many runs this entry stands for: 1 for a run; N for a block of runs of this scenario that were not
+    /// started (signal) or skipped alike (backend unavailable, scenario unsupported), from `repeatIndex` on.
+    public var runsCovered: Int = 1
+    /// Set on a repeated run whose evidence was not kept: the test name of the kept run with the same status
+    /// and outcome, whose evidence stands for it (its phases, records and notes are empty).
+    public var evidenceFoldedInto: String?
 
-    /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated.
-    public var testName: String { repeats > 1 ? "\(scenario).r\(repeatIndex + 1)" : scenario }
+    /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
+    /// entry standing for runs A..B.
+    public var testName: String {
+        guard repeats > 1 else { return scenario }
+        return runsCovered > 1 ? "\(scenario).r\(repeatIndex + 1)-r\(repeatIndex + runsCovered)" : "\(scenario).r\(repeatIndex + 1)"
+    }
 }
 
 /// A termination signal that stopped a run early (the CLI catches it; this module makes no system calls).
 ///
 /// kselftest convention followed: the scenario run in progress when the signal came is reported as ERROR
-/// (it did not complete), every run not started yet as SKIP ("not run: interrupted by SIGINT") so the plan
-/// still lists every test; the process exit status (130 / 143, `LbrExitCode`) says the run was cut short.
+/// (it did not complete), the runs not started yet as SKIP ("not run: interrupted by SIGINT") — one entry per
+/// scenario standing for all of its runs not started (`ScenarioResult.runsCovered`, "(N runs not started)"),
+/// counted, never materialised one by one, so the plan stays consistent with the lines; the process exit status (130 / 143, `LbrExitCode`) says the run was cut short.
 public enum Interruption: String, Hashable, Sendable, Codable, CaseIterable {
     case sigint = "SIGINT"
     case sigterm = "SIGTERM"
@@ -117,12 +131,24 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var repeats: Int
     public var timeoutNs: UInt64
     public var expectFile: String?
-    public var results: [ScenarioResult]
+    /// One element per reported test (folded storage, `ScenarioResults`).
+    public var results: ScenarioResults
     public var startUnixNs: UInt64?
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
-    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs.
+    /// Issue 11: `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
+    /// and in every report.
+    public var fallback: String?
+
+    /// Runs the results stand for (`runsCovered` summed).
+    public var runsReported: Int { results.reduce(0) { $0 + $1.runsCovered } }
+    /// Runs never started because a signal stopped the run.
+    public var runsNotStarted: Int {
+        interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
+    }
+    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs; KCIDB ids
+    // are built from the run id (issue 10).
     /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
     public var runId: String
     /// The host the run ran on (nil when the caller did not say).
@@ -130,11 +156,12 @@ public struct RunReport: Hashable, Sendable, Codable {
 
     public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
-                results: [ScenarioResult], startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
-                runId: String = RunId.unset, host: HostIdentity? = nil) {
+                results: ScenarioResults, startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
+                fallback: String? = nil, runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
         self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
+        self.fallback = fallback
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
         self.runId = runId; self.host = host
     }
@@ -159,7 +186,7 @@ public struct RunReport: Hashable, Sendable, Codable {
         var counts: [String: [String: Int]] = [:]
         for r in results {
             if counts[r.scenario] == nil { order.append(r.scenario); counts[r.scenario] = [:] }
-            counts[r.scenario]![r.outcome.code, default: 0] += 1
+            counts[r.scenario]![r.outcome.code, default: 0] += r.runsCovered
         }
         return order.map { s in
             let c = counts[s]!.map { OutcomeCount(outcome: $0.key, count: $0.value) }
@@ -193,16 +220,18 @@ public struct RunOptions: Hashable, Sendable {
     public var kernelRelease: String
     public var selectionReason: String?
     public var expectFile: String?
+    /// `RunReport.fallback`.
+    public var fallback: String?
     // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
     public var runId: String
     public var host: HostIdentity?
 
     public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
-                selectionReason: String? = nil, expectFile: String? = nil, runId: String = RunId.unset,
-                host: HostIdentity? = nil) {
+                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil,
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
         self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
-        self.runId = runId; self.host = host
+        self.fallback = fallback; self.runId = runId; self.host = host
     }
 }
 
@@ -238,31 +267,61 @@ public struct Runner {
     }
 
     /// Runs every scenario `options.repeats` times (scenario-major order).
+    ///
+    /// Memory is flat in `repeats` (`ScenarioResults`): the first run of each status + outcome code per scenario
+    /// keeps its evidence, later runs alike are folded; runs not started after a signal, and runs skipped alike
+    /// (backend unavailable, scenario unsupported), are one entry per scenario with `runsCovered` = their number.
     public func run(_ scenarios: [Scenario]) -> RunReport {
         let t0 = monotonicNs()
         let wall = wallClockUnixNs()
         let availability = backend.availability()
-        var results: [ScenarioResult] = []
+        var results = ScenarioResults()
         var stoppedBy: Interruption?
         for s in scenarios {
-            for r in 0..<options.repeats {
+            let all = options.repeats
+            if let i = stoppedBy ?? interruption() {
+                stoppedBy = i
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
+                continue
+            }
+            if case let .unavailable(reason) = availability {
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
+                continue
+            }
+            if case let .unsupported(reason) = backend.support(for: s) {
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: reason))
+                continue
+            }
+            /// (status, outcome code) → test name of the kept run.
+            var exemplars: [String: String] = [:]
+            for r in 0..<all {
                 if let i = stoppedBy ?? interruption() {
                     stoppedBy = i
-                    results.append(skipped(s, repeatIndex: r, reason: "not run: \(i.reason)"))
-                } else if case let .unavailable(reason) = availability {
-                    results.append(skipped(s, repeatIndex: r, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
-                } else {
-                    results.append(runOnce(s, repeatIndex: r))
-                    stoppedBy = interruption()
+                    results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r)))
+                    break
                 }
+                let one = runOnce(s, repeatIndex: r)
+                let key = one.status.rawValue + " " + one.outcome.code
+                if let ex = exemplars[key] {
+                    results.appendFolded(one, exemplar: ex)
+                } else {
+                    exemplars[key] = one.testName
+                    results.append(one)
+                }
+                stoppedBy = interruption()
             }
         }
         return RunReport(backend: backend.kind, model: backend.modelName, availability: availability,
                          selectionReason: options.selectionReason, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy,
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback,
                          runId: options.runId, host: options.host)
+    }
+
+    /// "not run: interrupted by SIGINT" (+ how many runs the entry stands for, when more than one).
+    func notRunReason(_ i: Interruption, runs: Int) -> String {
+        "not run: \(i.reason)" + (runs > 1 ? " (\(runs) runs not started)" : "")
     }
 
     func base(_ s: Scenario, repeatIndex: Int) -> ScenarioResult {
@@ -273,9 +332,10 @@ public struct Runner {
                        sessionNotes: [], lbrDepth: nil)
     }
 
-    func skipped(_ s: Scenario, repeatIndex: Int, reason: String) -> ScenarioResult {
+    func skipped(_ s: Scenario, repeatIndex: Int, runs: Int = 1, reason: String) -> ScenarioResult {
         var r = base(s, repeatIndex: repeatIndex)
         r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason
+        r.runsCovered = max(1, runs)
         r.expectation = check(r)
         return r
     }

@@ -36,9 +36,12 @@ struct Run: ParsableCommand {
             models and what this host can run.
             Exit status: 0 all passed; 1 a scenario failed, errored, timed out or missed its --expect entry; \
             4 nothing could run on the requested backend (TAP: 1..0 # SKIP reason); 64 usage; 65 unreadable or \
-            malformed --expect file; 73 an output file could not be written (no partial file is left); 130 / 143 \
-            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the rest SKIP, reports and \
-            files still written in full; a second signal terminates at once). \
+            malformed --expect file (also: no entries, without --allow-empty-expect); 73 an output file could not be \
+            created (no partial file is left); 74 writing a report failed (stdout closed, full or a broken pipe; \
+            the other outputs are still written); 75 another lbrprobe is probing the CPU (--wait waits); 130 / 143 \
+            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the runs not started one SKIP \
+            per scenario, reports and files still written in full; a second signal terminates at once). Output \
+            files: regular files are replaced atomically, devices and FIFOs written through, symlinks followed. \
             Formats: docs/run-format.md; JSON schema docs/run.schema.json.
             """)
 
@@ -77,6 +80,12 @@ struct Run: ParsableCommand {
     @Option(help: "Expectation file (scenario[@model] outcome); a mismatch is a failure. See expectations/*.expect.")
     var expect: String?
 
+    @Flag(help: "Accept an --expect file without entries (otherwise exit 65: it would check nothing).")
+    var allowEmptyExpect = false
+
+    @Flag(help: "When another lbrprobe is probing the same CPU (hybrid/hw), wait for it instead of exiting 75.")
+    var wait = false
+
     // Issue 12 (regression workflow).
     @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
     var writeExpect: String?
@@ -97,51 +106,39 @@ struct Run: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
+        if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
+            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")
+        }
     }
 
     func run() throws {
         let logger = global.makeLogger("lbrprobe.run")
 
+        OutputTargets.ignoreSigpipe()
+        // Outputs naming the same file would overwrite each other: usage error before anything runs.
+        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+        if let clash = OutputTargets.samePathError(outputs) {
+            printError("Error: \(clash)")
+            throw ExitCode(LbrExitCode.usage.rawValue)
+        }
         // Expectations first: a bad file is reported before anything runs (exit 65).
         var expectations: ExpectationSet?
-        if let expect {
-            let text: String
-            do { text = try String(contentsOfFile: expect, encoding: .utf8) } catch {
-                printError("Error: --expect \(expect): cannot read: \(Run.describe(error))")
-                throw ExitCode(LbrExitCode.dataError.rawValue)
-            }
-            do {
-                expectations = try ExpectationSet.parse(text, file: expect, knownScenarios: Set(Catalog.names),
-                                                        knownModels: Set(Backends.modelNames))
-            } catch {
-                let first = error.errors.first.map { "\(expect):\($0.line): \($0.message)" } ?? "\(expect): malformed"
-                let more = error.errors.count > 1 ? " (and \(error.errors.count - 1) more)" : ""
-                printError("Error: --expect \(first)\(more)")
-                throw ExitCode(LbrExitCode.dataError.rawValue)
-            }
-        }
-        // Output files: fail early (exit 73) if their directory cannot take them.
-        for (flag, path) in [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json)] {
-            if let path, let why = Run.unwritable(path) {
+        if let expect { expectations = try ExpectInput.load(expect, allowEmpty: allowEmptyExpect) }
+        // Output files: fail early (exit 73) if they cannot take a report.
+        for (flag, path) in outputs {
+            if let why = OutputTargets.unwritable(path) {
                 printError("Error: \(flag) \(path): \(why)")
                 throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             }
         }
 
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
-        let online = profile.topology.onlineCpus.value
-        let cpu: Int
-        if let requested = self.cpu {
-            if let online, !online.contains(requested) {
-                throw ValidationError("--cpu \(requested) is not an online CPU (online: \(KernelText.formatCpuList(online)))")
-            }
-            cpu = requested
-        } else {
-            cpu = Run.firstAllowedCpu(online: online ?? [0])
-        }
+        let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
 
         let chosen: any ScenarioBackend
         var reason: String?
+        var fallback: String?
         do {
             if let kind = backend.kind {
                 if kind == .hw, model != nil { logger.warning("--model is ignored by --backend hw (the real kernel is the model)") }
@@ -151,6 +148,10 @@ struct Run: ParsableCommand {
                 chosen = pick.backend
                 reason = "--backend auto chose " + pick.reason
                 logger.notice("\(reason!)")
+                if pick.backend.kind != .hw {
+                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
+                    printError("lbrprobe: note: \(fallback!)")
+                }
             }
         } catch {
             throw ValidationError(error.message)
@@ -160,33 +161,32 @@ struct Run: ParsableCommand {
         let kernel = profile.kernelRelease.value ?? "unknown"
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
                                  kernelRelease: kernel, selectionReason: reason, expectFile: expect,
-                                 runId: Run.newRunId(), host: Run.hostIdentity(profile))
+                                 fallback: fallback, runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
         // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
-        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+        // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
+        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
+        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
                                      interruption: Run.interruption).run(selected)
         if let i = report.interruption {
-            let notRun = report.results.filter { $0.reason?.hasPrefix("not run: ") == true }.count
-            printError("lbrprobe: \(i.reason): \(notRun) of \(report.results.count) scenario run(s) not started; backend torn down, writing reports")
+            printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
 
-        switch format {
-        case .text: print(TextReport.render(report), terminator: "")
-        case .tap: print(TapReport.render(report), terminator: "")
-        case .json: print(try JsonReport.render(report), terminator: "")
-        }
-
-        var writeFailed = false
+        // Standard output first, then the files, each whatever happened to the others (issue 11).
+        var failures = OutputTargets.Failures()
+        if let e = OutputTargets.writeStdout(report, format: format) { failures.record("", e) }
         func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
             guard let path else { return }
             do {
                 try AtomicFile.write(try render(), to: path)
+            } catch let e as ReportWriteError {
+                failures.record(flag, e)
             } catch {
-                printError("Error: \(flag) \(path): \(error)")
-                writeFailed = true
+                failures.record(flag, ReportWriteError(path: path, operation: "render", errno: nil, detail: "\(error)"))
             }
         }
         save("--junit", junit) { JUnitReport.render(report) }
@@ -195,7 +195,8 @@ struct Run: ParsableCommand {
         }
         save("--write-expect", writeExpect) { ExpectWriter.render(report) }
         save("--json", json) { try JsonReport.render(report) }
-        if writeFailed { throw ExitCode(LbrExitCode.cannotCreate.rawValue) }
+        withExtendedLifetime(lock) {}
+        if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
         let code = report.exitCode
         if code != .success { throw ExitCode(code.rawValue) }
@@ -227,26 +228,6 @@ struct Run: ParsableCommand {
         case SIGTERM?: return .sigterm
         default: return nil
         }
-    }
-
-    /// Why `path` cannot be created (its directory missing or not writable), nil if it can.
-    static func unwritable(_ path: String) -> String? {
-        let dir = (path as NSString).deletingLastPathComponent
-        let d = dir.isEmpty ? "." : dir
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
-            return "directory \(d) does not exist"
-        }
-        if access(d, W_OK) != 0 { return "directory \(d) is not writable (\(String(cString: strerror(errno))))" }
-        var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { return "is a directory" }
-        return nil
-    }
-
-    /// The first online CPU in this process's affinity mask.
-    static func firstAllowedCpu(online: [Int]) -> Int {
-        for c in online.sorted() where lbr_self_affinity_has(Int32(c)) == 1 { return c }
-        return online.min() ?? 0
     }
 
     static func describe(_ error: any Error) -> String {

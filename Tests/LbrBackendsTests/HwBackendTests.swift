@@ -130,9 +130,17 @@ struct StepTests {
             let hw = HwBackend(profile: RecordedProfiles.skylakeSP)
             hw.testingWithoutGuestLbr = true
             let cpu = 1 < sysconf(Int32(_SC_NPROCESSORS_ONLN)) ? 1 : 0
+            let tBegin = monotonicNs()
             let info = try hw.begin(Catalog.recoveryPaths, cpu: cpu)
+            print("# hw begin (guest VM, kvm_msr tracer, kmsg, context-switch observer, VM scan, TSC offset): \((monotonicNs() - tBegin) / 1000) us")
             #expect(info.backend == .hw && info.cpu == cpu && info.lbrLayout == .skylake)
             print("# notes: \(info.notes.joined(separator: " | "))")
+            // §4.1/§9.1: the sampling plan (period from perf_event_max_sample_rate) is evidence of every run;
+            // §9.4: so is whether other KVM VMs could print our kernel line.
+            let plan = HwSamplingPlan.probe()
+            #expect(info.notes.contains { $0.contains("sample_period \(plan.period) cycles") && $0.contains("perf_event_max_sample_rate") })
+            #expect(info.notes.contains { $0.hasPrefix("other KVM VMs") })
+            #expect(info.notes.contains { $0.hasPrefix("kmsg history: ") && $0.contains("vmx_passthrough_lbr_msrs") })
             let far = UInt64.max / 2
             // LBR_TOS write on a guest without LBR: one trapped, faulted access (the first access; §1.3).
             let tos = try hw.perform(.guest(.writeTos(3)), deadlineNs: far).map(\.observation)
@@ -150,6 +158,8 @@ struct StepTests {
             let notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
             print("# " + notes.joined(separator: " | "))
             #expect(notes.contains { $0.contains("ran inside the guest command") }, "\(notes)")
+            // readKmsg with no "fail to passthrough" line: a note that silence is not evidence (§9.4).
+            #expect(notes.contains { $0.contains("silence is not evidence") }, "\(notes)")
             // Preemption by the hog: involuntary switches of the vCPU thread reported.
             let p = try hw.perform(.preempt(by: .cpuHog, during: .spinFor(microseconds: 10_000)), deadlineNs: far)
             let cs = p.compactMap { if case let .contextSwitches(n) = $0.observation { return n } else { return nil } }
@@ -163,7 +173,9 @@ struct StepTests {
             }
             // Deadline already passed: timeout, not a run.
             #expect(throws: BackendError.self) { try hw.perform(.guest(.readTsc), deadlineNs: 1) }
+            let tEnd = monotonicNs()
             _ = hw.end()
+            print("# hw end: \((monotonicNs() - tEnd) / 1000) us")
             #expect(hw.end().isEmpty)
         }
     }

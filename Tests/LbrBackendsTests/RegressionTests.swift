@@ -81,6 +81,18 @@ enum Regression {
         #expect(text.contains("45/50") && text.contains("95% CI [") && text.contains("p99"))
     }
 
+    /// An entry standing for a block of runs (issue 11: skipped or not started alike) counts that many times in the
+    /// distribution and not in the timings.
+    @Test func blocksOfRunsCountByTheirSize() {
+        let samples: [RepeatStatistics.RunSample] = [
+            .init(scenario: "s", outcome: "a", status: "pass", durationNs: 2_000_000),
+            .init(scenario: "s", outcome: "unsupported", status: "skip", durationNs: 0, runs: 9),
+        ]
+        let st = RepeatStatistics.compute(samples)[0]
+        #expect(st.runs == 10 && st.outcomes.map(\.count) == [9, 1] && st.runTime?.count == 1)
+        #expect(st.statuses.map(\.count) == [1, 9])
+    }
+
     /// `--repeat 50`: intervals and percentiles in text and JSON; the JSON validates against the repo schema.
     @Test func repeat50InTextAndSchemaValidJson() throws {
         let r = try Regression.report(model: "mainline", repeats: 50, scenarios: [Catalog.recoveryPaths, Catalog.hostFirst])
@@ -169,11 +181,11 @@ enum Regression {
     @Test func findingsAppearingOrDisappearingAreChanges() throws {
         let r = try Regression.report(model: "mainline", scenarios: [Catalog.hostFirst, Catalog.guestBaseline])
         let plain = try Regression.input(r, "plain.json")
-        // The shape issue 9 adds: results[].findings[] {kind, count, summary, ...more}.
+        // The findings shape of lbrprobe.run/2 (docs/run-format.md, Findings).
         var obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(r).utf8)) as! [String: Any]
         var results = obj["results"] as! [[String: Any]]
         results[0]["findings"] = [["kind": "host-branch-leak", "count": 3, "summary": "guest read 3 host branch records",
-                                   "extra": ["ignored": true]], ["no-kind": 1]]
+                                   "security_relevant": true, "phase": "contended"]]
         obj["results"] = results
         let leaky = try Compare.decode(try JSONSerialization.data(withJSONObject: obj), source: "leaky.json")
         #expect(leaky.findings[0] == [Compare.Finding(kind: "host-branch-leak", count: 3, summary: "guest read 3 host branch records")])

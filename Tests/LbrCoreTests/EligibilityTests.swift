@@ -95,7 +95,8 @@ import Testing
             if e.leaf == 1 { e.eax = CpuidDecode.signatureEAX(family: 6, model: 0x2a, stepping: 7) }  // Sandy Bridge
             return e
         })
-        #expect(codes(Eligibility.hw(p)) == [.noLbrCallStack])
+        // §2.2: no call-stack mode is a caveat, not a blocker — KVM's supported PERF_CAPABILITIES decides.
+        #expect(Eligibility.hw(p).eligible && Eligibility.hw(p).has(.noLbrCallStack))
         p.cpuid = .value(p.cpuid.value!.map { e in
             var e = e
             if e.leaf == 1 { e.eax = CpuidDecode.signatureEAX(family: 6, model: 0xcf, stepping: 2) }  // Emerald Rapids
@@ -150,5 +151,40 @@ import Testing
             p.kvm.capabilities.remove(at: i)
             #expect(codes(Eligibility.hybrid(p)) == [code])
         }
+    }
+
+    // MARK: issue 9 (§2.2, §5, §9.4)
+
+    @Test func callStackIsDecidedByKvmNotByAModelList() {
+        // KVM before 6.10 offers LBR on Sandy Bridge: eligible, with the caveat.
+        let old = Eligibility.hw(RecordedProfiles.sandyBridgeKvm69)
+        #expect(old.eligible)
+        #expect(old.caveats.first { $0.code == .noLbrCallStack }?.message.contains("vmx_lbr_caps.has_callstack") == true)
+        // KVM >= 6.10 refuses itself: its supported PERF_CAPABILITIES has LBR format 0.
+        let new = Eligibility.hw(RecordedProfiles.sandyBridgeKvm612)
+        #expect(codes(new) == [.kvmNoLbrFormat])
+        #expect(new.has(.noLbrCallStack))
+    }
+
+    @Test func tremontUsesTheSkylakeLayoutAndIsEligible() {
+        let p = RecordedProfiles.tremontSnowRidge
+        #expect(Eligibility.hw(p).eligible)
+        #expect(!Eligibility.hw(p).has(.noLbrCallStack))
+        #expect(p.cpu.map { LbrLayout.forIntel(family: $0.family, model: $0.model) } == .skylake)
+    }
+
+    @Test func counterExhaustionSizesFromFreeCounters() {
+        let all = Eligibility.exhaustionContender(gp: 8, fixed: 3, nmiWatchdog: 0)
+        #expect(all.contender == .counterExhaustion(gp: 8, fixed: 3))
+        #expect(all.note.contains("all 8 GP + 3 fixed"))
+        let wd = Eligibility.exhaustionContender(gp: 8, fixed: 3, nmiWatchdog: 1)
+        #expect(wd.contender == .counterExhaustion(gp: 7, fixed: 3))
+        #expect(wd.note.contains("nmi_watchdog=1") && wd.note.contains("collect_events"))
+        #expect(wd.contender.attributes.count + 1 == 8 + 3)   // with the watchdog's event: exactly full
+        #expect(Eligibility.exhaustionContender(gp: 8, fixed: 3, nmiWatchdog: nil).contender == .counterExhaustion(gp: 8, fixed: 3))
+        #expect(Eligibility.exhaustionContender(gp: 0, fixed: 0, nmiWatchdog: 1).contender == .counterExhaustion(gp: 0, fixed: 0))
+        var p = RecordedProfiles.skylakeSP
+        p.perf.nmiWatchdog = .value(1)
+        #expect(Eligibility.hw(p).caveats.first { $0.code == .nmiWatchdogCounter }?.message.contains("one GP event fewer") == true)
     }
 }

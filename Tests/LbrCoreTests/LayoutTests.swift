@@ -15,6 +15,16 @@ import Testing
         #expect(l?.isLbrMsr(MSR.lastBranchFromIP) == false)
     }
 
+    @Test func tremontFollowsIntelPmuLbrInitSkl() {
+        // §5: intel_pmu_init() calls intel_pmu_lbr_init_skl() for Tremont D (0x86), Tremont (0x96), Tremont L (0x9c).
+        for m: UInt32 in [0x86, 0x96, 0x9c] {
+            let l = LbrLayout.forIntel(family: 6, model: m)
+            #expect(l == .skylake)
+            #expect(l?.depth == 32 && l?.info == MSR.lbrInfo0 && l?.hasCallStack == true)
+            #expect(CpuidDecode.intelModelName(m) == "Tremont")
+        }
+    }
+
     @Test func amdAndUnknownModelsHaveNoLegacyLayout() {
         #expect(LbrLayout.forIntel(family: 25, model: 1) == nil)
         #expect(LbrLayout.forIntel(family: 6, model: 0x8f) == nil) // Sapphire Rapids: arch LBR

@@ -56,5 +56,24 @@ import Testing
         #expect(s.failToPassthrough == 1 && s.failToPassthroughFromUserspace == 1)
         #expect(s.kvmEvidence.map(\.sequence) == [10345, 10347])
         #expect(s.records.count == 4)
+        // §9.4: the ratelimit's "callbacks suppressed" line is parsed and kept as evidence; a user-space copy is not.
+        for line in ["4,10400,99990000,-;vmx_passthrough_lbr_msrs: 17 callbacks suppressed",
+                     "12,10401,99990001,-;vmx_passthrough_lbr_msrs: 99 callbacks suppressed",
+                     "4,10402,99990002,-;other_function: 5 callbacks suppressed"] {
+            KmsgWatcher.account(KmsgRecord.parse(line)!, into: &s)
+        }
+        #expect(s.failToPassthroughSuppressed == 17)
+        #expect(s.kvmEvidence.map(\.sequence) == [10345, 10347, 10400])
+    }
+
+    /// `history()` reads the kernel log from its start: a line written just now is among the last records.
+    @Test func historyReadsTheBufferFromItsStart() throws {
+        guard geteuid() == 0 else { print("# SKIP: writing to /dev/kmsg needs root"); return }
+        let nonce = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try KmsgWatcher.write("<6>lbrprobe-test: history probe \(nonce)\n")
+        let h = try KmsgWatcher.history()
+        #expect(h.contains { $0.message == "lbrprobe-test: history probe \(nonce)" && !$0.isKernel })
+        #expect(h.count >= 1 && zip(h, h.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+        print("# kmsg history: \(h.count) records")
     }
 }

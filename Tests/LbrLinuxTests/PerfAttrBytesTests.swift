@@ -15,7 +15,8 @@ import Testing
     // Flag bits at offset 40.
     static let bitDisabled: UInt64 = 1 << 0, bitInherit: UInt64 = 1 << 1, bitPinned: UInt64 = 1 << 2
     static let bitExclusive: UInt64 = 1 << 3, bitPreciseIp: UInt64 = 3 << 15, bitExcludeHost: UInt64 = 1 << 19
-    static let bitExcludeGuest: UInt64 = 1 << 20
+    static let bitExcludeGuest: UInt64 = 1 << 20, bitUseClockid: UInt64 = 1 << 25
+    static let offClockid = 92   // __s32 clockid after sample_regs_user (80) and sample_stack_user (88)
 
     @Test func sizeIsTheUapiSize() {
         let b = PerfEvent.cAttrBytes(Contender.pinnedLbr.attributes[0])
@@ -28,12 +29,16 @@ import Testing
         let b = PerfEvent.cAttrBytes(Contender.pinnedLbr.attributes[0])
         #expect(Self.u32(b, Self.offType) == 0)                       // PERF_TYPE_HARDWARE
         #expect(Self.u64(b, Self.offConfig) == 0)                     // PERF_COUNT_HW_CPU_CYCLES
-        #expect(Self.u64(b, Self.offSamplePeriod) == Contender.lbrSamplePeriod)
+        #expect(Self.u64(b, Self.offSamplePeriod) == Contender.modelSamplePeriod)
+        let hw = PerfEvent.cAttrBytes(Contender.pinnedLbr.attributes(samplePeriod: Contender.lbrSamplePeriod)[0])
+        #expect(Self.u64(hw, Self.offSamplePeriod) == 100_000)        // what the hw backend opens by default (§4.1)
         #expect(Self.u64(b, Self.offSampleType) & 0x800 == 0x800)      // PERF_SAMPLE_BRANCH_STACK
-        #expect(Self.u64(b, Self.offBranchSampleType) == 0x8 | 0x1 | 0x2) // ANY|USER|KERNEL
+        #expect(Self.u64(b, Self.offBranchSampleType) == 0x8 | 0x1 | 0x2 | 0x20000) // ANY|USER|KERNEL|HW_INDEX (§9.1)
         let flags = Self.u64(b, Self.offFlags)
         #expect(flags & Self.bitPinned != 0)
         #expect(flags & Self.bitExcludeGuest != 0)
+        #expect(flags & Self.bitUseClockid != 0)                     // use_clockid
+        #expect(Self.u32(b, Self.offClockid) == 1)                   // CLOCK_MONOTONIC (§4.2)
         #expect(flags & (Self.bitDisabled | Self.bitInherit | Self.bitExclusive | Self.bitPreciseIp | Self.bitExcludeHost) == 0)
         #expect(Self.u64(b, Self.offReadFormat) == 0x7)               // TOTAL_TIME_ENABLED|RUNNING|ID
     }
@@ -47,7 +52,7 @@ import Testing
         let g = PerfEvent.cAttrBytes(Contender.pinnedLbrIncludingGuest.attributes[0])
         #expect(Self.u64(g, Self.offFlags) & Self.bitExcludeGuest == 0)
         let cs = PerfEvent.cAttrBytes(Contender.lbrEvent(pinned: true, mode: .callStack, excludeGuest: true, base: .instructions).attributes[0])
-        #expect(Self.u64(cs, Self.offBranchSampleType) == 0x800 | 0x1)  // CALL_STACK|USER
+        #expect(Self.u64(cs, Self.offBranchSampleType) == 0x800 | 0x1 | 0x20000)  // CALL_STACK|USER|HW_INDEX
         #expect(Self.u64(cs, Self.offConfig) == 1)                       // PERF_COUNT_HW_INSTRUCTIONS
     }
 

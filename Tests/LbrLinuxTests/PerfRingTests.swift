@@ -44,6 +44,35 @@ import Testing
         print("# real ring: \(samples.count) samples, \(bytesSeen) bytes through a \(ring.dataSize)-byte ring")
     }
 
+    /// §4.2: with `use_clockid`/CLOCK_MONOTONIC (what the host LBR contenders request) the kernel stamps samples
+    /// with `ktime_get_mono_fast_ns`, so they fall inside windows taken with `monotonicNs()`; without it the stamps
+    /// are `perf_clock()` and the hw backend's per-command windows would keep the wrong samples.
+    @Test func clockidMonotonicSamplesFallInsideMonotonicWindows() throws {
+        var a = Self.taskClockSampler(periodNs: 200_000)
+        a.clockid = PerfClockId.monotonic
+        let e = try PerfEvent.open(attr: a, pid: 0, cpu: -1)
+        defer { e.close() }
+        let ring = try PerfRing(event: e, dataPages: 64)
+        defer { ring.close() }
+        let tid = UInt32(lbr_gettid())
+        perfSpinCpu(ns: 2_000_000)                    // before the window (~10 samples of this thread's CPU time)
+        let t0 = monotonicNs()
+        perfSpinCpu(ns: 8_000_000)                    // the "guest command" (~40)
+        let t1 = monotonicNs()
+        perfSpinCpu(ns: 2_000_000)                    // after the window (~10)
+        let records = try ring.drain()
+        let samples = records.compactMap { r -> PerfSampleRecord? in if case let .sample(s) = r { return s } else { return nil } }
+        let window = GuestCommandWindow(tid: tid, startNs: t0, endNs: t1)
+        let inside = samples.filter { window.contains($0) }
+        let before = samples.filter { ($0.time ?? 0) < t0 }, after = samples.filter { ($0.time ?? 0) > t1 }
+        #expect(inside.count >= 10, "only \(inside.count) of \(samples.count) samples inside the window")
+        #expect(!before.isEmpty && !after.isEmpty, "samples before/after the window: \(before.count)/\(after.count)")
+        #expect(inside.count + before.count + after.count == samples.count)
+        // Another TID's window keeps nothing.
+        #expect(!samples.contains { GuestCommandWindow(tid: tid &+ 1, startNs: t0, endNs: t1).contains($0) })
+        print("# clockid monotonic: \(inside.count) inside, \(before.count) before, \(after.count) after")
+    }
+
     /// Never drained, a 1-page ring overflows; after draining, the kernel's next output first emits
     /// PERF_RECORD_LOST with the number of dropped samples.
     @Test func realRingReportsLostRecords() throws {

@@ -33,3 +33,18 @@ func perfSpin(ns: UInt64) {
 func perfAllowedCpus() -> [Int32] {
     (0..<Int32(1024)).filter { lbr_self_affinity_has($0) == 1 }
 }
+
+/// Busy-spins until the calling thread has run for `ns` nanoseconds of its own CPU time
+/// (CLOCK_THREAD_CPUTIME_ID) — what a task-clock sampler counts — or `capNs` of wall time passed, so a
+/// loaded machine delays the test instead of starving it of samples.
+func perfSpinCpu(ns: UInt64, capNs: UInt64 = 3_000_000_000) {
+    func cpuNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+    let c0 = cpuNs(), w0 = monotonicNs()
+    var x: UInt64 = 0
+    while cpuNs() - c0 < ns && monotonicNs() - w0 < capNs { x = x &+ 1 }
+    _ = x
+}

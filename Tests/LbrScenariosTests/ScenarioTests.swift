@@ -247,7 +247,10 @@ import LbrCore
         let runner = Runner(backend: b, options: RunOptions(repeats: 3, kernelRelease: "x"), expectations: expect,
                             interruption: { flag.value })
         let report = runner.run([Catalog.hostFirst, Catalog.guestBaseline])
-        #expect(report.results.count == 6)
+        // Issue 11: runs not started are counted, one entry per scenario: host-first r2-r3, guest-baseline r1-r3.
+        #expect(report.results.count == 3)
+        #expect(report.results.map(\.testName) == ["host-first.r1", "host-first.r2-r3", "guest-baseline.r1-r3"])
+        #expect(report.results.map(\.runsCovered) == [1, 2, 3] && report.runsReported == 6 && report.runsNotStarted == 5)
         let first = report.results[0]
         #expect(first.status == .error)
         #expect(first.reason?.hasPrefix("\(signal.reason) after phase ") == true && first.reason?.contains("step 2") == true, "\(first.reason ?? "")")
@@ -255,7 +258,7 @@ import LbrCore
         #expect(b.beginCount == 1 && b.endCount == 1 && b.calls.last == "end")
         #expect(b.calls.filter { $0.hasPrefix("perform") }.count == 2)
         for r in report.results.dropFirst() {
-            #expect(r.status == .skip && r.reason == "not run: \(signal.reason)")
+            #expect(r.status == .skip && r.reason == "not run: \(signal.reason) (\(r.runsCovered) runs not started)")
         }
         #expect(report.interruption == signal)
         #expect(report.exitCode == signal.exitCode)

@@ -8,4 +8,5 @@
 #include "lbr_shim_cpu.h"
 #include "lbr_shim_perf.h"
 #include "lbr_shim_kvm.h"
+#include "lbr_shim_stdfds.h"
 #endif

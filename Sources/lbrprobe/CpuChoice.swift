@@ -1,0 +1,82 @@
+// `--cpu` (issue 11): checked up front against the online CPUs and the CPUs this process may run on
+// (sched_getaffinity, which a cpuset/cgroup or taskset narrows), naming the cpuset when that is the reason;
+// and the per-CPU probe lock (LbrLinux.CpuLock) for the backends that put a guest on the CPU.
+
+import ArgumentParser
+import CLbrShim
+import Foundation
+import LbrCore
+import LbrLinux
+import LbrScenarios
+
+enum CpuChoice {
+    /// CPUs in this process's affinity mask (sched_getaffinity of the main thread, before any thread exists).
+    static func allowedCpus() -> [Int] {
+        let n = max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096))
+        return (0..<n).filter { lbr_self_affinity_has(Int32($0)) == 1 }
+    }
+
+    /// Where the affinity comes from: the cpuset (cgroup) of this process with its CPU list, when it can be read.
+    static func cpusetDescription() -> String? {
+        // cgroup v2: "0::/path"; cpuset.cpus.effective in the unified hierarchy.
+        if let cg = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) {
+            for line in cg.split(separator: "\n") {
+                let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3 else { continue }
+                let path = String(parts[2])
+                if parts[0] == "0", parts[1].isEmpty,
+                   let cpus = try? String(contentsOfFile: "/sys/fs/cgroup\(path)/cpuset.cpus.effective", encoding: .utf8) {
+                    return "cpuset \(path) (cgroup v2, cpuset.cpus.effective \(cpus.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                }
+                if parts[1].split(separator: ",").contains("cpuset"),
+                   let cpus = try? String(contentsOfFile: "/sys/fs/cgroup/cpuset\(path)/cpuset.cpus", encoding: .utf8) {
+                    return "cpuset \(path) (cgroup v1, cpuset.cpus \(cpus.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                }
+            }
+        }
+        return nil
+    }
+
+    /// The CPU to probe: `requested` if it is online and allowed (else a usage error naming why), or the first
+    /// online CPU this process may run on.
+    static func resolve(requested: Int?, online: [Int]?) throws -> Int {
+        let allowed = allowedCpus()
+        guard let requested else {
+            let candidates = (online ?? allowed).sorted()
+            return candidates.first { allowed.contains($0) } ?? candidates.first ?? 0
+        }
+        if let online, !online.contains(requested) {
+            throw ValidationError("--cpu \(requested) is not an online CPU (online: \(KernelText.formatCpuList(online)))")
+        }
+        if !allowed.isEmpty, !allowed.contains(requested) {
+            let set = cpusetDescription().map { "; \($0)" } ?? ""
+            throw ValidationError("--cpu \(requested) is not in the CPUs this process may run on (sched_getaffinity: \(KernelText.formatCpuList(allowed))\(set)); the vCPU and the contenders could not be pinned there")
+        }
+        return requested
+    }
+
+    /// Takes the per-CPU probe lock for backends that put a guest or perf events on the CPU (hybrid, hw); nil
+    /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (SIGINT/SIGTERM stop waiting:
+    /// exit 130/143).
+    static func lock(cpu: Int, backend: BackendKind, wait: Bool) throws -> CpuLock? {
+        guard backend != .sim else { return nil }
+        let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
+        do {
+            return try CpuLock.acquire(cpu: cpu, directory: dir, wait: wait, waiting: { holder in
+                printError("lbrprobe: CPU \(cpu) is being probed by another lbrprobe (\(holder.map { "pid \($0)" } ?? "pid unknown"), lock \(CpuLock.path(cpu: cpu, directory: dir))); --wait: waiting for it")
+            }, stop: { Run.interruption() != nil })
+        } catch {
+            switch error {
+            case .busy:
+                printError("Error: \(error)")
+                throw ExitCode(LbrExitCode.tempFail.rawValue)
+            case .interrupted:
+                printError("lbrprobe: \(error)")
+                throw ExitCode((Run.interruption()?.exitCode ?? .interrupted).rawValue)
+            case .failed:
+                printError("Error: \(error)")
+                throw ExitCode(LbrExitCode.tempFail.rawValue)
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// The real third-party checkers of scripts/conformance/check.py (tap.py, jsonschema, kcidb-io, junitparser,
+/// docutils), for tests: run through the project's venv (`.build/conformance/venv`, made by
+/// `scripts/check-outputs.sh --setup`, which scripts/test.sh runs before `swift test`), else a `python3` on
+/// PATH that has the module. Unavailable tools are reported as an error line, never as a pass.
+public enum ConformanceTools {
+    /// An interpreter (with its leading arguments) that can import `module`, or nil.
+    public static func python(for module: String) -> [String]? {
+        let venv = repoRoot().appendingPathComponent(".build/conformance/venv/bin/python").path
+        for cmd in [[venv], ["/usr/bin/env", "python3"]] where FileManager.default.isExecutableFile(atPath: cmd[0]) {
+            if (try? run(cmd + ["-c", "import \(module)"]).code) == 0 { return cmd }
+        }
+        return nil
+    }
+
+    /// Runs `check.py SUBCOMMAND ARGS` with a Python that has `module`: its problem lines, empty when the tool
+    /// accepts the input; one line naming the missing tool when it is not installed.
+    public static func check(_ subcommand: String, _ args: [String], module: String) -> [String] {
+        guard let py = cached(module) else {
+            return ["\(module) is not installed (run scripts/check-outputs.sh --setup)"]
+        }
+        let script = repoRoot().appendingPathComponent("scripts/conformance/check.py").path
+        do {
+            let r = try run(py + [script, subcommand] + args)
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            switch r.code {
+            case 0: return []
+            case 1 where !lines.isEmpty: return lines
+            default: return ["check.py \(subcommand) did not run (exit \(r.code)): \(r.stderr.suffix(500))"]
+            }
+        } catch {
+            return ["cannot run check.py \(subcommand): \(error)"]
+        }
+    }
+
+    private static let jsonschemaPython = python(for: "jsonschema")
+    private static let docutilsPython = python(for: "docutils")
+    private static let tapPython = python(for: "tap")
+
+    /// `python(for:)`, looked up once per process for the modules the tests use.
+    static func cached(_ module: String) -> [String]? {
+        switch module {
+        case "jsonschema": return jsonschemaPython
+        case "docutils": return docutilsPython
+        case "tap": return tapPython
+        default: return python(for: module)
+        }
+    }
+
+    /// docutils' complaints about an RST file (empty when it parses without warnings).
+    public static func rstProblems(_ path: String) -> [String] { check("rst", [path], module: "docutils") }
+
+    /// tap.py's (and the kselftest rules') complaints about a TAP file.
+    public static func tapProblems(_ path: String, skipAll: Bool = false) -> [String] {
+        check("tap", (skipAll ? ["--skip-all"] : []) + [path], module: "tap")
+    }
+
+    static func run(_ argv: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0])
+        p.arguments = Array(argv.dropFirst())
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
