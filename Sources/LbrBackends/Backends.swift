@@ -42,14 +42,31 @@ public enum Backends {
                             logger: Logger? = nil) throws(BackendConfigError) -> any ScenarioBackend {
         switch kind {
         case .hw:
-            return HwBackend(profile: profile, logger: logger)
+            // Shadow model (ShadowedBackend): hw runs also drive the kernel model `model` (default mainline).
+            return ShadowedBackend(HwBackend(profile: profile, logger: logger),
+                                   variant: try variant(named: model ?? defaultModel), pmu: shadowPMU(profile))
         case .hybrid:
-            return HybridBackend(variant: try variant(named: model ?? defaultModel), profile: profile, pmu: pmu,
-                                 logger: logger)
+            let v = try variant(named: model ?? defaultModel)
+            return ShadowedBackend(HybridBackend(variant: v, profile: profile, pmu: pmu, logger: logger),
+                                   variant: v, pmu: pmu)
         case .sim:
             return SimBackend(variant: try variant(named: model ?? defaultModel), pmu: pmu, profile: profile,
                               logger: logger)
         }
+    }
+
+    /// The PMU a hw run's shadow model simulates: the host's CPUID.0xA counters, its LBR layout and KVM's LBR
+    /// format where known, else the default Skylake-like PMU.
+    public static func shadowPMU(_ profile: HostProfile) -> ModelPMU {
+        var pmu = ModelPMU.skylake
+        if let cpu = profile.cpu {
+            if let a = cpu.archPmu, a.version > 0 { pmu.gpCounters = a.gpCounters; pmu.fixedCounters = a.fixedCounters }
+            if let l = LbrLayout.forIntel(family: cpu.family, model: cpu.model) { pmu.lbrLayout = l }
+        }
+        if let caps = profile.kvm.supportedPerfCapabilities.value, PerfCapabilities.lbrFormat(caps).code != 0 {
+            pmu.lbrFormat = PerfCapabilities.lbrFormat(caps)
+        }
+        return pmu
     }
 
     /// `--backend auto`: the availability of all three, then `BackendSelection.auto` (hw, else hybrid, else sim).

@@ -50,9 +50,17 @@ public enum JsonReport {
             outcome: r.outcome.code, outcome_detail: r.outcome.detail, terms: r.outcome.terms.map(term),
             expectation: .init(check: r.expectation.code, expected: r.expectation.expected, line: line(r.expectation)),
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,
-            lbr_depth: r.lbrDepth, notes: r.sessionNotes, phases: r.phases.map(phase),
+            lbr_depth: r.lbrDepth, notes: r.sessionNotes,
+            phases: r.phases.map { p in
+                var d = phase(p)
+                d.measures = ContractMeasures.measures(of: p.phase, in: r)
+                return d
+            },
             findings: r.findings.map(finding),
-            runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto)
+            runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto,
+            shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
+                                         observed_outcome: $0.observedOutcome, agrees: $0.agrees,
+                                         departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
     }
 
     static func finding(_ f: Finding) -> FindingDTO {
@@ -87,7 +95,15 @@ public enum JsonReport {
             host_starved: p.hostStarved,
             ground_truth: p.groundTruth.map { .init(vlbr: $0.vlbr?.rawValue, passthrough: $0.passthrough,
                                                     agrees_with_inference: $0.agreesWithInference) },
-            evidence: p.evidence, duration_ms: Double(p.durationNs) / 1e6)
+            evidence: p.evidence, duration_ms: Double(p.durationNs) / 1e6,
+            shadow: p.shadow.map { .init(model: $0.model, predicted_vlbr: $0.predictedVlbr?.rawValue,
+                                         predicted_passthrough: $0.predictedPassthrough,
+                                         predicted_inferred: $0.predictedInferred.rawValue,
+                                         predicted_host_starved: $0.predictedHostStarved,
+                                         observed_inferred: $0.observedInferred.rawValue,
+                                         observed_passthrough: $0.observedPassthrough,
+                                         observed_host_starved: $0.observedHostStarved,
+                                         agrees: $0.agrees, departures: $0.departures) })
     }
 
     // MARK: DTOs (field names are the wire names)
@@ -170,6 +186,81 @@ public enum JsonReport {
         /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
         /// outcome (this entry's phases and notes are then empty).
         public var evidence_folded_into: String?
+        // --- issue 14 (shadow model) ---
+        /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
+        public var shadow: ShadowResultDTO?
+    }
+
+    // --- issue 14 (shadow model, contract measures) ---
+    /// `results[].shadow`.
+    public struct ShadowResultDTO: Codable, Sendable {
+        public var model: String
+        public var predicted_outcome: String
+        public var observed_outcome: String
+        public var agrees: Bool
+        public var departing_phases: [String]
+        public var unavailable: String?
+    }
+
+    /// `results[].phases[].shadow`: what the shadow model predicted for the phase versus what was observed.
+    public struct ShadowPhaseDTO: Codable, Sendable {
+        public var model: String
+        public var predicted_vlbr: String?
+        public var predicted_passthrough: Bool?
+        public var predicted_inferred: String
+        public var predicted_host_starved: Bool?
+        public var observed_inferred: String
+        public var observed_passthrough: Bool?
+        public var observed_host_starved: Bool?
+        public var agrees: Bool
+        public var departures: [String]
+    }
+
+    /// `results[].phases[].measures`: the phase's numbers (from the raw observations) that evidence tables quote.
+    public struct MeasuresDTO: Codable, Sendable, Equatable {
+        /// Phase start relative to the run's first phase, on the runner's clock.
+        public var start_offset_ms: Double
+        public var guest_commands: Int
+        /// Guest TSC at the start of the phase's first and the end of its last guest command.
+        public var guest_tsc_begin: UInt64?
+        public var guest_tsc_end: UInt64?
+        /// VM-exits counted over the phase's guest commands (msr: exits for MSR accesses, when known).
+        public var exits: UInt64
+        public var msr_exits: UInt64
+        /// LBR-relevant guest MSR accesses the backend saw, and how many of them were trapped.
+        public var msr_accesses: Int
+        public var msr_trapped: Int
+        /// "fail to passthrough LBR" kernel lines.
+        public var kmsg_lines: Int
+        /// vCPU thread context switches reported.
+        public var context_switches: Int
+        /// Host LBR samples (all contenders): kept, empty, stale repeats, with guest addresses, lost.
+        public var host_samples: Int
+        public var host_empty: Int
+        public var host_stale_repeats: Int
+        public var host_guest_addresses: Int
+        public var host_lost: Int
+        /// PERF_RECORD_THROTTLE records seen for host LBR events (perf lowered their rate in NMI context).
+        public var host_throttled: Int
+        /// Timed steps (a host action while the vCPU runs, a preemption) and the first LBR probe after each.
+        public var timed_steps: [TimedStepDTO]
+    }
+
+    public struct TimedStepDTO: Codable, Sendable, Equatable {
+        /// `while-vcpu-runs` or `preemption`.
+        public var timing: String
+        /// The step as text (`host open(pinned-lbr-any-cycles) [while-vcpu-runs: guest spin-for(2000us)]`).
+        public var step: String
+        /// Guest TSC span and exits of the guest command the host action overlapped.
+        public var guest_tsc_begin: UInt64
+        public var guest_tsc_end: UInt64
+        public var exits: UInt64
+        /// The backend's overlap evidence (hw: the host action's window on the guest's TSC line), when given.
+        public var overlap: String?
+        /// The first LBR_TOS probe after the step: its end on the guest TSC and what it showed
+        /// (`stuck`, `dropped`, `odd`, `fault`).
+        public var next_probe_tsc: UInt64?
+        public var next_probe: String?
     }
 
     public struct FindingDTO: Codable, Sendable {
@@ -208,5 +299,8 @@ public enum JsonReport {
         public var ground_truth: Truth?
         public var evidence: [String]
         public var duration_ms: Double
+        // --- issue 14 (shadow model, contract measures) ---
+        public var shadow: ShadowPhaseDTO? = nil
+        public var measures: MeasuresDTO? = nil
     }
 }

@@ -2,6 +2,7 @@
 //
 //   # comment (also after an entry)
 //   scenario[@model]  outcome[|outcome…]
+//   model-departure   fail|report     (shadow model departures FAIL / are only reported; default report)
 //
 // An outcome is one or more terms joined by `+` (see `ScenarioOutcome.code`). A term is an outcome code
 // (`host-wins-vlbr-error`, `recovered(lbr-msr-access)`, …), `recovered` / `recovered(*)` for any recovery
@@ -67,8 +68,16 @@ public struct ExpectationParseError: Error, Hashable, Sendable, CustomStringConv
 /// A parsed expectation file.
 public struct ExpectationSet: Hashable, Sendable, Codable {
     public var entries: [Expectation]
+    /// `model-departure fail`: a run whose shadow model departs from what was observed (a `.modelDeparture`
+    /// finding, Shadow.swift) FAILs; `model-departure report` (the default) only reports it.
+    public var failOnModelDeparture = false
 
-    public init(entries: [Expectation]) { self.entries = entries }
+    public init(entries: [Expectation], failOnModelDeparture: Bool = false) {
+        self.entries = entries; self.failOnModelDeparture = failOnModelDeparture
+    }
+
+    /// The directive key of `model-departure fail|report` lines.
+    public static let modelDepartureKey = "model-departure"
 
     /// The entry for a run: `scenario@model` first, then plain `scenario`.
     public func entry(scenario: String, model: String?) -> Expectation? {
@@ -85,6 +94,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
         var entries: [Expectation] = []
         var errors: [ExpectationError] = []
         var seen: [String: Int] = [:]
+        var failOnDeparture = false
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (i, raw) in lines.enumerated() {
             let n = i + 1
@@ -99,6 +109,14 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
                 continue
             }
             let key = fields[0]
+            if key == Self.modelDepartureKey {
+                switch fields[1] {
+                case "fail": failOnDeparture = true
+                case "report": failOnDeparture = false
+                default: errors.append(ExpectationError(line: n, message: "model-departure takes 'fail' or 'report' (got '\(fields[1])')"))
+                }
+                continue
+            }
             var scenario = String(key)
             var model: String?
             if let at = key.firstIndex(of: "@") {
@@ -138,7 +156,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
                                        text: String(fields[1]), line: n))
         }
         if !errors.isEmpty { throw ExpectationParseError(file: file, errors: errors) }
-        return ExpectationSet(entries: entries)
+        return ExpectationSet(entries: entries, failOnModelDeparture: failOnDeparture)
     }
 
     /// Longest token echoed in a message, in characters; longer ones are cut (a 100 MB token must not reach stderr).

@@ -71,6 +71,8 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     /// Set on a repeated run whose evidence was not kept: the test name of the kept run with the same status
     /// and outcome, whose evidence stands for it (its phases, records and notes are empty).
     public var evidenceFoldedInto: String?
+    /// Shadow model: predicted versus observed outcome (hw/hybrid runs with a shadow model; Shadow.swift).
+    public var shadow: ShadowSummary? = nil
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
     /// entry standing for runs A..B.
@@ -373,15 +375,26 @@ public struct Runner {
         var records: [PhaseRecord] = []
         var failure: (ResultStatus, String)?
         var interrupted = false
+        // Shadow model (Shadow.swift): its observations are grouped per phase like the real ones.
+        let shadow = backend as? ShadowModelSource
+        var shadowRecords: [PhaseRecord] = []
         phaseLoop: for phase in scenario.phases {
             var rec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0,
                                   startNs: monotonicNs(), endNs: 0)
-            defer { rec.endNs = monotonicNs(); records.append(rec) }
+            var shadowRec = PhaseRecord(phase: phase.name, observations: [], stepsCompleted: 0, startNs: 0, endNs: 0)
+            defer {
+                rec.endNs = monotonicNs(); records.append(rec)
+                if shadow != nil { shadowRecords.append(shadowRec) }
+            }
             for (i, step) in phase.steps.enumerated() {
                 do {
                     let obs = try backend.perform(step, deadlineNs: deadline)
                     rec.observations += obs
                     rec.stepsCompleted += 1
+                    if let shadow {
+                        shadowRec.observations += shadow.drainShadow()
+                        shadowRec.stepsCompleted += 1
+                    }
                     if obs.contains(where: { if case let .guest(g) = $0.observation { return g.status == .timeout }; return false }) {
                         failure = (.timeout, "phase \(phase.name) step \(i + 1) (\(step)): guest command timed out")
                         break phaseLoop
@@ -420,6 +433,12 @@ public struct Runner {
                 records[records.count - 1].observations += late
             }
         }
+        if let shadow {
+            let lateShadow = shadow.drainShadow()
+            if !lateShadow.isEmpty, !shadowRecords.isEmpty {
+                shadowRecords[shadowRecords.count - 1].observations += lateShadow
+            }
+        }
         result.records = records
         result.durationNs = monotonicNs() &- start
 
@@ -441,8 +460,21 @@ public struct Runner {
                 result.status = .pass
             }
         }
+        if let shadow {
+            let c = ShadowComparison.compare(scenario: scenario, model: shadow.shadowModel, observed: result.phases,
+                                             observedOutcome: result.outcome, observedStatus: result.status,
+                                             shadowSession: shadow.shadowSession, shadowRecords: shadowRecords)
+            for i in result.phases.indices { result.phases[i].shadow = c.phases[result.phases[i].phase] }
+            result.shadow = c.summary
+            if let f = c.finding { result.findings.append(f) }
+        }
         result.expectation = check(result, judged: !interrupted)
         if case .unmet = result.expectation { result.status = .fail }
+        if result.status == .pass, expectations?.failOnModelDeparture == true,
+           let f = result.findings.first(where: { $0.kind == .modelDeparture }) {
+            result.status = .fail
+            result.reason = "model-departure fail (--expect): " + f.summary
+        }
         return result
     }
 

@@ -90,6 +90,8 @@ public struct PhaseVerdict: Hashable, Sendable, Codable {
     /// Human-readable evidence lines, one per observation summary.
     public var evidence: [String]
     public var durationNs: UInt64
+    /// Shadow model: predicted versus observed for this phase (hw/hybrid runs with a shadow model; Shadow.swift).
+    public var shadow: ShadowPhase? = nil
 
     /// Total guest branch addresses in host samples of LBR contenders during the phase.
     public var guestAddressesInHostSamples: Int { host.reduce(0) { $0 + $1.guestAddresses } }

@@ -15,6 +15,7 @@ struct LbrProbe: AsyncParsableCommand {
         Run.self,
         List.self,
         CompareRuns.self,
+        ContractCmd.self,
     ]
 
     static let configuration = CommandConfiguration(

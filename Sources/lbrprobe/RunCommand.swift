@@ -53,7 +53,7 @@ struct Run: ParsableCommand {
     @Option(help: "Backend: \(BackendChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var backend: BackendChoice = .auto
 
-    @Option(help: "Kernel model for hybrid/sim (default \(Backends.defaultModel)): \(Backends.modelNames.joined(separator: ", ")).")
+    @Option(help: "Kernel model for hybrid/sim, and the shadow model a hw run is compared with (default \(Backends.defaultModel)): \(Backends.modelNames.joined(separator: ", ")).")
     var model: String?
 
     @Option(help: "CPU for the vCPU thread and the contenders (default: the first CPU this process may run on).")
@@ -141,7 +141,6 @@ struct Run: ParsableCommand {
         var fallback: String?
         do {
             if let kind = backend.kind {
-                if kind == .hw, model != nil { logger.warning("--model is ignored by --backend hw (the real kernel is the model)") }
                 chosen = try Backends.make(kind: kind, model: model, profile: profile, logger: logger)
             } else {
                 let pick = try Backends.auto(model: model, profile: profile, logger: logger)
