@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set up, build, check every output kind with the real farm tools, run every test. Tests
-# needing /dev/kvm or root skip with a reason without them.
+# needing /dev/kvm or root skip with a reason without them. Without arguments it also tests the kselftest
+# install (scripts/test-kselftest.sh: the static release binary under the kernel's own kselftest runner).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,8 +11,11 @@ scripts/check-outputs.sh --setup
 swift build --build-tests
 conformance=0
 scripts/check-outputs.sh || conformance=$?
+ksft=0
+if [ $# -eq 0 ]; then scripts/test-kselftest.sh || ksft=$?; fi
 swift test --skip-build "$@"
 if [ "$conformance" -ne 0 ]; then
   echo "scripts/check-outputs.sh: a farm tool rejected an lbrprobe output (see above)" >&2
   exit "$conformance"
 fi
+if [ "$ksft" -ne 0 ]; then echo "scripts/test-kselftest.sh failed (exit $ksft)" >&2; exit "$ksft"; fi

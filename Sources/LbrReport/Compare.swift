@@ -31,62 +31,124 @@ public enum Compare {
         }
     }
 
+    /// The part of an `lbrprobe.run/2` document compare reads (a projection of `JsonReport.RunDocument`: the
+    /// same wire names, without evidence text, so 100 documents decode in one pass each), plus the findings.
+    public struct Document: RunDocumentProjection, Sendable {
+        public struct Result: Decodable, Sendable {
+            public struct Term: Decodable, Sendable { public var latency: JsonReport.TermDTO.Latency? }
+            public struct Signal: Decodable, Sendable { public var kind: String; public var vote: String }
+            public struct Phase: Decodable, Sendable {
+                public var name: String
+                public var role: String
+                public var inferred: String
+                public var signals: [Signal]
+                public var ground_truth: JsonReport.PhaseDTO.Truth?
+            }
+            public var scenario: String
+            public var status: String
+            public var outcome: String
+            public var duration_ms: Double
+            public var terms: [Term]
+            public var phases: [Phase]
+            /// Issue 9's findings, decoded tolerantly (only `kind` is required; anything else is ignored).
+            public var findings: [Finding]
+            /// Runs this entry stands for (issue 11: a block of runs skipped or not started alike).
+            public var runs: Int
+            enum K: String, CodingKey { case scenario, status, outcome, duration_ms, terms, phases, findings, runs }
+            public init(from d: any Decoder) throws {
+                let c = try d.container(keyedBy: K.self)
+                scenario = try c.decode(String.self, forKey: .scenario)
+                status = try c.decode(String.self, forKey: .status)
+                outcome = try c.decode(String.self, forKey: .outcome)
+                duration_ms = try c.decode(Double.self, forKey: .duration_ms)
+                // The fleet matrix needs outcomes and findings only: leave phases and terms undecoded.
+                let detail = d.userInfo[Compare.detailKey] as? Bool ?? true
+                terms = detail ? try c.decode([Term].self, forKey: .terms) : []
+                phases = detail ? try c.decode([Phase].self, forKey: .phases) : []
+                findings = ((try? c.decodeIfPresent([Tolerant].self, forKey: .findings)) ?? nil)?.compactMap(\.finding) ?? []
+                runs = max(1, (try? c.decodeIfPresent(Int.self, forKey: .runs)) ?? 1)
+            }
+        }
+        public var schema: String
+        public var backend: String
+        public var model: String?
+        public var kernel_release: String
+        public var repeats: Int
+        public var run_id: String?
+        public var host: JsonReport.RunDocument.Host?
+        public var results: [Result]
+        /// Run-level findings, if a writer puts any at the top level.
+        public var findings: [Finding]
+        enum K: String, CodingKey { case schema, backend, model, kernel_release, repeats, run_id, host, results, findings }
+        public init(from d: any Decoder) throws {
+            let c = try d.container(keyedBy: K.self)
+            schema = try c.decode(String.self, forKey: .schema)
+            backend = try c.decode(String.self, forKey: .backend)
+            model = try c.decodeIfPresent(String.self, forKey: .model)
+            kernel_release = try c.decode(String.self, forKey: .kernel_release)
+            repeats = try c.decode(Int.self, forKey: .repeats)
+            run_id = try c.decodeIfPresent(String.self, forKey: .run_id)
+            host = try c.decodeIfPresent(JsonReport.RunDocument.Host.self, forKey: .host)
+            results = try c.decode([Result].self, forKey: .results)
+            findings = ((try? c.decodeIfPresent([Tolerant].self, forKey: .findings)) ?? nil)?.compactMap(\.finding) ?? []
+        }
+    }
+
     /// One loaded document.
     public struct Input: Sendable {
         public var source: String
-        public var document: JsonReport.RunDocument
-        /// Findings per result (same order as `document.results`), plus run-level ones under index -1 folded in
-        /// `runFindings`.
-        public var findings: [[Finding]]
-        public var runFindings: [Finding]
-        public init(source: String, document: JsonReport.RunDocument, findings: [[Finding]] = [], runFindings: [Finding] = []) {
-            self.source = source; self.document = document; self.runFindings = runFindings
-            self.findings = findings.count == document.results.count ? findings
-                : Array(repeating: [], count: document.results.count)
-        }
+        public var document: Document
+        /// Findings per result (same order as `document.results`).
+        public var findings: [[Finding]] { document.results.map(\.findings) }
     }
+
+    /// Decoder option: false skips phases and terms (what the fleet matrix does not show).
+    static let detailKey = CodingUserInfoKey(rawValue: "lbrprobe.compare.detail")!
 
     /// Reads `path` (`-` = stdin) as a run document with its findings; errors are `RunDocumentReader`'s one-liners.
-    public static func load(path: String) throws(RunDocumentError) -> Input {
-        try decode(try RunDocumentReader.readData(path: path), source: path)
+    /// `detail` false reads only outcomes and findings (enough for the matrix).
+    public static func load(path: String, detail: Bool = true) throws(RunDocumentError) -> Input {
+        try decode(try RunDocumentReader.readData(path: path), source: path, detail: detail)
     }
 
-    public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> Input {
-        let doc = try RunDocumentReader.decode(data, source: source)
-        guard data.range(of: Data("\"findings\"".utf8)) != nil,
-              let overlay = try? JSONDecoder().decode(FindingsOverlay.self, from: data) else {
-            return Input(source: source, document: doc)
-        }
-        return Input(source: source, document: doc, findings: overlay.results.map { $0.findings ?? [] },
-                     runFindings: overlay.findings ?? [])
+    public static func decode(_ data: Data, source: String, detail: Bool = true) throws(RunDocumentError) -> Input {
+        Input(source: source, document: try RunDocumentReader.decode(Document.self, from: data, source: source,
+                                                                      userInfo: [detailKey: detail]))
     }
 
-    struct FindingsOverlay: Decodable {
-        struct Result: Decodable {
-            var findings: [Finding]?
-            enum K: String, CodingKey { case findings }
-            init(from d: any Decoder) throws {
-                let c = try d.container(keyedBy: K.self)
-                findings = (try? c.decodeIfPresent([Tolerant].self, forKey: .findings))?.compactMap(\.finding)
-            }
+    /// Whether `count` documents (with `--matrix` or not) make a matrix.
+    public static func isMatrix(count: Int, forced: Bool) -> Bool { count != 2 || forced }
+
+    /// Loads every path, decoding on all CPUs (documents are independent); the first failure in argument order
+    /// is thrown. `detail` as in `load`.
+    public static func loadAll(paths: [String], detail: Bool = true) throws(RunDocumentError) -> [Input] {
+        let slots = ResultSlots(count: paths.count)
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            slots.set(i, Result { () throws(RunDocumentError) -> Input in try load(path: paths[i], detail: detail) })
         }
-        struct Tolerant: Decodable {
-            var finding: Finding?
-            enum K: String, CodingKey { case kind, count, summary }
-            init(from d: any Decoder) throws {
-                guard let c = try? d.container(keyedBy: K.self), let kind = try? c.decode(String.self, forKey: .kind)
-                else { finding = nil; return }
-                finding = Finding(kind: kind, count: try? c.decodeIfPresent(Int.self, forKey: .count),
-                                  summary: try? c.decodeIfPresent(String.self, forKey: .summary))
-            }
-        }
-        var results: [Result]
-        var findings: [Finding]?
-        enum K: String, CodingKey { case results, findings }
+        var out: [Input] = []
+        for r in slots.values { out.append(try r!.get()) }
+        return out
+    }
+
+    /// Per-index results written from concurrent iterations.
+    final class ResultSlots: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [Result<Input, RunDocumentError>?]
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ r: Result<Input, RunDocumentError>) { lock.lock(); slots[i] = r; lock.unlock() }
+        var values: [Result<Input, RunDocumentError>?] { lock.lock(); defer { lock.unlock() }; return slots }
+    }
+
+    /// A finding object, or nil when it has no string `kind`.
+    struct Tolerant: Decodable {
+        var finding: Finding?
+        enum K: String, CodingKey { case kind, count, summary }
         init(from d: any Decoder) throws {
-            let c = try d.container(keyedBy: K.self)
-            results = (try? c.decode([Result].self, forKey: .results)) ?? []
-            findings = (try? c.decodeIfPresent([Tolerant].self, forKey: .findings))?.compactMap(\.finding)
+            guard let c = try? d.container(keyedBy: K.self), let kind = try? c.decode(String.self, forKey: .kind)
+            else { finding = nil; return }
+            finding = Finding(kind: kind, count: (try? c.decodeIfPresent(Int.self, forKey: .count)) ?? nil,
+                              summary: (try? c.decodeIfPresent(String.self, forKey: .summary)) ?? nil)
         }
     }
 
@@ -165,8 +227,8 @@ public enum Compare {
                       cpu: cpu, hostname: d.host?.hostname, backend: d.backend, model: d.model, repeats: d.repeats)
     }
 
-    /// Scenario views of a document, in first-result order.
-    public static func views(_ input: Input, only filter: Set<String>? = nil) -> [ScenarioView] {
+    /// Scenario views of a document, in first-result order; `detail` false leaves out phases and timings (the matrix).
+    public static func views(_ input: Input, only filter: Set<String>? = nil, detail: Bool = true) -> [ScenarioView] {
         var order: [String] = []
         var idx: [String: [Int]] = [:]
         for (i, r) in input.document.results.enumerated() where filter?.contains(r.scenario) ?? true {
@@ -176,24 +238,25 @@ public enum Compare {
         return order.map { name in
             let rs = idx[name]!.map { input.document.results[$0] }
             var findings: [String: Int] = [:], summaries: [String: String] = [:]
-            for i in idx[name]! {
-                for f in input.findings[i] {
+            for r in rs {
+                for f in r.findings {
                     findings[f.kind, default: 0] += max(1, f.count ?? 1)
                     if summaries[f.kind] == nil, let s = f.summary { summaries[f.kind] = s }
                 }
             }
-            let timed = rs.filter { $0.status != "skip" }
+            let timed = detail ? rs.filter { $0.status != "skip" && $0.runs == 1 } : []
             return ScenarioView(
-                scenario: name, runs: rs.count, outcomes: ranked(rs.map(\.outcome)).map { ($0.value, $0.count) },
-                phases: phaseViews(rs), findings: findings, findingSummaries: summaries,
+                scenario: name, runs: rs.reduce(0) { $0 + $1.runs },
+                outcomes: ranked(rs.map { ($0.outcome, $0.runs) }).map { ($0.value, $0.count) },
+                phases: detail ? phaseViews(rs) : [], findings: findings, findingSummaries: summaries,
                 runTimesNs: timed.map { RepeatStatistics.nanoseconds(ms: $0.duration_ms) },
-                recoveryTscTicks: rs.flatMap { $0.terms.compactMap { $0.latency?.guest_tsc_ticks } })
+                recoveryTscTicks: detail ? rs.flatMap { $0.terms.compactMap { $0.latency?.guest_tsc_ticks } } : [])
         }
     }
 
-    static func phaseViews(_ rs: [JsonReport.ResultDTO]) -> [PhaseView] {
+    static func phaseViews(_ rs: [Document.Result]) -> [PhaseView] {
         var order: [String] = []
-        var by: [String: [JsonReport.PhaseDTO]] = [:]
+        var by: [String: [Document.Result.Phase]] = [:]
         for r in rs {
             for p in r.phases {
                 if by[p.name] == nil { order.append(p.name) }
@@ -214,9 +277,12 @@ public enum Compare {
     }
 
     /// Values with counts, by descending count then value.
-    static func ranked(_ values: [String]) -> [(value: String, count: Int)] {
+    static func ranked(_ values: [String]) -> [(value: String, count: Int)] { ranked(values.map { ($0, 1) }) }
+
+    /// Weighted values (value, how many runs) with counts, by descending count then value.
+    static func ranked(_ values: [(String, Int)]) -> [(value: String, count: Int)] {
         var c: [String: Int] = [:]
-        for v in values { c[v, default: 0] += 1 }
+        for (v, n) in values { c[v, default: 0] += n }
         return c.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
 
@@ -416,7 +482,7 @@ public enum Compare {
     }
 
     public static func matrix(_ inputs: [Input], scenarios filter: Set<String>? = nil) throws(Failure) -> MatrixReport {
-        let all = inputs.map { views($0, only: filter) }
+        let all = inputs.map { views($0, only: filter, detail: false) }
         try checkFilter(filter, all)
         var order: [String] = []
         var seen: Set<String> = []

@@ -28,7 +28,7 @@ public enum ExpectWriter {
         for s in stats {
             let judged = report.results.filter { $0.scenario == s.scenario && ($0.status == .pass || $0.status == .fail) }
             var counts: [String: Int] = [:]
-            for r in judged { counts[r.outcome.code, default: 0] += 1 }
+            for r in judged { counts[r.outcome.code, default: 0] += r.runsCovered }
             let ranked = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             let pad = String(repeating: " ", count: max(1, nameW + 1 - s.scenario.count))
             guard let top = ranked.first else {

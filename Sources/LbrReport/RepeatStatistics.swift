@@ -23,12 +23,17 @@ public enum RepeatStatistics {
         /// Recovery latency of a `recovered(...)` term, when measured.
         public var recoveryTscTicks: UInt64?
         public var recoveryExits: UInt64?
-        /// Durations of contended phases that ended with the vLBR not active (the host took the LBRs).
+        /// Durations of contended phases that ended with the vLBR not active (the host took the LBRs). Empty for a
+        /// run whose evidence was folded into another's (issue 11): only kept runs contribute.
         public var takeoverBoundNs: [UInt64]
+        /// Runs this entry stands for (`ScenarioResult.runsCovered`: a block of runs skipped or not started alike);
+        /// it counts that many times in the distribution and not at all in the timings.
+        public var runs: Int
         public init(scenario: String, outcome: String, status: String, durationNs: UInt64, recoveryTscTicks: UInt64? = nil,
-                    recoveryExits: UInt64? = nil, takeoverBoundNs: [UInt64] = []) {
+                    recoveryExits: UInt64? = nil, takeoverBoundNs: [UInt64] = [], runs: Int = 1) {
             self.scenario = scenario; self.outcome = outcome; self.status = status; self.durationNs = durationNs
             self.recoveryTscTicks = recoveryTscTicks; self.recoveryExits = recoveryExits; self.takeoverBoundNs = takeoverBoundNs
+            self.runs = max(1, runs)
         }
     }
 
@@ -102,7 +107,8 @@ public enum RepeatStatistics {
     /// The samples of a report (one per result).
     public static func samples(_ report: RunReport) -> [RunSample] {
         report.results.map { r in
-            var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue, durationNs: r.durationNs)
+            var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue, durationNs: r.durationNs,
+                              runs: r.runsCovered)
             for case let .recovered(_, l?) in r.outcome.terms {
                 s.recoveryTscTicks = l.guestTscTicks; s.recoveryExits = l.exits
             }
@@ -115,7 +121,7 @@ public enum RepeatStatistics {
     public static func samples(_ doc: JsonReport.RunDocument) -> [RunSample] {
         doc.results.map { r in
             var s = RunSample(scenario: r.scenario, outcome: r.outcome, status: r.status,
-                              durationNs: nanoseconds(ms: r.duration_ms))
+                              durationNs: nanoseconds(ms: r.duration_ms), runs: r.runs ?? 1)
             for t in r.terms { if let l = t.latency { s.recoveryTscTicks = l.guest_tsc_ticks; s.recoveryExits = l.exits } }
             s.takeoverBoundNs = r.phases.filter { $0.role == PhaseRole.contended.rawValue && $0.inferred == InferredVlbr.notActive.rawValue }
                 .map { nanoseconds(ms: $0.duration_ms) }
@@ -141,17 +147,18 @@ public enum RepeatStatistics {
         }
         return order.map { name in
             let runs = by[name]!
+            let n = runs.reduce(0) { $0 + $1.runs }
             var counts: [String: Int] = [:]
             var statusCounts: [String: Int] = [:]
-            for r in runs { counts[r.outcome, default: 0] += 1; statusCounts[r.status, default: 0] += 1 }
+            for r in runs { counts[r.outcome, default: 0] += r.runs; statusCounts[r.status, default: 0] += r.runs }
             let outcomes = counts.map { (o, c) -> OutcomeShare in
-                let w = wilson(successes: c, of: runs.count)
-                return OutcomeShare(outcome: o, count: c, share: Double(c) / Double(runs.count), low: w.low, high: w.high)
+                let w = wilson(successes: c, of: n)
+                return OutcomeShare(outcome: o, count: c, share: Double(c) / Double(n), low: w.low, high: w.high)
             }.sorted { $0.count != $1.count ? $0.count > $1.count : $0.outcome < $1.outcome }
             let statuses = ResultStatus.allCases.compactMap { st in statusCounts[st.rawValue].map { (st.rawValue, $0) } }
-            let timed = runs.filter { $0.status != ResultStatus.skip.rawValue }
+            let timed = runs.filter { $0.status != ResultStatus.skip.rawValue && $0.runs == 1 }
             return ScenarioStatistics(
-                scenario: name, runs: runs.count, outcomes: outcomes, statuses: statuses,
+                scenario: name, runs: n, outcomes: outcomes, statuses: statuses,
                 runTime: percentiles(timed.map(\.durationNs), unit: "ms", scale: 1e-6),
                 recoveryTscTicks: percentiles(runs.compactMap(\.recoveryTscTicks), unit: "guest-tsc-ticks", scale: 1),
                 recoveryExits: percentiles(runs.compactMap(\.recoveryExits), unit: "vm-exits", scale: 1),

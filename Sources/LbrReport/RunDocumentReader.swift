@@ -23,6 +23,11 @@ public struct RunDocumentError: Error, Hashable, Sendable, CustomStringConvertib
     public var exitCode: LbrExitCode { .dataError }
 }
 
+/// A partial view of a run document (see `RunDocumentReader.decode(_:from:source:)`).
+public protocol RunDocumentProjection: Decodable {
+    var schema: String { get }
+}
+
 /// Decodes run documents.
 public enum RunDocumentReader {
     /// The schema id this build reads and writes.
@@ -61,6 +66,9 @@ public enum RunDocumentReader {
     /// Decodes a document held in memory; `source` names it in errors.
     public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> JsonReport.RunDocument {
         if data.isEmpty { throw RunDocumentError(kind: .malformed, source: source, message: "empty file, not a run document") }
+        // Fast path (compare reads many documents): a valid document of this schema decodes in one pass. Anything
+        // else takes the diagnostic path below, which names what is wrong.
+        if let doc = try? JSONDecoder().decode(JsonReport.RunDocument.self, from: data), doc.schema == schema { return doc }
         let top: Any
         do { top = try JSONSerialization.jsonObject(with: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source,
@@ -81,6 +89,21 @@ public enum RunDocumentReader {
         do {
             return try JSONDecoder().decode(JsonReport.RunDocument.self, from: data)
         } catch {
+            throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
+        }
+    }
+
+    /// Decodes a projection of a run document — a `Decodable` with fewer fields than `RunDocument`, e.g. what
+    /// compare needs — in one pass, with the same checks and one-line errors as `decode`: anything that does not
+    /// decode, or is of another schema, goes through `decode` for the precise error.
+    /// `userInfo` is handed to the projection's decoder (e.g. to skip parts it does not need).
+    public static func decode<T: RunDocumentProjection>(_ type: T.Type, from data: Data, source: String,
+                                                        userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws(RunDocumentError) -> T {
+        let dec = JSONDecoder()
+        dec.userInfo = userInfo
+        if !data.isEmpty, let v = try? dec.decode(T.self, from: data), v.schema == schema { return v }
+        _ = try decode(data, source: source)
+        do { return try dec.decode(T.self, from: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
     }

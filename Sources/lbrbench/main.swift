@@ -1,5 +1,5 @@
 // lbrbench: benchmarks that print figures and ratios (not timed tests).
-// Usage: lbrbench [vmm|model|scenarios|all]
+// Usage: lbrbench [vmm|model|scenarios|compare|all]
 import LbrCore
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +10,10 @@ switch which {
 case "vmm": benchVmm()
 case "model": benchModel()
 case "scenarios": benchScenarios()
-case "all": benchVmm(); benchModel(); benchScenarios()
+case "compare": benchCompare()
+case "all": benchVmm(); benchModel(); benchScenarios(); benchCompare()
 default:
-    let usage = "usage: lbrbench [vmm|model|scenarios|all]\n"
+    let usage = "usage: lbrbench [vmm|model|scenarios|compare|all]\n"
     _ = usage.withCString { write(2, $0, strlen($0)) }
     exit(LbrExitCode.usage.rawValue)
 }

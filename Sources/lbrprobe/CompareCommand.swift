@@ -53,12 +53,13 @@ struct CompareRuns: ParsableCommand {
             printError("Error: unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
             throw ExitCode(LbrExitCode.usage.rawValue)
         }
-        var inputs: [Compare.Input] = []
-        for d in documents {
-            do { inputs.append(try Compare.load(path: d)) } catch {
-                printError("Error: \(error.description)")
-                throw ExitCode(error.exitCode.rawValue)
-            }
+        let inputs: [Compare.Input]
+        do {
+            // Documents decode concurrently; '-' (standard input, at most once) is read by one of the loads.
+            inputs = try Compare.loadAll(paths: documents, detail: !Compare.isMatrix(count: documents.count, forced: matrix))
+        } catch {
+            printError("Error: \(error.description)")
+            throw ExitCode(error.exitCode.rawValue)
         }
         let report: Compare.Report
         do {

@@ -79,7 +79,7 @@ struct Run: ParsableCommand {
     @Option(help: "Also write KCIDB v5 JSON to FILE (atomically).")
     var kcidb: String?
 
-    @Option(help: "KCIDB build id the tests belong to (default lbrprobe:<kernel release>).")
+    @Option(help: "KCIDB build id the tests belong to (default lbrprobe:<kernel release>, local use only); KernelCI submitters pass the KCIDB id of the build under test (docs/run-format.md, KCIDB).")
     var kcidbBuildId: String?
 
     @Option(help: "Expectation file (scenario[@model] outcome); a mismatch is a failure. See expectations/*.expect.")

@@ -81,6 +81,18 @@ enum Regression {
         #expect(text.contains("45/50") && text.contains("95% CI [") && text.contains("p99"))
     }
 
+    /// An entry standing for a block of runs (issue 11: skipped or not started alike) counts that many times in the
+    /// distribution and not in the timings.
+    @Test func blocksOfRunsCountByTheirSize() {
+        let samples: [RepeatStatistics.RunSample] = [
+            .init(scenario: "s", outcome: "a", status: "pass", durationNs: 2_000_000),
+            .init(scenario: "s", outcome: "unsupported", status: "skip", durationNs: 0, runs: 9),
+        ]
+        let st = RepeatStatistics.compute(samples)[0]
+        #expect(st.runs == 10 && st.outcomes.map(\.count) == [9, 1] && st.runTime?.count == 1)
+        #expect(st.statuses.map(\.count) == [1, 9])
+    }
+
     /// `--repeat 50`: intervals and percentiles in text and JSON; the JSON validates against the repo schema.
     @Test func repeat50InTextAndSchemaValidJson() throws {
         let r = try Regression.report(model: "mainline", repeats: 50, scenarios: [Catalog.recoveryPaths, Catalog.hostFirst])
