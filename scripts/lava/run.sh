@@ -10,8 +10,11 @@
 #   KSELFTEST_DIR  a kselftest install containing an lbrprobe binary (any depth, e.g. INSTALL/lbrprobe/lbrprobe)
 #   BUILD=true     build it here (scripts/setup.sh + swift build -c release; needs a Swift 6 toolchain)
 #   otherwise      lbrprobe on PATH
-# Run options: BACKEND (default auto), MODEL (default: the backend's), EXPECT (an expectation file),
-# OUTDIR (where lbrprobe.tap, lbrprobe.xml, lbrprobe.kcidb.json and lbrprobe.err go; default .).
+# Run options: BACKEND (default auto), MODEL (default: the backend's), EXPECT (an expectation file, or the name
+# of a shipped one, e.g. "mainline": looked up in the kselftest install's expectations/ or the repository's),
+# KCIDB_ORIGIN / KCIDB_BUILD_ID (what a KernelCI submitter sets: --kcidb-origin / --kcidb-build-id),
+# OUTDIR (where lbrprobe.tap, lbrprobe.json (the run document `lbrprobe compare` reads), lbrprobe.xml,
+# lbrprobe.kcidb.json and lbrprobe.err go; default .).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -48,9 +51,20 @@ fi
   || early_failure "no lbrprobe binary (${bin:-none found}): set LBRPROBE, KSELFTEST_DIR or BUILD=true"
 mkdir -p "$out" || early_failure "cannot create OUTDIR=$out"
 
-set -- run --backend "${BACKEND:-auto}" --format tap --junit "$out/lbrprobe.xml" --kcidb "$out/lbrprobe.kcidb.json"
+expect=${EXPECT:-}
+case $expect in
+  ""|*/*|*.expect) ;;
+  *)  # a shipped expectation by name: next to the binary (kselftest install), else in the repository
+      for d in "$(dirname "$bin")/expectations" "$root/expectations"; do
+        if [ -f "$d/$expect.expect" ]; then expect=$d/$expect.expect; break; fi
+      done ;;
+esac
+set -- run --backend "${BACKEND:-auto}" --format tap --json "$out/lbrprobe.json" \
+  --junit "$out/lbrprobe.xml" --kcidb "$out/lbrprobe.kcidb.json"
 [ -n "${MODEL:-}" ] && set -- "$@" --model "$MODEL"
-[ -n "${EXPECT:-}" ] && set -- "$@" --expect "$EXPECT"
+[ -n "$expect" ] && set -- "$@" --expect "$expect"
+[ -n "${KCIDB_ORIGIN:-}" ] && set -- "$@" --kcidb-origin "$KCIDB_ORIGIN"
+[ -n "${KCIDB_BUILD_ID:-}" ] && set -- "$@" --kcidb-build-id "$KCIDB_BUILD_ID"
 echo "lbrprobe-lava: $bin $*" >&2
 # A flat TAP stream of our own, not nested in a kselftest runner's: keep the version line.
 (unset KSFT_TAP_LEVEL; exec "$bin" "$@") >"$out/lbrprobe.tap" 2>"$out/lbrprobe.err"

@@ -34,7 +34,7 @@ step() {
   mode=$1; shift
   rm -f "$tmp/cases"; mkdir -p "$tmp/$mode"
   env -i PATH="$tmp/fakebin:/usr/bin:/bin" HOME="$tmp" OUTDIR="$tmp/$mode" "$@" \
-    sh -c 'export LBRPROBE KSELFTEST_DIR BUILD BACKEND MODEL EXPECT; "$0"' "$here/run.sh" \
+    sh -c 'export LBRPROBE KSELFTEST_DIR BUILD BACKEND MODEL EXPECT KCIDB_ORIGIN KCIDB_BUILD_ID; "$0"' "$here/run.sh" \
     >"$tmp/$mode/stdout" 2>"$tmp/$mode/stderr"
   touch "$tmp/cases"
 }
@@ -47,6 +47,16 @@ grep -q '^TAP version 13' "$tmp/prebuilt/stdout" || bad "prebuilt: TAP not shown
 
 step kselftest KSELFTEST_DIR="$tmp/ksft" BACKEND=sim MODEL=seed-2023 EXPECT="$here/../../expectations/seed-2023.expect"
 [ "$(count '--result pass')" -eq 10 ] || bad "kselftest: want lbrprobe-run + 9 passes, got: $(cat "$tmp/cases")"
+grep -q '"schema" : "lbrprobe.run/2"' "$tmp/kselftest/lbrprobe.json" || bad "kselftest: no run document (lbrprobe.json) for compare"
+
+# The install of scripts/install-kselftest.sh ships expectations/ next to the binary: EXPECT may name one.
+mkdir -p "$tmp/ksft/lbrprobe/expectations"
+cp "$here/../../expectations/seed-2023.expect" "$tmp/ksft/lbrprobe/expectations/"
+step named KSELFTEST_DIR="$tmp/ksft" BACKEND=sim MODEL=mainline EXPECT=seed-2023 KCIDB_ORIGIN=farm KCIDB_BUILD_ID=farm:b1
+[ "$(count 'lbrprobe-run --result pass')" -eq 1 ] && [ "$(count '--result fail')" -ge 1 ] \
+  || bad "named expectation: seed-2023.expect applied to mainline must fail some scenarios, got: $(cat "$tmp/cases")"
+grep -q '"origin" : "farm"' "$tmp/named/lbrprobe.kcidb.json" && grep -q '"build_id" : "farm:b1"' "$tmp/named/lbrprobe.kcidb.json" \
+  || bad "named: KCIDB_ORIGIN/KCIDB_BUILD_ID not passed to lbrprobe"
 
 step early LBRPROBE="$bin" BACKEND=sim EXPECT="$tmp/no-such.expect"
 [ "$(cat "$tmp/cases")" = "lbrprobe-run --result fail --measurement 65 --units exit-code" ] \
