@@ -28,6 +28,9 @@ import Glibc
 public final class HwBackend: ScenarioBackend {
     public let kind: BackendKind = .hw
     public var modelName: String? { nil }
+    /// The payload's code range for the host-branch-leak detector: the real guest runs the same payload at the
+    /// same identity-mapped addresses as hybrid, so LBR entries it reads outside it are host records (§9.2).
+    public var guestCodeRanges: [Range<UInt64>]? { [GuestPayload.range] }
     /// The host profile availability and support are decided on.
     public let profile: HostProfile
     let logger: Logger?

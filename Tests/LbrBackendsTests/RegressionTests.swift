@@ -168,7 +168,8 @@ enum Regression {
         #expect(!gb.differs)
         #expect(rep.exitCode == .failure)
         let md = try Compare.render(rep, format: .markdown)
-        #expect(md.contains("| host-first | `guest-wins-host-starved` | `guest-wins-host-starved` | **`host-wins-vlbr-error+recovered(lbr-msr-access)`** |"))
+        // mainline's host-first carries the host->guest leak finding (issue 9), seed-2023's does not.
+        #expect(md.contains("| host-first | `guest-wins-host-starved [host-branch-leak]` | `guest-wins-host-starved [host-branch-leak]` | **`host-wins-vlbr-error+recovered(lbr-msr-access)`** |"))
         let text = try Compare.render(rep, format: .text)
         #expect(text.contains("[1] 6.18.0 | GenuineIntel 6/0x55 (Skylake-SP) | sim | mainline"))
         #expect(text.contains("*host-wins-vlbr-error+recovered(lbr-msr-access) on [3]"))
@@ -180,10 +181,12 @@ enum Regression {
 
     @Test func findingsAppearingOrDisappearingAreChanges() throws {
         let r = try Regression.report(model: "mainline", scenarios: [Catalog.hostFirst, Catalog.guestBaseline])
-        let plain = try Regression.input(r, "plain.json")
-        // The findings shape of lbrprobe.run/2 (docs/run-format.md, Findings).
+        // The findings shape of lbrprobe.run/2 (docs/run-format.md, Findings). The real run already carries
+        // mainline's host-first leak: `plain` drops every finding, `leaky` puts one of 3 entries back.
         var obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(r).utf8)) as! [String: Any]
-        var results = obj["results"] as! [[String: Any]]
+        var results = (obj["results"] as! [[String: Any]]).map { var x = $0; x["findings"] = [[String: Any]](); return x }
+        obj["results"] = results
+        let plain = try Compare.decode(try JSONSerialization.data(withJSONObject: obj), source: "plain.json")
         results[0]["findings"] = [["kind": "host-branch-leak", "count": 3, "summary": "guest read 3 host branch records",
                                    "security_relevant": true, "phase": "contended"]]
         obj["results"] = results

@@ -29,7 +29,7 @@ final class DepartingKernel: ScenarioBackend {
                 a.trapped = true
                 return TimedObservation(timeNs: t.timeNs, .msrAccess(a))
             case var .guest(g):
-                if case .writeTos = g.command { g.values = [0] }
+                if g.command.tosProbeValue != nil { g.values = [0] }   // write-tos and probe-tos alike
                 return TimedObservation(timeNs: t.timeNs, .guest(g))
             default: return t
             }
