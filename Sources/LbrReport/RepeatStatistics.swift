@@ -105,16 +105,16 @@ public enum RepeatStatistics {
     // MARK: Samples
 
     /// The samples of a report (one per result).
-    public static func samples(_ report: RunReport) -> [RunSample] {
-        report.results.map { r in
-            var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue, durationNs: r.durationNs,
-                              runs: r.runsCovered)
-            for case let .recovered(_, l?) in r.outcome.terms {
-                s.recoveryTscTicks = l.guestTscTicks; s.recoveryExits = l.exits
-            }
-            s.takeoverBoundNs = r.phases.filter { $0.role == .contended && $0.inferred == .notActive }.map(\.durationNs)
-            return s
+    public static func samples(_ report: RunReport) -> [RunSample] { report.results.map(sample) }
+
+    static func sample(_ r: ScenarioResult) -> RunSample {
+        var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue, durationNs: r.durationNs,
+                          runs: r.runsCovered)
+        for case let .recovered(_, l?) in r.outcome.terms {
+            s.recoveryTscTicks = l.guestTscTicks; s.recoveryExits = l.exits
         }
+        s.takeoverBoundNs = r.phases.filter { $0.role == .contended && $0.inferred == .notActive }.map(\.durationNs)
+        return s
     }
 
     /// The samples of a saved run document.
@@ -133,36 +133,65 @@ public enum RepeatStatistics {
 
     // MARK: Computation
 
-    public static func compute(_ report: RunReport) -> [ScenarioStatistics] { compute(samples(report)) }
+    /// Streams over the (folded) results: one small accumulator per scenario, never one sample object per run
+    /// (issue 11: memory stays flat in `--repeat`; only the timing values themselves, 8 bytes each, are kept).
+    public static func compute(_ report: RunReport) -> [ScenarioStatistics] {
+        var acc = Accumulator()
+        for r in report.results { acc.add(sample(r)) }
+        return acc.finish()
+    }
     public static func compute(_ doc: JsonReport.RunDocument) -> [ScenarioStatistics] { compute(samples(doc)) }
 
     /// Per scenario, in first-run order. Skipped runs count in the outcome distribution (as `unsupported`)
     /// but not in the timings.
     public static func compute(_ samples: [RunSample]) -> [ScenarioStatistics] {
-        var order: [String] = []
-        var by: [String: [RunSample]] = [:]
-        for s in samples {
-            if by[s.scenario] == nil { order.append(s.scenario) }
-            by[s.scenario, default: []].append(s)
-        }
-        return order.map { name in
-            let runs = by[name]!
-            let n = runs.reduce(0) { $0 + $1.runs }
+        var acc = Accumulator()
+        for s in samples { acc.add(s) }
+        return acc.finish()
+    }
+
+    /// What `compute` keeps per scenario.
+    struct Accumulator {
+        struct One {
+            var runs = 0
             var counts: [String: Int] = [:]
             var statusCounts: [String: Int] = [:]
-            for r in runs { counts[r.outcome, default: 0] += r.runs; statusCounts[r.status, default: 0] += r.runs }
-            let outcomes = counts.map { (o, c) -> OutcomeShare in
-                let w = wilson(successes: c, of: n)
-                return OutcomeShare(outcome: o, count: c, share: Double(c) / Double(n), low: w.low, high: w.high)
-            }.sorted { $0.count != $1.count ? $0.count > $1.count : $0.outcome < $1.outcome }
-            let statuses = ResultStatus.allCases.compactMap { st in statusCounts[st.rawValue].map { (st.rawValue, $0) } }
-            let timed = runs.filter { $0.status != ResultStatus.skip.rawValue && $0.runs == 1 }
-            return ScenarioStatistics(
-                scenario: name, runs: n, outcomes: outcomes, statuses: statuses,
-                runTime: percentiles(timed.map(\.durationNs), unit: "ms", scale: 1e-6),
-                recoveryTscTicks: percentiles(runs.compactMap(\.recoveryTscTicks), unit: "guest-tsc-ticks", scale: 1),
-                recoveryExits: percentiles(runs.compactMap(\.recoveryExits), unit: "vm-exits", scale: 1),
-                takeoverBound: percentiles(runs.flatMap(\.takeoverBoundNs), unit: "ms", scale: 1e-6))
+            var durations: [UInt64] = []
+            var recoveryTsc: [UInt64] = []
+            var recoveryExits: [UInt64] = []
+            var takeover: [UInt64] = []
+        }
+        var order: [String] = []
+        var by: [String: One] = [:]
+
+        mutating func add(_ s: RunSample) {
+            if by[s.scenario] == nil { order.append(s.scenario); by[s.scenario] = One() }
+            // An entry standing for a block of runs (skipped or not started alike) counts that many times in the
+            // distribution and not at all in the timings.
+            by[s.scenario]!.runs += s.runs
+            by[s.scenario]!.counts[s.outcome, default: 0] += s.runs
+            by[s.scenario]!.statusCounts[s.status, default: 0] += s.runs
+            if s.status != ResultStatus.skip.rawValue && s.runs == 1 { by[s.scenario]!.durations.append(s.durationNs) }
+            if let v = s.recoveryTscTicks { by[s.scenario]!.recoveryTsc.append(v) }
+            if let v = s.recoveryExits { by[s.scenario]!.recoveryExits.append(v) }
+            by[s.scenario]!.takeover += s.takeoverBoundNs
+        }
+
+        func finish() -> [ScenarioStatistics] {
+            order.map { name in
+                let a = by[name]!
+                let outcomes = a.counts.map { (o, c) -> OutcomeShare in
+                    let w = wilson(successes: c, of: a.runs)
+                    return OutcomeShare(outcome: o, count: c, share: Double(c) / Double(a.runs), low: w.low, high: w.high)
+                }.sorted { $0.count != $1.count ? $0.count > $1.count : $0.outcome < $1.outcome }
+                let statuses = ResultStatus.allCases.compactMap { st in a.statusCounts[st.rawValue].map { (st.rawValue, $0) } }
+                return ScenarioStatistics(
+                    scenario: name, runs: a.runs, outcomes: outcomes, statuses: statuses,
+                    runTime: percentiles(a.durations, unit: "ms", scale: 1e-6),
+                    recoveryTscTicks: percentiles(a.recoveryTsc, unit: "guest-tsc-ticks", scale: 1),
+                    recoveryExits: percentiles(a.recoveryExits, unit: "vm-exits", scale: 1),
+                    takeoverBound: percentiles(a.takeover, unit: "ms", scale: 1e-6))
+            }
         }
     }
 
