@@ -34,7 +34,7 @@ struct HwUnchecked<T>: @unchecked Sendable { let value: T }
 final class HwProcessState {
     var kmsgView = KmsgRatelimitView()
     /// The last scan for other KVM VMs and when it ran (CLOCK_MONOTONIC ns).
-    private var vmScan: (atNs: UInt64, owners: [String])?
+    private var vmScan: (atNs: UInt64, owners: [KvmVmOwner])?
     /// How long a scan is reused: the ratelimit interval, so one full set (< 10 s) scans about twice, not once per
     /// scenario (a /proc scan costs tens of ms on a busy host).
     static let vmScanMaxAgeNs: UInt64 = 5_000_000_000
@@ -64,8 +64,19 @@ final class HwProcessState {
 
     /// Other processes holding KVM VM fds (descriptions), rescanned when the last scan is older than `vmScanMaxAgeNs`.
     func otherVms(now: UInt64 = monotonicNs()) -> [String] {
+        scan(now).filter { $0.vms > 0 || $0.vcpus > 0 }.map(\.description)
+    }
+
+    /// Other processes holding perf event fds: they may hold host LBR events of their own on the probed CPU
+    /// (the kernel does not show their attributes) and so share the LBRs with lbrprobe's contenders (issue 11).
+    func otherPerfHolders(now: UInt64 = monotonicNs()) -> [String] {
+        scan(now).filter { $0.perfEvents > 0 }.map { "pid \($0.pid)\($0.command.map { " (\($0))" } ?? ""): \($0.perfEvents) perf event fd(s)" }
+    }
+
+    /// One /proc fd walk (`KvmVmScan.scan`) reused for `vmScanMaxAgeNs`.
+    private func scan(_ now: UInt64) -> [KvmVmOwner] {
         if let s = vmScan, now &- s.atNs < Self.vmScanMaxAgeNs { return s.owners }
-        let owners = KvmVmScan.owners().map(\.description)
+        let owners = KvmVmScan.scan()
         vmScan = (now, owners)
         return owners
     }
@@ -181,6 +192,10 @@ final class HwRun {
         r.notes.append(r.otherVms.isEmpty
             ? "other KVM VMs: none (/proc/*/fd anon_inode:kvm-vm, debugfs kvm/<pid>-<fd>): a \"vcpu-\(GuestVM.vcpuId): fail to passthrough LBR.\" line is ours (§9.4)"
             : "other KVM VMs running (\(r.otherVms.joined(separator: "; "))): their vCPUs print the same kernel line, so kmsg lines are notes, not votes (§9.4)")
+        let perfHolders = shared.otherPerfHolders()
+        if !perfHolders.isEmpty {
+            r.notes.append("other perf event holders (\(perfHolders.joined(separator: "; "))): their events may use the LBRs of CPU \(cpu) too (attributes not visible), so host samples and the vLBR state can include their contention (§3.4)")
+        }
         do {
             let fs = try Tracefs.locate(mountIfAbsent: true)
             r.tracer = try KvmMsrTracer(tracefs: fs, pid: vm.vcpuThreadID, cpu: -1, sampling: true, ringPages: 32)

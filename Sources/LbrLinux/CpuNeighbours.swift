@@ -16,34 +16,16 @@ public enum CpuNeighbours {
         public var description: String { "pid \(pid) (\(comm)): \(count)" }
     }
 
-    /// (KVM VM holders with a thread allowed on `cpu`, perf event holders), excluding this process.
+    /// (KVM VM holders with a thread allowed on `cpu`, perf event holders), excluding this process; from the one
+    /// /proc fd walk of `KvmVmScan.scan`.
     public static func scan(cpu: Int) -> (kvmVms: [Holder], perfEvents: [Holder]) {
         var vms: [Holder] = [], perf: [Holder] = []
-        let me = getpid()
-        guard let dir = opendir("/proc") else { return ([], []) }
-        defer { closedir(dir) }
-        while let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-            guard let pid = Int32(name), pid != me else { continue }
-            var nVm = 0, nPerf = 0
-            if let fds = opendir("/proc/\(pid)/fd") {
-                while let f = readdir(fds) {
-                    let fd = withUnsafePointer(to: f.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-                    guard Int(fd) != nil else { continue }
-                    var buf = [CChar](repeating: 0, count: 64)
-                    let n = readlink("/proc/\(pid)/fd/\(fd)", &buf, 63)
-                    guard n > 0 else { continue }
-                    let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    if target == "anon_inode:kvm-vm" { nVm += 1 } else if target == "anon_inode:[perf_event]" { nPerf += 1 }
-                }
-                closedir(fds)
-            }
-            guard nVm + nPerf > 0 else { continue }
-            let comm = (Sysfs().raw("/proc/\(pid)/comm").value ?? "?").split(separator: "\n").first.map(String.init) ?? "?"
-            if nVm > 0, mayRunOn(pid: pid, cpu: cpu) { vms.append(Holder(pid: pid, comm: comm, count: nVm)) }
-            if nPerf > 0 { perf.append(Holder(pid: pid, comm: comm, count: nPerf)) }
+        for o in KvmVmScan.scan() {
+            let comm = o.command ?? "?"
+            if o.vms > 0, mayRunOn(pid: o.pid, cpu: cpu) { vms.append(Holder(pid: o.pid, comm: comm, count: o.vms)) }
+            if o.perfEvents > 0 { perf.append(Holder(pid: o.pid, comm: comm, count: o.perfEvents)) }
         }
-        return (vms.sorted { $0.pid < $1.pid }, perf.sorted { $0.pid < $1.pid })
+        return (vms, perf)
     }
 
     /// Whether any thread of `pid` may run on `cpu` (Cpus_allowed_list of its threads).

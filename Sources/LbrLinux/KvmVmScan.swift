@@ -18,6 +18,9 @@ public struct KvmVmOwner: Hashable, Sendable, Codable, CustomStringConvertible {
     public var vms: Int
     /// vCPU fds this process holds.
     public var vcpus: Int
+    /// perf event fds this process holds (`anon_inode:[perf_event]`; their attributes are not visible, so whether
+    /// they sample branch stacks is unknown).
+    public var perfEvents: Int = 0
     public var description: String {
         "pid \(pid)\(command.map { " (\($0))" } ?? ""): \(vms) VM fd(s), \(vcpus) vCPU fd(s)"
     }
@@ -28,21 +31,31 @@ public enum KvmVmScan {
     public static let vmLink = "anon_inode:kvm-vm"
     /// readlink prefix of a KVM vCPU fd.
     public static let vcpuLinkPrefix = "anon_inode:kvm-vcpu:"
+    /// readlink text of a perf event fd (`perf_event_open` → `anon_inode_getfile("[perf_event]", …)`).
+    public static let perfEventLink = "anon_inode:[perf_event]"
 
     /// Processes other than `excludingPid` that hold KVM VM fds (from /proc), plus VMs debugfs lists for pids
     /// not seen there. Unreadable processes are skipped (as root none are).
     public static func owners(excludingPid: Int32 = getpid(), proc: String = "/proc",
                               debugfsKvm: String = "/sys/kernel/debug/kvm") -> [KvmVmOwner] {
+        scan(excludingPid: excludingPid, proc: proc, debugfsKvm: debugfsKvm).filter { $0.vms > 0 || $0.vcpus > 0 || $0.perfEvents == 0 }
+    }
+
+    /// Every process other than `excludingPid` holding KVM VM, vCPU or perf event fds (one walk of /proc/*/fd),
+    /// plus VMs only debugfs lists. The one /proc scan behind `owners` and `CpuNeighbours`.
+    public static func scan(excludingPid: Int32 = getpid(), proc: String = "/proc",
+                            debugfsKvm: String = "/sys/kernel/debug/kvm") -> [KvmVmOwner] {
         var out: [Int32: KvmVmOwner] = [:]
         for name in listDir(proc) {
             guard let pid = Int32(name), pid != excludingPid else { continue }
-            var vms = 0, vcpus = 0
+            var vms = 0, vcpus = 0, perf = 0
             for fd in listDir("\(proc)/\(name)/fd") {
                 guard let link = readLink("\(proc)/\(name)/fd/\(fd)") else { continue }
                 if link == vmLink { vms += 1 } else if link.hasPrefix(vcpuLinkPrefix) { vcpus += 1 }
+                else if link == perfEventLink { perf += 1 }
             }
-            if vms > 0 || vcpus > 0 {
-                out[pid] = KvmVmOwner(pid: pid, command: comm(proc, name), vms: vms, vcpus: vcpus)
+            if vms > 0 || vcpus > 0 || perf > 0 {
+                out[pid] = KvmVmOwner(pid: pid, command: comm(proc, name), vms: vms, vcpus: vcpus, perfEvents: perf)
             }
         }
         for entry in listDir(debugfsKvm) {

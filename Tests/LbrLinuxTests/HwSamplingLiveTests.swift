@@ -59,9 +59,14 @@ import Testing
         #expect(system("mkdir -p \(dir)/proc/4711/fd \(dir)/proc/4712/fd \(dir)/kvm/5000-12 \(dir)/kvm/junk && "
                        + "ln -s anon_inode:kvm-vm \(dir)/proc/4711/fd/7 && ln -s anon_inode:kvm-vcpu:0 \(dir)/proc/4711/fd/8 && "
                        + "ln -s anon_inode:kvm-vcpu:1 \(dir)/proc/4711/fd/9 && ln -s /dev/null \(dir)/proc/4712/fd/0 && "
-                       + "echo qemu-kvm > \(dir)/proc/4711/comm") == 0)
+                       + "echo qemu-kvm > \(dir)/proc/4711/comm && mkdir -p \(dir)/proc/4713/fd && "
+                       + "ln -s 'anon_inode:[perf_event]' \(dir)/proc/4713/fd/3 && ln -s 'anon_inode:[perf_event]' \(dir)/proc/4713/fd/4 && "
+                       + "echo perf > \(dir)/proc/4713/comm") == 0)
         let fake = KvmVmScan.owners(excludingPid: 1, proc: "\(dir)/proc", debugfsKvm: "\(dir)/kvm")
         #expect(fake == [KvmVmOwner(pid: 4711, command: "qemu-kvm", vms: 1, vcpus: 2),
                          KvmVmOwner(pid: 5000, command: nil, vms: 0, vcpus: 0)])
+        // The same walk sees perf event holders (CpuNeighbours and the hw evidence use it); owners() leaves them out.
+        let all2 = KvmVmScan.scan(excludingPid: 1, proc: "\(dir)/proc", debugfsKvm: "\(dir)/kvm")
+        #expect(all2.contains(KvmVmOwner(pid: 4713, command: "perf", vms: 0, vcpus: 0, perfEvents: 2)))
     }
 }
