@@ -149,7 +149,7 @@ public final class KvmGuest: ModelGuest {
 
 /// The derived trace of the running command, split at its MSR instructions (read on the vCPU thread).
 final class TraceCursor: @unchecked Sendable {
-    private let lock = ModelLock()
+    private let lock = PthreadMutex()
     private var segments: [[GuestBranch]] = []
     private var next = 0
     /// Loads `trace`: segment k = the branches before MSR instruction k; the last = after the last one.
@@ -183,7 +183,7 @@ final class TraceCursor: @unchecked Sendable {
 
 /// The MSR exits a real guest made (appended on the vCPU thread).
 final class OpLog: @unchecked Sendable {
-    private let lock = ModelLock()
+    private let lock = PthreadMutex()
     private var list: [GuestMsrOp] = []
     func append(_ op: GuestMsrOp) { lock.withLock { list.append(op) } }
     func clear() { lock.withLock { list.removeAll() } }

@@ -20,21 +20,6 @@ import LbrScenarios
 import Glibc
 #endif
 
-/// A pthread mutex (the model is mutated from the runner's thread and, on hybrid, from the vCPU thread).
-final class ModelLock: @unchecked Sendable {
-    private let m: UnsafeMutablePointer<pthread_mutex_t>
-    init() {
-        m = .allocate(capacity: 1)
-        m.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(m, nil)
-    }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
-        return try body()
-    }
-}
-
 /// The kernel model as the host side of a scenario (shared by `SimBackend` and `HybridBackend`).
 ///
 /// Thread safety: every method takes an internal lock, so the hybrid backend's MSR-exit handler (on the
@@ -61,7 +46,7 @@ public final class ModelHost: @unchecked Sendable {
     /// the vCPU thread's real context switches as `.contextSwitches`.
     public let realContextSwitches: Bool
 
-    private let lock = ModelLock()
+    private let lock = PthreadMutex()
     private var model: KernelModel
     /// Open contenders in open order with their model events.
     private var open: [(spec: ContenderSpec, contender: Contender, ids: [ModelEventID])] = []

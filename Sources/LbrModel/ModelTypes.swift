@@ -261,7 +261,7 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 /// `pr_warn_ratelimited` has one static state per call site, system-wide (H4): every vCPU, VM and run shares
 /// it. Models share an instance to share it; its clock is the sum of the model time of the models that used it.
 public final class KmsgRatelimit: @unchecked Sendable {
-    private let lock = NSLockLike()
+    private let lock = PthreadMutex()
     let intervalNs: UInt64
     let burst: Int
     private var begin: UInt64? = nil
@@ -297,18 +297,19 @@ public final class KmsgRatelimit: @unchecked Sendable {
     }
 }
 
-/// A pthread mutex (heap-allocated: a stable address) guarding the shared ratelimit state.
-final class NSLockLike: @unchecked Sendable {
+/// A pthread mutex (heap-allocated: a stable address). Guards the model's shared ratelimit state here, and the
+/// model itself in LbrBackends (mutated from the runner's thread and, on hybrid, from the vCPU thread).
+public final class PthreadMutex: @unchecked Sendable {
     private let m: UnsafeMutablePointer<pthread_mutex_t>
-    init() {
+    public init() {
         m = .allocate(capacity: 1)
         m.initialize(to: pthread_mutex_t())
         pthread_mutex_init(m, nil)
     }
     deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func withLock<R>(_ body: () -> R) -> R {
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
-        return body()
+        return try body()
     }
 }
 
