@@ -7,7 +7,8 @@
 // Model time is deterministic and independent of the machine: every guest command costs
 // `Timing.nsPerGuestInstruction` per payload instruction (PayloadProgram.instructionEstimate) plus, for a
 // `spinFor`, its requested duration (PayloadProgram.guestTimeNs), each return
-// to user space costs `Timing.vmmTurnaroundNs` of host time on the vCPU thread, and a preemption lasts
+// to user space costs `Timing.vmmTurnaroundNs` of host time on the vCPU thread, after which the thread blocks for
+// `Timing.vcpuThreadWaitNs` until its next command (vLBR scheduled out; host LBR events read, H1), and a preemption lasts
 // `Timing.preemptionNs`. So sim and hybrid drive the model through the same operations for the same
 // scenario and agree (LbrBackendsTests checks it); what only hybrid has (real exits, real context switches)
 // is reported next to it, never fed back into the model.
@@ -32,6 +33,11 @@ public final class ModelHost: @unchecked Sendable {
         /// Host time on the vCPU thread between two KVM_RUNs (the VMM handling the DONE doorbell and
         /// encoding the next command).
         public var vmmTurnaroundNs: UInt64 = 5_000
+        /// Host time on the vCPU's CPU while the vCPU thread is blocked waiting for its next command (the runner
+        /// drains rings, judges and encodes the next command; the model charges host work to this one CPU, as it
+        /// charges every host syscall). The vLBR is scheduled out with the thread, so a host LBR event reads
+        /// the LBRs at its PMIs then (H1): two model sample periods, so each wait holds real reads.
+        public var vcpuThreadWaitNs: UInt64 = 20_000
         /// How long a preempting host task runs (about one CFS slice).
         public var preemptionNs: UInt64 = 1_000_000
         public init() {}
@@ -68,6 +74,8 @@ public final class ModelHost: @unchecked Sendable {
         self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
         self.realContextSwitches = realContextSwitches
         self.model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0, era: era, ratelimit: ratelimit)
+        // The vCPU thread starts blocked, waiting for its first command (VcpuThread).
+        model.vcpuThreadBlocks(durationNs: 0)
     }
 
     private var commandsBegun = 0
@@ -135,6 +143,7 @@ public final class ModelHost: @unchecked Sendable {
             model.vcpuPut()
             let exits = model.stats.vmExits &- exitsAtCommandStart
             model.advance(ns: timing.vmmTurnaroundNs)
+            model.vcpuThreadBlocks(durationNs: timing.vcpuThreadWaitNs)
             collect()
             return ExitCounters(exits: exits, ioExits: 1, msrExits: trappedInCommand)
         }

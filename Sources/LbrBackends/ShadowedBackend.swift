@@ -27,9 +27,9 @@ public final class ShadowedBackend: ScenarioBackend, ShadowModelSource {
 
     public var kind: BackendKind { inner.kind }
     public var modelName: String? { inner.modelName }
-    public var shadowModel: String { variant.name }
-    /// The real backend's guest code ranges (the host-branch-leak detector needs them on every backend).
+    /// The inner backend's guest code ranges (the host-branch-leak signal and finding need them, §9).
     public var guestCodeRanges: [Range<UInt64>]? { inner.guestCodeRanges }
+    public var shadowModel: String { variant.name }
 
     public func availability() -> BackendAvailability { inner.availability() }
     public func support(for scenario: Scenario) -> ScenarioSupport { inner.support(for: scenario) }

@@ -17,7 +17,7 @@ extension KernelModel {
     // MARK: Entry / exit
 
     mutating func enterLoadOnly() {
-        if cpuCurrent[vcpuCpu] != 0 { switchTask(cpu: vcpuCpu, to: 0) }
+        if cpuCurrent[vcpuCpu] != 0 { switchTask(cpu: vcpuCpu, to: 0); vlbrStateWhileThreadBlocked = nil }
         if !loaded && era.hostDebugctlSnapshot {
             // pre-2025 vmx_vcpu_load: host DEBUGCTL snapshotted here; LBR=1 iff a host LBR user records now.
             let c = vcpuCpu

@@ -2,6 +2,9 @@
 import LbrCore
 
 extension KernelModel {
+    /// Base of the model's host user-space branch addresses (the runner's code between guest commands).
+    static let hostUserBase: UInt64 = 0x0000_5555_5550_0000
+
     // MARK: Attribute → constraint mapping
 
     /// Counter constraint of an event (§3.4): config 0x1b00 gets only the fake counter 58
@@ -271,6 +274,14 @@ extension KernelModel {
         return false
     }
 
+    /// pv-lbr-ctrl (Wei Wang, v2, Sep 2018: "The KVM hypervisor will add the lbr stack save/restore support on vCPU
+    /// switching after the ACTIVE bit is set"): before the guest sets ACTIVE no host perf machinery acts on the
+    /// guest's LBR at vCPU switches, so with no other LBR user on the CPU the sched-in leaves the stack alone.
+    func pvVlbrIsOnlyLbrUser(cpu c: Int) -> Bool {
+        guard variant.saveRestore == .whilePvActive, !pvLbrActive, let v = vlbr, events[v].state == .active else { return false }
+        return cpuLbrUsers[c] == 1
+    }
+
     /// A context switch on `c`: `intel_pmu_lbr_sched_task()` saves the outgoing task's stack if it has
     /// call-stack users, perf schedules its task context out, the incoming context in (CPU flexible
     /// groups are rescheduled if it has pinned events), then the LBR stack is restored for a call-stack
@@ -308,7 +319,7 @@ extension KernelModel {
                     } else {
                         cpuLbr[c].reset() // LBR_NONE → intel_pmu_lbr_reset()
                     }
-                } else {
+                } else if !(next == 0 && pvVlbrIsOnlyLbrUser(cpu: c)) {
                     cpuLbr[c].reset()
                 }
             }
@@ -352,18 +363,24 @@ extension KernelModel {
                 recorded = true
                 // Host code runs with a host LBR event enabled: the hardware records host branches
                 // (one every 50 ns of host time, model constant).
+                // While the vCPU thread is blocked between commands (idle in the model), the host work charged
+                // here is the runner's: its user-space code's calls/returns alternate with kernel branches.
                 let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
                 for _ in 0..<n {
                     hostBranchSeq &+= 1
-                    let a: UInt64 = 0xffff_ffff_8100_0000 &+ (hostBranchSeq & 0xffff) &* 16
+                    let user = cur < 0 && hostBranchSeq & 1 == 1
+                    let a: UInt64 = (user ? KernelModel.hostUserBase : 0xffff_ffff_8100_0000) &+ (hostBranchSeq & 0xffff) &* 16
                     cpuLbr[c].record(from: a, to: a &+ 8, .host)
                 }
             }
-            accrueList(cpuPinned[c], c, ns, guestMode, starved, recorded)
-            accrueList(cpuFlexible[c], c, ns, guestMode, starved, recorded)
+            // The detector keeps only samples of the vCPU thread's TID (§9.1, as the hw backend filters them):
+            // samples taken while another task (or the idle loop) runs here are real reads, then filtered out.
+            let kept = cur == 0
+            accrueList(cpuPinned[c], c, ns, guestMode, starved, recorded, kept)
+            accrueList(cpuFlexible[c], c, ns, guestMode, starved, recorded, kept)
             if cur >= 0 {
-                accrueList(tasks[cur].pinned, c, ns, guestMode, starved, recorded)
-                accrueList(tasks[cur].flexible, c, ns, guestMode, starved, recorded)
+                accrueList(tasks[cur].pinned, c, ns, guestMode, starved, recorded, kept)
+                accrueList(tasks[cur].flexible, c, ns, guestMode, starved, recorded, kept)
             }
         }
     }
@@ -374,10 +391,18 @@ extension KernelModel {
     mutating func realLbrRead(cpu c: Int, distinctFromPrevious: Bool) -> LastLbrRead {
         let l = cpuLbr[c]
         let userOnly = cpuBrSel[c] & PerfBranch.kernel == 0 && cpuBrSel[c] & PerfBranch.user != 0
-        let hostVisible = userOnly ? 0 : l.hostEntries
+        func isUser(_ e: LbrEntry) -> Bool { e.from < 0x8000_0000_0000_0000 }
+        var hostVisible = l.hostEntries
+        if userOnly && l.hostEntries > 0 {
+            hostVisible = 0
+            for e in l.entries where (e.tag == .host || e.tag == .hostLeak) && isUser(e) { hostVisible += 1 }
+        }
+        // The newest entry the filter keeps (from TOS backwards).
         var top: (UInt64, UInt64) = (0, 0)
-        let e = l.entries[Int(l.tos)]
-        if e.tag != .empty && (e.tag == .guest || !userOnly) { top = (e.from, e.to) }
+        for k in 0..<l.depth {
+            let e = l.entries[(Int(l.tos) - k + l.depth) % l.depth]
+            if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) { top = (e.from, e.to); break }
+        }
         if distinctFromPrevious { cpuLbr[c].version &+= 1 }
         let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
                             guestEntries: l.guestEntries, top: top)
@@ -386,8 +411,13 @@ extension KernelModel {
     }
 
     /// Counts one host LBR sample of event `i` showing `r` (hw_idx, entries): stale when equal to the previous.
-    mutating func countSample(_ i: Int, _ r: LastLbrRead, times n: Int) {
+    mutating func countSample(_ i: Int, _ r: LastLbrRead, times n: Int, kept: Bool = true) {
         guard n > 0 else { return }
+        if !kept {
+            // Written to the ring and compared against by the next sample, but not the vCPU thread's (§9.1).
+            events[i].prevSample = (r.hwIdx, r.version)
+            return
+        }
         if r.nr == 0 { events[i].emptyBranches += n; events[i].prevSample = (r.hwIdx, r.version); return }
         events[i].withBranches += n
         events[i].guestAddresses += n * r.guestEntries
@@ -403,7 +433,8 @@ extension KernelModel {
         events[i].prevSample = (r.hwIdx, r.version)
     }
 
-    mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool, _ recorded: Bool) {
+    mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool, _ recorded: Bool,
+                             _ kept: Bool = true) {
         for i in list {
             let st = events[i].state
             if st.rawValue < 0 || events[i].pendingInstall { continue }
@@ -418,18 +449,18 @@ extension KernelModel {
             guard acc >= period else { events[i].sampleAccNs = acc; continue }
             let n = Int(acc / period)
             events[i].sampleAccNs = acc % period
-            events[i].samples += n
+            if kept { events[i].samples += n } else { events[i].filteredOut += n }
             guard events[i].usesLbr else { continue }
             if starved {
                 // H1: intel_pmu_lbr_read() returns early; the sample carries cpuc->lbr_stack of the last real
                 // read on this CPU (empty only if the CPU never read its LBRs).
                 let r = cpuLastRead[c] ?? LastLbrRead(hwIdx: 0, version: 0, nr: 0, guestEntries: 0, top: (0, 0))
-                countSample(i, r, times: n)
+                countSample(i, r, times: n, kept: kept)
             } else if recorded {
                 // Host code ran between these samples: each is a distinct real read.
-                for _ in 0..<n { countSample(i, realLbrRead(cpu: c, distinctFromPrevious: true), times: 1) }
+                for _ in 0..<n { countSample(i, realLbrRead(cpu: c, distinctFromPrevious: true), times: 1, kept: kept) }
             } else {
-                countSample(i, realLbrRead(cpu: c, distinctFromPrevious: false), times: n)
+                countSample(i, realLbrRead(cpu: c, distinctFromPrevious: false), times: n, kept: kept)
             }
         }
     }

@@ -43,6 +43,9 @@ struct EventRecord {
     var runningNs: UInt64 = 0
     var sampleAccNs: UInt64 = 0
     var samples = 0, withBranches = 0, emptyBranches = 0, guestAddresses = 0
+    /// Samples taken while another task than the vCPU thread ran on the CPU (a CPU-pinned event samples every
+    /// task): real reads that set `cpuc->lbr_stack`, dropped by the vCPU-thread TID filter (§9.1), as on hw.
+    var filteredOut = 0
     /// Samples whose (hw_idx, entries) equal the previous sample's since the last drain (H1), one example.
     var staleRepeats = 0
     var staleExample: String? = nil
@@ -227,6 +230,8 @@ public struct KernelModel: Sendable {
     var cpuBrSel: [UInt64] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, H4).
     public internal(set) var hasRun = false
+    /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
+    var vlbrStateWhileThreadBlocked: VlbrState? = nil
     /// pre-2025 era: host DEBUGCTL as snapshotted by vmx_vcpu_load (LBR bit).
     var hostDebugctlSnapshotLbr = false
 
@@ -258,6 +263,8 @@ public struct KernelModel: Sendable {
     /// KVM's vLBR event state (none when no event exists, §1.1).
     public var vlbrState: VlbrState {
         guard let v = vlbr else { return .none }
+        // A task event is INACTIVE while its task sleeps: report the vLBR as of the thread's last run instead.
+        if let s = vlbrStateWhileThreadBlocked, cpuCurrent[vcpuCpu] != 0, events[v].state == .inactive { return s }
         switch events[v].state { case .active: return .active; case .inactive: return .inactive
                                  case .error: return .error; case .off: return .off }
     }
@@ -473,11 +480,14 @@ public struct KernelModel: Sendable {
         let s = HostSampleSummary(contender: eventNames[e.nameIndex], samples: e.samples, withBranches: e.withBranches,
                                   emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses,
                                   staleRepeats: e.staleRepeats, withHwIndex: e.usesLbr ? e.samples : 0,
+                                  filteredOut: e.filteredOut,
                                   samplePeriod: e.periodNs > 0 ? e.periodNs / max(1, costs.nsPerCount) : nil,
                                   staleExample: e.staleExample)
-        events[id.raw].samples = 0; events[id.raw].withBranches = 0
+        events[id.raw].samples = 0; events[id.raw].withBranches = 0; events[id.raw].filteredOut = 0
         events[id.raw].emptyBranches = 0; events[id.raw].guestAddresses = 0
-        events[id.raw].staleRepeats = 0; events[id.raw].staleExample = nil; events[id.raw].prevSample = nil
+        // `prevSample` is kept: like the hw drain (SampleAnalysis `previous`), the first sample of the next drain is
+        // compared with the last sample before it on that CPU.
+        events[id.raw].staleRepeats = 0; events[id.raw].staleExample = nil
         if logging { emit(.hostSamples(s)) }
         return s
     }
@@ -565,6 +575,23 @@ public struct KernelModel: Sendable {
         if inGuest { exitInternal() }
         if variant.defersLbrHandover { servicePerfRequest() }
         loaded = false
+        noteVlbrState()
+    }
+
+    /// The vCPU thread, back in user space, blocks until its next job for `durationNs`: the scheduler switches its
+    /// CPU to the idle loop (the vCPU is not loaded: vcpu_put ran, so this arms no KVM_REQ_PMU cleanup, §1.6). The
+    /// vLBR, a task event of that thread, is scheduled out with it, so `vlbr_exclude_host()` is false and a host
+    /// LBR event on the CPU reads its LBRs at every PMI in that time (`intel_pmu_handle_irq` →
+    /// `intel_pmu_lbr_read`, H1): that sets `cpuc->lbr_stack`, which the starved samples of the thread's next
+    /// KVM_RUN re-attach. The next `vcpuEnter` switches the thread back in (vcpu_load).
+    public mutating func vcpuThreadBlocks(durationNs: UInt64) {
+        stats.operations &+= 1
+        if loaded { vcpuPut() }
+        if cpuCurrent[vcpuCpu] == 0 {
+            vlbrStateWhileThreadBlocked = vlbrState
+            switchTask(cpu: vcpuCpu, to: -1)
+        }
+        advanceClock(durationNs)
         noteVlbrState()
     }
 
