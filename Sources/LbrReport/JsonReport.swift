@@ -10,21 +10,23 @@ import LbrScenarios
 public enum JsonReport {
     public static let schemaId = RunReport.schema
 
-    /// Pretty-printed, key-sorted JSON (UTF-8).
-    public static func render(_ report: RunReport) throws -> String {
+    /// Key-sorted JSON (UTF-8): pretty-printed for people (`--format json`), or compact — the same document
+    /// without layout whitespace, ≈40 % smaller and as much faster to read back — for machine files (`--json
+    /// FILE`, the input of `compare`, `contract --from` and `timeline`).
+    public static func render(_ report: RunReport, compact: Bool = false) throws -> String {
         var text = ""
-        try render(report) { text += $0 }
+        try render(report, compact: compact) { text += $0 }
         return text
     }
 
     /// Streams the same text to `sink` (issue 11: a `--repeat` document is never held whole): the document
     /// without its results is encoded once, then each result is encoded on its own and spliced into the
-    /// `"results"` array, indented as the whole-document encoding would (byte-identical to it).
-    public static func render(_ report: RunReport, to sink: (String) -> Void) throws {
+    /// `"results"` array, laid out as the whole-document encoding would (byte-identical to it).
+    public static func render(_ report: RunReport, compact: Bool = false, to sink: (String) -> Void) throws {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        enc.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes] : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let head = String(decoding: try enc.encode(document(report, withResults: false)), as: UTF8.self)
-        let marker = "\n  \"results\" : ["
+        let marker = compact ? "\"results\":[" : "\n  \"results\" : ["
         guard !report.results.isEmpty, let m = head.range(of: marker),
               let close = head[m.upperBound...].firstIndex(of: "]") else {
             sink(head + "\n"); return
@@ -35,13 +37,17 @@ public enum JsonReport {
         for r in report.results {
             let withTimeline = timelineSeen.insert(r.scenario + " " + r.outcome.code).inserted
             let item = String(decoding: try enc.encode(result(r, timeline: withTimeline)), as: UTF8.self)
-            // Indent every non-empty line by two levels (the encoder leaves empty containers' blank line bare).
-            let indented = item.split(separator: "\n", omittingEmptySubsequences: false)
-                .map { $0.isEmpty ? "" : "    " + $0 }.joined(separator: "\n")
-            sink((first ? "\n" : ",\n") + indented)
+            if compact {
+                sink((first ? "" : ",") + item)
+            } else {
+                // Indent every non-empty line by two levels (the encoder leaves empty containers' blank line bare).
+                let indented = item.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0.isEmpty ? "" : "    " + $0 }.joined(separator: "\n")
+                sink((first ? "\n" : ",\n") + indented)
+            }
             first = false
         }
-        sink("\n  " + String(head[close...]) + "\n")
+        sink((compact ? "" : "\n  ") + String(head[close...]) + "\n")
     }
 
     /// The DTO tree (exposed for tests and for tools embedding the document).

@@ -30,7 +30,8 @@ func benchCompare() {
                               host: HostIdentity(hostname: "node\(i)", kernelRelease: kernel, cpuVendor: "GenuineIntel",
                                                  cpuFamily: 6, cpuModel: [0x55, 0x6a, 0x8f][i % 3]))
         let report = Backends.runner(backend: b, options: opts).run(Catalog.defaultSet)
-        guard let json = try? JsonReport.render(report) else { continue }
+        // As `lbrprobe run --json FILE` writes them (compact), the documents farms collect for compare.
+        guard let json = try? JsonReport.render(report, compact: true) else { continue }
         let p = "\(dir)/run\(i).json"
         bytes += json.utf8.count
         try? json.write(toFile: p, atomically: false, encoding: .utf8)

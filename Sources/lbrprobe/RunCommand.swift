@@ -98,7 +98,7 @@ struct Run: ParsableCommand {
     @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
     var kcidbOrigin: String?
 
-    @Option(help: "Also write the JSON run document (lbrprobe.run/2) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`.")
+    @Option(help: "Also write the JSON run document (lbrprobe.run/2, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
     var json: String?
 
     // issue 13: timeline picture, compact / detailed text, progress.
@@ -241,7 +241,7 @@ struct Run: ParsableCommand {
         }
         save("--write-expect", writeExpect) { ExpectWriter.render(report) }
         if let json { // streamed: never held whole
-            do { try AtomicFile.write(to: json) { try JsonReport.render(report, to: $0) } } catch let e as ReportWriteError {
+            do { try AtomicFile.write(to: json) { try JsonReport.render(report, compact: true, to: $0) } } catch let e as ReportWriteError {
                 failures.record("--json", e)
             } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
         }

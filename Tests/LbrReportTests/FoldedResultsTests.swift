@@ -54,6 +54,16 @@ struct FoldedResultsTests {
         #expect(try JsonReport.render(small) == String(decoding: try enc.encode(JsonReport.document(small)), as: UTF8.self) + "\n")
         let none = Fixtures.unavailableReport()
         #expect(try JsonReport.render(none) == String(decoding: try enc.encode(JsonReport.document(none)), as: UTF8.self) + "\n")
+        // The compact form (`--json FILE`) likewise, and it reads back as the same document.
+        let compact = JSONEncoder()
+        compact.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for r in [report, small, none] {
+            let text = try JsonReport.render(r, compact: true)
+            #expect(text == String(decoding: try compact.encode(JsonReport.document(r)), as: UTF8.self) + "\n")
+            #expect(text.utf8.count < (try JsonReport.render(r)).utf8.count)
+            let doc = try RunDocumentReader.decode(Data(text.utf8), source: "compact")
+            #expect(doc.results.map(\.test_name) == r.results.map(\.testName))
+        }
         // Codable round trip keeps every element.
         let back = try JSONDecoder().decode(RunReport.self, from: JSONEncoder().encode(report))
         #expect(back.results == report.results)

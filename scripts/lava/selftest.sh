@@ -47,7 +47,7 @@ grep -q '^TAP version 13' "$tmp/prebuilt/stdout" || bad "prebuilt: TAP not shown
 
 step kselftest KSELFTEST_DIR="$tmp/ksft" BACKEND=sim MODEL=seed-2023 EXPECT="$here/../../expectations/seed-2023.expect"
 [ "$(count '--result pass')" -eq 10 ] || bad "kselftest: want lbrprobe-run + 9 passes, got: $(cat "$tmp/cases")"
-grep -q '"schema" : "lbrprobe.run/2"' "$tmp/kselftest/lbrprobe.json" || bad "kselftest: no run document (lbrprobe.json) for compare"
+grep -q '"schema":"lbrprobe.run/2"' "$tmp/kselftest/lbrprobe.json" || bad "kselftest: no run document (lbrprobe.json, compact) for compare"
 
 # The install of scripts/install-kselftest.sh ships expectations/ next to the binary: EXPECT may name one.
 mkdir -p "$tmp/ksft/lbrprobe/expectations"
