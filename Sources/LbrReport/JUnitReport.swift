@@ -94,24 +94,8 @@ public enum JUnitReport {
         }
     }
 
-    /// XML-escapes text and attribute values; drops characters XML 1.0 forbids (C0 controls except TAB/LF/CR).
-    public static func esc(_ s: String) -> String {
-        var o = ""
-        o.reserveCapacity(s.utf8.count)
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": o += "&amp;"
-            case "<": o += "&lt;"
-            case ">": o += "&gt;"
-            case "\"": o += "&quot;"
-            case "'": o += "&apos;"
-            case "\t", "\n", "\r": o.unicodeScalars.append(u)
-            default:
-                if u.value < 0x20 || u.value == 0xFFFE || u.value == 0xFFFF { o += "?" } else { o.unicodeScalars.append(u) }
-            }
-        }
-        return o
-    }
+    /// XML-escapes text and attribute values (line breaks kept), ASCII output: `xmlEscape`.
+    public static func esc(_ s: String) -> String { xmlEscape(s, keepLineBreaks: true) }
 }
 
 extension String {

@@ -438,29 +438,7 @@ public enum TimelineSvg {
 
     /// XML text/attribute escaping; every non-ASCII or control character becomes a numeric reference, so
     /// the file is ASCII.
-    public static func esc(_ s: String) -> String {
-        // Fast path: printable ASCII without markup characters is returned as is.
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x26 && $0 != 0x3c && $0 != 0x3e && $0 != 0x22 && $0 != 0x27 }) {
-            return s
-        }
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default:
-                if u.value >= 0x20 && u.value < 0x7f { out.unicodeScalars.append(u) }
-                else if u.value == 0x09 || u.value == 0x0a { out += " " }
-                else if u.value < 0x20 || (0x7f...0x9f).contains(u.value) || (0xd800...0xdfff).contains(u.value) || u.value == 0xfffe || u.value == 0xffff { out += "?" }
-                else { out += "&#x\(String(u.value, radix: 16));" }
-            }
-        }
-        return out
-    }
+    public static func esc(_ s: String) -> String { xmlEscape(s, keepLineBreaks: false) }
 
     /// A coordinate with one decimal, formatted with integer arithmetic (Double's description is slow and
     /// an SVG has tens of thousands of coordinates).
