@@ -179,21 +179,9 @@ extension Cli {
 
     /// Runs another tool (e.g. `script`) from the repository root, with this suite's lock directory.
     static func runTool(_ tool: String, _ args: [String]) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["LBRPROBE_LOCK_DIR"] = lockDir
-        p.environment = env
-        p.currentDirectoryURL = repoRoot()
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        let r = try runProcess(tool, args, environment: env, directory: repoRoot())
+        return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 }

@@ -29,19 +29,8 @@ enum Cli {
     }
 
     static func run(_ args: [String], env: [String: String]) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(binary))
-        p.arguments = args
-        p.currentDirectoryURL = repoRoot()
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        let r = try runProcess(try #require(binary), args, environment: env, directory: repoRoot())
+        return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// An environment for the binary with the per-CPU probe locks (issue 11) in a fresh directory, so tests

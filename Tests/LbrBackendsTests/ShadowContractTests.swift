@@ -147,21 +147,9 @@ struct ContractCliTests {
     /// hold CPU 0's lock while CliTests (another suite, run in parallel) probe it and exit 75. The lock itself
     /// is tested by CliTests; hybrid only plays LBRs in the model, so sharing the CPU is harmless.
     static func lbrprobe(_ args: [String]) throws -> Cli.Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(Cli.binary))
-        p.arguments = args
-        p.currentDirectoryURL = repoRoot()
         var env = ProcessInfo.processInfo.environment
         env["LBRPROBE_LOCK_DIR"] = NSTemporaryDirectory() + "lbrprobe-contract-locks-\(getpid())"
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Cli.Output(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                          stderr: String(decoding: e, as: UTF8.self))
+        return try Cli.run(args, env: env)
     }
 
     /// docutils with warnings fatal, through the project's script (which installs docutils when missing).

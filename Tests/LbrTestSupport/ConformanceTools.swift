@@ -57,15 +57,34 @@ public enum ConformanceTools {
     }
 
     static func run(_ argv: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = try runProcess(argv[0], Array(argv.dropFirst()))
+        return (r.code, r.stdout, r.stderr)
     }
+}
+
+/// What a finished child process printed.
+public struct ProcessOutput: Sendable {
+    public var code: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs `tool` with `args` to completion (stdin /dev/null), collecting both outputs: the one child-process
+/// runner of the test targets. `environment` nil inherits this process's; `directory` nil keeps the current one.
+public func runProcess(_ tool: String, _ args: [String], environment: [String: String]? = nil,
+                       directory: URL? = nil) throws -> ProcessOutput {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: tool)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    if let directory { p.currentDirectoryURL = directory }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return ProcessOutput(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                         stderr: String(decoding: e, as: UTF8.self))
 }
