@@ -123,12 +123,6 @@ public enum KcidbReport {
         public var runs: Int?
         public var evidence_folded_into: String?
     }
-    public struct Finding: Codable, Sendable {
-        public var kind: String
-        public var security_relevant: Bool
-        public var phase: String?
-        public var count: Int
-        public var summary: String
-        public var example: String?
-    }
+    /// The run document's finding shape (ASCII text here).
+    public typealias Finding = JsonReport.FindingDTO
 }
