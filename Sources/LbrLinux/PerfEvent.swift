@@ -95,8 +95,8 @@ public struct PerfEventObservation: Hashable, Sendable {
 
 /// A perf event file descriptor (`perf_event_open(2)`), typed.
 ///
-/// Open with `PerfEvent.open(attr:pid:cpu:groupFd:flags:)`. `close()` is idempotent and `deinit`
-/// closes. The event's state is derived only from what the kernel exposes to userspace (§3.2, §3.3):
+/// Open with `PerfEvent.open(attr:pid:cpu:groupFd:flags:)`. The fd has one owner (`OwnedFileDescriptor`):
+/// `close()` releases it (idempotent), otherwise it goes with the event. The event's state is derived only from what the kernel exposes to userspace (§3.2, §3.3):
 /// read_format times, a 0-byte read for ERROR, and POLLERR for pinned ERROR events on 6.15+.
 public final class PerfEvent: Sendable {
     /// The attribute the event was opened with.
@@ -104,8 +104,9 @@ public final class PerfEvent: Sendable {
     public let pid: Int32
     public let cpu: Int32
 
-    private struct State {
-        var fd: Int32
+    private struct State: ~Copyable {
+        /// nil once closed.
+        var fd: OwnedFileDescriptor?
         var enabled: Bool
     }
     private let state: Mutex<State>
@@ -119,12 +120,7 @@ public final class PerfEvent: Sendable {
 
     private init(fd: Int32, attr: PerfAttr, pid: Int32, cpu: Int32) {
         self.attr = attr; self.pid = pid; self.cpu = cpu
-        self.state = Mutex(State(fd: fd, enabled: !attr.disabled))
-    }
-
-    deinit {
-        let fd = state.withLock { s in let fd = s.fd; s.fd = -1; return fd }
-        if fd >= 0 { _ = Glibc.close(fd) }
+        self.state = Mutex(State(fd: OwnedFileDescriptor(taking: fd), enabled: !attr.disabled))
     }
 
     /// Opens a perf event.
@@ -189,7 +185,7 @@ public final class PerfEvent: Sendable {
     }
 
     /// The fd, or -1 once closed.
-    public var fd: Int32 { state.withLock { $0.fd } }
+    public var fd: Int32 { state.withLock { s in s.fd?.rawValue ?? -1 } }
     /// Whether `close()` was called.
     public var isClosed: Bool { fd < 0 }
     /// Whether the event is enabled as far as this process asked (open without `disabled`, or
@@ -232,8 +228,8 @@ public final class PerfEvent: Sendable {
 
     /// Closes the fd. Idempotent.
     public func close() {
-        let fd = state.withLock { s in let fd = s.fd; s.fd = -1; return fd }
-        if fd >= 0 { _ = Glibc.close(fd) }
+        let owned = state.withLock { s in s.fd.take() }
+        _ = consume owned // closed here, outside the lock
     }
 
     /// Byte length of one read(2) for the event's (non-group) read_format.

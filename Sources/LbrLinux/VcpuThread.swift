@@ -92,6 +92,7 @@ final class VcpuThread: @unchecked Sendable {
         }, box)
         if rc != 0 {
             Unmanaged<VcpuThread>.fromOpaque(box).release()
+            joined = true // no thread to join
             throw LinuxError(.init(rawValue: rc), "pthread_create(vCPU thread)")
         }
         thread = t
@@ -105,7 +106,9 @@ final class VcpuThread: @unchecked Sendable {
         }
     }
 
-    deinit { precondition(joined || exited, "VcpuThread dropped without stop()") }
+    /// The thread holds its `VcpuThread` until its main function returns, so `deinit` only runs once the thread
+    /// has exited (or was never created); one that exited without `stop()` is detached so its resources go.
+    deinit { if !joined { pthread_detach(thread) } }
 
     /// Kernel thread id of the vCPU thread.
     var tid: pid_t { monitor.withLock { threadID } }
