@@ -1,5 +1,6 @@
 import ArgumentParser
 import LbrCore
+import LbrLinux
 import LbrReport
 import LbrScenarios
 
@@ -53,6 +54,9 @@ struct CompareRuns: ParsableCommand {
             printError("Error: unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
             throw ExitCode(LbrExitCode.usage.rawValue)
         }
+        // The documents decode on libdispatch worker threads, whose creation libdispatch retries forever: fail
+        // fast when no thread can be created.
+        try ThreadCreation.require(count: 1, for: "the concurrent document reading")
         let inputs: [Compare.Input]
         do {
             // Documents decode concurrently; '-' (standard input, at most once) is read by one of the loads.

@@ -5,7 +5,7 @@ import LbrCore
 ///
 /// The CLI is thin: probing lives in LbrLinux, decisions in LbrCore, rendering in LbrReport.
 @main
-struct LbrProbe: AsyncParsableCommand {
+struct LbrProbe: ParsableCommand {
     /// The tool version (`lbrprobe --version`, and the `tool.version` of JSON documents).
     static let version = "0.1.0"
 
