@@ -82,7 +82,8 @@ public final class Vcpu {
             throw e
         }
         let exit = decodeExit()
-        SysTrace.logger.trace("KVM_RUN(vcpu fd \(fd)) = 0, \(exit)")
+        // SAFETY: as in `decodeExit`: the live run page, KVM_RUN has returned on this thread.
+        SysTrace.logger.trace("KVM_RUN(vcpu fd \(fd)) = 0, exit_reason \(lbr_kvm_run_exit_reason(runPage)): \(exit)")
         return exit
     }
 
