@@ -78,7 +78,7 @@ struct CliTests {
         #expect(r.code == 0, "\(r.stderr)")
         let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
         let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
-        let errors = SchemaValidator(schema: schema).validate(doc)
+        let errors = try SchemaValidator(schema: schema).validate(doc)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         let d = doc as! [String: Any]
         #expect(d["backend"] as? String == "hybrid" && d["model"] as? String == "seed-2023")

@@ -38,7 +38,7 @@ import Testing
                 #expect(json.contains("\"host-branch-leak\""))
                 let v = SchemaValidator(schema: try JSONSerialization.jsonObject(
                     with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-                let errors = v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+                let errors = try v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
                 #expect(errors.isEmpty, "\(errors.prefix(3))")
             }
         }

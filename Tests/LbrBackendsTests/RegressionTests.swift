@@ -103,7 +103,7 @@ enum Regression {
         let json = try JsonReport.render(r)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
-        let errors = SchemaValidator(schema: schema).validate(obj)
+        let errors = try SchemaValidator(schema: schema).validate(obj)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         let stats = try #require(obj["repeat_statistics"] as? [[String: Any]])
         #expect(stats.count == 2)

@@ -39,7 +39,8 @@ struct FoldedResultsTests {
         // JSON validates, carries the folding and the fallback; JUnit/KCIDB one test per entry.
         let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
         let v = SchemaValidator(schema: try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-        #expect(v.validate(obj).isEmpty, "\(v.validate(obj).prefix(5))")
+        let errors = try v.validate(obj)
+        #expect(errors.isEmpty, "\(errors.prefix(5))")
         #expect(obj["fallback"] as? String == "--backend auto fell back to sim: test")
         let results = obj["results"] as! [[String: Any]]
         #expect(results[1]["evidence_folded_into"] as? String == "guest-baseline.r1")

@@ -97,7 +97,8 @@ VOLATILE = [
     (re.compile(r'( time=")[0-9.]+(")'), r"\1<seconds>\2"),
     (re.compile(r'("duration" : )[0-9.e-]+'), r"\1<seconds>"),
 ]
-KERNEL = re.compile(r'(kernel(?:_release)?(?:[ =]|" value="|" : "))[^\s",]+')
+# The kernel release (and the KCIDB build id made from it) differs from host to host.
+KERNEL = re.compile(r'((?:kernel(?:_release)?(?:[ =]|" value="|" : ")|"build_id" : "[a-z0-9_]+:))[^\s",]+')
 
 
 def run(binary, name):
