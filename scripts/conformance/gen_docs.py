@@ -27,6 +27,7 @@ SIM_UNMET = ["guest-baseline", "slot-contention", "--backend", "sim", "--model",
 # NAME: (arguments of `lbrprobe run`, output, deterministic?, fence language[, shaping function name]).
 # Arguments starting with "caps" are a `lbrprobe caps` command instead of `run`.
 REGIONS = {
+    "readme-summary": (["--backend", "sim", "--summary"], "stdout", False, ""),
     "readme-run-text": (["--backend", "auto", "--evidence"], "stdout", False, "", "two_blocks"),
     "readme-tap": (["host-first", "--backend", "sim", "--format", "tap", "--expect", "expectations/mainline.expect"],
                    "stdout", True, ""),
