@@ -1,4 +1,4 @@
-// Reading the `--expect` file (issue 11): one line in the tool's own words for every way it can be wrong
+// Reading the `--expect` file: one line in the tool's own words for every way it can be wrong
 // (missing, unreadable, a directory, a device or FIFO, not UTF-8, too large, no entries), exit 65.
 
 import ArgumentParser

@@ -33,7 +33,7 @@ enum Cli {
         return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 
-    /// An environment for the binary with the per-CPU probe locks (issue 11) in a fresh directory, so tests
+    /// An environment for the binary with the per-CPU probe locks in a fresh directory, so tests
     /// running in parallel (and test runs of other checkouts) do not refuse each other's hybrid probes; the
     /// lock test shares one such environment between its processes. `removeLockDir` cleans it up.
     static var environment: [String: String] {

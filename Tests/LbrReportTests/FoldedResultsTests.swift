@@ -1,4 +1,4 @@
-// Issue 11, bounded memory: repeated runs are folded (evidence kept for the first run of each status + outcome
+// Bounded memory: repeated runs are folded (evidence kept for the first run of each status + outcome
 // per scenario), runs not started are counted (one entry per scenario), and every writer stays consistent.
 
 import Foundation
@@ -8,7 +8,7 @@ import LbrReport
 import LbrTestSupport
 import Testing
 
-@Suite("Folded results for --repeat (issue 11)")
+@Suite("Folded results for --repeat")
 struct FoldedResultsTests {
     @Test func repeatsAreFoldedAndEveryWriterStaysConsistent() throws {
         let b = ReportFixtureBackend()
