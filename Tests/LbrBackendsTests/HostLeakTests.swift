@@ -1,4 +1,4 @@
-// The host->guest branch leak (hw-artefacts H2, reference §9) across every model variant: the finding appears
+// The host->guest branch leak (§9.2) across every model variant: the finding appears
 // exactly where the model predicts it (`KernelVariant.vlbrJoinsHostLbrUserWithoutReset`: host-first's vLBR
 // joins the host's CPU-pinned LBR user) and nowhere else; guest-baseline never leaks. Sim for every variant,
 // hybrid (the real guest's reads) where KVM is usable.
@@ -15,9 +15,9 @@ import Testing
     @Test(arguments: KernelVariant.allCases)
     func leakFindingExactlyWherePredicted(variant: KernelVariant) throws {
         var kinds: [BackendKind] = [.sim]
-        if Host.hybridAvailable && (variant == .mainline || variant == .seed2023) { kinds.append(.hybrid) }
+        if ThisHost.hybridAvailable && (variant == .mainline || variant == .seed2023) { kinds.append(.hybrid) }
         for k in kinds {
-            let r = Host.run(try Backends.make(kind: k, model: variant.name, profile: Host.profile))
+            let r = ThisHost.run(try Backends.make(kind: k, model: variant.name, profile: ThisHost.profile))
             for x in r.results {
                 let leaks = x.findings.filter { $0.kind == .hostBranchLeak }
                 let predicted = x.scenario == "host-first" && variant.vlbrJoinsHostLbrUserWithoutReset
@@ -38,7 +38,7 @@ import Testing
                 #expect(json.contains("\"host-branch-leak\""))
                 let v = SchemaValidator(schema: try JSONSerialization.jsonObject(
                     with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-                let errors = v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+                let errors = try v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
                 #expect(errors.isEmpty, "\(errors.prefix(3))")
             }
         }
@@ -46,7 +46,7 @@ import Testing
 
     /// The timeline marks the guest's stack read that returned host records (leak) on the guest lane, and only there.
     @Test func timelineMarksTheLeakingStackRead() throws {
-        let r = Host.run(try Backends.make(kind: .sim, model: "mainline", profile: Host.profile))
+        let r = ThisHost.run(try Backends.make(kind: .sim, model: "mainline", profile: ThisHost.profile))
         for x in r.results where x.scenario == "host-first" || x.scenario == "guest-baseline" {
             let events = try #require(Timeline.events(x)).events
             let leaking = events.filter { $0.lane == Timeline.Lane.guest && $0.state == "leak" }

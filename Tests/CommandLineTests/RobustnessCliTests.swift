@@ -1,4 +1,4 @@
-// Issue 11 (robustness), through the built binary: outputs never destroy what their path names, bad inputs
+// Robustness, through the built binary: outputs never destroy what their path names, bad inputs
 // give one line and a documented code, a closed/full/broken stdout is exit 74 with --junit still written,
 // one probe per CPU, --cpu checked against the allowed set, the auto fallback said everywhere.
 
@@ -42,7 +42,7 @@ func junitParses(_ path: String) -> Bool {
     #endif
 }
 
-@Suite("Robustness through the CLI (issue 11)", .serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built"))
+@Suite("Robustness through the CLI", .serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built"))
 struct RobustnessCliTests {
     @Test(.enabled(if: getuid() == 0, "mknod needs root"))
     func characterDeviceFifoAndSymlinkTargetsAreNeverReplaced() throws {
@@ -164,7 +164,7 @@ struct RobustnessCliTests {
         #expect(c.err.contains("the reason is the cpuset /lbrprobe-test-\(getpid())"), "\(c.err)")
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func autoFallbackIsSaidOnStderrAndInEveryReport() throws {
         guard HwBackendProbe.unavailable else { return }
         let dir = Cli.tempDir()
@@ -182,7 +182,7 @@ struct RobustnessCliTests {
 
     /// Two hybrid probes on CPU 0: the second refuses at once (75, naming the holder's pid) or, with --wait,
     /// waits and then runs; a probe on another CPU runs alongside.
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func oneProbePerCpu() throws {
         guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { return }
         let env = Cli.environment // one lock directory shared by the probes of this test only
@@ -222,5 +222,5 @@ struct RobustnessCliTests {
 
 /// Whether the hw backend is unavailable here (then `--backend auto` falls back).
 enum HwBackendProbe {
-    static var unavailable: Bool { HwBackend(profile: Host.profile).unavailableReason != nil }
+    static var unavailable: Bool { HwBackend(profile: ThisHost.profile).unavailableReason != nil }
 }

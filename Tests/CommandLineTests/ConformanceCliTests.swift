@@ -2,7 +2,7 @@ import LbrTestSupport
 import Foundation
 import Testing
 
-/// Issue 10 at the CLI: what farm tools see from real invocations. The full tool matrix (tap.py, prove,
+/// At the CLI: what farm tools see from real invocations. The full tool matrix (tap.py, prove,
 /// jsonschema, kcidb-io, junitparser + XSD, lava-common, docutils) is scripts/check-outputs.sh, run by
 /// scripts/test.sh after the build.
 @Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
@@ -73,7 +73,7 @@ struct ConformanceCliTests {
         #expect(lines.allSatisfy { $0.utf8.count <= 1000 && $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f } })
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
     func tinyTimeoutIsSpelledAsGiven() throws {
         let r = try Cli.run(["run", "guest-traced", "--backend", "hybrid", "--timeout", "0.001", "--format", "tap"])
         #expect(r.code == 1, "\(r.stderr)")
