@@ -5,6 +5,7 @@ import LbrLinux
 import LbrScenarios
 import Logging
 import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,6 +2,7 @@ import CLbrGuest
 import CLbrShim
 import LbrCore
 import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif

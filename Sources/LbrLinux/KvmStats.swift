@@ -1,4 +1,5 @@
 import LbrCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif

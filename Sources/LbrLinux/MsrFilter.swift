@@ -1,5 +1,6 @@
 import CLbrShim
 import LbrCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif

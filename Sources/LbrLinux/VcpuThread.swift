@@ -1,4 +1,5 @@
 import CLbrShim
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif

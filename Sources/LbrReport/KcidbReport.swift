@@ -4,6 +4,7 @@
 // printable ASCII except the newlines of `log_excerpt`, whose lines are at most `ReportSupport.maxLineBytes`.
 
 import Foundation
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as a KCIDB v5 document with `tests` only.

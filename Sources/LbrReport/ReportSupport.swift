@@ -1,5 +1,7 @@
 // Helpers shared by the run report writers: timestamps, name sanitising, per-result evidence text.
 
+import Foundation
+import LbrCore
 import LbrScenarios
 
 /// Formatting helpers shared by the run report writers.
