@@ -260,6 +260,8 @@ public final class CpuHog: Sendable {
         s.name = name
         self.cpu = cpu
         self.shared = s
+        // SAFETY: the +1 reference travels to the thread, which takes it back (`takeRetainedValue`) exactly once;
+        // if the thread is not created, it is released here instead.
         let box = Unmanaged.passRetained(s).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { raw in

@@ -235,6 +235,7 @@ public final class GuestVM: @unchecked Sendable {
     public static func writeImage(into mem: UnsafeMutableRawBufferPointer) {
         LongMode.writeTables(into: mem, vectorTargets: GuestPayload.vectorHandlers)
         let code = GuestPayload.code
+        // SAFETY: rebasing a slice traps if the payload does not fit in `mem`; copyMemory copies `code.count` bytes.
         let dst = UnsafeMutableRawBufferPointer(rebasing: mem[Int(GuestPayload.loadAddress)..<(Int(GuestPayload.loadAddress) + code.count)])
         dst.copyMemory(from: code)
     }
@@ -246,6 +247,7 @@ public final class GuestVM: @unchecked Sendable {
         -> (image: [UInt8], memoryBytes: Int, sregs: [UInt8], regs: [UInt8]) {
         let memoryBytes = Int(LBR_GUEST_MIN_MEMORY)
         var ram = [UInt8](repeating: 0, count: memoryBytes)
+        // SAFETY: `mem` is the array's own storage for the closure; the mailbox slice is bounds-checked by rebasing.
         ram.withUnsafeMutableBytes { mem in
             writeImage(into: mem)
             GuestMailbox.encode(request, seq: seq,
@@ -366,6 +368,7 @@ public final class GuestVM: @unchecked Sendable {
         // locally, without the IPI of §3.5). The scheduler's wake-affine placement puts the caller there readily
         // (the vCPU thread wakes it), so keep the caller off that CPU for the command, when it has another.
         let savedAffinity = host != nil ? GuestVM.leaveCpu(cpu) : nil
+        // SAFETY (both affinity calls): the shim reads `count` CPU numbers from the array's own storage.
         defer { if let savedAffinity { _ = savedAffinity.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } } }
         var outcome = Outcome(status: .error("vCPU thread stopped"))
         let start = monotonicNs()
@@ -391,6 +394,8 @@ public final class GuestVM: @unchecked Sendable {
                 while true {
                     let now = monotonicNs()
                     if now >= limit { break }
+                    // SAFETY: `page` is the mailbox page inside guest memory (bounds checked by `bytes(at:count:)`);
+                    // the guest may write it concurrently: a torn read only delays the match by one poll.
                     let started = UInt32(littleEndian: page.loadUnaligned(fromByteOffset: GuestMailbox.resSeqOffset, as: UInt32.self))
                     if started == seq { break }
                     polls += 1
@@ -566,6 +571,7 @@ public final class GuestVM: @unchecked Sendable {
         if let before, let after = try? res.stats?.exitCounters(userspaceMsrExits: total) { exits = after - before }
         var outcome = Outcome(status: status, reply: nil, exits: exits, pings: pings, elapsedNs: elapsed)
         if status == .ok, let request {
+            // SAFETY: the guest is stopped (KVM_RUN returned on this thread); the page is inside guest memory.
             let page = Array(UnsafeRawBufferPointer(memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)))
             let reply = GuestMailbox.decode(page, seq: seq, request: request)
             outcome.status = reply.status

@@ -94,6 +94,7 @@ public final class KmsgWatcher: Sendable {
             var out: [KmsgRecord] = []
             var buf = [UInt8](repeating: 0, count: 8192)  // one record per read; records are ≤ ~1 KiB + dict
             while true {
+                // SAFETY: read(2) writes at most `p.count` bytes into the array's own storage.
                 let n = buf.withUnsafeMutableBytes { p in Glibc.read(fd, p.baseAddress, p.count) }
                 if n < 0 {
                     let err = Glibc.errno
@@ -138,6 +139,7 @@ public final class KmsgWatcher: Sendable {
         var out: [KmsgRecord] = []
         var buf = [UInt8](repeating: 0, count: 8192)
         while true {
+            // SAFETY: read(2) writes at most `p.count` bytes into the array's own storage.
             let n = buf.withUnsafeMutableBytes { p in Glibc.read(fd, p.baseAddress, p.count) }
             if n < 0 {
                 let err = Glibc.errno
@@ -162,6 +164,7 @@ public final class KmsgWatcher: Sendable {
         if fd < 0 { throw LinuxError.current("open(\(path), O_WRONLY)") }
         defer { _ = Glibc.close(fd) }
         let bytes = Array(line.utf8)
+        // SAFETY: write(2) reads `p.count` bytes of the array's own storage.
         let n = bytes.withUnsafeBytes { p in Glibc.write(fd, p.baseAddress, p.count) }
         if n < 0 { throw LinuxError.current("write(\(path))") }
     }

@@ -64,6 +64,8 @@ public final class Kvm: Sendable {
     private func msrList(request: UInt, name: String) throws(LinuxError) -> [UInt32] {
         var capacity = 256
         while true {
+            // SAFETY (header/entries): KvmBuffer owns a zeroed, bound allocation of the header and `capacity`
+            // entries; KVM writes at most `nmsrs` (as set) entries, or on E2BIG only the count it needs.
             let list = KvmBuffer<UInt32, UInt32>(capacity: capacity) // header: __u32 nmsrs
             list.header.pointee = UInt32(capacity)
             if ioctl(fd, request, list.argument) == -1 {
@@ -97,6 +99,7 @@ public final class Kvm: Sendable {
 func readKvmCpuid2(fd: Int32, request: UInt, name: String) throws(LinuxError) -> [CpuidEntry] {
     var capacity = 128
     while true {
+        // SAFETY: KvmBuffer owns room for `capacity` entries and `nent` says so; KVM writes at most that many.
         let cpuid = KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2>(capacity: capacity)
         cpuid.header.pointee.nent = UInt32(capacity)
         if ioctl(fd, request, cpuid.argument) == -1 {
@@ -113,6 +116,7 @@ func readKvmCpuid2(fd: Int32, request: UInt, name: String) throws(LinuxError) ->
 
 /// A `struct kvm_cpuid2` holding `entries` (KVM_SET_CPUID2).
 func kvmCpuid2(_ entries: [CpuidEntry]) -> KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2> {
+    // SAFETY: `nent` equals the entries KvmBuffer holds; every one is written below.
     let cpuid = KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2>(capacity: entries.count)
     cpuid.header.pointee.nent = UInt32(entries.count)
     let out = cpuid.entries
@@ -125,6 +129,7 @@ func kvmCpuid2(_ entries: [CpuidEntry]) -> KvmBuffer<kvm_cpuid2, kvm_cpuid_entry
 
 /// A `struct kvm_msrs` holding `entries` (index, data), for the system and vCPU KVM_GET/SET_MSRS.
 func kvmMsrs(_ entries: [(UInt32, UInt64)]) -> KvmBuffer<kvm_msrs, kvm_msr_entry> {
+    // SAFETY: `nmsrs` equals the entries KvmBuffer holds; every one is written below.
     let msrs = KvmBuffer<kvm_msrs, kvm_msr_entry>(capacity: entries.count)
     msrs.header.pointee.nmsrs = UInt32(entries.count)
     let out = msrs.entries

@@ -32,6 +32,7 @@ public final class KvmStats: Sendable {
         let fd = stats.rawValue
         func preadExact(_ count: Int, _ offset: Int) throws(LinuxError) -> [UInt8] {
             var buf = [UInt8](repeating: 0, count: count)
+            // SAFETY: pread(2) writes at most `count` bytes into the array of `count` bytes.
             let n = buf.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, count, off_t(offset)) }
             if n < 0 { throw LinuxError.current("pread(kvm stats, \(count) @ \(offset))") }
             if n != count { throw LinuxError(.ioError, "kvm stats: short read \(n) of \(count) @ \(offset)") }
@@ -74,9 +75,11 @@ public final class KvmStats: Sendable {
     /// Current values of the named single-value stats (names missing from the fd are absent).
     public func read(_ names: [String]) throws(LinuxError) -> [String: UInt64] {
         var buf = [UInt8](repeating: 0, count: max(dataSize, 8))
+        // SAFETY: pread(2) writes at most `dataSize` bytes into the array of at least that many bytes.
         let n = buf.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, dataSize, off_t(dataOffset)) }
         if n < 0 { throw LinuxError.current("pread(kvm stats data)") }
         var out: [String: UInt64] = [:]
+        // SAFETY: each load is at `o` with `o + 8 <= n <= buf.count` (checked just before it), unaligned-safe.
         buf.withUnsafeBytes { raw in
             for name in names {
                 guard let i = index[name] else { continue }

@@ -29,6 +29,7 @@ public final class MsrDevice: Sendable {
     public func read(_ index: UInt32) throws(LinuxError) -> UInt64 {
         var value: UInt64 = 0
         let fd = handle.rawValue
+        // SAFETY: pread(2) writes at most 8 bytes into the 8-byte `value`.
         let n = withUnsafeMutableBytes(of: &value) { buf in
             retryingEINTRInt { Glibc.pread(fd, buf.baseAddress, 8, off_t(index)) }
         }

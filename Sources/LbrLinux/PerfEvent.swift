@@ -181,6 +181,7 @@ public final class PerfEvent: Sendable {
     /// The exact bytes of `cAttr(a)` (`lbr_perf_attr_size()` bytes), for tests and evidence.
     public static func cAttrBytes(_ a: PerfAttr) -> [UInt8] {
         let c = cAttr(a)
+        // SAFETY: copies the first `lbr_perf_attr_size()` bytes of the struct, which is at least that large.
         return withUnsafeBytes(of: c) { Array($0.prefix(Int(lbr_perf_attr_size()))) }
     }
 
@@ -256,6 +257,7 @@ public final class PerfEvent: Sendable {
         }
         let size = readSize
         var buf = [UInt64](repeating: 0, count: size / 8)
+        // SAFETY: read(2) writes at most `size` bytes into the array of `size / 8` UInt64 values.
         let n = buf.withUnsafeMutableBytes { p -> Int in
             while true {
                 let r = Glibc.read(fd, p.baseAddress, size)

@@ -21,6 +21,7 @@ public enum ThreadCreation {
         defer { _ = close(gate[0]) }
         for _ in 0..<max(count, 1) {
             var t = pthread_t()
+            // SAFETY: the pointer only carries the fd number (fd + 1, never null) to the thread; it is never dereferenced.
             let readEnd = UnsafeMutableRawPointer(bitPattern: Int(gate[0]) + 1) // fd + 1: never a null pointer
             let rc = pthread_create(&t, nil, { raw in
                 var byte: UInt8 = 0

@@ -9,6 +9,8 @@ import Glibc
 /// `@unchecked Sendable`: the pthread objects are heap-allocated once and only touched through
 /// pthread calls, which are thread-safe by definition.
 final class Monitor: @unchecked Sendable {
+    // SAFETY: pthread objects need a stable address: heap-allocated once, initialised in init, destroyed and
+    // freed in deinit, touched only through pthread calls in between.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -84,6 +86,8 @@ final class VcpuThread: @unchecked Sendable {
     init(cpu: Int) throws(LinuxError) {
         _ = installKickHandler
         self.cpu = cpu
+        // SAFETY: the +1 reference travels to the thread, which takes it back (`takeRetainedValue`) exactly once;
+        // if the thread is not created, it is released here instead.
         let box = Unmanaged.passRetained(self).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { raw in
@@ -177,6 +181,8 @@ final class VcpuThread: @unchecked Sendable {
     func perform<R>(_ body: () -> R) -> R? {
         withoutActuallyEscaping(body) { escapable in
             var out: R?
+            // SAFETY: `slot` points at `out` on this stack frame; the job writes it on the vCPU thread and this
+            // thread reads `out` only after `wait(for:)` saw the job complete (the monitor orders the two).
             let ticket = withUnsafeMutablePointer(to: &out) { slot -> UInt64? in
                 nonisolated(unsafe) let slot = slot
                 guard let t = submit({ slot.pointee = escapable() }) else { return nil }
