@@ -57,8 +57,9 @@ public struct ExitLoopResult: Hashable, Sendable {
 /// KVM_EXIT_INTERNAL_ERROR end as `.error` with their reasons and make the VM unusable.
 ///
 /// `@unchecked Sendable`: mutable state (`resources`, `seq`, the kick/active flags, counters) is
-/// guarded by `state` (a pthread mutex); commands and `close()` are serialized by `commandLock`;
-/// the `Vcpu` is only touched by jobs on the vCPU thread.
+/// guarded by `state` (a `Monitor`: its condition variable wakes `drive` when the vCPU thread starts a
+/// command); commands and `close()` are serialized by `commandLock` (a `Mutex`); the `Vcpu` is only
+/// touched by jobs on the vCPU thread.
 public final class GuestVM: @unchecked Sendable {
     /// Everything that must be released on close, in this order: vCPU (on its thread), thread,
     /// stats fd, VM fd, /dev/kvm fd, guest memory.

@@ -4,7 +4,8 @@ import SystemPackage
 import Glibc
 #endif
 
-/// A pthread mutex + condition variable on CLOCK_MONOTONIC.
+/// A pthread mutex + condition variable on CLOCK_MONOTONIC, for the hand-shakes that wait (the vCPU thread's
+/// job queue, `GuestVM`'s command start, `CpuHog`'s start/trigger/stop). Where nothing waits, a `Mutex` is used.
 ///
 /// `@unchecked Sendable`: the pthread objects are heap-allocated once and only touched through
 /// pthread calls, which are thread-safe by definition.
