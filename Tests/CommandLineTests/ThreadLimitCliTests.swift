@@ -1,5 +1,5 @@
 // Thread creation refused by the system (RLIMIT_NPROC, RLIMIT_AS), through the built binary: `caps` and `list`
-// need no thread and work; `compare` and a hybrid `run` stop at once with one line and exit 71 (EX_OSERR);
+// need no thread and work; `compare` and a hybrid `run` or `contract` stop at once with one line and exit 71 (EX_OSERR);
 // nothing traps and nothing waits in libdispatch's endless thread-creation retry (each call is bounded by
 // timeout(1) with SIGKILL — a process hung in that retry has SIGTERM blocked in every thread: a hang is exit
 // 137, a trap 132/134).
@@ -53,7 +53,7 @@ struct ThreadLimitCliTests {
     }
 
     /// Under an address-space limit with room for the program but not for two more thread stacks (8 MiB each),
-    /// a hybrid run stops before the guest exists (the limit is found from where `list` starts to work).
+    /// a hybrid run (and contract) stops before the guest exists (the limit is found from where `list` starts to work).
     @Test(.enabled(if: access("/dev/kvm", R_OK | W_OK) == 0, "no /dev/kvm access"))
     func addressSpaceForNoThreadStackHybridRunAndCompareFailFast() throws {
         // Smallest RLIMIT_AS (KiB, 1 MiB steps) under which `list` runs: the program itself fits, nothing more.
@@ -65,6 +65,8 @@ struct ThreadLimitCliTests {
         }
         let limit = "--as=\((high + (6 << 10)) << 10)" // 6 MiB more: less than one thread stack
         Self.expectOneLine71(try Self.limited(limit, ["run", "--backend", "hybrid", "guest-baseline"]), "run --backend hybrid")
+        Self.expectOneLine71(try Self.limited(limit, ["contract", "--backend", "hybrid", "-o", Cli.tempDir() + "/c.md"]),
+                             "contract --backend hybrid")
         Self.expectOneLine71(try Self.limited(limit, ["compare"] + (try Self.documents())), "compare")
     }
 }
