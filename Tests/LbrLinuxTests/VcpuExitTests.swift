@@ -21,19 +21,8 @@ struct VcpuExitTests {
             0xC6, 0x06, 0x00, 0x00, 0x77, // mov byte [0], 0x77   (0x20000: outside the slot)
             0xF4,                   // hlt
         ]
-        let kvm = try Kvm()
-        let vm = try Vm(kvm: kvm)
-        let memory = try GuestMemory(size: 64 << 10, nearCpu: 0)
-        memory.bytes(at: 0x1000, count: program.count).copyBytes(from: program)
-        try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
-        let vcpu = try Vcpu(vm: vm, id: 0, runSize: try kvm.vcpuMmapSize())
-        var sregs = try vcpu.getSregs()
-        sregs.cs.base = 0; sregs.cs.selector = 0
-        sregs.ds.base = 0; sregs.ds.selector = 0
-        try vcpu.setSregs(sregs)
-        var regs = kvm_regs()
-        regs.rip = 0x1000; regs.rflags = 0x2
-        try vcpu.setRegs(regs)
+        let guest = try RealModeGuest(program)
+        let vcpu = guest.vcpu
 
         var exits: [VcpuExit] = []
         for _ in 0..<8 {
@@ -47,28 +36,42 @@ struct VcpuExitTests {
             .mmio(address: 0x20000, length: 1, isWrite: true),
             .hlt,
         ], "\(exits)")
-        withExtendedLifetime((kvm, vm, memory)) {}
     }
 
     @Test func immediateExitMakesTheNextRunReturnEintrBeforeEnteringTheGuest() throws {
-        let kvm = try Kvm()
-        let vm = try Vm(kvm: kvm)
-        let memory = try GuestMemory(size: 64 << 10, nearCpu: 0)
-        memory.bytes(at: 0x1000, count: 1).copyBytes(from: [0xF4]) // hlt
-        try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
-        let vcpu = try Vcpu(vm: vm, id: 0, runSize: try kvm.vcpuMmapSize())
-        var sregs = try vcpu.getSregs()
-        sregs.cs.base = 0; sregs.cs.selector = 0
-        try vcpu.setSregs(sregs)
-        var regs = kvm_regs()
-        regs.rip = 0x1000; regs.rflags = 0x2
-        try vcpu.setRegs(regs)
+        let guest = try RealModeGuest([0xF4]) // hlt
+        let vcpu = guest.vcpu
 
         vcpu.exitRequester.requestImmediateExit()
         #expect(throws: LinuxError.self) { _ = try vcpu.run() }
         do { _ = try vcpu.run() } catch { #expect(error.errno == .interrupted, "\(error)") }
         vcpu.clearImmediateExit()
         #expect(try vcpu.run() == .hlt)
-        withExtendedLifetime((kvm, vm, memory)) {}
+    }
+}
+
+/// A one-vCPU VM in real mode: `program` at 0x1000 in a 64 KiB slot at guest-physical 0, CS = DS = 0, IP = 0x1000.
+/// Used on the creating thread only.
+final class RealModeGuest {
+    // Released in declaration order: the vCPU and VM fds before the guest memory.
+    let vcpu: Vcpu
+    let vm: Vm
+    let kvm: Kvm
+    let memory: GuestMemory
+
+    init(_ program: [UInt8]) throws {
+        kvm = try Kvm()
+        vm = try Vm(kvm: kvm)
+        memory = try GuestMemory(size: 64 << 10, nearCpu: 0)
+        memory.bytes(at: 0x1000, count: program.count).copyBytes(from: program)
+        try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
+        vcpu = try Vcpu(vm: vm, id: 0, runSize: try kvm.vcpuMmapSize())
+        var sregs = try vcpu.getSregs()
+        sregs.cs.base = 0; sregs.cs.selector = 0
+        sregs.ds.base = 0; sregs.ds.selector = 0
+        try vcpu.setSregs(sregs)
+        var regs = kvm_regs()
+        regs.rip = 0x1000; regs.rflags = 0x2
+        try vcpu.setRegs(regs)
     }
 }
