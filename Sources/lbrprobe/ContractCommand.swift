@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LbrBackends
 import LbrCore
+import LbrDocument
 import LbrLinux
 import LbrModel
 import LbrReport

@@ -1,4 +1,5 @@
 import Foundation
+import LbrDocument
 @testable import LbrBackends
 import LbrCore
 import LbrModel

@@ -2,6 +2,7 @@
 // per scenario), runs not started are counted (one entry per scenario), and every writer stays consistent.
 
 import Foundation
+import LbrDocument
 import LbrCore
 import LbrReport
 @testable import LbrScenarios

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import LbrDocument
 import LbrCore
 @testable import LbrScenarios
 @testable import LbrReport
@@ -31,7 +32,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let r = Fixtures.mixedReport()
         let res = try #require(r.results.first { $0.scenario == "host-first" })
         let t = try #require(Timeline.events(res))
-        #expect(t.clock == "model")
+        #expect(t.clock == .model)
         let phases = t.events.filter { $0.lane == Timeline.Lane.phase }.map(\.label)
         #expect(phases == res.records.map(\.phase))
         #expect(t.events.last?.lane == Timeline.Lane.outcome && t.events.last?.label == res.outcome.code)
@@ -95,7 +96,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let json = try JsonReport.render(report)
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "mem")
         let r = try #require(doc.results.first { $0.scenario == "host-first" })
-        #expect(r.timeline_clock == "model")
+        #expect(r.timeline_clock == .model)
         #expect((r.timeline ?? []).contains { $0.lane == Timeline.Lane.outcome })
         #expect(r.answer == "The guest got the LBRs (its LBR writes stuck) and the host's LBR event was starved.")
         // The picture of the saved document is the picture of the run (the renderer is a pure function).
