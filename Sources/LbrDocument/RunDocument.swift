@@ -12,8 +12,13 @@ public struct RunDocument: Codable, Sendable {
 
     public struct Availability: Codable, Sendable {
         public var available: Bool
+        /// What the backend uses, or its blockers as one line.
         public var detail: String
-        public init(available: Bool, detail: String) { self.available = available; self.detail = detail }
+        /// The blockers, typed (code, message, reference); present when not available.
+        public var blockers: [EligibilityReason]?
+        public init(available: Bool, detail: String, blockers: [EligibilityReason]? = nil) {
+            self.available = available; self.detail = detail; self.blockers = blockers
+        }
     }
     public struct Totals: Codable, Sendable {
         public var pass, fail, skip, error, timeout: Int

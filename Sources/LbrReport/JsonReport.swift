@@ -56,7 +56,8 @@ public enum JsonReport {
     static func document(_ r: RunReport, withResults: Bool) -> RunDocument {
         RunDocument(
             schema: schemaId, tool: "lbrprobe", backend: r.backend, model: r.model,
-            availability: .init(available: r.availability.isAvailable, detail: r.availability.text),
+            availability: .init(available: r.availability.isAvailable, detail: r.availability.text,
+                                 blockers: r.availability.isAvailable ? nil : r.availability.blockers),
             selection_reason: r.selectionReason, cpu: r.cpu, kernel_release: r.kernelRelease, repeats: r.repeats,
             timeout_ms: Double(r.timeoutNs) / 1e6, expect_file: r.expectFile,
             start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)), duration_ms: Double(r.durationNs) / 1e6,

@@ -1,5 +1,6 @@
 // Helpers shared by the run report writers: timestamps, name sanitising, per-result evidence text.
 
+import LbrCore
 import LbrScenarios
 
 /// Formatting helpers shared by the run report writers.
@@ -14,54 +15,13 @@ public enum ReportSupport {
         return out.isEmpty ? "_" : out
     }
 
-    /// The blockers of an availability reason (each `message [§refs]`, joined by "; "), one per element,
-    /// ordered for this host: the CPU-vendor blocker first; when it says the CPU is not Intel, the other
-    /// vendor-neutral blockers next and the Intel-only ones last, marked "(Intel-only)".
-    public static func blockers(_ reason: String) -> [String] {
-        var parts: [String] = []
-        var cur = ""
-        var i = reason.startIndex
-        while i < reason.endIndex {
-            // split at "]; " (a blocker ends with its reference list)
-            if reason[i...].hasPrefix("]; ") {
-                cur += "]"; parts.append(cur); cur = ""
-                i = reason.index(i, offsetBy: 3); continue
-            }
-            cur.append(reason[i]); i = reason.index(after: i)
-        }
-        if !cur.isEmpty { parts.append(cur) }
-        guard let vendor = parts.firstIndex(where: { $0.hasPrefix("CPU vendor is ") }) else { return parts }
-        let v = parts.remove(at: vendor)
-        let intelOnly = ["kvm_intel", "Intel", "LBR layout", "PERF_CAPABILITIES", "PDCM", "arch LBR", "LBR format",
-                         "leaf 0xA", "0xA PMU"]
-        let (neutral, intel) = parts.reduce(into: ([String](), [String]())) { acc, p in
-            if intelOnly.contains(where: { p.contains($0) }) { acc.1.append("(Intel-only) " + p) } else { acc.0.append(p) }
-        }
-        return [v] + neutral + intel
-    }
+    /// Blockers as report lines (`  - message [reference]`), ordered for this host
+    /// (`EligibilityReason.orderedForHost`): on a non-Intel CPU the Intel-only ones last, marked "(Intel-only)".
+    public static func blockerLines(_ blockers: [EligibilityReason]) -> [String] { blockerTexts(blockers).map { "  - " + $0 } }
 
-    /// A `--backend auto` selection reason split into its head ("--backend auto chose hybrid: ...") and the
-    /// blockers of each backend passed over (the "(hw unavailable: ...; hybrid unavailable: ...)" tail).
-    public static func selection(_ reason: String) -> (head: String, passedOver: [(kind: String, blockers: [String])]) {
-        guard let open = reason.range(of: " (hw unavailable: ") ?? reason.range(of: " (hybrid unavailable: "),
-              reason.hasSuffix(")") else { return (reason, []) }
-        let head = String(reason[..<open.lowerBound])
-        var tail = String(reason[reason.index(after: open.lowerBound)...].dropFirst().dropLast())
-        var out: [(String, [String])] = []
-        // "hw unavailable: R; hybrid unavailable: R2"
-        let kinds = ["hw", "hybrid", "sim"]
-        while let k = kinds.first(where: { tail.hasPrefix("\($0) unavailable: ") }) {
-            tail.removeFirst("\(k) unavailable: ".count)
-            var body = tail
-            tail = ""
-            for other in kinds where other != k {
-                if let r = body.range(of: "; \(other) unavailable: ") {
-                    tail = String(body[body.index(r.lowerBound, offsetBy: 2)...]); body = String(body[..<r.lowerBound])
-                }
-            }
-            out.append((k, blockers(body)))
-        }
-        return (head, out)
+    /// The blockers' texts in `blockerLines`' order and marking, without the list bullet.
+    public static func blockerTexts(_ blockers: [EligibilityReason]) -> [String] {
+        EligibilityReason.orderedForHost(blockers).map { ($0.intelOnlyOnThisHost ? "(Intel-only) " : "") + $0.reason.description }
     }
 
     /// A timeout in seconds as kselftest's runner spells it (`45`, `0.001`, `1.5`): no trailing zeros.

@@ -35,7 +35,7 @@ public enum TimelineSvg {
             // The blockers once, not in every panel.
             y += 16
             body.append(text(12, y, "backend \(doc.backend) unavailable; every scenario was skipped:", size: 12, weight: "bold", fill: "#b3261e"))
-            for b in ReportSupport.blockers(doc.availability.detail) {
+            for b in ReportSupport.blockerTexts(doc.availability.blockers ?? []) {
                 for line in wrap("- " + b, width: Int((width - 24) / 6.6)) { y += 14; body.append(text(24, y, line, size: 11, fill: "#333")) }
             }
         }
