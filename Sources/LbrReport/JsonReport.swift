@@ -19,7 +19,7 @@ public enum JsonReport {
         return text
     }
 
-    /// Streams the same text to `sink` (issue 11: a `--repeat` document is never held whole): the document
+    /// Streams the same text to `sink` (a `--repeat` document is never held whole): the document
     /// without its results is encoded once, then each result is encoded on its own and spliced into the
     /// `"results"` array, laid out as the whole-document encoding would (byte-identical to it).
     public static func render(_ report: RunReport, compact: Bool = false, to sink: (String) -> Void) throws {
@@ -102,7 +102,7 @@ public enum JsonReport {
             shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
                                          observed_outcome: $0.observedOutcome, agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
-        // issue 13: plain answer and timeline.
+        // Plain answer and timeline.
         d.answer = PlainAnswer.sentence(for: r)
         if withTimeline, let t = Timeline.events(r) {
             d.timeline = t.events; d.timeline_clock = t.clock
