@@ -1,5 +1,6 @@
 import ArgumentParser
 import LbrCore
+import LbrDocument
 import LbrLinux
 import LbrReport
 import LbrScenarios
