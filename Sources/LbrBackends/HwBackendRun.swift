@@ -116,6 +116,32 @@ struct HwSamplingPlan: Sendable {
     }
 }
 
+/// Host-mode time of one port-I/O exit on this host and the clock that turns a period in cycles into time
+/// (§9.6): what `GuestCommand.hostSampleTime` is sized from.
+struct HwExitCalibration: Hashable, Sendable {
+    /// Exits the calibration loop runs.
+    static let exits = 2_000
+    /// Used when the calibration loop fails: the order VMX hosts show (H6), said in the note.
+    static let fallbackNs: UInt64 = 2_500
+    var hostNsPerExit: UInt64
+    var measured: Bool
+    /// The TSC rate standing in for the core clock of the cycles event (0: unknown → 1 GHz). A core running
+    /// above its TSC rate makes periods shorter in time, so a phase keeps more samples, never fewer.
+    var coreHz: UInt64
+
+    /// The period in nanoseconds at `coreHz`.
+    func periodNs(_ period: UInt64) -> UInt64 {
+        let hz = coreHz > 0 ? coreHz : 1_000_000_000
+        return (period &* 1_000_000_000 + hz - 1) / hz
+    }
+
+    func note(plan: HwSamplingPlan) -> String {
+        let exits = HostSampling.exits(forPeriods: HostSampling.calibratedPeriods, periodNs: periodNs(plan.period),
+                                       hostNsPerExit: hostNsPerExit)
+        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6)"
+    }
+}
+
 /// Per-run resources of the hw backend. Not thread-safe: used from the runner's thread only.
 final class HwRun {
     struct OpenContender {
@@ -145,6 +171,9 @@ final class HwRun {
     let shared: HwProcessState
     /// Other KVM VMs running when the run began (descriptions), whose kernel lines look like ours (§9.4).
     private(set) var otherVms: [String] = []
+    /// Host-mode time per port-I/O exit and the core clock, measured at open (§9.6).
+    private(set) var exitCalibration = HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
+                                                         coreHz: 0)
 
     private init(cpu: Int, layout: LbrLayout, vm: GuestVM, logger: Logger?, plan: HwSamplingPlan, shared: HwProcessState) {
         self.cpu = cpu; self.layout = layout; self.vm = vm; self.logger = logger; self.plan = plan; self.shared = shared
@@ -211,7 +240,32 @@ final class HwRun {
             r.notes.append("no context-switch counter on the vCPU thread: \(error)")
         }
         if let m = measureTscOffset(vm) { r.tscOffset = m.offset; r.tscOffsetError = m.error }
+        r.exitCalibration = calibrateExits(vm)
+        r.notes.append(r.exitCalibration.note(plan: plan))
         return r
+    }
+
+    /// Host-mode time per port-I/O exit, measured once per run (§9.6): `HwExitCalibration.exits` exits of the
+    /// payload's exit loop timed from the first KVM_RUN to the DONE exit (the guest's own instructions between
+    /// two exits are a few cycles, so the time is the exits'). Falls back to `HwExitCalibration.fallbackNs`
+    /// when the loop fails, and says so.
+    static func calibrateExits(_ vm: GuestVM) -> HwExitCalibration {
+        let n = HwExitCalibration.exits
+        let r = vm.runExitLoop(count: n, timeout: .seconds(2))
+        guard r.status == .ok, r.exits == UInt64(n), r.elapsedNs > 0 else {
+            return HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
+                                     coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        }
+        return HwExitCalibration(hostNsPerExit: max(1, r.elapsedNs / UInt64(n)), measured: true,
+                                 coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+    }
+
+    /// `GuestCommand.hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the period in force and the
+    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    func sized(_ cmd: GuestCommand) -> GuestCommand {
+        guard case let .hostSampleTime(p) = cmd else { return cmd }
+        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                   hostNsPerExit: exitCalibration.hostNsPerExit))
     }
 
     private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }
@@ -338,7 +392,8 @@ final class HwRun {
 
     // MARK: guest commands
 
-    func guest(_ cmd: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
+    func guest(_ unsized: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
+        let cmd = sized(unsized)
         let now = monotonicNs()
         guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
         let timeout = Duration.nanoseconds(Int64(clamping: deadlineNs - now))

@@ -14,7 +14,8 @@ public enum SampleAnalysis {
     ///   written just before it on the same CPU — kept or not: `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack`
     ///   (the last real read on that CPU, whichever sample carried it) re-attached (H1, docs/reference.md §9.1).
     ///   Two samples of a sampling event are a full period of executed cycles apart, so branches certainly ran
-    ///   between them. Empty stacks are counted as empty, not as repeats.
+    ///   between them. An empty stack (nr == 0) counts as empty, and as a stale repeat only when it repeats
+    ///   the previous sample exactly, hw_idx included (a lone empty stack is br_sel filtering, §9.6).
     /// - `guestAddresses`: branch entries whose `from` or `to` lies in `guestRange` (each entry counted once).
     /// - `lost`: sum of PERF_RECORD_LOST counts; `throttled`: PERF_RECORD_THROTTLE records.
     public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
@@ -45,14 +46,13 @@ public enum SampleAnalysis {
                 out.samples += 1
                 let entries = stack?.entries ?? []
                 if stack?.hwIndex != nil { out.withHwIndex += 1 }
-                if entries.isEmpty {
-                    out.emptyBranches += 1
-                } else {
-                    out.withBranches += 1
-                    if let p = before, p.entries == entries, p.hwIndex == stack?.hwIndex {
-                        out.staleRepeats += 1
-                        if out.staleExample == nil { out.staleExample = describeStack(stack!) }
-                    }
+                if entries.isEmpty { out.emptyBranches += 1 } else { out.withBranches += 1 }
+                // An exact repeat (hw_idx and every entry, nr == 0 included) is stale. Without hw_idx two empty
+                // stacks cannot be told apart from two genuine empty reads, so they are not counted.
+                if let p = before, let stack, p.entries == entries, p.hwIndex == stack.hwIndex,
+                   !entries.isEmpty || stack.hwIndex != nil {
+                    out.staleRepeats += 1
+                    if out.staleExample == nil { out.staleExample = describeStack(stack) }
                 }
                 if let guestRange {
                     for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { out.guestAddresses += 1 }

@@ -39,6 +39,8 @@ struct EventRecord {
     var excludeHost: Bool
     /// Sample period in ns of running time (0: counting event).
     var periodNs: UInt64
+    /// The attribute's sample period in counts (0: counting event).
+    var samplePeriod: UInt64 = 0
     var enabledNs: UInt64 = 0
     var runningNs: UInt64 = 0
     var sampleAccNs: UInt64 = 0
@@ -394,7 +396,8 @@ public struct KernelModel: Sendable {
                 callStack: lbrUser && attr.branchSampleType & PerfBranch.callStack != 0,
                 arbitratesSelect: lbrUser, selectValue: lbrSelectValue(attr.branchSampleType),
                 excludeGuest: attr.excludeGuest, excludeHost: attr.excludeHost,
-                periodNs: attr.samplePeriod &* costs.nsPerCount, branchSampleType: attr.branchSampleType)
+                periodNs: (attr.samplePeriod + max(1, costs.countsPerNs) - 1) / max(1, costs.countsPerNs),
+                samplePeriod: attr.samplePeriod, branchSampleType: attr.branchSampleType)
             let idx = events.count
             events.append(rec)
             install(idx)
@@ -462,11 +465,11 @@ public struct KernelModel: Sendable {
         }
         if e.state == .error { return nil }
         // H4: the counter-58 impostor (raw 0x1b00) counts nothing: the fake counter has no hardware behind it.
-        let value = e.need == .slot58 ? 0 : e.runningNs / max(1, costs.nsPerCount)
+        let value = e.need == .slot58 ? 0 : e.runningNs &* costs.countsPerNs
         return HostRead(value: value, enabledNs: e.enabledNs, runningNs: e.runningNs)
     }
 
-    /// Samples accumulated since the last drain. Samples are produced every `sample_period × nsPerCount`
+    /// Samples accumulated since the last drain. Samples are produced every `sample_period / countsPerNs`
     /// ns of running time while the event is ACTIVE and its CPU/task runs (none in guest mode for
     /// exclude_guest events). A host LBR sample has an empty branch stack while starved by
     /// vlbr_exclude_host (§3.4); it carries guest addresses when the event includes the guest and the
@@ -481,7 +484,7 @@ public struct KernelModel: Sendable {
                                   emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses,
                                   staleRepeats: e.staleRepeats, withHwIndex: e.usesLbr ? e.samples : 0,
                                   filteredOut: e.filteredOut,
-                                  samplePeriod: e.periodNs > 0 ? e.periodNs / max(1, costs.nsPerCount) : nil,
+                                  samplePeriod: e.periodNs > 0 ? e.samplePeriod : nil,
                                   staleExample: e.staleExample)
         events[id.raw].samples = 0; events[id.raw].withBranches = 0; events[id.raw].filteredOut = 0
         events[id.raw].emptyBranches = 0; events[id.raw].guestAddresses = 0

@@ -135,12 +135,14 @@ public enum JsonReport {
         PhaseDTO(
             name: p.phase, role: p.role.rawValue, inferred: p.inferred.rawValue,
             agreeing: p.agreeing.map(\.rawValue), disagreeing: p.disagreeing.map(\.rawValue),
-            signals: p.signals.map { .init(kind: $0.kind.rawValue, vote: $0.vote.rawValue, evidence: $0.evidence) },
+            signals: p.signals.map { .init(kind: $0.kind.rawValue, vote: $0.vote.rawValue, evidence: $0.evidence,
+                                           samples: $0.sampleVote?.samples, matching: $0.sampleVote?.matching,
+                                           share: $0.sampleVote?.share) },
             host: p.host.map { .init(contender: $0.contender, state: $0.state?.rawValue, samples: $0.samples,
                                      with_branches: $0.withBranches, empty_branches: $0.emptyBranches,
                                      guest_addresses: $0.guestAddresses,
                                      stale_repeats: $0.staleRepeats, stale_example: $0.staleExample) },
-            host_starved: p.hostStarved,
+            host_starved: p.hostStarved, host_lbr_samples: p.hostLbrSamples,
             ground_truth: p.groundTruth.map { .init(vlbr: $0.vlbr?.rawValue, passthrough: $0.passthrough,
                                                     agrees_with_inference: $0.agreesWithInference) },
             evidence: p.evidence, duration_ms: Double(p.durationNs) / 1e6,
@@ -352,7 +354,13 @@ public enum JsonReport {
     }
 
     public struct PhaseDTO: Codable, Sendable {
-        public struct Signal: Codable, Sendable { public var kind: String; public var vote: String; public var evidence: String }
+        public struct Signal: Codable, Sendable {
+            public var kind: String; public var vote: String; public var evidence: String
+            /// A sample-based vote's N, the samples that showed its signature, and their share (absent otherwise).
+            public var samples: Int? = nil
+            public var matching: Int? = nil
+            public var share: Double? = nil
+        }
         public struct Host: Codable, Sendable {
             public var contender: String; public var state: String?
             public var samples, with_branches, empty_branches, guest_addresses: Int
@@ -369,6 +377,8 @@ public enum JsonReport {
         public var signals: [Signal]
         public var host: [Host]
         public var host_starved: Bool?
+        /// N of the phase's host LBR samples (kept samples of its LBR contenders); absent without one.
+        public var host_lbr_samples: Int? = nil
         public var ground_truth: Truth?
         public var evidence: [String]
         public var duration_ms: Double
