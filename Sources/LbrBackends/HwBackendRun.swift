@@ -68,7 +68,7 @@ final class HwProcessState {
     }
 
     /// Other processes holding perf event fds: they may hold host LBR events of their own on the probed CPU
-    /// (the kernel does not show their attributes) and so share the LBRs with lbrprobe's contenders (issue 11).
+    /// (the kernel does not show their attributes) and so share the LBRs with lbrprobe's contenders.
     func otherPerfHolders(now: UInt64 = monotonicNs()) -> [String] {
         scan(now).filter { $0.perfEvents > 0 }.map { "pid \($0.pid)\($0.command.map { " (\($0))" } ?? ""): \($0.perfEvents) perf event fd(s)" }
     }
@@ -121,7 +121,7 @@ struct HwSamplingPlan: Sendable {
 struct HwExitCalibration: Hashable, Sendable {
     /// Exits the calibration loop runs.
     static let exits = 2_000
-    /// Used when the calibration loop fails: the order VMX hosts show (H6), said in the note.
+    /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
     static let fallbackNs: UInt64 = 2_500
     var hostNsPerExit: UInt64
     var measured: Bool

@@ -12,7 +12,7 @@ public enum SampleAnalysis {
     ///   although one was expected).
     /// - `staleRepeats`: kept samples whose branch stack (hw_idx and every entry) equals the stack of the sample
     ///   written just before it on the same CPU — kept or not: `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack`
-    ///   (the last real read on that CPU, whichever sample carried it) re-attached (H1, docs/reference.md §9.1).
+    ///   (the last real read on that CPU, whichever sample carried it) re-attached (§9.1).
     ///   Two samples of a sampling event are a full period of executed cycles apart, so branches certainly ran
     ///   between them. An empty stack (nr == 0) counts as empty, and as a stale repeat only when it repeats
     ///   the previous sample exactly, hw_idx included (a lone empty stack is br_sel filtering, §9.6).

@@ -10,7 +10,7 @@ public struct HostReading: Hashable, Sendable, Codable {
     public var withBranches: Int
     public var emptyBranches: Int
     public var guestAddresses: Int
-    /// Stale repeats (same hw_idx and entries as the previous sample, H1); nil in documents written before.
+    /// Stale repeats (same hw_idx and entries as the previous sample, §9.1); nil in documents written before.
     public var staleRepeats: Int?
     /// One stale stack, as evidence.
     public var staleExample: String?

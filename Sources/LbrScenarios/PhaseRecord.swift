@@ -12,7 +12,7 @@ public struct PhaseRecord: Hashable, Sendable, Codable {
     public var endNs: UInt64
     /// `observations.count` after each completed step (step k's observations are
     /// `observations[stepEnds[k-1]..<stepEnds[k]]`); nil when the producer did not record step boundaries.
-    /// Used by the timeline (issue 13) to draw timed steps.
+    /// Used by the timeline to draw timed steps.
     public var stepEnds: [Int]?
     public init(phase: String, observations: [TimedObservation], stepsCompleted: Int, startNs: UInt64, endNs: UInt64,
                 stepEnds: [Int]? = nil) {

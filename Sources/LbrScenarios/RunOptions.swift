@@ -12,7 +12,7 @@ public struct RunOptions: Hashable, Sendable {
     public var expectFile: String?
     /// `RunReport.fallback`.
     public var fallback: String?
-    // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
+    // Copied into the report (the CLI fills them from the clock and the HostProbe profile).
     public var runId: String
     public var host: HostIdentity?
 

@@ -42,7 +42,7 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
-    /// Issue 11: `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
+    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
     /// and in every report.
     public var fallback: String?
 
@@ -52,8 +52,8 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsNotStarted: Int {
         interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
     }
-    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs; KCIDB ids
-    // are built from the run id (issue 10).
+    // Regression workflow: run id and host identity, for grouping and comparing runs; KCIDB ids
+    // are built from the run id.
     /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
     public var runId: String
     /// The host the run ran on (nil when the caller did not say).

@@ -12,7 +12,7 @@ public struct Runner {
     let monotonicNs: () -> UInt64
     let wallClockUnixNs: () -> UInt64?
     let interruption: @Sendable () -> Interruption?
-    /// Told when a scenario run and each of its phases start (progress display; issue 13).
+    /// Told when a scenario run and each of its phases start (progress display).
     let progress: (RunProgress) -> Void
 
     /// - Parameters:

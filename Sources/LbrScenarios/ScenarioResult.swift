@@ -27,7 +27,7 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var lbrDepth: Int?
     /// Findings of this run (host-branch leak, model departure), in every report format.
     public var findings: [Finding] = []
-    // Issue 11 (bounded memory, ScenarioResults.swift):
+    // Bounded memory, ScenarioResults.swift:
     /// How many runs this entry stands for: 1 for a run; N for a block of runs of this scenario that were not
     /// started (signal) or skipped alike (backend unavailable, scenario unsupported), from `repeatIndex` on.
     public var runsCovered: Int = 1

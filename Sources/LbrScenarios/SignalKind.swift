@@ -11,7 +11,7 @@ public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
     case msrPassthrough = "msr-passthrough"
     /// LBR stack read: non-zero entries ⇒ reads hit hardware ⇒ active; all zero after the guest branched with
     /// DEBUGCTL.LBR=1 ⇒ dummy reads ⇒ not active (§1.4). The payload's own branches (command loop, helper
-    /// call/ret) count as the guest's: any entry inside the guest's code is the guest's own recording (H3).
+    /// call/ret) count as the guest's: any entry inside the guest's code is the guest's own recording (§9.3).
     case stackContent = "stack-content"
     /// The guest read LBR entries outside its own code: host records reached the guest (reference §9). A
     /// dummy read returns 0, so this also means the reads hit the hardware ⇒ active; reported as a finding.
@@ -21,13 +21,13 @@ public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// Host LBR samples taken while the vCPU ran were starved ⇒ the vLBR is active and `vlbr_exclude_host()`
     /// starves the host; fresh stacks ⇒ not active (§3.4, §8.1). Starved = an exact stale repeat (the same
     /// hw_idx and entries as the previous sample although branches certainly ran: `cpuc->lbr_stack`
-    /// re-attached, H1). An empty stack (nr == 0) is not a starvation vote: after the vLBR ran, the
+    /// re-attached, §9.1). An empty stack (nr == 0) is not a starvation vote: after the vLBR ran, the
     /// `cpuc->br_sel` left by `intel_pmu_lbr_del()` makes `intel_pmu_lbr_filter()` drop host kernel entries
     /// (§9.6); empty stacks are reported as a note. The vote needs N >= `VerdictEngine.minimumHostSamples`
     /// kept samples and carries N and the share (`SignalReading.sampleVote`); below it the signal abstains.
     case hostStarvation = "host-starvation"
     /// "fail to passthrough LBR" kernel messages ⇒ not active at some VM-entry (§1.5). A weak signal, last in
     /// precedence: the ratelimit is global (10 lines per 5 s, then "callbacks suppressed"), so silence is not
-    /// evidence, and a line may come from another VM's vCPU (H4).
+    /// evidence, and a line may come from another VM's vCPU (§9.4).
     case kmsgFailToPassthrough = "kmsg-fail-to-passthrough"
 }

@@ -14,7 +14,7 @@ public enum VerdictEngine {
     public static let minimumHostSamples = 8
 
     /// The tos probe sticks iff the readback equals `(written + j) & tosMask` for some 0 ≤ j ≤ the number of
-    /// taken branches the payload runs between its WRMSR and RDMSR (each recorded branch moves TOS by one, H3:
+    /// taken branches the payload runs between its WRMSR and RDMSR (each recorded branch moves TOS by one, §9.3:
     /// `writeTos` reads back v+2 on hardware; the branch-free `probeTos` exactly v), and is non-zero.
     public enum TosProbe: Hashable, Sendable {
         case sticks
