@@ -365,7 +365,7 @@ final class HwRun {
         for i in contenders.indices where !contenders[i].set.rings.isEmpty {
             let set = contenders[i].set
             do {
-                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, cpu: UInt32(cpu))
+                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu))
                 contenders[i].pending = contenders[i].pending.map { SampleAnalysis.merge($0, s) } ?? s
             } catch {
                 out.append(at(.note("drain \(set.contender.name) after the guest command failed: \(error)")))
@@ -380,7 +380,7 @@ final class HwRun {
         let set = contenders[i].set
         guard !set.rings.isEmpty else { return [] }
         let rest: HostSampleSummary
-        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, cpu: UInt32(cpu)) } catch {
+        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu)) } catch {
             throw .failed("drain \(set.contender.name): \(error)")
         }
         let total = contenders[i].pending.map { SampleAnalysis.merge($0, rest) } ?? rest

@@ -93,7 +93,8 @@ public final class HostContenderSet: Sendable {
     /// the vCPU thread inside one of the guest commands' windows are kept (the rest count as `filteredOut`);
     /// without, every sample on `cpu` is kept. Stale repeats are judged against the last sample of the previous
     /// drain too (§9.1).
-    public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
+    public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, guestEdges: GuestEdgeSet? = nil,
+                      cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
         var total = HostSampleSummary(contender: contender.name, samples: 0, withBranches: 0, emptyBranches: 0,
                                       guestAddresses: 0, samplePeriod: samplePeriod)
         for (i, r) in rings.enumerated() {
@@ -103,7 +104,8 @@ public final class HostContenderSet: Sendable {
                 defer { last[i] = previous }
                 if let windows {
                     return HwEvidence.hostSamples(contender: contender.name, records: records, windows: windows, cpu: cpu,
-                                                  guestRange: guestRange, samplePeriod: samplePeriod, previous: &previous)
+                                                  guestRange: guestRange, guestEdges: guestEdges,
+                                                  samplePeriod: samplePeriod, previous: &previous)
                 }
                 return SampleAnalysis.summarize(contender: contender.name, records: records, guestRange: guestRange,
                                                 cpu: cpu, samplePeriod: samplePeriod, previous: &previous)

@@ -404,6 +404,13 @@ extension KernelModel {
             if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) { top = (e.from, e.to); break }
         }
         if distinctFromPrevious { cpuLbr[c].version &+= 1 }
+        if l.guestEntries == 0 {
+            cpuGuestUnowned[c] = false
+        } else if cpuGuestUnowned[c] {
+            stats.guestLeakReads &+= 1
+        } else {
+            stats.guestDataHostReads &+= 1
+        }
         let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
                             guestEntries: l.guestEntries, top: top)
         cpuLastRead[c] = r

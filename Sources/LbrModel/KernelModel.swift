@@ -134,6 +134,13 @@ public struct ModelStats: Hashable, Sendable {
     public var kmsgSuppressed: UInt64 = 0
     /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
+    /// Real host LBR reads that saw guest records the hardware took while the vLBR was not ACTIVE: the
+    /// predicted guest→host leak (§9.7; a finding, not a violation).
+    public var guestLeakReads: UInt64 = 0
+    /// Real host LBR reads that saw guest records taken while the vLBR was ACTIVE. Measured, not yet an
+    /// invariant: the model does not reset the stack for an incoming task without saved LBR data
+    /// (`intel_pmu_lbr_sched_task()`), so after the vCPU thread blocks host reads can see them (docs/model.md).
+    public var guestDataHostReads: UInt64 = 0
     /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (§9.2).
     public var hostLeakReads: UInt64 = 0
     /// Times a vLBR joined an existing LBR user without a reset while the hardware held host entries
@@ -230,6 +237,8 @@ public struct KernelModel: Sendable {
     var cpuLastRead: [LastLbrRead?] = []
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
+    /// Per CPU: the stack holds guest records taken while the vLBR was not ACTIVE (the predicted §9.7 path).
+    var cpuGuestUnowned: [Bool] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
     public internal(set) var hasRun = false
     /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
@@ -250,6 +259,7 @@ public struct KernelModel: Sendable {
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
         cpuBrSel = Array(repeating: 0, count: cpus)
+        cpuGuestUnowned = Array(repeating: false, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
@@ -638,6 +648,9 @@ public struct KernelModel: Sendable {
     mutating func recordGuest(_ branches: [GuestBranch]) {
         guard guestDebugctl & DebugCtl.lbr != 0 else { return }
         let c = vcpuCpu
+        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state: without an ACTIVE vLBR the records land
+        // in a stack the host owns (§9.7).
+        if vlbr.map({ events[$0].state != .active }) ?? true { cpuGuestUnowned[c] = true }
         let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
         if sel & LbrSelect.suppressKernel != 0 { return }
         // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.

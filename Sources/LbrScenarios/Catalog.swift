@@ -216,6 +216,34 @@ public enum Catalog {
         ],
         rule: .tracing(phases: ["lbr-off", "lbr-on"]))
 
+    /// guest-leak (Sean Q2, the path the other phases cannot show): the vLBR is in ERROR because counter 58 is
+    /// taken, the guest still sets DEBUGCTL.LBR=1 and branches, and a host LBR sampling event is active.
+    public static let guestLeak = Scenario(
+        name: "guest-leak",
+        question: "With the vLBR in ERROR (counter 58 taken first) and the guest running with DEBUGCTL.LBR=1, do host LBR samples carry the guest's branch records — with exclude_guest=0 and with exclude_guest=1?",
+        citation: "Sean Q2 ('Is the guest supposed to be traced?'); §1.9 (vmx_set_msr writes GUEST_IA32_DEBUGCTL whatever the vLBR state, creates the event only if none exists), §3.4 (vlbr_exclude_host false: the vLBR is not scheduled), §9.7",
+        outcomeForm: "<incl-guest>+<excl-guest>",
+        phases: [
+            Phase("incl-guest", .tracing, [
+                .host(.open(.contender(.vlbrSlot)), "counter 58 taken first: the vLBR cannot be scheduled (§3.4 a)"),
+                .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest (exclude_guest=0)"),
+                .guest(.enableLbr(freezeOnPmi: false), "DEBUGCTL.LBR=1: creates the vLBR (ERROR), and KVM loads LBR=1 into GUEST_IA32_DEBUGCTL anyway (§1.9)"),
+                .guest(.probeTos(C.tosProbeA), "the vLBR's state for the record: dropped while ERROR"),
+                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches, recorded by the hardware the host owns"),
+                hostSampleTime("port-I/O exits: host samples right after VM-exits (§9.6)"),
+                .host(.readContenders, "guest edges in host samples (PMIs in guest mode)?"),
+                .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
+            Phase("excl-guest", .tracing, [
+                .host(.open(.contender(.pinnedLbr)), "host LBR event excluding the guest (exclude_guest=1)"),
+                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches again"),
+                hostSampleTime("port-I/O exits: host-mode samples soon after VM-exits read older entries (§9.6, §9.7)"),
+                .host(.readContenders, "guest edges in host samples (host-mode PMIs after VM-exits)?"),
+                .host(.readKmsg),
+                .host(.close(.contender(.pinnedLbr))),
+                .host(.close(.contender(.vlbrSlot)))]),
+        ],
+        rule: .tracing(phases: ["incl-guest", "excl-guest"]))
+
     /// irq-takeover (Sean Q1).
     public static let irqTakeover = Scenario(
         name: "irq-takeover",
@@ -282,7 +310,7 @@ public enum Catalog {
     /// Every scenario, in the default run order.
     public static let all: [Scenario] = [
         guestBaseline, hostFirst, hostPreempts, slotContention, counterExhaustion,
-        recoveryPaths, guestTraced, irqTakeover, switchRetention,
+        recoveryPaths, guestTraced, irqTakeover, switchRetention, guestLeak,
     ]
 
     /// The default set `lbrprobe run` uses when no scenario is named.

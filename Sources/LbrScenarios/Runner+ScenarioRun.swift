@@ -135,17 +135,19 @@ extension Runner {
         return nil
     }
 
-    /// The verdict, findings, shadow comparison and expectation of a run whose phases have been recorded.
-    func finish(_ scenario: Scenario, repeatIndex: Int, start: UInt64, session: SessionInfo, run: PhaseRun) -> ScenarioResult {
-        var result = base(scenario, repeatIndex: repeatIndex)
+    /// The verdict engine's part of a finished run, shared with `lbrprobe judge` (`RunCapture.rejudge`): session
+    /// facts, records, phase verdicts, findings, outcome and status (a recorded failure wins over the verdict).
+    static func judge(_ result: inout ScenarioResult, scenario: Scenario, session: SessionInfo, records: [PhaseRecord],
+                      failure: (ResultStatus, String)?) {
+        result.session = session
         result.sessionNotes = session.notes
         result.lbrDepth = session.lbrLayout?.depth
-        result.records = run.records
-        result.durationNs = monotonicNs() &- start
-        let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: run.records)
+        result.records = records
+        let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: records)
         result.phases = verdict.phases
-        result.findings += VerdictEngine.findings(session: session, records: run.records)
-        if let (status, reason) = run.failure {
+        result.findings += VerdictEngine.findings(session: session, records: records)
+        if let (status, reason) = failure {
+            result.stoppedEarly = RunFailure(status: status, reason: reason)
             result.status = status; result.reason = reason
             result.outcome = ScenarioOutcome(status == .skip ? .unsupported(reason)
                                              : .error(status == .timeout ? "timeout: \(reason)" : reason))
@@ -160,6 +162,13 @@ extension Runner {
                 }
             }
         }
+    }
+
+    /// The verdict, findings, shadow comparison and expectation of a run whose phases have been recorded.
+    func finish(_ scenario: Scenario, repeatIndex: Int, start: UInt64, session: SessionInfo, run: PhaseRun) -> ScenarioResult {
+        var result = base(scenario, repeatIndex: repeatIndex)
+        result.durationNs = monotonicNs() &- start
+        Self.judge(&result, scenario: scenario, session: session, records: run.records, failure: run.failure)
         if let shadow = backend as? ShadowModelSource {
             let c = ShadowComparison.compare(scenario: scenario, model: shadow.shadowModel, observed: result.phases,
                                              observedOutcome: result.outcome, observedStatus: result.status,

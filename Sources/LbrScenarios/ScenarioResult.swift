@@ -34,6 +34,12 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     /// Set on a repeated run whose evidence was not kept: the test name of the kept run with the same status
     /// and outcome, whose evidence stands for it (its phases, records and notes are empty).
     public var evidenceFoldedInto: String?
+    /// What the backend said when the run began (layout, guest code ranges, notes): with `records`, everything
+    /// the verdict engine consumes (`RunCapture`); nil for runs that did not begin.
+    public var session: SessionInfo? = nil
+    /// Why the runner stopped the run's steps early (timeout, error, skip, signal), when it did: the status
+    /// and reason that win over the verdict. Kept so a capture can be judged again exactly (`RunCapture`).
+    public var stoppedEarly: RunFailure? = nil
     /// Shadow model: predicted versus observed outcome (hw/hybrid runs with a shadow model; Shadow.swift).
     public var shadow: ShadowSummary? = nil
 
@@ -43,4 +49,11 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
         guard repeats > 1 else { return scenario }
         return runsCovered > 1 ? "\(scenario).r\(repeatIndex + 1)-r\(repeatIndex + runsCovered)" : "\(scenario).r\(repeatIndex + 1)"
     }
+}
+
+/// Why a run's steps stopped early: the status it gets and the reason.
+public struct RunFailure: Hashable, Sendable, Codable {
+    public var status: ResultStatus
+    public var reason: String
+    public init(status: ResultStatus, reason: String) { self.status = status; self.reason = reason }
 }

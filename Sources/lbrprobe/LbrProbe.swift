@@ -17,6 +17,7 @@ struct LbrProbe: AsyncParsableCommand {
         CompareRuns.self,
         ContractCmd.self,
         TimelineCmd.self,
+        JudgeCmd.self,
     ]
 
     static let configuration = CommandConfiguration(
