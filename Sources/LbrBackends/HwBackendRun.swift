@@ -1,5 +1,6 @@
 // One hw scenario run: the real guest, the observers on its vCPU thread, the open host contenders.
 
+import CLbrShim
 import LbrCore
 import LbrLinux
 import LbrScenarios
@@ -171,6 +172,30 @@ final class HwRun {
     let shared: HwProcessState
     /// Other KVM VMs running when the run began (descriptions), whose kernel lines look like ours (§9.4).
     private(set) var otherVms: [String] = []
+    /// An LBR sampling contender was opened and its ring has not been seeded yet (§9.6).
+    private var seedPending = false
+    /// Whether a guest command is running (a host action now is `whileVcpuRuns`).
+    private var insideGuestCommand = false
+
+    /// The seed read (§9.6): the runner busy-waits `ModelHost.seedPeriods`-like two sample periods pinned to the
+    /// vCPU's CPU while the vCPU thread is off it (between commands, so the vLBR is not scheduled), so one real
+    /// `intel_pmu_lbr_read()` lands in the contender's ring (filtered out: not the vCPU thread's) and the first
+    /// kept sample is compared with it. Returns a note.
+    func seedRead() -> String {
+        seedPending = false
+        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096)))
+        let allowed = (0..<n).filter { lbr_self_affinity_has($0) == 1 }
+        guard lbr_pin_self_to_cpu(Int32(cpu)) == 0 else {
+            return "seed read skipped: cannot pin the runner to CPU \(cpu) (the first kept sample has no predecessor)"
+        }
+        defer { _ = allowed.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } }
+        let ns = 2 &* exitCalibration.periodNs(plan.period)
+        let end = monotonicNs() &+ ns
+        var spins: UInt64 = 0
+        while monotonicNs() < end { spins &+= 1 }
+        return "seed read: the runner ran \(ns / 1000) us (two sample periods) on CPU \(cpu) with the vCPU thread off it, so the ring holds one real LBR read before the first kept sample (§9.6)"
+    }
+
     /// Host-mode time per port-I/O exit and the core clock, measured at open (§9.6).
     private(set) var exitCalibration = HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
                                                          coreHz: 0)
@@ -406,6 +431,8 @@ final class HwRun {
 
         let result: GuestResult
         let t0 = monotonicNs()
+        insideGuestCommand = true
+        defer { insideGuestCommand = false }
         switch during {
         case .none:
             result = vm.run(cmd, timeout: timeout)
@@ -432,6 +459,7 @@ final class HwRun {
         let window = GuestCommandWindow(tid: UInt32(bitPattern: vm.vcpuThreadID), startNs: t0, endNs: monotonicNs())
         out += guestObservations(cmd, result: result)
         out += drainSamples(after: window)
+        if seedPending { out.append(at(.note(seedRead()))) }
         return out
     }
 
@@ -595,9 +623,11 @@ final class HwRun {
                 throw .unsupported(reason)
             case let .opened(set):
                 contenders.append(OpenContender(spec: spec, set: set, previous: [], pending: nil))
+                if contender.usesLbr && !set.rings.isEmpty { seedPending = true }
                 let rings = set.rings.isEmpty ? "" : ", ring \(set.rings.map { String($0.dataPages) }.joined(separator: "/")) data pages, sample_period \(set.samplePeriod.map(String.init) ?? "?")"
                 out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")\(rings)")))
             }
+            if seedPending && !insideGuestCommand { out.append(at(.note(seedRead()))) }
             return out
         case let .close(spec):
             guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }

@@ -182,9 +182,15 @@ public enum HostContenders {
         }
         for a in attrs {
             do throws(PerfOpenError) {
-                let e = try PerfEvent.open(attr: a, pid: pid, cpu: eventCpu)
+                // A sampling event whose ring is mapped is opened disabled, mapped, then enabled
+                // (PERF_EVENT_IOC_ENABLE): samples taken before the ring exists would vanish without a
+                // PERF_RECORD_LOST (docs/reference.md §9.6). The enable's IPI still lands inside the phase.
+                let ringed = mapRings && a.isSampling
+                var opened = a
+                if ringed { opened.disabled = true }
+                let e = try PerfEvent.open(attr: opened, pid: pid, cpu: eventCpu)
                 events.append(e)
-                if mapRings && a.isSampling {
+                if ringed {
                     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
                     var pages = ringPages ?? HostSampling.ringPages(sampleBytes: HostSampling.sampleBytes(a, depth: lbrDepth),
                                                                     period: a.samplePeriod, pageSize: page)
@@ -195,6 +201,12 @@ public enum HostContenders {
                         } catch {
                             let refused = error.errno == .notPermitted || error.errno == .noMemory
                             if ringPages == nil && refused && pages > 8 { pages /= 2; continue }
+                            closeAll()
+                            throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
+                        }
+                    }
+                    if !a.disabled {
+                        do throws(LinuxError) { try e.enable() } catch {
                             closeAll()
                             throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
                         }
