@@ -214,7 +214,7 @@ public enum HostContenders {
                 }
             } catch {
                 closeAll()
-                if let reason = skipReason(error) { return .skipped(reason: reason, attr: a) }
+                if let reason = skipReason(error) { return .skipped(reason: reason, attr: error.attr) }
                 throw error
             }
         }
