@@ -48,7 +48,7 @@ import Testing
 @Suite struct SampleEvidenceTests {
     @Test(arguments: Backends.modelNames)
     func everyStarvationVoteStandsOnThirtyTwoSamples(model: String) throws {
-        let r = Host.run(try Backends.make(kind: .sim, model: model, profile: Host.profile), Catalog.defaultSet)
+        let r = ThisHost.run(try Backends.make(kind: .sim, model: model, profile: ThisHost.profile), Catalog.defaultSet)
         var votes = 0
         for x in r.results {
             for p in x.phases {
