@@ -3,7 +3,6 @@
 import Foundation
 import LbrScenarios
 import LbrTestSupport
-import LbrTestSupport
 import Testing
 
 @Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
