@@ -82,7 +82,7 @@ public struct RunCapture: Hashable, Sendable, Codable {
             results.append(r)
         }
         return RunReport(backend: backend, model: model, availability: .available(detail: "capture \(source)"),
-                         selectionReason: nil, cpu: cpu, kernelRelease: kernelRelease, repeats: runs.map(\.repeats).max() ?? 1,
+                         selection: nil, cpu: cpu, kernelRelease: kernelRelease, repeats: runs.map(\.repeats).max() ?? 1,
                          timeoutNs: 0, expectFile: expectFile, results: results, startUnixNs: runs.first?.startUnixNs,
                          durationNs: total, runId: runId, host: host)
     }

@@ -29,8 +29,10 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var backend: BackendKind
     public var model: String?
     public var availability: BackendAvailability
-    /// Why this backend was chosen (`--backend auto`), if the caller says.
-    public var selectionReason: String?
+    /// What `--backend auto` chose and passed over, if the caller says.
+    public var selection: AutoSelection?
+    /// Why this backend was chosen, one line (`--backend auto chose hybrid: ... (hw unavailable: ...)`).
+    public var selectionReason: String? { selection.map { "--backend auto chose " + $0.text } }
     public var cpu: Int
     public var kernelRelease: String
     public var repeats: Int
@@ -42,9 +44,12 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
-    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
-    /// and in every report.
-    public var fallback: String?
+    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr and in every
+    /// report.
+    public var fallback: String? {
+        guard let s = selection, s.chosen != .hw else { return nil }
+        return "--backend auto fell back to \(s.chosen.rawValue): \(s.text)"
+    }
 
     /// Runs the results stand for (`runsCovered` summed).
     public var runsReported: Int { results.reduce(0) { $0 + $1.runsCovered } }
@@ -59,14 +64,13 @@ public struct RunReport: Hashable, Sendable, Codable {
     /// The host the run ran on (nil when the caller did not say).
     public var host: HostIdentity?
 
-    public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
+    public init(backend: BackendKind, model: String?, availability: BackendAvailability, selection: AutoSelection?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
                 results: ScenarioResults, startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
-                fallback: String? = nil, runId: String = RunId.unset, host: HostIdentity? = nil) {
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
-        self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
+        self.selection = selection; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
-        self.fallback = fallback
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
         self.runId = runId; self.host = host
     }

@@ -59,8 +59,8 @@ public struct Runner {
                 results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
                 continue
             }
-            if case let .unavailable(reason) = availability {
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
+            if !availability.isAvailable {
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)"))
                 continue
             }
             if case let .unsupported(reason) = backend.support(for: s) {
@@ -91,10 +91,10 @@ public struct Runner {
             }
         }
         return RunReport(backend: backend.kind, model: backend.modelName, availability: availability,
-                         selectionReason: options.selectionReason, cpu: options.cpu,
+                         selection: options.selection, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback,
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy,
                          runId: options.runId, host: options.host)
     }
 
