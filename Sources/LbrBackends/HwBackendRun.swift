@@ -601,22 +601,30 @@ final class HwRun {
             guard !contenders.contains(where: { $0.spec == spec }) else { throw .failed("\(spec) is already open") }
             var out: [TimedObservation] = []
             let contender: Contender
+            var measured: HostContenderSet?
             switch spec {
             case let .contender(c):
                 contender = c
             case .everyCounter:
-                // §3.4 (b): the counts come from CPUID.0xA of the CPU we run on, less what nmi_watchdog holds (§9.4).
+                // §3.4 (b), measured: the largest set of CPU-pinned counting events that all run (none ERROR, none
+                // INACTIVE), starting from CPUID.0xA's counts; whatever else holds counters on this CPU (the
+                // hard-lockup detector, the buddy detector's absence, other perf users) is found, not guessed.
                 let counters = ArchPerfmonCounters.host()
-                let sized = counters.exhaustionContender(nmiWatchdog: plan.nmiWatchdog)
-                contender = sized.contender
-                out.append(at(.note("counter-exhaustion-all resolved from CPUID.0xA (PMU version \(counters.version)): \(sized.note)")))
+                let m = try measureExhaustion(gp: counters.generalPurpose, fixed: counters.fixed)
+                contender = m.contender
+                measured = m.set
+                out.append(at(.note("counter-exhaustion-all measured on CPU \(cpu) from CPUID.0xA (PMU version \(counters.version), \(counters.generalPurpose) GP + \(counters.fixed) fixed): \(m.note)")))
             }
             let outcome: HostContenderOutcome
-            do {
-                outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true, ringPages: nil,
-                                                  samplePeriod: plan.period, lbrDepth: layout.depth)
-            } catch {
-                throw .failed("open \(contender.name): \(error)")
+            if let measured {
+                outcome = .opened(measured)
+            } else {
+                do {
+                    outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true, ringPages: nil,
+                                                      samplePeriod: plan.period, lbrDepth: layout.depth)
+                } catch {
+                    throw .failed("open \(contender.name): \(error)")
+                }
             }
             switch outcome {
             case let .skipped(reason, _):
@@ -660,6 +668,37 @@ final class HwRun {
             if kmsg == nil { return [at(.note("kmsg not watched"))] }
             return kmsgObservations(reportSilence: true)
         }
+    }
+
+    /// The largest counter-exhaustion set that fits on this CPU: opens `gp` GP + `fixed` fixed CPU-pinned counting
+    /// events, reads them after a millisecond, and while any is ERROR (read returns 0 bytes) or INACTIVE
+    /// (running < enabled) closes the set and tries one GP counter fewer, then one fixed counter fewer. The set
+    /// that fits stays open; the note says how many tries it took and what did not fit.
+    func measureExhaustion(gp: Int, fixed: Int) throws(BackendError) -> (contender: Contender, set: HostContenderSet, note: String) {
+        var g = gp, f = fixed
+        var refused: [String] = []
+        while g + f > 0 {
+            let c = Contender.counterExhaustion(gp: g, fixed: f)
+            let outcome: HostContenderOutcome
+            do { outcome = try HostContenders.open(c, cpu: Int32(cpu)) } catch { throw .failed("open \(c.name): \(error)") }
+            guard case let .opened(set) = outcome else {
+                if case let .skipped(reason, _) = outcome { throw .unsupported(reason) }
+                throw .failed("open \(c.name)")
+            }
+            let end = monotonicNs() &+ 1_000_000
+            while monotonicNs() < end {}
+            let obs = (try? set.observe(since: [])) ?? []
+            let bad = obs.filter { $0.state == .error || $0.state == .inactive }.count
+            if bad == 0 && obs.count == set.events.count {
+                let why = refused.isEmpty ? "all \(gp) GP + \(fixed) fixed counters fit (nothing else holds a counter on this CPU)"
+                    : "\(refused.joined(separator: "; ")); \(g) GP + \(f) fixed fit"
+                return (c, set, "\(refused.count + 1) tr\(refused.isEmpty ? "y" : "ies"): \(why) → \(c.name): with it the vLBR's event is the one collect_events() refuses at n >= max_count (§3.4)")
+            }
+            refused.append("\(g) GP + \(f) fixed: \(bad) of \(obs.count) event(s) ERROR or INACTIVE (another counter user on this CPU)")
+            set.close()
+            if g > 0 { g -= 1 } else { f -= 1 }
+        }
+        throw .unsupported("counter exhaustion: not even one counting event runs on CPU \(cpu) (\(refused.joined(separator: "; ")))")
     }
 
     /// The contender's name for a single-event contender, "<name>.<k>" for event k of a multi-event one.
