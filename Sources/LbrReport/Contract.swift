@@ -287,7 +287,12 @@ struct Builder {
     // MARK: Q2
 
     func q2Answer() -> String {
-        q2TracedAnswer() + q2LeakAnswer()
+        let leak = q2LeakAnswer()
+        guard leak.hasPrefix(" But"), case let traced = q2TracedAnswer(), traced.hasPrefix("no: ") else {
+            return q2TracedAnswer() + leak
+        }
+        // guest-traced saw no trace, guest-leak did: the flat "no" holds only while the vLBR is ACTIVE.
+        return "not while its vLBR is ACTIVE: " + traced.dropFirst(4) + leak
     }
 
     /// The ERROR + DEBUGCTL.LBR=1 path (`guest-leak`, reference §9.7), appended to the guest-traced answer.

@@ -3,6 +3,8 @@
 // is in CommandLineTests/JudgeCliTests.swift).
 import Foundation
 import LbrBackends
+import LbrDocument
+import LbrReport
 import LbrCore
 import LbrScenarios
 import LbrTestSupport
@@ -33,5 +35,25 @@ import Testing
             #expect(a.scenario == b.scenario)
             #expect(try Self.verdictBytes(a) == Self.verdictBytes(b), "\(a.scenario)")
         }
+    }
+}
+
+/// `contract` Q2 from the guest-leak scenario: the flat "no" becomes "not while its vLBR is ACTIVE", and the
+/// ERROR + DEBUGCTL.LBR=1 path is named with its evidence (reference §9.7); JSON carries N and the share.
+@Suite struct GuestLeakContractTests {
+    @Test func q2NamesTheErrorPathWithItsEvidence() throws {
+        let report = ThisHost.run(try Backends.make(kind: .sim, model: "mainline", profile: ThisHost.profile),
+                                  [Catalog.guestTraced, Catalog.guestLeak])
+        let json = try JsonReport.render(report)
+        let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
+        let errors = try SchemaValidator(schema: schema).validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+        #expect(errors.isEmpty, "\(errors.prefix(5))")
+        #expect(json.contains("\"guest-branch-leak\"") && json.contains("\"host_lbr_samples\""))
+        let doc = try RunDocumentReader.decode(Data(json.utf8), source: "test")
+        let c = try Contract.render([doc], models: [], format: .markdown)
+        #expect(c.contains("Not while its vLBR is ACTIVE"))
+        #expect(c.contains("the guest is traced exactly when it runs with DEBUGCTL.LBR=1 while its vLBR is not ACTIVE"))
+        #expect(c.contains("`guest-branch-leak` finding"))
+        #expect(c.contains("| `guest-leak` | `incl-guest` |"))
     }
 }
