@@ -41,6 +41,10 @@ public final class ModelHost: Sendable {
         public var vcpuThreadWaitNs: UInt64 = 20_000
         /// How long a preempting host task runs (about one CFS slice).
         public var preemptionNs: UInt64 = 1_000_000
+        /// Host-mode time on the vCPU thread of one port-I/O exit of the payload's exit loop (VM-exit, the
+        /// VMM's KVM_EXIT_IO dispatch, VM-entry): 2.5 µs, the order hw calibration measures on VMX hosts (§9.6).
+        /// The vLBR stays scheduled (the thread keeps running), so host LBR samples in this time are starved.
+        public var hostNsPerExit: UInt64 = 2_500
         public init() {}
     }
 
@@ -65,6 +69,8 @@ public final class ModelHost: Sendable {
         var trappedInCommand: UInt64 = 0
         var nextHostTask = 2
         var commandsBegun = 0
+        /// An LBR sampling contender was opened and its seed read is still due.
+        var seedPending = false
     }
     private let state: Mutex<State>
 
@@ -136,22 +142,60 @@ public final class ModelHost: Sendable {
     /// Guest TSC as the model sees it (1 GHz: the model clock in ns).
     public func guestTsc() -> UInt64 { state.withLock { s in s.model.nowNs } }
 
-    /// End of a guest command: the rest of its guest time, the DONE exit and return to user space
-    /// (vcpu_put), then the VMM's turnaround on the vCPU thread. Returns the model's exit counters for it.
+    /// End of a guest command: the rest of its guest time (and, for an exit loop, each port-I/O exit: return
+    /// to user space, `hostNsPerExit` of host-mode time on the vCPU thread, re-entry), the DONE exit and return
+    /// to user space (vcpu_put), then the VMM's turnaround on the vCPU thread. Returns the model's exit counters.
     @discardableResult
     public func endGuestCommand(_ request: GuestMailbox.Request?) -> ExitCounters {
         state.withLock { s in
+            var pings: UInt64 = 0
             if let request {
                 let ns = PayloadProgram.guestTimeNs(for: request, nsPerInstruction: timing.nsPerGuestInstruction)
                 if ns > 0 { s.model.advance(ns: ns) }
+                if request.opcode == .exitLoop {
+                    pings = request.arg0
+                    for _ in 0..<pings {
+                        s.model.vcpuPut()
+                        s.model.advance(ns: timing.hostNsPerExit)
+                        s.model.vcpuEnter()
+                    }
+                }
             }
             s.model.vcpuPut()
             let exits = s.model.stats.vmExits &- s.exitsAtCommandStart
             s.model.advance(ns: timing.vmmTurnaroundNs)
             s.model.vcpuThreadBlocks(durationNs: timing.vcpuThreadWaitNs)
+            if s.seedPending { Self.seedRead(&s) }
             collect(&s)
-            return ExitCounters(exits: exits, ioExits: 1, msrExits: s.trappedInCommand)
+            return ExitCounters(exits: exits, ioExits: 1 &+ pings, msrExits: s.trappedInCommand)
         }
+    }
+
+    /// Host-mode time the runner spends on the vCPU's CPU right after opening an LBR sampling contender, in
+    /// sample periods: enough for one real `intel_pmu_lbr_read()` with the vCPU thread (and its vLBR) off the
+    /// CPU, which seeds the stale-repeat comparison of the first kept sample (§9.6).
+    public static let seedPeriods: UInt64 = 2
+
+    /// The seed read (lock held): the vCPU thread stays blocked while the runner's host work runs.
+    private static func seedRead(_ s: inout State) {
+        s.seedPending = false
+        s.model.vcpuThreadBlocks(durationNs: seedPeriods &* samplePeriodNs(s.model))
+    }
+
+    /// The model's sample period in nanoseconds (`Contender.modelSamplePeriod` counts at the model's clock).
+    public var samplePeriodNs: UInt64 { state.withLock { s in Self.samplePeriodNs(s.model) } }
+
+    private static func samplePeriodNs(_ model: KernelModel) -> UInt64 {
+        let c = max(1, model.costs.countsPerNs)
+        return (Contender.modelSamplePeriod + c - 1) / c
+    }
+
+    /// The command that runs for `command`: `hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the
+    /// model's sample period and `Timing.hostNsPerExit` (the same arithmetic the hw backend uses with its
+    /// measured figures, `HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    public func sized(_ command: GuestCommand) -> GuestCommand {
+        guard case let .hostSampleTime(p) = command else { return command }
+        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: samplePeriodNs, hostNsPerExit: timing.hostNsPerExit))
     }
 
     // MARK: host side
@@ -165,6 +209,11 @@ public final class ModelHost: Sendable {
                 let c = resolve(spec, &s)
                 let ids = whileGuestRuns ? s.model.installWhileRunning(c) : s.model.openHost(c, cpu: 0)
                 s.open.append((spec, c, ids))
+                // The seed read (§9.6): the runner keeps the CPU busy in host mode for `seedPeriods` sample
+                // periods right after opening (after the command it opened during), so the ring holds one real
+                // read that the first kept sample is compared with.
+                if c.usesLbr { s.seedPending = true }
+                if s.seedPending && !whileGuestRuns { Self.seedRead(&s) }
             case let .close(spec):
                 if let i = s.open.firstIndex(where: { $0.spec == spec }) {
                     for id in s.open[i].ids { s.model.close(id) }

@@ -84,6 +84,12 @@ public enum GuestPayload {
         return out
     }()
 
+    /// Every edge as the LBR entries it can produce (a ret row has TO == FROM: it returns to a call's return
+    /// point), for the exact-match guest-branch detector in host samples (docs/reference.md §9.7).
+    public static let edgeSet = GuestEdgeSet(edges: edges.values.map {
+        (from: $0.from, to: $0.to, returnPoint: $0.returnPoint, isRet: $0.to == $0.from)
+    })
+
     /// The edge with id `id` (a LBR_EDGE_* constant); traps when the payload does not export it (a build error).
     public static func edge(_ id: Int32) -> Edge {
         guard let e = edges[UInt32(id)] else { preconditionFailure("guest.S exports no edge \(id)") }

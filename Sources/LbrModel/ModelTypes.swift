@@ -69,8 +69,10 @@ public struct ModelCosts: Hashable, Sendable {
     public var ipiNs: UInt64 = 2_000
     /// One taken guest branch.
     public var guestBranchNs: UInt64 = 2
-    /// Nanoseconds per counted event (value of a host counter = running ns / this); 1 = 1 GHz cycles.
-    public var nsPerCount: UInt64 = 1
+    /// Counted events per nanosecond of running time: the model's core clock in GHz (value of a host counter =
+    /// running ns × this; a sample period of P counts lasts P / this ns). 3: a 3 GHz core, the order of the
+    /// Cascade Lake hosts the hw path targets (3.1 GHz), so a 100,000-cycle period lasts ≈33 µs as on hardware.
+    public var countsPerNs: UInt64 = 3
     /// perf multiplexing interval (`perf_event_mux_interval_ms`, default 1000/HZ; HZ=250 → 4 ms).
     public var rotationIntervalNs: UInt64 = 4_000_000
     /// kmsg ratelimit (DEFAULT_RATELIMIT_INTERVAL = 5 s, DEFAULT_RATELIMIT_BURST = 10).

@@ -68,6 +68,8 @@ public enum PlainAnswer {
         case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
         case "between-exits": return "with the host event opened between VM-exits"
         case "while-running": return "with it opened while the vCPU ran"
+        case "incl-guest": return "with the vLBR in ERROR and a host event including the guest"
+        case "excl-guest": return "with a host event excluding the guest"
         default: return nil
         }
     }

@@ -20,6 +20,7 @@ struct LbrProbe: ParsableCommand {
         CompareRuns.self,
         ContractCmd.self,
         TimelineCmd.self,
+        JudgeCmd.self,
     ]
 
     /// The entry point: synchronous (no Swift concurrency runtime, so no libdispatch worker thread is needed just

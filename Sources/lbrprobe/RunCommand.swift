@@ -102,6 +102,9 @@ struct Run: ParsableCommand {
     var json: String?
 
     // Timeline picture, compact / detailed text, progress.
+    @Option(help: "Also write a capture (lbrprobe.capture/1, compact JSON) to FILE (atomically): every observation the verdict engine consumed, per scenario run and phase, with the session facts; `lbrprobe judge FILE` derives the verdicts again (docs/capture-format.md).")
+    var capture: String?
+
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
     var timeline: String?
 
@@ -149,7 +152,7 @@ struct Run: ParsableCommand {
         OutputTargets.ignoreSigpipe()
         // Outputs naming the same file would overwrite each other: usage error before anything runs.
         let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
-                       ("--timeline", timeline)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+                       ("--timeline", timeline), ("--capture", capture)].compactMap { f, p in p.map { (flag: f, path: $0) } }
         if let clash = OutputTargets.samePathError(outputs) {
             printError("Error: \(clash)")
             throw ExitCode(LbrExitCode.usage.rawValue)
@@ -248,6 +251,7 @@ struct Run: ParsableCommand {
             } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
         }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
+        save("--capture", capture) { try JudgeCmd.encode(report) }
         withExtendedLifetime(lock) {}
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
