@@ -33,8 +33,22 @@ public enum TapReport {
         if let m = report.model { head += " model \(m)" }
         head += " cpu \(report.cpu) kernel \(report.kernelRelease)"
         var header = ReportSupport.diagnostics(head)
-        if let why = report.selectionReason { header += ReportSupport.diagnostics("selected: " + why) }
-        if let f = report.fallback { header += ReportSupport.diagnostics("fallback: " + f) }
+        if let seg = TestIdentity.modelSegment(backend: report.backend, model: report.model) {
+            header += ReportSupport.diagnostics("basis: every result is the prediction of model \(report.model ?? "unnamed"), "
+                                                + "not a hardware measurement; test names start with \(seg).")
+        }
+        // The selection once: what was chosen, then each passed-over backend's blockers (the fallback notice
+        // of the run document says the same, so it is not repeated here).
+        if let why = report.selectionReason {
+            let parsed = ReportSupport.selection(why)
+            header += ReportSupport.diagnostics("selected: " + parsed.head)
+            for (kind, blockers) in parsed.passedOver {
+                header += ReportSupport.diagnostics("\(kind) unavailable (\(blockers.count) blocker\(blockers.count == 1 ? "" : "s")):")
+                for b in blockers { header += ReportSupport.diagnostics("- " + b) }
+            }
+        } else if let f = report.fallback {
+            header += ReportSupport.diagnostics("fallback: " + f)
+        }
 
         if !report.availability.isAvailable || report.results.isEmpty {
             let reason = ReportSupport.oneLine(report.availability.isAvailable ? "no scenario selected" : report.availability.text)
@@ -52,7 +66,7 @@ public enum TapReport {
         let timeout = ReportSupport.secondsText(report.timeoutNs)
         for (i, r) in report.results.enumerated() {
             let n = i + 1
-            var name = ReportSupport.testName(r.testName)
+            var name = TestIdentity.tapName(r)
             if dedupe, !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
             if evidence {
                 for l in ReportSupport.evidenceLines(r) { out += ReportSupport.diagnostics(l) }

@@ -80,8 +80,10 @@ public enum TextReport {
             out += b.map { "  - \($0)" }
         }
         if let why = report.selectionReason {
+            // Why, not what again: the chosen backend's own detail is on the `backend:` line above.
             let parsed = ReportSupport.selection(why)
-            out.append("selected because: \(parsed.head)")
+            out.append("selected because: --backend auto takes the first eligible of hw, hybrid, sim"
+                       + (parsed.passedOver.isEmpty ? "" : "; passed over:"))
             for (kind, reasons) in parsed.passedOver {
                 out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
                 out += reasons.map { "  - \($0)" }
@@ -92,12 +94,26 @@ public enum TextReport {
             let head = f.components(separatedBy: ": ").first ?? f
             out.append("FALLBACK: \(head)" + (report.selectionReason == nil ? ": \(f.dropFirst(head.count + 2))" : " (why: the blockers above)"))
         }
+        if let basis = basisLine(report) { out.append(basis) }
         if let f = report.expectFile {
             out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")
         } else {
             out.append("expectations: none given (PASS = a verdict was reached; it was not compared with an expected outcome)")
         }
         return out
+    }
+
+    /// For a model backend: that no verdict below is a hardware measurement, and what is real on this host.
+    static func basisLine(_ report: RunReport) -> String? {
+        guard report.backend.usesModel else { return nil }
+        let m = report.model ?? "unnamed"
+        switch report.backend {
+        case .hybrid:
+            return "basis: every verdict below is the prediction of model \(m): the KVM guest, its exits and the vCPU's "
+                + "context switches are real on this host; host perf, the vLBR and kmsg are played by the model"
+        default:
+            return "basis: every verdict below is the prediction of model \(m); nothing was run on this host's kernel"
+        }
     }
 
     static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }

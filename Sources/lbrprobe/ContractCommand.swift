@@ -136,6 +136,7 @@ struct ContractCmd: ParsableCommand {
         let kernel = profile.kernelRelease.value ?? "unknown"
         let modelList: [String?] = allModels ? Backends.modelNames.map { Optional($0) } : [model]
         var documents: [JsonReport.RunDocument] = []
+        var neighboursNoted = false
         for m in modelList {
             let chosen: any ScenarioBackend
             var reason: String?
@@ -159,7 +160,8 @@ struct ContractCmd: ParsableCommand {
             logger.notice("contract: running \(Catalog.defaultSet.count) scenario(s) on \(chosen.kind.rawValue)\(m.map { " model \($0)" } ?? "")")
             // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
             let lock = chosen.availability().isAvailable
-                ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+                ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait, noteNeighbours: !neighboursNoted) : nil
+            if lock != nil { neighboursNoted = true }
             let report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
             withExtendedLifetime(lock) {}
             if report.nothingRan {

@@ -180,9 +180,13 @@ struct Run: ParsableCommand {
                 reason = "--backend auto chose " + pick.reason
                 logger.notice("\(reason!)")
                 if pick.backend.kind != .hw {
-                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
-                    // One line: the blockers themselves are listed once, in the report (issue 13).
-                    let passed = ReportSupport.selection(reason!).passedOver
+                    // The backend named once ("fell back to hybrid: hw unavailable: ..."), never "hybrid: hybrid:".
+                    let over = ReportSupport.selection(reason!).passedOver
+                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue)"
+                        + (over.isEmpty ? "" : ": " + over.map { "\($0.kind) unavailable: " + $0.blockers.joined(separator: "; ") }
+                            .joined(separator: "; "))
+                    // One line: the blockers themselves are listed once, in the report.
+                    let passed = over
                         .map { "\($0.kind) unavailable (\($0.blockers.count) blocker\($0.blockers.count == 1 ? "" : "s"))" }
                     printError("lbrprobe: note: --backend auto fell back to \(pick.backend.kind.rawValue)"
                                + (passed.isEmpty ? "" : ": " + passed.joined(separator: ", ") + "; see the report"))
