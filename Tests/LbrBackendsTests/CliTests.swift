@@ -90,12 +90,12 @@ struct CliTests {
         #expect(try x.nodes(forXPath: "//testcase").count == Catalog.defaultSet.count)
         #expect(try x.nodes(forXPath: "//testcase/failure").isEmpty)
         #endif
-        // KCIDB: tests with ids, origin, build_id, path, PASS.
+        // KCIDB: tests with ids, origin, build_id; a hybrid run's predictions under the model's path, DONE.
         let k = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/kcidb.json"))) as! [String: Any]
         let tests = try #require(k["tests"] as? [[String: Any]])
         #expect(tests.count == Catalog.defaultSet.count)
-        #expect(tests.allSatisfy { ($0["id"] as? String)?.hasPrefix("lbrprobe:") == true && $0["status"] as? String == "PASS"
-                                   && ($0["path"] as? String)?.hasPrefix("kvm.vlbr.") == true && $0["build_id"] != nil })
+        #expect(tests.allSatisfy { ($0["id"] as? String)?.hasPrefix("lbrprobe:") == true && $0["status"] as? String == "DONE"
+                                   && ($0["path"] as? String)?.hasPrefix("lbrprobe_model.hybrid.seed_2023.") == true && $0["build_id"] != nil })
         let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(left == ["junit.xml", "kcidb.json"], "no temporary files left: \(left)")
     }

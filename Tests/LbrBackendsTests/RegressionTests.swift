@@ -292,7 +292,7 @@ struct RegressionCliTests {
         // --write-expect then --expect round-trips; another model fails against it.
         #expect(try Cli.run(["run", "--backend", "sim", "--expect", e]).code == 0)
         let other = try Cli.run(["run", "--backend", "sim", "--model", "seed-2023", "--expect", e, "--format", "tap"])
-        #expect(other.code == 1 && other.stdout.contains("not ok 2 host-first"))
+        #expect(other.code == 1 && other.stdout.contains("not ok 2 sim-model-seed-2023.host-first"))
 
         let same = try Cli.run(["compare", a, b])
         #expect(same.code == 0, "\(same.stdout)\(same.stderr)")

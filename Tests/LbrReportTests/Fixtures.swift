@@ -5,8 +5,8 @@ import LbrCore
 /// A small deterministic backend for report tests: every scenario runs with an active vLBR except the
 /// ones named in `inactive`; `skip`, `fail` and `timeout` scenarios are steered through the runner.
 final class ReportFixtureBackend: ScenarioBackend {
-    let kind: BackendKind = .sim
-    let modelName: String? = "mainline"
+    var kind: BackendKind = .sim
+    var modelName: String? = "mainline"
     var avail: BackendAvailability = .available(detail: "kernel model mainline")
     var unsupported: [String: String] = [:]
     var throwIn: [String: BackendError] = [:]
@@ -65,8 +65,10 @@ final class ReportFixtureBackend: ScenarioBackend {
 
 enum Fixtures {
     /// A report with every status: pass, fail (unmet expectation), skip, error, timeout.
-    static func mixedReport() -> RunReport {
+    static func mixedReport(kind: BackendKind = .sim) -> RunReport {
         let b = ReportFixtureBackend()
+        b.kind = kind
+        if kind == .hw { b.modelName = nil }
         b.unsupported["counter-exhaustion"] = "no CPUID.0xA counters # on this \"host\" <x>"
         b.throwIn["irq-takeover"] = .failed("KVM_RUN: EFAULT & <bad>")
         b.throwIn["switch-retention"] = .timeout("guest did not answer within 45 s")

@@ -107,7 +107,7 @@ import LbrCore
 
 @Suite struct TapReportTests {
     @Test func tapFollowsKtapConventions() {
-        let report = Fixtures.mixedReport()
+        let report = Fixtures.mixedReport(kind: .hw)  // hardware results: plain scenario names
         let tap = TapReport.render(report)
         let p = KtapParse(tap)
         #expect(p.errors.isEmpty, "\(p.errors)")
@@ -140,6 +140,7 @@ import LbrCore
 
     @Test func repeatsGetUniqueNumberedNames() {
         let b = ReportFixtureBackend()
+        b.kind = .hw; b.modelName = nil
         let r = Runner(backend: b, options: RunOptions(repeats: 2, kernelRelease: "x")).run([Catalog.guestBaseline, Catalog.hostFirst])
         let p = KtapParse(TapReport.render(r, evidence: false))
         #expect(p.errors.isEmpty)
@@ -187,7 +188,7 @@ import LbrCore
 
 @Suite struct KcidbReportTests {
     @Test func kcidbTestsAreWellShaped() throws {
-        let doc = KcidbReport.document(Fixtures.mixedReport(), buildId: "kernelci:build-42")
+        let doc = KcidbReport.document(Fixtures.mixedReport(kind: .hw), buildId: "kernelci:build-42")
         #expect(doc.version.major == 5)
         #expect(doc.tests.count == 9)
         #expect(Set(doc.tests.map(\.id)).count == 9)
@@ -326,7 +327,7 @@ import LbrCore
             case .skip: want = "skip"
             case .fail, .error, .timeout: want = "fail"
             }
-            #expect(calls.contains("\(r.testName) --result \(want)"), "\(r.testName): \(calls)")
+            #expect(calls.contains("\(TestIdentity.tapName(r)) --result \(want)"), "\(r.testName): \(calls)")
         }
         #expect(status == 1) // the fixture has failures
     }
