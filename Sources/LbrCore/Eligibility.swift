@@ -193,7 +193,11 @@ public enum Eligibility {
 
         // 2. KVM: /dev/kvm, kvm_intel, enable_pmu, no mediated PMU (§2.3, §2.4, §6.3).
         if let u = p.kvm.apiVersion.unavailable {
-            no.append(.init(.kvmUnavailable, "\(p.kvm.device) unusable (\(u.detail))", ref: "§2"))
+            // EACCES/EPERM: the user can fix it (the device belongs to group kvm on Debian, Fedora, Ubuntu).
+            let fix = u.errno == 13 || u.errno == 1
+                ? ": this user may not open it; add the user to the group owning it (usually kvm: `sudo usermod -aG kvm $USER`, "
+                    + "then log in again) or run as root" : ""
+            no.append(.init(.kvmUnavailable, "\(p.kvm.device) unusable (\(u.detail))\(fix)", ref: "§2"))
         }
         if let mods = p.kvm.modules.value, !mods.contains("kvm_intel") {
             let loaded = mods.isEmpty ? "none" : mods.joined(separator: ", ")

@@ -27,7 +27,9 @@ public enum TextReport {
         out.append(head)
         out += headerLines(report)
         out.append("")
-        if summary {
+        if summary && report.repeats == 1 {
+            out += oneLineTable(report)
+        } else if summary {
             out += summaryTable(report)
         } else {
             out += runTable(report)
@@ -136,13 +138,36 @@ public enum TextReport {
         let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
         out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
         var answered = Set<String>()
+        var unavailableSaid = false
         for r in report.results {
             out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
-            if answered.insert(r.scenario + " " + r.outcome.code).inserted {
+            if backendUnavailable(r.reason) != nil {
+                // The same for every run: said once, under the first.
+                if !unavailableSaid {
+                    unavailableSaid = true
+                    let s = PlainAnswer.sentence(for: r)
+                    out.append("\(pad("", nameW))  -> \(s.hasSuffix(".") ? String(s.dropLast()) : s); so is every run below.")
+                }
+            } else if answered.insert(r.scenario + " " + r.outcome.code).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
             for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }
         }
+        return out
+    }
+
+    /// `--summary` of a run without repeats: one line per result (status, outcome, the kinds of its findings),
+    /// nothing under it.
+    static func oneLineTable(_ report: RunReport) -> [String] {
+        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
+        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
+        var out = ["\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  FINDINGS"]
+        for r in report.results {
+            let kinds = r.findings.map(\.kind.rawValue)
+            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  "
+                       + (kinds.isEmpty ? "-" : kinds.joined(separator: ", ")))
+        }
+        out.append("(--summary: the plain answers, findings and evidence are in the default text)")
         return out
     }
 

@@ -52,13 +52,13 @@ struct ContractCmd: ParsableCommand {
     @Option(help: "Live run: also write each run document used to DIR (run-<backend>-<model>.json).")
     var saveRuns: String?
 
-    @Option(help: "CPU for the vCPU thread and the contenders (live run; default: the first CPU this process may run on).")
+    @Option(parsing: .unconditional, help: "CPU for the vCPU thread and the contenders (live run; default: the first CPU this process may run on).")
     var cpu: Int?
 
     @Flag(help: "Live run: when another lbrprobe is probing the CPU, wait for it instead of exiting 75.")
     var wait = false
 
-    @Option(help: "Per-scenario timeout in seconds (live run).")
+    @Option(parsing: .unconditional, help: "Per-scenario timeout in seconds (live run).")
     var timeout: Double = 45
 
     var allModels: Bool { model == "all" }
@@ -77,6 +77,7 @@ struct ContractCmd: ParsableCommand {
         }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        if let cpu, from.isEmpty { _ = try CpuChoice.resolve(requested: cpu, online: CpuChoice.onlineCpus()) }
     }
 
     /// Every model's description, in catalog order.

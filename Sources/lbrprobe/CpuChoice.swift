@@ -47,6 +47,13 @@ enum CpuChoice {
         return nil
     }
 
+    /// The online CPUs (/sys/devices/system/cpu/online), nil when unreadable: for checking --cpu while the
+    /// command line is validated, so a bad CPU gets the subcommand's usage.
+    static func onlineCpus() -> [Int]? {
+        guard let s = try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8) else { return nil }
+        return KernelText.cpuList(s.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// The CPU to probe: `requested` if it is online and allowed (else a usage error naming why), or the first
     /// online CPU this process may run on.
     static func resolve(requested: Int?, online: [Int]?) throws -> Int {

@@ -126,6 +126,16 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         }
     }
 
+    @Test func summaryWithoutRepeatIsOneLinePerScenario() {
+        let r = Fixtures.mixedReport()
+        let short = TextReport.render(r, summary: true).split(separator: "\n")
+        let full = TextReport.render(r).split(separator: "\n")
+        let rows = short.filter { l in Catalog.names.contains { l.hasPrefix($0 + " ") } }
+        #expect(rows.count == Catalog.all.count)
+        #expect(!short.contains { $0.contains("-> ") || $0.contains("FINDING") })
+        #expect(short.count < full.count, "--summary \(short.count) lines, default \(full.count)")
+    }
+
     @Test func summaryIsOneRowPerScenarioWithItsAnswer() {
         let b = ReportFixtureBackend()
         let r = Runner(backend: b, options: RunOptions(repeats: 5, kernelRelease: "t")).run(Catalog.all)
