@@ -182,7 +182,7 @@ public final class ModelHost: @unchecked Sendable {
                             total = SampleAnalysis.merge(total, s)
                         }
                         model.logging = saved
-                        pending.append(TimedObservation(timeNs: model.nowNs, .hostSamples(total)))
+                        pending.append(TimedObservation(timeNs: model.nowNs, .hostSamples(total), basis: modelBasis))
                     }
                 }
             case .readKmsg:
@@ -249,15 +249,18 @@ public final class ModelHost: @unchecked Sendable {
         }
     }
 
-    /// Appends an observation from the backend itself (e.g. a real measurement) at the model's time.
-    public func append(_ o: Observation) {
-        lock.withLock { pending.append(TimedObservation(timeNs: model.nowNs, o)) }
+    /// Appends an observation from the backend itself (e.g. a real measurement: `basis` `.kvm`) at the model's time.
+    public func append(basis: Basis, _ o: Observation) {
+        lock.withLock { pending.append(TimedObservation(timeNs: model.nowNs, o, basis: basis)) }
     }
+
+    /// The basis of everything the model plays: `model NAME`.
+    var modelBasis: Basis { .model(model.variant.name) }
 
     // MARK: private (lock held)
 
     private func emitNote(_ s: String) {
-        pending.append(TimedObservation(timeNs: model.nowNs, .note(s)))
+        pending.append(TimedObservation(timeNs: model.nowNs, .note(s), basis: modelBasis))
     }
 
     /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
@@ -267,7 +270,7 @@ public final class ModelHost: @unchecked Sendable {
             case .kmsg: kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:
                 pending.append(TimedObservation(timeNs: t.timeNs,
-                    .note("model: vCPU thread switched out and back (\(n) context switches)")))
+                    .note("model: vCPU thread switched out and back (\(n) context switches)"), basis: t.basis))
             default: pending.append(t)
             }
         }

@@ -54,7 +54,8 @@ public final class ShadowedBackend: ScenarioBackend, ShadowModelSource {
         let obs = try inner.perform(step, deadlineNs: deadlineNs)
         if let s = shadow {
             do { pending += try s.perform(step, deadlineNs: UInt64.max) } catch {
-                pending.append(TimedObservation(timeNs: 0, .note("shadow model stopped at \(step): \(error.message)")))
+                pending.append(TimedObservation(timeNs: 0, .note("shadow model stopped at \(step): \(error.message)"),
+                                                basis: .model(variant.name)))
                 pending += s.end()
                 shadow = nil
             }

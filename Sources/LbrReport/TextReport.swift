@@ -46,7 +46,7 @@ public enum TextReport {
                 if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
                 for f in r.findings { out.append("   FINDING \(f.line)") }
-                if let sh = r.shadow { out.append("   " + ReportSupport.shadowText(sh)) }
+                if let sh = r.shadow { out.append("   " + BasisText.shadowSummary(sh, backend: r.backend)) }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
                     out.append("   phase \(p.phase) (\(p.role.rawValue), \(ReportSupport.ms(p.durationNs)) ms): vLBR \(p.inferred.rawValue)")
@@ -54,8 +54,9 @@ public enum TextReport {
                                + (p.hostStarved.map { ";  host starved: \($0 ? "yes" : "no")" } ?? ""))
                     let gt = ReportSupport.groundTruthText(p)
                     if !gt.isEmpty { out.append("     " + gt.dropFirst(2)) }
-                    if let sh = p.shadow { out.append("     " + sh.line) }
-                    for s in p.signals { out.append("     [\(s.kind.rawValue) => \(s.vote.rawValue)] \(s.evidence)") }
+                    if let b = BasisText.phaseLine(p) { out.append("     " + b) }
+                    if let sh = p.shadow { out.append("     " + BasisText.shadowPhase(sh, backend: r.backend)) }
+                    for s in p.signals { out.append("     " + BasisText.signalLine(s)) }
                     for e in p.evidence { out.append("       \(e)") }
                 }
             }

@@ -478,11 +478,13 @@ public struct Runner {
         if let shadow {
             let c = ShadowComparison.compare(scenario: scenario, model: shadow.shadowModel, observed: result.phases,
                                              observedOutcome: result.outcome, observedStatus: result.status,
-                                             shadowSession: shadow.shadowSession, shadowRecords: shadowRecords)
+                                             shadowSession: shadow.shadowSession, shadowRecords: shadowRecords,
+                                             ownModel: result.backend.usesModel)
             for i in result.phases.indices { result.phases[i].shadow = c.phases[result.phases[i].phase] }
             result.shadow = c.summary
             if let f = c.finding { result.findings.append(f) }
         }
+        FactBasis.stamp(&result)
         result.expectation = check(result, judged: !interrupted)
         if case .unmet = result.expectation { result.status = .fail }
         if result.status == .pass, expectations?.failOnModelDeparture == true,

@@ -50,8 +50,10 @@ public struct SignalReading: Hashable, Sendable, Codable {
     public var kind: SignalKind
     public var vote: InferredVlbr
     public var evidence: String
-    public init(kind: SignalKind, vote: InferredVlbr, evidence: String) {
-        self.kind = kind; self.vote = vote; self.evidence = evidence
+    /// Where the signal's observations come from (`FactBasis.stamp`); nil only in documents that predate it.
+    public var basis: Basis?
+    public init(kind: SignalKind, vote: InferredVlbr, evidence: String, basis: Basis? = nil) {
+        self.kind = kind; self.vote = vote; self.evidence = evidence; self.basis = basis
     }
 }
 
@@ -68,6 +70,9 @@ public struct HostReading: Hashable, Sendable, Codable {
     public var staleRepeats: Int?
     /// One stale stack, as evidence.
     public var staleExample: String?
+    /// Where the contender's state and samples come from (`FactBasis.stamp`): hardware, or the model that
+    /// played host perf.
+    public var basis: Basis?
     public init(contender: String, state: HostEventState?, samples: Int = 0, withBranches: Int = 0,
                 emptyBranches: Int = 0, guestAddresses: Int = 0) {
         self.contender = contender; self.state = state; self.samples = samples; self.withBranches = withBranches

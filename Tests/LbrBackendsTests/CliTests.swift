@@ -61,7 +61,7 @@ struct CliTests {
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty, "\(p.errors)")
         #expect(p.version == "TAP version 13" && p.plan == Catalog.defaultSet.count)
-        #expect(p.results.map(\.name) == Catalog.defaultSet.map(\.name))
+        #expect(p.results.map(\.name) == Catalog.defaultSet.map { "sim-model-mainline." + $0.name })
         #expect(p.results.allSatisfy { $0.ok && $0.directive == nil })
         #expect(p.results.allSatisfy { $0.name.wholeMatch(of: #/[A-Za-z0-9_.-]+/#) != nil })
         #expect(p.diagnostics.last == "Totals: pass:9 fail:0 xfail:0 xpass:0 skip:0 error:0")

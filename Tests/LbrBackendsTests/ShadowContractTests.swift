@@ -27,10 +27,10 @@ final class DepartingKernel: ScenarioBackend {
             case .vlbr, .passthrough: return nil
             case var .msrAccess(a):
                 a.trapped = true
-                return TimedObservation(timeNs: t.timeNs, .msrAccess(a))
+                return TimedObservation(timeNs: t.timeNs, .msrAccess(a), basis: t.basis)
             case var .guest(g):
                 if g.command.tosProbeValue != nil { g.values = [0] }   // write-tos and probe-tos alike
-                return TimedObservation(timeNs: t.timeNs, .guest(g))
+                return TimedObservation(timeNs: t.timeNs, .guest(g), basis: t.basis)
             default: return t
             }
         }

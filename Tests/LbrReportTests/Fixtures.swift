@@ -58,7 +58,8 @@ final class ReportFixtureBackend: ScenarioBackend {
         if step.hostAction == .readKmsg && !active { out.append(.kmsg("kvm_intel: vcpu-0: fail to passthrough LBR.")) }
         if hugeEvidence { out += (0..<400).map { .note("padding line \($0) " + String(repeating: "x", count: 80)) } }
         out.append(.vlbr(active ? .active : .error))
-        return out.enumerated().map { TimedObservation(timeNs: UInt64($0.offset), $0.element) }
+        let basis: Basis = kind == .hw ? .hardware : .model(modelName ?? "mainline")
+        return out.enumerated().map { TimedObservation(timeNs: UInt64($0.offset), $0.element, basis: basis) }
     }
     func end() -> [TimedObservation] { ends += 1; return [] }
 }
