@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer through `swiftc -sanitize=fuzzer,address`) of the three parsers that read
-# untrusted bytes (issue 11):
+# untrusted bytes:
 #   expect       the --expect parser          (Fuzz/FuzzExpect.swift: LbrCore + LbrScenarios)
 #   rundoc       the run-document reader      (Fuzz/FuzzRunDocument.swift:  LbrCore + LbrScenarios + LbrReport)
 #   mailbox      the guest mailbox decoder    (Fuzz/FuzzMailbox.swift: LbrCore)

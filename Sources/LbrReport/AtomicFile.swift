@@ -143,7 +143,7 @@ public enum AtomicFile {
         }
     }
 
-    /// Streams what `produce` hands its sink to `path`, with the same target rules as `write(_:to:)` (issue 11:
+    /// Streams what `produce` hands its sink to `path`, with the same target rules as `write(_:to:)` (
     /// a large report is never held whole). Buffered in 64 KiB; the first write failure is thrown after
     /// `produce` returns; a regular/absent target is still replaced atomically (temp file + rename).
     public static func write(to path: String, unique: String? = nil,

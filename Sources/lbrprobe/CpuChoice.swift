@@ -1,4 +1,4 @@
-// `--cpu` (issue 11): checked up front against the online CPUs and the CPUs this process may run on
+// `--cpu`: checked up front against the online CPUs and the CPUs this process may run on
 // (sched_getaffinity, which a cpuset/cgroup or taskset narrows), naming the cpuset when that is the reason;
 // and the per-CPU probe lock (LbrLinux.CpuLock) for the backends that put a guest on the CPU.
 

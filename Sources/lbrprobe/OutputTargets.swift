@@ -1,4 +1,4 @@
-// Where `run` writes: standard output and the --junit / --kcidb files (issue 11, robustness).
+// Where `run` writes: standard output and the --junit / --kcidb files (robustness).
 //
 // - Descriptors 0-2 closed at start were given /dev/null by the C shim's constructor (lbr_shim_stdfds.h);
 //   a report meant for a standard output that was closed is reported as EBADF (exit 74), never lost silently.
@@ -80,7 +80,7 @@ enum OutputTargets {
 extension OutputTargets {
     /// Streams the report to standard output in `format` through a 64 KiB buffer (text and TAP are never held
     /// whole: `--repeat` reports stay out of memory); stops writing at the first failure and returns it.
-    /// - Parameters: evidence, summary: the text form's `--evidence` / `--summary` (issue 13).
+    /// - Parameters: evidence, summary: the text form's `--evidence` / `--summary`.
     static func writeStdout(_ report: RunReport, format: RunFormat, evidence: Bool = false, summary: Bool = false) -> ReportWriteError? {
         if wasClosedAtStart(1) { return writeStdout("") }
         var failure: ReportWriteError?

@@ -92,7 +92,7 @@ struct Run: ParsableCommand {
     @Flag(help: "When another lbrprobe is probing the same CPU (hybrid/hw), wait for it instead of exiting 75.")
     var wait = false
 
-    // Issue 12 (regression workflow).
+    // Regression workflow.
     @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
     var writeExpect: String?
 
@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
     @Option(help: "Also write the JSON run document (lbrprobe.run/2, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
     var json: String?
 
-    // issue 13: timeline picture, compact / detailed text, progress.
+    // Timeline picture, compact / detailed text, progress.
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
     var timeline: String?
 
@@ -224,7 +224,7 @@ struct Run: ParsableCommand {
             printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
 
-        // Standard output first, then the files, each whatever happened to the others (issue 11).
+        // Standard output first, then the files, each whatever happened to the others.
         var failures = OutputTargets.Failures()
         if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
         func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
