@@ -16,8 +16,8 @@ enum BasisText {
         "[\(s.kind.rawValue) => \(s.vote.rawValue)\(tag(s.basis))] \(s.evidence)"
     }
 
-    /// For a phase with facts that are not hardware measurements: "basis: model mainline (signals
-    /// tos-readback, ...; host perf-lbr-...); kvm (...)"; nil when every fact is hardware.
+    /// For a phase that mixes bases: "basis: model mainline (tos-readback, ...; host perf-lbr-...); kvm (...)";
+    /// nil when its facts share one basis (then each signal's tag says which).
     static func phaseLine(_ p: PhaseVerdict) -> String? {
         var order: [Basis] = []
         var what: [Basis: [String]] = [:]
@@ -28,7 +28,8 @@ enum BasisText {
         }
         for s in p.signals { add(s.basis, s.kind.rawValue) }
         for h in p.host { add(h.basis, "host \(h.contender)") }
-        guard order.contains(where: { $0 != .hardware }) else { return nil }
+        // One basis: the signals' own tags say it; the line is for phases that mix real and model facts.
+        guard order.count > 1, order.contains(where: { $0 != .hardware }) else { return nil }
         return "basis: " + order.map { "\($0) (\(what[$0]!.joined(separator: ", ")))" }.joined(separator: "; ")
     }
 

@@ -41,7 +41,11 @@ public enum TapReport {
         // of the run document says the same, so it is not repeated here).
         if let why = report.selectionReason {
             let parsed = ReportSupport.selection(why)
-            header += ReportSupport.diagnostics("selected: " + parsed.head)
+            if let f = report.fallback {
+                header += ReportSupport.diagnostics("fallback: " + (f.components(separatedBy: ": ").first ?? f))
+            } else {
+                header += ReportSupport.diagnostics("selected: " + parsed.head)
+            }
             for (kind, blockers) in parsed.passedOver {
                 header += ReportSupport.diagnostics("\(kind) unavailable (\(blockers.count) blocker\(blockers.count == 1 ? "" : "s")):")
                 for b in blockers { header += ReportSupport.diagnostics("- " + b) }

@@ -252,9 +252,13 @@ struct CliTests {
         #expect(r.code == 0, "\(r.stderr)")
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty)
-        let selected = p.diagnostics.first { $0.hasPrefix("selected: ") } ?? ""
-        #expect(selected.contains("--backend auto chose \(Host.hybridAvailable ? "hybrid" : "sim")"))
-        #expect(selected.contains("hw unavailable"))
+        // A fallback: named once, then the passed-over backend's blockers, each once.
+        let fallback = p.diagnostics.first { $0.hasPrefix("fallback: ") } ?? ""
+        #expect(fallback == "fallback: --backend auto fell back to \(Host.hybridAvailable ? "hybrid" : "sim")", "\(p.diagnostics.prefix(4))")
+        #expect(p.diagnostics.contains { $0.hasPrefix("hw unavailable (") })
+        let blockers = p.diagnostics.filter { $0.hasPrefix("- ") }
+        #expect(!blockers.isEmpty && Set(blockers).count == blockers.count)
+        #expect(!r.stdout.contains("hybrid: hybrid:"))
     }
 
     @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
@@ -275,7 +279,7 @@ struct CliTests {
         let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--repeat", "3", "--format", "tap"])
         #expect(r.code == 0)
         let p = KtapParse(r.stdout)
-        #expect(p.errors.isEmpty && p.results.map(\.name) == ["guest-baseline.r1", "guest-baseline.r2", "guest-baseline.r3"])
+        #expect(p.errors.isEmpty && p.results.map(\.name) == (1...3).map { "sim-model-mainline.guest-baseline.r\($0)" })
         #expect(p.diagnostics.contains("distribution guest-baseline: vlbr-active=3"))
     }
 

@@ -234,8 +234,12 @@ import LbrCore
         #expect(t.contains("SCENARIO"))
         #expect(t.contains("slot-contention") && t.contains("FAIL") && t.contains("unmet (coexist)"))
         #expect(t.contains("phase contended (contended"))
-        #expect(t.contains("[tos-readback => not-active] LBR_TOS write 0x3 read back 0: write dropped"))
+        // A sim run's signals say whose they are.
+        #expect(t.contains("[tos-readback => not-active, model mainline] LBR_TOS write 0x3 read back 0: write dropped"))
         #expect(t.contains("exit code 1"))
+        let hw = TextReport.render(Fixtures.mixedReport(kind: .hw), evidence: true)
+        #expect(hw.contains("[tos-readback => not-active] LBR_TOS write 0x3 read back 0: write dropped"))
+        #expect(!hw.contains(", model mainline]") && !hw.contains("basis: ") && !hw.contains("FINDING (model"))
     }
 }
 

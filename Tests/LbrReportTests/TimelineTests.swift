@@ -132,7 +132,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let full = TextReport.render(r).split(separator: "\n")
         let rows = short.filter { l in Catalog.names.contains { l.hasPrefix($0 + " ") } }
         #expect(rows.count == Catalog.all.count)
-        #expect(!short.contains { $0.contains("-> ") || $0.contains("FINDING") })
+        #expect(!short.contains { $0.contains("-> ") || $0.contains("FINDING ") })
         #expect(short.count < full.count, "--summary \(short.count) lines, default \(full.count)")
     }
 
