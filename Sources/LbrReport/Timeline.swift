@@ -85,11 +85,8 @@ public enum Timeline {
         var lastTos: UInt64?
         var kmsgCount = 0, noteCount = 0
         var msrRun: (start: UInt64, end: UInt64, state: String, count: Int)?
-        /// The phase being built, and the host-branch-leak findings by phase (the guest lane marks the stack reads).
+        /// The phase being built.
         var currentPhase = ""
-        lazy var leaks: [String: Finding] = Dictionary(
-            result.findings.filter { $0.kind == .hostBranchLeak }.compactMap { f in f.phase.map { ($0, f) } },
-            uniquingKeysWith: { a, _ in a })
 
         init(result: ScenarioResult) { self.result = result }
 
@@ -135,6 +132,17 @@ public enum Timeline {
                         let step = k < steps.count ? steps[k] : nil
                         let state = step?.timing?.rawValue ?? (step?.actor == .host ? "host" : "guest")
                         add(sStart, Lane.step, step.map { "\($0)" } ?? "step \(k + 1)", state, dur: sEnd - sStart)
+                        // A contender's bar runs from the step that installed it to the step that closed it,
+                        // whenever its state was first read.
+                        switch step?.hostAction {
+                        case let .open(c)?:
+                            lastHost[c.description] = "installed"
+                            add(sStart, Lane.hostPrefix + c.description, "installed (\(state))", "installed")
+                        case let .close(c)?:
+                            lastHost[c.description] = "closed"
+                            add(sEnd, Lane.hostPrefix + c.description, "closed", "closed")
+                        default: break
+                        }
                         sStart = sEnd; from = e
                     }
                 }
@@ -234,8 +242,15 @@ public enum Timeline {
                         state = s.nonZeroEntries == 0 ? "empty" : advanced ? "advanced" : "same"
                         label += ": TOS \(s.tos)\(lastTos == nil ? "" : advanced ? " (advanced)" : " (unchanged)"), \(s.nonZeroEntries)/\(s.from.count) entries"
                         lastTos = s.tos
-                        if s.nonZeroEntries > 0, let leak = leaks[currentPhase] {
-                            state = "leak"; label += ", host->guest leak: \(leak.count) host record(s)"
+                        // The leak marker goes on the read that itself returned records outside the guest's code.
+                        if let code = result.guestCodeRanges {
+                            let split = VerdictEngine.splitStack(s, guestCode: code)
+                            if !split.outside.isEmpty {
+                                state = "leak"
+                                label += ", host->guest leak: \(split.outside.count) record(s) outside the guest's code"
+                            } else if s.nonZeroEntries > 0 {
+                                label += ", all \(split.own) in the guest's own code"
+                            }
                         }
                     }
                 case .enableLbr, .disableLbr, .rdmsr:

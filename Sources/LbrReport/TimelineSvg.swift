@@ -149,7 +149,7 @@ public enum TimelineSvg {
         let by = y + (laneH - barH) / 2
         let isStateLane = lane == Timeline.Lane.vlbrModel || lane == Timeline.Lane.passthrough
             || lane.hasPrefix(Timeline.Lane.hostPrefix)
-        let hostStates: Set<String> = ["active", "inactive", "error", "off", "closed"]
+        let hostStates: Set<String> = ["installed", "active", "inactive", "error", "off", "closed"]
         let end = scale.maxT
         // Spans: events with a duration, and state changes held until the next change on the lane.
         var spans: [(t0: UInt64, t1: UInt64, e: JsonReport.TimelineEventDTO)] = []
@@ -277,6 +277,7 @@ public enum TimelineSvg {
                 ("error, not-active, off, dropped, trapped, #GP, empty", stateColour("error"), false),
                 ("inactive, host starved, odd, unchanged TOS", stateColour("inactive"), false),
                 ("none, unknown, closed, samples", stateColour("none"), false),
+                ("host event installed, state not read yet", stateColour("installed"), false),
                 ("leak (guest addresses in host samples), no-lbr", stateColour("leak"), false),
             ]),
             ("steps / markers", [
@@ -342,6 +343,7 @@ public enum TimelineSvg {
         case "error", "not-active", "off", "dropped", "trapped", "gp", "empty", "fail": return "#d23f3a"
         case "inactive", "starved", "odd", "same", "timeout": return "#e8891c"
         case "leak", "no-lbr": return "#8e44ad"
+        case "installed": return "#7f9fbf"
         default: return "#a9b2bc"
         }
     }
