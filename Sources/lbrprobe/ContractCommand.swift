@@ -114,7 +114,7 @@ struct ContractCmd: ParsableCommand {
         }
 
         let text: String
-        do { text = try Contract.render(documents, models: ContractCmd.modelInfos, format: format.format) } catch {
+        do { text = try Contract.render(documents, models: ContractCmd.modelInfos, format: format.format, tool: ContractCmd.toolIdentity()) } catch {
             printError("Error: \(error.message)")
             throw ExitCode(LbrExitCode.dataError.rawValue)
         }
@@ -187,5 +187,26 @@ struct ContractCmd: ParsableCommand {
             }
         }
         return documents
+    }
+
+    /// "lbrprobe 0.1.0, commit 1a2b3c4d5e6f (the git checkout it runs from)" for the contract's header; the commit
+    /// is that of the checkout holding the binary, read with `git rev-parse`, when there is one.
+    static func toolIdentity() -> String {
+        let base = "lbrprobe \(LbrProbe.version)"
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", dir, "rev-parse", "--short=12", "HEAD"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return base + ", commit not recorded" }
+        p.waitUntilExit()
+        let commit = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0, commit.allSatisfy(\.isHexDigit), !commit.isEmpty else {
+            return base + ", commit not recorded (not run from a git checkout)"
+        }
+        return base + ", commit \(commit) (the git checkout it runs from)"
     }
 }
