@@ -55,6 +55,10 @@ import Testing
         let phaseX = try #require(svg.firstMatch(of: /<rect x="([0-9.]+)" y="[0-9.]+" width="[0-9.]+" height="[0-9.]+" fill="[^"]+" opacity="0.45"\/>/)).1
         let hostSpan = try #require(svg.firstMatch(of: /<title>host:pinned-lbr[^<]*: installed[^<]*<\/title>\n<rect x="([0-9.]+)"/), "\(svg.prefix(400))")
         #expect(hostSpan.1 == phaseX)
+        // A sim run: host perf, the guest's LBR results and the vLBR are the model's: hatched, titled "(model)".
+        #expect(svg.contains(">host pinned-lbr-any-cycl. (model)</text>"), "\(svg.prefix(3000))")
+        #expect(svg.contains(">guest MSR results (model)</text>") && svg.contains(">phase</text>"))
+        #expect(svg.components(separatedBy: "class=\"model\"").count > 3)
         #expect(svg.contains("host-&gt;guest leak: \(foreign.first { $0 > 0 } ?? 0) record(s) outside the guest&apos;s code")
                 || svg.contains("host->guest leak: \(foreign.first { $0 > 0 } ?? 0) record(s) outside the guest's code"))
     }

@@ -68,6 +68,17 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(t.events.contains { $0.lane == Timeline.Lane.outcome })
     }
 
+    /// Model lanes are hatched and titled "(model)" on a model backend; on hw only the legend shows the hatch.
+    @Test func modelLanesLookDifferentFromHardwareOnes() throws {
+        let sim = TimelineSvg.render(JsonReport.document(Fixtures.mixedReport(kind: .sim)))
+        let hw = TimelineSvg.render(JsonReport.document(Fixtures.mixedReport(kind: .hw)))
+        #expect(sim.components(separatedBy: "class=\"model\"").count > 10)
+        #expect(sim.contains("(model)</text>") && !hw.contains("(model)</text>"))
+        #expect(hw.components(separatedBy: "class=\"model\"").count == 2, "hw: the legend's swatch only")
+        #expect(hw.contains("made up by the kernel model") && sim.contains("made up by the kernel model"))
+        for svg in [sim, hw] { #expect(XmlCheck.parse(svg).0 != nil) }
+    }
+
     @Test func svgIsWellFormedAsciiAndNamesEveryScenario() throws {
         let doc = JsonReport.document(Fixtures.mixedReport())
         let svg = TimelineSvg.render(doc)
@@ -79,7 +90,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(!svg.contains("http://") || svg.components(separatedBy: "http://").count == 2, "only the SVG namespace URI")
         #expect(!svg.contains("<image") && !svg.contains("href=") && !svg.contains("<script"))
         // Lanes and legend are labelled in words, not only colour.
-        #expect(svg.contains(">vLBR observed<") && svg.contains(">vLBR model<") && svg.contains(">guest MSR results<"))
+        #expect(svg.contains(">vLBR inferred (model)<") && svg.contains(">vLBR state (model)<") && svg.contains(">guest MSR results (model)<"))
         #expect(svg.contains("error, not-active, off, dropped, trapped"))
         #expect(c.texts.joined().contains("host-first: guest-wins-host-starved  [PASS]"))
     }
