@@ -93,7 +93,7 @@ struct Run: ParsableCommand {
     var wait = false
 
     // Regression workflow.
-    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
+    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario this run's outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
     var writeExpect: String?
 
     @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
