@@ -7,6 +7,7 @@
 // on hardware, or predicted by a named model). With documents of several models it adds the design-space
 // comparison. Deterministic: documents are put in a canonical order, nothing depends on paths or the clock.
 
+import LbrDocument
 import LbrCore
 import LbrScenarios
 
@@ -38,7 +39,7 @@ public enum Contract {
         throws(ContractError) -> ContractDocument {
         guard !documents.isEmpty else { throw ContractError(message: "no run documents") }
         let docs = canonicalOrder(documents, models: models)
-        let primary = docs.first { $0.backend == BackendKind.hw.rawValue }
+        let primary = docs.first { $0.backend == .hw }
             ?? docs.first { $0.model == "mainline" } ?? docs[0]
         let b = Builder(primary: primary, all: docs, models: models, tool: tool)
         return b.document()
@@ -52,7 +53,7 @@ public enum Contract {
 
     /// hw, hybrid, sim; then model catalog order; then start time, kernel, cpu.
     static func canonicalOrder(_ docs: [Doc], models: [ContractModelInfo]) -> [Doc] {
-        func bi(_ d: Doc) -> Int { BackendKind.allCases.firstIndex { $0.rawValue == d.backend } ?? 99 }
+        func bi(_ d: Doc) -> Int { BackendKind.allCases.firstIndex { $0 == d.backend } ?? 99 }
         func mi(_ d: Doc) -> Int { d.model.flatMap { m in models.firstIndex { $0.name == m } } ?? -1 }
         return docs.sorted { a, b in
             if bi(a) != bi(b) { return bi(a) < bi(b) }
@@ -94,17 +95,17 @@ struct Builder {
 
     // MARK: basis
 
-    var isHw: Bool { primary.backend == BackendKind.hw.rawValue }
+    var isHw: Bool { primary.backend == .hw }
     var modelName: String { primary.model ?? shadowModel ?? "none" }
     var shadowModel: String? { primary.results.lazy.compactMap(\.shadow).first?.model }
 
     /// "measured on hardware" or "predicted by kernel model X (...)".
     var basis: String {
         switch primary.backend {
-        case BackendKind.hw.rawValue:
+        case .hw:
             return "measured on hardware (kernel \(primary.kernel_release), CPU \(primary.cpu))"
                 + (shadowModel.map { ", every phase compared with shadow model `\($0)`" } ?? "")
-        case BackendKind.hybrid.rawValue:
+        case .hybrid:
             return "predicted by kernel model `\(modelName)`, driven by lbrprobe's real KVM guest (hybrid backend: host perf and KVM's vLBR are the model; not a hardware measurement)"
         default:
             return "predicted by kernel model `\(modelName)` alone (sim backend; not a measurement)"
@@ -141,13 +142,13 @@ struct Builder {
     /// The first judged (not skipped) result of a scenario.
     func result(_ scenario: String, in d: JsonReport.RunDocument? = nil) -> Contract.Result? {
         let rs = results(scenario, in: d)
-        return rs.first { $0.status != ResultStatus.skip.rawValue } ?? rs.first
+        return rs.first { $0.status != .skip } ?? rs.first
     }
 
     func terms(_ scenario: String, in d: JsonReport.RunDocument? = nil) -> [String]? {
-        guard let r = result(scenario, in: d), r.status == ResultStatus.pass.rawValue || r.status == ResultStatus.fail.rawValue
+        guard let r = result(scenario, in: d), r.status == .pass || r.status == .fail
         else { return nil }
-        return r.terms.map(\.code)
+        return r.terms.map(\.code.code)
     }
 
     func term(_ scenario: String, _ i: Int, in d: JsonReport.RunDocument? = nil) -> String? {
@@ -158,7 +159,7 @@ struct Builder {
     /// "`scenario`: `outcome`" or "`scenario`: not run (reason)".
     func cite(_ scenario: String) -> String {
         guard let r = result(scenario) else { return "`\(scenario)`: not in these documents" }
-        if r.status == ResultStatus.pass.rawValue || r.status == ResultStatus.fail.rawValue {
+        if r.status == .pass || r.status == .fail {
             return "`\(scenario)`: `\(r.outcome)`"
         }
         return "`\(scenario)`: \(r.status) (\(ContractText.literal(r.reason ?? r.outcome_detail)))"
@@ -173,7 +174,7 @@ struct Builder {
         sections.append(provenance())
         sections.append(tscAppendix())
         // No hardware run contributed: say so before anything else.
-        let banner: [ContractBlock] = all.contains { $0.backend == BackendKind.hw.rawValue } ? [] : [
+        let banner: [ContractBlock] = all.contains { $0.backend == .hw } ? [] : [
             .paragraph("**No hardware run contributed to this document: every answer below is the prediction of model `\(modelName)`"
                        + (all.count > 1 ? " (or of the other models named)" : "") + ", not a measurement.**"),
         ]
@@ -185,7 +186,7 @@ struct Builder {
                     ContractField("lbrprobe", tool ?? "version not recorded"),
                     ContractField("Host CPU", hostCpu),
                     ContractField("Kernel", primary.kernel_release),
-                    ContractField("Backend", primary.backend + (primary.model.map { ", model \($0)" } ?? "")),
+                    ContractField("Backend", primary.backend.rawValue + (primary.model.map { ", model \($0)" } ?? "")),
                     ContractField("Basis", basis),
                     ContractField("Model baseline", modelBaseline),
                     ContractField("CPU", String(primary.cpu)),
@@ -284,7 +285,7 @@ struct Builder {
     func nmiEvidence() -> String {
         var samples = 0, starved = 0, throttled = 0
         for r in primary.results {
-            for p in r.phases where p.role == PhaseRole.contended.rawValue {
+            for p in r.phases where p.role == .contended {
                 guard let m = p.measures else { continue }
                 samples += m.host_samples; starved += m.host_empty + m.host_stale_repeats; throttled += m.host_throttled
             }
@@ -298,7 +299,7 @@ struct Builder {
         for s in ["irq-takeover", "host-preempts", "recovery-paths"] {
             for r in results(s) {
                 for p in r.phases {
-                    for t in p.measures?.timed_steps ?? [] where t.timing == TimingMode.whileVcpuRuns.rawValue {
+                    for t in p.measures?.timed_steps ?? [] where t.timing == .whileVcpuRuns {
                         let from = t.overlap.flatMap(hostWindowStart) ?? t.guest_tsc_begin
                         let bound = t.guest_tsc_end >= from ? String(t.guest_tsc_end - from) : "-"
                         // Ticks relative to the install, not 13-digit TSC values (those are in the appendix).
@@ -327,9 +328,9 @@ struct Builder {
         switch (t[0], t[1]) {
         case ("not-traced", "not-traced"):
             let on = result("guest-traced")?.phases.first { $0.name == "lbr-on" }?.inferred
-            let why = on == InferredVlbr.active.rawValue
+            let why = on == .active
                 ? "the vLBR was ACTIVE and `vlbr_exclude_host()` makes perf skip its LBR reads while the vCPU thread runs"
-                : "the vLBR was `\(on ?? "unknown")` in that phase"
+                : "the vLBR was `\(on?.rawValue ?? "unknown")` in that phase"
             return "no: a host LBR event that includes the guest (exclude_guest=0) recorded no guest branch, neither with guest DEBUGCTL.LBR=0 (KVM loads the guest's DEBUGCTL at VM-entry, so recording is off in guest mode) nor with DEBUGCTL.LBR=1 (\(why)) (\(cite("guest-traced")))."
         case ("not-traced", "guest-traced"):
             return "only when the guest sets DEBUGCTL.LBR itself: with DEBUGCTL.LBR=0 no guest branch reached the host's samples, with DEBUGCTL.LBR=1 \(addrs) guest branch addresses did, because the host event kept the LBRs and KVM loads the guest's DEBUGCTL at VM-entry; whether the guest is traced is up to the guest (\(cite("guest-traced")))."
@@ -372,8 +373,8 @@ struct Builder {
     func q3() -> ContractSection {
         var rows: [[String]] = []
         for r in results("recovery-paths") + results("irq-takeover") + results("host-preempts") {
-            for p in r.phases where p.role == PhaseRole.contended.rawValue {
-                let tos = p.signals.first { $0.kind == SignalKind.tosReadback.rawValue }
+            for p in r.phases where p.role == .contended {
+                let tos = p.signals.first { $0.kind == .tosReadback }
                 rows.append(["`\(r.test_name)`", "`\(p.name)`", "`\(p.inferred)`",
                              tos.map { ContractText.literal($0.evidence) } ?? "no TOS probe",
                              String(p.measures?.kmsg_lines ?? 0),
@@ -403,13 +404,13 @@ struct Builder {
         }
         let lat = r.terms[1].latency.map { " after \($0.guest_tsc_ticks) guest TSC ticks, \($0.exits) VM-exits and \($0.guest_commands) guest commands" } ?? ""
         switch r.terms[1].path {
-        case RecoveryPath.releaseAfterPreemption.rawValue?:
+        case .releaseAfterPreemption?:
             return "only a release recovers it: an LBR MSR access and a DEBUGCTL.LBR re-write left the vLBR in ERROR; DEBUGCTL.LBR=0 plus a preemption of the vCPU thread inside KVM_RUN let `intel_pmu_cleanup()` release the event and the next DEBUGCTL.LBR=1 created a fresh one\(lat) (\(cite("recovery-paths")))."
-        case RecoveryPath.lbrMsrAccess.rawValue?:
+        case .lbrMsrAccess?:
             return "the first guest LBR MSR access after contention ended re-enabled it\(lat) (\(cite("recovery-paths")))."
-        case RecoveryPath.debugctlRewrite.rawValue?:
+        case .debugctlRewrite?:
             return "a guest DEBUGCTL.LBR re-write re-enabled it (an LBR MSR access alone did not)\(lat) (\(cite("recovery-paths")))."
-        case RecoveryPath.none.rawValue?:
+        case .none?:
             return "it came back by itself before the guest touched LBR again\(lat) (\(cite("recovery-paths")))."
         default:
             return "nothing the guest did brought it back: it stayed in ERROR through an LBR MSR access, a DEBUGCTL.LBR re-write and DEBUGCTL.LBR=0 plus preemption (\(cite("recovery-paths")))."
@@ -452,7 +453,7 @@ struct Builder {
     // MARK: leak
 
     var leakFindings: [(Contract.Result, JsonReport.FindingDTO)] {
-        primary.results.flatMap { r in r.findings.filter { $0.kind == FindingKind.hostBranchLeak.rawValue }.map { (r, $0) } }
+        primary.results.flatMap { r in r.findings.filter { $0.kind == .hostBranchLeak }.map { (r, $0) } }
     }
 
     func leakAnswer() -> String {
@@ -484,7 +485,7 @@ struct Builder {
         let rs = primary.results.filter { $0.shadow != nil }
         guard let model = shadowModel, !rs.isEmpty else {
             return ContractSection("Kernel versus model", [
-                .paragraph(primary.backend == BackendKind.sim.rawValue
+                .paragraph(primary.backend == .sim
                     ? "Not applicable: a sim run is the model `\(modelName)` itself; there is nothing to compare."
                     : "These documents carry no shadow-model comparison."),
             ])
@@ -512,7 +513,7 @@ struct Builder {
         var rows: [[String]] = []
         for r in rs {
             guard let s = r.shadow else { continue }
-            let why = r.findings.first { $0.kind == FindingKind.modelDeparture.rawValue }.map { ContractText.literal($0.summary) }
+            let why = r.findings.first { $0.kind == .modelDeparture }.map { ContractText.literal($0.summary) }
             rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
                          s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "agrees" : why ?? "departs")])
         }
@@ -577,17 +578,17 @@ struct Builder {
         let exits = m.map { "\($0.exits) (msr \($0.msr_exits))" } ?? "-"
         let kmsg = m.map { String($0.kmsg_lines) } ?? "-"
         let host = m.map { $0.host_samples == 0 ? "0" : "\($0.host_samples) (empty \($0.host_empty), stale \($0.host_stale_repeats), guest addr \($0.host_guest_addresses))" } ?? "-"
-        let leak = r.findings.filter { $0.kind == FindingKind.hostBranchLeak.rawValue && $0.phase == p.name }.reduce(0) { $0 + $1.count }
+        let leak = r.findings.filter { $0.kind == .hostBranchLeak && $0.phase == p.name }.reduce(0) { $0 + $1.count }
         let model: String
         if let s = p.shadow {
             model = s.agrees ? "`\(s.model)` agrees" : "departs from `\(s.model)`: " + ContractText.literal(s.departures.joined(separator: "; "))
         } else if let g = p.ground_truth {
-            model = "vlbr \(g.vlbr ?? "?")" + (g.agrees_with_inference.map { $0 ? " (agrees)" : " (disagrees)" } ?? "")
+            model = "vlbr \(g.vlbr?.rawValue ?? "?")" + (g.agrees_with_inference.map { $0 ? " (agrees)" : " (disagrees)" } ?? "")
         } else {
             model = "-"
         }
         func list(_ a: [String]) -> String { a.isEmpty ? "none" : a.joined(separator: ", ") }
-        return ["`\(r.test_name)`", "`\(p.name)`", state, list(p.agreeing), list(p.disagreeing), t, tsc, exits, kmsg, host,
+        return ["`\(r.test_name)`", "`\(p.name)`", state, list(p.agreeing.map(\.rawValue)), list(p.disagreeing.map(\.rawValue)), t, tsc, exits, kmsg, host,
                 String(leak), model]
     }
 
@@ -600,7 +601,7 @@ struct Builder {
     // MARK: design space
 
     func designSpace() -> ContractSection? {
-        let modelDocs = all.filter { $0.backend != BackendKind.hw.rawValue && $0.model != nil }
+        let modelDocs = all.filter { $0.backend != .hw && $0.model != nil }
         var byModel: [(String, JsonReport.RunDocument)] = []
         for d in modelDocs where !byModel.contains(where: { $0.0 == d.model! }) { byModel.append((d.model!, d)) }
         guard byModel.count >= 2 else { return nil }
@@ -608,7 +609,7 @@ struct Builder {
         for (_, d) in byModel { for r in d.results where !scenarios.contains(r.scenario) { scenarios.append(r.scenario) } }
         let outcomeRows = scenarios.map { s in
             ["`\(s)`"] + byModel.map { _, d in result(s, in: d).map { r in
-                (r.status == ResultStatus.pass.rawValue || r.status == ResultStatus.fail.rawValue) ? "`\(r.outcome)`" : "\(r.status)" } ?? "-" }
+                (r.status == .pass || r.status == .fail) ? "`\(r.outcome)`" : "\(r.status.rawValue)" } ?? "-" }
         }
         var consequences: [[String]] = []
         var bullets: [String] = []
@@ -618,7 +619,7 @@ struct Builder {
             let info = models.first { $0.name == m }
             bullets.append("`\(m)`: " + ContractText.literal(info?.summary ?? "") + ". Source: " + ContractText.literal(info?.citation ?? "unknown") + ".")
         }
-        let backends = Set(byModel.map { $0.1.backend }).sorted().joined(separator: ", ")
+        let backends = Set(byModel.map { $0.1.backend.rawValue }).sorted().joined(separator: ", ")
         return ContractSection("Design space: every model on the same scenarios", [
             .paragraph("The designs argued about in the review threads, each run as a kernel model through the same scenarios (backend \(backends)). These are predictions derived from upstream source and the LKML proposals, not measurements; where hardware disagrees, the hardware is right."),
             .bullets(bullets),
@@ -660,10 +661,10 @@ struct Builder {
                 starvedPhases += 1
                 if let m = p.measures, let b = m.guest_tsc_begin, let e = m.guest_tsc_end, e >= b { starvedTicks += e - b }
             }
-            for p in r.phases where p.inferred == InferredVlbr.notActive.rawValue && p.role != PhaseRole.setup.rawValue {
+            for p in r.phases where p.inferred == .notActive && p.role != .setup {
                 dropped += 1
             }
-            leaks += r.findings.filter { $0.kind == FindingKind.hostBranchLeak.rawValue }.reduce(0) { $0 + $1.count }
+            leaks += r.findings.filter { $0.kind == .hostBranchLeak }.reduce(0) { $0 + $1.count }
         }
         let lost = (terms("switch-retention", in: d) ?? []).filter { $0 == "lost" }.count
         let noLbr = none > 0 && guest + host == 0
@@ -678,7 +679,7 @@ struct Builder {
 
     func provenance() -> ContractSection {
         let rows = all.map { d -> [String] in
-            [d.backend, d.model ?? "-", d.kernel_release, d.host.map { ContractText.literal($0.hostname) } ?? "-",
+            [d.backend.rawValue, d.model ?? "-", d.kernel_release, d.host.map { ContractText.literal($0.hostname) } ?? "-",
              String(d.cpu), d.start_time ?? "-", d.run_id.map { "`\($0)`" } ?? "-",
              "\(d.results.count) run(s), exit \(d.exit_code)"]
         }

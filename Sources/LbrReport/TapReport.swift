@@ -37,21 +37,15 @@ public enum TapReport {
             header += ReportSupport.diagnostics("basis: every result is the prediction of model \(report.model ?? "unnamed"), "
                                                 + "not a hardware measurement; test names start with \(seg).")
         }
-        // The selection once: what was chosen, then each passed-over backend's blockers (the fallback notice
-        // of the run document says the same, so it is not repeated here).
-        if let why = report.selectionReason {
-            let parsed = ReportSupport.selection(why)
-            if let f = report.fallback {
-                header += ReportSupport.diagnostics("fallback: " + (f.components(separatedBy: ": ").first ?? f))
-            } else {
-                header += ReportSupport.diagnostics("selected: " + parsed.head)
+        // The selection once: a fallback named once (never "hybrid: hybrid:"), then each passed-over backend's
+        // blockers, each once.
+        if let sel = report.selection {
+            header += ReportSupport.diagnostics(sel.chosen == .hw ? "selected: --backend auto chose hw: \(sel.detail)"
+                                                : "fallback: --backend auto fell back to \(sel.chosen.rawValue)")
+            for p in sel.passedOver {
+                header += ReportSupport.diagnostics("\(p.backend.rawValue) unavailable (\(p.reasons.count) blocker\(p.reasons.count == 1 ? "" : "s")):")
+                for b in ReportSupport.blockerTexts(p.reasons) { header += ReportSupport.diagnostics("- " + b) }
             }
-            for (kind, blockers) in parsed.passedOver {
-                header += ReportSupport.diagnostics("\(kind) unavailable (\(blockers.count) blocker\(blockers.count == 1 ? "" : "s")):")
-                for b in blockers { header += ReportSupport.diagnostics("- " + b) }
-            }
-        } else if let f = report.fallback {
-            header += ReportSupport.diagnostics("fallback: " + f)
         }
 
         if !report.availability.isAvailable || report.results.isEmpty {

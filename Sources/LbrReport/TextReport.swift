@@ -78,24 +78,22 @@ public enum TextReport {
         if report.availability.isAvailable {
             out.append("backend: \(report.backend.rawValue) available: \(report.availability.text)")
         } else {
-            let b = ReportSupport.blockers(report.availability.text)
+            let b = report.availability.blockers
             out.append("backend: \(report.backend.rawValue) UNAVAILABLE (\(b.count) blocker\(b.count == 1 ? "" : "s"); every scenario is skipped):")
-            out += b.map { "  - \($0)" }
+            out += ReportSupport.blockerLines(b)
         }
-        if let why = report.selectionReason {
+        if let s = report.selection {
             // Why, not what again: the chosen backend's own detail is on the `backend:` line above.
-            let parsed = ReportSupport.selection(why)
             out.append("selected because: --backend auto takes the first eligible of hw, hybrid, sim"
-                       + (parsed.passedOver.isEmpty ? "" : "; passed over:"))
-            for (kind, reasons) in parsed.passedOver {
-                out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
-                out += reasons.map { "  - \($0)" }
+                       + (s.passedOver.isEmpty ? "" : "; passed over:"))
+            for p in s.passedOver {
+                out.append("\(p.backend.rawValue) unavailable (\(p.reasons.count) blocker\(p.reasons.count == 1 ? "" : "s")):")
+                out += ReportSupport.blockerLines(p.reasons)
             }
-        }
-        if let f = report.fallback {
-            // The fallback's reason repeats the blockers listed just above: name the fallback only.
-            let head = f.components(separatedBy: ": ").first ?? f
-            out.append("FALLBACK: \(head)" + (report.selectionReason == nil ? ": \(f.dropFirst(head.count + 2))" : " (why: the blockers above)"))
+            if s.chosen != .hw {
+                // The fallback's reason is the blockers listed just above: name the fallback only.
+                out.append("FALLBACK: --backend auto fell back to \(s.chosen.rawValue) (why: the blockers above)")
+            }
         }
         if let basis = basisLine(report) { out.append(basis) }
         if let f = report.expectFile {

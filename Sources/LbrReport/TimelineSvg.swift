@@ -6,6 +6,7 @@
 // document (`JsonReport.RunDocument`): `lbrprobe timeline RUN.json -o FILE` and `run --timeline FILE` share it.
 
 import LbrCore
+import LbrDocument
 import LbrScenarios
 
 public enum TimelineSvg {
@@ -27,7 +28,7 @@ public enum TimelineSvg {
         body.append(text(12, y, head, size: 16, weight: "bold"))
         y += 18
         let clocks = Set(doc.results.compactMap(\.timeline_clock))
-        let clockNote = clocks.contains("model")
+        let clockNote = clocks.contains(.model)
             ? "Time axis per scenario: the kernel model's clock (hybrid/sim: model costs plus the guest's commands), from the scenario's start."
             : "Time axis per scenario: the host's monotonic clock, from the scenario's start."
         body.append(text(12, y, clockNote + " Axis: half linear time, half event order, so short bursts stay readable; tick labels are real times.", size: 11, fill: "#333"))
@@ -35,7 +36,7 @@ public enum TimelineSvg {
             // The blockers once, not in every panel.
             y += 16
             body.append(text(12, y, "backend \(doc.backend) unavailable; every scenario was skipped:", size: 12, weight: "bold", fill: "#b3261e"))
-            for b in ReportSupport.blockers(doc.availability.detail) {
+            for b in ReportSupport.blockerTexts(doc.availability.blockers ?? []) {
                 for line in wrap("- " + b, width: Int((width - 24) / 6.6)) { y += 14; body.append(text(24, y, line, size: 11, fill: "#333")) }
             }
         }
@@ -79,15 +80,15 @@ public enum TimelineSvg {
                          y y0: Double) -> (String, Double) {
         var out: [String] = []
         var y = y0 + 18
-        let status = r.status.uppercased()
+        let status = r.status.rawValue.uppercased()
         out.append("<g class=\"scenario\" id=\"scenario-\(esc(r.scenario))\">")
-        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status)))
+        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status.rawValue)))
         var sub = "\(String(format3(r.duration_ms))) ms wall"
         if runs > 1 {
             sub += "; shown: repeat \(r.repeat) of \(runs)"
             if let d = distribution { sub += "; outcomes: " + d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ") }
         }
-        if let c = r.timeline_clock { sub += "; clock: \(c)" }
+        if let c = r.timeline_clock { sub += "; clock: \(c.rawValue)" }
         if let t = r.timeline_truncated { sub += "; \(t) events not shown" }
         y += 15
         out.append(text(12, y, sub, size: 11, fill: "#555"))
@@ -154,11 +155,11 @@ public enum TimelineSvg {
     /// run's own structure (phases, steps, outcome), notes and real context switches on sim and hybrid (hybrid's
     /// real side is its guest and the vCPU thread; host perf, the vLBR, the LBR contents and kmsg are the
     /// model's); nothing on hw.
-    static func laneIsModel(_ lane: String, backend: String) -> Bool {
-        guard backend != BackendKind.hw.rawValue else { return false }
+    static func laneIsModel(_ lane: String, backend: BackendKind) -> Bool {
+        guard backend != .hw else { return false }
         switch lane {
         case Timeline.Lane.phase, Timeline.Lane.step, Timeline.Lane.outcome, Timeline.Lane.note: return false
-        case Timeline.Lane.contextSwitchReal: return backend == BackendKind.sim.rawValue
+        case Timeline.Lane.contextSwitchReal: return backend == .sim
         default: return true
         }
     }

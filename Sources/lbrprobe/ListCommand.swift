@@ -54,7 +54,7 @@ struct List: ParsableCommand {
                                                    phases: $0.phases.map(\.name)) },
                 models: KernelVariant.allCases.map { .init(name: $0.name, summary: $0.summary, citation: $0.citation,
                                                            default: $0.name == Backends.defaultModel) },
-                backends: backends, auto: BackendSelection.auto(availability)?.reason)
+                backends: backends, auto: BackendSelection.auto(availability)?.text)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try enc.encode(doc), as: UTF8.self))
@@ -93,15 +93,15 @@ struct List: ParsableCommand {
             if a.isAvailable {
                 out.append("  \(pad(k.rawValue, 6))  available: \(a.text)")
             } else {
-                let b = ReportSupport.blockers(a.text)
+                let b = ReportSupport.blockerTexts(a.blockers)
                 out.append("  \(pad(k.rawValue, 6))  unavailable (\(b.count) blocker\(b.count == 1 ? "" : "s")):")
                 out += b.map { "  \(pad("", 6))  - \($0)" }
             }
         }
         if let pick = BackendSelection.auto(availability) {
             // The passed-over backends' blockers are listed just above: name them, not their blockers again.
-            let over = ReportSupport.selection("--backend auto chose " + pick.reason).passedOver.map(\.kind)
-            out.append("  \(pad("auto", 6))  -> \(pick.kind.rawValue)" + (over.isEmpty ? "" : " (\(over.joined(separator: ", ")) unavailable, above)"))
+            let over = pick.passedOver.map(\.backend.rawValue)
+            out.append("  \(pad("auto", 6))  -> \(pick.chosen.rawValue)" + (over.isEmpty ? "" : " (\(over.joined(separator: ", ")) unavailable, above)"))
         }
         print(out.joined(separator: "\n"))
     }
