@@ -1,5 +1,5 @@
 // `lbrprobe contract`: the KVM <-> perf LBR contract written from evidence. A pure function of
-// `lbrprobe.run/2` documents (and the static list of kernel models): it answers Sean Christopherson's
+// `lbrprobe.run/3` documents (and the static list of kernel models): it answers Sean Christopherson's
 // questions from the June 2023 thread (Q1 when perf takes the LBRs, Q2 whether the guest is traced, Q3 why
 // KVM snapshots DEBUGCTL with IRQs enabled but disables IRQs around LBR MSR accesses), plus recovery from
 // ERROR, LBRs across vCPU switches (2018 thread) and the host->guest branch leak. Every answer carries a

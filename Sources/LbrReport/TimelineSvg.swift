@@ -123,7 +123,10 @@ public enum TimelineSvg {
             out.append("<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + Double(lanes.count) * laneH))\" stroke=\"#777\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>")
         }
         for lane in lanes {
-            let model = laneIsModel(lane, backend: r.backend)
+            let le0 = events.filter { $0.lane == lane }
+            // The events' own basis where the document carries it (lbrprobe.run/3), else the lane's.
+            let model = le0.contains { $0.basis.map { !$0.isMeasured } ?? false }
+                || (le0.allSatisfy { $0.basis == nil } && laneIsModel(lane, backend: r.backend))
             out.append(text(12, y + 14, laneTitle(lane) + (model && !laneTitle(lane).hasSuffix("(model)") ? " (model)" : ""),
                             size: 11, weight: "bold", fill: model ? modelInk : "#333", style: model ? "italic" : nil))
             out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y + laneH))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y + laneH))\" stroke=\"#e2e2e2\"/>")
@@ -206,7 +209,7 @@ public enum TimelineSvg {
             let label = lane == Timeline.Lane.outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
             out.append("<g><title>\(esc(titleText(s.e)))</title>")
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.8\"/>")
-            if model {
+            if s.e.basis.map({ !$0.isMeasured }) ?? model {
                 out.append("<rect class=\"model\" x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"url(#model-hatch)\" stroke=\"\(modelInk)\" stroke-width=\"0.8\" stroke-dasharray=\"3,2\"/>")
             }
             let room = Int((x1 - x0 - 6) / charW)
@@ -220,6 +223,7 @@ public enum TimelineSvg {
             let x = scale.x(e.t_ns)
             let nextX = i + 1 < instants.count ? scale.x(instants[i + 1].t_ns) : width - rightPad
             let fill = instantColour(lane, e.state)
+            let model = e.basis.map { !$0.isMeasured } ?? model
             out.append("<g><title>\(esc(titleText(e)))</title>")
             out.append("<path\(model ? " class=\"model\"" : "") d=\"M \(f(x)) \(f(by)) L \(f(x + 4)) \(f(by + barH / 2)) L \(f(x)) \(f(by + barH)) L \(f(x - 4)) \(f(by + barH / 2)) Z\" fill=\"\(fill)\" stroke=\"\(model ? modelInk : "#ffffff")\" stroke-width=\"\(model ? "1" : "0.6")\"\(model ? " stroke-dasharray=\"2,1\"" : "")/>")
             let room = Int((nextX - x - 10) / charW)

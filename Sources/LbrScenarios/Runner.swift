@@ -124,7 +124,7 @@ public struct StatusTotals: Hashable, Sendable, Codable {
 /// A whole run: what `lbrprobe run` reports.
 public struct RunReport: Hashable, Sendable, Codable {
     /// Schema identifier of the JSON form (docs/run.schema.json).
-    public static let schema = "lbrprobe.run/2"
+    public static let schema = "lbrprobe.run/3"
     public var backend: BackendKind
     public var model: String?
     public var availability: BackendAvailability

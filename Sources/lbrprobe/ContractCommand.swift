@@ -23,7 +23,7 @@ struct ContractCmd: ParsableCommand {
         discussion: """
             Without --from, runs every scenario on the backend (and, with --model all, on every kernel model) and \
             renders the document from the JSON run documents of those runs; with --from it reads saved \
-            lbrprobe.run/2 documents only (no probing, no syscalls beyond reading them) and gives the same text \
+            lbrprobe.run/3 documents only (no probing, no syscalls beyond reading them) and gives the same text \
             for the same documents. --save-runs DIR keeps the run documents a live contract used. \
             On hw, every run also drives the shadow kernel model (--model, default mainline) and the document \
             says where the kernel departs from it. \

@@ -99,7 +99,7 @@ struct Run: ParsableCommand {
     @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
     var kcidbOrigin: String?
 
-    @Option(help: "Also write the JSON run document (lbrprobe.run/2, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
+    @Option(help: "Also write the JSON run document (lbrprobe.run/3, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
     var json: String?
 
     // Timeline picture, compact / detailed text, progress.

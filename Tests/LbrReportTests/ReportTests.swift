@@ -53,7 +53,7 @@ import LbrCore
             let errors = try v.validate(obj)
             #expect(errors.isEmpty, "\(errors.prefix(10))")
             let top = obj as! [String: Any]
-            #expect(top["schema"] as? String == "lbrprobe.run/2")
+            #expect(top["schema"] as? String == "lbrprobe.run/3")
         }
     }
 
@@ -85,7 +85,7 @@ import LbrCore
         doc["results"] = results
         let errors = try v.validate(doc)
         // Messages are the real jsonschema package's.
-        #expect(errors.contains { $0.hasPrefix("/schema: ") && $0.contains("'lbrprobe.run/2' was expected") }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("/schema: ") && $0.contains("'lbrprobe.run/3' was expected") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("/: ") && $0.contains("'surprise' was unexpected") })
         #expect(errors.contains { $0.hasPrefix("/results/0/status") })
         #expect(errors.contains { $0.hasPrefix("/results/1: ") && $0.contains("'outcome' is a required property") })

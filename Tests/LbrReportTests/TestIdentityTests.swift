@@ -1,4 +1,5 @@
 import Foundation
+import LbrTestSupport
 import LbrCore
 import LbrReport
 import LbrScenarios
@@ -52,5 +53,33 @@ import Testing
         #expect(TestIdentity.kcidbStatus(.pass, backend: .hybrid) == "DONE")
         #expect(TestIdentity.kcidbStatus(.pass, backend: .hw) == "PASS")
         #expect(TestIdentity.kcidbStatus(.timeout, backend: .sim) == "ERROR")
+    }
+
+    /// The run document (lbrprobe.run/3) carries the basis of every finding, signal, host reading and timeline
+    /// event: the model's name on a model backend, `hardware` on hw; the published schema accepts it.
+    @Test func runDocumentCarriesTheBasisOfEachFact() throws {
+        let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
+        for (kind, want) in [(BackendKind.sim, "model:mainline"), (.hw, "hardware")] {
+            let json = try JsonReport.render(Fixtures.mixedReport(kind: kind))
+            let doc = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+            #expect(doc["schema"] as? String == "lbrprobe.run/3")
+            #expect(try SchemaValidator(schema: schema).validate(doc).isEmpty, "\(kind)")
+            let results = doc["results"] as! [[String: Any]]
+            var seen = 0
+            for r in results {
+                for p in r["phases"] as? [[String: Any]] ?? [] {
+                    for s in (p["signals"] as? [[String: Any]] ?? []) + (p["host"] as? [[String: Any]] ?? []) {
+                        #expect(s["basis"] as? String == want, "\(kind): \(s)"); seen += 1
+                    }
+                }
+                for f in r["findings"] as? [[String: Any]] ?? [] { #expect(f["basis"] as? String == want); seen += 1 }
+                for e in r["timeline"] as? [[String: Any]] ?? [] {
+                    let lane = e["lane"] as! String
+                    if ["phase", "step", "outcome"].contains(lane) { #expect(e["basis"] == nil) }
+                    else if lane == "kmsg" || lane.hasPrefix("host:") { #expect(e["basis"] as? String == want, "\(e)"); seen += 1 }
+                }
+            }
+            #expect(seen > 20)
+        }
     }
 }
