@@ -440,7 +440,8 @@ public enum TimelineSvg {
     }
 
     static func titleText(_ e: JsonReport.TimelineEventDTO) -> String {
-        var s = "\(e.lane) @ \(timeText(e.t_ns))"
+        // The wire lane id `vlbr-observed` is what the signals inferred; the picture says so.
+        var s = "\(e.lane == Timeline.Lane.vlbrObserved ? "vlbr-inferred" : e.lane) @ \(timeText(e.t_ns))"
         if let d = e.dur_ns { s += " for \(timeText(d))" }
         s += ": \(e.label)"
         if let st = e.state { s += " [\(st)]" }
