@@ -41,7 +41,7 @@ if [ -z "$bin" ]; then
   bin="$(cd "$root" && swift build -c release --static-swift-stdlib --show-bin-path)/lbrprobe"
 fi
 [ -x "$bin" ] || { echo "install-kselftest: $bin is not an executable" >&2; exit 66; }
-runtime=$(ldd "$bin" 2>/dev/null | grep -cE 'libswift|libFoundation|libdispatch|libBlocksRuntime')
+runtime=$(ldd "$bin" 2>/dev/null | grep -cE 'libswift|libFoundation|libdispatch|libBlocksRuntime' || true)
 if [ "$runtime" -gt 0 ]; then
   echo "install-kselftest: $bin links $runtime Swift runtime libraries dynamically, which a farm target does not have;" \
        "unset LBRPROBE_BIN and this script builds the static binary itself, or build one with:" \

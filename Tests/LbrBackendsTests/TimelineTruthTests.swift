@@ -1,4 +1,5 @@
 import Foundation
+import LbrTestSupport
 import LbrBackends
 import LbrCore
 import LbrModel
@@ -61,5 +62,26 @@ import Testing
         #expect(svg.components(separatedBy: "class=\"model\"").count > 3)
         #expect(svg.contains("host-&gt;guest leak: \(foreign.first { $0 > 0 } ?? 0) record(s) outside the guest&apos;s code")
                 || svg.contains("host->guest leak: \(foreign.first { $0 > 0 } ?? 0) record(s) outside the guest's code"))
+    }
+
+    /// hybrid: what the real guest's vCPU thread did (context switches) is `kvm`; what the model played (the
+    /// guest's LBR reads, host perf, the vLBR) is the model's, and so is everything judged from it.
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
+    func hybridKeepsRealAndModelFactsApart() throws {
+        let b = HybridBackend(variant: .mainline, profile: ThisHost.profile)
+        let report = Backends.runner(backend: b, options: RunOptions(cpu: ThisHost.cpu, kernelRelease: "t"))
+            .run([Catalog.recoveryPaths])
+        let r = try #require(report.results.first)
+        try #require(r.status == .pass, "\(r.reason ?? "")")
+        let obs = r.records.flatMap(\.observations)
+        let switches = obs.filter { if case .contextSwitches = $0.observation { return true }; return false }
+        #expect(!switches.isEmpty && switches.allSatisfy { $0.basis == .kvm }, "\(switches)")
+        let made = obs.filter {
+            switch $0.observation { case .guest, .hostEvent, .hostSamples, .vlbr, .kmsg: return true; default: return false }
+        }
+        #expect(!made.isEmpty && made.allSatisfy { $0.basis == .model("mainline") })
+        #expect(r.phases.flatMap(\.signals).allSatisfy { $0.basis == .model("mainline") })
+        let events = try #require(JsonReport.document(report).results.first?.timeline)
+        #expect(events.contains { $0.lane == Timeline.Lane.contextSwitchReal && $0.basis == .kvm })
     }
 }
