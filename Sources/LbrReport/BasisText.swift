@@ -1,6 +1,7 @@
 // How text outputs say what a fact rests on (LbrCore `Basis`): hardware facts carry no mark; real KVM facts
 // and model facts say so where a reader could take them for a hardware measurement.
 
+import Foundation
 import LbrCore
 import LbrScenarios
 

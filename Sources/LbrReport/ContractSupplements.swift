@@ -2,6 +2,8 @@
 // about its own scenarios and models, and the appendix with the raw guest TSC ranges that the summary tables
 // leave out.
 
+import Foundation
+import LbrDocument
 import LbrScenarios
 
 extension Builder {

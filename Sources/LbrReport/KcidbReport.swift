@@ -6,6 +6,7 @@
 
 import LbrDocument
 import Foundation
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as a KCIDB v5 document with `tests` only.

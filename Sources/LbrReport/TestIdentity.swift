@@ -10,6 +10,7 @@
 // build only ever counts hardware runs; its status is DONE instead of PASS (`kcidbStatus`): the model produced
 // a prediction, which says nothing about the kernel under test. docs/farms.md explains the choice.
 
+import Foundation
 import LbrCore
 import LbrScenarios
 

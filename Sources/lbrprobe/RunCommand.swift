@@ -207,6 +207,10 @@ struct Run: ParsableCommand {
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
+        // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
+        if chosen.kind != .sim, chosen.availability().isAvailable {
+            try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
+        }
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
         // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
         let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil

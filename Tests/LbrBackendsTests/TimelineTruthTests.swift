@@ -2,6 +2,7 @@ import Foundation
 import LbrTestSupport
 import LbrBackends
 import LbrCore
+import LbrDocument
 import LbrModel
 import LbrReport
 import LbrScenarios
