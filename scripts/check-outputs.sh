@@ -6,6 +6,7 @@
 #   KCIDB  kcidb-io (PyPI), schema exactly v5.3; two invocations must share no test id
 #   JUnit  junitparser (PyPI) + xmllint (Debian libxml2-utils) with scripts/conformance/junit-jenkins-rules.xsd
 #   LAVA   lava-common's test-definition schema (Debian lava-common), and scripts/lava/run.sh run by /bin/sh
+#          under LAVA's own test-shell helpers (Debian lava-dispatcher, unpacked with dpkg-deb, not installed)
 #   RST    docutils (PyPI) on docs/*.rst and any RST file given with --rst
 # on these output kinds: run with tests (sim, hybrid with an unmet expectation), skip-all (hw here), interrupted
 # (SIGINT during a run), timeout (--timeout 0.001), repeat, nested (KSFT_TAP_LEVEL).
@@ -109,8 +110,9 @@ produce sim 0 --backend sim
 produce repeat 0 --backend sim --repeat 3 guest-baseline host-first recovery-paths
 produce sim-unmet 1 --backend sim --model mainline --expect expectations/seed-2023.expect
 if [ -c /dev/kvm ]; then
-  produce hybrid 0 --backend hybrid
-  produce timeout 1 --backend hybrid --timeout 0.001 guest-traced guest-baseline
+  # --wait: another lbrprobe probing CPU 0 (a parallel test run) is waited for, not an exit 75.
+  produce hybrid 0 --backend hybrid --wait
+  produce timeout 1 --backend hybrid --wait --timeout 0.001 guest-traced guest-baseline
 else
   skip_tool hybrid-outputs "/dev/kvm absent: the hybrid, timeout and interrupted outputs need a real KVM guest"
 fi
@@ -177,6 +179,7 @@ for k in "${KINDS[@]}" nested; do
   [ -f "$OUT/$k.json" ] && check jsonschema "run JSON $k" "$PY" "$CHECK" json-schema docs/run.schema.json "$OUT/$k.json"
   [ -f "$OUT/$k.json" ] && check jsonschema "run JSON $k: ASCII ids/names/codes" "$PY" "$CHECK" run-json "$OUT/$k.json"
   check kcidb-io "KCIDB $k" "$PY" "$CHECK" kcidb "$OUT/$k.kcidb.json"
+  check kcidb-io "KCIDB $k: model results apart from hardware (path, status, misc.basis)" "$PY" "$CHECK" kcidb-basis "$OUT/$k.kcidb.json"
   check junitparser "JUnit $k" "$PY" "$CHECK" junit "$OUT/$k.xml"
   check xmllint "JUnit $k against the Jenkins junit-10 rules" \
     xmllint --noout --schema scripts/conformance/junit-jenkins-rules.xsd "$OUT/$k.xml"
@@ -184,8 +187,13 @@ done
 check jsonschema "caps JSON" "$PY" "$CHECK" json-schema docs/caps.schema.json "$OUT/caps.json"
 check kcidb-io "two invocations give disjoint KCIDB ids" "$PY" "$CHECK" kcidb-disjoint "$OUT/sim.kcidb.json" "$OUT/sim2.kcidb.json"
 check lava-common "LAVA test definition scripts/lava/lbrprobe.yaml" /usr/bin/python3 "$CHECK" lava scripts/lava/lbrprobe.yaml
-check sh "LAVA run script under /bin/sh (prebuilt binary, kselftest dir, early failure, skip-all)" \
-  scripts/lava/selftest.sh "$BIN"
+# The LAVA step under LAVA's own test-shell helpers (Debian lava-dispatcher, unpacked, not installed).
+lava_log=$(LAVA_TEST_SHELL_CACHE="$ROOT/.build/lava-test-shell" scripts/lava/selftest.sh "$BIN" 2>&1); lava_rc=$?
+case $lava_rc in
+  0) pass "lava-test-shell: scripts/lava/run.sh under /bin/sh (defaults = hw SKIP, models named, SCENARIOS/REPEAT, kselftest dir, early failure)" ;;
+  77) skip_tool lava-test-shell "${lava_log#lava selftest: SKIP: }" ;;
+  *) reject "lava-test-shell: scripts/lava/run.sh"; echo "$lava_log" | head -20 | sed 's/^/          /' ;;
+esac
 rst=( docs/*.rst "${RST_EXTRA[@]}" )
 rst_files=(); for f in "${rst[@]}"; do [ -f "$f" ] && rst_files+=("$f"); done
 if [ ${#rst_files[@]} -gt 0 ]; then
@@ -219,6 +227,12 @@ must_reject xmllint "skipped on <testsuites>" xmllint --noout --schema scripts/c
 must_reject kcidb-io "schema version 5.9" "$PY" "$CHECK" kcidb "$BADDIR/kcidb-minor-9.json"
 must_reject kcidb-io "a test without build_id" "$PY" "$CHECK" kcidb "$BADDIR/kcidb-no-build-id.json"
 must_reject kcidb-io "one invocation's ids twice" "$PY" "$CHECK" kcidb-disjoint "$OUT/sim.kcidb.json" "$OUT/sim.kcidb.json"
+if [ -f "$OUT/sim.kcidb.json" ]; then
+  sed 's/"path" : "lbrprobe_model\.sim\.mainline\./"path" : "kvm.vlbr./' "$OUT/sim.kcidb.json" >"$BADDIR/kcidb-model-as-hw-path.json"
+  sed 's/"status" : "DONE"/"status" : "PASS"/' "$OUT/sim.kcidb.json" >"$BADDIR/kcidb-model-pass.json"
+  must_reject kcidb-io "a model's result under the hardware path" "$PY" "$CHECK" kcidb-basis "$BADDIR/kcidb-model-as-hw-path.json"
+  must_reject kcidb-io "a model's prediction as PASS" "$PY" "$CHECK" kcidb-basis "$BADDIR/kcidb-model-pass.json"
+fi
 must_reject jsonschema "an unknown top-level member" "$PY" "$CHECK" json-schema docs/run.schema.json "$BADDIR/run-extra-member.json"
 must_reject lava-common "a wrong metadata.format" /usr/bin/python3 "$CHECK" lava "$BADDIR/lava-format.yaml"
 must_reject lava-common "a bash-only step" /usr/bin/python3 "$CHECK" lava "$BADDIR/lava-pipefail.yaml"

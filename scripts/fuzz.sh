@@ -47,7 +47,7 @@ seed() { # name -> corpus dir
         rundoc) if [ -x .build/debug/lbrprobe ]; then
                     .build/debug/lbrprobe run guest-baseline host-first --backend sim --format json > "$c/run.json" || true
                 fi
-                printf '{"schema":"lbrprobe.run/2"}' > "$c/seed-min" ;;
+                printf '{"schema":"lbrprobe.run/3"}' > "$c/seed-min" ;;
         mailbox) # request header + a plausible page: seq, status ok, value count, values.
                 python3 - "$c" <<'PY'
 import struct, sys, os

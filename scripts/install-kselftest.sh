@@ -14,12 +14,15 @@
 # Run it with the kernel's own runner (tools/testing/selftests/run_kselftest.sh and kselftest/runner.sh copied
 # next to kselftest-list.txt, as `make -C tools/testing/selftests install` lays them out), or by hand:
 #   cd DEST/lbrprobe && ./run_lbrprobe.sh
-# Environment of run_lbrprobe.sh (LAVA params map onto these):
-#   LBRPROBE_BACKEND (auto)  LBRPROBE_MODEL (mainline, hybrid/sim only)  LBRPROBE_EXPECT (file or shipped name)
+# Environment of run_lbrprobe.sh (LAVA params map onto these; docs/farms.md):
+#   LBRPROBE_BACKEND (hw: SKIP with the blockers where the target has no usable LBR; hybrid, sim or auto run a
+#   kernel model, an explicit choice whose results are named after it)
+#   LBRPROBE_MODEL (mainline, hybrid/sim/auto only)  LBRPROBE_EXPECT (file or shipped name)
 #   LBRPROBE_REPEAT (1)  LBRPROBE_SCENARIOS (default set)  LBRPROBE_OUT (directory for lbrprobe.json,
 #   lbrprobe.junit.xml, lbrprobe.kcidb.json; default: the collection directory)  KCIDB_ORIGIN, KCIDB_BUILD_ID.
 #
-# Options (environment): LBRPROBE_BIN=path  use this already built binary instead of building one;
+# Options (environment): LBRPROBE_BIN=path  use this already built static binary instead of building one
+#                                          (without it, this script builds one with --static-swift-stdlib);
 #                        KSFT_TIMEOUT=seconds (settings file; default 300).
 set -euo pipefail
 usage() { echo "usage: scripts/install-kselftest.sh DEST   (LBRPROBE_BIN=prebuilt binary, KSFT_TIMEOUT=seconds)" >&2; exit 64; }
@@ -38,9 +41,11 @@ if [ -z "$bin" ]; then
   bin="$(cd "$root" && swift build -c release --static-swift-stdlib --show-bin-path)/lbrprobe"
 fi
 [ -x "$bin" ] || { echo "install-kselftest: $bin is not an executable" >&2; exit 66; }
-if ldd "$bin" 2>/dev/null | grep -Eq 'libswift|libFoundation|libdispatch|libBlocksRuntime'; then
-  echo "install-kselftest: $bin needs the Swift runtime at run time (built without --static-swift-stdlib):" >&2
-  ldd "$bin" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime' >&2
+runtime=$(ldd "$bin" 2>/dev/null | grep -cE 'libswift|libFoundation|libdispatch|libBlocksRuntime' || true)
+if [ "$runtime" -gt 0 ]; then
+  echo "install-kselftest: $bin links $runtime Swift runtime libraries dynamically, which a farm target does not have;" \
+       "unset LBRPROBE_BIN and this script builds the static binary itself, or build one with:" \
+       "swift build -c release --product lbrprobe --static-swift-stdlib" >&2
   exit 65
 fi
 
@@ -62,9 +67,11 @@ cat > "$col/run_lbrprobe.sh" <<'EOF'
 # Installed by lbrprobe's scripts/install-kselftest.sh; needs no Swift toolchain.
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${LBRPROBE_OUT:-$here}"
-set -- run --backend "${LBRPROBE_BACKEND:-auto}" --format tap --repeat "${LBRPROBE_REPEAT:-1}" \
+# LBRPROBE_BACKEND defaults to hw: a target without usable LBR is a SKIP (exit 4) with the blockers. A kernel
+# model (hybrid, sim, auto) is an explicit choice; its TAP names start with <backend>-model-<model>.
+set -- run --backend "${LBRPROBE_BACKEND:-hw}" --format tap --repeat "${LBRPROBE_REPEAT:-1}" \
   --json "$out/lbrprobe.json" --junit "$out/lbrprobe.junit.xml" --kcidb "$out/lbrprobe.kcidb.json"
-case "${LBRPROBE_BACKEND:-auto}" in hw) ;; *) set -- "$@" --model "${LBRPROBE_MODEL:-mainline}" ;; esac
+case "${LBRPROBE_BACKEND:-hw}" in hw) ;; *) set -- "$@" --model "${LBRPROBE_MODEL:-mainline}" ;; esac
 if [ -n "${LBRPROBE_EXPECT:-}" ]; then
   e="$LBRPROBE_EXPECT"
   [ -f "$e" ] || [ ! -f "$here/expectations/$e" ] || e="$here/expectations/$e"
@@ -81,7 +88,9 @@ chmod 0755 "$col/run_lbrprobe.sh"
 cat > "$col/LAYOUT" <<EOF
 lbrprobe kselftest collection ($version), laid out by scripts/install-kselftest.sh.
 Run under the kernel's runner: run_kselftest.sh -c lbrprobe (with kselftest/runner.sh next to kselftest-list.txt),
-or directly: cd lbrprobe && ./run_lbrprobe.sh. Results: TAP on stdout; lbrprobe.json (compare input),
+or directly: cd lbrprobe && ./run_lbrprobe.sh. LBRPROBE_BACKEND defaults to hw (SKIP where the target has no
+usable LBR); a kernel model (LBRPROBE_BACKEND=hybrid or sim) is reported under its own test names.
+Results: TAP on stdout; lbrprobe.json (compare input),
 lbrprobe.junit.xml and lbrprobe.kcidb.json in \$LBRPROBE_OUT (default: this directory).
 EOF
 

@@ -16,7 +16,7 @@ t = [0]
 
 def at(obs):
     t[0] += 1000
-    return {"timeNs": t[0], "observation": obs}
+    return {"timeNs": t[0], "observation": obs, "basis": "hardware"}
 
 def guest(cmd, values, stack=None):
     g = {"command": cmd, "status": {"ok": {}}, "values": values, "tscBegin": t[0] * 3, "tscEnd": t[0] * 3 + 900}

@@ -84,6 +84,8 @@ if fetch_runner; then
   runk LBRPROBE_BACKEND=sim LBRPROBE_OUT="$work/a"
   check "runner: sim run is ok, nested TAP has 9 results" "$(grep -qx "ok 1 $hdr" "$work/out.tap" \
     && grep -q '^# 1\.\.9$' "$work/out.tap" && grep -q '^# # Totals: pass:9 fail:0' "$work/out.tap"; echo $?)" "$(tail -2 "$work/out.tap" | tr '\n' ' ')"
+  check "runner: the model's results are named after it (sim-model-mainline.*)" "$(grep -q '^# ok 1 sim-model-mainline\.guest-baseline$' "$work/out.tap" \
+    && ! grep -Eq '^# (not )?ok [0-9]+ [a-z-]+$' "$work/out.tap"; echo $?)"
   check "runner: run document written for compare" "$("$col/lbrprobe" compare "$work/a/lbrprobe.json" "$work/a/lbrprobe.json" >/dev/null 2>&1; echo $?)"
 
   runk LBRPROBE_BACKEND=sim LBRPROBE_MODEL=seed-2023 LBRPROBE_EXPECT=mainline LBRPROBE_OUT="$work/b"
@@ -91,11 +93,11 @@ if fetch_runner; then
   "${clean[@]}" "$col/lbrprobe" compare "$work/a/lbrprobe.json" "$work/b/lbrprobe.json" > "$work/cmp.txt" 2>&1; cmp_rc=$?
   check "farm outputs compare: mainline vs seed-2023 exits 1 naming host-first" "$([ $cmp_rc -eq 1 ] && grep -q '^\* host-first' "$work/cmp.txt"; echo $?)"
 
-  runk LBRPROBE_BACKEND=hw LBRPROBE_OUT="$work"
+  runk LBRPROBE_OUT="$work"   # the default backend is hw
   case $hw_rc in
     0) want="ok 1 $hdr" ;; 4) want="ok 1 $hdr # SKIP" ;; *) want="not ok 1 $hdr # exit=$hw_rc" ;;
   esac
-  check "runner: hw run maps lbrprobe exit $hw_rc to '$want'" "$(grep -qx "$want" "$work/out.tap"; echo $?)" "$(tail -1 "$work/out.tap")"
+  check "runner: default (hw) run maps lbrprobe exit $hw_rc to '$want'" "$(grep -qx "$want" "$work/out.tap"; echo $?)" "$(tail -1 "$work/out.tap")"
 
   sed -i 's/^timeout=.*/timeout=2/' "$col/settings"
   runk "${slow[@]}" LBRPROBE_OUT="$work"
@@ -113,8 +115,8 @@ else
   check "contract: unmet expectation exits 1 (not ok)" "$([ "$rc" -eq 1 ]; echo $?)" "rc=$rc"
   "${clean[@]}" "$col/lbrprobe" compare "$work/a/lbrprobe.json" "$work/b/lbrprobe.json" > "$work/cmp.txt" 2>&1; cmp_rc=$?
   check "farm outputs compare: mainline vs seed-2023 exits 1 naming host-first" "$([ $cmp_rc -eq 1 ] && grep -q '^\* host-first' "$work/cmp.txt"; echo $?)"
-  rc=$(run LBRPROBE_BACKEND=hw LBRPROBE_OUT="$work")
-  check "contract: hw exits as lbrprobe does ($hw_rc; 4 = kselftest SKIP)" "$([ "$rc" -eq "$hw_rc" ]; echo $?)" "rc=$rc"
+  rc=$(run LBRPROBE_OUT="$work")   # the default backend is hw
+  check "contract: default (hw) exits as lbrprobe does ($hw_rc; 4 = kselftest SKIP)" "$([ "$rc" -eq "$hw_rc" ]; echo $?)" "rc=$rc"
   rc=$(T=2 run "${slow[@]}" LBRPROBE_OUT="$work")
   check "contract: a run past the timeout exits 124 (TIMEOUT)" "$([ "$rc" -eq 124 ]; echo $?)" "rc=$rc"
 fi

@@ -366,7 +366,7 @@ final class HwRun {
 
     // MARK: observations
 
-    private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: monotonicNs(), o) }
+    private func at(_ o: Observation) -> TimedObservation { TimedObservation(timeNs: monotonicNs(), o, basis: .hardware) }
 
     /// Kernel lines about guest LBR passthrough since the last poll, through `HwEvidence.kmsgObservations`
     /// (§1.5, §9.4): our vCPU's "fail to passthrough LBR" lines as `.kmsg` unless other VMs could have printed

@@ -120,7 +120,7 @@ public final class KvmGuest: ModelGuest {
                              maxDuration: timeout, name: t == .lbrCallStackTask ? "lbrprobe-cstask" : "lbrprobe-hog")
         } catch {
             hog = nil
-            h.append(.note("real \(t) on CPU \(cpu) not started: \(error)"))
+            h.append(basis: .kvm, .note("real \(t) on CPU \(cpu) not started: \(error)"))
         }
         let before = try? ThreadContextSwitches.read(tid: tid)
         let slot = HwSlot<CpuHog.Report>()
@@ -135,11 +135,11 @@ public final class KvmGuest: ModelGuest {
         guard let hog else { return result }
         if let before, let after = try? ThreadContextSwitches.read(tid: tid) {
             let d = after - before
-            h.append(.contextSwitches(Int(clamping: d.nonvoluntary)))
+            h.append(basis: .kvm, .contextSwitches(Int(clamping: d.nonvoluntary)))
             let r = slot.value ?? hog.stop()
-            h.append(.note("real \(t) on CPU \(cpu) (\(r)): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(d.nonvoluntary), voluntary +\(d.voluntary)\(d.nonvoluntary == 0 ? " — the real preemption did not happen" : "")"))
+            h.append(basis: .kvm, .note("real \(t) on CPU \(cpu) (\(r)): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(d.nonvoluntary), voluntary +\(d.voluntary)\(d.nonvoluntary == 0 ? " — the real preemption did not happen" : "")"))
         } else {
-            h.append(.note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
+            h.append(basis: .kvm, .note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
         }
         return result
     }

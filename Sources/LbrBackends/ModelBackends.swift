@@ -129,7 +129,8 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
         }
         var obs = h.drain()
         if let result {
-            obs.append(TimedObservation(timeNs: h.nowNs, .guest(result)))
+            // The guest really ran (hybrid), but what it read from the LBR MSRs the model answered.
+            obs.append(TimedObservation(timeNs: h.nowNs, .guest(result), basis: .model(variant.name)))
         }
         return obs
     }

@@ -236,7 +236,7 @@ public final class ModelHost: Sendable {
                             total = SampleAnalysis.merge(total, samples)
                         }
                         s.model.logging = saved
-                        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .hostSamples(total)))
+                        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .hostSamples(total), basis: modelBasis))
                     }
                 }
             case .readKmsg:
@@ -303,15 +303,18 @@ public final class ModelHost: Sendable {
         }
     }
 
-    /// Appends an observation from the backend itself (e.g. a real measurement) at the model's time.
-    public func append(_ o: Observation) {
-        state.withLock { s in s.pending.append(TimedObservation(timeNs: s.model.nowNs, o)) }
+    /// Appends an observation from the backend itself (e.g. a real measurement: `basis` `.kvm`) at the model's time.
+    public func append(basis: Basis, _ o: Observation) {
+        state.withLock { s in s.pending.append(TimedObservation(timeNs: s.model.nowNs, o, basis: basis)) }
     }
+
+    /// The basis of everything the model plays: `model NAME`.
+    var modelBasis: Basis { .model(variant.name) }
 
     // MARK: private (on the locked state)
 
     private func emitNote(_ s: inout State, _ text: String) {
-        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .note(text)))
+        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .note(text), basis: modelBasis))
     }
 
     /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
@@ -321,7 +324,7 @@ public final class ModelHost: Sendable {
             case .kmsg: s.kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:
                 s.pending.append(TimedObservation(timeNs: t.timeNs,
-                    .note("model: vCPU thread switched out and back (\(n) context switches)")))
+                    .note("model: vCPU thread switched out and back (\(n) context switches)"), basis: t.basis))
             default: s.pending.append(t)
             }
         }

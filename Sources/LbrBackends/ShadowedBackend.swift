@@ -42,7 +42,11 @@ public final class ShadowedBackend: ScenarioBackend, ShadowModelSource {
         do {
             shadowSession = try s.begin(scenario, cpu: cpu)
             shadow = s
-            info.notes.append("shadow model \(variant.name): every step is also performed on the kernel model (\(pmu.lbrLayout.depth)-deep LBR, \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters); predicted vs observed per phase")
+            // On a model backend the shadow is the run's own model without the real guest: no check of a kernel.
+            let compared = inner.kind.usesModel
+                ? "set beside this run per phase (the same model played this run: not a check of any kernel)"
+                : "predicted vs observed per phase"
+            info.notes.append("shadow model \(variant.name): every step is also performed on the kernel model (\(pmu.lbrLayout.depth)-deep LBR, \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters); \(compared)")
         } catch {
             _ = s.end()
             info.notes.append("shadow model \(variant.name) not started: \(error.message)")
@@ -54,7 +58,8 @@ public final class ShadowedBackend: ScenarioBackend, ShadowModelSource {
         let obs = try inner.perform(step, deadlineNs: deadlineNs)
         if let s = shadow {
             do { pending += try s.perform(step, deadlineNs: UInt64.max) } catch {
-                pending.append(TimedObservation(timeNs: 0, .note("shadow model stopped at \(step): \(error.message)")))
+                pending.append(TimedObservation(timeNs: 0, .note("shadow model stopped at \(step): \(error.message)"),
+                                                basis: .model(variant.name)))
                 pending += s.end()
                 shadow = nil
             }

@@ -230,7 +230,7 @@ public enum Eligibility {
 
         // 2. KVM: /dev/kvm, kvm_intel, enable_pmu, no mediated PMU (§2.3, §2.4, §6.3).
         if let u = p.kvm.apiVersion.unavailable {
-            no.append(.init(.kvmUnavailable, "\(p.kvm.device) unusable (\(u.detail))", ref: "§2"))
+            no.append(.init(.kvmUnavailable, kvmDeviceUnusable(p.kvm.device, u), ref: "§2"))
         }
         if let mods = p.kvm.modules.value, !mods.contains("kvm_intel") {
             let loaded = mods.isEmpty ? "none" : mods.joined(separator: ", ")
@@ -353,10 +353,19 @@ public enum Eligibility {
 
     /// A real KVM guest whose LBR MSR accesses are filtered to user space (KVM_X86_SET_MSR_FILTER +
     /// KVM_CAP_X86_USER_SPACE_MSR) and kicked with immediate_exit.
+    /// "/dev/kvm unusable (open(/dev/kvm): EACCES ...)", with what to do when this user may not open it
+    /// (EACCES/EPERM: the device belongs to group kvm on Debian, Fedora and Ubuntu).
+    static func kvmDeviceUnusable(_ device: String, _ u: Unavailable) -> String {
+        let fix = u.errno == 13 || u.errno == 1
+            ? ": this user may not open it; add the user to the group owning it (usually kvm: `sudo usermod -aG kvm $USER`, "
+                + "then log in again) or run as root" : ""
+        return "\(device) unusable (\(u.detail))\(fix)"
+    }
+
     public static func hybrid(_ p: HostProfile) -> BackendEligibility {
         var no: [EligibilityReason] = []
         if let u = p.kvm.apiVersion.unavailable {
-            no.append(.init(.kvmUnavailable, "\(p.kvm.device) unusable (\(u.detail))", ref: "api.rst"))
+            no.append(.init(.kvmUnavailable, kvmDeviceUnusable(p.kvm.device, u), ref: "api.rst"))
             return BackendEligibility(backend: .hybrid, blockers: no, caveats: [])
         }
         // KVM_CHECK_EXTENSION returns 1 for all three (x86.c kvm_vm_ioctl_check_extension); the exit-reason

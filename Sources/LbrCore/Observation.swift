@@ -102,11 +102,15 @@ public enum Observation: Hashable, Sendable, Codable {
     case note(String)
 }
 
-/// An observation with the backend's monotonic time in nanoseconds.
+/// An observation with the backend's monotonic time in nanoseconds and where it comes from (`Basis`): the
+/// backend that produces it says, there is no default.
 public struct TimedObservation: Hashable, Sendable, Codable {
     public var timeNs: UInt64
     public var observation: Observation
-    public init(timeNs: UInt64, _ observation: Observation) { self.timeNs = timeNs; self.observation = observation }
+    public var basis: Basis
+    public init(timeNs: UInt64, _ observation: Observation, basis: Basis) {
+        self.timeNs = timeNs; self.observation = observation; self.basis = basis
+    }
 }
 
 /// The kernel message KVM prints when the vLBR is not ACTIVE at VM-entry (§1.5).

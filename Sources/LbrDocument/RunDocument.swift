@@ -1,4 +1,4 @@
-// The `lbrprobe.run/2` run document (docs/run.schema.json, docs/run-format.md): one Codable definition used by
+// The `lbrprobe.run/3` run document (docs/run.schema.json, docs/run-format.md): one Codable definition used by
 // the JSON writer and by every reader (compare, contract, timeline, repeat statistics). Field names are the wire
 // names; closed vocabularies are Swift enums, so a document with a value outside them does not decode.
 // The DTOs are explicit so the wire format never changes by accident when the verdict types evolve.
@@ -272,9 +272,12 @@ public struct FindingDTO: Codable, Sendable {
     public var count: Int
     public var summary: String
     public var example: String?
-    public init(kind: FindingKind, security_relevant: Bool, phase: String?, count: Int, summary: String, example: String?) {
+    /// What the finding rests on (hardware, kvm, model:NAME); absent only in documents before lbrprobe.run/3.
+    public var basis: Basis?
+    public init(kind: FindingKind, security_relevant: Bool, phase: String?, count: Int, summary: String, example: String?,
+                basis: Basis? = nil) {
         self.kind = kind; self.security_relevant = security_relevant; self.phase = phase; self.count = count
-        self.summary = summary; self.example = example
+        self.summary = summary; self.example = example; self.basis = basis
     }
 }
 
@@ -286,8 +289,10 @@ public struct TimelineEventDTO: Codable, Sendable, Hashable {
     public var lane: String
     public var label: String
     public var state: String?
-    public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: String, label: String, state: String?) {
-        self.t_ns = t_ns; self.dur_ns = dur_ns; self.lane = lane; self.label = label; self.state = state
+    /// Where the event comes from; absent for the run's own structure (phases, steps, outcome, notes).
+    public var basis: Basis?
+    public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: String, label: String, state: String?, basis: Basis? = nil) {
+        self.t_ns = t_ns; self.dur_ns = dur_ns; self.lane = lane; self.label = label; self.state = state; self.basis = basis
     }
 }
 
@@ -333,8 +338,11 @@ public struct PhaseDTO: Codable, Sendable {
         public var samples: Int? = nil
         public var matching: Int? = nil
         public var share: Double? = nil
-        public init(kind: SignalKind, vote: InferredVlbr, evidence: String, sampleVote: SampleVote? = nil) {
-            self.kind = kind; self.vote = vote; self.evidence = evidence
+        /// Where the signal's observations come from; absent only in documents before lbrprobe.run/3.
+        public var basis: Basis?
+        public init(kind: SignalKind, vote: InferredVlbr, evidence: String, sampleVote: SampleVote? = nil,
+                    basis: Basis? = nil) {
+            self.kind = kind; self.vote = vote; self.evidence = evidence; self.basis = basis
             self.samples = sampleVote?.samples; self.matching = sampleVote?.matching; self.share = sampleVote?.share
         }
     }
@@ -344,11 +352,13 @@ public struct PhaseDTO: Codable, Sendable {
         /// Stale-repeat starvation evidence; absent in older documents.
         public var stale_repeats: Int? = nil
         public var stale_example: String? = nil
+        /// Where the contender's state and samples come from (hardware, or the model that played host perf).
+        public var basis: Basis? = nil
         public init(contender: String, state: HostEventState?, samples: Int, with_branches: Int, empty_branches: Int,
-                    guest_addresses: Int, stale_repeats: Int? = nil, stale_example: String? = nil) {
+                    guest_addresses: Int, stale_repeats: Int? = nil, stale_example: String? = nil, basis: Basis? = nil) {
             self.contender = contender; self.state = state; self.samples = samples; self.with_branches = with_branches
             self.empty_branches = empty_branches; self.guest_addresses = guest_addresses
-            self.stale_repeats = stale_repeats; self.stale_example = stale_example
+            self.stale_repeats = stale_repeats; self.stale_example = stale_example; self.basis = basis
         }
     }
     public struct Truth: Codable, Sendable {

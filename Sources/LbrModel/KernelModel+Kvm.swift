@@ -5,7 +5,7 @@ extension KernelModel {
     // MARK: Observations
 
     mutating func emit(_ o: @autoclosure () -> Observation) {
-        if logging { observations.append(TimedObservation(timeNs: nowNs, o())) }
+        if logging { observations.append(TimedObservation(timeNs: nowNs, o(), basis: .model(variant.name))) }
     }
 
     mutating func noteVlbrState() {

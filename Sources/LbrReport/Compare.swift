@@ -1,4 +1,4 @@
-// `lbrprobe compare`: what changed between saved runs. Pure: a function of `lbrprobe.run/2`
+// `lbrprobe compare`: what changed between saved runs. Pure: a function of `lbrprobe.run/3`
 // documents (read with `RunDocumentReader`), no system calls besides reading the files in `load`.
 //
 // Two documents: per scenario, the outcome (with --repeat: the majority outcome and the set of outcomes seen),
@@ -33,7 +33,7 @@ public enum Compare {
         }
     }
 
-    /// The part of an `lbrprobe.run/2` document compare reads (a projection of `JsonReport.RunDocument`: the
+    /// The part of an `lbrprobe.run/3` document compare reads (a projection of `JsonReport.RunDocument`: the
     /// same wire names, without evidence text, so 100 documents decode in one pass each), plus the findings.
     public struct Document: RunDocumentProjection, Sendable {
         public struct Result: Decodable, Sendable {

@@ -1,5 +1,5 @@
 // `lbrprobe contract`: the KVM <-> perf LBR contract written from evidence. A pure function of
-// `lbrprobe.run/2` documents (and the static list of kernel models): it answers Sean Christopherson's
+// `lbrprobe.run/3` documents (and the static list of kernel models): it answers Sean Christopherson's
 // questions from the June 2023 thread (Q1 when perf takes the LBRs, Q2 whether the guest is traced, Q3 why
 // KVM snapshots DEBUGCTL with IRQs enabled but disables IRQs around LBR MSR accesses), plus recovery from
 // ERROR, LBRs across vCPU switches (2018 thread) and the host->guest branch leak. Every answer carries a
@@ -35,20 +35,21 @@ public enum Contract {
 
     /// Builds the contract from run documents.
     /// - Parameter models: every kernel model in catalog order (names order the design-space columns).
-    public static func build(_ documents: [JsonReport.RunDocument], models: [ContractModelInfo])
+    /// - Parameter tool: the lbrprobe that renders it ("lbrprobe 0.1.0, commit abc1234"), for the header.
+    public static func build(_ documents: [JsonReport.RunDocument], models: [ContractModelInfo], tool: String? = nil)
         throws(ContractError) -> ContractDocument {
         guard !documents.isEmpty else { throw ContractError(message: "no run documents") }
         let docs = canonicalOrder(documents, models: models)
         let primary = docs.first { $0.backend == .hw }
             ?? docs.first { $0.model == "mainline" } ?? docs[0]
-        let b = Builder(primary: primary, all: docs, models: models)
+        let b = Builder(primary: primary, all: docs, models: models, tool: tool)
         return b.document()
     }
 
     /// Builds and renders.
     public static func render(_ documents: [JsonReport.RunDocument], models: [ContractModelInfo],
-                              format: ContractFormat) throws(ContractError) -> String {
-        ContractRenderer.render(try build(documents, models: models), as: format)
+                              format: ContractFormat, tool: String? = nil) throws(ContractError) -> String {
+        ContractRenderer.render(try build(documents, models: models, tool: tool), as: format)
     }
 
     /// hw, hybrid, sim; then model catalog order; then start time, kernel, cpu.
@@ -91,6 +92,7 @@ struct Builder {
     let primary: JsonReport.RunDocument
     let all: [JsonReport.RunDocument]
     let models: [ContractModelInfo]
+    var tool: String? = nil
 
     // MARK: basis
 
@@ -109,6 +111,23 @@ struct Builder {
         default:
             return "predicted by kernel model `\(modelName)` alone (sim backend; not a measurement)"
         }
+    }
+
+    /// "GenuineIntel family 6 model 0x55 (Skylake-SP)" from the primary document's host identity.
+    var hostCpu: String {
+        guard let h = primary.host, let v = h.cpu_vendor else { return "not recorded" }
+        var s = v
+        if let f = h.cpu_family { s += " family \(f)" }
+        if let m = h.cpu_model { s += " model 0x" + String(m, radix: 16) }
+        if let n = h.cpu_model_name { s += " (\(ContractText.literal(n)))" }
+        return s
+    }
+
+    /// Which upstream source the model's rules were read from.
+    var modelBaseline: String {
+        if isHw && shadowModel == nil { return "none: no model was used" }
+        let cite = models.first { $0.name == modelName }.map { "; its rules: " + ContractText.literal($0.citation) } ?? ""
+        return "model `\(modelName)` follows upstream torvalds/linux as read for docs/reference.md (source through the 7.0 merge window; no single release tag is recorded)" + cite
     }
 
     var basisShort: String {
@@ -150,17 +169,27 @@ struct Builder {
     // MARK: document
 
     func document() -> ContractDocument {
-        var sections: [ContractSection] = [summarySection(), q1(), q2(), q3(), recovery(), vcpuSwitch(), leak(), shadow()]
+        var sections: [ContractSection] = [summarySection(), legend(), q1(), q2(), q3(), recovery(), vcpuSwitch(), leak(), shadow()]
         if let d = designSpace() { sections.append(d) }
+        sections.append(caveats())
         sections.append(provenance())
+        sections.append(tscAppendix())
+        // No hardware run contributed: say so before anything else.
+        let banner: [ContractBlock] = all.contains { $0.backend == .hw } ? [] : [
+            .paragraph("**No hardware run contributed to this document: every answer below is the prediction of model `\(modelName)`"
+                       + (all.count > 1 ? " (or of the other models named)" : "") + ", not a measurement.**"),
+        ]
         return ContractDocument(
             title: "KVM and perf: the guest LBR (vLBR) contract, from evidence",
-            intro: [
+            intro: banner + [
                 .paragraph("This document answers the questions Sean Christopherson asked in June 2023 before taking more KVM LBR patches (\"[PATCH 3/4] KVM: VMX/pmu: Enable inactive vLBR event in guest LBR MSR emulation\"): when exactly perf may take control of the LBR MSRs, whether the guest is supposed to be traced while perf uses them, and why KVM snapshots DEBUGCTL with IRQs enabled but disables IRQs around LBR MSR accesses; plus whether an ERROR vLBR recovers and whether the guest's LBRs survive a vCPU switch (Wei Wang / Andi Kleen, 2018). It was generated by `lbrprobe contract` from \(all.count) run document(s); every answer below is \(basisShort) unless it says otherwise."),
                 .fields([
+                    ContractField("lbrprobe", tool ?? "version not recorded"),
+                    ContractField("Host CPU", hostCpu),
                     ContractField("Kernel", primary.kernel_release),
                     ContractField("Backend", primary.backend.rawValue + (primary.model.map { ", model \($0)" } ?? "")),
                     ContractField("Basis", basis),
+                    ContractField("Model baseline", modelBaseline),
                     ContractField("CPU", String(primary.cpu)),
                     ContractField("Runs", "\(primary.results.count) scenario run(s): \(primary.totals.pass) pass, \(primary.totals.fail) fail, \(primary.totals.skip) skip, \(primary.totals.error) error, \(primary.totals.timeout) timeout"),
                     ContractField("Reference", "section numbers (docs/reference.md §N) are lbrprobe's reading of upstream source"),
@@ -230,10 +259,16 @@ struct Builder {
             .paragraph("**Basis:** \(basis). Reference: " + refs("3.1", "3.2", "3.4", "3.5", "1.5") + "."),
             .table(ContractTable(caption: "Q1: contexts in which perf acts on the LBRs",
                                  header: ["Context", "Kernel path (upstream)", "What these runs show", "Basis"], rows: rows)),
-            .paragraph("**Window between a host install and the next VM-entry's passthrough decision.** The install IPI lands while the guest runs a timed command; the VM-exit it forces is followed by a VM-entry that runs `vmx_passthrough_lbr_msrs()`, and the first LBR_TOS probe after it shows what that entry decided. The IPI's VM-exit and the re-entry that decides both fall inside the command the host action overlapped, so the window is at most the guest TSC from the host action's start (hw: its measured window on the guest's TSC line; otherwise the command's start) to the end of that command."),
-            .table(windowTable()),
         ]
-        blocks.append(.table(evidenceTable("Q1 evidence: contended phases",
+        // The window is a hardware measurement (the host action's TSC window on the guest's line); a model's
+        // clock would only restate the model, so the section is there for hw documents only.
+        if isHw {
+            blocks += [
+                .paragraph("**Window between a host install and the next VM-entry's passthrough decision.** The install IPI lands while the guest runs a timed command; the VM-exit it forces is followed by a VM-entry that runs `vmx_passthrough_lbr_msrs()`, and the first LBR_TOS probe after it shows what that entry decided. The IPI's VM-exit and the re-entry that decides both fall inside the command the host action overlapped, so the window is at most the guest TSC from the host action's start (hw: its measured window on the guest's TSC line; otherwise the command's start) to the end of that command."),
+                .table(windowTable()),
+            ]
+        }
+        blocks.append(.tables(evidenceTables("Q1 evidence: contended phases",
             [("irq-takeover", ["between-exits", "while-running"]), ("host-preempts", ["contended"]), ("host-first", ["contended"]),
              ("slot-contention", ["contended"]), ("counter-exhaustion", ["contended"])])))
         blocks.append(.paragraph("**Upstream functions:** " + [Upstream.passthrough, Upstream.excludeHost].joined(separator: "; ") + "."))
@@ -268,21 +303,19 @@ struct Builder {
                     for t in p.measures?.timed_steps ?? [] where t.timing == .whileVcpuRuns {
                         let from = t.overlap.flatMap(hostWindowStart) ?? t.guest_tsc_begin
                         let bound = t.guest_tsc_end >= from ? String(t.guest_tsc_end - from) : "-"
+                        // Ticks relative to the install, not 13-digit TSC values (those are in the appendix).
                         rows.append([
-                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step),
-                            "\(t.guest_tsc_begin)..\(t.guest_tsc_end)", String(t.exits),
-                            t.overlap.map(ContractText.literal) ?? "-",
-                            t.next_probe_tsc.map { "\($0) (write \(t.next_probe ?? "?"))" } ?? "-",
+                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step), String(t.exits),
+                            t.next_probe_tsc.map { $0 >= from ? "+\($0 - from) (write \(t.next_probe ?? "?"))" : "before the install" } ?? "-",
                             bound,
                         ])
                     }
                 }
             }
         }
-        if rows.isEmpty { rows.append(["-", "-", "no host action while the vCPU ran in these documents", "-", "-", "-", "-", "-"]) }
-        return ContractTable(caption: "Install-to-decision window (guest TSC ticks)",
-                             header: ["Scenario", "Phase", "Timed step", "Command guest TSC", "Exits",
-                                      "Host action window", "Next LBR probe", "Install to end of command (ticks)"], rows: rows)
+        if rows.isEmpty { rows.append(["-", "-", "no host action while the vCPU ran in these documents", "-", "-", "-"]) }
+        return ContractTable(caption: "Install-to-decision window (guest TSC ticks after the install)",
+                             header: ["Scenario", "Phase", "Timed step", "Exits", "Next LBR probe", "Install to end of command"], rows: rows)
     }
 
     // MARK: Q2
@@ -343,7 +376,7 @@ struct Builder {
             .paragraph("**Answer.** " + q2Answer().capitalizedFirst),
             .paragraph("**Basis:** \(basis). Reference: " + refs("1.9", "3.4", "4", "9.7") + "."),
             .paragraph("**The guest's DEBUGCTL.** KVM never passes DEBUGCTL through: the guest's value lives in the VMCS and is loaded at every VM-entry, so guest DEBUGCTL.LBR decides whether the LBRs record in guest mode, whoever owns them. A guest write that sets DEBUGCTL.LBR also creates the vLBR (`vmx_set_msr()`), and while it stays set `intel_pmu_cleanup()` never releases it (\(cite("recovery-paths")); \(cite("switch-retention")))."),
-            .table(evidenceTable("Q2 evidence", [("guest-traced", nil), ("guest-leak", nil)])),
+            .tables(evidenceTables("Q2 evidence", [("guest-traced", nil), ("guest-leak", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.debugctlLoad, Upstream.excludeHost, Upstream.create].joined(separator: "; ") + "."),
         ])
     }
@@ -355,7 +388,8 @@ struct Builder {
         let whileRunning = irq.flatMap { $0.count > 1 ? $0[1] : nil }
         let measured: String
         if let w = whileRunning {
-            measured = "measured here: an install IPI while the vCPU ran gave `\(w)`"
+            measured = isHw ? "measured here: an install IPI while the vCPU ran gave `\(w)`"
+                : "model `\(modelName)` predicts that an install IPI while the vCPU runs gives `\(w)` (not measured)"
         } else {
             measured = "these documents have no install-while-running result (\(cite("irq-takeover")))"
         }
@@ -374,7 +408,7 @@ struct Builder {
             }
         }
         if rows.isEmpty { rows.append(["-", "-", "-", "no contended phase in these documents", "-", "-"]) }
-        return ContractSection("Q3. Why snapshot DEBUGCTL with IRQs enabled but disable IRQs to access LBR MSRs?", [
+        return ContractSection("Q3. Why snapshot DEBUGCTL with IRQs on but access LBR MSRs with IRQs off?", [
             .paragraph("**Answer.** " + q3Answer().capitalizedFirst),
             .paragraph("**Basis:** the IRQ-context takeover is \(basisShort); the DEBUGCTL snapshot placement is from source; its failure mode on kernels with the old snapshot (a stale host DEBUGCTL.LBR=1 restored after every VM-exit streams host branches into the guest-visible LBR stack) is what the `host-branch-leak` finding detects (\(leakFindings.isEmpty ? "none in these documents" : "present in these documents")). Reference: " + refs("1.4", "1.9", "3.5") + "."),
             .paragraph("**What can go wrong in the window IRQ-disabling closes.** Between the state check and the RDMSR/WRMSR, an IPI could schedule the vLBR out (`ctx_resched()`) and give the LBRs to a host event: a read would return a host branch record to the guest, a write would corrupt the host's stack. With IRQs off the IPI waits; the access sees a consistent state and, when the vLBR lost, the guest reads 0 and its writes are dropped (the `tos-readback` column below). **What the DEBUGCTL snapshot is for.** VM-exit clears DEBUGCTL and KVM restores the host value it snapshotted; perf changes host DEBUGCTL.LBR from IRQ context (`intel_pmu_lbr_enable_all()` / `_disable_all()` under `ctx_resched()`), so a snapshot taken with IRQs enabled in `vcpu_load` can restore a stale DEBUGCTL.LBR after every VM-exit and keep the LBRs recording host branches into the guest-visible stack."),
@@ -413,7 +447,7 @@ struct Builder {
         ContractSection("ERROR and recovery: which guest action brings the LBRs back, and how fast?", [
             .paragraph("**Answer.** " + recoveryAnswer().capitalizedFirst),
             .paragraph("After contention: \(cite("host-first")); \(cite("host-preempts")); \(cite("slot-contention")); \(cite("counter-exhaustion")). **Basis:** \(basis). Reference: " + refs("1.4", "1.6", "3.2", "8.2") + "."),
-            .table(evidenceTable("Recovery evidence", [("recovery-paths", nil), ("slot-contention", nil), ("counter-exhaustion", nil)])),
+            .tables(evidenceTables("Recovery evidence", [("recovery-paths", nil), ("slot-contention", nil), ("counter-exhaustion", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.reenable, Upstream.cleanup, Upstream.create, Upstream.passthrough].joined(separator: "; ") + "."),
         ])
     }
@@ -437,7 +471,7 @@ struct Builder {
         ContractSection("LBRs across vCPU switches, with and without DEBUGCTL.LBR", [
             .paragraph("**Answer.** " + switchAnswer().capitalizedFirst),
             .paragraph("**Basis:** \(basis). Reference: " + refs("1.2", "1.6", "3.4") + "."),
-            .table(evidenceTable("vCPU-switch evidence", [("switch-retention", nil)])),
+            .tables(evidenceTables("vCPU-switch evidence", [("switch-retention", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.taskSwitch, Upstream.cleanup, Upstream.lbrAdd].joined(separator: "; ") + "."),
         ])
     }
@@ -483,6 +517,21 @@ struct Builder {
             ])
         }
         let departing = rs.filter { !($0.shadow?.agrees ?? true) }
+        if !isHw {
+            // The run was played by the same model: comparing it with itself checks no kernel.
+            var rows: [[String]] = []
+            for r in rs {
+                guard let s = r.shadow else { continue }
+                rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
+                             s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "same" : "differs")])
+            }
+            return ContractSection("Own model `\(model)` (not a check)", [
+                .paragraph("**Answer.** Not a check of any kernel: this \(primary.backend) run was itself played by model `\(modelName)`, and its shadow is the same model run without the real guest. "
+                           + (departing.isEmpty ? "They gave the same answers, which says only that the real guest behaved as the simulated one."
+                              : "They differ in \(departing.count) of \(rs.count) scenario run(s), so the real guest did not behave as the simulated one there.")),
+                .table(ContractTable(caption: "Own model without the guest versus this run", header: ["Scenario", "Model alone", "This run", "Comparison"], rows: rows)),
+            ])
+        }
         let observed = isHw ? "the kernel" : "what the signals of this \(primary.backend) run showed (its kernel is model `\(modelName)` answering a real KVM guest)"
         let answer = departing.isEmpty
             ? "In every scenario \(observed) matched what model `\(model)` predicted for the same steps (vLBR state, passthrough, host starvation and outcome, per phase)."
@@ -526,6 +575,24 @@ struct Builder {
         return ContractTable(caption: caption, header: [
             "Scenario", "Phase", "vLBR", "Signals agreed", "Signals disagreed", "Time ms (start+dur)",
             "Guest TSC", "Exits", "kmsg", "Host samples", "Leak", "Model"], rows: rows)
+    }
+
+    /// The evidence of `evidenceTable`, narrow enough for a mail client: the verdicts (scenario, phase, vLBR,
+    /// signals, leak, model) and the measures (time, exits, kmsg, host samples) as two tables; the guest TSC
+    /// ranges go to the appendix (`tscAppendix`). On a model backend the model-made columns say so.
+    func evidenceTables(_ caption: String, _ picks: [(String, [String]?)]) -> [ContractTable] {
+        let t = evidenceTable(caption, picks)
+        let made = isHw ? "" : " (model `\(modelName)`)"
+        let verdicts = t.rows.map { [$0[0], $0[1], $0[2], $0[3], $0[4], $0[10], $0[11]] }
+        let measures = t.rows.map { [$0[0], $0[1], $0[5], $0[7], $0[8], $0[9]] }
+        return [
+            ContractTable(caption: caption + ": verdicts" + made,
+                          header: ["Scenario", "Phase", "vLBR", "Signals agreed", "Signals disagreed", "Leak", isHw ? "Model" : "Ground truth"],
+                          rows: verdicts),
+            ContractTable(caption: caption + ": measures" + (isHw ? "" : " (kmsg and host samples made by model `\(modelName)`)"),
+                          header: ["Scenario", "Phase", "Time ms", "Exits", "kmsg", "Host samples"],
+                          rows: measures),
+        ]
     }
 
     func evidenceRow(_ r: Contract.Result, _ p: Contract.PhaseD) -> [String] {

@@ -1,4 +1,4 @@
-// Per-phase numbers for evidence tables (`results[].phases[].measures` in lbrprobe.run/2): computed once from
+// Per-phase numbers for evidence tables (`results[].phases[].measures` in lbrprobe.run/3): computed once from
 // the raw observations when the run document is built, so `lbrprobe contract` (a pure function of saved
 // documents) can quote guest TSC spans, exits, kmsg lines, host samples and the timed steps without the raw
 // observation stream.

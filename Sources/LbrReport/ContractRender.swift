@@ -22,6 +22,8 @@ public enum ContractBlock: Hashable, Sendable {
     case paragraph(String)
     case bullets([String])
     case table(ContractTable)
+    /// Tables that belong together (one wide table split for mail clients).
+    case tables([ContractTable])
     /// Name/value pairs (RST field list, Markdown bullet list).
     case fields([ContractField])
 }
@@ -56,6 +58,11 @@ public enum ContractFormat: String, Hashable, Sendable, CaseIterable {
 
 /// Helpers for building contract text.
 public enum ContractText {
+    /// The text of contract markup without its markers (for a list item's bold lead).
+    public static func plain(_ s: String) -> String {
+        s.replacingOccurrences(of: "`", with: "").replacingOccurrences(of: "**", with: "")
+    }
+
     /// Free text from a run document made safe for the inline markup: no backticks, no `**`, one line.
     public static func literal(_ s: String) -> String {
         var t = s.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "**", with: "*")
@@ -71,6 +78,48 @@ public enum ContractRenderer {
         case .markdown: return markdown(d)
         case .rst: return rst(d)
         }
+    }
+
+    // MARK: line wrapping
+
+    /// The longest prose line (mail clients and Documentation/ both expect 80 columns). Markdown pipe tables
+    /// cannot wrap; their rows are as long as their cells, which is why the wide tables are split.
+    public static let width = 80
+    /// The widest Markdown table row kept as a table; wider tables become lists.
+    public static let mailTableWidth = 100
+
+    /// `text` broken at spaces into lines of at most `width` columns: the first line starts with `first`, the
+    /// others with `rest`. Never breaks where the next line would start with block markup (`#`, `-`, `+`, `*`,
+    /// `>`, `|`, `=`, a code fence, `1.`), or after a backslash (an RST escaped space); a word longer than the
+    /// line stays whole.
+    static func wrap(_ text: String, first: String = "", rest: String = "") -> [String] {
+        let words = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        func badStart(_ w: String) -> Bool {
+            guard let c = w.first else { return true }
+            // Markdown block starts: `>` and `|` always; `-`, `+`, `*`, `#`, `=` only as a word of their own kind
+            // (`- item`, `---`, `## x`, `===`), so `->`, `#GP` or `=x` may start a line.
+            if ">|".contains(c) || w.hasPrefix("```") || w.hasPrefix("~~~") { return true }
+            if "-+*#=".contains(c) && w.allSatisfy({ $0 == c }) { return true }
+            let digits = w.prefix { $0.isNumber }
+            return !digits.isEmpty && (w.dropFirst(digits.count).first == "." || w.dropFirst(digits.count).first == ")")
+        }
+        var lines: [String] = []
+        var cur: [String] = []          // words of the line being built
+        var prefix = first
+        func joined(_ ws: [String]) -> String { prefix + ws.joined(separator: " ") }
+        for w in words {
+            guard !cur.isEmpty, joined(cur + [w]).count > width else { cur.append(w); continue }
+            // Break before `w`, or, when `w` cannot start a line (or the line ends in an escape), before the
+            // last word that can carry it.
+            var k = cur.count
+            while k > 0 && (badStart(k == cur.count ? w : cur[k]) || cur[k - 1].hasSuffix("\\")) { k -= 1 }
+            if k == 0 { cur.append(w); continue }
+            lines.append(joined(Array(cur[..<k])))
+            cur = Array(cur[k...]) + [w]
+            prefix = rest
+        }
+        lines.append(joined(cur))
+        return lines
     }
 
     // MARK: inline segments
@@ -124,15 +173,30 @@ public enum ContractRenderer {
 
     static func mdBlock(_ b: ContractBlock) -> [String] {
         switch b {
-        case let .paragraph(p): return [mdInline(p), ""]
-        case let .bullets(items): return items.map { "- " + mdInline($0) } + [""]
-        case let .fields(fs): return fs.map { "- **\(mdInline($0.name)):** " + mdInline($0.value) } + [""]
+        case let .paragraph(p): return wrap(mdInline(p)) + [""]
+        case let .bullets(items): return items.flatMap { wrap(mdInline($0), first: "- ", rest: "  ") } + [""]
+        case let .fields(fs):
+            return fs.flatMap { wrap("**\(mdInline($0.name)):** " + mdInline($0.value), first: "- ", rest: "  ") } + [""]
+        case let .tables(ts): return ts.flatMap { mdBlock(.table($0)) }
         case let .table(t):
             var out: [String] = []
-            if !t.caption.isEmpty { out += ["*" + mdInline(t.caption) + "*", ""] }
-            out.append("| " + t.header.map { mdCell($0) }.joined(separator: " | ") + " |")
+            if !t.caption.isEmpty { out += wrap("*" + mdInline(t.caption) + "*") + [""] }
+            let rows = t.rows.map { "| " + $0.map { mdCell($0) }.joined(separator: " | ") + " |" }
+            let head = "| " + t.header.map { mdCell($0) }.joined(separator: " | ") + " |"
+            if (rows + [head]).contains(where: { $0.count > mailTableWidth }) {
+                // Too wide for a mail client: one bullet per row, its cells as wrapped sub-items.
+                for r in t.rows {
+                    out += wrap("**" + mdEscape(r.first.map { ContractText.plain($0) } ?? "-") + "**", first: "- ", rest: "  ")
+                    for (h, c) in zip(t.header.dropFirst(), r.dropFirst()) {
+                        out += wrap(mdInline(h) + ": " + mdCell(c), first: "  - ", rest: "    ")
+                    }
+                }
+                out.append("")
+                return out
+            }
+            out.append(head)
             out.append("|" + t.header.map { _ in "---|" }.joined())
-            for r in t.rows { out.append("| " + r.map { mdCell($0) }.joined(separator: " | ") + " |") }
+            out += rows
             out.append("")
             return out
         }
@@ -189,16 +253,17 @@ public enum ContractRenderer {
 
     static func rstBlock(_ b: ContractBlock) -> [String] {
         switch b {
-        case let .paragraph(p): return [rstInline(p), ""]
-        case let .bullets(items): return items.map { "- " + rstInline($0) } + [""]
+        case let .paragraph(p): return wrap(rstInline(p)) + [""]
+        case let .bullets(items): return items.flatMap { wrap(rstInline($0), first: "- ", rest: "  ") } + [""]
         case let .fields(fs):
-            return fs.map { ":\(rstFieldName($0.name)): " + rstInline($0.value) } + [""]
+            return fs.flatMap { wrap(rstInline($0.value), first: ":\(rstFieldName($0.name)): ", rest: "   ") } + [""]
+        case let .tables(ts): return ts.flatMap { rstBlock(.table($0)) }
         case let .table(t):
-            var out = [".. list-table:: " + rstInline(t.caption), "   :header-rows: 1", ""]
+            var out = wrap(rstInline(t.caption), first: ".. list-table:: ", rest: "   ") + ["   :header-rows: 1", ""]
             for row in [t.header] + t.rows {
                 for (i, cell) in row.enumerated() {
                     let c = rstInline(cell)
-                    out.append((i == 0 ? "   * - " : "     - ") + (c.isEmpty ? "\\-" : c))
+                    out += wrap(c.isEmpty ? "\\-" : c, first: i == 0 ? "   * - " : "     - ", rest: "       ")
                 }
             }
             out.append("")

@@ -22,7 +22,7 @@ public enum JUnitReport {
     }
 
     static func render(_ report: RunReport, x: LineSink) {
-        let suite = "lbrprobe." + report.backend.rawValue + (report.model.map { "." + ReportSupport.testName($0) } ?? "")
+        let suite = TestIdentity.junitSuite(backend: report.backend, model: report.model)
         let t = report.totals
         let max = ReportSupport.maxLineBytes
         x.append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
@@ -33,7 +33,7 @@ public enum JUnitReport {
         x.append("  <testsuite \(attrs)>")
         x.append("    <properties>")
         var props: [(String, String)] = [("backend", report.backend.rawValue), ("cpu", String(report.cpu)),
-                                         ("kernel_release", report.kernelRelease),
+                                         ("kernel_release", report.kernelRelease), ("basis", TestIdentity.basisWord(report.backend)),
                                          ("availability", report.availability.text)]
         if let m = report.model { props.append(("model", m)) }
         if let f = report.expectFile { props.append(("expect_file", f)) }

@@ -1,4 +1,4 @@
-// JSON run report following the versioned schema `lbrprobe.run/2` (docs/run.schema.json, docs/run-format.md):
+// JSON run report following the versioned schema `lbrprobe.run/3` (docs/run.schema.json, docs/run-format.md):
 // maps a `RunReport` onto the document model of LbrDocument and encodes it.
 
 import Foundation
@@ -6,7 +6,7 @@ import LbrCore
 import LbrDocument
 import LbrScenarios
 
-/// Renders a `RunReport` as `lbrprobe.run/2` JSON.
+/// Renders a `RunReport` as `lbrprobe.run/3` JSON.
 public enum JsonReport {
     public static let schemaId = RunReport.schema
 
@@ -113,7 +113,7 @@ public enum JsonReport {
 
     static func finding(_ f: Finding) -> FindingDTO {
         FindingDTO(kind: f.kind, security_relevant: f.kind.securityRelevant, phase: f.phase, count: f.count,
-                   summary: f.summary, example: f.example)
+                   summary: f.summary, example: f.example, basis: f.basis)
     }
 
     static func line(_ e: ExpectationCheck) -> Int? {
@@ -136,11 +136,12 @@ public enum JsonReport {
         var dto = PhaseDTO(
             name: p.phase, role: p.role, inferred: p.inferred,
             agreeing: p.agreeing, disagreeing: p.disagreeing,
-            signals: p.signals.map { .init(kind: $0.kind, vote: $0.vote, evidence: $0.evidence, sampleVote: $0.sampleVote) },
+            signals: p.signals.map { .init(kind: $0.kind, vote: $0.vote, evidence: $0.evidence, sampleVote: $0.sampleVote,
+                                           basis: $0.basis) },
             host: p.host.map { .init(contender: $0.contender, state: $0.state, samples: $0.samples,
                                      with_branches: $0.withBranches, empty_branches: $0.emptyBranches,
                                      guest_addresses: $0.guestAddresses,
-                                     stale_repeats: $0.staleRepeats, stale_example: $0.staleExample) },
+                                     stale_repeats: $0.staleRepeats, stale_example: $0.staleExample, basis: $0.basis) },
             host_starved: p.hostStarved,
             ground_truth: p.groundTruth.map { .init(vlbr: $0.vlbr, passthrough: $0.passthrough,
                                                     agrees_with_inference: $0.agreesWithInference) },

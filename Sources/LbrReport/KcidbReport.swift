@@ -1,5 +1,6 @@
 // KCIDB v5-shaped JSON (kcidb-io schema 5.3, reference conventions.md): one test object per scenario run.
-// lbrprobe only emits the document; farms submit it. Test ids are `<origin>:<run id>.<backend>.<model|host>.
+// lbrprobe only emits the document; farms submit it. Paths and statuses say whether a result is a hardware
+// measurement or a model's prediction (TestIdentity). Test ids are `<origin>:<run id>.<backend>.<model|host>.
 // <test name>`, so two invocations never share an id (KCIDB merges objects with equal ids). All strings are
 // printable ASCII except the newlines of `log_excerpt`, whose lines are at most `ReportSupport.maxLineBytes`.
 
@@ -39,13 +40,14 @@ public enum KcidbReport {
             if !ids.insert(id).inserted { id += ".\(i + 1)"; ids.insert(id) }
             return Test(
                 id: id, build_id: a(buildId), origin: origin,
-                path: "kvm.vlbr." + r.scenario.replacingOccurrences(of: "-", with: "_"),
-                status: status(r.status),
+                path: TestIdentity.kcidbPath(r),
+                status: TestIdentity.kcidbStatus(r.status, backend: r.backend),
                 start_time: r.startUnixNs.map(ReportSupport.rfc3339(unixNs:)),
                 duration: ReportSupport.seconds(r.durationNs),
                 log_excerpt: excerpt(ReportSupport.evidenceLines(r)
                     .flatMap { ReportSupport.wrapped(a($0), width: ReportSupport.maxLineBytes) }.joined(separator: "\n")),
-                misc: Misc(outcome: a(r.outcome.code), outcome_detail: a(r.outcome.detail), backend: r.backend.rawValue,
+                misc: Misc(outcome: a(r.outcome.code), outcome_detail: a(r.outcome.detail),
+                           basis: TestIdentity.basisWord(r.backend), backend: r.backend.rawValue,
                            model: r.model.map(a), cpu: r.cpu, kernel_release: a(r.kernelRelease), repeat: r.repeatIndex + 1,
                            expectation: r.expectation.code, expected: r.expectation.expected.map(a), reason: r.reason.map(a),
                            run_id: report.runId.isEmpty ? nil : a(report.runId),
@@ -60,16 +62,6 @@ public enum KcidbReport {
                            evidence_folded_into: r.evidenceFoldedInto))
         }
         return Document(version: .init(major: 5, minor: 3), tests: tests)
-    }
-
-    /// KCIDB status: PASS, FAIL, ERROR (could not run correctly, incl. timeouts), SKIP.
-    public static func status(_ s: ResultStatus) -> String {
-        switch s {
-        case .pass: return "PASS"
-        case .fail: return "FAIL"
-        case .error, .timeout: return "ERROR"
-        case .skip: return "SKIP"
-        }
     }
 
     /// Truncates to `logExcerptLimit` UTF-8 bytes on a character boundary, keeping the head.
@@ -108,6 +100,8 @@ public enum KcidbReport {
         }
         public var outcome: String
         public var outcome_detail: String
+        /// `hardware` (a measurement) or `model` (the prediction of `model`; path under `lbrprobe_model`).
+        public var basis: String
         public var backend: String
         public var model: String?
         public var cpu: Int

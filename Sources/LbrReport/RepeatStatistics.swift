@@ -4,7 +4,7 @@
 //
 // Computed from compact per-run data only — outcome code, status, durations and recovery latencies (and the
 // role/state/duration of each phase) — never from raw observations, so it works on reports whose repeated
-// runs' evidence was folded, and on saved `lbrprobe.run/2` documents (compare, --summary).
+// runs' evidence was folded, and on saved `lbrprobe.run/3` documents (compare, --summary).
 
 import Histogram
 import LbrDocument
@@ -254,7 +254,7 @@ public enum RepeatStatistics {
         return "\(t / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
     }
 
-    // MARK: JSON (`repeat_statistics` of lbrprobe.run/2)
+    // MARK: JSON (`repeat_statistics` of lbrprobe.run/3)
 
     public typealias ScenarioDTO = RepeatStatisticsDTO
 

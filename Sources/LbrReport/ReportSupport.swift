@@ -58,7 +58,7 @@ public enum ReportSupport {
         }
         if let e = r.expectation.expected { out.append("expected: \(e) (\(r.expectation.code))") }
         for f in r.findings { out.append("finding: \(f.line)") }
-        if let sh = r.shadow { out.append(shadowText(sh)) }
+        if let sh = r.shadow { out.append(BasisText.shadowSummary(sh, backend: r.backend)) }
         for n in r.sessionNotes { out.append("note: \(n)") }
         for p in r.phases {
             out.append("phase \(p.phase) (\(p.role.rawValue)): vLBR \(p.inferred.rawValue)"
@@ -66,8 +66,9 @@ public enum ReportSupport {
                        + "; disagree: \(list(p.disagreeing.map(\.rawValue)))"
                        + (p.hostStarved.map { "; host starved: \($0 ? "yes" : "no")" } ?? "")
                        + groundTruthText(p))
-            if let sh = p.shadow { out.append("  " + sh.line) }
-            for s in p.signals { out.append("  [\(s.kind.rawValue) => \(s.vote.rawValue)] \(s.evidence)") }
+            if let b = BasisText.phaseLine(p) { out.append("  " + b) }
+            if let sh = p.shadow { out.append("  " + BasisText.shadowPhase(sh, backend: r.backend)) }
+            for s in p.signals { out.append("  " + BasisText.signalLine(s)) }
             for e in p.evidence { out.append("  \(e)") }
         }
         return out
@@ -84,13 +85,6 @@ public enum ReportSupport {
             if !blocks.insert(testName(r.scenario)).inserted { return true }
         }
         return false
-    }
-
-    /// "shadow model mainline: predicted outcome X, observed Y (agrees|DEPARTS)".
-    static func shadowText(_ sh: ShadowSummary) -> String {
-        if let u = sh.unavailable { return "shadow model \(sh.model): not compared (\(u))" }
-        return "shadow model \(sh.model): predicted outcome \(sh.predictedOutcome), observed \(sh.observedOutcome)"
-            + (sh.agrees ? " (agrees)" : " (kernel departs from model \(sh.model))")
     }
 
     static func list(_ a: [String]) -> String { a.isEmpty ? "none" : a.joined(separator: ", ") }

@@ -34,8 +34,20 @@ public enum TapReport {
         if let m = report.model { head += " model \(m)" }
         head += " cpu \(report.cpu) kernel \(report.kernelRelease)"
         var header = ReportSupport.diagnostics(head)
-        if let why = report.selectionReason { header += ReportSupport.diagnostics("selected: " + why) }
-        if let f = report.fallback { header += ReportSupport.diagnostics("fallback: " + f) }
+        if let seg = TestIdentity.modelSegment(backend: report.backend, model: report.model) {
+            header += ReportSupport.diagnostics("basis: every result is the prediction of model \(report.model ?? "unnamed"), "
+                                                + "not a hardware measurement; test names start with \(seg).")
+        }
+        // The selection once: a fallback named once (never "hybrid: hybrid:"), then each passed-over backend's
+        // blockers, each once.
+        if let sel = report.selection {
+            header += ReportSupport.diagnostics(sel.chosen == .hw ? "selected: --backend auto chose hw: \(sel.detail)"
+                                                : "fallback: --backend auto fell back to \(sel.chosen.rawValue)")
+            for p in sel.passedOver {
+                header += ReportSupport.diagnostics("\(p.backend.rawValue) unavailable (\(p.reasons.count) blocker\(p.reasons.count == 1 ? "" : "s")):")
+                for b in ReportSupport.blockerTexts(p.reasons) { header += ReportSupport.diagnostics("- " + b) }
+            }
+        }
 
         if !report.availability.isAvailable || report.results.isEmpty {
             let reason = ReportSupport.oneLine(report.availability.isAvailable ? "no scenario selected" : report.availability.text)
@@ -53,7 +65,7 @@ public enum TapReport {
         let timeout = ReportSupport.secondsText(report.timeoutNs)
         for (i, r) in report.results.enumerated() {
             let n = i + 1
-            var name = ReportSupport.testName(r.testName)
+            var name = TestIdentity.tapName(r)
             if dedupe, !used.insert(name).inserted { name += ".\(n)"; used.insert(name) }
             if evidence {
                 for l in ReportSupport.evidenceLines(r) { out += ReportSupport.diagnostics(l) }

@@ -29,7 +29,9 @@ public enum TextReport {
         out.append(head)
         out += headerLines(report)
         out.append("")
-        if summary {
+        if summary && report.repeats == 1 {
+            out += oneLineTable(report)
+        } else if summary {
             out += summaryTable(report)
         } else {
             out += runTable(report)
@@ -46,7 +48,7 @@ public enum TextReport {
                 if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
                 for f in r.findings { out.append("   FINDING \(f.line)") }
-                if let sh = r.shadow { out.append("   " + ReportSupport.shadowText(sh)) }
+                if let sh = r.shadow { out.append("   " + BasisText.shadowSummary(sh, backend: r.backend)) }
                 for n in r.sessionNotes { out.append("   note: \(n)") }
                 for p in r.phases {
                     out.append("   phase \(p.phase) (\(p.role.rawValue), \(ReportSupport.ms(p.durationNs)) ms): vLBR \(p.inferred.rawValue)")
@@ -54,8 +56,9 @@ public enum TextReport {
                                + (p.hostStarved.map { ";  host starved: \($0 ? "yes" : "no")" } ?? ""))
                     let gt = ReportSupport.groundTruthText(p)
                     if !gt.isEmpty { out.append("     " + gt.dropFirst(2)) }
-                    if let sh = p.shadow { out.append("     " + sh.line) }
-                    for s in p.signals { out.append("     [\(s.kind.rawValue) => \(s.vote.rawValue)] \(s.evidence)") }
+                    if let b = BasisText.phaseLine(p) { out.append("     " + b) }
+                    if let sh = p.shadow { out.append("     " + BasisText.shadowPhase(sh, backend: r.backend)) }
+                    for s in p.signals { out.append("     " + BasisText.signalLine(s)) }
                     for e in p.evidence { out.append("       \(e)") }
                 }
             }
@@ -82,7 +85,9 @@ public enum TextReport {
             out += ReportSupport.blockerLines(b)
         }
         if let s = report.selection {
-            out.append("selected because: --backend auto chose \(s.chosen.rawValue): \(s.detail)")
+            // Why, not what again: the chosen backend's own detail is on the `backend:` line above.
+            out.append("selected because: --backend auto takes the first eligible of hw, hybrid, sim"
+                       + (s.passedOver.isEmpty ? "" : "; passed over:"))
             for p in s.passedOver {
                 out.append("\(p.backend.rawValue) unavailable (\(p.reasons.count) blocker\(p.reasons.count == 1 ? "" : "s")):")
                 out += ReportSupport.blockerLines(p.reasons)
@@ -92,12 +97,26 @@ public enum TextReport {
                 out.append("FALLBACK: --backend auto fell back to \(s.chosen.rawValue) (why: the blockers above)")
             }
         }
+        if let basis = basisLine(report) { out.append(basis) }
         if let f = report.expectFile {
             out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")
         } else {
             out.append("expectations: none given (PASS = a verdict was reached; it was not compared with an expected outcome)")
         }
         return out
+    }
+
+    /// For a model backend: that no verdict below is a hardware measurement, and what is real on this host.
+    static func basisLine(_ report: RunReport) -> String? {
+        guard report.backend.usesModel else { return nil }
+        let m = report.model ?? "unnamed"
+        switch report.backend {
+        case .hybrid:
+            return "basis: every verdict below is the prediction of model \(m): the KVM guest, its exits and the vCPU's "
+                + "context switches are real on this host; host perf, the vLBR and kmsg are played by the model"
+        default:
+            return "basis: every verdict below is the prediction of model \(m); nothing was run on this host's kernel"
+        }
     }
 
     static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
@@ -120,13 +139,36 @@ public enum TextReport {
         let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
         out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
         var answered = Set<String>()
+        var unavailableSaid = false
         for r in report.results {
             out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
-            if answered.insert(r.scenario + " " + r.outcome.code).inserted {
+            if backendUnavailable(r.reason) != nil {
+                // The same for every run: said once, under the first.
+                if !unavailableSaid {
+                    unavailableSaid = true
+                    let s = PlainAnswer.sentence(for: r)
+                    out.append("\(pad("", nameW))  -> \(s.hasSuffix(".") ? String(s.dropLast()) : s); so is every run below.")
+                }
+            } else if answered.insert(r.scenario + " " + r.outcome.code).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
             for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }
         }
+        return out
+    }
+
+    /// `--summary` of a run without repeats: one line per result (status, outcome, the kinds of its findings),
+    /// nothing under it.
+    static func oneLineTable(_ report: RunReport) -> [String] {
+        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
+        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
+        var out = ["\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  FINDINGS"]
+        for r in report.results {
+            let kinds = r.findings.map(\.kind.rawValue)
+            out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  "
+                       + (kinds.isEmpty ? "-" : kinds.joined(separator: ", ")))
+        }
+        out.append("(--summary: the plain answers, findings and evidence are in the default text)")
         return out
     }
 

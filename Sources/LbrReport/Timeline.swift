@@ -86,19 +86,23 @@ public enum Timeline {
         var lastTos: UInt64?
         var kmsgCount = 0, noteCount = 0
         var msrRun: (start: UInt64, end: UInt64, state: String, count: Int)?
-        /// The phase being built, and the host-branch-leak findings by phase (the guest lane marks the stack reads).
+        var msrBasis: Basis?
+        /// The phase being built.
         var currentPhase = ""
-        lazy var leaks: [String: Finding] = Dictionary(
-            result.findings.filter { $0.kind == .hostBranchLeak }.compactMap { f in f.phase.map { ($0, f) } },
-            uniquingKeysWith: { a, _ in a })
 
         init(result: ScenarioResult) { self.result = result }
 
         func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
 
-        mutating func add(_ t: UInt64, _ lane: String, _ label: String, _ state: String?, dur: UInt64? = nil) {
+        /// The basis of the observation being turned into events (nil for the run's own structure).
+        var basis: Basis?
+        /// Who opens and closes host perf events: the real kernel on hw, the model on hybrid and sim.
+        var hostPerfBasis: Basis { result.backend.usesModel ? .model(result.model ?? "unnamed") : .hardware }
+
+        mutating func add(_ t: UInt64, _ lane: String, _ label: String, _ state: String?, dur: UInt64? = nil,
+                          basis explicit: Basis?? = nil) {
             events.append(.init(t_ns: rel(t), dur_ns: dur, lane: lane, label: Timeline.ascii(String(label.prefix(160))),
-                                state: state))
+                                state: state, basis: explicit ?? basis))
         }
 
         mutating func build() {
@@ -123,7 +127,9 @@ public enum Timeline {
                 if let v = verdicts[rec.phase] {
                     var label = "inferred \(v.inferred.rawValue)"
                     if let s = v.hostStarved { label += s ? ", host starved" : ", host not starved" }
-                    add(pStart, Lane.vlbrObserved, label, v.inferred.rawValue, dur: pEnd - pStart)
+                    // Inferred from the phase's signals: as real as the weakest of them.
+                    let b = v.signals.compactMap(\.basis).reduce(nil as Basis?) { acc, x in acc.map { $0.weakest(x) } ?? x }
+                    add(pStart, Lane.vlbrObserved, label, v.inferred.rawValue, dur: pEnd - pStart, basis: .some(b))
                 }
                 // Steps: spans between step boundaries on the observation clock.
                 let steps = scenario?.phases.first { $0.name == rec.phase }?.steps ?? []
@@ -136,15 +142,28 @@ public enum Timeline {
                         let step = k < steps.count ? steps[k] : nil
                         let state = step?.timing?.rawValue ?? (step?.actor == .host ? "host" : "guest")
                         add(sStart, Lane.step, step.map { "\($0)" } ?? "step \(k + 1)", state, dur: sEnd - sStart)
+                        // A contender's bar runs from the step that installed it to the step that closed it,
+                        // whenever its state was first read.
+                        switch step?.hostAction {
+                        case let .open(c)?:
+                            lastHost[c.description] = "installed"
+                            add(sStart, Lane.hostPrefix + c.description, "installed (\(state))", "installed", basis: .some(hostPerfBasis))
+                        case let .close(c)?:
+                            lastHost[c.description] = "closed"
+                            add(sEnd, Lane.hostPrefix + c.description, "closed", "closed", basis: .some(hostPerfBasis))
+                        default: break
+                        }
                         sStart = sEnd; from = e
                     }
                 }
                 currentPhase = rec.phase
-                for o in rec.observations { observe(o, tosMask: tosMask, hw: hw) }
+                for o in rec.observations { basis = o.basis; observe(o, tosMask: tosMask, hw: hw) }
+                basis = nil
                 flushMsr()
                 cursor = pEnd
                 end = max(end, pEnd)
             }
+            basis = nil
             add(end, Lane.outcome, r.outcome.code, r.status.rawValue)
         }
 
@@ -152,7 +171,7 @@ public enum Timeline {
             guard let m = msrRun else { return }
             let what = m.state == "trapped" ? "trapped" : m.state == "gp" ? "#GP" : "passed through"
             add(m.start, Lane.msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(what)", m.state,
-                dur: m.end - m.start)
+                dur: m.end - m.start, basis: .some(msrBasis))
             msrRun = nil
         }
 
@@ -160,6 +179,7 @@ public enum Timeline {
             let at = t.timeNs
             switch t.observation {
             case let .msrAccess(a):
+                msrBasis = t.basis
                 let s = a.faulted ? "gp" : a.trapped ? "trapped" : "passed-through"
                 if let m = msrRun, m.state == s { msrRun = (m.start, at, s, m.count + 1) } else {
                     flushMsr(); msrRun = (at, at, s, 1)
@@ -235,8 +255,15 @@ public enum Timeline {
                         state = s.nonZeroEntries == 0 ? "empty" : advanced ? "advanced" : "same"
                         label += ": TOS \(s.tos)\(lastTos == nil ? "" : advanced ? " (advanced)" : " (unchanged)"), \(s.nonZeroEntries)/\(s.from.count) entries"
                         lastTos = s.tos
-                        if s.nonZeroEntries > 0, let leak = leaks[currentPhase] {
-                            state = "leak"; label += ", host->guest leak: \(leak.count) host record(s)"
+                        // The leak marker goes on the read that itself returned records outside the guest's code.
+                        if let code = result.guestCodeRanges {
+                            let split = VerdictEngine.splitStack(s, guestCode: code)
+                            if !split.outside.isEmpty {
+                                state = "leak"
+                                label += ", host->guest leak: \(split.outside.count) record(s) outside the guest's code"
+                            } else if s.nonZeroEntries > 0 {
+                                label += ", all \(split.own) in the guest's own code"
+                            }
                         }
                     }
                 case .enableLbr, .disableLbr, .rdmsr:

@@ -5,6 +5,7 @@
 // character references), hover titles with the full label, no external resources. A pure function of the
 // document (`JsonReport.RunDocument`): `lbrprobe timeline RUN.json -o FILE` and `run --timeline FILE` share it.
 
+import LbrCore
 import LbrDocument
 import LbrScenarios
 
@@ -65,6 +66,7 @@ public enum TimelineSvg {
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">
             <title>\(esc(head))</title>
+            <defs><pattern id="model-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="6" fill="#ffffff" opacity="0.55"/></pattern></defs>
             <rect x="0" y="0" width="\(w)" height="\(h)" fill="#ffffff"/>
             \(body.joined(separator: "\n"))
             </svg>
@@ -121,10 +123,15 @@ public enum TimelineSvg {
             out.append("<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + Double(lanes.count) * laneH))\" stroke=\"#777\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>")
         }
         for lane in lanes {
-            out.append(text(12, y + 14, laneTitle(lane), size: 11, weight: "bold", fill: "#333"))
+            let le0 = events.filter { $0.lane == lane }
+            // The events' own basis where the document carries it (lbrprobe.run/3), else the lane's.
+            let model = le0.contains { $0.basis.map { !$0.isMeasured } ?? false }
+                || (le0.allSatisfy { $0.basis == nil } && laneIsModel(lane, backend: r.backend))
+            out.append(text(12, y + 14, laneTitle(lane) + (model && !laneTitle(lane).hasSuffix("(model)") ? " (model)" : ""),
+                            size: 11, weight: "bold", fill: model ? modelInk : "#333", style: model ? "italic" : nil))
             out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y + laneH))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y + laneH))\" stroke=\"#e2e2e2\"/>")
             let le = events.filter { $0.lane == lane }
-            out.append(contentsOf: laneSvg(lane, le, scale: scale, y: y))
+            out.append(contentsOf: laneSvg(lane, le, scale: scale, y: y, model: model))
             y += laneH
         }
         // Axis.
@@ -144,13 +151,30 @@ public enum TimelineSvg {
         return (out.joined(separator: "\n"), y - y0)
     }
 
-    /// The drawing of one lane.
-    static func laneSvg(_ lane: String, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double) -> [String] {
+    /// The colour of a model lane's title.
+    static let modelInk = "#6a4c93"
+
+    /// Whether a lane shows what a kernel model made up rather than what this host did: everything but the
+    /// run's own structure (phases, steps, outcome), notes and real context switches on sim and hybrid (hybrid's
+    /// real side is its guest and the vCPU thread; host perf, the vLBR, the LBR contents and kmsg are the
+    /// model's); nothing on hw.
+    static func laneIsModel(_ lane: String, backend: BackendKind) -> Bool {
+        guard backend != .hw else { return false }
+        switch lane {
+        case Timeline.Lane.phase, Timeline.Lane.step, Timeline.Lane.outcome, Timeline.Lane.note: return false
+        case Timeline.Lane.contextSwitchReal: return backend == .sim
+        default: return true
+        }
+    }
+
+    /// The drawing of one lane; a model lane's bars are hatched and its markers drawn with a dashed outline.
+    static func laneSvg(_ lane: String, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double,
+                        model: Bool = false) -> [String] {
         var out: [String] = []
         let by = y + (laneH - barH) / 2
         let isStateLane = lane == Timeline.Lane.vlbrModel || lane == Timeline.Lane.passthrough
             || lane.hasPrefix(Timeline.Lane.hostPrefix)
-        let hostStates: Set<String> = ["active", "inactive", "error", "off", "closed"]
+        let hostStates: Set<String> = ["installed", "active", "inactive", "error", "off", "closed"]
         let end = scale.maxT
         // Spans: events with a duration, and state changes held until the next change on the lane.
         var spans: [(t0: UInt64, t1: UInt64, e: JsonReport.TimelineEventDTO)] = []
@@ -185,6 +209,9 @@ public enum TimelineSvg {
             let label = lane == Timeline.Lane.outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
             out.append("<g><title>\(esc(titleText(s.e)))</title>")
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.8\"/>")
+            if s.e.basis.map({ !$0.isMeasured }) ?? model {
+                out.append("<rect class=\"model\" x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"url(#model-hatch)\" stroke=\"\(modelInk)\" stroke-width=\"0.8\" stroke-dasharray=\"3,2\"/>")
+            }
             let room = Int((x1 - x0 - 6) / charW)
             if let t = fit(label, room: room, short: s.e.state) {
                 out.append(text(x0 + 3, by + 11.5, t, size: 10.5, fill: textOn(fill)))
@@ -196,8 +223,9 @@ public enum TimelineSvg {
             let x = scale.x(e.t_ns)
             let nextX = i + 1 < instants.count ? scale.x(instants[i + 1].t_ns) : width - rightPad
             let fill = instantColour(lane, e.state)
+            let model = e.basis.map { !$0.isMeasured } ?? model
             out.append("<g><title>\(esc(titleText(e)))</title>")
-            out.append("<path d=\"M \(f(x)) \(f(by)) L \(f(x + 4)) \(f(by + barH / 2)) L \(f(x)) \(f(by + barH)) L \(f(x - 4)) \(f(by + barH / 2)) Z\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.6\"/>")
+            out.append("<path\(model ? " class=\"model\"" : "") d=\"M \(f(x)) \(f(by)) L \(f(x + 4)) \(f(by + barH / 2)) L \(f(x)) \(f(by + barH)) L \(f(x - 4)) \(f(by + barH / 2)) Z\" fill=\"\(fill)\" stroke=\"\(model ? modelInk : "#ffffff")\" stroke-width=\"\(model ? "1" : "0.6")\"\(model ? " stroke-dasharray=\"2,1\"" : "")/>")
             let room = Int((nextX - x - 10) / charW)
             if let t = fit(e.label, room: room, short: e.state) {
                 out.append(text(x + 6, by + 11.5, t, size: 10.5, fill: "#222"))
@@ -278,6 +306,7 @@ public enum TimelineSvg {
                 ("error, not-active, off, dropped, trapped, #GP, empty", stateColour("error"), false),
                 ("inactive, host starved, odd, unchanged TOS", stateColour("inactive"), false),
                 ("none, unknown, closed, samples", stateColour("none"), false),
+                ("host event installed, state not read yet", stateColour("installed"), false),
                 ("leak (guest addresses in host samples), no-lbr", stateColour("leak"), false),
             ]),
             ("steps / markers", [
@@ -307,6 +336,16 @@ public enum TimelineSvg {
                 x += w
             }
         }
+        // What the model made up looks different from what this host did.
+        y += 16
+        out.append(text(12, y, "basis:", size: 11, weight: "bold", fill: "#333"))
+        var x = 12.0 + 250
+        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour("active"))\"/>")
+        out.append(text(x + 16, y, "real (hardware, or this host's KVM)", size: 11, fill: "#222"))
+        x += 16 + 36 * charW + 14
+        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour("active"))\"/>")
+        out.append("<rect class=\"model\" x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"url(#model-hatch)\" stroke=\"\(modelInk)\" stroke-dasharray=\"3,2\"/>")
+        out.append(text(x + 16, y, "made up by the kernel model (hatched, dashed outline; lane title in italics, \"(model)\")", size: 11, fill: modelInk))
         y += 16
         out.append(text(12, y, "Phases shade the panel (dashed line = phase start). Hover any bar or marker for its full label.", size: 11, fill: "#555"))
         return ("<g class=\"legend\">" + out.joined(separator: "\n") + "</g>", y - y0)
@@ -318,9 +357,9 @@ public enum TimelineSvg {
         switch lane {
         case Timeline.Lane.phase: return "phase"
         case Timeline.Lane.step: return "timed step"
-        case Timeline.Lane.vlbrObserved: return "vLBR observed"
-        case Timeline.Lane.vlbrModel: return "vLBR model"
-        case Timeline.Lane.passthrough: return "passthrough (model)"
+        case Timeline.Lane.vlbrObserved: return "vLBR inferred"
+        case Timeline.Lane.vlbrModel: return "vLBR state"
+        case Timeline.Lane.passthrough: return "passthrough"
         case Timeline.Lane.msrAccess: return "LBR MSR accesses"
         case Timeline.Lane.guest: return "guest MSR results"
         case Timeline.Lane.kmsg: return "kmsg"
@@ -343,6 +382,7 @@ public enum TimelineSvg {
         case "error", "not-active", "off", "dropped", "trapped", "gp", "empty", "fail": return "#d23f3a"
         case "inactive", "starved", "odd", "same", "timeout": return "#e8891c"
         case "leak", "no-lbr": return "#8e44ad"
+        case "installed": return "#7f9fbf"
         default: return "#a9b2bc"
         }
     }
@@ -400,7 +440,8 @@ public enum TimelineSvg {
     }
 
     static func titleText(_ e: JsonReport.TimelineEventDTO) -> String {
-        var s = "\(e.lane) @ \(timeText(e.t_ns))"
+        // The wire lane id `vlbr-observed` is what the signals inferred; the picture says so.
+        var s = "\(e.lane == Timeline.Lane.vlbrObserved ? "vlbr-inferred" : e.lane) @ \(timeText(e.t_ns))"
         if let d = e.dur_ns { s += " for \(timeText(d))" }
         s += ": \(e.label)"
         if let st = e.state { s += " [\(st)]" }

@@ -4,6 +4,8 @@
 // and the shadow-model comparison (the kernel departs from a named model). A finding never changes the
 // outcome or the status by itself; `--expect` decides what fails.
 
+import LbrCore
+
 /// What kind of finding.
 public enum FindingKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// The guest read LBR entries whose addresses lie outside the guest's own code: host branch records
@@ -35,14 +37,20 @@ public struct Finding: Hashable, Sendable, Codable {
     public var summary: String
     /// One example item, ASCII, e.g. "FROM 0xffffffff81234567 -> TO 0xffffffff81234600".
     public var example: String?
+    /// What the finding rests on (`FactBasis.stamp`): a model's finding is a prediction, not a measurement.
+    public var basis: Basis?
 
-    public init(kind: FindingKind, phase: String? = nil, count: Int, summary: String, example: String? = nil) {
+    public init(kind: FindingKind, phase: String? = nil, count: Int, summary: String, example: String? = nil,
+                basis: Basis? = nil) {
         self.kind = kind; self.phase = phase; self.count = count; self.summary = summary; self.example = example
+        self.basis = basis
     }
 
-    /// "host-branch-leak (security-relevant) in phase contended: <summary>; e.g. <example>".
+    /// "host-branch-leak (security-relevant) in phase contended: <summary>; e.g. <example>", led by
+    /// "(model mainline) " when a model made it.
     public var line: String {
-        kind.rawValue + (kind.securityRelevant ? " (security-relevant)" : "") + (phase.map { " in phase \($0)" } ?? "")
+        (basis.flatMap { $0.isMeasured ? nil : "(\($0)) " } ?? "")
+            + kind.rawValue + (kind.securityRelevant ? " (security-relevant)" : "") + (phase.map { " in phase \($0)" } ?? "")
             + ": " + summary + (example.map { "; e.g. \($0)" } ?? "")
     }
 }

@@ -14,6 +14,9 @@ public struct HostReading: Hashable, Sendable, Codable {
     public var staleRepeats: Int?
     /// One stale stack, as evidence.
     public var staleExample: String?
+    /// Where the contender's state and samples come from (`FactBasis.stamp`): hardware, or the model that
+    /// played host perf.
+    public var basis: Basis?
     public init(contender: String, state: HostEventState?, samples: Int = 0, withBranches: Int = 0,
                 emptyBranches: Int = 0, guestAddresses: Int = 0) {
         self.contender = contender; self.state = state; self.samples = samples; self.withBranches = withBranches

@@ -76,6 +76,7 @@ public struct RunCapture: Hashable, Sendable, Codable {
                                    sessionNotes: [], lbrDepth: nil)
             Runner.judge(&r, scenario: scenario, session: c.session, records: c.records,
                          failure: c.stoppedEarly.map { ($0.status, $0.reason) })
+            FactBasis.stamp(&r)
             r.expectation = Self.check(r, expectations)
             if case .unmet = r.expectation { r.status = .fail }
             total &+= c.durationNs

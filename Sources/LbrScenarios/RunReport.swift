@@ -25,7 +25,7 @@ public struct StatusTotals: Hashable, Sendable, Codable {
 /// A whole run: what `lbrprobe run` reports.
 public struct RunReport: Hashable, Sendable, Codable {
     /// Schema identifier of the JSON form (docs/run.schema.json).
-    public static let schema = "lbrprobe.run/2"
+    public static let schema = "lbrprobe.run/3"
     public var backend: BackendKind
     public var model: String?
     public var availability: BackendAvailability
@@ -48,7 +48,9 @@ public struct RunReport: Hashable, Sendable, Codable {
     /// report.
     public var fallback: String? {
         guard let s = selection, s.chosen != .hw else { return nil }
-        return "--backend auto fell back to \(s.chosen.rawValue): \(s.text)"
+        // The chosen backend named once: "fell back to hybrid: hw unavailable: ...", never "hybrid: hybrid:".
+        let why = s.passedOver.map { "\($0.backend.rawValue) unavailable: " + $0.reasons.map(\.description).joined(separator: "; ") }
+        return "--backend auto fell back to \(s.chosen.rawValue)" + (why.isEmpty ? "" : ": " + why.joined(separator: "; "))
     }
 
     /// Runs the results stand for (`runsCovered` summed).

@@ -141,6 +141,7 @@ extension Runner {
                       failure: (ResultStatus, String)?) {
         result.session = session
         result.sessionNotes = session.notes
+        result.guestCodeRanges = session.guestCodeRanges
         result.lbrDepth = session.lbrLayout?.depth
         result.records = records
         let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: records)
@@ -172,11 +173,13 @@ extension Runner {
         if let shadow = backend as? ShadowModelSource {
             let c = ShadowComparison.compare(scenario: scenario, model: shadow.shadowModel, observed: result.phases,
                                              observedOutcome: result.outcome, observedStatus: result.status,
-                                             shadowSession: shadow.shadowSession, shadowRecords: run.shadowRecords)
+                                             shadowSession: shadow.shadowSession, shadowRecords: run.shadowRecords,
+                                             ownModel: result.backend.usesModel)
             for i in result.phases.indices { result.phases[i].shadow = c.phases[result.phases[i].phase] }
             result.shadow = c.summary
             if let f = c.finding { result.findings.append(f) }
         }
+        FactBasis.stamp(&result)
         result.expectation = check(result, judged: !run.interrupted)
         if case .unmet = result.expectation { result.status = .fail }
         if result.status == .pass, expectations?.failOnModelDeparture == true,

@@ -42,6 +42,8 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var stoppedEarly: RunFailure? = nil
     /// Shadow model: predicted versus observed outcome (hw/hybrid runs with a shadow model; Shadow.swift).
     public var shadow: ShadowSummary? = nil
+    /// The guest's code (the session's), for telling the guest's own LBR records from foreign ones in reports.
+    public var guestCodeRanges: [Range<UInt64>]? = nil
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
     /// entry standing for runs A..B.

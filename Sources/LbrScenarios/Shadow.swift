@@ -89,11 +89,14 @@ public enum ShadowComparison {
     ///   - observedOutcome / observedStatus: the observed run's outcome and status; the outcome is compared only
     ///     when the run passed (a skipped or errored run has nothing to compare).
     ///   - shadowSession / shadowRecords: what the shadow model did for the same steps, grouped per phase.
+    ///   - ownModel: the run itself was played by this model (hybrid): nothing was observed of a kernel, so the
+    ///     texts say "this run" where they would say "observed", and a departure is the run's, not a kernel's.
     /// - Returns: per-phase comparisons (aligned with `observed` by phase name), the summary and the finding.
     public static func compare(scenario: Scenario, model: String, observed: [PhaseVerdict],
                                observedOutcome: ScenarioOutcome, observedStatus: ResultStatus,
-                               shadowSession: SessionInfo?, shadowRecords: [PhaseRecord])
+                               shadowSession: SessionInfo?, shadowRecords: [PhaseRecord], ownModel: Bool = false)
         -> (phases: [String: ShadowPhase], summary: ShadowSummary, finding: Finding?) {
+        let seen = ownModel ? "this run" : "observed"
         guard let shadowSession else {
             let s = ShadowSummary(model: model, predictedOutcome: "unknown", observedOutcome: observedOutcome.code,
                                   unavailable: "the shadow model did not start", departingPhases: [])
@@ -119,7 +122,7 @@ public enum ShadowComparison {
             let observedPt: Bool? = ov.signals.first { $0.kind == .msrPassthrough }.map { $0.vote == .active }
             var d: [String] = []
             if let v = vlbr, ov.inferred != .unknown, !agree(model: v, inferred: ov.inferred) {
-                d.append("vLBR predicted \(v.rawValue), observed \(ov.inferred.rawValue)")
+                d.append("vLBR predicted \(v.rawValue), \(seen) \(ov.inferred.rawValue)")
             }
             // Like with like: what the shadow's own LBR MSR accesses showed (its msr-passthrough signal) against
             // the observed signal; the decision at the phase's last VM-entry only when the shadow has no such
@@ -127,10 +130,10 @@ public enum ShadowComparison {
             // access that could show it).
             let predictedPt = pv.signals.first { $0.kind == .msrPassthrough }.map { $0.vote == .active } ?? passthrough
             if let p = predictedPt, let o = observedPt, p != o {
-                d.append("passthrough predicted \(p), observed \(o)")
+                d.append("passthrough predicted \(p), \(seen) \(o)")
             }
             if let p = pv.hostStarved, let o = ov.hostStarved, p != o {
-                d.append("host starved predicted \(p ? "yes" : "no"), observed \(o ? "yes" : "no")")
+                d.append("host starved predicted \(p ? "yes" : "no"), \(seen) \(o ? "yes" : "no")")
             }
             out[rec.phase] = ShadowPhase(model: model, predictedVlbr: vlbr, predictedPassthrough: passthrough,
                                          predictedInferred: pv.inferred, predictedHostStarved: pv.hostStarved,
@@ -145,12 +148,13 @@ public enum ShadowComparison {
         let summary = ShadowSummary(model: model, predictedOutcome: predicted.outcome.code,
                                     observedOutcome: observedOutcome.code, departingPhases: departing)
         if judged && !summary.outcomeAgrees {
-            items.append("outcome predicted \(summary.predictedOutcome), observed \(summary.observedOutcome)")
+            items.append("outcome predicted \(summary.predictedOutcome), \(seen) \(summary.observedOutcome)")
         }
         guard !items.isEmpty else { return (out, summary, nil) }
         let finding = Finding(kind: .modelDeparture, phase: departing.first,
                               count: departing.count + (judged && !summary.outcomeAgrees ? 1 : 0),
-                              summary: asciiReason("kernel departs from model \(model): " + items.joined(separator: "; ")))
+                              summary: asciiReason((ownModel ? "this run (real guest) departs from its own model \(model) run without it: "
+                                                   : "kernel departs from model \(model): ") + items.joined(separator: "; ")))
         return (out, summary, finding)
     }
 

@@ -1,5 +1,7 @@
 // One signal's reading in one phase, with the samples behind a sample-based vote.
 
+import LbrCore
+
 /// The samples a sample-based vote stands on: `samples` is N (the kept host LBR samples the vote counts),
 /// `matching` how many of them showed the voted-for signature (e.g. exact stale repeats). A vote needs
 /// N >= `VerdictEngine.minimumHostSamples`; below it the signal abstains (docs/reference.md §9.6).
@@ -20,7 +22,9 @@ public struct SignalReading: Hashable, Sendable, Codable {
     public var evidence: String
     /// For a vote that rests on host samples: its N and share; nil for every other signal.
     public var sampleVote: SampleVote?
-    public init(kind: SignalKind, vote: InferredVlbr, evidence: String, sampleVote: SampleVote? = nil) {
-        self.kind = kind; self.vote = vote; self.evidence = evidence; self.sampleVote = sampleVote
+    /// Where the signal's observations come from (`FactBasis.stamp`); nil only in documents that predate it.
+    public var basis: Basis?
+    public init(kind: SignalKind, vote: InferredVlbr, evidence: String, sampleVote: SampleVote? = nil, basis: Basis? = nil) {
+        self.kind = kind; self.vote = vote; self.evidence = evidence; self.sampleVote = sampleVote; self.basis = basis
     }
 }

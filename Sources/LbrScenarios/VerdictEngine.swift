@@ -88,7 +88,7 @@ public enum VerdictEngine {
 
     /// Entries of `s` inside / outside the guest's code ranges (an entry counts as outside when its FROM or TO
     /// is non-zero and outside every range).
-    static func splitStack(_ s: LbrStackSnapshot, guestCode: [Range<UInt64>]) -> (own: Int, outside: [(from: UInt64, to: UInt64)]) {
+    public static func splitStack(_ s: LbrStackSnapshot, guestCode: [Range<UInt64>]) -> (own: Int, outside: [(from: UInt64, to: UInt64)]) {
         var own = 0
         var outside: [(from: UInt64, to: UInt64)] = []
         func inside(_ a: UInt64) -> Bool { a == 0 || guestCode.contains { $0.contains(a) } }

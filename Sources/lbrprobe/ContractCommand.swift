@@ -23,7 +23,7 @@ struct ContractCmd: ParsableCommand {
         discussion: """
             Without --from, runs every scenario on the backend (and, with --model all, on every kernel model) and \
             renders the document from the JSON run documents of those runs; with --from it reads saved \
-            lbrprobe.run/2 documents only (no probing, no syscalls beyond reading them) and gives the same text \
+            lbrprobe.run/3 documents only (no probing, no syscalls beyond reading them) and gives the same text \
             for the same documents. --save-runs DIR keeps the run documents a live contract used. \
             On hw, every run also drives the shadow kernel model (--model, default mainline) and the document \
             says where the kernel departs from it. \
@@ -53,13 +53,13 @@ struct ContractCmd: ParsableCommand {
     @Option(help: "Live run: also write each run document used to DIR (run-<backend>-<model>.json).")
     var saveRuns: String?
 
-    @Option(help: "CPU for the vCPU thread and the contenders (live run; default: the first CPU this process may run on).")
+    @Option(parsing: .unconditional, help: "CPU for the vCPU thread and the contenders (live run; default: the first CPU this process may run on).")
     var cpu: Int?
 
     @Flag(help: "Live run: when another lbrprobe is probing the CPU, wait for it instead of exiting 75.")
     var wait = false
 
-    @Option(help: "Per-scenario timeout in seconds (live run).")
+    @Option(parsing: .unconditional, help: "Per-scenario timeout in seconds (live run).")
     var timeout: Double = 45
 
     var allModels: Bool { model == "all" }
@@ -78,6 +78,7 @@ struct ContractCmd: ParsableCommand {
         }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        if let cpu, from.isEmpty { _ = try CpuChoice.resolve(requested: cpu, online: CpuChoice.onlineCpus()) }
     }
 
     /// Every model's description, in catalog order.
@@ -114,7 +115,7 @@ struct ContractCmd: ParsableCommand {
         }
 
         let text: String
-        do { text = try Contract.render(documents, models: ContractCmd.modelInfos, format: format.format) } catch {
+        do { text = try Contract.render(documents, models: ContractCmd.modelInfos, format: format.format, tool: ContractCmd.toolIdentity()) } catch {
             printError("Error: \(error.message)")
             throw ExitCode(LbrExitCode.dataError.rawValue)
         }
@@ -137,6 +138,7 @@ struct ContractCmd: ParsableCommand {
         let kernel = profile.kernelRelease.value ?? "unknown"
         let modelList: [String?] = allModels ? Backends.modelNames.map { Optional($0) } : [model]
         var documents: [JsonReport.RunDocument] = []
+        var neighboursNoted = false
         for m in modelList {
             let chosen: any ScenarioBackend
             var selection: AutoSelection?
@@ -164,7 +166,8 @@ struct ContractCmd: ParsableCommand {
             }
             // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
             let lock = chosen.availability().isAvailable
-                ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+                ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait, noteNeighbours: !neighboursNoted) : nil
+            if lock != nil { neighboursNoted = true }
             let report = Backends.runner(backend: chosen, options: options).run(Catalog.defaultSet)
             withExtendedLifetime(lock) {}
             if report.nothingRan {
@@ -189,5 +192,26 @@ struct ContractCmd: ParsableCommand {
             }
         }
         return documents
+    }
+
+    /// "lbrprobe 0.1.0, commit 1a2b3c4d5e6f (the git checkout it runs from)" for the contract's header; the commit
+    /// is that of the checkout holding the binary, read with `git rev-parse`, when there is one.
+    static func toolIdentity() -> String {
+        let base = "lbrprobe \(LbrProbe.version)"
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", dir, "rev-parse", "--short=12", "HEAD"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return base + ", commit not recorded" }
+        p.waitUntilExit()
+        let commit = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0, commit.allSatisfy(\.isHexDigit), !commit.isEmpty else {
+            return base + ", commit not recorded (not run from a git checkout)"
+        }
+        return base + ", commit \(commit) (the git checkout it runs from)"
     }
 }

@@ -47,6 +47,13 @@ enum CpuChoice {
         return nil
     }
 
+    /// The online CPUs (/sys/devices/system/cpu/online), nil when unreadable: for checking --cpu while the
+    /// command line is validated, so a bad CPU gets the subcommand's usage.
+    static func onlineCpus() -> [Int]? {
+        guard let s = try? String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8) else { return nil }
+        return KernelText.cpuList(s.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// The CPU to probe: `requested` if it is online and allowed (else a usage error naming why), or the first
     /// online CPU this process may run on.
     static func resolve(requested: Int?, online: [Int]?) throws -> Int {
@@ -66,13 +73,14 @@ enum CpuChoice {
 
     /// Takes the per-CPU probe lock for backends that put a guest or perf events on the CPU (hybrid, hw); nil
     /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (SIGINT/SIGTERM stop waiting:
-    /// exit 130/143).
-    static func lock(cpu: Int, backend: BackendKind, wait: Bool) throws -> CpuLock? {
+    /// exit 130/143). `noteNeighbours`: say on stderr which other users of the CPU the kernel shows (a command
+    /// that locks the CPU once per model says it once).
+    static func lock(cpu: Int, backend: BackendKind, wait: Bool, noteNeighbours: Bool = true) throws -> CpuLock? {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
         defer {
             // Other users of the CPU the kernel shows: said on stderr; on hw they can disturb the LBRs.
-            let n = CpuNeighbours.scan(cpu: cpu)
+            let n: (kvmVms: [CpuNeighbours.Holder], perfEvents: [CpuNeighbours.Holder]) = noteNeighbours ? CpuNeighbours.scan(cpu: cpu) : ([], [])
             if !n.kvmVms.isEmpty || !n.perfEvents.isEmpty {
                 var parts: [String] = []
                 if !n.kvmVms.isEmpty { parts.append("KVM VMs with a thread allowed on CPU \(cpu): " + n.kvmVms.map { "\($0)" }.joined(separator: ", ")) }

@@ -4,6 +4,7 @@ import LbrBackends
 import LbrCore
 import LbrLinux
 import LbrModel
+import LbrReport
 import LbrScenarios
 
 /// `lbrprobe list`: scenarios, kernel models, and which backends this host can run.
@@ -89,10 +90,18 @@ struct List: ParsableCommand {
         for k in BackendKind.allCases {
             let a = try Backends.make(kind: k, model: nil, profile: profile, logger: logger).availability()
             availability[k] = a
-            out.append("  \(pad(k.rawValue, 6))  \(a.isAvailable ? "available" : "unavailable"): \(a.text)")
+            if a.isAvailable {
+                out.append("  \(pad(k.rawValue, 6))  available: \(a.text)")
+            } else {
+                let b = ReportSupport.blockerTexts(a.blockers)
+                out.append("  \(pad(k.rawValue, 6))  unavailable (\(b.count) blocker\(b.count == 1 ? "" : "s")):")
+                out += b.map { "  \(pad("", 6))  - \($0)" }
+            }
         }
         if let pick = BackendSelection.auto(availability) {
-            out.append("  \(pad("auto", 6))  -> \(pick.text)")
+            // The passed-over backends' blockers are listed just above: name them, not their blockers again.
+            let over = pick.passedOver.map(\.backend.rawValue)
+            out.append("  \(pad("auto", 6))  -> \(pick.chosen.rawValue)" + (over.isEmpty ? "" : " (\(over.joined(separator: ", ")) unavailable, above)"))
         }
         print(out.joined(separator: "\n"))
     }

@@ -61,13 +61,14 @@ struct Run: ParsableCommand {
             help: "Kernel-era options of the hybrid/sim model, comma-separated (default current = today's mainline): \(ModelEra.options.map(\.name).joined(separator: ", ")). See lbrprobe list.")
     var modelEra: String?
 
-    @Option(help: "CPU for the vCPU thread and the contenders (default: the first CPU this process may run on).")
+    // `.unconditional`: `--timeout -1` is a value (then a range error), not a missing one.
+    @Option(parsing: .unconditional, help: "CPU for the vCPU thread and the contenders (default: the first CPU this process may run on).")
     var cpu: Int?
 
-    @Option(name: .customLong("repeat"), help: "Run each scenario N times and report the distribution of outcomes.")
+    @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Run each scenario N times and report the distribution of outcomes.")
     var repeatCount: Int = 1
 
-    @Option(help: "Per-scenario timeout in seconds.")
+    @Option(parsing: .unconditional, help: "Per-scenario timeout in seconds.")
     var timeout: Double = 45
 
     @Option(help: "Standard output format: \(RunFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -92,13 +93,13 @@ struct Run: ParsableCommand {
     var wait = false
 
     // Regression workflow.
-    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
+    @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario this run's outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
     var writeExpect: String?
 
     @Option(help: "KCIDB origin of the submitter (default lbrprobe); KernelCI submitters set the origin their KCIDB credentials belong to.")
     var kcidbOrigin: String?
 
-    @Option(help: "Also write the JSON run document (lbrprobe.run/2, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
+    @Option(help: "Also write the JSON run document (lbrprobe.run/3, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
     var json: String?
 
     // Timeline picture, compact / detailed text, progress.
@@ -130,6 +131,7 @@ struct Run: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1 (got \(repeatCount))") }
         if !(timeout > 0) || timeout > 86_400 { throw ValidationError("--timeout must be in (0, 86400] seconds (got \(timeout))") }
         if let cpu, cpu < 0 { throw ValidationError("--cpu must be a CPU number (got \(cpu))") }
+        if let cpu { _ = try CpuChoice.resolve(requested: cpu, online: CpuChoice.onlineCpus()) }
         // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
         if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
             throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")

@@ -13,7 +13,7 @@ struct TimelineCmd: ParsableCommand {
             Per scenario, on one time axis: phases, timed steps, the vLBR state observed and predicted by the \
             model, passthrough, each host event, the guest's MSR results, kmsg lines, context switches (real and \
             the model's), notes and the outcome. RUN.json may be '-' (standard input). Exit status: 0 written; \
-            65 the input is not a readable lbrprobe.run/2 document; 73 the output file could not be written \
+            65 the input is not a readable lbrprobe.run/3 document; 73 the output file could not be written \
             (no partial file is left); 64 usage.
             """)
 

@@ -16,7 +16,7 @@ struct CliTests {
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty, "\(p.errors)")
         #expect(p.version == "TAP version 13" && p.plan == Catalog.defaultSet.count)
-        #expect(p.results.map(\.name) == Catalog.defaultSet.map(\.name))
+        #expect(p.results.map(\.name) == Catalog.defaultSet.map { "sim-model-mainline." + $0.name })
         #expect(p.results.allSatisfy { $0.ok && $0.directive == nil })
         #expect(p.results.allSatisfy { $0.name.wholeMatch(of: #/[A-Za-z0-9_.-]+/#) != nil })
         #expect(p.diagnostics.last == "Totals: pass:\(Catalog.defaultSet.count) fail:0 xfail:0 xpass:0 skip:0 error:0")
@@ -45,12 +45,12 @@ struct CliTests {
         #expect(try x.nodes(forXPath: "//testcase").count == Catalog.defaultSet.count)
         #expect(try x.nodes(forXPath: "//testcase/failure").isEmpty)
         #endif
-        // KCIDB: tests with ids, origin, build_id, path, PASS.
+        // KCIDB: tests with ids, origin, build_id; a hybrid run's predictions under the model's path, DONE.
         let k = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/kcidb.json"))) as! [String: Any]
         let tests = try #require(k["tests"] as? [[String: Any]])
         #expect(tests.count == Catalog.defaultSet.count)
-        #expect(tests.allSatisfy { ($0["id"] as? String)?.hasPrefix("lbrprobe:") == true && $0["status"] as? String == "PASS"
-                                   && ($0["path"] as? String)?.hasPrefix("kvm.vlbr.") == true && $0["build_id"] != nil })
+        #expect(tests.allSatisfy { ($0["id"] as? String)?.hasPrefix("lbrprobe:") == true && $0["status"] as? String == "DONE"
+                                   && ($0["path"] as? String)?.hasPrefix("lbrprobe_model.hybrid.seed_2023.") == true && $0["build_id"] != nil })
         let left = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(left == ["junit.xml", "kcidb.json"], "no temporary files left: \(left)")
     }
@@ -207,9 +207,13 @@ struct CliTests {
         #expect(r.code == 0, "\(r.stderr)")
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty)
-        let selected = p.diagnostics.first { $0.hasPrefix("selected: ") } ?? ""
-        #expect(selected.contains("--backend auto chose \(ThisHost.hybridAvailable ? "hybrid" : "sim")"))
-        #expect(selected.contains("hw unavailable"))
+        // A fallback: named once, then the passed-over backend's blockers, each once.
+        let fallback = p.diagnostics.first { $0.hasPrefix("fallback: ") } ?? ""
+        #expect(fallback == "fallback: --backend auto fell back to \(ThisHost.hybridAvailable ? "hybrid" : "sim")", "\(p.diagnostics.prefix(4))")
+        #expect(p.diagnostics.contains { $0.hasPrefix("hw unavailable (") })
+        let blockers = p.diagnostics.filter { $0.hasPrefix("- ") }
+        #expect(!blockers.isEmpty && Set(blockers).count == blockers.count)
+        #expect(!r.stdout.contains("hybrid: hybrid:"))
     }
 
     @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
@@ -230,7 +234,7 @@ struct CliTests {
         let r = try Cli.run(["run", "guest-baseline", "--backend", "sim", "--repeat", "3", "--format", "tap"])
         #expect(r.code == 0)
         let p = KtapParse(r.stdout)
-        #expect(p.errors.isEmpty && p.results.map(\.name) == ["guest-baseline.r1", "guest-baseline.r2", "guest-baseline.r3"])
+        #expect(p.errors.isEmpty && p.results.map(\.name) == (1...3).map { "sim-model-mainline.guest-baseline.r\($0)" })
         #expect(p.diagnostics.contains("distribution guest-baseline: vlbr-active=3"))
     }
 

@@ -183,7 +183,7 @@ enum Regression {
 
     @Test func findingsAppearingOrDisappearingAreChanges() throws {
         let r = try Regression.report(model: "mainline", scenarios: [Catalog.hostFirst, Catalog.guestBaseline])
-        // The findings shape of lbrprobe.run/2 (docs/run-format.md, Findings). The real run already carries
+        // The findings shape of lbrprobe.run/3 (docs/run-format.md, Findings). The real run already carries
         // mainline's host-first leak: `plain` drops every finding, `leaky` puts one of 3 entries back.
         var obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(r).utf8)) as! [String: Any]
         var results = (obj["results"] as! [[String: Any]]).map { var x = $0; x["findings"] = [[String: Any]](); return x }
@@ -221,8 +221,8 @@ enum Regression {
         let json = try JsonReport.render(r)
         let cases: [(String, String)] = [
             (String(json.prefix(json.count / 2)), "not JSON (truncated or corrupt)"),
-            (#"{"schema":"lbrprobe.caps/1","tool":{}}"#, "caps document (lbrprobe.caps/1), this lbrprobe reads lbrprobe.run/2 only"),
-            (json.replacingOccurrences(of: "lbrprobe.run/2", with: "lbrprobe.run/1"), "run document of schema lbrprobe.run/1"),
+            (#"{"schema":"lbrprobe.caps/1","tool":{}}"#, "caps document (lbrprobe.caps/1), this lbrprobe reads lbrprobe.run/3 only"),
+            (json.replacingOccurrences(of: "lbrprobe.run/3", with: "lbrprobe.run/1"), "run document of schema lbrprobe.run/1"),
         ]
         for (text, needle) in cases {
             do {
@@ -294,7 +294,7 @@ struct RegressionCliTests {
         // --write-expect then --expect round-trips; another model fails against it.
         #expect(try Cli.run(["run", "--backend", "sim", "--expect", e]).code == 0)
         let other = try Cli.run(["run", "--backend", "sim", "--model", "seed-2023", "--expect", e, "--format", "tap"])
-        #expect(other.code == 1 && other.stdout.contains("not ok 2 host-first"))
+        #expect(other.code == 1 && other.stdout.contains("not ok 2 sim-model-seed-2023.host-first"))
 
         let same = try Cli.run(["compare", a, b])
         #expect(same.code == 0, "\(same.stdout)\(same.stderr)")
@@ -311,13 +311,13 @@ struct RegressionCliTests {
         try String(json.prefix(200)).write(toFile: dir + "/trunc.json", atomically: true, encoding: .utf8)
         let caps = try Cli.run(["caps", "--format", "json"])
         try caps.stdout.write(toFile: dir + "/caps.json", atomically: true, encoding: .utf8)
-        try json.replacingOccurrences(of: "lbrprobe.run/2", with: "lbrprobe.run/1").write(toFile: dir + "/old.json", atomically: true, encoding: .utf8)
+        try json.replacingOccurrences(of: "lbrprobe.run/3", with: "lbrprobe.run/1").write(toFile: dir + "/old.json", atomically: true, encoding: .utf8)
         let bad: [([String], Int32, String)] = [
             (["compare"], 64, "needs at least two run documents (got 0)"),
             (["compare", a], 64, "(got 1)"),
             (["compare", a, dir + "/trunc.json"], 65, "trunc.json: not JSON (truncated or corrupt)"),
             (["compare", a, dir + "/caps.json"], 65, "caps document (lbrprobe.caps/1)"),
-            (["compare", a, dir + "/old.json"], 65, "run document of schema lbrprobe.run/1, this lbrprobe reads lbrprobe.run/2 only"),
+            (["compare", a, dir + "/old.json"], 65, "run document of schema lbrprobe.run/1, this lbrprobe reads lbrprobe.run/3 only"),
             (["compare", a, dir + "/missing.json"], 65, "missing.json: cannot read"),
             (["compare", a, b, "--scenario", "nope"], 64, "unknown scenario 'nope'"),
             (["compare", a, b, "--format", "xml"], 64, "'xml' is invalid"),

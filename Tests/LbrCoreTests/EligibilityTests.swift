@@ -142,6 +142,15 @@ import Testing
         #expect(Eligibility.sim(p).eligible)
     }
 
+    @Test func kvmPermissionDeniedNamesTheFix() {
+        var p = RecordedProfiles.skylakeSP
+        p.kvm.apiVersion = .unavailable(Unavailable(.unreadable, "open(/dev/kvm): EACCES (Permission denied)", errno: 13))
+        let text = Eligibility.hybrid(p).blockers.map(\.description).joined(separator: "; ")
+        #expect(text.contains("kvm") && text.contains("usermod -aG kvm"), "\(text)")
+        p.kvm.apiVersion = .unavailable(Unavailable(.absent, "open(/dev/kvm): ENOENT", errno: 2))
+        #expect(!Eligibility.hybrid(p).blockers.map(\.description).joined().contains("usermod"))
+    }
+
     @Test func hybridNeedsEachCapability() {
         for (name, code) in [(Eligibility.capImmediateExit, EligibilityCode.noImmediateExit),
                              (Eligibility.capUserSpaceMsr, .noUserSpaceMsr), (Eligibility.capMsrFilter, .noMsrFilter)] {

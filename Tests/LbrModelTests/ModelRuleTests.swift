@@ -1,4 +1,4 @@
-// One test per model rule. Each expectation cites the reference section (kvm-perf-lbr.md §n) or the
+// One test per model rule. Each expectation cites the docs/reference.md section (§n) or the
 // LKML message of the variant it checks.
 import Testing
 import LbrCore

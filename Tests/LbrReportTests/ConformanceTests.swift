@@ -54,7 +54,7 @@ import LbrCore
 
     @Test func timeoutDirectiveSpellsTheGivenLimit() {
         let tap = TapReport.render(Self.noisyReport())
-        #expect(tap.contains("not ok 9 switch-retention # TIMEOUT 0.001 seconds"), "\(tap.suffix(300))")
+        #expect(tap.contains("not ok 9 sim-model-mainline.switch-retention # TIMEOUT 0.001 seconds"), "\(tap.suffix(300))")
         #expect(ReportSupport.secondsText(45_000_000_000) == "45")
         #expect(ReportSupport.secondsText(1_500_000_000) == "1.5")
         #expect(ReportSupport.secondsText(1_000_000) == "0.001")
@@ -74,7 +74,7 @@ import LbrCore
         }
         // The long reason is shortened on the directive line, and kept whole in the evidence.
         let tap = TapReport.render(r)
-        let err = try #require(tap.split(separator: "\n").first { $0.hasPrefix("not ok 8 irq-takeover # ERROR ") })
+        let err = try #require(tap.split(separator: "\n").first { $0.hasPrefix("not ok 8 sim-model-mainline.irq-takeover # ERROR ") })
         #expect(err.hasSuffix("..."))
         #expect(tap.contains("step 59: waited 12 us (sec 1.5, \"quoted\") _"))
     }

@@ -85,4 +85,37 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         if let check = try docutilsCheck(rst) { #expect(check.ok, "docutils: \(check.output)") }
         #expect(throws: ContractError.self) { try Contract.render([], models: Self.models, format: .rst) }
     }
+
+    /// A contract a maintainer can paste: a header naming the tool, host CPU, kernel, backend and the model's
+    /// baseline; the no-hardware banner for a model's document; the outcome legend and caveats; prose wrapped
+    /// at 80 columns and Markdown tables no wider than a mail client shows (wider ones become lists); no
+    /// 13-digit TSC values outside the appendix.
+    @Test func pasteableHeaderBannerLegendAndWidths() throws {
+        let doc = try Self.document(Fixtures.mixedReport(kind: .sim))
+        let md = try Contract.render([doc], models: Self.models, format: .markdown, tool: "lbrprobe 9.9.9, commit abc")
+        #expect(md.contains("**lbrprobe:** lbrprobe 9.9.9, commit abc"))
+        #expect(md.contains("**Model baseline:** model `mainline` follows upstream torvalds/linux"))
+        #expect(md.contains("**No hardware run contributed to this document: every answer below is the"))
+        #expect(md.contains("## Outcome legend") && md.contains("recovered(none)"))
+        #expect(md.contains("## Caveats") && md.contains("`counter-exhaustion`: "))
+        #expect(!md.contains("measured here"))
+        let rst = try Contract.render([doc], models: Self.models, format: .rst, tool: "lbrprobe 9.9.9, commit abc")
+        for (name, text) in [("markdown", md), ("rst", rst)] {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            for l in lines where !l.hasPrefix("|") {
+                #expect(l.count <= ContractRenderer.width, "\(name) prose line of \(l.count) columns: \(l)")
+            }
+            let appendix = text.range(of: "Appendix: guest TSC per phase")?.lowerBound ?? text.endIndex
+            #expect(text[..<appendix].firstMatch(of: /[0-9]{13}/) == nil, "\(name): a 13-digit TSC value before the appendix")
+        }
+        for l in md.split(separator: "\n") where l.hasPrefix("|") {
+            #expect(l.count <= ContractRenderer.mailTableWidth, "table row of \(l.count) columns")
+        }
+        if let check = try docutilsCheck(rst) { #expect(check.ok, "docutils: \(check.output)") }
+
+        // A hardware document: no banner, and "measured" is allowed.
+        let hw = try Self.document(Fixtures.mixedReport(kind: .hw))
+        let hwMd = try Contract.render([hw], models: Self.models, format: .markdown)
+        #expect(!hwMd.contains("No hardware run contributed"))
+    }
 }

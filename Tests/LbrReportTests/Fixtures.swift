@@ -5,8 +5,8 @@ import LbrCore
 /// A small deterministic backend for report tests: every scenario runs with an active vLBR except the
 /// ones named in `inactive`; `skip`, `fail` and `timeout` scenarios are steered through the runner.
 final class ReportFixtureBackend: ScenarioBackend {
-    let kind: BackendKind = .sim
-    let modelName: String? = "mainline"
+    var kind: BackendKind = .sim
+    var modelName: String? = "mainline"
     var avail: BackendAvailability = .available(detail: "kernel model mainline")
     var unsupported: [String: String] = [:]
     var throwIn: [String: BackendError] = [:]
@@ -58,15 +58,18 @@ final class ReportFixtureBackend: ScenarioBackend {
         if step.hostAction == .readKmsg && !active { out.append(.kmsg("kvm_intel: vcpu-0: fail to passthrough LBR.")) }
         if hugeEvidence { out += (0..<400).map { .note("padding line \($0) " + String(repeating: "x", count: 80)) } }
         out.append(.vlbr(active ? .active : .error))
-        return out.enumerated().map { TimedObservation(timeNs: UInt64($0.offset), $0.element) }
+        let basis: Basis = kind == .hw ? .hardware : .model(modelName ?? "mainline")
+        return out.enumerated().map { TimedObservation(timeNs: UInt64($0.offset), $0.element, basis: basis) }
     }
     func end() -> [TimedObservation] { ends += 1; return [] }
 }
 
 enum Fixtures {
     /// A report with every status: pass, fail (unmet expectation), skip, error, timeout.
-    static func mixedReport() -> RunReport {
+    static func mixedReport(kind: BackendKind = .sim) -> RunReport {
         let b = ReportFixtureBackend()
+        b.kind = kind
+        if kind == .hw { b.modelName = nil }
         b.unsupported["counter-exhaustion"] = "no CPUID.0xA counters # on this \"host\" <x>"
         b.throwIn["irq-takeover"] = .failed("KVM_RUN: EFAULT & <bad>")
         b.throwIn["switch-retention"] = .timeout("guest did not answer within 45 s")

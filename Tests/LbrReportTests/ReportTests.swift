@@ -53,7 +53,7 @@ import LbrCore
             let errors = try v.validate(obj)
             #expect(errors.isEmpty, "\(errors.prefix(10))")
             let top = obj as! [String: Any]
-            #expect(top["schema"] as? String == "lbrprobe.run/2")
+            #expect(top["schema"] as? String == "lbrprobe.run/3")
         }
     }
 
@@ -85,7 +85,7 @@ import LbrCore
         doc["results"] = results
         let errors = try v.validate(doc)
         // Messages are the real jsonschema package's.
-        #expect(errors.contains { $0.hasPrefix("/schema: ") && $0.contains("'lbrprobe.run/2' was expected") }, "\(errors)")
+        #expect(errors.contains { $0.hasPrefix("/schema: ") && $0.contains("'lbrprobe.run/3' was expected") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("/: ") && $0.contains("'surprise' was unexpected") })
         #expect(errors.contains { $0.hasPrefix("/results/0/status") })
         #expect(errors.contains { $0.hasPrefix("/results/1: ") && $0.contains("'outcome' is a required property") })
@@ -109,7 +109,7 @@ import LbrCore
 
 @Suite struct TapReportTests {
     @Test func tapFollowsKtapConventions() {
-        let report = Fixtures.mixedReport()
+        let report = Fixtures.mixedReport(kind: .hw)  // hardware results: plain scenario names
         let tap = TapReport.render(report)
         let p = KtapParse(tap)
         #expect(p.errors.isEmpty, "\(p.errors)")
@@ -142,6 +142,7 @@ import LbrCore
 
     @Test func repeatsGetUniqueNumberedNames() {
         let b = ReportFixtureBackend()
+        b.kind = .hw; b.modelName = nil
         let r = Runner(backend: b, options: RunOptions(repeats: 2, kernelRelease: "x")).run([Catalog.guestBaseline, Catalog.hostFirst])
         let p = KtapParse(TapReport.render(r, evidence: false))
         #expect(p.errors.isEmpty)
@@ -189,7 +190,7 @@ import LbrCore
 
 @Suite struct KcidbReportTests {
     @Test func kcidbTestsAreWellShaped() throws {
-        let doc = KcidbReport.document(Fixtures.mixedReport(), buildId: "kernelci:build-42")
+        let doc = KcidbReport.document(Fixtures.mixedReport(kind: .hw), buildId: "kernelci:build-42")
         #expect(doc.version.major == 5)
         #expect(doc.tests.count == Catalog.all.count)
         #expect(Set(doc.tests.map(\.id)).count == Catalog.all.count)
@@ -234,8 +235,12 @@ import LbrCore
         #expect(t.contains("SCENARIO"))
         #expect(t.contains("slot-contention") && t.contains("FAIL") && t.contains("unmet (coexist)"))
         #expect(t.contains("phase contended (contended"))
-        #expect(t.contains("[tos-readback => not-active] LBR_TOS write 0x3 read back 0: write dropped"))
+        // A sim run's signals say whose they are.
+        #expect(t.contains("[tos-readback => not-active, model mainline] LBR_TOS write 0x3 read back 0: write dropped"))
         #expect(t.contains("exit code 1"))
+        let hw = TextReport.render(Fixtures.mixedReport(kind: .hw), evidence: true)
+        #expect(hw.contains("[tos-readback => not-active] LBR_TOS write 0x3 read back 0: write dropped"))
+        #expect(!hw.contains(", model mainline]") && !hw.contains("basis: ") && !hw.contains("FINDING (model"))
     }
 }
 
@@ -328,7 +333,7 @@ import LbrCore
             case .skip: want = "skip"
             case .fail, .error, .timeout: want = "fail"
             }
-            #expect(calls.contains("\(r.testName) --result \(want)"), "\(r.testName): \(calls)")
+            #expect(calls.contains("\(TestIdentity.tapName(r)) --result \(want)"), "\(r.testName): \(calls)")
         }
         #expect(status == 1) // the fixture has failures
     }

@@ -53,7 +53,7 @@ import Testing
                 #expect(error.kind == .malformed)
                 #expect(error.exitCode == .dataError && error.exitCode.rawValue == 65)
                 #expect(!error.description.contains("\n"))
-                #expect(error.description.hasPrefix("bad.json: not a valid lbrprobe.run/2 document: "))
+                #expect(error.description.hasPrefix("bad.json: not a valid lbrprobe.run/3 document: "))
                 #expect(error.description.contains(" at ."), "\(error.description)")
             }
         }
@@ -68,7 +68,7 @@ import Testing
             (#"{"schema":"lbrprobe.caps/1"}"#, .wrongSchema, "caps document"),
             (#"{"schema":"lbrprobe.run/1"}"#, .wrongSchema, "schema lbrprobe.run/1"),
             (#"{"tool":"x"}"#, .wrongSchema, "no \"schema\""),
-            (#"{"schema":"lbrprobe.run/2"}"#, .malformed, "missing field"),
+            (#"{"schema":"lbrprobe.run/3"}"#, .malformed, "missing field"),
         ]
         for (text, kind, fragment) in cases {
             do {

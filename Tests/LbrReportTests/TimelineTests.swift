@@ -69,6 +69,17 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(t.events.contains { $0.lane == Timeline.Lane.outcome })
     }
 
+    /// Model lanes are hatched and titled "(model)" on a model backend; on hw only the legend shows the hatch.
+    @Test func modelLanesLookDifferentFromHardwareOnes() throws {
+        let sim = TimelineSvg.render(JsonReport.document(Fixtures.mixedReport(kind: .sim)))
+        let hw = TimelineSvg.render(JsonReport.document(Fixtures.mixedReport(kind: .hw)))
+        #expect(sim.components(separatedBy: "class=\"model\"").count > 10)
+        #expect(sim.contains("(model)</text>") && !hw.contains("(model)</text>"))
+        #expect(hw.components(separatedBy: "class=\"model\"").count == 2, "hw: the legend's swatch only")
+        #expect(hw.contains("made up by the kernel model") && sim.contains("made up by the kernel model"))
+        for svg in [sim, hw] { #expect(XmlCheck.parse(svg).0 != nil) }
+    }
+
     @Test func svgIsWellFormedAsciiAndNamesEveryScenario() throws {
         let doc = JsonReport.document(Fixtures.mixedReport())
         let svg = TimelineSvg.render(doc)
@@ -80,7 +91,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(!svg.contains("http://") || svg.components(separatedBy: "http://").count == 2, "only the SVG namespace URI")
         #expect(!svg.contains("<image") && !svg.contains("href=") && !svg.contains("<script"))
         // Lanes and legend are labelled in words, not only colour.
-        #expect(svg.contains(">vLBR observed<") && svg.contains(">vLBR model<") && svg.contains(">guest MSR results<"))
+        #expect(svg.contains(">vLBR inferred (model)<") && svg.contains(">vLBR state (model)<") && svg.contains(">guest MSR results (model)<"))
         #expect(svg.contains("error, not-active, off, dropped, trapped"))
         #expect(c.texts.joined().contains("host-first: guest-wins-host-starved  [PASS]"))
     }
@@ -123,7 +134,9 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         r.selection = AutoSelection(chosen: .sim, detail: "model", passedOver: [
             .init(backend: .hw, reasons: [layout, pmu]), .init(backend: .hybrid, reasons: [module])])
         let head = TextReport.headerLines(r)
-        #expect(head.contains("selected because: --backend auto chose sim: model"))
+        // Why, not the backend's detail again (that is on the `backend:` line).
+        #expect(head.contains("selected because: --backend auto takes the first eligible of hw, hybrid, sim; passed over:"))
+        #expect(!head.contains { $0.hasPrefix("selected because:") && $0.contains(": model") })
         #expect(head.contains("hw unavailable (2 blockers):"))
         #expect(head.contains("hybrid unavailable (1 blocker):"))
         #expect(head.contains("FALLBACK: --backend auto fell back to sim (why: the blockers above)"))
@@ -135,6 +148,16 @@ final class XmlCheck: NSObject, XMLParserDelegate {
             let t = TextReport.render(r, evidence: evidence)
             #expect(t.components(separatedBy: "/sys/bus/event_source/devices/cpu absent").count == 2, "\(t)")
         }
+    }
+
+    @Test func summaryWithoutRepeatIsOneLinePerScenario() {
+        let r = Fixtures.mixedReport()
+        let short = TextReport.render(r, summary: true).split(separator: "\n")
+        let full = TextReport.render(r).split(separator: "\n")
+        let rows = short.filter { l in Catalog.names.contains { l.hasPrefix($0 + " ") } }
+        #expect(rows.count == Catalog.all.count)
+        #expect(!short.contains { $0.contains("-> ") || $0.contains("FINDING ") })
+        #expect(short.count < full.count, "--summary \(short.count) lines, default \(full.count)")
     }
 
     @Test func summaryIsOneRowPerScenarioWithItsAnswer() {

@@ -20,6 +20,8 @@ enum FakeVlbr: Equatable {
 final class ScriptedBackend: ScenarioBackend {
     let kind: BackendKind
     let modelName: String?
+    /// Hardware for hw, else the (fake) model.
+    var basis: Basis { kind == .hw ? .hardware : .model(modelName ?? "fake") }
     var avail: BackendAvailability = .available(detail: "scripted")
     var supportFor: (Scenario) -> ScenarioSupport = { _ in .supported }
     var layout: LbrLayout? = .skylake
@@ -57,12 +59,12 @@ final class ScriptedBackend: ScenarioBackend {
         cursor += 1
         calls.append("perform(\(phase))")
         defer { afterStep() }
-        return try respond(phase, step).map { time += 1; return TimedObservation(timeNs: time, $0) }
+        return try respond(phase, step).map { time += 1; return TimedObservation(timeNs: time, $0, basis: basis) }
     }
 
     func end() -> [TimedObservation] {
         calls.append("end")
-        return endObservations.map { TimedObservation(timeNs: 0, $0) }
+        return endObservations.map { TimedObservation(timeNs: 0, $0, basis: basis) }
     }
 
     var endCount: Int { calls.filter { $0 == "end" }.count }

@@ -27,12 +27,12 @@ struct HardwareReplayTests {
     }
 
     static func guest(_ c: GuestCommand, _ values: [UInt64], stack: LbrStackSnapshot? = nil) -> TimedObservation {
-        TimedObservation(timeNs: 0, .guest(GuestResult(command: c, status: .ok, values: values, stack: stack)))
+        TimedObservation(timeNs: 0, .guest(GuestResult(command: c, status: .ok, values: values, stack: stack)), basis: .hardware)
     }
     static func lbrAccess(_ write: Bool, _ v: UInt64, trapped: Bool) -> TimedObservation {
-        TimedObservation(timeNs: 0, .msrAccess(MsrAccess(index: MSR.lbrTos, isWrite: write, value: v, trapped: trapped)))
+        TimedObservation(timeNs: 0, .msrAccess(MsrAccess(index: MSR.lbrTos, isWrite: write, value: v, trapped: trapped)), basis: .hardware)
     }
-    static let kmsgSuppressed = TimedObservation(timeNs: 0, .kmsg("vmx_passthrough_lbr_msrs: 14 callbacks suppressed"))
+    static let kmsgSuppressed = TimedObservation(timeNs: 0, .kmsg("vmx_passthrough_lbr_msrs: 14 callbacks suppressed"), basis: .hardware)
 
     /// host-first as a Cascade Lake running today's payload would record it.
     static var hostFirstRecords: [PhaseRecord] {
@@ -41,8 +41,8 @@ struct HardwareReplayTests {
             guest(.branchPattern(count: 16), [16]),
             lbrAccess(false, 0, trapped: true), lbrAccess(false, 0, trapped: false),
             guest(.writeTos(3), [5]), lbrAccess(true, 3, trapped: false), lbrAccess(false, 5, trapped: false),
-            TimedObservation(timeNs: 0, .hostEvent(contender: Contender.pinnedLbr.name, state: .active, enabledNs: 9_000_000, runningNs: 9_000_000)),
-            TimedObservation(timeNs: 0, .hostSamples(staleSamples(24))),
+            TimedObservation(timeNs: 0, .hostEvent(contender: Contender.pinnedLbr.name, state: .active, enabledNs: 9_000_000, runningNs: 9_000_000), basis: .hardware),
+            TimedObservation(timeNs: 0, .hostSamples(staleSamples(24)), basis: .hardware),
             kmsgSuppressed,
         ]
         let after: [TimedObservation] = [
@@ -61,7 +61,7 @@ struct HardwareReplayTests {
         return [
             rec("setup", [guest(.writeTos(3), [5])]),
             rec("contended", [guest(.writeTos(3), [0]), lbrAccess(true, 3, trapped: true),
-                              TimedObservation(timeNs: 0, .hostEvent(contender: Contender.vlbrSlot.name, state: .active, enabledNs: 1, runningNs: 1)),
+                              TimedObservation(timeNs: 0, .hostEvent(contender: Contender.vlbrSlot.name, state: .active, enabledNs: 1, runningNs: 1), basis: .hardware),
                               kmsgSuppressed]),
             rec("after-access", [guest(.spin(iterations: 200), []), guest(.writeTos(3), [0]), guest(.writeTos(1), [0])]),
             rec("debugctl-rewrite", [guest(.enableLbr(freezeOnPmi: false), [DebugCtl.lbr]), guest(.writeTos(3), [0])]),

@@ -21,10 +21,10 @@ struct SampleEvidenceRuleTests {
     /// host-first with `summary` as the contended phase's host samples and a TOS probe that stuck.
     static func hostFirst(_ summary: HostSampleSummary) -> [PhaseRecord] {
         let obs: [TimedObservation] = [
-            TimedObservation(timeNs: 0, .guest(GuestResult(command: .enableLbr(freezeOnPmi: false), status: .ok, values: [DebugCtl.lbr]))),
-            TimedObservation(timeNs: 0, .guest(GuestResult(command: .probeTos(3), status: .ok, values: [3]))),
-            TimedObservation(timeNs: 0, .hostEvent(contender: contender, state: .active, enabledNs: 10, runningNs: 10)),
-            TimedObservation(timeNs: 0, .hostSamples(summary)),
+            TimedObservation(timeNs: 0, .guest(GuestResult(command: .enableLbr(freezeOnPmi: false), status: .ok, values: [DebugCtl.lbr])), basis: .hardware),
+            TimedObservation(timeNs: 0, .guest(GuestResult(command: .probeTos(3), status: .ok, values: [3])), basis: .hardware),
+            TimedObservation(timeNs: 0, .hostEvent(contender: contender, state: .active, enabledNs: 10, runningNs: 10), basis: .hardware),
+            TimedObservation(timeNs: 0, .hostSamples(summary), basis: .hardware),
         ]
         return [PhaseRecord(phase: "contended", observations: obs, stepsCompleted: 4, startNs: 0, endNs: 1)]
     }
@@ -84,7 +84,7 @@ struct SampleEvidenceRuleTests {
         let hit = HostSampleSummary(contender: Contender.pinnedLbrIncludingGuest.name, samples: 1, withBranches: 1,
                                     emptyBranches: 0, guestAddresses: 2)
         func rec(_ p: String, _ s: HostSampleSummary) -> PhaseRecord {
-            PhaseRecord(phase: p, observations: [TimedObservation(timeNs: 0, .hostSamples(s))], stepsCompleted: 1, startNs: 0, endNs: 1)
+            PhaseRecord(phase: p, observations: [TimedObservation(timeNs: 0, .hostSamples(s), basis: .hardware)], stepsCompleted: 1, startNs: 0, endNs: 1)
         }
         let r = VerdictEngine.evaluate(scenario: Catalog.guestTraced, session: Self.session,
                                        records: [rec("lbr-off", few), rec("lbr-on", many)])

@@ -7,6 +7,8 @@
     check.py run-json FILE...                        run documents: ids, names and codes are ASCII
     check.py kcidb FILE...                           kcidb-io, schema exactly v5.3; unique ids; ASCII
     check.py kcidb-disjoint FILE FILE                two runs share no KCIDB test id
+    check.py kcidb-basis FILE...                     kcidb-io-valid, and a model's results cannot pass for
+                                                     hardware ones: path, status and misc.basis
     check.py junit FILE...                           junitparser reads every suite and case; counts agree
     check.py lava YAML                               lava-common's test-definition schema (Debian lava-common)
     check.py rst FILE...                             docutils parses without warnings
@@ -198,6 +200,35 @@ def cmd_kcidb_disjoint(args):
     return fail([f"{len(common)} KCIDB id(s) shared by {args[0]} and {args[1]}, e.g. {sorted(common)[0]}"] if common else [])
 
 
+def cmd_kcidb_basis(args):
+    """Hardware results: path kvm.vlbr.*, misc.basis hardware. Model results (misc.backend hybrid or sim):
+    path lbrprobe_model.<backend>.<model>.*, misc.basis model, never status PASS (a prediction is DONE)."""
+    import kcidb_io
+    problems = []
+    for path in args:
+        doc = json.load(open(path))
+        try:
+            kcidb_io.schema.V5_3.validate_exactly(doc)
+        except Exception as e:
+            problems.append(f"{path}: kcidb-io v5.3: {str(e).splitlines()[0][:300]}")
+        for t in doc.get("tests", []):
+            misc, tid = t.get("misc", {}), t.get("id")
+            backend = misc.get("backend")
+            if backend == "hw":
+                if not t["path"].startswith("kvm.vlbr.") or misc.get("basis") != "hardware":
+                    problems.append(f"{path}: {tid}: hardware result with path {t['path']!r}, basis {misc.get('basis')!r}")
+            else:
+                model = (misc.get("model") or "").replace("-", "_")
+                want = f"lbrprobe_model.{backend}.{model}."
+                if not t["path"].startswith(want):
+                    problems.append(f"{path}: {tid}: {backend} result with path {t['path']!r} (want {want}*)")
+                if misc.get("basis") != "model":
+                    problems.append(f"{path}: {tid}: {backend} result with misc.basis {misc.get('basis')!r}")
+                if t.get("status") == "PASS":
+                    problems.append(f"{path}: {tid}: a model's prediction reported as PASS")
+    return fail(problems)
+
+
 def cmd_junit(args):
     from junitparser import JUnitXml, TestSuite, Failure, Error, Skipped
     problems = []
@@ -267,7 +298,7 @@ def cmd_rst(args):
 
 
 COMMANDS = {"tap": cmd_tap, "json-schema": cmd_json_schema, "schema-errors": cmd_schema_errors, "run-json": cmd_run_json, "kcidb": cmd_kcidb,
-            "kcidb-disjoint": cmd_kcidb_disjoint, "junit": cmd_junit, "lava": cmd_lava, "rst": cmd_rst}
+            "kcidb-disjoint": cmd_kcidb_disjoint, "kcidb-basis": cmd_kcidb_basis, "junit": cmd_junit, "lava": cmd_lava, "rst": cmd_rst}
 
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in COMMANDS:

@@ -25,7 +25,7 @@ SIM_UNMET = ["guest-baseline", "slot-contention", "--backend", "sim", "--model",
              "--expect", "expectations/mainline.expect"]
 
 # NAME: (arguments of `lbrprobe run`, output, deterministic?, fence language[, shaping function name]).
-# Arguments starting with "caps" are a `lbrprobe caps` command instead of `run`.
+# Arguments starting with "caps" or "contract" are that command instead of `run`.
 REGIONS = {
     "readme-summary": (["--backend", "sim", "--summary"], "stdout", False, ""),
     "readme-run-text": (["--backend", "auto", "--evidence"], "stdout", False, "", "two_blocks"),
@@ -35,6 +35,8 @@ REGIONS = {
     "readme-model-matrix": ([], "matrix", False, None),
     "readme-caps-text": (["caps"], "stdout", False, ""),
     "readme-caps-json": (["caps", "--format", "json"], "stdout", False, "json", "caps_excerpt"),
+    "hardware-fidelity-leak": (["host-first", "--backend", "sim", "--evidence"], "stdout", True, "", "leak_lines"),
+    "contract-summary": (["contract", "--backend", "sim"], "stdout", True, "", "contract_summary"),
     "run-format-tap": (SIM_UNMET + ["--format", "tap"], "stdout", True, ""),
     "run-format-junit": (SIM_UNMET + ["--junit", "{out}"], "file", True, "xml"),
     "run-format-kcidb": (["slot-contention", "--backend", "sim", "--model", "seed-2023",
@@ -44,6 +46,25 @@ REGIONS = {
 # Kernel models in the matrix's column order (docs/model.md); every scenario of the catalog is a row.
 MATRIX_MODELS = ["mainline", "seed-2023", "reenable-on-exit", "reenable-on-debugctl", "perf-request", "mediated",
                  "arch-lbr-host", "pv-lbr-ctrl", "lazy-restore"]
+
+
+def leak_lines(text):
+    """host-first's row with its finding, then its leak evidence: the signals and the guest's stack reads."""
+    lines = text.rstrip("\n").split("\n")
+    start = next(i for i, l in enumerate(lines) if l.startswith("== host-first:"))
+    keep = [l for l in lines[:start] if l.startswith("host-first ") or (l.lstrip().startswith("FINDING") and "host-branch-leak" in l)]
+    keep += ["\u2026"] + [l for l in lines[start:] if "[tos-readback" in l or "[host-branch-leak" in l
+                          or "guest read-lbr-stack" in l][:6]
+    return "\n".join(keep) + "\n"
+
+
+def contract_summary(text):
+    """The contract's banner and its one-sentence answers."""
+    lines = text.rstrip("\n").split("\n")
+    banner_end = next(i for i, l in enumerate(lines[2:], 2) if l == "")
+    start = next(i for i, l in enumerate(lines) if l == "## Answers in one sentence each")
+    end = next(i for i in range(start + 2, len(lines)) if lines[i].startswith("## "))
+    return "\n".join(lines[2:banner_end] + [""] + lines[start:end]).rstrip("\n") + "\n"
 
 
 def two_blocks(text):
@@ -107,7 +128,7 @@ def run(binary, name):
     args, where = spec[0], spec[1]
     if where == "matrix":
         return None, matrix(binary)
-    sub = [] if args[:1] == ["caps"] else ["run"]
+    sub = [] if args[:1] in (["caps"], ["contract"]) else ["run"]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
         cmd = [binary] + sub + [a.replace("{out}", out) for a in args]

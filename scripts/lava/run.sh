@@ -1,24 +1,33 @@
 #!/bin/sh
 # The LAVA step of lbrprobe.yaml (POSIX sh: LAVA runs steps with /bin/sh on many images). Finds lbrprobe,
-# runs it once, shows its TAP in the log, and reports one `lava-test-case` per result through tap-to-lava.sh,
-# plus `lbrprobe-run` for the invocation itself: pass when lbrprobe produced a complete report (exit 0, 1 or 4),
-# fail with the exit code as measurement when it could not (no binary, a bad --expect file = exit 65, an
-# unwritable output = 73, a signal = 130/143, no TAP plan).
+# runs it once, shows its TAP in the log, and reports one `lava-test-case` per result through tap-to-lava.sh
+# (inside a `lava-test-set` named after the basis: `hw`, or e.g. `hybrid-model-mainline`), plus `lbrprobe-run`
+# for the invocation itself: pass when lbrprobe produced a complete report (exit 0, 1 or 4), fail with the exit
+# code as measurement when it could not (no binary, a bad EXPECT file = exit 65, a bad REPEAT = 64, an
+# unwritable output = 73, a signal = 130/143, no TAP plan). docs/farms.md describes the definition.
 #
 # Where lbrprobe comes from (first that is set):
 #   LBRPROBE       a prebuilt lbrprobe binary
 #   KSELFTEST_DIR  a kselftest install containing an lbrprobe binary (any depth, e.g. INSTALL/lbrprobe/lbrprobe)
 #   BUILD=true     build it here (scripts/setup.sh + swift build -c release; needs a Swift 6 toolchain)
 #   otherwise      lbrprobe on PATH
-# Run options: BACKEND (default auto), MODEL (default: the backend's), EXPECT (an expectation file, or the name
-# of a shipped one, e.g. "mainline": looked up in the kselftest install's expectations/ or the repository's),
-# KCIDB_ORIGIN / KCIDB_BUILD_ID (what a KernelCI submitter sets: --kcidb-origin / --kcidb-build-id),
-# OUTDIR (where lbrprobe.tap, lbrprobe.json (the run document `lbrprobe compare` reads), lbrprobe.xml,
-# lbrprobe.kcidb.json and lbrprobe.err go; default .).
+# Run parameters:
+#   BACKEND (default hw)  hw measures the real LBR; where the device cannot, every scenario is SKIP with the
+#                         blockers. hybrid, sim or auto run a kernel model: an explicit choice, reported under
+#                         the model's names (`hybrid-model-mainline.host-first`) and never as a hardware result.
+#   MODEL                 the kernel model for hybrid/sim/auto (default: lbrprobe's, mainline)
+#   SCENARIOS             space-separated scenario names (default: the default set)
+#   REPEAT (default 1)    runs per scenario (timing-sensitive questions want 20 or more)
+#   EXPECT                an expectation file, or the name of a shipped one ("mainline"), looked up in the
+#                         kselftest install's expectations/ or the repository's
+#   KCIDB_ORIGIN, KCIDB_BUILD_ID   what a KernelCI submitter sets (--kcidb-origin / --kcidb-build-id)
+#   LBRPROBE_OUT (default .)       where lbrprobe.tap, lbrprobe.err, lbrprobe.json (the run document `lbrprobe
+#                         compare` reads), lbrprobe.junit.xml and lbrprobe.kcidb.json go (the names
+#                         run_lbrprobe.sh of the kselftest install uses)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out=${OUTDIR:-.}
+out=${LBRPROBE_OUT:-.}
 
 case_result() {  # NAME RESULT [MEASUREMENT UNITS]
   if command -v lava-test-case >/dev/null 2>&1; then
@@ -49,7 +58,7 @@ else
 fi
 [ -n "$bin" ] && [ -x "$bin" ] \
   || early_failure "no lbrprobe binary (${bin:-none found}): set LBRPROBE, KSELFTEST_DIR or BUILD=true"
-mkdir -p "$out" || early_failure "cannot create OUTDIR=$out"
+mkdir -p "$out" || early_failure "cannot create LBRPROBE_OUT=$out"
 
 expect=${EXPECT:-}
 case $expect in
@@ -59,12 +68,14 @@ case $expect in
         if [ -f "$d/$expect.expect" ]; then expect=$d/$expect.expect; break; fi
       done ;;
 esac
-set -- run --backend "${BACKEND:-auto}" --format tap --json "$out/lbrprobe.json" \
-  --junit "$out/lbrprobe.xml" --kcidb "$out/lbrprobe.kcidb.json"
+set -- run --backend "${BACKEND:-hw}" --repeat "${REPEAT:-1}" --format tap --json "$out/lbrprobe.json" \
+  --junit "$out/lbrprobe.junit.xml" --kcidb "$out/lbrprobe.kcidb.json"
 [ -n "${MODEL:-}" ] && set -- "$@" --model "$MODEL"
 [ -n "$expect" ] && set -- "$@" --expect "$expect"
 [ -n "${KCIDB_ORIGIN:-}" ] && set -- "$@" --kcidb-origin "$KCIDB_ORIGIN"
 [ -n "${KCIDB_BUILD_ID:-}" ] && set -- "$@" --kcidb-build-id "$KCIDB_BUILD_ID"
+# shellcheck disable=SC2086  # SCENARIOS is a word list
+set -- "$@" ${SCENARIOS:-}
 echo "lbrprobe-lava: $bin $*" >&2
 # A flat TAP stream of our own, not nested in a kselftest runner's: keep the version line.
 (unset KSFT_TAP_LEVEL; exec "$bin" "$@") >"$out/lbrprobe.tap" 2>"$out/lbrprobe.err"
