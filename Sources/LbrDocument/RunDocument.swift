@@ -251,16 +251,43 @@ public struct TimedStepDTO: Codable, Sendable, Equatable {
     public var guest_tsc_begin: UInt64
     public var guest_tsc_end: UInt64
     public var exits: UInt64
-    /// The backend's overlap evidence (hw: the host action's window on the guest's TSC line), when given.
+    /// The backend's overlap evidence as one sentence (hw: the host action's window on the guest's TSC line),
+    /// when given; `host_window` holds the same numbers typed.
     public var overlap: String?
     /// The first LBR_TOS probe after the step: its end on the guest TSC and what it showed
     /// (`stuck`, `dropped`, `odd`, `fault`).
     public var next_probe_tsc: UInt64?
     public var next_probe: String?
+    /// Where the host action fell on the guest's TSC line (hw), when the backend observed it.
+    public var host_window: HostWindowDTO?
     public init(timing: TimingMode, step: String, guest_tsc_begin: UInt64, guest_tsc_end: UInt64, exits: UInt64,
-                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: String? = nil) {
+                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: String? = nil,
+                host_window: HostWindowDTO? = nil) {
         self.timing = timing; self.step = step; self.guest_tsc_begin = guest_tsc_begin; self.guest_tsc_end = guest_tsc_end
         self.exits = exits; self.overlap = overlap; self.next_probe_tsc = next_probe_tsc; self.next_probe = next_probe
+        self.host_window = host_window
+    }
+}
+
+/// `measures.timed_steps[].host_window`: a host action taken while the vCPU ran the step's guest command, placed
+/// on the guest's TSC line (`HostActionWindow`).
+public struct HostWindowDTO: Codable, Sendable, Equatable {
+    /// The host action (`open(pinned-lbr-any-cycles)`).
+    public var action: String
+    /// The action's start and end on the guest TSC line; absent when not measured.
+    public var guest_tsc_start: UInt64?
+    public var guest_tsc_end: UInt64?
+    /// Uncertainty of the placement, in guest TSC ticks.
+    public var error_ticks: UInt64
+    /// Whether the action finished inside the guest command (within `error_ticks`); absent when not measured.
+    public var inside_command: Bool?
+    public init(action: String, guest_tsc_start: UInt64?, guest_tsc_end: UInt64?, error_ticks: UInt64, inside_command: Bool?) {
+        self.action = action; self.guest_tsc_start = guest_tsc_start; self.guest_tsc_end = guest_tsc_end
+        self.error_ticks = error_ticks; self.inside_command = inside_command
+    }
+    public init(_ w: HostActionWindow) {
+        self.init(action: w.action, guest_tsc_start: w.guestTscStart, guest_tsc_end: w.guestTscEnd,
+                  error_ticks: w.errorTicks, inside_command: w.insideCommand)
     }
 }
 
