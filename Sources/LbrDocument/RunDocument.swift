@@ -138,13 +138,17 @@ public struct ResultDTO: Codable, Sendable {
     public var timeline_truncated: Int?
     /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
     public var shadow: ShadowResultDTO?
+    /// Why the runner skipped this entry without starting it (`backend-unavailable`, `interrupted`); absent for
+    /// runs and for skips the backend decided.
+    public var not_run: NotRunCause?
 
     public init(scenario: String, test_name: String, repeat: Int, backend: BackendKind, model: String?, cpu: Int,
                 kernel_release: String, status: ResultStatus, reason: String?, outcome: OutcomeCode,
                 outcome_detail: String, terms: [TermDTO], expectation: Expectation, start_time: String?,
                 duration_ms: Double, lbr_depth: Int?, notes: [String], phases: [PhaseDTO], findings: [FindingDTO],
                 runs: Int?, evidence_folded_into: String?, answer: String? = nil, timeline: [TimelineEventDTO]? = nil,
-                timeline_clock: TimelineClock? = nil, timeline_truncated: Int? = nil, shadow: ShadowResultDTO?) {
+                timeline_clock: TimelineClock? = nil, timeline_truncated: Int? = nil, shadow: ShadowResultDTO?,
+                not_run: NotRunCause? = nil) {
         self.scenario = scenario; self.test_name = test_name; self.repeat = `repeat`; self.backend = backend
         self.model = model; self.cpu = cpu; self.kernel_release = kernel_release; self.status = status
         self.reason = reason; self.outcome = outcome; self.outcome_detail = outcome_detail; self.terms = terms
@@ -152,7 +156,7 @@ public struct ResultDTO: Codable, Sendable {
         self.lbr_depth = lbr_depth; self.notes = notes; self.phases = phases; self.findings = findings
         self.runs = runs; self.evidence_folded_into = evidence_folded_into; self.answer = answer
         self.timeline = timeline; self.timeline_clock = timeline_clock; self.timeline_truncated = timeline_truncated
-        self.shadow = shadow
+        self.shadow = shadow; self.not_run = not_run
     }
 }
 

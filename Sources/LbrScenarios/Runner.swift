@@ -73,6 +73,9 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var evidenceFoldedInto: String?
     /// Shadow model: predicted versus observed outcome (hw/hybrid runs with a shadow model; Shadow.swift).
     public var shadow: ShadowSummary? = nil
+    /// Set when the runner skipped this entry without starting it: why (the backend was unavailable, or a
+    /// signal stopped the run first). Nil for runs, and for skips the backend decided (scenario unsupported).
+    public var notRun: NotRunCause? = nil
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
     /// entry standing for runs A..B.
@@ -80,6 +83,14 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
         guard repeats > 1 else { return scenario }
         return runsCovered > 1 ? "\(scenario).r\(repeatIndex + 1)-r\(repeatIndex + runsCovered)" : "\(scenario).r\(repeatIndex + 1)"
     }
+}
+
+/// Why the runner skipped a result without starting it.
+public enum NotRunCause: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The backend was unavailable: every scenario is skipped and the blockers are reported once per run.
+    case backendUnavailable = "backend-unavailable"
+    /// A signal stopped the run before this run started.
+    case interrupted
 }
 
 /// A termination signal that stopped a run early (the CLI catches it; this module makes no system calls).
@@ -152,7 +163,7 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsReported: Int { results.reduce(0) { $0 + $1.runsCovered } }
     /// Runs never started because a signal stopped the run.
     public var runsNotStarted: Int {
-        interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
+        interruption == nil ? 0 : results.reduce(0) { $0 + ($1.notRun == .interrupted ? $1.runsCovered : 0) }
     }
     // Regression workflow: run id and host identity, for grouping and comparing runs; KCIDB ids
     // are built from the run id.
@@ -292,11 +303,12 @@ public struct Runner {
                                  repeats: all, phase: nil)
             if let i = stoppedBy ?? interruption() {
                 stoppedBy = i
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all), notRun: .interrupted))
                 continue
             }
             if !availability.isAvailable {
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)"))
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)",
+                                       notRun: .backendUnavailable))
                 continue
             }
             if case let .unsupported(reason) = backend.support(for: s) {
@@ -309,7 +321,8 @@ public struct Runner {
             for r in 0..<all {
                 if let i = stoppedBy ?? interruption() {
                     stoppedBy = i
-                    results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r)))
+                    results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r),
+                                           notRun: .interrupted))
                     break
                 }
                 var p = p0
@@ -347,9 +360,9 @@ public struct Runner {
                        sessionNotes: [], lbrDepth: nil)
     }
 
-    func skipped(_ s: Scenario, repeatIndex: Int, runs: Int = 1, reason: String) -> ScenarioResult {
+    func skipped(_ s: Scenario, repeatIndex: Int, runs: Int = 1, reason: String, notRun: NotRunCause? = nil) -> ScenarioResult {
         var r = base(s, repeatIndex: repeatIndex)
-        r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason
+        r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason; r.notRun = notRun
         r.runsCovered = max(1, runs)
         r.expectation = check(r)
         return r
