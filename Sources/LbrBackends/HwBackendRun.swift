@@ -1,9 +1,12 @@
 // One hw scenario run: the real guest, the observers on its vCPU thread, the open host contenders.
 
+import CLbrShim
 import LbrCore
 import LbrLinux
 import LbrScenarios
 import Logging
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,13 +20,16 @@ enum HwDuring {
     case preempt(PreemptingTask)
 }
 
-/// A value handed across the synchronous `whileRunning` / hog-prepare closures.
-/// `@unchecked Sendable`: written by the closure, read by the caller only after the closure returned
-/// (GuestVM.run returns after `whileRunning`; CpuHog.init returns after `prepare`; the hybrid backend
-/// hands the hog report out of `whileRunning` in one).
-final class HwSlot<T>: @unchecked Sendable {
-    var value: T?
+/// A value handed out of the synchronous `whileRunning` / hog-prepare closures (GuestVM.run returns after
+/// `whileRunning`; CpuHog.init returns after `prepare`; the hybrid backend hands the hog report out of
+/// `whileRunning` in one).
+final class HwSlot<T: Sendable>: Sendable {
+    private let slot = Mutex<T?>(nil)
     init() {}
+    var value: T? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
 }
 
 /// `@unchecked Sendable` wrapper for the run inside `whileRunning` (called synchronously, on the caller's thread).
@@ -116,6 +122,32 @@ struct HwSamplingPlan: Sendable {
     }
 }
 
+/// Host-mode time of one port-I/O exit on this host and the clock that turns a period in cycles into time
+/// (§9.6): what `GuestCommand.hostSampleTime` is sized from.
+struct HwExitCalibration: Hashable, Sendable {
+    /// Exits the calibration loop runs.
+    static let exits = 2_000
+    /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
+    static let fallbackNs: UInt64 = 2_500
+    var hostNsPerExit: UInt64
+    var measured: Bool
+    /// The TSC rate standing in for the core clock of the cycles event (0: unknown → 1 GHz). A core running
+    /// above its TSC rate makes periods shorter in time, so a phase keeps more samples, never fewer.
+    var coreHz: UInt64
+
+    /// The period in nanoseconds at `coreHz`.
+    func periodNs(_ period: UInt64) -> UInt64 {
+        let hz = coreHz > 0 ? coreHz : 1_000_000_000
+        return (period &* 1_000_000_000 + hz - 1) / hz
+    }
+
+    func note(plan: HwSamplingPlan) -> String {
+        let exits = HostSampling.exits(forPeriods: HostSampling.calibratedPeriods, periodNs: periodNs(plan.period),
+                                       hostNsPerExit: hostNsPerExit)
+        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6)"
+    }
+}
+
 /// Per-run resources of the hw backend. Not thread-safe: used from the runner's thread only.
 final class HwRun {
     struct OpenContender {
@@ -145,6 +177,33 @@ final class HwRun {
     let shared: HwProcessState
     /// Other KVM VMs running when the run began (descriptions), whose kernel lines look like ours (§9.4).
     private(set) var otherVms: [String] = []
+    /// An LBR sampling contender was opened and its ring has not been seeded yet (§9.6).
+    private var seedPending = false
+    /// Whether a guest command is running (a host action now is `whileVcpuRuns`).
+    private var insideGuestCommand = false
+
+    /// The seed read (§9.6): the runner busy-waits `ModelHost.seedPeriods`-like two sample periods pinned to the
+    /// vCPU's CPU while the vCPU thread is off it (between commands, so the vLBR is not scheduled), so one real
+    /// `intel_pmu_lbr_read()` lands in the contender's ring (filtered out: not the vCPU thread's) and the first
+    /// kept sample is compared with it. Returns a note.
+    func seedRead() -> String {
+        seedPending = false
+        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096)))
+        let allowed = (0..<n).filter { lbr_self_affinity_has($0) == 1 }
+        guard lbr_pin_self_to_cpu(Int32(cpu)) == 0 else {
+            return "seed read skipped: cannot pin the runner to CPU \(cpu) (the first kept sample has no predecessor)"
+        }
+        defer { _ = allowed.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } }
+        let ns = 2 &* exitCalibration.periodNs(plan.period)
+        let end = monotonicNs() &+ ns
+        var spins: UInt64 = 0
+        while monotonicNs() < end { spins &+= 1 }
+        return "seed read: the runner ran \(ns / 1000) us (two sample periods) on CPU \(cpu) with the vCPU thread off it, so the ring holds one real LBR read before the first kept sample (§9.6)"
+    }
+
+    /// Host-mode time per port-I/O exit and the core clock, measured at open (§9.6).
+    private(set) var exitCalibration = HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
+                                                         coreHz: 0)
 
     private init(cpu: Int, layout: LbrLayout, vm: GuestVM, logger: Logger?, plan: HwSamplingPlan, shared: HwProcessState) {
         self.cpu = cpu; self.layout = layout; self.vm = vm; self.logger = logger; self.plan = plan; self.shared = shared
@@ -211,7 +270,32 @@ final class HwRun {
             r.notes.append("no context-switch counter on the vCPU thread: \(error)")
         }
         if let m = measureTscOffset(vm) { r.tscOffset = m.offset; r.tscOffsetError = m.error }
+        r.exitCalibration = calibrateExits(vm)
+        r.notes.append(r.exitCalibration.note(plan: plan))
         return r
+    }
+
+    /// Host-mode time per port-I/O exit, measured once per run (§9.6): `HwExitCalibration.exits` exits of the
+    /// payload's exit loop timed from the first KVM_RUN to the DONE exit (the guest's own instructions between
+    /// two exits are a few cycles, so the time is the exits'). Falls back to `HwExitCalibration.fallbackNs`
+    /// when the loop fails, and says so.
+    static func calibrateExits(_ vm: GuestVM) -> HwExitCalibration {
+        let n = HwExitCalibration.exits
+        let r = vm.runExitLoop(count: n, timeout: .seconds(2))
+        guard r.status == .ok, r.exits == UInt64(n), r.elapsedNs > 0 else {
+            return HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
+                                     coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        }
+        return HwExitCalibration(hostNsPerExit: max(1, r.elapsedNs / UInt64(n)), measured: true,
+                                 coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+    }
+
+    /// `GuestCommand.hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the period in force and the
+    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    func sized(_ cmd: GuestCommand) -> GuestCommand {
+        guard case let .hostSampleTime(p) = cmd else { return cmd }
+        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                   hostNsPerExit: exitCalibration.hostNsPerExit))
     }
 
     private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }
@@ -311,7 +395,7 @@ final class HwRun {
         for i in contenders.indices where !contenders[i].set.rings.isEmpty {
             let set = contenders[i].set
             do {
-                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, cpu: UInt32(cpu))
+                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu))
                 contenders[i].pending = contenders[i].pending.map { SampleAnalysis.merge($0, s) } ?? s
             } catch {
                 out.append(at(.note("drain \(set.contender.name) after the guest command failed: \(error)")))
@@ -326,7 +410,7 @@ final class HwRun {
         let set = contenders[i].set
         guard !set.rings.isEmpty else { return [] }
         let rest: HostSampleSummary
-        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, cpu: UInt32(cpu)) } catch {
+        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu)) } catch {
             throw .failed("drain \(set.contender.name): \(error)")
         }
         let total = contenders[i].pending.map { SampleAnalysis.merge($0, rest) } ?? rest
@@ -338,7 +422,8 @@ final class HwRun {
 
     // MARK: guest commands
 
-    func guest(_ cmd: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
+    func guest(_ unsized: GuestCommand, deadlineNs: UInt64, during: HwDuring) throws(BackendError) -> [TimedObservation] {
+        let cmd = sized(unsized)
         let now = monotonicNs()
         guard deadlineNs > now else { throw .timeout("deadline passed before guest \(cmd)") }
         let timeout = Duration.nanoseconds(Int64(clamping: deadlineNs - now))
@@ -351,6 +436,8 @@ final class HwRun {
 
         let result: GuestResult
         let t0 = monotonicNs()
+        insideGuestCommand = true
+        defer { insideGuestCommand = false }
         switch during {
         case .none:
             result = vm.run(cmd, timeout: timeout)
@@ -377,6 +464,7 @@ final class HwRun {
         let window = GuestCommandWindow(tid: UInt32(bitPattern: vm.vcpuThreadID), startNs: t0, endNs: monotonicNs())
         out += guestObservations(cmd, result: result)
         out += drainSamples(after: window)
+        if seedPending { out.append(at(.note(seedRead()))) }
         return out
     }
 
@@ -514,31 +602,41 @@ final class HwRun {
             guard !contenders.contains(where: { $0.spec == spec }) else { throw .failed("\(spec) is already open") }
             var out: [TimedObservation] = []
             let contender: Contender
+            var measured: HostContenderSet?
             switch spec {
             case let .contender(c):
                 contender = c
             case .everyCounter:
-                // §3.4 (b): the counts come from CPUID.0xA of the CPU we run on, less what nmi_watchdog holds (§9.4).
+                // §3.4 (b), measured: the largest set of CPU-pinned counting events that all run (none ERROR, none
+                // INACTIVE), starting from CPUID.0xA's counts; whatever else holds counters on this CPU (the
+                // hard-lockup detector, the buddy detector's absence, other perf users) is found, not guessed.
                 let counters = ArchPerfmonCounters.host()
-                let sized = counters.exhaustionContender(nmiWatchdog: plan.nmiWatchdog)
-                contender = sized.contender
-                out.append(at(.note("counter-exhaustion-all resolved from CPUID.0xA (PMU version \(counters.version)): \(sized.note)")))
+                let m = try measureExhaustion(gp: counters.generalPurpose, fixed: counters.fixed)
+                contender = m.contender
+                measured = m.set
+                out.append(at(.note("counter-exhaustion-all measured on CPU \(cpu) from CPUID.0xA (PMU version \(counters.version), \(counters.generalPurpose) GP + \(counters.fixed) fixed): \(m.note)")))
             }
             let outcome: HostContenderOutcome
-            do {
-                outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true, ringPages: nil,
-                                                  samplePeriod: plan.period, lbrDepth: layout.depth)
-            } catch {
-                throw .failed("open \(contender.name): \(error)")
+            if let measured {
+                outcome = .opened(measured)
+            } else {
+                do {
+                    outcome = try HostContenders.open(contender, cpu: Int32(cpu), task: 0, mapRings: true, ringPages: nil,
+                                                      samplePeriod: plan.period, lbrDepth: layout.depth)
+                } catch {
+                    throw .failed("open \(contender.name): \(error)")
+                }
             }
             switch outcome {
             case let .skipped(reason, _):
                 throw .unsupported(reason)
             case let .opened(set):
                 contenders.append(OpenContender(spec: spec, set: set, previous: [], pending: nil))
+                if contender.usesLbr && !set.rings.isEmpty { seedPending = true }
                 let rings = set.rings.isEmpty ? "" : ", ring \(set.rings.map { String($0.dataPages) }.joined(separator: "/")) data pages, sample_period \(set.samplePeriod.map(String.init) ?? "?")"
                 out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")\(rings)")))
             }
+            if seedPending && !insideGuestCommand { out.append(at(.note(seedRead()))) }
             return out
         case let .close(spec):
             guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }
@@ -571,6 +669,37 @@ final class HwRun {
             if kmsg == nil { return [at(.note("kmsg not watched"))] }
             return kmsgObservations(reportSilence: true)
         }
+    }
+
+    /// The largest counter-exhaustion set that fits on this CPU: opens `gp` GP + `fixed` fixed CPU-pinned counting
+    /// events, reads them after a millisecond, and while any is ERROR (read returns 0 bytes) or INACTIVE
+    /// (running < enabled) closes the set and tries one GP counter fewer, then one fixed counter fewer. The set
+    /// that fits stays open; the note says how many tries it took and what did not fit.
+    func measureExhaustion(gp: Int, fixed: Int) throws(BackendError) -> (contender: Contender, set: HostContenderSet, note: String) {
+        var g = gp, f = fixed
+        var refused: [String] = []
+        while g + f > 0 {
+            let c = Contender.counterExhaustion(gp: g, fixed: f)
+            let outcome: HostContenderOutcome
+            do { outcome = try HostContenders.open(c, cpu: Int32(cpu)) } catch { throw .failed("open \(c.name): \(error)") }
+            guard case let .opened(set) = outcome else {
+                if case let .skipped(reason, _) = outcome { throw .unsupported(reason) }
+                throw .failed("open \(c.name)")
+            }
+            let end = monotonicNs() &+ 1_000_000
+            while monotonicNs() < end {}
+            let obs = (try? set.observe(since: [])) ?? []
+            let bad = obs.filter { $0.state == .error || $0.state == .inactive }.count
+            if bad == 0 && obs.count == set.events.count {
+                let why = refused.isEmpty ? "all \(gp) GP + \(fixed) fixed counters fit (nothing else holds a counter on this CPU)"
+                    : "\(refused.joined(separator: "; ")); \(g) GP + \(f) fixed fit"
+                return (c, set, "\(refused.count + 1) tr\(refused.isEmpty ? "y" : "ies"): \(why) → \(c.name): with it the vLBR's event is the one collect_events() refuses at n >= max_count (§3.4)")
+            }
+            refused.append("\(g) GP + \(f) fixed: \(bad) of \(obs.count) event(s) ERROR or INACTIVE (another counter user on this CPU)")
+            set.close()
+            if g > 0 { g -= 1 } else { f -= 1 }
+        }
+        throw .unsupported("counter exhaustion: not even one counting event runs on CPU \(cpu) (\(refused.joined(separator: "; ")))")
     }
 
     /// The contender's name for a single-event contender, "<name>.<k>" for event k of a multi-event one.

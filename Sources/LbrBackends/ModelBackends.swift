@@ -119,13 +119,13 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
         var result: GuestResult?
         switch step.action {
         case let .guest(c):
-            result = try guest.run(c, during: nil, host: h, layout: commandLayout, deadlineNs: deadlineNs)
+            result = try guest.run(h.sized(c), during: nil, host: h, layout: commandLayout, deadlineNs: deadlineNs)
         case let .host(a):
             h.host(a)
         case let .hostWhileGuestRuns(a, g):
-            result = try guest.run(g, during: .host(a), host: h, layout: commandLayout, deadlineNs: deadlineNs)
+            result = try guest.run(h.sized(g), during: .host(a), host: h, layout: commandLayout, deadlineNs: deadlineNs)
         case let .preemptGuest(t, g):
-            result = try guest.run(g, during: .preempt(t), host: h, layout: commandLayout, deadlineNs: deadlineNs)
+            result = try guest.run(h.sized(g), during: .preempt(t), host: h, layout: commandLayout, deadlineNs: deadlineNs)
         }
         var obs = h.drain()
         if let result {

@@ -51,10 +51,10 @@ public enum Contender: Hashable, Sendable, Codable {
     /// backend uses `HostSampling.period(maxSampleRate:)` and reports it (§4.1).
     public static let lbrSamplePeriod: UInt64 = HostSampling.defaultPeriod
 
-    /// Sample period of `attributes` (no argument), which the kernel model (LbrModel) samples with: 10,000
-    /// counts, dense enough for the model's sub-millisecond phases to see samples. A modelling choice of the
-    /// model's time scale, not what lbrprobe opens on hardware (that is `lbrSamplePeriod` or larger).
-    public static let modelSamplePeriod: UInt64 = 10_000
+    /// Sample period of `attributes` (no argument), which the kernel model (LbrModel) samples with: the same
+    /// 100,000 counts as the hw backend's default (`lbrSamplePeriod`), so sim and hybrid keep as few samples
+    /// as hardware would unless a phase adds calibrated host-mode time (`GuestCommand.hostSampleTime`, §9.6).
+    public static let modelSamplePeriod: UInt64 = lbrSamplePeriod
 
     /// Whether the events are CPU-scoped (pid = -1, cpu = N) rather than task-scoped.
     public var isCpuScoped: Bool {
@@ -181,6 +181,23 @@ public enum HostSampling {
         let budget = max(1, UInt64(r) / rateHeadroom)
         let needed = (assumedMaxCoreHz + budget - 1) / budget
         return max(defaultPeriod, needed)
+    }
+
+    /// Host sample periods a calibrated phase plans for (`GuestCommand.hostSampleTime`): 40, so that a phase
+    /// keeps at least `minimumCalibratedSamples` even when the first few periods fall before the vLBR is
+    /// scheduled or the rate is lowered between calibration and the phase (§9.6).
+    public static let calibratedPeriods = 40
+    /// The fewest kept samples a calibrated phase must show (docs/reference.md §9.6).
+    public static let minimumCalibratedSamples = 32
+
+    /// Port-I/O exits that give a host sampling event `periods` periods of host-mode time on the vCPU thread:
+    /// ceil(periods × periodNs / hostNsPerExit). `periodNs` is the period in force in nanoseconds (hw: the
+    /// period in cycles over the measured core clock; model: period × ns per count), `hostNsPerExit` the
+    /// calibrated host-mode time of one exit (hw: measured by an exit loop at begin; model: its constant).
+    public static func exits(forPeriods periods: Int, periodNs: UInt64, hostNsPerExit: UInt64) -> Int {
+        let total = UInt64(max(0, periods)) &* periodNs
+        let per = max(1, hostNsPerExit)
+        return Int(clamping: (total + per - 1) / per)
     }
 
     /// Worst-case samples per second of one CPU-wide event with `period` (a fully busy CPU at `assumedMaxCoreHz`).

@@ -248,6 +248,11 @@ public enum GuestMailbox {
             return .success(Request(opcode: .spinFor, arg0: UInt64(us), arg1: tscTicksPerMicrosecond))
         case .readTsc:
             return .success(Request(opcode: .rdtsc))
+        case let .exitLoop(n):
+            guard n >= 0 else { return .failure(EncodeError("negative exit count \(n)")) }
+            return .success(Request(opcode: .exitLoop, arg0: UInt64(n)))
+        case let .hostSampleTime(p):
+            return .failure(EncodeError("host-sample-time(\(p) periods) is sized by the backend into exit-loop(exits:) before it runs"))
         }
     }
 

@@ -33,6 +33,14 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     case spinFor(microseconds: Int)
     /// RDTSC.
     case readTsc
+    /// `exits` port-I/O exits: the payload's EXIT_LOOP (`out` of the PING doorbell value, `loop`), each a
+    /// VM-exit to the VMM and back. Every exit is host-mode time on the vCPU thread while its vLBR (a task
+    /// event of that thread) stays scheduled: the time in which host LBR events sample it (§9.6).
+    case exitLoop(exits: Int)
+    /// Host-mode time on the vCPU thread worth `periods` host sample periods, as port-I/O exits: the backend
+    /// sizes it into `exitLoop(exits:)` from the sample period in force and its calibrated host time per exit
+    /// (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`, §9.6) and reports the command it ran.
+    case hostSampleTime(periods: Int)
 
     /// For the two TOS probes: how many taken branches the payload executes between its WRMSR and RDMSR of
     /// LBR_TOS (`writeTos`: the `ret` of g_msr_write and the `call` of g_msr_read = 2; `probeTos`: 0). A
@@ -68,6 +76,8 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case let .spin(n): return "spin(\(n))"
         case let .spinFor(us): return "spin-for(\(us)us)"
         case .readTsc: return "read-tsc"
+        case let .exitLoop(n): return "exit-loop(\(n))"
+        case let .hostSampleTime(p): return "host-sample-time(\(p) periods)"
         }
     }
 }

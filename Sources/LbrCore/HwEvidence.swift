@@ -162,9 +162,11 @@ public enum HwEvidence {
     /// of `windows` are kept (`GuestCommandWindow.keep`), everything else is `filteredOut`; `previous` carries
     /// the last stack on that CPU across drains (`SampleAnalysis.summarize`).
     public static func hostSamples(contender: String, records: [PerfRecord], windows: [GuestCommandWindow],
-                                   cpu: UInt32?, guestRange: Range<UInt64>?, samplePeriod: UInt64?,
+                                   cpu: UInt32?, guestRange: Range<UInt64>?, guestEdges: GuestEdgeSet? = nil,
+                                   samplePeriod: UInt64?,
                                    previous: inout PerfBranchStack?) -> HostSampleSummary {
-        SampleAnalysis.summarize(contender: contender, records: records, guestRange: guestRange, cpu: cpu,
+        SampleAnalysis.summarize(contender: contender, records: records, guestRange: guestRange,
+                                 guestEdges: guestEdges, cpu: cpu,
                                  samplePeriod: samplePeriod, previous: &previous,
                                  keep: { GuestCommandWindow.keep($0, in: windows) })
     }

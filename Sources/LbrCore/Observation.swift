@@ -44,8 +44,8 @@ public struct MsrAccess: Hashable, Sendable, Codable {
 ///
 /// Starvation on real hardware (§9.1, docs/reference.md): while the vLBR is scheduled in on a CPU,
 /// `intel_pmu_lbr_read()` returns early and every host sample re-attaches the CPU's last real read
-/// (`cpuc->lbr_stack`: entries, `nr`, `hw_idx`). Starved samples are therefore *stale repeats*, and empty only
-/// when that CPU never read its LBRs. `staleRepeats` counts them; `emptyBranches` counts `nr == 0`.
+/// (`cpuc->lbr_stack`: entries, `nr`, `hw_idx`). Starved samples are therefore *stale repeats* (nr == 0
+/// included when the last real read was empty). `staleRepeats` counts them; `emptyBranches` counts `nr == 0`.
 public struct HostSampleSummary: Hashable, Sendable, Codable {
     public var contender: String
     /// Samples kept (on the vCPU's CPU, of the vCPU thread's TID, inside the guest command's time window
@@ -81,8 +81,9 @@ public struct HostSampleSummary: Hashable, Sendable, Codable {
         self.throttled = throttled; self.samplePeriod = samplePeriod; self.staleExample = staleExample
     }
 
-    /// Samples that show a starved host: stale repeats plus empty stacks.
-    public var starvedSamples: Int { staleRepeats + emptyBranches }
+    /// Samples that show a starved host: exact stale repeats (an empty stack only when it repeats its
+    /// predecessor exactly; a lone empty stack is br_sel filtering, not starvation, §9.6).
+    public var starvedSamples: Int { staleRepeats }
 }
 
 /// A single observation.

@@ -14,22 +14,25 @@ public enum SampleAnalysis {
     ///   written just before it on the same CPU — kept or not: `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack`
     ///   (the last real read on that CPU, whichever sample carried it) re-attached (§9.1).
     ///   Two samples of a sampling event are a full period of executed cycles apart, so branches certainly ran
-    ///   between them. Empty stacks are counted as empty, not as repeats.
-    /// - `guestAddresses`: branch entries whose `from` or `to` lies in `guestRange` (each entry counted once).
+    ///   between them. An empty stack (nr == 0) counts as empty, and as a stale repeat only when it repeats
+    ///   the previous sample exactly, hw_idx included (a lone empty stack is br_sel filtering, §9.6).
+    /// - `guestAddresses`: branch entries that are the guest's: with `guestEdges`, entries whose FROM -> TO exactly
+    ///   matches an edge of the payload's exported edge table (§9.7); otherwise entries whose `from` or `to` lies in
+    ///   `guestRange` (each entry counted once).
     /// - `lost`: sum of PERF_RECORD_LOST counts; `throttled`: PERF_RECORD_THROTTLE records.
     public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
-                                 cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
+                                 guestEdges: GuestEdgeSet? = nil, cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
                                  keep: (PerfSampleRecord) -> Bool = { _ in true }) -> HostSampleSummary {
         var previous: PerfBranchStack?
-        return summarize(contender: contender, records: records, guestRange: guestRange, cpu: cpu,
-                         samplePeriod: samplePeriod, previous: &previous, keep: keep)
+        return summarize(contender: contender, records: records, guestRange: guestRange, guestEdges: guestEdges,
+                         cpu: cpu, samplePeriod: samplePeriod, previous: &previous, keep: keep)
     }
 
     /// `summarize` over successive drains of one ring: `previous` is the branch stack of the last sample on
     /// `cpu` seen so far (nil at the start) and is updated, so the first sample of a drain is compared with the
     /// last sample of the drain before it.
     public static func summarize(contender: String, records: [PerfRecord], guestRange: Range<UInt64>?,
-                                 cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
+                                 guestEdges: GuestEdgeSet? = nil, cpu: UInt32? = nil, samplePeriod: UInt64? = nil,
                                  previous: inout PerfBranchStack?,
                                  keep: (PerfSampleRecord) -> Bool = { _ in true }) -> HostSampleSummary {
         var out = HostSampleSummary(contender: contender, samples: 0, withBranches: 0, emptyBranches: 0,
@@ -45,16 +48,17 @@ public enum SampleAnalysis {
                 out.samples += 1
                 let entries = stack?.entries ?? []
                 if stack?.hwIndex != nil { out.withHwIndex += 1 }
-                if entries.isEmpty {
-                    out.emptyBranches += 1
-                } else {
-                    out.withBranches += 1
-                    if let p = before, p.entries == entries, p.hwIndex == stack?.hwIndex {
-                        out.staleRepeats += 1
-                        if out.staleExample == nil { out.staleExample = describeStack(stack!) }
-                    }
+                if entries.isEmpty { out.emptyBranches += 1 } else { out.withBranches += 1 }
+                // An exact repeat (hw_idx and every entry, nr == 0 included) is stale. Without hw_idx two empty
+                // stacks cannot be told apart from two genuine empty reads, so they are not counted.
+                if let p = before, let stack, p.entries == entries, p.hwIndex == stack.hwIndex,
+                   !entries.isEmpty || stack.hwIndex != nil {
+                    out.staleRepeats += 1
+                    if out.staleExample == nil { out.staleExample = describeStack(stack) }
                 }
-                if let guestRange {
+                if let guestEdges {
+                    for e in entries where guestEdges.contains(from: e.from, to: e.to) { out.guestAddresses += 1 }
+                } else if let guestRange {
                     for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { out.guestAddresses += 1 }
                 }
             case let .lost(_, n):

@@ -359,7 +359,15 @@ extension OutcomeTerm: Codable {
 public struct PhaseDTO: Codable, Sendable {
     public struct Signal: Codable, Sendable {
         public var kind: SignalKind; public var vote: InferredVlbr; public var evidence: String
-        public init(kind: SignalKind, vote: InferredVlbr, evidence: String) { self.kind = kind; self.vote = vote; self.evidence = evidence }
+        /// A sample-based vote's N, the samples that showed its signature, and their share (absent otherwise;
+        /// docs/reference.md §9.6).
+        public var samples: Int? = nil
+        public var matching: Int? = nil
+        public var share: Double? = nil
+        public init(kind: SignalKind, vote: InferredVlbr, evidence: String, sampleVote: SampleVote? = nil) {
+            self.kind = kind; self.vote = vote; self.evidence = evidence
+            self.samples = sampleVote?.samples; self.matching = sampleVote?.matching; self.share = sampleVote?.share
+        }
     }
     public struct Host: Codable, Sendable {
         public var contender: String; public var state: HostEventState?
@@ -388,6 +396,9 @@ public struct PhaseDTO: Codable, Sendable {
     public var signals: [Signal]
     public var host: [Host]
     public var host_starved: Bool?
+    /// N of the phase's host LBR samples (kept samples of its LBR contenders); absent without one. Below 8 its
+    /// sample-based votes abstain (docs/reference.md §9.6).
+    public var host_lbr_samples: Int? = nil
     public var ground_truth: Truth?
     public var evidence: [String]
     public var duration_ms: Double

@@ -93,7 +93,8 @@ public final class HostContenderSet: Sendable {
     /// the vCPU thread inside one of the guest commands' windows are kept (the rest count as `filteredOut`);
     /// without, every sample on `cpu` is kept. Stale repeats are judged against the last sample of the previous
     /// drain too (§9.1).
-    public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
+    public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, guestEdges: GuestEdgeSet? = nil,
+                      cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
         var total = HostSampleSummary(contender: contender.name, samples: 0, withBranches: 0, emptyBranches: 0,
                                       guestAddresses: 0, samplePeriod: samplePeriod)
         for (i, r) in rings.enumerated() {
@@ -103,7 +104,8 @@ public final class HostContenderSet: Sendable {
                 defer { last[i] = previous }
                 if let windows {
                     return HwEvidence.hostSamples(contender: contender.name, records: records, windows: windows, cpu: cpu,
-                                                  guestRange: guestRange, samplePeriod: samplePeriod, previous: &previous)
+                                                  guestRange: guestRange, guestEdges: guestEdges,
+                                                  samplePeriod: samplePeriod, previous: &previous)
                 }
                 return SampleAnalysis.summarize(contender: contender.name, records: records, guestRange: guestRange,
                                                 cpu: cpu, samplePeriod: samplePeriod, previous: &previous)
@@ -180,9 +182,15 @@ public enum HostContenders {
         }
         for a in attrs {
             do throws(PerfOpenError) {
-                let e = try PerfEvent.open(attr: a, pid: pid, cpu: eventCpu)
+                // A sampling event whose ring is mapped is opened disabled, mapped, then enabled
+                // (PERF_EVENT_IOC_ENABLE): samples taken before the ring exists would vanish without a
+                // PERF_RECORD_LOST (docs/reference.md §9.6). The enable's IPI still lands inside the phase.
+                let ringed = mapRings && a.isSampling
+                var opened = a
+                if ringed { opened.disabled = true }
+                let e = try PerfEvent.open(attr: opened, pid: pid, cpu: eventCpu)
                 events.append(e)
-                if mapRings && a.isSampling {
+                if ringed {
                     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
                     var pages = ringPages ?? HostSampling.ringPages(sampleBytes: HostSampling.sampleBytes(a, depth: lbrDepth),
                                                                     period: a.samplePeriod, pageSize: page)
@@ -197,10 +205,16 @@ public enum HostContenders {
                             throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
                         }
                     }
+                    if !a.disabled {
+                        do throws(LinuxError) { try e.enable() } catch {
+                            closeAll()
+                            throw PerfOpenError(error: error, attr: a, pid: pid, cpu: eventCpu)
+                        }
+                    }
                 }
             } catch {
                 closeAll()
-                if let reason = skipReason(error) { return .skipped(reason: reason, attr: a) }
+                if let reason = skipReason(error) { return .skipped(reason: reason, attr: error.attr) }
                 throw error
             }
         }

@@ -404,6 +404,13 @@ extension KernelModel {
             if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) { top = (e.from, e.to); break }
         }
         if distinctFromPrevious { cpuLbr[c].version &+= 1 }
+        if l.guestEntries == 0 {
+            cpuGuestUnowned[c] = false
+        } else if cpuGuestUnowned[c] {
+            stats.guestLeakReads &+= 1
+        } else {
+            stats.guestDataHostReads &+= 1
+        }
         let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
                             guestEntries: l.guestEntries, top: top)
         cpuLastRead[c] = r
@@ -418,8 +425,9 @@ extension KernelModel {
             events[i].prevSample = (r.hwIdx, r.version)
             return
         }
-        if r.nr == 0 { events[i].emptyBranches += n; events[i].prevSample = (r.hwIdx, r.version); return }
-        events[i].withBranches += n
+        // An exact repeat of the previous sample (same hw_idx and entries, nr == 0 included) is stale; an
+        // empty stack that does not repeat its predecessor is only empty (br_sel filtering, §9.6).
+        if r.nr == 0 { events[i].emptyBranches += n } else { events[i].withBranches += n }
         events[i].guestAddresses += n * r.guestEntries
         var stale = n - 1
         if let p = events[i].prevSample, p.hwIdx == r.hwIdx, p.version == r.version { stale = n }

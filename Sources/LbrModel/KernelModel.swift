@@ -39,6 +39,8 @@ struct EventRecord {
     var excludeHost: Bool
     /// Sample period in ns of running time (0: counting event).
     var periodNs: UInt64
+    /// The attribute's sample period in counts (0: counting event).
+    var samplePeriod: UInt64 = 0
     var enabledNs: UInt64 = 0
     var runningNs: UInt64 = 0
     var sampleAccNs: UInt64 = 0
@@ -132,6 +134,13 @@ public struct ModelStats: Hashable, Sendable {
     public var kmsgSuppressed: UInt64 = 0
     /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
+    /// Real host LBR reads that saw guest records the hardware took while the vLBR was not ACTIVE: the
+    /// predicted guest→host leak (§9.7; a finding, not a violation).
+    public var guestLeakReads: UInt64 = 0
+    /// Real host LBR reads that saw guest records taken while the vLBR was ACTIVE. Measured, not yet an
+    /// invariant: the model does not reset the stack for an incoming task without saved LBR data
+    /// (`intel_pmu_lbr_sched_task()`), so after the vCPU thread blocks host reads can see them (docs/model.md).
+    public var guestDataHostReads: UInt64 = 0
     /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (§9.2).
     public var hostLeakReads: UInt64 = 0
     /// Times a vLBR joined an existing LBR user without a reset while the hardware held host entries
@@ -228,6 +237,8 @@ public struct KernelModel: Sendable {
     var cpuLastRead: [LastLbrRead?] = []
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
+    /// Per CPU: the stack holds guest records taken while the vLBR was not ACTIVE (the predicted §9.7 path).
+    var cpuGuestUnowned: [Bool] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
     public internal(set) var hasRun = false
     /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
@@ -248,6 +259,7 @@ public struct KernelModel: Sendable {
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
         cpuBrSel = Array(repeating: 0, count: cpus)
+        cpuGuestUnowned = Array(repeating: false, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
@@ -394,7 +406,8 @@ public struct KernelModel: Sendable {
                 callStack: lbrUser && attr.branchSampleType & PerfBranch.callStack != 0,
                 arbitratesSelect: lbrUser, selectValue: lbrSelectValue(attr.branchSampleType),
                 excludeGuest: attr.excludeGuest, excludeHost: attr.excludeHost,
-                periodNs: attr.samplePeriod &* costs.nsPerCount, branchSampleType: attr.branchSampleType)
+                periodNs: (attr.samplePeriod + max(1, costs.countsPerNs) - 1) / max(1, costs.countsPerNs),
+                samplePeriod: attr.samplePeriod, branchSampleType: attr.branchSampleType)
             let idx = events.count
             events.append(rec)
             install(idx)
@@ -462,11 +475,11 @@ public struct KernelModel: Sendable {
         }
         if e.state == .error { return nil }
         // §9.4: the counter-58 impostor (raw 0x1b00) counts nothing: the fake counter has no hardware behind it.
-        let value = e.need == .slot58 ? 0 : e.runningNs / max(1, costs.nsPerCount)
+        let value = e.need == .slot58 ? 0 : e.runningNs &* costs.countsPerNs
         return HostRead(value: value, enabledNs: e.enabledNs, runningNs: e.runningNs)
     }
 
-    /// Samples accumulated since the last drain. Samples are produced every `sample_period × nsPerCount`
+    /// Samples accumulated since the last drain. Samples are produced every `sample_period / countsPerNs`
     /// ns of running time while the event is ACTIVE and its CPU/task runs (none in guest mode for
     /// exclude_guest events). A host LBR sample has an empty branch stack while starved by
     /// vlbr_exclude_host (§3.4); it carries guest addresses when the event includes the guest and the
@@ -481,7 +494,7 @@ public struct KernelModel: Sendable {
                                   emptyBranches: e.emptyBranches, guestAddresses: e.guestAddresses,
                                   staleRepeats: e.staleRepeats, withHwIndex: e.usesLbr ? e.samples : 0,
                                   filteredOut: e.filteredOut,
-                                  samplePeriod: e.periodNs > 0 ? e.periodNs / max(1, costs.nsPerCount) : nil,
+                                  samplePeriod: e.periodNs > 0 ? e.samplePeriod : nil,
                                   staleExample: e.staleExample)
         events[id.raw].samples = 0; events[id.raw].withBranches = 0; events[id.raw].filteredOut = 0
         events[id.raw].emptyBranches = 0; events[id.raw].guestAddresses = 0
@@ -635,6 +648,9 @@ public struct KernelModel: Sendable {
     mutating func recordGuest(_ branches: [GuestBranch]) {
         guard guestDebugctl & DebugCtl.lbr != 0 else { return }
         let c = vcpuCpu
+        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state: without an ACTIVE vLBR the records land
+        // in a stack the host owns (§9.7).
+        if vlbr.map({ events[$0].state != .active }) ?? true { cpuGuestUnowned[c] = true }
         let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
         if sel & LbrSelect.suppressKernel != 0 { return }
         // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.

@@ -1,6 +1,7 @@
 // Vocabulary of the kernel model: the PMU description, identifiers, costs, MSR outcomes and the
 // hardware LBR stack. Pure values; no syscalls.
 import LbrCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,8 +69,10 @@ public struct ModelCosts: Hashable, Sendable {
     public var ipiNs: UInt64 = 2_000
     /// One taken guest branch.
     public var guestBranchNs: UInt64 = 2
-    /// Nanoseconds per counted event (value of a host counter = running ns / this); 1 = 1 GHz cycles.
-    public var nsPerCount: UInt64 = 1
+    /// Counted events per nanosecond of running time: the model's core clock in GHz (value of a host counter =
+    /// running ns × this; a sample period of P counts lasts P / this ns). 3: a 3 GHz core, the order of the
+    /// Cascade Lake hosts the hw path targets (3.1 GHz), so a 100,000-cycle period lasts ≈33 µs as on hardware.
+    public var countsPerNs: UInt64 = 3
     /// perf multiplexing interval (`perf_event_mux_interval_ms`, default 1000/HZ; HZ=250 → 4 ms).
     public var rotationIntervalNs: UInt64 = 4_000_000
     /// kmsg ratelimit (DEFAULT_RATELIMIT_INTERVAL = 5 s, DEFAULT_RATELIMIT_BURST = 10).
@@ -260,56 +263,42 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 /// One `struct ratelimit_state` (lib/ratelimit.c `___ratelimit`): DEFAULT_RATELIMIT_INTERVAL 5 s, BURST 10.
 /// `pr_warn_ratelimited` has one static state per call site, system-wide (§9.4): every vCPU, VM and run shares
 /// it. Models share an instance to share it; its clock is the sum of the model time of the models that used it.
-public final class KmsgRatelimit: @unchecked Sendable {
-    private let lock = PthreadMutex()
+public final class KmsgRatelimit: Sendable {
     let intervalNs: UInt64
     let burst: Int
-    private var begin: UInt64? = nil
-    private var printed = 0
-    private var missed = 0
-    private var clock: UInt64 = 0
+    private struct State {
+        var begin: UInt64? = nil
+        var printed = 0
+        var missed = 0
+        var clock: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init(intervalNs: UInt64 = 5_000_000_000, burst: Int = 10) {
         self.intervalNs = intervalNs; self.burst = burst
     }
 
     /// The shared clock (ns).
-    public var clockNs: UInt64 { lock.withLock { clock } }
+    public var clockNs: UInt64 { state.withLock { $0.clock } }
     /// Moves the shared clock forward to `t` (never back).
-    public func advance(to t: UInt64) { lock.withLock { clock = max(clock, t) } }
+    public func advance(to t: UInt64) { state.withLock { $0.clock = max($0.clock, t) } }
 
     /// One `pr_warn_ratelimited` at time `t`: whether the line prints, and the "N callbacks suppressed" count
     /// printed first when a new interval starts after suppressed calls.
     func check(at t: UInt64) -> (prints: Bool, suppressedBefore: Int) {
-        lock.withLock {
-            clock = max(clock, t)
+        state.withLock { s in
+            s.clock = max(s.clock, t)
             var suppressed = 0
-            if let b = begin, t >= b &+ intervalNs {
-                suppressed = missed
-                begin = t; printed = 0; missed = 0
-            } else if begin == nil {
-                begin = t
+            if let b = s.begin, t >= b &+ intervalNs {
+                suppressed = s.missed
+                s.begin = t; s.printed = 0; s.missed = 0
+            } else if s.begin == nil {
+                s.begin = t
             }
-            if printed < burst { printed += 1; return (true, suppressed) }
-            missed += 1
+            if s.printed < burst { s.printed += 1; return (true, suppressed) }
+            s.missed += 1
             return (false, suppressed)
         }
-    }
-}
-
-/// A pthread mutex (heap-allocated: a stable address). Guards the model's shared ratelimit state here, and the
-/// model itself in LbrBackends (mutated from the runner's thread and, on hybrid, from the vCPU thread).
-public final class PthreadMutex: @unchecked Sendable {
-    private let m: UnsafeMutablePointer<pthread_mutex_t>
-    public init() {
-        m = .allocate(capacity: 1)
-        m.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(m, nil)
-    }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
-        return try body()
     }
 }
 

@@ -7,6 +7,7 @@
 // on hardware, or predicted by a named model). With documents of several models it adds the design-space
 // comparison. Deterministic: documents are put in a canonical order, nothing depends on paths or the clock.
 
+import Foundation
 import LbrDocument
 import LbrCore
 import LbrScenarios
@@ -279,6 +280,31 @@ struct Builder {
     // MARK: Q2
 
     func q2Answer() -> String {
+        let leak = q2LeakAnswer()
+        guard leak.hasPrefix(" But"), case let traced = q2TracedAnswer(), traced.hasPrefix("no: ") else {
+            return q2TracedAnswer() + leak
+        }
+        // guest-traced saw no trace, guest-leak did: the flat "no" holds only while the vLBR is ACTIVE.
+        return "not while its vLBR is ACTIVE: " + traced.dropFirst(4) + leak
+    }
+
+    /// The ERROR + DEBUGCTL.LBR=1 path (`guest-leak`, reference §9.7), appended to the guest-traced answer.
+    func q2LeakAnswer() -> String {
+        guard let t = terms("guest-leak"), t.count == 2 else {
+            return " The path where the vLBR is not ACTIVE while the guest keeps DEBUGCTL.LBR=1 is not answered by these documents (\(cite("guest-leak")))."
+        }
+        if t.contains("no-guest-lbr") { return "" }
+        let leaks = results("guest-leak").flatMap(\.findings).filter { $0.kind == .guestBranchLeak }
+        let n = leaks.reduce(0) { $0 + $1.count }
+        let incl = t[0] == "guest-traced", excl = t[1] == "guest-traced"
+        if incl || excl {
+            let how = [incl ? "with exclude_guest=0" : nil, excl ? "with exclude_guest=1" : nil].compactMap { $0 }.joined(separator: " and ")
+            return " But the guest is traced exactly when it runs with DEBUGCTL.LBR=1 while its vLBR is not ACTIVE and a host LBR event samples on its CPU: with counter 58 taken the vLBR went to ERROR, `vmx_set_msr()` still loaded LBR=1 into the VMCS and `vlbr_exclude_host()` was false, so host samples \(how) carried \(n) record(s) of the guest's own branches (exact matches of the payload's edges; the `guest-branch-leak` finding; \(cite("guest-leak")))."
+        }
+        return " With the vLBR in ERROR and guest DEBUGCTL.LBR=1 the host samples carried no guest branch (\(cite("guest-leak"))), although upstream source predicts they can (reference §9.7)."
+    }
+
+    func q2TracedAnswer() -> String {
         guard let t = terms("guest-traced"), t.count == 2 else {
             return "not answered by these documents (\(cite("guest-traced")))."
         }
@@ -307,9 +333,9 @@ struct Builder {
     func q2() -> ContractSection {
         ContractSection("Q2. What happens when perf is using the LBRs: is the guest traced?", [
             .paragraph("**Answer.** " + q2Answer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: " + refs("1.9", "3.4", "4") + "."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("1.9", "3.4", "4", "9.7") + "."),
             .paragraph("**The guest's DEBUGCTL.** KVM never passes DEBUGCTL through: the guest's value lives in the VMCS and is loaded at every VM-entry, so guest DEBUGCTL.LBR decides whether the LBRs record in guest mode, whoever owns them. A guest write that sets DEBUGCTL.LBR also creates the vLBR (`vmx_set_msr()`), and while it stays set `intel_pmu_cleanup()` never releases it (\(cite("recovery-paths")); \(cite("switch-retention")))."),
-            .table(evidenceTable("Q2 evidence", [("guest-traced", nil)])),
+            .table(evidenceTable("Q2 evidence", [("guest-traced", nil), ("guest-leak", nil)])),
             .paragraph("**Upstream functions:** " + [Upstream.debugctlLoad, Upstream.excludeHost, Upstream.create].joined(separator: "; ") + "."),
         ])
     }

@@ -134,10 +134,10 @@ public enum JsonReport {
     }
 
     static func phase(_ p: PhaseVerdict) -> PhaseDTO {
-        PhaseDTO(
+        var dto = PhaseDTO(
             name: p.phase, role: p.role, inferred: p.inferred,
             agreeing: p.agreeing, disagreeing: p.disagreeing,
-            signals: p.signals.map { .init(kind: $0.kind, vote: $0.vote, evidence: $0.evidence) },
+            signals: p.signals.map { .init(kind: $0.kind, vote: $0.vote, evidence: $0.evidence, sampleVote: $0.sampleVote) },
             host: p.host.map { .init(contender: $0.contender, state: $0.state, samples: $0.samples,
                                      with_branches: $0.withBranches, empty_branches: $0.emptyBranches,
                                      guest_addresses: $0.guestAddresses,
@@ -154,6 +154,8 @@ public enum JsonReport {
                                          observed_passthrough: $0.observedPassthrough,
                                          observed_host_starved: $0.observedHostStarved,
                                          agrees: $0.agrees, departures: $0.departures) })
+        dto.host_lbr_samples = p.hostLbrSamples
+        return dto
     }
 
     // MARK: the document's types (LbrDocument), under the names the writers use

@@ -39,6 +39,10 @@ public enum CatalogConstants {
     /// Spin iterations after contention ended, before the first probe (gives "recovered by itself" a chance:
     /// several VM-exits/entries happen).
     public static let shortSpin = 200
+    /// Host sample periods of host-mode time on the vCPU thread a phase whose verdict rests on host samples
+    /// adds before it reads its contenders (`GuestCommand.hostSampleTime`: port-I/O exits sized from the period
+    /// in force and the calibrated host time per exit), so that it keeps at least 32 samples (§9.6).
+    public static let hostSamplePeriods = HostSampling.calibratedPeriods
     /// LBR_SELECT value that suppresses every branch (CPL0 and CPL>0, §5) so the stack stays frozen while the
     /// guest keeps DEBUGCTL.LBR=1.
     public static let lbrSelectRecordNothing: UInt64 = LbrSelect.suppressKernel | LbrSelect.suppressUser
@@ -53,6 +57,11 @@ public enum Catalog {
          .guest(.branchPattern(count: C.branches), "record guest branches"),
          .guest(.readLbrStack, "the stack must hold guest branches"),
          .guest(.probeTos(C.tosProbeA), "write LBR_TOS and read it back: sticks iff the vLBR is active (§8.3)")]
+    }
+    /// Calibrated host-mode time on the vCPU thread with the vLBR scheduled: the samples the phase's
+    /// host-starvation vote stands on (§9.6).
+    static func hostSampleTime(_ why: String = "port-I/O exits: host-mode time on the vCPU thread with its vLBR scheduled, sized for ≥ 32 host samples at the period in force (§9.6)") -> Step {
+        .guest(.hostSampleTime(periods: C.hostSamplePeriods), why)
     }
     static func probeAfterClose(_ c: ContenderSpec) -> [Step] {
         [.host(.close(c), "contention ends"),
@@ -89,7 +98,8 @@ public enum Catalog {
                 .host(.open(.contender(.pinnedLbr)), "CPU-pinned LBR event before the guest touches LBR"),
                 .guest(.readLbrStack, "first LBR access, DEBUGCTL.LBR=0: creates the vLBR; joining the host's LBR user without intel_pmu_lbr_reset() exposes host records (reference §9)"),
             ] + useLbr("DEBUGCTL.LBR=1 while the host event holds LBR") + [
-                .host(.readContenders, "host samples while the vCPU ran: empty stacks ⇒ starved (§3.4)"),
+                hostSampleTime(),
+                .host(.readContenders, "host samples while the vCPU ran: exact stale repeats ⇒ starved (§3.4, §9.6)"),
                 .host(.readKmsg)]),
             Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
         ],
@@ -109,6 +119,7 @@ public enum Catalog {
                 .guest(.probeTos(C.tosProbeA), "does the guest still own LBR?"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.readLbrStack),
+                hostSampleTime(),
                 .host(.readContenders),
                 .host(.readKmsg)]),
             Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
@@ -192,16 +203,46 @@ public enum Catalog {
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest"),
                 .guest(.disableLbr, "guest DEBUGCTL.LBR=0"),
                 .guest(.branchPattern(count: C.tracingBranches)),
+                hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?")]),
             Phase("lbr-on", .tracing, [
                 .guest(.enableLbr(freezeOnPmi: false), "guest DEBUGCTL.LBR=1 (creates the vLBR)"),
                 .guest(.branchPattern(count: C.tracingBranches)),
+                hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?"),
                 .guest(.probeTos(C.tosProbeA), "vLBR state for the record"),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
         ],
         rule: .tracing(phases: ["lbr-off", "lbr-on"]))
+
+    /// guest-leak (Sean Q2, the path the other phases cannot show): the vLBR is in ERROR because counter 58 is
+    /// taken, the guest still sets DEBUGCTL.LBR=1 and branches, and a host LBR sampling event is active.
+    public static let guestLeak = Scenario(
+        name: "guest-leak",
+        question: "With the vLBR in ERROR (counter 58 taken first) and the guest running with DEBUGCTL.LBR=1, do host LBR samples carry the guest's branch records — with exclude_guest=0 and with exclude_guest=1?",
+        citation: "Sean Q2 ('Is the guest supposed to be traced?'); §1.9 (vmx_set_msr writes GUEST_IA32_DEBUGCTL whatever the vLBR state, creates the event only if none exists), §3.4 (vlbr_exclude_host false: the vLBR is not scheduled), §9.7",
+        outcomeForm: "<incl-guest>+<excl-guest>",
+        phases: [
+            Phase("incl-guest", .tracing, [
+                .host(.open(.contender(.vlbrSlot)), "counter 58 taken first: the vLBR cannot be scheduled (§3.4 a)"),
+                .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest (exclude_guest=0)"),
+                .guest(.enableLbr(freezeOnPmi: false), "DEBUGCTL.LBR=1: creates the vLBR (ERROR), and KVM loads LBR=1 into GUEST_IA32_DEBUGCTL anyway (§1.9)"),
+                .guest(.probeTos(C.tosProbeA), "the vLBR's state for the record: dropped while ERROR"),
+                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches, recorded by the hardware the host owns"),
+                hostSampleTime("port-I/O exits: host samples right after VM-exits (§9.6)"),
+                .host(.readContenders, "guest edges in host samples (PMIs in guest mode)?"),
+                .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
+            Phase("excl-guest", .tracing, [
+                .host(.open(.contender(.pinnedLbr)), "host LBR event excluding the guest (exclude_guest=1)"),
+                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches again"),
+                hostSampleTime("port-I/O exits: host-mode samples soon after VM-exits read older entries (§9.6, §9.7)"),
+                .host(.readContenders, "guest edges in host samples (host-mode PMIs after VM-exits)?"),
+                .host(.readKmsg),
+                .host(.close(.contender(.pinnedLbr))),
+                .host(.close(.contender(.vlbrSlot)))]),
+        ],
+        rule: .tracing(phases: ["incl-guest", "excl-guest"]))
 
     /// irq-takeover (Sean Q1).
     public static let irqTakeover = Scenario(
@@ -215,6 +256,7 @@ public enum Catalog {
                 .host(.open(.contender(.pinnedLbr)), "installed while the vCPU is outside KVM_RUN"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
+                hostSampleTime(),
                 .host(.readContenders),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),
@@ -228,6 +270,7 @@ public enum Catalog {
                                     "installed by IPI while the vCPU runs (§3.5)"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
+                hostSampleTime(),
                 .host(.readContenders),
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),
@@ -267,7 +310,7 @@ public enum Catalog {
     /// Every scenario, in the default run order.
     public static let all: [Scenario] = [
         guestBaseline, hostFirst, hostPreempts, slotContention, counterExhaustion,
-        recoveryPaths, guestTraced, irqTakeover, switchRetention,
+        recoveryPaths, guestTraced, irqTakeover, switchRetention, guestLeak,
     ]
 
     /// The default set `lbrprobe run` uses when no scenario is named.

@@ -1,5 +1,6 @@
 // Findings: facts a run establishes besides its outcome, reported in every output format (text, TAP
-// diagnostics, JSON, JUnit, KCIDB). Producers: the verdict engine (host->guest branch leak, reference §9)
+// diagnostics, JSON, JUnit, KCIDB). Producers: the verdict engine (host->guest and guest->host branch leaks,
+// reference §9.2, §9.7)
 // and the shadow-model comparison (the kernel departs from a named model). A finding never changes the
 // outcome or the status by itself; `--expect` decides what fails.
 
@@ -9,11 +10,18 @@ public enum FindingKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// exposed to the guest (`intel_pmu_lbr_add()` resets only for the first LBR user; reference §9).
     /// Security-relevant (e.g. host KASLR).
     case hostBranchLeak = "host-branch-leak"
+    /// Host LBR samples carried the guest's branch records (entries that exactly match edges of the guest
+    /// payload's exported edge table): the host profile contains the guest's control flow. Upstream path: the
+    /// vLBR is not ACTIVE (ERROR: counter 58 taken or counters exhausted) while the guest runs with
+    /// DEBUGCTL.LBR=1 — `vmx_set_msr()` writes GUEST_IA32_DEBUGCTL whatever the vLBR state, and
+    /// `vlbr_exclude_host()` is false, so host PMIs read the guest's records (docs/reference.md §9.7).
+    /// Security-relevant.
+    case guestBranchLeak = "guest-branch-leak"
     /// What the kernel did (observed) differs from what the shadow kernel model predicted for the same steps.
     case modelDeparture = "model-departure"
 
     /// Whether the finding is security-relevant (reports say so).
-    public var securityRelevant: Bool { self == .hostBranchLeak }
+    public var securityRelevant: Bool { self == .hostBranchLeak || self == .guestBranchLeak }
 }
 
 /// One finding of one scenario run.

@@ -2,6 +2,8 @@
 // the guest and the host. Text reports print `PlainAnswer.sentence(for:)` under each outcome; JSON carries it
 // as `answer`; the timeline shows it. Wording follows docs/run-format.md's vocabulary table.
 
+import LbrCore
+
 extension Outcome {
     /// One clause (no capital, no final period) saying who got the LBRs, what the guest saw, whether the host
     /// was starved, whether anything leaked and what recovered — as far as this term tells.
@@ -61,6 +63,8 @@ public enum PlainAnswer {
         case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
         case "between-exits": return "with the host event opened between VM-exits"
         case "while-running": return "with it opened while the vCPU ran"
+        case "incl-guest": return "with the vLBR in ERROR and a host event including the guest"
+        case "excl-guest": return "with a host event excluding the guest"
         default: return nil
         }
     }

@@ -121,7 +121,12 @@ public enum ShadowComparison {
             if let v = vlbr, ov.inferred != .unknown, !agree(model: v, inferred: ov.inferred) {
                 d.append("vLBR predicted \(v.rawValue), observed \(ov.inferred.rawValue)")
             }
-            if let p = passthrough, let o = observedPt, p != o {
+            // Like with like: what the shadow's own LBR MSR accesses showed (its msr-passthrough signal) against
+            // the observed signal; the decision at the phase's last VM-entry only when the shadow has no such
+            // signal (VM-entries after the last LBR access, e.g. an exit loop, re-decide passthrough without an
+            // access that could show it).
+            let predictedPt = pv.signals.first { $0.kind == .msrPassthrough }.map { $0.vote == .active } ?? passthrough
+            if let p = predictedPt, let o = observedPt, p != o {
                 d.append("passthrough predicted \(p), observed \(o)")
             }
             if let p = pv.hostStarved, let o = ov.hostStarved, p != o {

@@ -102,6 +102,9 @@ struct Run: ParsableCommand {
     var json: String?
 
     // Timeline picture, compact / detailed text, progress.
+    @Option(help: "Also write a capture (lbrprobe.capture/1, compact JSON) to FILE (atomically): every observation the verdict engine consumed, per scenario run and phase, with the session facts; `lbrprobe judge FILE` derives the verdicts again (docs/capture-format.md).")
+    var capture: String?
+
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
     var timeline: String?
 
@@ -149,7 +152,7 @@ struct Run: ParsableCommand {
         OutputTargets.ignoreSigpipe()
         // Outputs naming the same file would overwrite each other: usage error before anything runs.
         let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
-                       ("--timeline", timeline)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+                       ("--timeline", timeline), ("--capture", capture)].compactMap { f, p in p.map { (flag: f, path: $0) } }
         if let clash = OutputTargets.samePathError(outputs) {
             printError("Error: \(clash)")
             throw ExitCode(LbrExitCode.usage.rawValue)
@@ -205,6 +208,10 @@ struct Run: ParsableCommand {
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
         }
+        // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
+        if chosen.kind != .sim, chosen.availability().isAvailable {
+            try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
+        }
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
         // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
         let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
@@ -244,6 +251,7 @@ struct Run: ParsableCommand {
             } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
         }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
+        save("--capture", capture) { try JudgeCmd.encode(report) }
         withExtendedLifetime(lock) {}
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 

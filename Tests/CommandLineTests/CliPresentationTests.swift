@@ -93,8 +93,8 @@ struct CliPresentationTests {
         let bin = try #require(Cli.binary)
         // Under a pseudo-terminal: the progress line, rewritten in place with carriage returns.
         let tty = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --wait --backend hybrid --repeat 2", "/dev/null"])
-        #expect(tty.stdout.contains("\rlbrprobe [scenario 1/9 guest-baseline, repeat 1/2]"), "\(tty.stdout.prefix(400))")
-        #expect(tty.stdout.contains("lbrprobe [scenario 9/9 switch-retention, repeat 2/2] elapsed "))
+        #expect(tty.stdout.contains("\rlbrprobe [scenario 1/\(Catalog.all.count) guest-baseline, repeat 1/2]"), "\(tty.stdout.prefix(400))")
+        #expect(tty.stdout.contains("lbrprobe [scenario \(Catalog.all.count)/\(Catalog.all.count) guest-leak, repeat 2/2] elapsed "))
         #expect(tty.stdout.contains(", ETA "))
         #expect(tty.stdout.contains(", phase "))
         // --quiet under a terminal: none.
@@ -121,7 +121,7 @@ struct CliPresentationTests {
         let table = lines.drop { !$0.hasPrefix("SCENARIO") }
         #expect(table.count < 30, "\(table.count) lines")
         // One plain answer per scenario ("-> ..." under its row); FINDING lines may also show "FROM x -> TO y".
-        #expect(lines.filter { $0.hasPrefix(" ") && $0.drop { $0 == " " }.hasPrefix("-> ") }.count == 9, "\(r.stdout)")
+        #expect(lines.filter { $0.hasPrefix(" ") && $0.drop { $0 == " " }.hasPrefix("-> ") }.count == Catalog.defaultSet.count, "\(r.stdout)")
         #expect(r.stdout.contains("x5"))
         // The hw blockers once each (when hw is unavailable here, as on the CI machine).
         if r.stdout.contains("hw unavailable (") {

@@ -1,6 +1,7 @@
 import LbrTestSupport
 import Foundation
 import Testing
+import LbrScenarios
 
 /// At the CLI: what farm tools see from real invocations. The full tool matrix (tap.py, prove,
 /// jsonschema, kcidb-io, junitparser + XSD, lava-common, docutils) is scripts/check-outputs.sh, run by
@@ -35,7 +36,7 @@ struct ConformanceCliTests {
             #expect(r.code == 0, "\(r.stderr)")
         }
         let a = try Self.kcidbIds("\(dir)/k1.json"), b = try Self.kcidbIds("\(dir)/k2.json")
-        #expect(a.count == 9 && b.count == 9)
+        #expect(a.count == Catalog.all.count && b.count == Catalog.all.count)
         #expect(a.isDisjoint(with: b), "shared: \(a.intersection(b).sorted().prefix(2))")
         let uuid = #/lbrprobe:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.sim\.mainline\.[a-z-]+/#
         #expect(a.allSatisfy { $0.wholeMatch(of: uuid) != nil }, "\(a.sorted().first ?? "")")

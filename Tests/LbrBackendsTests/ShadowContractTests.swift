@@ -135,7 +135,7 @@ func runWith(_ backend: any ScenarioBackend, _ scenarios: [Scenario], expectatio
         let report = runWith(ShadowedBackend(SimBackend(variant: .seed2023), variant: .seed2023), Catalog.all)
         for r in report.results {
             #expect(r.shadow?.agrees == true, "\(r.scenario)")
-            #expect(r.findings.isEmpty)
+            #expect(!r.findings.contains { $0.kind == .modelDeparture })
             #expect(r.phases.allSatisfy { $0.shadow?.agrees == true })
         }
     }

@@ -29,12 +29,44 @@ import Testing
                     }
                     #expect(p.hostStarved == true)
                     let s = try #require(p.signals.first { $0.kind == .hostStarvation }, "\(k) \(x.scenario) \(p.phase)")
-                    #expect(s.vote == .active && s.evidence.contains("stale repeats of the same hw_idx") && s.evidence.contains("0 empty"),
+                    #expect(s.vote == .active && s.evidence.contains("stale repeats of the same hw_idx") && !s.evidence.contains("empty"),
                             "\(s.evidence)")
+                    // Calibrated host-mode time: the vote stands on at least 32 samples, and says so.
+                    let n = try #require(s.sampleVote?.samples)
+                    #expect(n >= HostSampling.minimumCalibratedSamples && s.evidence.contains("N = \(n)"), "\(s.evidence)")
                     // The real reads in the vCPU thread's waits are written to the ring but not kept.
                     #expect(p.evidence.contains { $0.contains("filtered out") }, "\(p.evidence)")
                 }
             }
+        }
+    }
+}
+
+/// The sample-evidence rule on the model-backed backends: host samples come from the hw period (100,000 counts)
+/// and the calibrated host-mode time, so every host-starvation vote of the default set, on every kernel model,
+/// stands on at least 32 samples and carries its N and share.
+@Suite struct SampleEvidenceTests {
+    @Test(arguments: Backends.modelNames)
+    func everyStarvationVoteStandsOnThirtyTwoSamples(model: String) throws {
+        let r = ThisHost.run(try Backends.make(kind: .sim, model: model, profile: ThisHost.profile), Catalog.defaultSet)
+        var votes = 0
+        for x in r.results {
+            for p in x.phases {
+                for s in p.signals where s.kind == .hostStarvation {
+                    votes += 1
+                    let v = try #require(s.sampleVote, "\(model) \(x.scenario) \(p.phase)")
+                    #expect(v.samples >= HostSampling.minimumCalibratedSamples, "\(model) \(x.scenario) \(p.phase): \(s.evidence)")
+                    #expect(s.evidence.contains("N = \(v.samples)") && s.evidence.contains("\(v.matching)/\(v.samples)"))
+                }
+                // A phase whose host side rests on samples never decides on fewer than the minimum.
+                if let n = p.hostLbrSamples, n < VerdictEngine.minimumHostSamples {
+                    #expect(!p.signals.contains { $0.kind == .hostStarvation })
+                }
+            }
+            #expect(!x.outcome.code.contains("inconclusive"), "\(model) \(x.scenario): \(x.outcome.code)")
+        }
+        if r.results.contains(where: { $0.outcome.code != "no-guest-lbr" }) {
+            #expect(votes >= 4, "\(model): \(votes) host-starvation votes")
         }
     }
 }

@@ -58,7 +58,7 @@ final class ReportFixtureBackend: ScenarioBackend {
                                       enabledNs: 10, runningNs: 10))
                 if c.usesLbr {
                     out.append(.hostSamples(HostSampleSummary(contender: c.description, samples: 8,
-                        withBranches: active ? 0 : 8, emptyBranches: active ? 8 : 0, guestAddresses: 0)))
+                        withBranches: 8, emptyBranches: 0, guestAddresses: 0, staleRepeats: active ? 8 : 0)))
                 }
             }
         }

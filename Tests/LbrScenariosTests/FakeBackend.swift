@@ -116,8 +116,8 @@ final class SignalWorld {
                     let starved = active && starveWhenActive
                     out.append(.hostEvent(contender: c.description, state: .active, enabledNs: 100, runningNs: 100))
                     out.append(.hostSamples(HostSampleSummary(contender: c.description, samples: samplesPerRead,
-                        withBranches: starved ? 0 : samplesPerRead, emptyBranches: starved ? samplesPerRead : 0,
-                        guestAddresses: guestAddresses(phase, active))))
+                        withBranches: samplesPerRead, emptyBranches: 0,
+                        guestAddresses: guestAddresses(phase, active), staleRepeats: starved ? samplesPerRead : 0)))
                 } else {
                     out.append(.hostEvent(contender: c.description, state: active ? .error : .active,
                                           enabledNs: 100, runningNs: active ? 0 : 100))

@@ -80,7 +80,8 @@ struct HardwareReplayTests {
         let tos = try #require(c.signals.first { $0.kind == .tosReadback })
         #expect(tos.vote == .active && tos.evidence.contains("(value + 2)"))
         let starve = try #require(c.signals.first { $0.kind == .hostStarvation })
-        #expect(starve.evidence.contains("23 stale repeats") && starve.evidence.contains("hw_idx 0x1b"))
+        #expect(starve.evidence.contains("23/24 (96%) exact stale repeats") && starve.evidence.contains("hw_idx 0x1b"))
+        #expect(starve.sampleVote == SampleVote(samples: 24, matching: 23))
         // kmsg: only a "callbacks suppressed" line: no vote (silence is not evidence), the count is reported.
         #expect(!c.signals.contains { $0.kind == .kmsgFailToPassthrough })
         #expect(c.evidence.contains { $0.contains("14 lines not printed") })

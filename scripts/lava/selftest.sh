@@ -41,12 +41,12 @@ step() {
 count() { grep -c -- "$1" "$tmp/cases"; }
 
 step prebuilt LBRPROBE="$bin" BACKEND=sim
-[ "$(count '--result pass')" -eq 10 ] && [ "$(count 'lbrprobe-run --result pass')" -eq 1 ] \
-  || bad "prebuilt: want lbrprobe-run + 9 passes, got: $(cat "$tmp/cases")"
+[ "$(count '--result pass')" -eq 11 ] && [ "$(count 'lbrprobe-run --result pass')" -eq 1 ] \
+  || bad "prebuilt: want lbrprobe-run + 10 passes, got: $(cat "$tmp/cases")"
 grep -q '^TAP version 13' "$tmp/prebuilt/stdout" || bad "prebuilt: TAP not shown in the log"
 
 step kselftest KSELFTEST_DIR="$tmp/ksft" BACKEND=sim MODEL=seed-2023 EXPECT="$here/../../expectations/seed-2023.expect"
-[ "$(count '--result pass')" -eq 10 ] || bad "kselftest: want lbrprobe-run + 9 passes, got: $(cat "$tmp/cases")"
+[ "$(count '--result pass')" -eq 11 ] || bad "kselftest: want lbrprobe-run + 10 passes, got: $(cat "$tmp/cases")"
 grep -q '"schema":"lbrprobe.run/2"' "$tmp/kselftest/lbrprobe.json" || bad "kselftest: no run document (lbrprobe.json, compact) for compare"
 
 # The install of scripts/install-kselftest.sh ships expectations/ next to the binary: EXPECT may name one.

@@ -1,0 +1,96 @@
+// A capture: every observation the verdict engine consumed in a run, per scenario run and phase, with the
+// session facts it judged them against — so the verdicts can be derived again, by today's detectors, from a run
+// taken once (`lbrprobe run --capture FILE`, `lbrprobe judge FILE…`; docs/capture-format.md).
+
+import LbrCore
+
+/// One scenario run as captured.
+public struct CapturedRun: Hashable, Sendable, Codable {
+    public var scenario: String
+    /// 0-based repeat index and the number of repeats requested.
+    public var repeatIndex: Int
+    public var repeats: Int
+    /// Layout, guest code ranges and notes the backend reported at begin.
+    public var session: SessionInfo
+    /// The observations per phase, in time order, as the runner grouped them.
+    public var records: [PhaseRecord]
+    /// Set when the runner stopped the steps early (its status and reason win over the verdict).
+    public var stoppedEarly: RunFailure?
+    public var durationNs: UInt64
+    public var startUnixNs: UInt64?
+}
+
+/// A versioned capture file's content.
+public struct RunCapture: Hashable, Sendable, Codable {
+    /// The format identifier (docs/capture-format.md); a reader refuses any other.
+    public static let currentSchema = "lbrprobe.capture/1"
+    public var schema: String
+    public var backend: BackendKind
+    public var model: String?
+    public var cpu: Int
+    public var kernelRelease: String
+    public var runId: String
+    public var host: HostIdentity?
+    public var runs: [CapturedRun]
+
+    public init(backend: BackendKind, model: String?, cpu: Int, kernelRelease: String, runId: String,
+                host: HostIdentity?, runs: [CapturedRun]) {
+        self.schema = Self.currentSchema; self.backend = backend; self.model = model; self.cpu = cpu
+        self.kernelRelease = kernelRelease; self.runId = runId; self.host = host; self.runs = runs
+    }
+
+    /// The capture of `report`: every run that began and kept its evidence (a repeated run folded into an
+    /// identical one is represented by that one; skipped and not-started runs have nothing to judge).
+    public init(report: RunReport) {
+        var runs: [CapturedRun] = []
+        for r in report.results {
+            guard let session = r.session, r.evidenceFoldedInto == nil else { continue }
+            runs.append(CapturedRun(scenario: r.scenario, repeatIndex: r.repeatIndex, repeats: r.repeats,
+                                    session: session, records: r.records, stoppedEarly: r.stoppedEarly,
+                                    durationNs: r.durationNs, startUnixNs: r.startUnixNs))
+        }
+        self.init(backend: report.backend, model: report.model, cpu: report.cpu, kernelRelease: report.kernelRelease,
+                  runId: report.runId, host: report.host, runs: runs)
+    }
+
+    /// Why a capture cannot be judged (unknown schema or scenario), nil when it can.
+    public var problem: String? {
+        if schema != Self.currentSchema { return "schema '\(schema)' is not \(Self.currentSchema)" }
+        if let r = runs.first(where: { Catalog.named($0.scenario) == nil }) {
+            return "scenario '\(r.scenario)' is not in this lbrprobe's catalog (\(Catalog.names.joined(separator: ", ")))"
+        }
+        return nil
+    }
+
+    /// The verdicts of every captured run derived again with today's verdict engine, as a run report (shadow
+    /// comparisons are not part of a capture). `expectations` are checked like `run --expect` does.
+    public func rejudge(expectations: ExpectationSet? = nil, expectFile: String? = nil, source: String) -> RunReport {
+        var results = ScenarioResults()
+        var total: UInt64 = 0
+        for c in runs {
+            guard let scenario = Catalog.named(c.scenario) else { continue }
+            var r = ScenarioResult(scenario: c.scenario, backend: backend, model: model, cpu: cpu,
+                                   kernelRelease: kernelRelease, repeatIndex: c.repeatIndex, repeats: c.repeats,
+                                   phases: [], records: [], outcome: ScenarioOutcome(.error("not judged")), status: .error,
+                                   reason: nil, expectation: .none, startUnixNs: c.startUnixNs, durationNs: c.durationNs,
+                                   sessionNotes: [], lbrDepth: nil)
+            Runner.judge(&r, scenario: scenario, session: c.session, records: c.records,
+                         failure: c.stoppedEarly.map { ($0.status, $0.reason) })
+            r.expectation = Self.check(r, expectations)
+            if case .unmet = r.expectation { r.status = .fail }
+            total &+= c.durationNs
+            results.append(r)
+        }
+        return RunReport(backend: backend, model: model, availability: .available(detail: "capture \(source)"),
+                         selection: nil, cpu: cpu, kernelRelease: kernelRelease, repeats: runs.map(\.repeats).max() ?? 1,
+                         timeoutNs: 0, expectFile: expectFile, results: results, startUnixNs: runs.first?.startUnixNs,
+                         durationNs: total, runId: runId, host: host)
+    }
+
+    static func check(_ r: ScenarioResult, _ expectations: ExpectationSet?) -> ExpectationCheck {
+        guard let expectations else { return .none }
+        guard let e = expectations.entry(scenario: r.scenario, model: r.model) else { return .notListed }
+        if r.status == .skip || r.status == .timeout { return .notChecked(expected: e.text, line: e.line) }
+        return e.matches(r.outcome) ? .met(expected: e.text, line: e.line) : .unmet(expected: e.text, line: e.line)
+    }
+}
