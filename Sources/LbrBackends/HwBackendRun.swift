@@ -455,7 +455,7 @@ final class HwRun {
             case let .failure(e)?: throw e
             case nil: throw .failed("host action \(action) did not run while the guest ran \(cmd)")
             }
-            if let note = overlapNote(action: action, window: window.value, result: result) { out.append(at(.note(note))) }
+            out.append(at(.hostActionWindow(hostActionWindow(action: action, window: window.value, result: result))))
         case let .preempt(task):
             let p = try preempted(cmd, by: task, timeout: timeout)
             out += p.observations
@@ -541,20 +541,16 @@ final class HwRun {
         return (out, result)
     }
 
-    /// Whether the host action finished while the guest was still executing the command: the action's
-    /// host-TSC window placed on the guest TSC line (offset measured at begin) against the command's
-    /// guest TSC [begin, end].
-    func overlapNote(action: HostAction, window: (UInt64, UInt64)?, result: GuestResult) -> String? {
-        guard let window, let off = tscOffset, result.tscEnd != 0 else {
-            return "host \(action) ran after the vCPU thread started the command (overlap with KVM_RUN not measured)"
+    /// Where the host action fell against the guest command: the action's host-TSC window placed on the guest
+    /// TSC line (offset measured at begin) next to the command's guest TSC [begin, end].
+    func hostActionWindow(action: HostAction, window: (UInt64, UInt64)?, result: GuestResult) -> HostActionWindow {
+        var w = HostActionWindow(action: "\(action)", guestTscStart: nil, guestTscEnd: nil,
+                                 commandTscBegin: result.tscBegin, commandTscEnd: result.tscEnd, errorTicks: tscOffsetError)
+        if let window, let off = tscOffset, result.tscEnd != 0 {
+            w.guestTscStart = UInt64(bitPattern: Int64(bitPattern: window.0) &+ off)
+            w.guestTscEnd = UInt64(bitPattern: Int64(bitPattern: window.1) &+ off)
         }
-        let gStart = UInt64(bitPattern: Int64(bitPattern: window.0) &+ off)
-        let gEnd = UInt64(bitPattern: Int64(bitPattern: window.1) &+ off)
-        let e = tscOffsetError
-        if gEnd <= result.tscEnd &+ e && gStart &+ e >= result.tscBegin {
-            return "host \(action) ran inside the guest command (guest TSC \(gStart)…\(gEnd) within \(result.tscBegin)…\(result.tscEnd), ±\(e)): installed while the vCPU was in KVM_RUN (§3.5)"
-        }
-        return "host \(action) did NOT finish inside the guest command (guest TSC \(gStart)…\(gEnd) vs command \(result.tscBegin)…\(result.tscEnd)): it took effect between exits, not by IPI during KVM_RUN"
+        return w
     }
 
     /// `.msrAccess` (LBR-relevant accesses, trapped from kvm_msr), `.guest`, `.exits`, `.kmsg` for one command.

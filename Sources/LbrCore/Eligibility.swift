@@ -188,8 +188,16 @@ public enum Eligibility {
     public static func hw(_ p: HostProfile) -> BackendEligibility {
         var no: [EligibilityReason] = []
         var but: [EligibilityReason] = []
+        hwCpu(p, &no, &but)
+        hwKvmModule(p, &no, &but)
+        let kvmFormat = hwKvmGuestOffer(p, &no)
+        hwHostLbrFormat(p, kvmFormat: kvmFormat, &no, &but)
+        hwPerf(p, &no, &but)
+        return BackendEligibility(backend: .hw, blockers: no, caveats: but)
+    }
 
-        // 1. CPU: Intel, legacy LBR with call stack, no arch LBR (§2.1, §2.2, §1.10).
+    /// CPU: Intel, legacy LBR with call stack, no arch LBR (§2.1, §2.2, §1.10).
+    private static func hwCpu(_ p: HostProfile, _ no: inout [EligibilityReason], _ but: inout [EligibilityReason]) {
         if let cpu = p.cpu {
             let fms = "family \(cpu.family) model 0x\(hex(cpu.model))"
             if cpu.vendor != .intel {
@@ -227,8 +235,10 @@ public enum Eligibility {
             no.append(.init(.cpuidUnavailable, "host CPUID could not be read: \(p.cpuid.unavailable?.description ?? "?")",
                             ref: "§2.1"))
         }
+    }
 
-        // 2. KVM: /dev/kvm, kvm_intel, enable_pmu, no mediated PMU (§2.3, §2.4, §6.3).
+    /// KVM: /dev/kvm, kvm_intel, enable_pmu, no mediated PMU (§2.3, §2.4, §6.3).
+    private static func hwKvmModule(_ p: HostProfile, _ no: inout [EligibilityReason], _ but: inout [EligibilityReason]) {
         if let u = p.kvm.apiVersion.unavailable {
             no.append(.init(.kvmUnavailable, kvmDeviceUnusable(p.kvm.device, u), ref: "§2"))
         }
@@ -260,8 +270,10 @@ public enum Eligibility {
                 }
             }
         }
+    }
 
-        // 3. What KVM will give a guest: PERF_CAPABILITIES LBR format, PDCM, leaf 0xA (§2 "Reporting").
+    /// What KVM will give a guest: PERF_CAPABILITIES LBR format, PDCM, leaf 0xA (§2 "Reporting").
+    private static func hwKvmGuestOffer(_ p: HostProfile, _ no: inout [EligibilityReason]) -> UInt64? {
         let kvmFormat: UInt64?
         switch p.kvm.supportedPerfCapabilities {
         case .value(let caps):
@@ -285,8 +297,11 @@ public enum Eligibility {
                                 + "leaves the guest PMU (and LBR) disabled", ref: "§1.7"))
             }
         }
+        return kvmFormat
+    }
 
-        // 4. Host LBR format equal to KVM's (KVM_SET_MSRS rejects any other value, §2 guest setup step 2).
+    /// Host LBR format equal to KVM's (KVM_SET_MSRS rejects any other value, §2 guest setup step 2).
+    private static func hwHostLbrFormat(_ p: HostProfile, kvmFormat: UInt64?, _ no: inout [EligibilityReason], _ but: inout [EligibilityReason]) {
         switch p.msr.perfCapabilities {
         case .value(let host):
             let hostFormat = host & PerfCapabilities.lbrFormatMask
@@ -306,8 +321,10 @@ public enum Eligibility {
                                  + "(firmware-left, or a running LBR user): stale records can confuse readback", ref: "§7.1"))
             }
         }
+    }
 
-        // 5. perf: core PMU with branch sampling, privileges (§4).
+    /// perf: core PMU with branch sampling, privileges (§4).
+    private static func hwPerf(_ p: HostProfile, _ no: inout [EligibilityReason], _ but: inout [EligibilityReason]) {
         if let pmu = p.perf.primaryCorePmu {
             switch pmu.branches {
             case .value(let n) where n > 0: break
@@ -346,7 +363,6 @@ public enum Eligibility {
         if let v = p.kvm.capability(capBinaryStats)?.value.value, v == 0 {
             but.append(.init(.noBinaryStats, "KVM_CAP_BINARY_STATS_FD = 0: no per-vCPU exit counters", ref: "api.rst"))
         }
-        return BackendEligibility(backend: .hw, blockers: no, caveats: but)
     }
 
     // MARK: hybrid

@@ -99,7 +99,47 @@ public enum Observation: Hashable, Sendable, Codable {
     case kmsg(String)
     case contextSwitches(Int)
     case exits(ExitCounters)
+    /// Where a host action taken while the vCPU ran a guest command fell on the guest's TSC line.
+    case hostActionWindow(HostActionWindow)
     case note(String)
+}
+
+/// A host action taken while the vCPU ran a guest command, placed on the guest's TSC line (hw: the action's
+/// host-TSC window moved by the TSC offset measured when the VM began, ± that measurement's error).
+public struct HostActionWindow: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The host action as text (`open(pinned-lbr-any-cycles)`).
+    public var action: String
+    /// The action's start and end on the guest TSC line; nil when not measured (no TSC offset, no command end).
+    public var guestTscStart: UInt64?
+    public var guestTscEnd: UInt64?
+    /// The guest command's TSC span.
+    public var commandTscBegin: UInt64
+    public var commandTscEnd: UInt64
+    /// Uncertainty of the placement, in guest TSC ticks.
+    public var errorTicks: UInt64
+
+    public init(action: String, guestTscStart: UInt64?, guestTscEnd: UInt64?, commandTscBegin: UInt64,
+                commandTscEnd: UInt64, errorTicks: UInt64) {
+        self.action = action; self.guestTscStart = guestTscStart; self.guestTscEnd = guestTscEnd
+        self.commandTscBegin = commandTscBegin; self.commandTscEnd = commandTscEnd; self.errorTicks = errorTicks
+    }
+
+    /// Whether the action finished while the guest still executed the command (within the error); nil when
+    /// the window was not measured.
+    public var insideCommand: Bool? {
+        guard let s = guestTscStart, let e = guestTscEnd else { return nil }
+        return e <= commandTscEnd &+ errorTicks && s &+ errorTicks >= commandTscBegin
+    }
+
+    public var description: String {
+        guard let s = guestTscStart, let e = guestTscEnd else {
+            return "host \(action) ran after the vCPU thread started the command (overlap with KVM_RUN not measured)"
+        }
+        if insideCommand == true {
+            return "host \(action) ran inside the guest command (guest TSC \(s)…\(e) within \(commandTscBegin)…\(commandTscEnd), ±\(errorTicks)): installed while the vCPU was in KVM_RUN (§3.5)"
+        }
+        return "host \(action) did NOT finish inside the guest command (guest TSC \(s)…\(e) vs command \(commandTscBegin)…\(commandTscEnd)): it took effect between exits, not by IPI during KVM_RUN"
+    }
 }
 
 /// An observation with the backend's monotonic time in nanoseconds and where it comes from (`Basis`): the

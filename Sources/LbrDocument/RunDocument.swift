@@ -138,13 +138,17 @@ public struct ResultDTO: Codable, Sendable {
     public var timeline_truncated: Int?
     /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
     public var shadow: ShadowResultDTO?
+    /// Why the runner skipped this entry without starting it (`backend-unavailable`, `interrupted`); absent for
+    /// runs and for skips the backend decided.
+    public var not_run: NotRunCause?
 
     public init(scenario: String, test_name: String, repeat: Int, backend: BackendKind, model: String?, cpu: Int,
                 kernel_release: String, status: ResultStatus, reason: String?, outcome: OutcomeCode,
                 outcome_detail: String, terms: [TermDTO], expectation: Expectation, start_time: String?,
                 duration_ms: Double, lbr_depth: Int?, notes: [String], phases: [PhaseDTO], findings: [FindingDTO],
                 runs: Int?, evidence_folded_into: String?, answer: String? = nil, timeline: [TimelineEventDTO]? = nil,
-                timeline_clock: TimelineClock? = nil, timeline_truncated: Int? = nil, shadow: ShadowResultDTO?) {
+                timeline_clock: TimelineClock? = nil, timeline_truncated: Int? = nil, shadow: ShadowResultDTO?,
+                not_run: NotRunCause? = nil) {
         self.scenario = scenario; self.test_name = test_name; self.repeat = `repeat`; self.backend = backend
         self.model = model; self.cpu = cpu; self.kernel_release = kernel_release; self.status = status
         self.reason = reason; self.outcome = outcome; self.outcome_detail = outcome_detail; self.terms = terms
@@ -152,7 +156,7 @@ public struct ResultDTO: Codable, Sendable {
         self.lbr_depth = lbr_depth; self.notes = notes; self.phases = phases; self.findings = findings
         self.runs = runs; self.evidence_folded_into = evidence_folded_into; self.answer = answer
         self.timeline = timeline; self.timeline_clock = timeline_clock; self.timeline_truncated = timeline_truncated
-        self.shadow = shadow
+        self.shadow = shadow; self.not_run = not_run
     }
 }
 
@@ -251,16 +255,43 @@ public struct TimedStepDTO: Codable, Sendable, Equatable {
     public var guest_tsc_begin: UInt64
     public var guest_tsc_end: UInt64
     public var exits: UInt64
-    /// The backend's overlap evidence (hw: the host action's window on the guest's TSC line), when given.
+    /// The backend's overlap evidence as one sentence (hw: the host action's window on the guest's TSC line),
+    /// when given; `host_window` holds the same numbers typed.
     public var overlap: String?
     /// The first LBR_TOS probe after the step: its end on the guest TSC and what it showed
     /// (`stuck`, `dropped`, `odd`, `fault`).
     public var next_probe_tsc: UInt64?
     public var next_probe: String?
+    /// Where the host action fell on the guest's TSC line (hw), when the backend observed it.
+    public var host_window: HostWindowDTO?
     public init(timing: TimingMode, step: String, guest_tsc_begin: UInt64, guest_tsc_end: UInt64, exits: UInt64,
-                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: String? = nil) {
+                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: String? = nil,
+                host_window: HostWindowDTO? = nil) {
         self.timing = timing; self.step = step; self.guest_tsc_begin = guest_tsc_begin; self.guest_tsc_end = guest_tsc_end
         self.exits = exits; self.overlap = overlap; self.next_probe_tsc = next_probe_tsc; self.next_probe = next_probe
+        self.host_window = host_window
+    }
+}
+
+/// `measures.timed_steps[].host_window`: a host action taken while the vCPU ran the step's guest command, placed
+/// on the guest's TSC line (`HostActionWindow`).
+public struct HostWindowDTO: Codable, Sendable, Equatable {
+    /// The host action (`open(pinned-lbr-any-cycles)`).
+    public var action: String
+    /// The action's start and end on the guest TSC line; absent when not measured.
+    public var guest_tsc_start: UInt64?
+    public var guest_tsc_end: UInt64?
+    /// Uncertainty of the placement, in guest TSC ticks.
+    public var error_ticks: UInt64
+    /// Whether the action finished inside the guest command (within `error_ticks`); absent when not measured.
+    public var inside_command: Bool?
+    public init(action: String, guest_tsc_start: UInt64?, guest_tsc_end: UInt64?, error_ticks: UInt64, inside_command: Bool?) {
+        self.action = action; self.guest_tsc_start = guest_tsc_start; self.guest_tsc_end = guest_tsc_end
+        self.error_ticks = error_ticks; self.inside_command = inside_command
+    }
+    public init(_ w: HostActionWindow) {
+        self.init(action: w.action, guest_tsc_start: w.guestTscStart, guest_tsc_end: w.guestTscEnd,
+                  error_ticks: w.errorTicks, inside_command: w.insideCommand)
     }
 }
 

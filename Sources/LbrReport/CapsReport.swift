@@ -16,42 +16,62 @@ public struct CapsRow: Hashable, Sendable {
     }
 }
 
+/// Collects caps rows in report order; a probed value that is unavailable becomes a row saying so, with why.
+struct CapsRowBuilder {
+    private(set) var rows: [CapsRow] = []
+
+    mutating func append(_ row: CapsRow) { rows.append(row) }
+
+    /// Attaches `reason` to the last row.
+    mutating func setLastReason(_ reason: String) { if !rows.isEmpty { rows[rows.count - 1].reason = reason } }
+
+    mutating func add(_ section: String, _ key: String, _ value: String, _ why: String) {
+        rows.append(CapsRow(section, key, value, why))
+    }
+
+    mutating func add<T>(_ section: String, _ key: String, _ probed: Probed<T>, _ why: String, _ fmt: (T) -> String) {
+        switch probed {
+        case .value(let v): rows.append(CapsRow(section, key, fmt(v), why))
+        case .unavailable(let u):
+            rows.append(CapsRow(section, key, "unavailable (\(u.kind.rawValue))", why, reason: u.detail))
+        }
+    }
+}
+
 /// The human-readable `lbrprobe caps` report: an aligned table, one explanation per row, then eligibility.
 public enum CapsReport {
     /// Rows for every probed value, grouped by section in report order.
     public static func rows(_ p: HostProfile) -> [CapsRow] {
-        var rows: [CapsRow] = []
-        func add(_ section: String, _ key: String, _ value: String, _ why: String) {
-            rows.append(CapsRow(section, key, value, why))
-        }
-        func add<T>(_ section: String, _ key: String, _ probed: Probed<T>, _ why: String, _ fmt: (T) -> String) {
-            switch probed {
-            case .value(let v): rows.append(CapsRow(section, key, fmt(v), why))
-            case .unavailable(let u):
-                rows.append(CapsRow(section, key, "unavailable (\(u.kind.rawValue))", why, reason: u.detail))
-            }
-        }
+        var b = CapsRowBuilder()
+        cpuRows(p, &b)
+        perfRows(p, &b)
+        msrRows(p, &b)
+        kvmRows(p, &b)
+        hostRows(p, &b)
+        return b.rows
+    }
 
-        // CPU
+    /// The CPU section: CPUID decoded (vendor, model, PMU, arch LBR, AMD leaf, LBR layout).
+    private static func cpuRows(_ p: HostProfile, _ b: inout CapsRowBuilder) {
         let s = "CPU"
         switch p.cpuid {
         case .unavailable(let u):
-            rows.append(CapsRow(s, "cpuid", "unavailable (\(u.kind.rawValue))", "host CPUID", reason: u.detail))
+            b.append(CapsRow(s, "cpuid", "unavailable (\(u.kind.rawValue))", "host CPUID", reason: u.detail))
         case .value(let leaves):
             let c = CpuidDecode.decode(leaves)
-            add(s, "vendor", c.vendorString, "CPUID.0; guest LBR (vLBR) exists only in kvm_intel")
+            b.add(s, "vendor", c.vendorString, "CPUID.0; guest LBR (vLBR) exists only in kvm_intel")
             let name = c.vendor == .intel && c.family == 6 ? CpuidDecode.intelModelName(c.model).map { " (\($0))" } ?? "" : ""
-            add(s, "family/model/stepping", "\(c.family) / 0x\(hex(c.model)) / \(c.stepping)\(name)",
+            b.add(s, "family/model/stepping", "\(c.family) / 0x\(hex(c.model)) / \(c.stepping)\(name)",
                 "CPUID.1:EAX with extended family/model applied")
-            add(s, "hypervisor", yesNo(c.hypervisor), "CPUID.1:ECX[31]; yes = this host is itself a guest")
-            add(s, "hybrid", yesNo(c.hybrid), "CPUID.7.0:EDX[15]; P/E cores get separate PMUs (cpu_core/cpu_atom)")
-            add(s, "PDCM", yesNo(c.pdcm), "CPUID.1:ECX[15]; IA32_PERF_CAPABILITIES (0x345) exists")
+            b.add(s, "hypervisor", yesNo(c.hypervisor), "CPUID.1:ECX[31]; yes = this host is itself a guest")
+            b.add(s, "hybrid", yesNo(c.hybrid), "CPUID.7.0:EDX[15]; P/E cores get separate PMUs (cpu_core/cpu_atom)")
+            b.add(s, "PDCM", yesNo(c.pdcm), "CPUID.1:ECX[15]; IA32_PERF_CAPABILITIES (0x345) exists")
             if let pmu = c.archPmu {
-                add(s, "arch PMU (leaf 0xA)", pmu.version == 0 ? "none (version 0)" :
+                b.add(s, "arch PMU (leaf 0xA)", pmu.version == 0 ? "none (version 0)" :
                         "v\(pmu.version), \(pmu.gpCounters) GP x \(pmu.gpWidth)-bit, \(pmu.fixedCounters) fixed x \(pmu.fixedWidth)-bit",
                     "counters perf and KVM's vPMU build on")
             } else {
-                add(s, "arch PMU (leaf 0xA)", "n/a (max basic leaf 0x\(hex(c.maxBasicLeaf)))", "counters perf and KVM's vPMU build on")
+                b.add(s, "arch PMU (leaf 0xA)", "n/a (max basic leaf 0x\(hex(c.maxBasicLeaf)))", "counters perf and KVM's vPMU build on")
             }
             let archLbr: String
             if let info = c.archLbrInfo {
@@ -59,54 +79,58 @@ public enum CapsReport {
             } else {
                 archLbr = c.archLbr ? "yes (leaf 0x1C missing)" : "no"
             }
-            add(s, "arch LBR", archLbr, "CPUID.7.0:EDX[19] + leaf 0x1C; KVM does not virtualize arch LBR (§1.10)")
+            b.add(s, "arch LBR", archLbr, "CPUID.7.0:EDX[19] + leaf 0x1C; KVM does not virtualize arch LBR (§1.10)")
             if let amd = c.amdPerfMon {
-                add(s, "AMD 0x80000022", "PerfMonV2 \(yesNo(amd.perfMonV2)), LbrExtV2 \(yesNo(amd.lbrExtV2)), "
+                b.add(s, "AMD 0x80000022", "PerfMonV2 \(yesNo(amd.perfMonV2)), LbrExtV2 \(yesNo(amd.lbrExtV2)), "
                         + "LBR stack \(amd.lbrStackSize), freeze \(yesNo(amd.lbrAndPmcFreeze))",
                     "AMD host LBR stack; KVM does not virtualize it (§6.4)")
             } else {
-                add(s, "AMD 0x80000022", "n/a (max extended leaf 0x\(hex(c.maxExtendedLeaf)))",
+                b.add(s, "AMD 0x80000022", "n/a (max extended leaf 0x\(hex(c.maxExtendedLeaf)))",
                     "AMD PerfMonV2/LbrExtV2 leaf")
             }
             if c.vendor == .intel, let layout = LbrLayout.forIntel(family: c.family, model: c.model) {
                 let info = layout.info.map { ", info 0x\(hex($0))" } ?? ""
-                add(s, "LBR layout", "\(layout.depth) x 0x\(hex(layout.from))/0x\(hex(layout.to))\(info) (\(layout.source))",
+                b.add(s, "LBR layout", "\(layout.depth) x 0x\(hex(layout.from))/0x\(hex(layout.to))\(info) (\(layout.source))",
                     "where the legacy LBR stack lives (LbrLayout, §5)")
             } else {
-                add(s, "LBR layout", "none known", "where the legacy LBR stack lives (LbrLayout, §5)")
+                b.add(s, "LBR layout", "none known", "where the legacy LBR stack lives (LbrLayout, §5)")
             }
         }
+    }
 
-        // perf
+    /// The perf section: core PMUs with branch sampling, paranoia, NMI watchdog, the kvm_msr tracepoint.
+    private static func perfRows(_ p: HostProfile, _ b: inout CapsRowBuilder) {
         let pf = "perf"
         if p.perf.corePmus.isEmpty {
             let sources = p.perf.eventSources.value.map { $0.joined(separator: ", ") }
-            add(pf, "core PMU", sources.map { "none (event sources: \($0))" } ?? "none",
+            b.add(pf, "core PMU", sources.map { "none (event sources: \($0))" } ?? "none",
                 "cpu or cpu_core under /sys/bus/event_source/devices: hardware events and LBR sampling")
-            if let u = p.perf.eventSources.unavailable { rows[rows.count - 1].reason = u.detail }
+            if let u = p.perf.eventSources.unavailable { b.setLastReason(u.detail) }
         }
         for pmu in p.perf.corePmus {
-            add(pf, "core PMU", pmu.type, "hardware perf events and LBR sampling") { "\(pmu.name) (type \($0))" }
-            add(pf, "\(pmu.name)/caps/branches", pmu.branches, "LBR depth perf uses; absent = no branch sampling") { "\($0)" }
-            add(pf, "\(pmu.name)/caps/max_precise", pmu.maxPrecise, "highest precise_ip (PEBS) level") { "\($0)" }
+            b.add(pf, "core PMU", pmu.type, "hardware perf events and LBR sampling") { "\(pmu.name) (type \($0))" }
+            b.add(pf, "\(pmu.name)/caps/branches", pmu.branches, "LBR depth perf uses; absent = no branch sampling") { "\($0)" }
+            b.add(pf, "\(pmu.name)/caps/max_precise", pmu.maxPrecise, "highest precise_ip (PEBS) level") { "\($0)" }
         }
-        add(pf, "perf_event_paranoid", p.perf.perfEventParanoid,
+        b.add(pf, "perf_event_paranoid", p.perf.perfEventParanoid,
             ">0: CPU-wide events need CAP_PERFMON; >1: so does kernel branch sampling (§4)") { "\($0)" }
-        add(pf, "nmi_watchdog", p.perf.nmiWatchdog,
+        b.add(pf, "nmi_watchdog", p.perf.nmiWatchdog,
             "1 = hard-lockup detector holds a pinned cycles counter on every CPU") { "\($0)" }
-        add(pf, "tracefs", p.perf.tracefsMount, "needed for the kvm:kvm_msr tracepoint id") {
+        b.add(pf, "tracefs", p.perf.tracefsMount, "needed for the kvm:kvm_msr tracepoint id") {
             p.perf.tracefsMountedByProbe ? "\($0) (mounted by lbrprobe)" : $0
         }
-        add(pf, "kvm:kvm_msr id", p.perf.kvmMsrTracepointId,
+        b.add(pf, "kvm:kvm_msr id", p.perf.kvmMsrTracepointId,
             "fires per MSR access KVM handles; silence on LBR MSRs = passthrough") { "\($0)" }
+    }
 
-        // MSRs
+    /// The host MSR section: PERF_CAPABILITIES and DEBUGCTL, read-only.
+    private static func msrRows(_ p: HostProfile, _ b: inout CapsRowBuilder) {
         let m = "host MSRs (read-only)"
-        add(m, "PERF_CAPABILITIES", p.msr.perfCapabilities,
+        b.add(m, "PERF_CAPABILITIES", p.msr.perfCapabilities,
             "0x345 on CPU \(p.msr.cpu); bits 5:0 = host LBR format, must equal KVM's (§2)") {
             "0x\(hex($0)): LBR format \(PerfCapabilities.lbrFormat($0))"
         }
-        add(m, "DEBUGCTL", p.msr.debugctl, "0x1d9 on every online CPU; LBR bit set with no LBR user = firmware-left") { values in
+        b.add(m, "DEBUGCTL", p.msr.debugctl, "0x1d9 on every online CPU; LBR bit set with no LBR user = firmware-left") { values in
             let set = values.filter { $0.value & DebugCtl.lbr != 0 }.map(\.cpu)
             let distinct = Set(values.map(\.value))
             let all = distinct.count == 1 ? "0x\(hex(distinct.first!)) on CPUs \(KernelText.formatCpuList(values.map(\.cpu)))"
@@ -114,54 +138,57 @@ public enum CapsReport {
             return set.isEmpty ? all : "\(all); LBR bit set on CPUs \(KernelText.formatCpuList(set))"
         }
         if p.msr.perfCapabilities.unavailable?.kind == .absent {
-            add(m, "cost of no msr driver", "host LBR format unknown",
+            b.add(m, "cost of no msr driver", "host LBR format unknown",
                 "cannot compare it with KVM's or see a firmware-left DEBUGCTL.LBR")
         }
+    }
 
-        // KVM
+    /// The KVM section: device, modules, capabilities, parameters and what KVM offers a guest.
+    private static func kvmRows(_ p: HostProfile, _ b: inout CapsRowBuilder) {
         let k = "KVM"
-        add(k, "device", p.kvm.apiVersion, "\(p.kvm.device): KVM_GET_API_VERSION") { "API \($0)" }
-        add(k, "modules", p.kvm.modules, "loaded KVM modules; vLBR lives in kvm_intel") {
+        b.add(k, "device", p.kvm.apiVersion, "\(p.kvm.device): KVM_GET_API_VERSION") { "API \($0)" }
+        b.add(k, "modules", p.kvm.modules, "loaded KVM modules; vLBR lives in kvm_intel") {
             $0.isEmpty ? "none" : $0.joined(separator: ", ")
         }
         for cap in p.kvm.capabilities {
-            add(k, cap.name, cap.value, capExplanation(cap.name)) { "\($0)" }
+            b.add(k, cap.name, cap.value, capExplanation(cap.name)) { "\($0)" }
         }
         for param in p.kvm.parameters {
-            add(k, param.qualifiedName, param.value, paramExplanation(param)) { $0 }
+            b.add(k, param.qualifiedName, param.value, paramExplanation(param)) { $0 }
         }
-        add(k, "supported PERF_CAPABILITIES", p.kvm.supportedPerfCapabilities,
+        b.add(k, "supported PERF_CAPABILITIES", p.kvm.supportedPerfCapabilities,
             "system KVM_GET_MSRS 0x345: what a guest may get; LBR format 0 = no guest LBR (§2)") {
             $0 & PerfCapabilities.lbrFormatMask == 0 ? "0x\(hex($0)): no LBR format (no guest LBR)"
                 : "0x\(hex($0)): LBR format \(PerfCapabilities.lbrFormat($0))"
         }
-        add(k, "feature MSRs", p.kvm.featureMsrs, "KVM_GET_MSR_FEATURE_INDEX_LIST") {
+        b.add(k, "feature MSRs", p.kvm.featureMsrs, "KVM_GET_MSR_FEATURE_INDEX_LIST") {
             $0.map { "0x\(hex($0))" }.joined(separator: ", ")
         }
-        add(k, "supported CPUID PDCM", p.kvm.supportedCpuid, "KVM_GET_SUPPORTED_CPUID leaf 1 ECX[15]") { _ in
+        b.add(k, "supported CPUID PDCM", p.kvm.supportedCpuid, "KVM_GET_SUPPORTED_CPUID leaf 1 ECX[15]") { _ in
             guard let l1 = p.kvm.supportedLeaf(1) else { return "leaf 1 not reported" }
             return yesNo(l1.ecx & (1 << CpuidDecode.pdcmBit) != 0)
         }
-        add(k, "supported CPUID leaf 0xA", p.kvm.supportedCpuid, "guest PMU version; 0 = intel_pmu_refresh disables it (§1.7)") { _ in
+        b.add(k, "supported CPUID leaf 0xA", p.kvm.supportedCpuid, "guest PMU version; 0 = intel_pmu_refresh disables it (§1.7)") { _ in
             guard let e = p.kvm.supportedLeaf(0xa) else { return "not reported (version 0)" }
             let pmu = CpuidDecode.archPmu(e)
             return pmu.version == 0 ? "version 0" : "v\(pmu.version), \(pmu.gpCounters) GP, \(pmu.fixedCounters) fixed"
         }
+    }
 
-        // host
+    /// The host section: kernel, CPUs, NUMA nodes, privileges.
+    private static func hostRows(_ p: HostProfile, _ b: inout CapsRowBuilder) {
         let h = "host"
-        add(h, "kernel", p.kernelRelease, "uname -r") { $0 }
-        add(h, "online CPUs", p.topology.onlineCpus, "/sys/devices/system/cpu/online") {
+        b.add(h, "kernel", p.kernelRelease, "uname -r") { $0 }
+        b.add(h, "online CPUs", p.topology.onlineCpus, "/sys/devices/system/cpu/online") {
             "\(KernelText.formatCpuList($0)) (\($0.count))"
         }
-        add(h, "NUMA nodes", p.topology.numaNodes, "libnuma; guest memory goes on the probed CPU's node") {
+        b.add(h, "NUMA nodes", p.topology.numaNodes, "libnuma; guest memory goes on the probed CPU's node") {
             $0.map { "node\($0.node): \(KernelText.formatCpuList($0.cpus))" }.joined(separator: "; ")
         }
         let pr = p.privileges
-        add(h, "privileges", pr.effectiveCapabilities, "CPU-wide LBR events need root or CAP_PERFMON (§4)") { cap in
+        b.add(h, "privileges", pr.effectiveCapabilities, "CPU-wide LBR events need root or CAP_PERFMON (§4)") { cap in
             "euid \(pr.euid), CapEff 0x\(hex(cap)) (CAP_PERFMON \(yesNo(pr.hasCapPerfmon)), CAP_SYS_ADMIN \(yesNo(pr.hasCapSysAdmin)))"
         }
-        return rows
     }
 
     /// The full text report: the table, then one block per backend with every blocker and caveat.

@@ -208,11 +208,11 @@ public enum Compare {
     /// One phase (majority over the runs that have it).
     public struct PhaseView: Sendable {
         public var name: String
-        public var inferred: String
-        public var groundTruthVlbr: String?
+        public var inferred: InferredVlbr
+        public var groundTruthVlbr: VlbrState?
         public var passthrough: Bool?
-        /// Signal kind → vote.
-        public var signals: [(kind: String, vote: String)]
+        /// Signal kind → vote, in first-seen order.
+        public var signals: [(kind: SignalKind, vote: InferredVlbr)]
     }
 
     public static func column(_ i: Input) -> Column {
@@ -267,54 +267,125 @@ public enum Compare {
         }
         return order.map { name in
             let ps = by[name]!
-            var kinds: [String] = []
-            var votes: [String: [String]] = [:]
+            var kinds: [SignalKind] = []
+            var votes: [SignalKind: [InferredVlbr]] = [:]
             for p in ps {
                 for s in p.signals {
-                    if votes[s.kind.rawValue] == nil { kinds.append(s.kind.rawValue) }
-                    votes[s.kind.rawValue, default: []].append(s.vote.rawValue)
+                    if votes[s.kind] == nil { kinds.append(s.kind) }
+                    votes[s.kind, default: []].append(s.vote)
                 }
             }
             return PhaseView(
-                name: name, inferred: ranked(ps.map(\.inferred.rawValue)).first?.value ?? "unknown",
-                groundTruthVlbr: ranked(ps.compactMap { $0.ground_truth?.vlbr?.rawValue }).first?.value,
-                passthrough: ranked(ps.compactMap { $0.ground_truth?.passthrough.map { $0 ? "true" : "false" } }).first.map { $0.value == "true" },
-                signals: kinds.map { ($0, ranked(votes[$0]!).first!.value) })
+                name: name, inferred: majority(ps.map(\.inferred)) ?? .unknown,
+                groundTruthVlbr: majority(ps.compactMap { $0.ground_truth?.vlbr }),
+                passthrough: ranked(ps.compactMap { $0.ground_truth?.passthrough }.map { ($0, 1) }, order: { $0 ? "true" : "false" })
+                    .first?.value,
+                signals: kinds.map { ($0, majority(votes[$0]!)!) })
         }
     }
 
-    /// Values with counts, by descending count then value.
-    static func ranked(_ values: [String]) -> [(value: String, count: Int)] { ranked(values.map { ($0, 1) }) }
+    /// The most frequent value (ties: the first by wire spelling); nil when there is none.
+    static func majority<T: RawRepresentable & Hashable>(_ values: [T]) -> T? where T.RawValue == String {
+        ranked(values.map { ($0, 1) }, order: \.rawValue).first?.value
+    }
 
     /// Weighted values (value, how many runs) with counts, by descending count then value.
-    static func ranked(_ values: [(String, Int)]) -> [(value: String, count: Int)] {
-        var c: [String: Int] = [:]
+    static func ranked(_ values: [(String, Int)]) -> [(value: String, count: Int)] { ranked(values, order: { $0 }) }
+
+    /// Weighted values with counts, by descending count then `order` (the value's wire spelling).
+    static func ranked<T: Hashable>(_ values: [(T, Int)], order: (T) -> String) -> [(value: T, count: Int)] {
+        var c: [T: Int] = [:]
         for (v, n) in values { c[v, default: 0] += n }
-        return c.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        return c.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : order($0.0) < order($1.0) }
     }
 
     // MARK: Two documents
 
+    /// What differs in a phase. On the wire: `vlbr` (inferred state), `ground-truth-vlbr`, `passthrough`,
+    /// `signal:<kind>`, or `phase` (present in one document only).
+    public enum PhaseField: Hashable, Sendable, Codable, CustomStringConvertible {
+        case vlbr
+        case groundTruthVlbr
+        case passthrough
+        case signal(SignalKind)
+        case phase
+
+        public var description: String {
+            switch self {
+            case .vlbr: return "vlbr"
+            case .groundTruthVlbr: return "ground-truth-vlbr"
+            case .passthrough: return "passthrough"
+            case let .signal(k): return "signal:\(k.rawValue)"
+            case .phase: return "phase"
+            }
+        }
+        /// How the text report names the field.
+        public var words: String {
+            switch self {
+            case .vlbr: return "vLBR state"
+            case .groundTruthVlbr: return "model ground truth vLBR"
+            case .passthrough: return "passthrough"
+            case let .signal(k): return "signal \(k.rawValue)"
+            case .phase: return "phase"
+            }
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            let s = try c.decode(String.self)
+            switch s {
+            case "vlbr": self = .vlbr
+            case "ground-truth-vlbr": self = .groundTruthVlbr
+            case "passthrough": self = .passthrough
+            case "phase": self = .phase
+            default:
+                guard s.hasPrefix("signal:"), let k = SignalKind(rawValue: String(s.dropFirst(7))) else {
+                    throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown phase field \(s)")
+                }
+                self = .signal(k)
+            }
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(description)
+        }
+    }
+
     public struct PhaseChange: Hashable, Sendable, Codable {
         public var phase: String
-        /// `vlbr` (inferred state), `ground-truth-vlbr`, `passthrough`, `signal:<kind>`, or `phase` (present in one only).
-        public var field: String
+        public var field: PhaseField
+        /// The field's value in each document as its wire spelling (`active`, `true`, `present`); nil: absent.
         public var base: String?
         public var new: String?
+    }
+
+    /// How a finding kind's count changed between the documents.
+    public enum FindingChangeKind: String, Hashable, Sendable, Codable, CaseIterable {
+        case appeared
+        case disappeared
+        /// Present in both with a different count (does not change the exit code).
+        case count
     }
 
     public struct FindingChange: Hashable, Sendable, Codable {
         public var kind: String
         public var base_count: Int
         public var new_count: Int
-        /// `appeared`, `disappeared` or `count`.
-        public var change: String
+        public var change: FindingChangeKind
         public var summary: String?
     }
 
+    /// A timed quantity compare checks for shifts beyond noise.
+    public enum TimedQuantity: String, Hashable, Sendable, Codable, CaseIterable {
+        /// Run time, in ms.
+        case runTime = "run-time"
+        /// Recovery latency, in guest TSC ticks.
+        case recoveryLatency = "recovery-latency"
+        /// The unit on the wire.
+        public var unit: String { self == .runTime ? "ms" : "guest-tsc-ticks" }
+    }
+
     public struct TimingShift: Hashable, Sendable, Codable {
-        /// `run-time` (ms) or `recovery-latency` (guest TSC ticks).
-        public var quantity: String
+        public var quantity: TimedQuantity
         public var unit: String
         public var base_p50: Double
         public var new_p50: Double
@@ -323,10 +394,17 @@ public enum Compare {
         public var new_runs: Int
     }
 
+    /// A scenario's standing in a two-document comparison.
+    public enum DiffStatus: String, Hashable, Sendable, Codable, CaseIterable {
+        case same
+        case changed
+        case onlyInBase = "only-in-base"
+        case onlyInNew = "only-in-new"
+    }
+
     public struct ScenarioDiff: Hashable, Sendable, Codable {
         public var scenario: String
-        /// `same`, `changed`, `only-in-base`, `only-in-new`.
-        public var status: String
+        public var status: DiffStatus
         public var base_outcome: String?
         public var new_outcome: String?
         public var base_distribution: String?
@@ -368,7 +446,7 @@ public enum Compare {
         var diffs: [ScenarioDiff] = []
         for b in bv {
             guard let n = nByName[b.scenario] else {
-                diffs.append(ScenarioDiff(scenario: b.scenario, status: "only-in-base", base_outcome: b.majority, new_outcome: nil,
+                diffs.append(ScenarioDiff(scenario: b.scenario, status: .onlyInBase, base_outcome: b.majority, new_outcome: nil,
                                           base_distribution: b.distributionText, new_distribution: nil, outcome_changed: true,
                                           phase_changes: [], finding_changes: [], timing_shifts: [], changed: true))
                 continue
@@ -376,7 +454,7 @@ public enum Compare {
             diffs.append(diff(b, n))
         }
         for n in nv where bByName[n.scenario] == nil {
-            diffs.append(ScenarioDiff(scenario: n.scenario, status: "only-in-new", base_outcome: nil, new_outcome: n.majority,
+            diffs.append(ScenarioDiff(scenario: n.scenario, status: .onlyInNew, base_outcome: nil, new_outcome: n.majority,
                                       base_distribution: nil, new_distribution: n.distributionText, outcome_changed: true,
                                       phase_changes: [], finding_changes: [], timing_shifts: [], changed: true))
         }
@@ -400,43 +478,44 @@ public enum Compare {
         let bPh = Set(b.phases.map(\.name))
         for bp in b.phases {
             guard let np = nPh[bp.name] else {
-                phases.append(PhaseChange(phase: bp.name, field: "phase", base: "present", new: "absent")); continue
+                phases.append(PhaseChange(phase: bp.name, field: .phase, base: "present", new: "absent")); continue
             }
-            if bp.inferred != np.inferred { phases.append(PhaseChange(phase: bp.name, field: "vlbr", base: bp.inferred, new: np.inferred)) }
+            if bp.inferred != np.inferred {
+                phases.append(PhaseChange(phase: bp.name, field: .vlbr, base: bp.inferred.rawValue, new: np.inferred.rawValue))
+            }
             if let bg = bp.groundTruthVlbr, let ng = np.groundTruthVlbr, bg != ng {
-                phases.append(PhaseChange(phase: bp.name, field: "ground-truth-vlbr", base: bp.groundTruthVlbr, new: np.groundTruthVlbr))
+                phases.append(PhaseChange(phase: bp.name, field: .groundTruthVlbr, base: bg.rawValue, new: ng.rawValue))
             }
             if let bt = bp.passthrough, let nt = np.passthrough, bt != nt {
-                phases.append(PhaseChange(phase: bp.name, field: "passthrough", base: bp.passthrough.map { "\($0)" },
-                                          new: np.passthrough.map { "\($0)" }))
+                phases.append(PhaseChange(phase: bp.name, field: .passthrough, base: "\(bt)", new: "\(nt)"))
             }
             let ns = Dictionary(np.signals.map { ($0.kind, $0.vote) }, uniquingKeysWith: { a, _ in a })
             let bs = Dictionary(bp.signals.map { ($0.kind, $0.vote) }, uniquingKeysWith: { a, _ in a })
             for s in bp.signals where ns[s.kind] != s.vote {
-                phases.append(PhaseChange(phase: bp.name, field: "signal:\(s.kind)", base: s.vote, new: ns[s.kind]))
+                phases.append(PhaseChange(phase: bp.name, field: .signal(s.kind), base: s.vote.rawValue, new: ns[s.kind]?.rawValue))
             }
             for s in np.signals where bs[s.kind] == nil {
-                phases.append(PhaseChange(phase: bp.name, field: "signal:\(s.kind)", base: nil, new: s.vote))
+                phases.append(PhaseChange(phase: bp.name, field: .signal(s.kind), base: nil, new: s.vote.rawValue))
             }
         }
         for np in n.phases where !bPh.contains(np.name) {
-            phases.append(PhaseChange(phase: np.name, field: "phase", base: "absent", new: "present"))
+            phases.append(PhaseChange(phase: np.name, field: .phase, base: "absent", new: "present"))
         }
         var findings: [FindingChange] = []
         for k in Set(b.findings.keys).union(n.findings.keys).sorted() {
             let bc = b.findings[k] ?? 0, nc = n.findings[k] ?? 0
             if bc == nc { continue }
             findings.append(FindingChange(kind: k, base_count: bc, new_count: nc,
-                                          change: bc == 0 ? "appeared" : nc == 0 ? "disappeared" : "count",
+                                          change: bc == 0 ? .appeared : nc == 0 ? .disappeared : .count,
                                           summary: n.findingSummaries[k] ?? b.findingSummaries[k]))
         }
         var timing: [TimingShift] = []
-        if let t = shift("run-time", "ms", b.runTimesNs, n.runTimesNs, scale: 1e-6, floor: 1) { timing.append(t) }
-        if let t = shift("recovery-latency", "guest-tsc-ticks", b.recoveryTscTicks, n.recoveryTscTicks, scale: 1, floor: 1000) {
+        if let t = shift(.runTime, b.runTimesNs, n.runTimesNs, scale: 1e-6, floor: 1) { timing.append(t) }
+        if let t = shift(.recoveryLatency, b.recoveryTscTicks, n.recoveryTscTicks, scale: 1, floor: 1000) {
             timing.append(t)
         }
-        let changed = outcomeChanged || findings.contains { $0.change != "count" }
-        return ScenarioDiff(scenario: b.scenario, status: changed ? "changed" : "same", base_outcome: b.majority,
+        let changed = outcomeChanged || findings.contains { $0.change != .count }
+        return ScenarioDiff(scenario: b.scenario, status: changed ? .changed : .same, base_outcome: b.majority,
                             new_outcome: n.majority, base_distribution: b.distributionText, new_distribution: n.distributionText,
                             outcome_changed: outcomeChanged, phase_changes: phases, finding_changes: findings,
                             timing_shifts: timing, changed: changed)
@@ -450,7 +529,7 @@ public enum Compare {
         return (Double(h.valueAtPercentile(25)), Double(h.valueAtPercentile(50)), Double(h.valueAtPercentile(75)))
     }
 
-    static func shift(_ q: String, _ unit: String, _ b: [UInt64], _ n: [UInt64], scale: Double, floor: Double) -> TimingShift? {
+    static func shift(_ q: TimedQuantity, _ b: [UInt64], _ n: [UInt64], scale: Double, floor: Double) -> TimingShift? {
         guard b.count >= timingMinRuns, n.count >= timingMinRuns else { return nil }
         let (b25, b50, b75) = quartiles(b), (n25, n50, n75) = quartiles(n)
         let bm = b50 * scale, nm = n50 * scale
@@ -458,7 +537,7 @@ public enum Compare {
         let ratio = nm / bm
         guard ratio >= timingRatio || ratio <= 1 / timingRatio else { return nil }
         if !(n25 > b75 || n75 < b25) { return nil }
-        return TimingShift(quantity: q, unit: unit, base_p50: RepeatStatistics.round3(bm), new_p50: RepeatStatistics.round3(nm),
+        return TimingShift(quantity: q, unit: q.unit, base_p50: RepeatStatistics.round3(bm), new_p50: RepeatStatistics.round3(nm),
                            ratio: RepeatStatistics.round3(ratio), base_runs: b.count, new_runs: n.count)
     }
 
@@ -571,7 +650,7 @@ enum CompareText {
             out.append("| scenario | base | new | |")
             out.append("|---|---|---|---|")
             for d in p.scenarios {
-                out.append("| \(d.scenario) | \(d.base_distribution.map(code) ?? "—") | \(d.new_distribution.map(code) ?? "—") | \(d.changed ? "**\(d.status)**" : d.status) |")
+                out.append("| \(d.scenario) | \(d.base_distribution.map(code) ?? "—") | \(d.new_distribution.map(code) ?? "—") | \(d.changed ? "**\(d.status.rawValue)**" : d.status.rawValue) |")
             }
         } else {
             out.append("lbrprobe compare: \(p.changed ? "CHANGED" : "same outcomes") (\(p.changed_scenarios.count) of \(p.scenarios.count) scenario(s) changed)")
@@ -594,15 +673,13 @@ enum CompareText {
             details.append(md ? "- **\(d.scenario)**" : "  \(d.scenario):")
             let ind = md ? "  - " : "    "
             for f in d.finding_changes {
-                details.append("\(ind)finding \(code(f.kind)) \(f.change): \(f.base_count) -> \(f.new_count)" + (f.summary.map { " (\($0))" } ?? ""))
+                details.append("\(ind)finding \(code(f.kind)) \(f.change.rawValue): \(f.base_count) -> \(f.new_count)" + (f.summary.map { " (\($0))" } ?? ""))
             }
             for c in d.phase_changes {
-                let what = c.field == "vlbr" ? "vLBR state" : c.field.hasPrefix("signal:") ? "signal \(c.field.dropFirst(7))"
-                    : c.field == "ground-truth-vlbr" ? "model ground truth vLBR" : c.field
-                details.append("\(ind)phase \(c.phase): \(what) \(c.base ?? "absent") -> \(c.new ?? "absent")")
+                details.append("\(ind)phase \(c.phase): \(c.field.words) \(c.base ?? "absent") -> \(c.new ?? "absent")")
             }
             for t in d.timing_shifts {
-                details.append("\(ind)\(t.quantity) p50 \(RepeatStatistics.num(t.base_p50)) -> \(RepeatStatistics.num(t.new_p50)) \(t.unit) (x\(RepeatStatistics.num(t.ratio)); \(t.base_runs) vs \(t.new_runs) run(s))")
+                details.append("\(ind)\(t.quantity.rawValue) p50 \(RepeatStatistics.num(t.base_p50)) -> \(RepeatStatistics.num(t.new_p50)) \(t.unit) (x\(RepeatStatistics.num(t.ratio)); \(t.base_runs) vs \(t.new_runs) run(s))")
             }
         }
         if !details.isEmpty {

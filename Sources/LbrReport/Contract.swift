@@ -275,14 +275,6 @@ struct Builder {
         return ContractSection("Q1. When exactly may perf take control of the LBR MSRs?", blocks)
     }
 
-    /// The start of the host action's window on the guest TSC line, from the hw overlap note
-    /// ("... (guest TSC A…B within C…D, ±E) ...").
-    func hostWindowStart(_ note: String) -> UInt64? {
-        guard let r = note.range(of: "guest TSC ") else { return nil }
-        let digits = note[r.upperBound...].prefix { $0.isNumber }
-        return UInt64(digits)
-    }
-
     func nmiEvidence() -> String {
         var samples = 0, starved = 0, throttled = 0
         for r in primary.results {
@@ -301,7 +293,7 @@ struct Builder {
             for r in results(s) {
                 for p in r.phases {
                     for t in p.measures?.timed_steps ?? [] where t.timing == .whileVcpuRuns {
-                        let from = t.overlap.flatMap(hostWindowStart) ?? t.guest_tsc_begin
+                        let from = t.host_window?.guest_tsc_start ?? t.guest_tsc_begin
                         let bound = t.guest_tsc_end >= from ? String(t.guest_tsc_end - from) : "-"
                         // Ticks relative to the install, not 13-digit TSC values (those are in the appendix).
                         rows.append([

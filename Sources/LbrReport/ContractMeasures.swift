@@ -18,7 +18,7 @@ enum ContractMeasures {
             context_switches: 0, host_samples: 0, host_empty: 0, host_stale_repeats: 0, host_guest_addresses: 0,
             host_lost: 0, host_throttled: 0, timed_steps: [])
         var guests: [GuestResult] = []
-        var overlaps: [String] = []
+        var windows: [HostActionWindow] = []
         for t in rec.observations {
             switch t.observation {
             case let .guest(g):
@@ -40,8 +40,8 @@ enum ContractMeasures {
                 m.host_samples += s.samples; m.host_empty += s.emptyBranches; m.host_stale_repeats += s.staleRepeats
                 m.host_guest_addresses += s.guestAddresses; m.host_lost += s.lost
                 m.host_throttled += s.throttled
-            case let .note(n) where n.contains("inside the guest command"):
-                overlaps.append(n)
+            case let .hostActionWindow(w):
+                windows.append(w)
             default:
                 break
             }
@@ -70,15 +70,16 @@ enum ContractMeasures {
                     pendingProbe.removeAll()
                 }
                 if let timing = step.timing, timing != .betweenExits {
-                    var overlap: String? = nil
+                    var window: HostActionWindow? = nil
                     if timing == .whileVcpuRuns {
-                        if whileRunning < overlaps.count { overlap = overlaps[whileRunning] }
+                        if whileRunning < windows.count { window = windows[whileRunning] }
                         whileRunning += 1
                     }
                     m.timed_steps.append(.init(timing: timing, step: step.description,
                                                guest_tsc_begin: g.tscBegin, guest_tsc_end: g.tscEnd,
-                                               exits: g.exits?.exits ?? 0, overlap: overlap,
-                                               next_probe_tsc: nil, next_probe: nil))
+                                               exits: g.exits?.exits ?? 0, overlap: window?.description,
+                                               next_probe_tsc: nil, next_probe: nil,
+                                               host_window: window.map(HostWindowDTO.init)))
                     pendingProbe.append(m.timed_steps.count - 1)
                 }
             }

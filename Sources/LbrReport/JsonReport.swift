@@ -102,6 +102,7 @@ public enum JsonReport {
             shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
                                          observed_outcome: $0.observedOutcome, agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
+        d.not_run = r.notRun
         // Plain answer and timeline.
         d.answer = PlainAnswer.sentence(for: r)
         if withTimeline, let t = Timeline.events(r) {

@@ -39,12 +39,12 @@ public enum TextReport {
         if evidence && !summary {
             for r in report.results {
                 out.append("")
-                let detail = backendUnavailable(r.reason) != nil ? r.outcome.code : r.outcome.detail
+                let detail = r.notRun == .backendUnavailable ? r.outcome.code : r.outcome.detail
                 out.append("== \(r.testName): \(detail)  [\(ReportSupport.statusWord(r.status)), \(ReportSupport.ms(r.durationNs)) ms]")
                 out.append("   \(PlainAnswer.statusMeaning(r))")
                 out.append("   answer: \(PlainAnswer.sentence(for: r))")
                 if let s = Catalog.named(r.scenario) { out.append("   Q: \(s.question)") }
-                if let reason = r.reason { out.append("   reason: \(shortReason(reason, report))") }
+                if let reason = r.reason { out.append("   reason: \(shortReason(reason, r))") }
                 if let ex = r.evidenceFoldedInto { out.append("   evidence: not kept for this run (same status and outcome as \(ex), shown above)") }
                 if let e = r.expectation.expected { out.append("   expected: \(e) -> \(r.expectation.code)") }
                 for f in r.findings { out.append("   FINDING \(f.line)") }
@@ -206,15 +206,16 @@ public enum TextReport {
         return out
     }
 
-    /// "backend X unavailable: ..." skip reasons: the kind, when the result was skipped for that.
+    /// "backend X unavailable: ..." skip reasons of a saved document's result: the kind, when the result was
+    /// skipped for that (`ResultDTO.not_run` says it typed in documents that carry it).
     static func backendUnavailable(_ reason: String?) -> String? {
         guard let reason, reason.hasPrefix("backend "), let r = reason.range(of: " unavailable: ") else { return nil }
         return String(reason[reason.index(reason.startIndex, offsetBy: 8)..<r.lowerBound])
     }
 
     /// A skip reason without the backend's blockers again (they are printed once at the top).
-    static func shortReason(_ reason: String, _ report: RunReport) -> String {
-        if let k = backendUnavailable(reason) { return "backend \(k) unavailable (blockers listed at the top)" }
+    static func shortReason(_ reason: String, _ r: ScenarioResult) -> String {
+        if r.notRun == .backendUnavailable { return "backend \(r.backend.rawValue) unavailable (blockers listed at the top)" }
         return reason
     }
 }

@@ -2,6 +2,8 @@
 // the guest and the host. Text reports print `PlainAnswer.sentence(for:)` under each outcome; JSON carries it
 // as `answer`; the timeline shows it. Wording follows docs/run-format.md's vocabulary table.
 
+import LbrCore
+
 extension Outcome {
     /// One clause (no capital, no final period) saying who got the LBRs, what the guest saw, whether the host
     /// was starved, whether anything leaked and what recovered — as far as this term tells.
@@ -40,13 +42,6 @@ extension Outcome {
         case .noGuestLbr:
             return "the guest has no LBR at all (#GP on the LBR MSRs)"
         case let .unsupported(r):
-            // The runner's "backend X unavailable: <blockers>" reason: the blockers are reported once per run.
-            if r.hasPrefix("backend ") {
-                let rest = r.dropFirst(8)
-                if let sp = rest.firstIndex(of: " "), rest[sp...].hasPrefix(" unavailable: ") {
-                    return "not run: backend \(rest[..<sp]) is unavailable on this host (its blockers are listed once, at the top)"
-                }
-            }
             return "not run: \(r)"
         case let .inconclusive(r):
             return "no answer: the evidence was missing or contradictory (\(r))"
@@ -105,7 +100,11 @@ public enum PlainAnswer {
 
     /// The sentence for a result (its scenario looked up in the catalog).
     public static func sentence(for r: ScenarioResult) -> String {
-        sentence(r.outcome, scenario: Catalog.named(r.scenario))
+        // The backend's blockers are reported once per run, not again in every skipped result.
+        if r.notRun == .backendUnavailable {
+            return "Not run: backend \(r.backend.rawValue) is unavailable on this host (its blockers are listed once, at the top)."
+        }
+        return sentence(r.outcome, scenario: Catalog.named(r.scenario))
     }
 
     /// What PASS/FAIL meant for this result: whether an expectation was checked.

@@ -41,6 +41,7 @@ struct PhaseEvidence {
         case let .passthrough(p): truth.passthrough = p
         case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")
         case let .exits(e): evidence.append("exits: \(e.exits) (io \(e.ioExits), msr \(e.msrExits))")
+        case let .hostActionWindow(w): evidence.append("note: \(w)")
         case let .note(n): evidence.append("note: \(n)")
         }
     }

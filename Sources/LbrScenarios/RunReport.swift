@@ -57,7 +57,7 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsReported: Int { results.reduce(0) { $0 + $1.runsCovered } }
     /// Runs never started because a signal stopped the run.
     public var runsNotStarted: Int {
-        interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
+        interruption == nil ? 0 : results.reduce(0) { $0 + ($1.notRun == .interrupted ? $1.runsCovered : 0) }
     }
     // Regression workflow: run id and host identity, for grouping and comparing runs; KCIDB ids
     // are built from the run id.

@@ -56,11 +56,12 @@ public struct Runner {
                                  repeats: all, phase: nil)
             if let i = stoppedBy ?? interruption() {
                 stoppedBy = i
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all), notRun: .interrupted))
                 continue
             }
             if !availability.isAvailable {
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)"))
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)",
+                                       notRun: .backendUnavailable))
                 continue
             }
             if case let .unsupported(reason) = backend.support(for: s) {
@@ -73,7 +74,8 @@ public struct Runner {
             for r in 0..<all {
                 if let i = stoppedBy ?? interruption() {
                     stoppedBy = i
-                    results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r)))
+                    results.append(skipped(s, repeatIndex: r, runs: all - r, reason: notRunReason(i, runs: all - r),
+                                           notRun: .interrupted))
                     break
                 }
                 var p = p0
@@ -111,9 +113,9 @@ public struct Runner {
                        sessionNotes: [], lbrDepth: nil)
     }
 
-    func skipped(_ s: Scenario, repeatIndex: Int, runs: Int = 1, reason: String) -> ScenarioResult {
+    func skipped(_ s: Scenario, repeatIndex: Int, runs: Int = 1, reason: String, notRun: NotRunCause? = nil) -> ScenarioResult {
         var r = base(s, repeatIndex: repeatIndex)
-        r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason
+        r.outcome = ScenarioOutcome(.unsupported(reason)); r.status = .skip; r.reason = reason; r.notRun = notRun
         r.runsCovered = max(1, runs)
         r.expectation = check(r)
         return r

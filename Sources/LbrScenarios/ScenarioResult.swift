@@ -44,6 +44,9 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var shadow: ShadowSummary? = nil
     /// The guest's code (the session's), for telling the guest's own LBR records from foreign ones in reports.
     public var guestCodeRanges: [Range<UInt64>]? = nil
+    /// Set when the runner skipped this entry without starting it: why (the backend was unavailable, or a
+    /// signal stopped the run first). Nil for runs, and for skips the backend decided (scenario unsupported).
+    public var notRun: NotRunCause? = nil
 
     /// Test name for TAP/JUnit/KCIDB: the scenario name, with `.rN` (1-based) when repeated, `.rA-rB` for an
     /// entry standing for runs A..B.

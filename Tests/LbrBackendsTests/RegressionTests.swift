@@ -131,7 +131,7 @@ enum Regression {
         let rep = try Compare.run([a, b])
         #expect(rep.exitCode == .success)
         guard case let .pair(p) = rep else { Issue.record("expected a pair report"); return }
-        #expect(!p.changed && p.scenarios.count == Catalog.defaultSet.count && p.scenarios.allSatisfy { $0.status == "same" })
+        #expect(!p.changed && p.scenarios.count == Catalog.defaultSet.count && p.scenarios.allSatisfy { $0.status == .same })
         #expect(try Compare.render(rep, format: .text).contains("no outcome or finding changed; exit code 0"))
     }
 
@@ -146,8 +146,8 @@ enum Regression {
                                              "recovery-paths", "guest-traced", "irq-takeover"])
         let hf = try #require(p.scenarios.first { $0.scenario == "host-first" })
         #expect(hf.base_outcome == "guest-wins-host-starved" && hf.new_outcome == "host-wins-vlbr-error+recovered(lbr-msr-access)")
-        #expect(hf.phase_changes.contains { $0.phase == "contended" && $0.field == "vlbr" && $0.base == "active" && $0.new == "not-active" })
-        #expect(hf.phase_changes.contains { $0.field == "signal:tos-readback" })
+        #expect(hf.phase_changes.contains { $0.phase == "contended" && $0.field == .vlbr && $0.base == "active" && $0.new == "not-active" })
+        #expect(hf.phase_changes.contains { $0.field == .signal(.tosReadback) })
         let text = try Compare.render(rep, format: .text)
         #expect(text.contains("* host-first") && text.contains("exit code 1"))
         let md = try Compare.render(rep, format: .markdown)
@@ -197,23 +197,35 @@ enum Regression {
         guard case let .pair(p) = try Compare.run([plain, leaky]) else { Issue.record("pair"); return }
         #expect(p.changed && p.changed_scenarios == ["host-first"])
         let fc = try #require(p.scenarios.first?.finding_changes.first)
-        #expect(fc.kind == "host-branch-leak" && fc.change == "appeared" && fc.new_count == 3)
+        #expect(fc.kind == "host-branch-leak" && fc.change == .appeared && fc.new_count == 3)
         guard case let .pair(back) = try Compare.run([leaky, plain]) else { Issue.record("pair"); return }
-        #expect(back.scenarios.first?.finding_changes.first?.change == "disappeared")
+        #expect(back.scenarios.first?.finding_changes.first?.change == .disappeared)
         #expect(try Compare.render(.pair(p), format: .text).contains("finding host-branch-leak appeared: 0 -> 3"))
         // Same findings both sides: no change.
         guard case let .pair(eq) = try Compare.run([leaky, leaky]) else { Issue.record("pair"); return }
         #expect(!eq.changed)
     }
 
+    /// Compare's change vocabularies are enums with the documented wire spellings, and a phase field reads back.
+    @Test func changeKindsKeepTheirWireSpelling() throws {
+        let fields: [Compare.PhaseField] = [.vlbr, .groundTruthVlbr, .passthrough, .signal(.tosReadback), .phase]
+        let data = try JSONEncoder().encode(fields)
+        #expect(String(decoding: data, as: UTF8.self) == #"["vlbr","ground-truth-vlbr","passthrough","signal:tos-readback","phase"]"#)
+        #expect(try JSONDecoder().decode([Compare.PhaseField].self, from: data) == fields)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode([Compare.PhaseField].self, from: Data(#"["signal:nope"]"#.utf8)) }
+        #expect(Compare.DiffStatus.allCases.map(\.rawValue) == ["same", "changed", "only-in-base", "only-in-new"])
+        #expect(Compare.FindingChangeKind.allCases.map(\.rawValue) == ["appeared", "disappeared", "count"])
+        #expect(Compare.TimedQuantity.allCases.map { "\($0.rawValue) \($0.unit)" } == ["run-time ms", "recovery-latency guest-tsc-ticks"])
+    }
+
     @Test func timingShiftsNeedRepeatsAndDisjointRanges() {
         let ms: (Double) -> UInt64 = { UInt64($0 * 1e6) }
-        #expect(Compare.shift("run-time", "ms", [ms(1)], [ms(10)], scale: 1e-6, floor: 1) == nil, "one run is no noise estimate")
+        #expect(Compare.shift(.runTime, [ms(1)], [ms(10)], scale: 1e-6, floor: 1) == nil, "one run is no noise estimate")
         let fast = (0..<10).map { ms(2 + Double($0) * 0.05) }, slow = (0..<10).map { ms(8 + Double($0) * 0.05) }
-        let s = Compare.shift("run-time", "ms", fast, slow, scale: 1e-6, floor: 1)
+        let s = Compare.shift(.runTime, fast, slow, scale: 1e-6, floor: 1)
         #expect(s != nil && (s?.ratio ?? 0) > 3)
         let noisy = (0..<10).map { ms($0 % 2 == 0 ? 2 : 9) }
-        #expect(Compare.shift("run-time", "ms", fast, noisy, scale: 1e-6, floor: 1) == nil, "overlapping ranges are noise")
+        #expect(Compare.shift(.runTime, fast, noisy, scale: 1e-6, floor: 1) == nil, "overlapping ranges are noise")
     }
 
     @Test func badInputIsOneLineWithTheDocumentedKind() throws {

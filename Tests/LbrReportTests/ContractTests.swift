@@ -69,6 +69,31 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         #expect(check.ok, "docutils: \(check.output)")
     }
 
+    /// The host action's window on the guest TSC line travels typed from the observation through the run
+    /// document (`measures.timed_steps[].host_window`) to the contract's install-to-decision bound.
+    @Test func hostActionWindowReachesContractTyped() throws {
+        let b = ReportFixtureBackend()
+        b.hostWindowStartAfterBegin = 120
+        let report = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.irqTakeover])
+        let doc = try Self.document(report)
+        let steps = doc.results.first?.phases.first { $0.name == "while-running" }?.measures?.timed_steps ?? []
+        try #require(steps.count == 1)
+        let w = try #require(steps[0].host_window)
+        #expect(w.guest_tsc_start == steps[0].guest_tsc_begin + 120 && w.guest_tsc_end == steps[0].guest_tsc_begin + 170)
+        #expect(w.inside_command == true && w.error_ticks == 5 && w.action == "open(\(Contender.pinnedLbr.name))")
+        #expect(steps[0].overlap?.contains("ran inside the guest command") == true)
+        let md = try Contract.render([doc], models: Self.models, format: .markdown)
+        let bound = steps[0].guest_tsc_end - (steps[0].guest_tsc_begin + 120)
+        #expect(md.contains("| \(bound) |"), "install-to-end bound measured from the window's start")
+        // Without a window the bound runs from the command's start.
+        let plain = try Self.document(Runner(backend: ReportFixtureBackend(), options: RunOptions(kernelRelease: "6.18"))
+            .run([Catalog.irqTakeover]))
+        let p = try #require(plain.results.first?.phases.first { $0.name == "while-running" }?.measures?.timed_steps.first)
+        #expect(p.host_window == nil && p.overlap == nil)
+        let md2 = try Contract.render([plain], models: Self.models, format: .markdown)
+        #expect(md2.contains("| \(p.guest_tsc_end - p.guest_tsc_begin) |"))
+    }
+
     /// Documents are put in a canonical order: the same set in any order gives the same bytes; several models
     /// give the design-space section naming each.
     @Test func orderIndependentAndDesignSpace() throws {

@@ -12,6 +12,9 @@ final class ReportFixtureBackend: ScenarioBackend {
     var throwIn: [String: BackendError] = [:]
     var inactive: Set<String> = []
     var hugeEvidence = false
+    /// Where a host action taken while the vCPU runs falls after its guest command's start (guest TSC ticks);
+    /// nil: no host action window is observed.
+    var hostWindowStartAfterBegin: UInt64? = nil
     private var scenario = ""
     private var open: [ContenderSpec] = []
     private var tsc: UInt64 = 0
@@ -43,6 +46,10 @@ final class ReportFixtureBackend: ScenarioBackend {
                 out.append(.guest(GuestResult(command: g, status: .ok, values: [1], tscBegin: b, tscEnd: tsc)))
             default:
                 out.append(.guest(GuestResult(command: g, status: .ok, tscBegin: b, tscEnd: tsc)))
+            }
+            if step.timing == .whileVcpuRuns, let after = hostWindowStartAfterBegin, let action = step.hostAction {
+                out.append(.hostActionWindow(HostActionWindow(action: "\(action)", guestTscStart: b + after,
+                    guestTscEnd: b + after + 50, commandTscBegin: b, commandTscEnd: tsc, errorTicks: 5)))
             }
         }
         if step.hostAction == .readContenders {

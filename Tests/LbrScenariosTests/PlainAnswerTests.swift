@@ -15,7 +15,7 @@ import LbrCore
         #expect(Set(Self.every.map(\.code)) == Set(Outcome.allCodes))
     }
 
-    @Test func sentencesSayWhoGotTheLbrsAndWhatRecovered() {
+    @Test func sentencesSayWhoGotTheLbrsAndWhatRecovered() throws {
         let s = PlainAnswer.sentence(ScenarioOutcome([.hostWinsVlbrError,
                                                       .recovered(.lbrMsrAccess, RecoveryLatency(guestTscTicks: 9, exits: 3, guestCommands: 2))]),
                                      scenario: Catalog.named("recovery-paths"))
@@ -28,8 +28,15 @@ import LbrCore
         let twice = PlainAnswer.sentence(ScenarioOutcome([.notTraced, .notTraced]), scenario: Catalog.named("guest-traced"))
         #expect(twice == "No guest branch addresses leaked into the host's LBR samples (both with the guest's DEBUGCTL.LBR off and with the guest's DEBUGCTL.LBR on).")
         // A backend-unavailable skip does not repeat the blockers.
-        let skip = PlainAnswer.sentence(ScenarioOutcome(.unsupported("backend hw unavailable: a [§1]; b [§2]")), scenario: nil)
-        #expect(skip == "Not run: backend hw is unavailable on this host (its blockers are listed once, at the top).")
+        let b = ScriptedBackend(kind: .hw) { _, _ throws(BackendError) in [] }
+        b.avail = .unavailable([.init(.noCorePmu, "a", ref: "§1"), .init(.kvmUnavailable, "b", ref: "§2")])
+        let report = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.guestBaseline])
+        let r = try #require(report.results.first)
+        #expect(r.notRun == .backendUnavailable && r.status == .skip)
+        #expect(PlainAnswer.sentence(for: r) == "Not run: backend hw is unavailable on this host (its blockers are listed once, at the top).")
+        // A reason that merely reads like the runner's is the backend's own skip: said as it is.
+        let own = PlainAnswer.sentence(ScenarioOutcome(.unsupported("backend hw unavailable: a")), scenario: nil)
+        #expect(own == "Not run: backend hw unavailable: a.")
     }
 
     @Test func everyCatalogFormHasWordsForEachTermPosition() {
