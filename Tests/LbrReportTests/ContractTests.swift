@@ -72,7 +72,9 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
     /// The host action's window on the guest TSC line travels typed from the observation through the run
     /// document (`measures.timed_steps[].host_window`) to the contract's install-to-decision bound.
     @Test func hostActionWindowReachesContractTyped() throws {
+        // The window section is a hardware measurement: the contract shows it for hw documents only.
         let b = ReportFixtureBackend()
+        b.kind = .hw; b.modelName = nil
         b.hostWindowStartAfterBegin = 120
         let report = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.irqTakeover])
         let doc = try Self.document(report)
@@ -84,14 +86,15 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         #expect(steps[0].overlap?.contains("ran inside the guest command") == true)
         let md = try Contract.render([doc], models: Self.models, format: .markdown)
         let bound = steps[0].guest_tsc_end - (steps[0].guest_tsc_begin + 120)
-        #expect(md.contains("| \(bound) |"), "install-to-end bound measured from the window's start")
+        #expect(md.contains("  - Install to end of command: \(bound)\n"), "install-to-end bound measured from the window's start")
         // Without a window the bound runs from the command's start.
-        let plain = try Self.document(Runner(backend: ReportFixtureBackend(), options: RunOptions(kernelRelease: "6.18"))
-            .run([Catalog.irqTakeover]))
+        let hw = ReportFixtureBackend()
+        hw.kind = .hw; hw.modelName = nil
+        let plain = try Self.document(Runner(backend: hw, options: RunOptions(kernelRelease: "6.18")).run([Catalog.irqTakeover]))
         let p = try #require(plain.results.first?.phases.first { $0.name == "while-running" }?.measures?.timed_steps.first)
         #expect(p.host_window == nil && p.overlap == nil)
         let md2 = try Contract.render([plain], models: Self.models, format: .markdown)
-        #expect(md2.contains("| \(p.guest_tsc_end - p.guest_tsc_begin) |"))
+        #expect(md2.contains("  - Install to end of command: \(p.guest_tsc_end - p.guest_tsc_begin)\n"))
     }
 
     /// Documents are put in a canonical order: the same set in any order gives the same bytes; several models
