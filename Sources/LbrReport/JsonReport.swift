@@ -177,7 +177,7 @@ public enum JsonReport {
         public var start_time: String?
         public var duration_ms: Double
         public var exit_code: Int
-        /// "SIGINT" / "SIGTERM" when a signal stopped the run early (absent otherwise).
+        /// "SIGINT" / "SIGTERM" / "SIGHUP" / "SIGQUIT" when a signal stopped the run early (absent otherwise).
         public var interrupted: String?
         public var totals: Totals
         public var results: [ResultDTO]

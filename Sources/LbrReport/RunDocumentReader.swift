@@ -41,26 +41,12 @@ public enum RunDocumentReader {
     /// The bytes of `path` (`-` is standard input), with the same one-line errors as `read` (for callers that
     /// decode more than `RunDocument` from one read, e.g. compare's findings).
     public static func readData(path: String) throws(RunDocumentError) -> Data {
-        let data: Data
         do {
-            if path == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-                    throw RunDocumentError(kind: .unreadable, source: path, message: "is a directory, not a run document")
-                }
-                data = try Data(contentsOf: URL(fileURLWithPath: path))
-            }
-        } catch let e as RunDocumentError {
-            throw e
+            return Data(try BoundedInput.read(path, limit: BoundedInput.documentLimit, what: "a run document",
+                                              firstByte: { $0 == UInt8(ascii: "{") ? nil : "not a run document: JSON object expected, the first byte is \(BoundedInput.byteText($0))" }))
         } catch {
-            let ns = error as NSError
-            let why = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
-                ?? "cannot read"
-            throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(why)")
+            throw RunDocumentError(kind: .unreadable, source: path, message: error.message)
         }
-        return data
     }
 
     /// Decodes a document held in memory; `source` names it in errors.
@@ -68,7 +54,9 @@ public enum RunDocumentReader {
         if data.isEmpty { throw RunDocumentError(kind: .malformed, source: source, message: "empty file, not a run document") }
         // Fast path (compare reads many documents): a valid document of this schema decodes in one pass. Anything
         // else takes the diagnostic path below, which names what is wrong.
-        if let doc = try? JSONDecoder().decode(JsonReport.RunDocument.self, from: data), doc.schema == schema { return doc }
+        if let doc = try? JSONDecoder().decode(JsonReport.RunDocument.self, from: data), doc.schema == schema {
+            return try inRange(doc, source: source)
+        }
         let top: Any
         do { top = try JSONSerialization.jsonObject(with: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source,
@@ -87,8 +75,8 @@ public enum RunDocumentReader {
                                    message: "\(ReportSupport.oneLine(what)), this lbrprobe reads \(schema) only")
         }
         do {
-            return try JSONDecoder().decode(JsonReport.RunDocument.self, from: data)
-        } catch {
+            return try inRange(try JSONDecoder().decode(JsonReport.RunDocument.self, from: data), source: source)
+        } catch let e as RunDocumentError { throw e } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
     }
@@ -106,6 +94,14 @@ public enum RunDocumentReader {
         do { return try dec.decode(T.self, from: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
+    }
+
+    /// `doc` if every number is in range (RunDocumentLimits), else a malformed-document error.
+    static func inRange(_ doc: JsonReport.RunDocument, source: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+        if let why = RunDocumentLimits.check(doc) {
+            throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(why)")
+        }
+        return doc
     }
 
     static func firstLine(_ e: any Error) -> String {

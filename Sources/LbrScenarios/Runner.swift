@@ -91,12 +91,21 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
 public enum Interruption: String, Hashable, Sendable, Codable, CaseIterable {
     case sigint = "SIGINT"
     case sigterm = "SIGTERM"
+    case sighup = "SIGHUP"
+    case sigquit = "SIGQUIT"
 
     /// "interrupted by SIGINT".
     public var reason: String { "interrupted by \(rawValue)" }
 
-    /// 130 for SIGINT, 143 for SIGTERM (128 + signal number, the shell's convention).
-    public var exitCode: LbrExitCode { self == .sigint ? .interrupted : .terminated }
+    /// 128 + signal number (the shell's convention): 129 SIGHUP, 130 SIGINT, 131 SIGQUIT, 143 SIGTERM.
+    public var exitCode: LbrExitCode {
+        switch self {
+        case .sigint: return .interrupted
+        case .sigterm: return .terminated
+        case .sighup: return .hangup
+        case .sigquit: return .quit
+        }
+    }
 }
 
 /// Distribution of outcomes over repeats of one scenario.

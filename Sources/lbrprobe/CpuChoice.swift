@@ -65,8 +65,8 @@ enum CpuChoice {
     }
 
     /// Takes the per-CPU probe lock for backends that put a guest or perf events on the CPU (hybrid, hw); nil
-    /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (SIGINT/SIGTERM stop waiting:
-    /// exit 130/143).
+    /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (a signal stops waiting: nil,
+    /// and the caller's runner reports every run as not started). A lock that cannot be created: exit 73.
     static func lock(cpu: Int, backend: BackendKind, wait: Bool) throws -> CpuLock? {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
@@ -90,11 +90,16 @@ enum CpuChoice {
                 printError("Error: \(error)")
                 throw ExitCode(LbrExitCode.tempFail.rawValue)
             case .interrupted:
+                // Like any interruption: the runner sees the signal before the first run, so the report
+                // says every run was not started (nothing touches the CPU without the lock).
                 printError("lbrprobe: \(error)")
-                throw ExitCode((Run.interruption()?.exitCode ?? .interrupted).rawValue)
+                return nil
+            case .noDirectory:
+                printError("Error: \(error)")
+                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             case .failed:
                 printError("Error: \(error)")
-                throw ExitCode(LbrExitCode.tempFail.rawValue)
+                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             }
         }
     }

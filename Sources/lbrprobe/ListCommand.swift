@@ -56,7 +56,7 @@ struct List: ParsableCommand {
                 backends: backends, auto: BackendSelection.auto(availability)?.reason)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(doc), as: UTF8.self))
+            try OutputTargets.emit(String(decoding: try enc.encode(doc), as: UTF8.self) + "\n")
             return
         }
         var out: [String] = []
@@ -94,6 +94,6 @@ struct List: ParsableCommand {
         if let pick = BackendSelection.auto(availability) {
             out.append("  \(pad("auto", 6))  -> \(pick.reason)")
         }
-        print(out.joined(separator: "\n"))
+        try OutputTargets.emit(out.joined(separator: "\n") + "\n")
     }
 }
