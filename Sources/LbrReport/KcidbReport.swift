@@ -42,7 +42,7 @@ public enum KcidbReport {
             var chunk = i > 0 ? ",\n" : ""
             for (k, line) in body.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 if k > 0 { chunk += "\n" }
-                chunk += "    " + line
+                chunk += line.isEmpty ? "" : "    " + line
             }
             sink(chunk)
         }

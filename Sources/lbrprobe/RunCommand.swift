@@ -253,6 +253,9 @@ struct Run: ParsableCommand {
         }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
         withExtendedLifetime(lock) {}
+        // A signal after the last run (e.g. while a FIFO output waited for its reader) still means "stopped
+        // by a signal": 128 + signal, like an interruption during the run.
+        if report.interruption == nil, let i = Run.interruption() { throw ExitCode(i.exitCode.rawValue) }
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
         let code = report.exitCode
