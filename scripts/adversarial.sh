@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Adversarial trials (README "Robustness"): hostile paths, crafted documents, broken standard output, signals,
+# Adversarial trials (docs/robustness.md): hostile paths, crafted documents, broken standard output, signals,
 # lock directories. Each trial checks the exit code, that stderr is one line where an error is expected, and
 # that no other file in the trial's directory changed (names, sizes, modes and contents before and after).
 # Trials needing root (a second user, fs.protected_symlinks, tmpfs) or /dev/kvm skip with a reason without them.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11 memory benchmark: peak RSS of `lbrprobe run --backend sim --repeat N` (flat in N), and
+# Memory benchmark: peak RSS of `lbrprobe run --backend sim --repeat N` (flat in N), and
 # `--repeat 1000000` interrupted after 2 s (exit 130 within 1 s, with a report, RSS bounded).
 # Usage: scripts/bench-memory.sh [path/to/lbrprobe]   (default: a release build, built if missing)
 set -euo pipefail

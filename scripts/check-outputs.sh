@@ -195,7 +195,7 @@ else
 fi
 
 
-# The checks can fail: each tool must reject a known-bad variant of real output (the defects of issue 10).
+# The checks can fail: each tool must reject a known-bad variant of real output (defects the writers once had).
 must_reject() {  # TOOL WHAT COMMAND...
   local tool=$1 what=$2; shift 2
   if ! have "$tool"; then echo "  SKIPPED $tool rejecting $what: ${SKIPPED[$tool]}"; return; fi

@@ -20,7 +20,7 @@
         or %rdx, %rax
 .endm
 
-/* Control-flow edges (hw-artefacts H3: with guest DEBUGCTL.LBR=1 the CPU records every taken branch of the
+/* Control-flow edges (§9.3: with guest DEBUGCTL.LBR=1 the CPU records every taken branch of the
  * payload, not only the branch pattern). Every branch instruction that can be taken, and every call and
  * ret, is emitted through these macros, which also append one row to lbr_guest_edges:
  * { edge id (LBR_EDGE_*), FROM offset, TO offset, return-point offset (calls) or 0 }.
@@ -171,7 +171,7 @@ g_op_write_read:
         ECALL LBR_EDGE_WR_CALL_EMIT, g_emit
         EJ LBR_EDGE_WR_OK, jmp, g_ok
 
-/* TOS_PROBE: WRMSR arg0 = arg1 immediately followed by RDMSR arg0, no branch between (hw-artefacts H3: the
+/* TOS_PROBE: WRMSR arg0 = arg1 immediately followed by RDMSR arg0, no branch between (§9.3: the
  * WRITE_READ helpers ret and call between the two, and a recording LBR moves TOS by 2). Its own WRMSR and
  * RDMSR instructions: LBR_GUEST_OFF_PROBE_WRMSR / _RDMSR. */
 g_op_tos_probe:

@@ -68,7 +68,7 @@ final class HwProcessState {
     }
 
     /// Other processes holding perf event fds: they may hold host LBR events of their own on the probed CPU
-    /// (the kernel does not show their attributes) and so share the LBRs with lbrprobe's contenders (issue 11).
+    /// (the kernel does not show their attributes) and so share the LBRs with lbrprobe's contenders.
     func otherPerfHolders(now: UInt64 = monotonicNs()) -> [String] {
         scan(now).filter { $0.perfEvents > 0 }.map { "pid \($0.pid)\($0.command.map { " (\($0))" } ?? ""): \($0.perfEvents) perf event fd(s)" }
     }

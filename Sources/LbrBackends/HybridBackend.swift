@@ -58,7 +58,7 @@ public final class KvmGuest: ModelGuest {
         let handler: UserSpaceMsrHandler = { [exitLog, cursor] exit in
             let op: GuestMsrOp = exit.isWrite ? .write(exit.index, exit.value) : .read(exit.index)
             exitLog.append(op)
-            // The taken branches the real guest executed before this MSR instruction (derived trace, H3).
+            // The taken branches the real guest executed before this MSR instruction (derived trace, §9.3).
             let o = h.guestMsr(op, after: cursor.nextSegment())
             if o.faulted { return .gp }
             return exit.isWrite ? .ok : .value(o.value)

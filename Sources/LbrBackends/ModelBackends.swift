@@ -49,7 +49,7 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     public let timing: ModelHost.Timing
     /// Kernel-era options of the model (default: today's mainline).
     public var era: ModelEra = .current
-    /// The kmsg ratelimit state every scenario of this backend shares (H4: one system-wide state per call
+    /// The kmsg ratelimit state every scenario of this backend shares (§9.4: one system-wide state per call
     /// site; a process runs one backend, so this is the process's view of it).
     public let ratelimit = KmsgRatelimit()
     /// The guest side (payload interpreter or real KVM guest).

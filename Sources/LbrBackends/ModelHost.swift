@@ -8,7 +8,7 @@
 // `Timing.nsPerGuestInstruction` per payload instruction (PayloadProgram.instructionEstimate) plus, for a
 // `spinFor`, its requested duration (PayloadProgram.guestTimeNs), each return
 // to user space costs `Timing.vmmTurnaroundNs` of host time on the vCPU thread, after which the thread blocks for
-// `Timing.vcpuThreadWaitNs` until its next command (vLBR scheduled out; host LBR events read, H1), and a preemption lasts
+// `Timing.vcpuThreadWaitNs` until its next command (vLBR scheduled out; host LBR events read, §9.1), and a preemption lasts
 // `Timing.preemptionNs`. So sim and hybrid drive the model through the same operations for the same
 // scenario and agree (LbrBackendsTests checks it); what only hybrid has (real exits, real context switches)
 // is reported next to it, never fed back into the model.
@@ -36,7 +36,7 @@ public final class ModelHost: @unchecked Sendable {
         /// Host time on the vCPU's CPU while the vCPU thread is blocked waiting for its next command (the runner
         /// drains rings, judges and encodes the next command; the model charges host work to this one CPU, as it
         /// charges every host syscall). The vLBR is scheduled out with the thread, so a host LBR event reads
-        /// the LBRs at its PMIs then (H1): two model sample periods, so each wait holds real reads.
+        /// the LBRs at its PMIs then (§9.1): two model sample periods, so each wait holds real reads.
         public var vcpuThreadWaitNs: UInt64 = 20_000
         /// How long a preempting host task runs (about one CFS slice).
         public var preemptionNs: UInt64 = 1_000_000
@@ -68,7 +68,7 @@ public final class ModelHost: @unchecked Sendable {
     ///   - pmu: the PMU the model simulates (default Skylake-like: 4 GP, 3 fixed, 32-deep LBR with INFO).
     ///   - cpu: the CPU the vCPU thread is pinned to (reported; the model has one CPU).
     ///   - era: kernel-era options of the model (default: today's mainline).
-    ///   - ratelimit: the kmsg ratelimit state to share (H4: one system-wide state per call site); nil: a fresh one.
+    ///   - ratelimit: the kmsg ratelimit state to share (§9.4: one system-wide state per call site); nil: a fresh one.
     public init(variant: KernelVariant, pmu: ModelPMU = .skylake, cpu: Int, timing: Timing = Timing(),
                 realContextSwitches: Bool = false, era: ModelEra = .current, ratelimit: KmsgRatelimit? = nil) {
         self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
@@ -105,7 +105,7 @@ public final class ModelHost: @unchecked Sendable {
     /// One guest RDMSR/WRMSR (the payload's, or a real guest's MSR exit): KVM's handling in the model.
     public func guestMsr(_ op: GuestMsrOp, after branches: [GuestBranch] = []) -> MsrOutcome {
         lock.withLock {
-            // The taken branches the guest executed before this MSR instruction (H3), under the same lock.
+            // The taken branches the guest executed before this MSR instruction (§9.3), under the same lock.
             if !branches.isEmpty { model.guestTakenBranches(branches) }
             let o: MsrOutcome
             switch op {
@@ -119,7 +119,7 @@ public final class ModelHost: @unchecked Sendable {
     }
 
     /// The guest executed these taken branches (from the payload's derived trace, `PayloadProgram.trace`):
-    /// the model records them iff guest DEBUGCTL.LBR=1 and LBR_SELECT lets them through (H3).
+    /// the model records them iff guest DEBUGCTL.LBR=1 and LBR_SELECT lets them through (§9.3).
     public func guestTakenBranches(_ branches: [GuestBranch]) {
         guard !branches.isEmpty else { return }
         lock.withLock {

@@ -109,7 +109,7 @@ public enum PayloadProgram {
         return op.isWrite ? GuestPayload.wrmsrSite : GuestPayload.rdmsrSite
     }
 
-    // MARK: Taken branches (hw-artefacts H3)
+    // MARK: Taken branches (§9.3)
 
     /// Model constant: guest nanoseconds per iteration of SPIN_FOR's RDTSC loop (RDTSC ≈ 20-40 cycles on
     /// recent Intel cores). Only decides how many times the loop's `jb` is recorded (TOS position); the stack

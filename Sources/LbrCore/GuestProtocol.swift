@@ -13,7 +13,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     case readLbrStack
     /// WRMSR LBR_TOS = value, then RDMSR LBR_TOS (the dropped-write signature, §8.3) through the payload's
     /// WRMSR and RDMSR helpers: a `ret` and a `call` run between the two, so with guest DEBUGCTL.LBR=1 on
-    /// hardware the readback is (value + 2) & mask (hw-artefacts H3). Kept for compatibility (saved runs, tests);
+    /// hardware the readback is (value + 2) & mask (§9.3). Kept for compatibility (saved runs, tests);
     /// the catalog uses `probeTos`.
     case writeTos(UInt64)
     /// Branch-free TOS probe: WRMSR LBR_TOS = value immediately followed by RDMSR LBR_TOS, no branch between
@@ -37,7 +37,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     /// For the two TOS probes: how many taken branches the payload executes between its WRMSR and RDMSR of
     /// LBR_TOS (`writeTos`: the `ret` of g_msr_write and the `call` of g_msr_read = 2; `probeTos`: 0). A
     /// recording LBR moves TOS once per recorded branch, so a write that stuck reads back (value + j) & mask
-    /// for some 0 <= j <= this (hw-artefacts H3). nil for other commands. LbrBackendsTests checks it against
+    /// for some 0 <= j <= this (§9.3). nil for other commands. LbrBackendsTests checks it against
     /// the payload's derived trace.
     public var tosProbeBranchesBetween: Int? {
         switch self {

@@ -42,7 +42,7 @@ public struct MsrAccess: Hashable, Sendable, Codable {
 
 /// Summary of host samples from one host LBR event over an interval.
 ///
-/// Starvation on real hardware (hw-artefacts H1, docs/reference.md): while the vLBR is scheduled in on a CPU,
+/// Starvation on real hardware (§9.1, docs/reference.md): while the vLBR is scheduled in on a CPU,
 /// `intel_pmu_lbr_read()` returns early and every host sample re-attaches the CPU's last real read
 /// (`cpuc->lbr_stack`: entries, `nr`, `hw_idx`). Starved samples are therefore *stale repeats*, and empty only
 /// when that CPU never read its LBRs. `staleRepeats` counts them; `emptyBranches` counts `nr == 0`.
@@ -59,13 +59,13 @@ public struct HostSampleSummary: Hashable, Sendable, Codable {
     public var guestAddresses: Int
     public var lost: Int
     /// Samples whose branch stack (`hw_idx` when present, and every entry) equals the previous kept sample's
-    /// although branches certainly ran between them: the stale-repeat starvation signature (H1).
+    /// although branches certainly ran between them: the stale-repeat starvation signature (§9.1).
     public var staleRepeats: Int
     /// Samples that carried `hw_idx` (PERF_SAMPLE_BRANCH_HW_INDEX requested).
     public var withHwIndex: Int
     /// Samples dropped because they were not the vCPU thread's or fell outside the command's window.
     public var filteredOut: Int
-    /// PERF_RECORD_THROTTLE records seen (perf lowered the rate: max_sample_rate, H1).
+    /// PERF_RECORD_THROTTLE records seen (perf lowered the rate: max_sample_rate, §9.1).
     public var throttled: Int
     /// The sample period the event used (hw: the attribute; model: its period), nil when not known.
     public var samplePeriod: UInt64?

@@ -12,7 +12,7 @@ public enum SampleAnalysis {
     ///   although one was expected).
     /// - `staleRepeats`: kept samples whose branch stack (hw_idx and every entry) equals the stack of the sample
     ///   written just before it on the same CPU — kept or not: `intel_pmu_lbr_read()` skipped, `cpuc->lbr_stack`
-    ///   (the last real read on that CPU, whichever sample carried it) re-attached (H1, docs/reference.md §9.1).
+    ///   (the last real read on that CPU, whichever sample carried it) re-attached (§9.1).
     ///   Two samples of a sampling event are a full period of executed cycles apart, so branches certainly ran
     ///   between them. Empty stacks are counted as empty, not as repeats.
     /// - `guestAddresses`: branch entries whose `from` or `to` lies in `guestRange` (each entry counted once).

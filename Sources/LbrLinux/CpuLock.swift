@@ -1,4 +1,4 @@
-// One probe per CPU (issue 11): an advisory flock(2) on a lock file named after the probed CPU, taken before
+// One probe per CPU: an advisory flock(2) on a lock file named after the probed CPU, taken before
 // the guest or any perf event is created and held until the process exits. Two probes on one CPU would share
 // its LBRs (on hw each would see the other's branches and its events starve) and corrupt each other's verdicts.
 //

@@ -1,4 +1,4 @@
-// Other users of a probed CPU that the kernel shows (issue 11): processes holding a KVM VM
+// Other users of a probed CPU that the kernel shows: processes holding a KVM VM
 // (`anon_inode:kvm-vm` fds) with a thread allowed on the CPU, and processes holding perf events
 // (`anon_inode:[perf_event]` fds; the kernel does not show their attributes, so whether they sample branch
 // stacks is unknown). Read from /proc; processes that cannot be inspected are skipped.

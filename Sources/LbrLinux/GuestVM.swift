@@ -396,7 +396,7 @@ public final class GuestVM: @unchecked Sendable {
         if !res.thread.wait(for: ticket, deadlineNs: limit) {
             // Past the deadline: kick until the job has left KVM_RUN — for at most `GuestVM.kickGraceNs`. A vCPU
             // thread that cannot be kicked out of the kernel (frozen cgroup, stuck in D state) is ABANDONED
-            // (issue 11 watchdog): the command is a timeout, the VM is marked unusable, and its resources (vCPU
+            // (the watchdog): the command is a timeout, the VM is marked unusable, and its resources (vCPU
             // thread, fds, guest memory) are deliberately leaked to `GuestVM.abandoned` because the thread may
             // still touch them when it wakes; they go when the process exits.
             let giveUp = monotonicNs() &+ GuestVM.kickGraceNs

@@ -13,12 +13,12 @@ public enum ModelInvariant: String, Sendable, Hashable, CaseIterable {
     case cpuPinnedNotStarvedByTask = "cpu-pinned-not-starved-by-task"
     /// Guest LBR reads never return host branch data that no predicted leak path exposed (§1.4: IRQs off
     /// around state check + access; §3.4: LBR wiped or restored on context switch). The predicted path — a
-    /// vLBR joining an existing LBR user without reset (H2) — is counted as the host→guest leak.
+    /// vLBR joining an existing LBR user without reset (§9.2) — is counted as the host→guest leak.
     case guestNeverReadsHostData = "guest-never-reads-host-data"
     /// Every host→guest exposure happens exactly where the model predicts it (`predictsLeakOnVlbrAdd`: a vLBR
     /// add that does not reset while the hardware holds host records), and nowhere else.
     case leakExactlyAsPredicted = "leak-exactly-as-predicted"
-    /// No PMU reset releases the vLBR after the first KVM_RUN (H4: kvm_pmu_refresh is refused then).
+    /// No PMU reset releases the vLBR after the first KVM_RUN (§9.4: kvm_pmu_refresh is refused then).
     case noResetAfterRun = "no-reset-after-run"
     /// The LBR MSRs are passed through only while the vLBR is ACTIVE (§1.5).
     case passthroughOnlyWhenActive = "passthrough-only-when-active"
@@ -97,7 +97,7 @@ public struct ExplorationResult: Hashable, Sendable {
     public var seed: UInt64
     public var stepsRun: Int
     public var violation: InvariantViolation?
-    /// Guest reads of host records exposed by the predicted leak path (the host→guest leak, H2; a finding,
+    /// Guest reads of host records exposed by the predicted leak path (the host→guest leak, §9.2; a finding,
     /// not an invariant violation).
     public var hostLeakReads: UInt64
     /// First step at which a leak read happened, with its trace.

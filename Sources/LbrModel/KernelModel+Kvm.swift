@@ -116,7 +116,7 @@ extension KernelModel {
     /// pr_warn_ratelimited("vcpu-%d: fail to passthrough LBR.\n") with the "kvm_intel: " prefix (§1.5);
     /// DEFAULT_RATELIMIT_INTERVAL/BURST; the "callbacks suppressed" line follows ___ratelimit()
     /// (function name in that line UNVERIFIED).
-    /// The ratelimit state is `ratelimit`, shared system-wide (H4): other runs' lines count against the burst.
+    /// The ratelimit state is `ratelimit`, shared system-wide (§9.4): other runs' lines count against the burst.
     mutating func warnFailToPassthrough() {
         let r = ratelimit.check(at: ratelimitBaseNs &+ nowNs)
         if r.suppressedBefore > 0 { emit(.kmsg("vmx_passthrough_lbr_msrs: \(r.suppressedBefore) callbacks suppressed")) }

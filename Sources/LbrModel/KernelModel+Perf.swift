@@ -21,7 +21,7 @@ extension KernelModel {
             case PerfHwConfig.refCpuCycles: return .fixedOnly(2)
             default: return .gp
             }
-        // H4: raw 0x00c0 (INST_RETIRED.ANY_P) may use fixed counter 0 like the architectural instructions event.
+        // §9.4: raw 0x00c0 (INST_RETIRED.ANY_P) may use fixed counter 0 like the architectural instructions event.
         case .raw: return a.config == 0x0400 ? .fixedOnly(3) : a.config == 0x00c0 ? .fixedOrGp(0) : .gp
         case .hwCache: return .gp
         case .software, .tracepoint, .breakpoint: return .none
@@ -186,7 +186,7 @@ extension KernelModel {
         events[i].state = s
     }
 
-    /// The model's prediction of a host→guest leak at a vLBR's `intel_pmu_lbr_add()` on `c` (H2): the vLBR
+    /// The model's prediction of a host→guest leak at a vLBR's `intel_pmu_lbr_add()` on `c` (§9.2): the vLBR
     /// joins an existing LBR user (no reset: only the first user with total_time_running == 0 resets) — or,
     /// in the zero-period era, is no LBR user at all — while the hardware holds host records.
     func predictsLeakOnVlbrAdd(cpu c: Int, runningNs: UInt64) -> Bool {
@@ -194,7 +194,7 @@ extension KernelModel {
         return !resets && cpuLbr[c].hostEntries > 0 && cpuLbr[c].entries.contains { $0.tag == .host }
     }
 
-    /// `intel_pmu_lbr_add()` (upstream lbr.c; §1.6, §3.4, H2): `cpuc->br_sel` = the joining event's filter
+    /// `intel_pmu_lbr_add()` (upstream lbr.c; §1.6, §3.4, §9.2): `cpuc->br_sel` = the joining event's filter
     /// (never restored by `_del`); `if (!cpuc->lbr_users++ && !event->total_time_running) intel_pmu_lbr_reset()`.
     /// A vLBR that joins without that reset exposes the host's records to the guest: a host→guest leak.
     mutating func lbrAdd(_ i: Int, cpu c: Int) {
@@ -346,7 +346,7 @@ extension KernelModel {
             let starved = vlbrOnHere
             let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere && events[vlbr!].usesLbr ? 1 : 0)
             // pre-2025 era: the stale host DEBUGCTL.LBR=1 snapshot is restored after every VM-exit, so host code
-            // of the loaded vCPU's CPU records into the guest-visible stack (H2).
+            // of the loaded vCPU's CPU records into the guest-visible stack (§9.2).
             if era.hostDebugctlSnapshot && starved && loaded && !guestMode && c == vcpuCpu && hostDebugctlSnapshotLbr {
                 let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
                 for _ in 0..<n {
@@ -385,9 +385,9 @@ extension KernelModel {
         }
     }
 
-    /// A real `intel_pmu_lbr_read()` on `c` (H1): `cpuc->lbr_stack` = the hardware stack as filtered by
+    /// A real `intel_pmu_lbr_read()` on `c` (§9.1): `cpuc->lbr_stack` = the hardware stack as filtered by
     /// `intel_pmu_lbr_filter()` with `cpuc->br_sel` (a user-only filter left by a vLBR's `_del` drops the
-    /// host's kernel records: model host branches are kernel addresses; UNVERIFIED on hardware, H2).
+    /// host's kernel records: model host branches are kernel addresses; UNVERIFIED on hardware, §9.2).
     mutating func realLbrRead(cpu c: Int, distinctFromPrevious: Bool) -> LastLbrRead {
         let l = cpuLbr[c]
         let userOnly = cpuBrSel[c] & PerfBranch.kernel == 0 && cpuBrSel[c] & PerfBranch.user != 0
@@ -452,7 +452,7 @@ extension KernelModel {
             if kept { events[i].samples += n } else { events[i].filteredOut += n }
             guard events[i].usesLbr else { continue }
             if starved {
-                // H1: intel_pmu_lbr_read() returns early; the sample carries cpuc->lbr_stack of the last real
+                // §9.1: intel_pmu_lbr_read() returns early; the sample carries cpuc->lbr_stack of the last real
                 // read on this CPU (empty only if the CPU never read its LBRs).
                 let r = cpuLastRead[c] ?? LastLbrRead(hwIdx: 0, version: 0, nr: 0, guestEntries: 0, top: (0, 0))
                 countSample(i, r, times: n, kept: kept)

@@ -2,7 +2,7 @@
 // and KVM's perf-based guest LBR (arch/x86/kvm/vmx/{pmu_intel,vmx}.c, arch/x86/kvm/{pmu,x86}.c),
 // as a deterministic discrete-event simulation of one or more host CPUs and one vCPU.
 //
-// Every rule carries a citation: "§n" is a section of ../shared/reference/kvm-perf-lbr.md; variant
+// Every rule carries a citation: "§n" is a section of docs/reference.md; variant
 // rules cite the LKML message (see Variants.swift). Rules checked directly in upstream source beyond
 // the reference say "upstream:" and name the function.
 import LbrCore
@@ -46,7 +46,7 @@ struct EventRecord {
     /// Samples taken while another task than the vCPU thread ran on the CPU (a CPU-pinned event samples every
     /// task): real reads that set `cpuc->lbr_stack`, dropped by the vCPU-thread TID filter (§9.1), as on hw.
     var filteredOut = 0
-    /// Samples whose (hw_idx, entries) equal the previous sample's since the last drain (H1), one example.
+    /// Samples whose (hw_idx, entries) equal the previous sample's since the last drain (§9.1), one example.
     var staleRepeats = 0
     var staleExample: String? = nil
     /// (hw_idx, register version) of the previous sample since the last drain.
@@ -55,7 +55,7 @@ struct EventRecord {
     var explicitOps: UInt32 = 0
     /// perf-request: installed but waiting for KVM to hand over at a safe point.
     var pendingInstall = false
-    /// branch_sample_type (for `cpuc->br_sel`, H2).
+    /// branch_sample_type (for `cpuc->br_sel`, §9.2).
     var branchSampleType: UInt64 = 0
 }
 
@@ -132,17 +132,17 @@ public struct ModelStats: Hashable, Sendable {
     public var kmsgSuppressed: UInt64 = 0
     /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
-    /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (H2).
+    /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (§9.2).
     public var hostLeakReads: UInt64 = 0
     /// Times a vLBR joined an existing LBR user without a reset while the hardware held host entries
-    /// (`intel_pmu_lbr_add`, H2), and how many host entries that exposed in total.
+    /// (`intel_pmu_lbr_add`, §9.2), and how many host entries that exposed in total.
     public var hostLeakExposures: UInt64 = 0
     public var hostLeakEntriesExposed: UInt64 = 0
     /// Host entries streamed into the guest-visible stack by a stale host DEBUGCTL.LBR=1 (era option).
     public var hostLeakStreamed: UInt64 = 0
     /// An exposure the model's prediction (`predictsLeakOnVlbrAdd`) did not announce, or vice versa (must stay 0).
     public var unpredictedExposures: UInt64 = 0
-    /// PMU resets refused because the vCPU had already run (kvm_pmu_refresh after KVM_RUN, H4).
+    /// PMU resets refused because the vCPU had already run (kvm_pmu_refresh after KVM_RUN, §9.4).
     public var refusedPmuResets: UInt64 = 0
     /// A CPU-pinned event went to ERROR while a task event held a counter on its CPU (must stay 0).
     public var cpuPinnedStarvedByTask: UInt64 = 0
@@ -220,15 +220,15 @@ public struct KernelModel: Sendable {
     var lastLoggedVlbr: VlbrState = .none
     /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
     public let era: ModelEra
-    /// The system-wide kmsg ratelimit state of `pr_warn_ratelimited` in vmx_passthrough_lbr_msrs (H4), shared
+    /// The system-wide kmsg ratelimit state of `pr_warn_ratelimited` in vmx_passthrough_lbr_msrs (§9.4), shared
     /// by every model that uses the same instance; `ratelimitBaseNs` maps this model's clock onto its clock.
     public let ratelimit: KmsgRatelimit
     public internal(set) var ratelimitBaseNs: UInt64 = 0
-    /// `cpuc->lbr_stack` per CPU: the last real `intel_pmu_lbr_read()` (H1); nil while the CPU never read.
+    /// `cpuc->lbr_stack` per CPU: the last real `intel_pmu_lbr_read()` (§9.1); nil while the CPU never read.
     var cpuLastRead: [LastLbrRead?] = []
-    /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (H2).
+    /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
-    /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, H4).
+    /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
     public internal(set) var hasRun = false
     /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
     var vlbrStateWhileThreadBlocked: VlbrState? = nil
@@ -461,7 +461,7 @@ public struct KernelModel: Sendable {
             emit(.hostEvent(contender: name, state: st, enabledNs: e.enabledNs, runningNs: e.runningNs))
         }
         if e.state == .error { return nil }
-        // H4: the counter-58 impostor (raw 0x1b00) counts nothing: the fake counter has no hardware behind it.
+        // §9.4: the counter-58 impostor (raw 0x1b00) counts nothing: the fake counter has no hardware behind it.
         let value = e.need == .slot58 ? 0 : e.runningNs / max(1, costs.nsPerCount)
         return HostRead(value: value, enabledNs: e.enabledNs, runningNs: e.runningNs)
     }
@@ -582,7 +582,7 @@ public struct KernelModel: Sendable {
     /// CPU to the idle loop (the vCPU is not loaded: vcpu_put ran, so this arms no KVM_REQ_PMU cleanup, §1.6). The
     /// vLBR, a task event of that thread, is scheduled out with it, so `vlbr_exclude_host()` is false and a host
     /// LBR event on the CPU reads its LBRs at every PMI in that time (`intel_pmu_handle_irq` →
-    /// `intel_pmu_lbr_read`, H1): that sets `cpuc->lbr_stack`, which the starved samples of the thread's next
+    /// `intel_pmu_lbr_read`, §9.1): that sets `cpuc->lbr_stack`, which the starved samples of the thread's next
     /// KVM_RUN re-attach. The next `vcpuEnter` switches the thread back in (vcpu_load).
     public mutating func vcpuThreadBlocks(durationNs: UInt64) {
         stats.operations &+= 1
@@ -623,7 +623,7 @@ public struct KernelModel: Sendable {
     }
 
     /// The guest executed these taken branches (its whole control flow: command loop, helper call/ret,
-    /// loops, the branch pattern; hw-artefacts H3). Recorded iff guest DEBUGCTL.LBR=1 and the current
+    /// loops, the branch pattern; §9.3). Recorded iff guest DEBUGCTL.LBR=1 and the current
     /// LBR_SELECT does not suppress them (the guest runs at CPL0: bit 0 suppresses all; bits 2..8 by kind).
     /// No clock: the command's guest time is charged by the caller (PayloadProgram.guestTimeNs).
     public mutating func guestTakenBranches(_ branches: [GuestBranch]) {
@@ -664,7 +664,7 @@ public struct KernelModel: Sendable {
     /// `kvm_pmu_reset()` → `intel_pmu_reset()`: releases the vLBR (§1.6). Reached only through
     /// `kvm_pmu_refresh()` (KVM_SET_CPUID2 before the first KVM_RUN; once the vCPU has run, `kvm_set_cpuid`
     /// only accepts an identical CPUID, without refresh, and `kvm_pmu_refresh` has KVM_BUG_ON(kvm_vcpu_has_run))
-    /// and vCPU destroy (H4): after the first entry this releases nothing.
+    /// and vCPU destroy (§9.4): after the first entry this releases nothing.
     public mutating func resetPmu() {
         stats.operations &+= 1
         if hasRun {
@@ -682,7 +682,7 @@ public struct KernelModel: Sendable {
         noteVlbrState()
     }
 
-    /// vCPU RESET/INIT (`kvm_vcpu_reset`): guest DEBUGCTL = 0; no PMU reset (H4: kvm_pmu_reset is reached
+    /// vCPU RESET/INIT (`kvm_vcpu_reset`): guest DEBUGCTL = 0; no PMU reset (§9.4: kvm_pmu_reset is reached
     /// only from kvm_pmu_refresh and vCPU destroy), so the vLBR is not released here; the next KVM_REQ_PMU
     /// cleanup after a sched-in releases it (guest DEBUGCTL.LBR is now 0).
     public mutating func resetVcpu() {

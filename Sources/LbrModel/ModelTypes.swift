@@ -109,7 +109,7 @@ public enum LbrProvenance: UInt8, Sendable, Hashable {
     case host = 2
     /// Host entries exposed to the guest: in the hardware when a vLBR joined an existing LBR user without a
     /// reset (`intel_pmu_lbr_add()` resets only for the first LBR user with total_time_running == 0;
-    /// hw-artefacts H2), or streamed in by a stale host DEBUGCTL.LBR=1 (pre-2025 era option). A guest read of
+    /// §9.2), or streamed in by a stale host DEBUGCTL.LBR=1 (pre-2025 era option). A guest read of
     /// one is a host→guest branch leak.
     case hostLeak = 3
 }
@@ -142,7 +142,7 @@ struct LbrStack: Sendable, Equatable {
     var version: UInt64 = 0
 
     /// `intel_pmu_lbr_reset()` → `intel_pmu_lbr_reset_64()`: zero every FROM/TO/INFO and write LBR_SELECT = 0;
-    /// TOS is not touched (upstream lbr.c; hw-artefacts H2).
+    /// TOS is not touched (upstream lbr.c; §9.2).
     mutating func reset() {
         if guestEntries != 0 || hostEntries != 0 {
             for i in 0..<entries.count { entries[i] = LbrEntry() }
@@ -215,11 +215,11 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
     /// Pre-2025: `vmx_vcpu_load` snapshots the host's DEBUGCTL; when a host LBR event had DEBUGCTL.LBR=1 at
     /// that moment, KVM restores LBR=1 after every VM-exit, so host branches stream into the guest-visible
     /// stack while the vCPU is loaded. Fixed by Sean Christopherson's 2025 series "KVM: VMX: Snapshot the
-    /// host's DEBUGCTL after disabling IRQs" (Cc stable; first fixed release UNVERIFIED). hw-artefacts H2.
+    /// host's DEBUGCTL after disabling IRQs" (Cc stable; first fixed release UNVERIFIED). §9.2.
     public var hostDebugctlSnapshot: Bool
     /// 6.8–6.11.x before ef493f4b122d (fixing 85846b27072d): the vLBR is created with `sample_period = 0`,
     /// gets no PERF_X86_EVENT_NEEDS_BRANCH_STACK, so no `intel_pmu_lbr_add()` (no reset, no lbr_users) and no
-    /// call-stack save/restore across vCPU-thread switches (UNVERIFIED on hardware). hw-artefacts H4.
+    /// call-stack save/restore across vCPU-thread switches (UNVERIFIED on hardware). §9.4.
     public var zeroPeriodVlbr: Bool
 
     public init(hostDebugctlSnapshot: Bool = false, zeroPeriodVlbr: Bool = false) {
@@ -258,7 +258,7 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One `struct ratelimit_state` (lib/ratelimit.c `___ratelimit`): DEFAULT_RATELIMIT_INTERVAL 5 s, BURST 10.
-/// `pr_warn_ratelimited` has one static state per call site, system-wide (H4): every vCPU, VM and run shares
+/// `pr_warn_ratelimited` has one static state per call site, system-wide (§9.4): every vCPU, VM and run shares
 /// it. Models share an instance to share it; its clock is the sum of the model time of the models that used it.
 public final class KmsgRatelimit: @unchecked Sendable {
     private let lock = PthreadMutex()
@@ -313,7 +313,7 @@ public final class PthreadMutex: @unchecked Sendable {
     }
 }
 
-/// `cpuc->lbr_stack` as the last real `intel_pmu_lbr_read()` left it (H1): what starved samples replay.
+/// `cpuc->lbr_stack` as the last real `intel_pmu_lbr_read()` left it (§9.1): what starved samples replay.
 struct LastLbrRead: Sendable {
     var hwIdx: UInt64
     var version: UInt64

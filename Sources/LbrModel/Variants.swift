@@ -1,5 +1,5 @@
 // Kernel variants: mainline and the designs argued about in the seed threads, each a named policy.
-// Every policy flag cites the reference section (../shared/reference/kvm-perf-lbr.md) or the LKML
+// Every policy flag cites the reference section (docs/reference.md) or the LKML
 // message it models. Variants that only exist as review comments are labelled as interpretations.
 
 /// How the guest LBR stack is saved/restored across switches of the vCPU thread.
@@ -132,7 +132,7 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         }
     }
 
-    /// The model's prediction of the host→guest leak (hw-artefacts H2, reference §9): a vLBR created while a
+    /// The model's prediction of the host→guest leak (§9.2): a vLBR created while a
     /// host CPU-pinned LBR event is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()` does not
     /// reset for a second user, so the guest's first LBR reads return host records — unless the vLBR loses the
     /// LBR_SELECT arbitration (seed-2023 and the variants built on it: ERROR, dummy reads) or the guest has no

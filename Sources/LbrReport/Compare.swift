@@ -1,4 +1,4 @@
-// `lbrprobe compare` (issue 12): what changed between saved runs. Pure: a function of `lbrprobe.run/2`
+// `lbrprobe compare`: what changed between saved runs. Pure: a function of `lbrprobe.run/2`
 // documents (read with `RunDocumentReader`), no system calls besides reading the files in `load`.
 //
 // Two documents: per scenario, the outcome (with --repeat: the majority outcome and the set of outcomes seen),
@@ -21,7 +21,7 @@ public enum Compare {
 
     // MARK: Input
 
-    /// A finding reported in a result (issue 9's `findings[]`), decoded tolerantly: only `kind` is required.
+    /// A finding reported in a result (`findings[]`), decoded tolerantly: only `kind` is required.
     public struct Finding: Hashable, Sendable, Codable {
         public var kind: String
         public var count: Int?
@@ -50,9 +50,9 @@ public enum Compare {
             public var duration_ms: Double
             public var terms: [Term]
             public var phases: [Phase]
-            /// Issue 9's findings, decoded tolerantly (only `kind` is required; anything else is ignored).
+            /// The findings, decoded tolerantly (only `kind` is required; anything else is ignored).
             public var findings: [Finding]
-            /// Runs this entry stands for (issue 11: a block of runs skipped or not started alike).
+            /// Runs this entry stands for (a block of runs skipped or not started alike).
             public var runs: Int
             enum K: String, CodingKey { case scenario, status, outcome, duration_ms, terms, phases, findings, runs }
             public init(from d: any Decoder) throws {

@@ -1,4 +1,4 @@
-// `lbrprobe run --write-expect FILE` (issue 12): an expectation file (Expectations.swift format) from a run, so
+// `lbrprobe run --write-expect FILE`: an expectation file (Expectations.swift format) from a run, so
 // that a known-good run becomes the gate of the next ones: the same run with `--expect FILE` passes, and a
 // kernel or model that behaves differently fails.
 //

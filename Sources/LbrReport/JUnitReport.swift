@@ -15,7 +15,7 @@ public enum JUnitReport {
         return text
     }
 
-    /// Streams the same text to `sink`, line by line (issue 11: `--repeat` reports are never held whole).
+    /// Streams the same text to `sink`, line by line (`--repeat` reports are never held whole).
     public static func render(_ report: RunReport, to sink: (String) -> Void) {
         withoutActuallyEscaping(sink) { render(report, x: LineSink($0)) }
     }
@@ -36,7 +36,7 @@ public enum JUnitReport {
                                          ("availability", report.availability.text)]
         if let m = report.model { props.append(("model", m)) }
         if let f = report.expectFile { props.append(("expect_file", f)) }
-        if let f = report.fallback { props.append(("fallback", f)) } // issue 11
+        if let f = report.fallback { props.append(("fallback", f)) }
         if !report.runId.isEmpty { props.append(("run_id", report.runId)) }
         for (k, v) in props {
             let start = "      <property name=\"\(esc(k))\" value=\"", end = "\"/>"

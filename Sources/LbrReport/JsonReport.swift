@@ -19,7 +19,7 @@ public enum JsonReport {
         return text
     }
 
-    /// Streams the same text to `sink` (issue 11: a `--repeat` document is never held whole): the document
+    /// Streams the same text to `sink` (a `--repeat` document is never held whole): the document
     /// without its results is encoded once, then each result is encoded on its own and spliced into the
     /// `"results"` array, laid out as the whole-document encoding would (byte-identical to it).
     public static func render(_ report: RunReport, compact: Bool = false, to sink: (String) -> Void) throws {
@@ -101,7 +101,7 @@ public enum JsonReport {
             shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
                                          observed_outcome: $0.observedOutcome, agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
-        // issue 13: plain answer and timeline.
+        // Plain answer and timeline.
         d.answer = PlainAnswer.sentence(for: r)
         if withTimeline, let t = Timeline.events(r) {
             d.timeline = t.events; d.timeline_clock = t.clock
@@ -182,12 +182,12 @@ public enum JsonReport {
         public var totals: Totals
         public var results: [ResultDTO]
         public var distributions: [Distribution]
-        // Issue 11 (robustness):
+        // Robustness:
         /// `--backend auto` fell back from hw (and why); absent otherwise.
         public var fallback: String?
         /// Runs never started because a signal stopped the run (present only when interrupted).
         public var runs_not_started: Int?
-        // Issue 12 (regression workflow). Optional for reading documents written before these fields existed;
+        // Regression workflow. Optional for reading documents written before these fields existed;
         // this build always writes run_id (and host when the CLI ran the probe).
         public struct Host: Codable, Sendable {
             public var hostname: String
@@ -228,13 +228,13 @@ public enum JsonReport {
         public var phases: [PhaseDTO]
         /// Findings (host-branch-leak, model-departure); empty when none.
         public var findings: [FindingDTO]
-        // Issue 11 (bounded memory for --repeat):
+        // Bounded memory for --repeat:
         /// Runs this entry stands for when more than one (a block of runs not started or skipped alike).
         public var runs: Int?
         /// A repeated run whose evidence was not kept: the test name of the kept run with the same status and
         /// outcome (this entry's phases and notes are then empty).
         public var evidence_folded_into: String?
-        // MARK: issue 13 (plain answer, timeline) — all optional
+        // MARK: plain answer, timeline — all optional
         /// One plain-language sentence for the outcome (`PlainAnswer`).
         public var answer: String?
         /// Timed events of this run (`Timeline`), absent when the run has no recorded observations.
@@ -243,12 +243,12 @@ public enum JsonReport {
         public var timeline_clock: String?
         /// Events left out beyond `Timeline.maxEvents`.
         public var timeline_truncated: Int?
-        // --- issue 14 (shadow model) ---
+        // --- shadow model ---
         /// Shadow model: predicted vs observed outcome (hw/hybrid runs); absent without a shadow.
         public var shadow: ShadowResultDTO?
     }
 
-    // --- issue 14 (shadow model, contract measures) ---
+    // --- shadow model, contract measures ---
     /// `results[].shadow`.
     public struct ShadowResultDTO: Codable, Sendable {
         public var model: String
@@ -329,7 +329,7 @@ public enum JsonReport {
         public var example: String?
     }
 
-    /// One timeline event (issue 13): `t_ns` from the scenario run's start on `timeline_clock`, a lane
+    /// One timeline event: `t_ns` from the scenario run's start on `timeline_clock`, a lane
     /// (docs/run-format.md "Timeline"), a short ASCII label, a state word, and a duration for spans.
     public struct TimelineEventDTO: Codable, Sendable, Hashable {
         public var t_ns: UInt64
@@ -356,7 +356,7 @@ public enum JsonReport {
         public struct Host: Codable, Sendable {
             public var contender: String; public var state: String?
             public var samples, with_branches, empty_branches, guest_addresses: Int
-            // issue 9 (i9m): stale-repeat starvation evidence (H1); absent in older documents.
+            // Stale-repeat starvation evidence (§9.1); absent in older documents.
             public var stale_repeats: Int? = nil
             public var stale_example: String? = nil
         }
@@ -372,7 +372,7 @@ public enum JsonReport {
         public var ground_truth: Truth?
         public var evidence: [String]
         public var duration_ms: Double
-        // --- issue 14 (shadow model, contract measures) ---
+        // --- shadow model, contract measures ---
         public var shadow: ShadowPhaseDTO? = nil
         public var measures: MeasuresDTO? = nil
     }

@@ -147,7 +147,7 @@ public enum KcidbReport {
         public var run_id: String?
         public var findings: [Finding]
         public var phases: [Phase]
-        // Issue 11: `--backend auto` fallback notice; runs an entry stands for; folded evidence.
+        // `--backend auto` fallback notice; runs an entry stands for; folded evidence.
         public var fallback: String?
         public var runs: Int?
         public var evidence_folded_into: String?

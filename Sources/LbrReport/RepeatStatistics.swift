@@ -1,4 +1,4 @@
-// Repeat statistics (issue 12): per scenario, the outcome distribution with 95% Wilson score intervals and
+// Repeat statistics: per scenario, the outcome distribution with 95% Wilson score intervals and
 // latency percentiles (run time, recovery latency, takeover bound) over `--repeat N` runs. Percentiles come
 // from HdrHistogram (hdrhistogram-swift, 3 significant digits), not hand-rolled.
 //
@@ -24,7 +24,7 @@ public enum RepeatStatistics {
         public var recoveryTscTicks: UInt64?
         public var recoveryExits: UInt64?
         /// Durations of contended phases that ended with the vLBR not active (the host took the LBRs). Empty for a
-        /// run whose evidence was folded into another's (issue 11): only kept runs contribute.
+        /// run whose evidence was folded into another's: only kept runs contribute.
         public var takeoverBoundNs: [UInt64]
         /// Runs this entry stands for (`ScenarioResult.runsCovered`: a block of runs skipped or not started alike);
         /// it counts that many times in the distribution and not at all in the timings.
@@ -134,7 +134,7 @@ public enum RepeatStatistics {
     // MARK: Computation
 
     /// Streams over the (folded) results: one small accumulator per scenario, never one sample object per run
-    /// (issue 11: memory stays flat in `--repeat`; only the timing values themselves, 8 bytes each, are kept).
+    /// (memory stays flat in `--repeat`; only the timing values themselves, 8 bytes each, are kept).
     public static func compute(_ report: RunReport) -> [ScenarioStatistics] {
         var acc = Accumulator()
         for r in report.results { acc.add(sample(r)) }

@@ -201,7 +201,7 @@ public enum ReportSupport {
 
     /// Whether test names of `results` can repeat (a scenario in two separate blocks, or two names that
     /// sanitise alike); when not, writers skip their per-name uniqueness set, which would grow with
-    /// `--repeat` (issue 11). Within one scenario block `.rN` / `.rA-rB` names are distinct by construction.
+    /// `--repeat`. Within one scenario block `.rN` / `.rA-rB` names are distinct by construction.
     public static func namesMayRepeat(_ results: ScenarioResults) -> Bool {
         var blocks: Set<String> = []
         var last: String?
@@ -261,7 +261,7 @@ public func xmlEscape(_ s: String, keepLineBreaks: Bool) -> String {
 }
 
 /// Lines handed to a sink as they are produced (each with its "\n"), so a long report (`--repeat`) streams to its
-/// destination instead of being held whole (issue 11). `append` mirrors `[String].append` for the writers.
+/// destination instead of being held whole. `append` mirrors `[String].append` for the writers.
 public struct LineSink {
     let sink: (String) -> Void
     public init(_ sink: @escaping (String) -> Void) { self.sink = sink }

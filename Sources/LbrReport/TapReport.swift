@@ -20,7 +20,7 @@ public enum TapReport {
         return text
     }
 
-    /// Streams the same text to `sink`, line by line (issue 11: no whole-report string for long runs).
+    /// Streams the same text to `sink`, line by line (no whole-report string for long runs).
     public static func render(_ report: RunReport, evidence: Bool = true, versionLine: Bool = true,
                               to sink: (String) -> Void) {
         withoutActuallyEscaping(sink) { render(report, evidence: evidence, versionLine: versionLine, out: LineSink($0)) }

@@ -1,4 +1,4 @@
-// The per-result timeline of a run document (issue 13): a compact list of events on one time axis, derived
+// The per-result timeline of a run document: a compact list of events on one time axis, derived
 // from the phase records' timed observations, so `lbrprobe timeline RUN.json` can draw a saved run without
 // the raw observations. State lanes carry only changes; runs of equal MSR accesses collapse into one span;
 // kmsg lines and notes are capped. Wire form: `results[].timeline` (docs/run-format.md "Timeline").

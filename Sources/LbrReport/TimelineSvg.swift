@@ -1,4 +1,4 @@
-// Timeline picture of a run document (issue 13): one self-contained SVG, per scenario a panel with lanes on
+// Timeline picture of a run document: one self-contained SVG, per scenario a panel with lanes on
 // one time axis — phases, timed steps, the vLBR state inferred from the evidence and the model's ground
 // truth, passthrough, each host event, the guest's MSR results, kmsg lines, context switches (real and the
 // model's), notes and the outcome. Colour plus text labels, a legend, ASCII text (anything else as numeric

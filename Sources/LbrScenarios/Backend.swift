@@ -44,7 +44,7 @@ public struct SessionInfo: Hashable, Sendable, Codable {
     public var lbrLayout: LbrLayout?
     /// Free-form facts worth reporting (e.g. resolved counter counts, payload branch-site addresses).
     public var notes: [String]
-    // --- issue 9 (i9m): host->guest leak detection ---
+    // --- host->guest leak detection ---
     /// The guest's own code ranges (guest addresses of the payload): LBR entries the guest reads outside them
     /// are host records (`host-branch-leak`). nil when the backend cannot tell (no leak detection).
     public var guestCodeRanges: [Range<UInt64>]? = nil

@@ -189,13 +189,13 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
     /// Longest token echoed in a message, in characters; longer ones are cut (a 100 MB token must not reach stderr).
     public static let shownTokenLimit = 64
 
-    /// `token` as quoted in messages: control characters as `?`, cut at `shownTokenLimit` characters with
-    /// "...(N bytes)" appended.
-    public static func shown<S: StringProtocol>(_ token: S) -> String {
+    /// `token` as quoted in messages: control characters as `?`, cut at `limit` characters (default
+    /// `shownTokenLimit`; a path the user typed is shown up to PATH_MAX) with "...(N bytes)" appended.
+    public static func shown<S: StringProtocol>(_ token: S, limit: Int = shownTokenLimit) -> String {
         var out = ""
         var count = 0
         for ch in token {
-            if count == shownTokenLimit { return out + "...(\(token.utf8.count) bytes)" }
+            if count == limit { return out + "...(\(token.utf8.count) bytes)" }
             out.append(ch.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7f } ? ch : "?")
             count += 1
         }

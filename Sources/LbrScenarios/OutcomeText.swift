@@ -1,4 +1,4 @@
-// Plain-language answers (issue 13): the one place that says, in words, what each outcome term means for
+// Plain-language answers: the one place that says, in words, what each outcome term means for
 // the guest and the host. Text reports print `PlainAnswer.sentence(for:)` under each outcome; JSON carries it
 // as `answer`; the timeline shows it. Wording follows docs/run-format.md's vocabulary table.
 

@@ -1,4 +1,4 @@
-// Run identity (issue 12): every run document carries a run id and the identity of the host it ran on, so
+// Run identity: every run document carries a run id and the identity of the host it ran on, so
 // documents collected from a farm can be grouped and compared (`lbrprobe compare`). Pure: the caller (the
 // CLI) supplies the clock, the random bytes and the host facts; this module makes no system calls.
 

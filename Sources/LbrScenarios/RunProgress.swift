@@ -1,4 +1,4 @@
-// Progress of a run (issue 13): what the runner tells a progress display, and the line it shows.
+// Progress of a run: what the runner tells a progress display, and the line it shows.
 
 /// Where a run is, for a progress display: told when each scenario run and each of its phases starts.
 public struct RunProgress: Hashable, Sendable {

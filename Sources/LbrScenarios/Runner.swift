@@ -64,7 +64,7 @@ public struct ScenarioResult: Hashable, Sendable, Codable {
     public var lbrDepth: Int?
     /// Findings of this run (host-branch leak, model departure), in every report format.
     public var findings: [Finding] = []
-    // Issue 11 (bounded memory, ScenarioResults.swift):
+    // Bounded memory, ScenarioResults.swift:
     /// How many runs this entry stands for: 1 for a run; N for a block of runs of this scenario that were not
     /// started (signal) or skipped alike (backend unavailable, scenario unsupported), from `repeatIndex` on.
     public var runsCovered: Int = 1
@@ -148,7 +148,7 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
-    /// Issue 11: `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
+    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
     /// and in every report.
     public var fallback: String?
 
@@ -158,8 +158,8 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var runsNotStarted: Int {
         interruption == nil ? 0 : results.reduce(0) { $0 + ($1.reason?.hasPrefix("not run: ") == true ? $1.runsCovered : 0) }
     }
-    // Issue 12 (regression workflow): run id and host identity, for grouping and comparing runs; KCIDB ids
-    // are built from the run id (issue 10).
+    // Regression workflow: run id and host identity, for grouping and comparing runs; KCIDB ids
+    // are built from the run id.
     /// RFC 9562 UUIDv7 of this run (`RunId`); `RunId.unset` when the caller gave none.
     public var runId: String
     /// The host the run ran on (nil when the caller did not say).
@@ -233,7 +233,7 @@ public struct RunOptions: Hashable, Sendable {
     public var expectFile: String?
     /// `RunReport.fallback`.
     public var fallback: String?
-    // Issue 12: copied into the report (the CLI fills them from the clock and the HostProbe profile).
+    // Copied into the report (the CLI fills them from the clock and the HostProbe profile).
     public var runId: String
     public var host: HostIdentity?
 
@@ -254,7 +254,7 @@ public struct Runner {
     let monotonicNs: () -> UInt64
     let wallClockUnixNs: () -> UInt64?
     let interruption: @Sendable () -> Interruption?
-    /// Told when a scenario run and each of its phases start (progress display; issue 13).
+    /// Told when a scenario run and each of its phases start (progress display).
     let progress: (RunProgress) -> Void
 
     /// - Parameters:

@@ -1,4 +1,4 @@
-// The results of a run, folded so that memory stays flat in `--repeat N` (issue 11).
+// The results of a run, folded so that memory stays flat in `--repeat N`.
 //
 // One element per reported test, as before: a completed run, or ONE entry standing for a block of runs of one
 // scenario that were not started (signal), or skipped alike (backend unavailable, scenario unsupported) —

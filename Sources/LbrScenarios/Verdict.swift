@@ -27,7 +27,7 @@ public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
     case msrPassthrough = "msr-passthrough"
     /// LBR stack read: non-zero entries ⇒ reads hit hardware ⇒ active; all zero after the guest branched with
     /// DEBUGCTL.LBR=1 ⇒ dummy reads ⇒ not active (§1.4). The payload's own branches (command loop, helper
-    /// call/ret) count as the guest's: any entry inside the guest's code is the guest's own recording (H3).
+    /// call/ret) count as the guest's: any entry inside the guest's code is the guest's own recording (§9.3).
     case stackContent = "stack-content"
     /// The guest read LBR entries outside its own code: host records reached the guest (reference §9). A
     /// dummy read returns 0, so this also means the reads hit the hardware ⇒ active; reported as a finding.
@@ -36,12 +36,12 @@ public enum SignalKind: String, Hashable, Sendable, Codable, CaseIterable {
     case vlbrSlotHolder = "vlbr-slot-holder"
     /// Host LBR samples taken while the vCPU ran were starved ⇒ the vLBR is active and `vlbr_exclude_host()`
     /// starves the host; fresh stacks ⇒ not active (§3.4, §8.1). Starved = a stale repeat (the same hw_idx and
-    /// entries as the previous sample although branches certainly ran: `cpuc->lbr_stack` re-attached, H1) or
+    /// entries as the previous sample although branches certainly ran: `cpuc->lbr_stack` re-attached, §9.1) or
     /// an empty stack (nr == 0: that CPU never read its LBRs).
     case hostStarvation = "host-starvation"
     /// "fail to passthrough LBR" kernel messages ⇒ not active at some VM-entry (§1.5). A weak signal, last in
     /// precedence: the ratelimit is global (10 lines per 5 s, then "callbacks suppressed"), so silence is not
-    /// evidence, and a line may come from another VM's vCPU (H4).
+    /// evidence, and a line may come from another VM's vCPU (§9.4).
     case kmsgFailToPassthrough = "kmsg-fail-to-passthrough"
 }
 
@@ -63,8 +63,8 @@ public struct HostReading: Hashable, Sendable, Codable {
     public var withBranches: Int
     public var emptyBranches: Int
     public var guestAddresses: Int
-    // --- issue 9 (i9m) ---
-    /// Stale repeats (same hw_idx and entries as the previous sample, H1); nil in documents written before.
+    // ---
+    /// Stale repeats (same hw_idx and entries as the previous sample, §9.1); nil in documents written before.
     public var staleRepeats: Int?
     /// One stale stack, as evidence.
     public var staleExample: String?
@@ -121,7 +121,7 @@ public struct PhaseRecord: Hashable, Sendable, Codable {
     public var endNs: UInt64
     /// `observations.count` after each completed step (step k's observations are
     /// `observations[stepEnds[k-1]..<stepEnds[k]]`); nil when the producer did not record step boundaries.
-    /// Used by the timeline (issue 13) to draw timed steps.
+    /// Used by the timeline to draw timed steps.
     public var stepEnds: [Int]?
     public init(phase: String, observations: [TimedObservation], stepsCompleted: Int, startNs: UInt64, endNs: UInt64,
                 stepEnds: [Int]? = nil) {
@@ -133,7 +133,7 @@ public struct PhaseRecord: Hashable, Sendable, Codable {
 /// The verdict engine. Pure: same inputs, same verdict.
 public enum VerdictEngine {
     /// The tos probe sticks iff the readback equals `(written + j) & tosMask` for some 0 ≤ j ≤ the number of
-    /// taken branches the payload runs between its WRMSR and RDMSR (each recorded branch moves TOS by one, H3:
+    /// taken branches the payload runs between its WRMSR and RDMSR (each recorded branch moves TOS by one, §9.3:
     /// `writeTos` reads back v+2 on hardware; the branch-free `probeTos` exactly v), and is non-zero.
     public enum TosProbe: Hashable, Sendable {
         case sticks
@@ -156,7 +156,7 @@ public enum VerdictEngine {
         return .odd(rb)
     }
 
-    /// The old, idealised rule (before issue 9): sticks only when the readback is exactly `written & mask`; and
+    /// The old, idealised rule (before stale repeats were understood): sticks only when the readback is exactly `written & mask`; and
     /// host starvation only from empty stacks. Kept as a named function for the test that shows what it would
     /// have concluded on hardware-shaped data; nothing else uses it.
     public static func idealisedTosSticks(written: UInt64, readback: UInt64, tosMask: UInt64) -> Bool {

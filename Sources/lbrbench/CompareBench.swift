@@ -1,4 +1,4 @@
-// Compare benchmark (issue 12): `lbrprobe compare` must stay pure and fast — ≤ 50 ms for 100 documents of the
+// Compare benchmark: `lbrprobe compare` must stay pure and fast — ≤ 50 ms for 100 documents of the
 // 9-scenario default set. Writes 100 real sim run documents (every kernel model, several kernel releases) to a
 // temporary directory, then times reading + decoding them (Compare.load, the same path as the CLI) and building
 // the fleet matrix and its three renderings, and a two-document compare. Prints medians over the rounds.

@@ -47,7 +47,7 @@ func benchScenarios() {
     benchWatchOverhead(rounds: rounds, cpu: cpu, profile: profile)
 }
 
-/// Issue 13: what a watched run costs. Interleaved rounds of the default set on hybrid and sim: A plain (no
+/// What a watched run costs. Interleaved rounds of the default set on hybrid and sim: A plain (no
 /// progress, no timeline) and B as `lbrprobe run --timeline FILE` on a terminal — every progress update
 /// formatted and written (to /dev/null here, in place of the terminal) and, after the run, the run document
 /// built with its timelines and the SVG rendered. Prints the medians and the ratio A/B (1.0 = no cost).
@@ -55,7 +55,7 @@ func benchWatchOverhead(rounds: Int, cpu: Int, profile: HostProfile) {
     let set = Catalog.defaultSet
     let sink = open("/dev/null", O_WRONLY)
     defer { close(sink) }
-    print("watch overhead (progress + timeline, issue 13): default set, \(rounds) interleaved rounds each")
+    print("watch overhead (progress + timeline): default set, \(rounds) interleaved rounds each")
     for kind in [BackendKind.hybrid, .sim] {
         guard let backend = try? Backends.make(kind: kind, model: "mainline", profile: profile),
               backend.availability().isAvailable else { print("  \(kind.rawValue): unavailable"); continue }

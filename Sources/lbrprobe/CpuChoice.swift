@@ -1,4 +1,4 @@
-// `--cpu` (issue 11): checked up front against the online CPUs and the CPUs this process may run on
+// `--cpu`: checked up front against the online CPUs and the CPUs this process may run on
 // (sched_getaffinity, which a cpuset/cgroup or taskset narrows), naming the cpuset when that is the reason;
 // and the per-CPU probe lock (LbrLinux.CpuLock) for the backends that put a guest on the CPU.
 
@@ -71,7 +71,7 @@ enum CpuChoice {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
         defer {
-            // Other users of the CPU the kernel shows (issue 11): said on stderr; on hw they can disturb the LBRs.
+            // Other users of the CPU the kernel shows: said on stderr; on hw they can disturb the LBRs.
             let n = CpuNeighbours.scan(cpu: cpu)
             if !n.kvmVms.isEmpty || !n.perfEvents.isEmpty {
                 var parts: [String] = []

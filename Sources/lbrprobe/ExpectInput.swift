@@ -1,4 +1,4 @@
-// Reading the `--expect` file (issue 11): one line in the tool's own words for every way it can be wrong
+// Reading the `--expect` file: one line in the tool's own words for every way it can be wrong
 // (missing, unreadable, a directory, a device or FIFO, not UTF-8, too large, no entries), exit 65.
 
 import ArgumentParser
@@ -52,7 +52,7 @@ enum ExpectInput {
     /// Reads and parses `path`; prints one line and exits 65 on any problem. An expectation file without a
     /// single entry gates nothing, so it is an error too unless `allowEmpty`.
     static func load(_ path: String, allowEmpty: Bool) throws -> ExpectationSet {
-        let shownPath = ExpectationSet.shown(path)
+        let shownPath = ExpectationSet.shown(path, limit: Int(PATH_MAX))
         func fail(_ message: String, line: Int? = nil) -> ExitCode {
             printError("Error: --expect \(shownPath)\(line.map { ":\($0)" } ?? ""): \(message)")
             return ExitCode(LbrExitCode.dataError.rawValue)

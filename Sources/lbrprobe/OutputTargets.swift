@@ -124,7 +124,7 @@ enum OutputTargets {
 extension OutputTargets {
     /// Streams the report to standard output in `format` through a 64 KiB buffer (text and TAP are never held
     /// whole: `--repeat` reports stay out of memory); stops writing at the first failure and returns it.
-    /// - Parameters: evidence, summary: the text form's `--evidence` / `--summary` (issue 13).
+    /// - Parameters: evidence, summary: the text form's `--evidence` / `--summary`.
     static func writeStdout(_ report: RunReport, format: RunFormat, evidence: Bool = false, summary: Bool = false) -> ReportWriteError? {
         if wasClosedAtStart(1) { return writeStdout("") }
         var failure: ReportWriteError?

@@ -92,7 +92,7 @@ struct Run: ParsableCommand {
     @Flag(help: "When another lbrprobe is probing the same CPU (hybrid/hw), wait for it instead of exiting 75.")
     var wait = false
 
-    // Issue 12 (regression workflow).
+    // Regression workflow.
     @Option(help: "Also write an expectation file from this run to FILE (atomically): per scenario the observed outcome (with --repeat, the majority outcome and its distribution as a comment). `--expect FILE` then gates later runs.")
     var writeExpect: String?
 
@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
     @Option(help: "Also write the JSON run document (lbrprobe.run/2, compact) to FILE (atomically), whatever --format says; the input of `lbrprobe compare`, `contract --from` and `timeline`.")
     var json: String?
 
-    // issue 13: timeline picture, compact / detailed text, progress.
+    // Timeline picture, compact / detailed text, progress.
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
     var timeline: String?
 
@@ -184,7 +184,7 @@ struct Run: ParsableCommand {
                 logger.notice("\(reason!)")
                 if pick.backend.kind != .hw {
                     fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
-                    // One line: the blockers themselves are listed once, in the report (issue 13).
+                    // One line: the blockers themselves are listed once, in the report.
                     let passed = ReportSupport.selection(reason!).passedOver
                         .map { "\($0.kind) unavailable (\($0.blockers.count) blocker\($0.blockers.count == 1 ? "" : "s"))" }
                     printError("lbrprobe: note: --backend auto fell back to \(pick.backend.kind.rawValue)"
@@ -217,7 +217,7 @@ struct Run: ParsableCommand {
             printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
         }
 
-        // Standard output first, then the files, each whatever happened to the others (issue 11).
+        // Standard output first, then the files, each whatever happened to the others.
         var failures = OutputTargets.Failures()
         if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
         let stop = { Run.interruption() != nil } // a FIFO output stops waiting for its reader on a signal

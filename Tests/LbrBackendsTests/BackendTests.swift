@@ -118,7 +118,7 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
                 let sites = Set(GuestPayload.branchSites.map { "\($0.from)>\($0.to)" })
                 let pairs = zip(s.from, s.to).filter { $0.0 != 0 }
                 #expect(pairs.count >= 16)
-                // ... and the payload's own control flow (command loop, helper call/ret, H3): all inside its code.
+                // ... and the payload's own control flow (command loop, helper call/ret, §9.3): all inside its code.
                 // (A read with LBR on records 5 branches per RDMSR, so the pattern itself is overwritten by then.)
                 _ = sites
                 #expect(pairs.allSatisfy { GuestPayload.range.contains($0.0) && GuestPayload.range.contains($0.1) })

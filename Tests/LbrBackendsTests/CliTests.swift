@@ -33,7 +33,7 @@ enum Cli {
         return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 
-    /// An environment for the binary with the per-CPU probe locks (issue 11) in a fresh directory, so tests
+    /// An environment for the binary with the per-CPU probe locks in a fresh directory, so tests
     /// running in parallel (and test runs of other checkouts) do not refuse each other's hybrid probes; the
     /// lock test shares one such environment between its processes. `removeLockDir` cleans it up.
     static var environment: [String: String] {
@@ -78,7 +78,7 @@ struct CliTests {
         #expect(r.code == 0, "\(r.stderr)")
         let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
         let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
-        let errors = SchemaValidator(schema: schema).validate(doc)
+        let errors = try SchemaValidator(schema: schema).validate(doc)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         let d = doc as! [String: Any]
         #expect(d["backend"] as? String == "hybrid" && d["model"] as? String == "seed-2023")

@@ -2,7 +2,7 @@ import LbrTestSupport
 import Foundation
 import Testing
 
-/// Issue 10 at the CLI: what farm tools see from real invocations. The full tool matrix (tap.py, prove,
+/// At the CLI: what farm tools see from real invocations. The full tool matrix (tap.py, prove,
 /// jsonschema, kcidb-io, junitparser + XSD, lava-common, docutils) is scripts/check-outputs.sh, run by
 /// scripts/test.sh after the build.
 @Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))

@@ -1,4 +1,4 @@
-// The host->guest branch leak (hw-artefacts H2, reference §9) across every model variant: the finding appears
+// The host->guest branch leak (§9.2) across every model variant: the finding appears
 // exactly where the model predicts it (`KernelVariant.vlbrJoinsHostLbrUserWithoutReset`: host-first's vLBR
 // joins the host's CPU-pinned LBR user) and nowhere else; guest-baseline never leaks. Sim for every variant,
 // hybrid (the real guest's reads) where KVM is usable.
@@ -38,7 +38,7 @@ import Testing
                 #expect(json.contains("\"host-branch-leak\""))
                 let v = SchemaValidator(schema: try JSONSerialization.jsonObject(
                     with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-                let errors = v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+                let errors = try v.validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
                 #expect(errors.isEmpty, "\(errors.prefix(3))")
             }
         }

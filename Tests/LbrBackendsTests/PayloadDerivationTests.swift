@@ -1,4 +1,4 @@
-// The payload-branch derivation (PayloadProgram.trace, hw-artefacts H3) against the real guest's control
+// The payload-branch derivation (PayloadProgram.trace, §9.3) against the real guest's control
 // flow: the real payload is single-stepped under KVM_SET_GUEST_DEBUG (KVM_GUESTDBG_ENABLE|SINGLESTEP), every
 // KVM_EXIT_DEBUG reports the next RIP, and the taken branches read off that trace must equal the derivation,
 // command by command. A consecutive pair (a, b) is a taken branch when `a` is one of the payload's branch,

@@ -1,4 +1,4 @@
-// Issue 12 (regression workflow): compare, --write-expect, repeat statistics, run id and host identity.
+// Regression workflow: compare, --write-expect, repeat statistics, run id and host identity.
 // In-process tests run the sim backend and compare its JSON documents; CLI tests check the exit-code contract.
 
 import Foundation
@@ -81,7 +81,7 @@ enum Regression {
         #expect(text.contains("45/50") && text.contains("95% CI [") && text.contains("p99"))
     }
 
-    /// An entry standing for a block of runs (issue 11: skipped or not started alike) counts that many times in the
+    /// An entry standing for a block of runs (skipped or not started alike) counts that many times in the
     /// distribution and not in the timings.
     @Test func blocksOfRunsCountByTheirSize() {
         let samples: [RepeatStatistics.RunSample] = [
@@ -103,7 +103,7 @@ enum Regression {
         let json = try JsonReport.render(r)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
-        let errors = SchemaValidator(schema: schema).validate(obj)
+        let errors = try SchemaValidator(schema: schema).validate(obj)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         let stats = try #require(obj["repeat_statistics"] as? [[String: Any]])
         #expect(stats.count == 2)
@@ -168,7 +168,7 @@ enum Regression {
         #expect(!gb.differs)
         #expect(rep.exitCode == .failure)
         let md = try Compare.render(rep, format: .markdown)
-        // mainline's host-first carries the host->guest leak finding (issue 9), seed-2023's does not.
+        // mainline's host-first carries the host->guest leak finding, seed-2023's does not.
         #expect(md.contains("| host-first | `guest-wins-host-starved [host-branch-leak]` | `guest-wins-host-starved [host-branch-leak]` | **`host-wins-vlbr-error+recovered(lbr-msr-access)`** |"))
         let text = try Compare.render(rep, format: .text)
         #expect(text.contains("[1] 6.18.0 | GenuineIntel 6/0x55 (Skylake-SP) | sim | mainline"))

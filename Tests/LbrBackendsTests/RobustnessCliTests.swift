@@ -1,4 +1,4 @@
-// Issue 11 (robustness), through the built binary: outputs never destroy what their path names, bad inputs
+// Robustness, through the built binary: outputs never destroy what their path names, bad inputs
 // give one line and a documented code, a closed/full/broken stdout is exit 74 with --junit still written,
 // one probe per CPU, --cpu checked against the allowed set, the auto fallback said everywhere.
 
@@ -42,7 +42,7 @@ func junitParses(_ path: String) -> Bool {
     #endif
 }
 
-@Suite("Robustness through the CLI (issue 11)", .serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built"))
+@Suite("Robustness through the CLI", .serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built"))
 struct RobustnessCliTests {
     @Test(.enabled(if: getuid() == 0, "mknod needs root"))
     func characterDeviceFifoAndSymlinkTargetsAreNeverReplaced() throws {

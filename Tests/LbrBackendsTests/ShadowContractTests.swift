@@ -110,7 +110,7 @@ func runWith(_ backend: any ScenarioBackend, _ scenarios: [Scenario], expectatio
         let json = try JsonReport.render(report)
         #expect(json.contains(phrase))
         let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any]
-        let errors = SchemaValidator(schema: schema).validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+        let errors = try SchemaValidator(schema: schema).validate(try JSONSerialization.jsonObject(with: Data(json.utf8)))
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "test")
         #expect(doc.results[0].phases.first { $0.name == "contended" }?.shadow?.agrees == false)

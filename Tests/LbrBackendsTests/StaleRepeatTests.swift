@@ -1,4 +1,4 @@
-// H1 on the model-backed backends (docs/model.md "Host reads before the vLBR is scheduled in"): the vCPU thread
+// §9.1 on the model-backed backends (docs/model.md "Host reads before the vLBR is scheduled in"): the vCPU thread
 // blocks between commands, so the CPU-pinned host LBR event reads its LBRs in host mode, and every host sample the
 // detector keeps in a contended phase (the vCPU thread's, while the vLBR is active) re-attaches that last real read:
 // a stale repeat of (hw_idx, entries), never an empty stack. Sim always, hybrid where KVM is usable.

@@ -153,7 +153,7 @@ import Testing
         }
     }
 
-    // MARK: issue 9 (§2.2, §5, §9.4)
+    // MARK: §2.2, §5, §9.4
 
     @Test func callStackIsDecidedByKvmNotByAModelList() {
         // KVM before 6.10 offers LBR on Sandy Bridge: eligible, with the caveat.

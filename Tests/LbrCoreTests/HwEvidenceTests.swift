@@ -190,7 +190,7 @@ import Testing
         let kmsgObs = obs.compactMap { if case let .kmsg(l) = $0 { return l } else { return nil } }
         #expect(kmsgObs.count == 2)
         #expect(notes.contains { $0.contains("12 \"fail to passthrough LBR\" line(s) swallowed") })
-        // The idealised reading (starved = empty stacks) sees a host with branches: the artefact H1 describes.
+        // The idealised reading (starved = empty stacks) sees a host with branches: the artefact §9.1 describes.
         #expect(s.emptyBranches == 0 && s.withBranches == s.samples)
         // Garbage ring bytes fail loudly.
         #expect(throws: PerfRecordError.self) {

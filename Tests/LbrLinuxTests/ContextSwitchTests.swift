@@ -5,7 +5,8 @@ import Synchronization
 import Testing
 @testable import LbrLinux
 
-@Suite(.serialized) struct ContextSwitchTests {
+@Suite(.serialized, .enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
+struct ContextSwitchTests {
     /// Two threads pinned to one CPU yield to each other: every sched_yield() of thread A with B
     /// runnable switches A out, so A's PERF_COUNT_SW_CONTEXT_SWITCHES grows by about the number of
     /// yields. The same yields with no partner on the CPU switch (almost) never.

@@ -262,7 +262,7 @@ func readText(_ path: String) -> String? {
     return String(decoding: out, as: UTF8.self)
 }
 
-@Suite("Thread names (issue 13)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
+@Suite("Thread names", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
 struct ThreadNameTests {
     static func comm(_ tid: pid_t) throws -> String {
         try String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -6,7 +6,8 @@ import Testing
 
 /// The live half of the hw observation path that runs without a hardware PMU: a real sampling event's ring
 /// drained through `HostContenderSet.drain(windows:)`, and the scan for other KVM VMs (docs/reference.md §9).
-@Suite struct HwSamplingLiveTests {
+@Suite(.enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
+struct HwSamplingLiveTests {
     /// A software task-clock sampler with the sample layout of the host LBR contenders minus the branch stack,
     /// stamped on CLOCK_MONOTONIC like them (§4.2).
     static func sampler() -> PerfAttr {

@@ -3,7 +3,7 @@ import LbrCore
 import Testing
 @testable import LbrLinux
 
-/// Issue 4 with the real guest: `kvm:kvm_msr` on the vCPU thread counts exactly the MSR accesses the
+/// With the real guest: `kvm:kvm_msr` on the vCPU thread counts exactly the MSR accesses the
 /// payload makes (its `msrSequence`, up to a faulting access), and each RAW sample decodes to that access's
 /// index, direction, data and exception. Accesses KVM delivers to user space (user-space MSR mode) fire none.
 @Suite("Integration: kvm_msr vs the payload's MSR accesses (real KVM)", .serialized,

@@ -10,8 +10,8 @@ final class IntegrationBox<T>: @unchecked Sendable {
     init() {}
 }
 
-/// The two timing modes of issue 6 on the real guest: a host action while the vCPU thread is inside KVM_RUN
-/// (issue 3's `whileRunning`), and preemption of the vCPU thread inside KVM_RUN by a pinned `CpuHog`.
+/// The two timing modes on the real guest: a host action while the vCPU thread is inside KVM_RUN
+/// (`whileRunning`), and preemption of the vCPU thread inside KVM_RUN by a pinned `CpuHog`.
 /// "Inside KVM_RUN" is shown with the kernel's own callchains of the vCPU thread, named from /proc/kallsyms.
 @Suite("Integration: host actions while the vCPU runs, preemption inside KVM_RUN (real KVM)", .serialized,
        .enabled(if: kvmAvailable && geteuid() == 0, "needs /dev/kvm and root (kernel callchains, kallsyms)"))

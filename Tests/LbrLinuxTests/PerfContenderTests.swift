@@ -5,7 +5,8 @@ import Testing
 
 /// Every contender of `LbrCore.Contender` opened on CPU 0: on this host (no core PMU) each must be a
 /// SKIP naming "no core PMU" and the attribute tried — never a crash, never a silent success.
-@Suite struct PerfContenderTests {
+@Suite(.enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
+struct PerfContenderTests {
     static let all: [Contender] = [
         .pinnedLbr, .flexibleLbr, .pinnedLbrIncludingGuest,
         .lbrEvent(pinned: true, mode: .callStack, excludeGuest: true, base: .instructions),

@@ -5,7 +5,8 @@ import SystemPackage
 import Testing
 @testable import LbrLinux
 
-@Suite struct PerfEventTests {
+@Suite(.enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
+struct PerfEventTests {
     static var cpuClockPinned: PerfAttr {
         var a = PerfAttr(type: .software, config: PerfSwConfig.cpuClock)
         a.pinned = true

@@ -5,7 +5,8 @@ import Testing
 @testable import LbrLinux
 
 /// Real rings on this host: a sampling task-clock event on the test thread.
-@Suite struct PerfRingTests {
+@Suite(.enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
+struct PerfRingTests {
     static func taskClockSampler(periodNs: UInt64) -> PerfAttr {
         var a = PerfAttr(type: .software, config: PerfSwConfig.taskClock)
         a.samplePeriod = periodNs

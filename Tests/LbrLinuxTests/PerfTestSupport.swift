@@ -1,4 +1,5 @@
 import CLbrShim
+import Foundation
 import Glibc
 import Synchronization
 import LbrLinux
@@ -47,4 +48,17 @@ func perfSpinCpu(ns: UInt64, capNs: UInt64 = 3_000_000_000) {
     var x: UInt64 = 0
     while cpuNs() - c0 < ns && monotonicNs() - w0 < capNs { x = x &+ 1 }
     _ = x
+}
+
+/// Whether this process may open what the live perf tests open: CPU-wide events (pid -1) and events that count
+/// kernel mode. Root may; any other user only with kernel.perf_event_paranoid ≤ 0 (perf_event_open(2)).
+enum PerfAccess {
+    static let paranoid: Int? = {
+        guard let f = fopen("/proc/sys/kernel/perf_event_paranoid", "r") else { return nil }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 32)
+        guard fgets(&buf, 32, f) != nil else { return nil }
+        return Int(String(cString: buf).trimmingCharacters(in: .whitespacesAndNewlines))
+    }()
+    static let full: Bool = geteuid() == 0 || (paranoid.map { $0 <= 0 } ?? false)
 }

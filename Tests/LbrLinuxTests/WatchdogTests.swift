@@ -1,4 +1,4 @@
-// Issue 11 watchdog: a vCPU thread that cannot be kicked out of the kernel (here: frozen by the cgroup freezer,
+// Watchdog: a vCPU thread that cannot be kicked out of the kernel (here: frozen by the cgroup freezer,
 // v2 `cgroup.freeze` or v1 `freezer.state`) must not hang the command past its timeout: the command is a
 // timeout within timeout + 1 s, the VM is unusable (its thread abandoned), and close() returns at once.
 

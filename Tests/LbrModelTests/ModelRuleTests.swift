@@ -42,14 +42,14 @@ func guestStartsLbr(_ m: inout KernelModel) {
         m.advance(ns: 200_000)
         let during = m.drainSamples(host[0])
         #expect(during.samples > 0)
-        // H1: starved samples replay the CPU's last real read (stale repeats) or are empty if it never read.
+        // §9.1: starved samples replay the CPU's last real read (stale repeats) or are empty if it never read.
         // The host task's last real read precedes the window, so every sample repeats it (hw_idx, entries).
         #expect(during.emptyBranches == 0 && during.staleRepeats == during.samples)
         #expect(during.staleExample?.contains("hw_idx") == true)
     }
 
     @Test func hostLeakWhenVlbrJoinsExistingLbrUser() {
-        // hw-artefacts H2 (docs/model.md): intel_pmu_lbr_add() resets only for the first LBR user with
+        // §9.2 (docs/model.md): intel_pmu_lbr_add() resets only for the first LBR user with
         // total_time_running == 0; a host LBR event records host branches while the vCPU thread handles exits;
         // the emulated first access of a new vLBR then reads the hardware (§1.4): a host->guest leak,
         // predicted by the model (exposure counted, prediction checked).

@@ -99,11 +99,11 @@ import Testing
         let p = try #require(RecordedProfiles.all.first { $0.name == name }?.profile)
         let json = try CapsJSON.encode(p, eligibility: Eligibility.evaluate(p), toolVersion: "t")
         let doc = try JSONSerialization.jsonObject(with: Data(json.utf8))
-        let errors = SchemaValidator(schema: schema).validate(doc)
+        let errors = try SchemaValidator(schema: schema).validate(doc)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         // The validator does reject: drop a required key.
         var broken = try #require(doc as? [String: Any])
         broken.removeValue(forKey: "tool")
-        #expect(SchemaValidator(schema: schema).validate(broken).contains { $0.contains("'tool' is a required property") })
+        #expect(try SchemaValidator(schema: schema).validate(broken).contains { $0.contains("'tool' is a required property") })
     }
 }

@@ -31,7 +31,7 @@ import Testing
         let obj = try JSONSerialization.jsonObject(with: Data(json.utf8))
         let v = SchemaValidator(schema: try JSONSerialization.jsonObject(
             with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-        #expect(v.validate(obj).isEmpty)
+        #expect(try v.validate(obj).isEmpty)
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "mem")
         let f = doc.results.first { $0.scenario == "host-first" }!.findings
         #expect(f.count == 1 && f[0].kind == "host-branch-leak" && f[0].count == 7 && f[0].security_relevant)

@@ -1,4 +1,4 @@
-// Issue 11, bounded memory: repeated runs are folded (evidence kept for the first run of each status + outcome
+// Bounded memory: repeated runs are folded (evidence kept for the first run of each status + outcome
 // per scenario), runs not started are counted (one entry per scenario), and every writer stays consistent.
 
 import Foundation
@@ -8,7 +8,7 @@ import LbrReport
 import LbrTestSupport
 import Testing
 
-@Suite("Folded results for --repeat (issue 11)")
+@Suite("Folded results for --repeat")
 struct FoldedResultsTests {
     @Test func repeatsAreFoldedAndEveryWriterStaysConsistent() throws {
         let b = ReportFixtureBackend()
@@ -39,7 +39,8 @@ struct FoldedResultsTests {
         // JSON validates, carries the folding and the fallback; JUnit/KCIDB one test per entry.
         let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
         let v = SchemaValidator(schema: try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
-        #expect(v.validate(obj).isEmpty, "\(v.validate(obj).prefix(5))")
+        let errors = try v.validate(obj)
+        #expect(errors.isEmpty, "\(errors.prefix(5))")
         #expect(obj["fallback"] as? String == "--backend auto fell back to sim: test")
         let results = obj["results"] as! [[String: Any]]
         #expect(results[1]["evidence_folded_into"] as? String == "guest-baseline.r1")

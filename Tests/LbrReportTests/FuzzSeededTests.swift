@@ -1,4 +1,4 @@
-// The short seeded run of the fuzz targets (issue 11; the coverage-guided runs are scripts/fuzz.sh): the same
+// The short seeded run of the fuzz targets (the coverage-guided runs are scripts/fuzz.sh): the same
 // three parsers and invariants as Fuzz/*.swift, on deterministic mutations (bit flips, byte insertions and
 // deletions, splices, truncations) of real inputs.
 
@@ -38,7 +38,7 @@ struct SeededRandom {
     }
 }
 
-@Suite("Seeded fuzz runs (issue 11)")
+@Suite("Seeded fuzz runs")
 struct FuzzSeededTests {
     static let iterations = 1500
 

@@ -49,7 +49,7 @@ import LbrCore
         for report in [Fixtures.mixedReport(), Fixtures.unavailableReport()] {
             let json = try JsonReport.render(report)
             let obj = try JSONSerialization.jsonObject(with: Data(json.utf8))
-            let errors = v.validate(obj)
+            let errors = try v.validate(obj)
             #expect(errors.isEmpty, "\(errors.prefix(10))")
             let top = obj as! [String: Any]
             #expect(top["schema"] as? String == "lbrprobe.run/2")
@@ -62,7 +62,8 @@ import LbrCore
             var report = Fixtures.mixedReport()
             report.interruption = sig
             let obj = try JSONSerialization.jsonObject(with: Data(try JsonReport.render(report).utf8)) as! [String: Any]
-            #expect(v.validate(obj).isEmpty, "\(v.validate(obj).prefix(5))")
+            let errors = try v.validate(obj)
+            #expect(errors.isEmpty, "\(errors.prefix(5))")
             #expect(obj["interrupted"] as? String == sig.rawValue)
             #expect(obj["exit_code"] as? Int == Int(sig.exitCode.rawValue))
         }
@@ -81,7 +82,7 @@ import LbrCore
         results[2]["repeat"] = 0
         results[3]["test_name"] = "bad name"
         doc["results"] = results
-        let errors = v.validate(doc)
+        let errors = try v.validate(doc)
         // Messages are the real jsonschema package's.
         #expect(errors.contains { $0.hasPrefix("/schema: ") && $0.contains("'lbrprobe.run/2' was expected") }, "\(errors)")
         #expect(errors.contains { $0.hasPrefix("/: ") && $0.contains("'surprise' was unexpected") })

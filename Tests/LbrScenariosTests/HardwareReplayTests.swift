@@ -1,8 +1,8 @@
-// Recorded-shape hardware data (hw-artefacts H1-H5) through the hw verdict path: perf records summarized by
+// Recorded-shape hardware data (§9.1–§9.5) through the hw verdict path: perf records summarized by
 // SampleAnalysis (as the hw backend does), the old payload's TOS readback (value + 2: `ret` and `call` between
 // WRMSR and RDMSR), passed-through LBR MSR accesses, and a ratelimited kmsg ("callbacks suppressed" only).
 // The new engine gets mainline's verdicts; the old idealised rules (exact readback, starvation = empty
-// stacks) computed on the same data say `coexist` and `stays-errored`, as the audits predicted (H5).
+// stacks) computed on the same data say `coexist` and `stays-errored`, as the audits predicted (§9.5).
 import LbrCore
 @testable import LbrScenarios
 import Testing

@@ -73,7 +73,7 @@ import LbrCore
         let r = run(Catalog.guestBaseline, SignalWorld { _, _ in .inactive })
         #expect(r.outcome.code == "vlbr-inactive")
         #expect(r.phases[0].inferred == .notActive)
-        // kmsg is the weakest signal (global ratelimit, other VMs): last in precedence (H4).
+        // kmsg is the weakest signal (global ratelimit, other VMs): last in precedence (§9.4).
         #expect(r.phases[0].agreeing == [.tosReadback, .msrPassthrough, .stackContent, .kmsgFailToPassthrough])
     }
 
@@ -248,7 +248,7 @@ import LbrCore
         let runner = Runner(backend: b, options: RunOptions(repeats: 3, kernelRelease: "x"), expectations: expect,
                             interruption: { flag.value })
         let report = runner.run([Catalog.hostFirst, Catalog.guestBaseline])
-        // Issue 11: runs not started are counted, one entry per scenario: host-first r2-r3, guest-baseline r1-r3.
+        // Runs not started are counted, one entry per scenario: host-first r2-r3, guest-baseline r1-r3.
         #expect(report.results.count == 3)
         #expect(report.results.map(\.testName) == ["host-first.r1", "host-first.r2-r3", "guest-baseline.r1-r3"])
         #expect(report.results.map(\.runsCovered) == [1, 2, 3] && report.runsReported == 6 && report.runsNotStarted == 5)

@@ -1,9 +1,11 @@
 import Foundation
+import Testing
 
 /// The real third-party checkers of scripts/conformance/check.py (tap.py, jsonschema, kcidb-io, junitparser,
 /// docutils), for tests: run through the project's venv (`.build/conformance/venv`, made by
 /// `scripts/check-outputs.sh --setup`, which scripts/test.sh runs before `swift test`), else a `python3` on
-/// PATH that has the module. Unavailable tools are reported as an error line, never as a pass.
+/// PATH that has the module. A test that needs a tool which is not installed is cancelled (reported as skipped,
+/// with the reason), never passed: the suite stays runnable on a host without the network or the venv.
 public enum ConformanceTools {
     /// An interpreter (with its leading arguments) that can import `module`, or nil.
     public static func python(for module: String) -> [String]? {
@@ -16,10 +18,8 @@ public enum ConformanceTools {
 
     /// Runs `check.py SUBCOMMAND ARGS` with a Python that has `module`: its problem lines, empty when the tool
     /// accepts the input; one line naming the missing tool when it is not installed.
-    public static func check(_ subcommand: String, _ args: [String], module: String) -> [String] {
-        guard let py = cached(module) else {
-            return ["\(module) is not installed (run scripts/check-outputs.sh --setup)"]
-        }
+    public static func check(_ subcommand: String, _ args: [String], module: String) throws -> [String] {
+        let py = try require(module)
         let script = repoRoot().appendingPathComponent("scripts/conformance/check.py").path
         do {
             let r = try run(py + [script, subcommand] + args)
@@ -38,6 +38,15 @@ public enum ConformanceTools {
     private static let docutilsPython = python(for: "docutils")
     private static let tapPython = python(for: "tap")
 
+    /// An interpreter that has `module`; without one the running test is cancelled with the reason (skipped,
+    /// not passed).
+    public static func require(_ module: String) throws -> [String] {
+        guard let py = cached(module) else {
+            try Test.cancel("needs the Python package '\(module)', not installed here (scripts/check-outputs.sh --setup installs it)")
+        }
+        return py
+    }
+
     /// `python(for:)`, looked up once per process for the modules the tests use.
     static func cached(_ module: String) -> [String]? {
         switch module {
@@ -49,11 +58,11 @@ public enum ConformanceTools {
     }
 
     /// docutils' complaints about an RST file (empty when it parses without warnings).
-    public static func rstProblems(_ path: String) -> [String] { check("rst", [path], module: "docutils") }
+    public static func rstProblems(_ path: String) throws -> [String] { try check("rst", [path], module: "docutils") }
 
     /// tap.py's (and the kselftest rules') complaints about a TAP file.
-    public static func tapProblems(_ path: String, skipAll: Bool = false) -> [String] {
-        check("tap", (skipAll ? ["--skip-all"] : []) + [path], module: "tap")
+    public static func tapProblems(_ path: String, skipAll: Bool = false) throws -> [String] {
+        try check("tap", (skipAll ? ["--skip-all"] : []) + [path], module: "tap")
     }
 
     static func run(_ argv: [String]) throws -> (code: Int32, stdout: String, stderr: String) {

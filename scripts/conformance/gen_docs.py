@@ -27,6 +27,7 @@ SIM_UNMET = ["guest-baseline", "slot-contention", "--backend", "sim", "--model",
 # NAME: (arguments of `lbrprobe run`, output, deterministic?, fence language[, shaping function name]).
 # Arguments starting with "caps" are a `lbrprobe caps` command instead of `run`.
 REGIONS = {
+    "readme-summary": (["--backend", "sim", "--summary"], "stdout", False, ""),
     "readme-run-text": (["--backend", "auto", "--evidence"], "stdout", False, "", "two_blocks"),
     "readme-tap": (["host-first", "--backend", "sim", "--format", "tap", "--expect", "expectations/mainline.expect"],
                    "stdout", True, ""),
@@ -97,7 +98,8 @@ VOLATILE = [
     (re.compile(r'( time=")[0-9.]+(")'), r"\1<seconds>\2"),
     (re.compile(r'("duration" : )[0-9.e-]+'), r"\1<seconds>"),
 ]
-KERNEL = re.compile(r'(kernel(?:_release)?(?:[ =]|" value="|" : "))[^\s",]+')
+# The kernel release (and the KCIDB build id made from it) differs from host to host.
+KERNEL = re.compile(r'((?:kernel(?:_release)?(?:[ =]|" value="|" : ")|"build_id" : "[a-z0-9_]+:))[^\s",]+')
 
 
 def run(binary, name):

@@ -1,4 +1,4 @@
-/* Standard descriptors 0-2 at process start (issue 11). */
+/* Standard descriptors 0-2 at process start. */
 #ifndef LBR_SHIM_STDFDS_H
 #define LBR_SHIM_STDFDS_H
 
