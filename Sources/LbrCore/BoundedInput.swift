@@ -41,13 +41,7 @@ public enum BoundedInput {
         let fd = stdin ? 0 : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
-            switch e {
-            case ENOENT: throw Failure("no such file (\(why(e)))")
-            case EACCES, EPERM: throw Failure("permission denied (\(why(e)))")
-            case ELOOP: throw Failure("too many levels of symbolic links (\(why(e)))")
-            case ENXIO: throw Failure("cannot open: no such device or address (\(why(e)))")
-            default: throw Failure("cannot open: \(why(e))")
-            }
+            throw Failure("cannot read: \(why(e))")
         }
         defer { if !stdin { close(fd) } }
         var st = stat()

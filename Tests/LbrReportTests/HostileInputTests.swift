@@ -118,7 +118,7 @@ import Testing
             Issue.record("accepted /dev/zero")
         } catch { #expect(error.message == "starts with 0x00") }
         do { _ = try BoundedInput.read(p + ".missing", limit: 10, what: "x"); Issue.record("read a missing file") }
-        catch { #expect(error.message.contains("no such file") && error.message.contains("errno 2")) }
+        catch { #expect(error.message == "cannot read: No such file or directory (errno 2)") }
         do { _ = try BoundedInput.read("/", limit: 10, what: "a run document"); Issue.record("read a directory") }
         catch { #expect(error.message == "is a directory, not a run document") }
         #expect(BoundedInput.isStandardInput("-") && BoundedInput.isStandardInput("/dev/stdin"))
