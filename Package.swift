@@ -65,15 +65,20 @@ let package = Package(
         .executableTarget(name: "lbrbench", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
-        // Tests (LbrTestSupport: JSON Schema validation by the real jsonschema package, KTAP parser, repo file access shared by test targets)
-        .target(name: "LbrTestSupport", path: "Tests/LbrTestSupport"),
-        .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore"]),
+        // Tests (LbrTestSupport: what test targets share: the built CLI runner, this host's preconditions, recorded host
+        // profiles, JSON Schema validation by the real jsonschema package, KTAP parser, repo file access)
+        .target(name: "LbrTestSupport", dependencies: ["LbrCore", "LbrScenarios", "LbrLinux", "LbrBackends"], path: "Tests/LbrTestSupport"),
+        .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore", "LbrTestSupport"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
         .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
         .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport", "LbrTestSupport"]),
         .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim", "LbrTestSupport"]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
+        ]),
+        // The built lbrprobe binary, run as a user would (suites named by feature).
+        .testTarget(name: "CommandLineTests", dependencies: [
+            "LbrCore", "LbrScenarios", "LbrBackends", "LbrTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,7 +1,7 @@
 // HostProfile: a pure, Codable snapshot of every value `lbrprobe caps` probes on a host.
 // Every value is either a reading or an explicit "unavailable: reason" — never a silent default.
 // LbrLinux.HostProbe fills it from the real machine; tests build it from recorded fixtures
-// (RecordedProfiles.swift). Eligibility.swift decides from it, LbrReport renders it.
+// (LbrTestSupport's RecordedProfiles). Eligibility.swift decides from it, LbrReport renders it.
 
 /// Why a probed value could not be read.
 ///

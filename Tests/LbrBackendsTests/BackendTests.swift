@@ -7,14 +7,7 @@ import LbrModel
 import LbrScenarios
 import Testing
 
-/// This machine, probed once.
-enum Host {
-    static let profile: HostProfile = HostProbe(mountTracefs: false).probe()
-    static let hybridAvailability = HybridBackend(variant: .mainline, profile: profile).availability()
-    static var hybridAvailable: Bool { hybridAvailability.isAvailable }
-    static var cpu: Int { profile.topology.onlineCpus.value?.first ?? 0 }
-    static func deadline(_ seconds: UInt64 = 20) -> UInt64 { monotonicNs() + seconds * 1_000_000_000 }
-
+extension ThisHost {
     static func run(_ backend: any ScenarioBackend, _ scenarios: [Scenario] = Catalog.all,
                     expectations: ExpectationSet? = nil) -> RunReport {
         Backends.runner(backend: backend, options: RunOptions(cpu: cpu, timeoutNs: 30_000_000_000, kernelRelease: "test"),
@@ -57,7 +50,7 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
             defer { _ = sim.end() }
             let h = try #require(sim.host)
             let t0 = h.nowNs
-            let obs = try sim.perform(.guest(cmd), deadlineNs: Host.deadline())
+            let obs = try sim.perform(.guest(cmd), deadlineNs: ThisHost.deadline())
             #expect(guestResult(obs)?.status == .ok)
             #expect(h.nowNs - t0 >= want + loopOnly, "\(cmd): model advanced \(h.nowNs - t0) ns")
             #expect(h.nowNs - t0 < want + loopOnly + 1_000_000, "\(cmd): model advanced \(h.nowNs - t0) ns")
@@ -82,21 +75,21 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
         #expect(sites.allSatisfy { GuestPayload.range.contains($0.from) && GuestPayload.range.contains($0.to) })
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
           arguments: ["mainline", "seed-2023", "mediated"])
     func hybridExitsMatchSimInterpreter(model: String) throws {
         let variant = try #require(KernelVariant(name: model))
-        let hybrid = HybridBackend(variant: variant, profile: Host.profile)
+        let hybrid = HybridBackend(variant: variant, profile: ThisHost.profile)
         let sim = SimBackend(variant: variant)
-        _ = try hybrid.begin(Catalog.guestBaseline, cpu: Host.cpu)
+        _ = try hybrid.begin(Catalog.guestBaseline, cpu: ThisHost.cpu)
         defer { _ = hybrid.end() }
-        _ = try sim.begin(Catalog.guestBaseline, cpu: Host.cpu)
+        _ = try sim.begin(Catalog.guestBaseline, cpu: ThisHost.cpu)
         defer { _ = sim.end() }
         let layout = LbrLayout.skylake
         for cmd in Self.commands {
             let before = hybrid.msrExitLog.count
-            let hObs = try hybrid.perform(.guest(cmd), deadlineNs: Host.deadline())
-            let sObs = try sim.perform(.guest(cmd), deadlineNs: Host.deadline())
+            let hObs = try hybrid.perform(.guest(cmd), deadlineNs: ThisHost.deadline())
+            let sObs = try sim.perform(.guest(cmd), deadlineNs: ThisHost.deadline())
             let exits = Array(hybrid.msrExitLog[before...])
             let hr = try #require(guestResult(hObs)), sr = try #require(guestResult(sObs))
             let program = PayloadProgram.msrOps(for: try GuestMailbox.request(for: cmd, layout: layout).get())
@@ -134,17 +127,17 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
 @Suite(.serialized) struct ScenarioAgreementTests {
     @Test(arguments: Backends.modelNames)
     func simRunsEverything(model: String) throws {
-        let r = Host.run(try Backends.make(kind: .sim, model: model, profile: Host.profile))
+        let r = ThisHost.run(try Backends.make(kind: .sim, model: model, profile: ThisHost.profile))
         #expect(r.results.count == Catalog.all.count)
         for x in r.results { #expect(x.status == .pass, "sim \(model) \(x.scenario): \(x.status) \(x.outcome.detail) \(x.reason ?? "")") }
         #expect(r.exitCode == .success)
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
           arguments: Backends.modelNames)
     func hybridRunsEverythingAndAgreesWithSim(model: String) throws {
-        let h = Host.run(try Backends.make(kind: .hybrid, model: model, profile: Host.profile))
-        let s = Host.run(try Backends.make(kind: .sim, model: model, profile: Host.profile))
+        let h = ThisHost.run(try Backends.make(kind: .hybrid, model: model, profile: ThisHost.profile))
+        let s = ThisHost.run(try Backends.make(kind: .sim, model: model, profile: ThisHost.profile))
         #expect(h.backend == .hybrid && h.availability.isAvailable)
         #expect(h.results.map(\.scenario) == Catalog.names)
         for (hr, sr) in zip(h.results, s.results) {
@@ -163,9 +156,9 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
         let set = try ExpectationSet.parse(try repoFile(file), file: file, knownScenarios: Set(Catalog.names),
                                            knownModels: Set(Backends.modelNames))
         var kinds: [BackendKind] = [.sim]
-        if Host.hybridAvailable { kinds.append(.hybrid) }
+        if ThisHost.hybridAvailable { kinds.append(.hybrid) }
         for k in kinds {
-            let r = Host.run(try Backends.make(kind: k, model: model, profile: Host.profile), expectations: set)
+            let r = ThisHost.run(try Backends.make(kind: k, model: model, profile: ThisHost.profile), expectations: set)
             for x in r.results {
                 #expect(x.status == .pass, "\(k) \(model) \(x.scenario): \(x.outcome.code) vs \(x.expectation)")
                 if case .met = x.expectation {} else { Issue.record("\(k) \(model) \(x.scenario): \(x.expectation)") }
@@ -178,9 +171,9 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
         }
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func hybridReallyPreemptsTheVcpuThread() throws {
-        let r = Host.run(try Backends.make(kind: .hybrid, model: "mainline", profile: Host.profile), [Catalog.recoveryPaths])
+        let r = ThisHost.run(try Backends.make(kind: .hybrid, model: "mainline", profile: ThisHost.profile), [Catalog.recoveryPaths])
         let release = try #require(r.results.first?.records.first { $0.phase == "release" })
         let real = release.observations.compactMap { t -> Int? in
             if case let .contextSwitches(n) = t.observation { return n }; return nil }
@@ -196,25 +189,25 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
 
 @Suite struct HwPlaceholderTests {
     @Test func hwSkipsEveryScenarioWithTheEligibilityReason() throws {
-        let b = try Backends.make(kind: .hw, model: nil, profile: Host.profile)
-        let e = Eligibility.hw(Host.profile)
+        let b = try Backends.make(kind: .hw, model: nil, profile: ThisHost.profile)
+        let e = Eligibility.hw(ThisHost.profile)
         guard case let .unavailable(reason) = b.availability() else { Issue.record("hw available?"); return }
         if !e.eligible { #expect(reason == e.blockers.map(\.description).joined(separator: "; ")) }
-        let r = Host.run(b)
+        let r = ThisHost.run(b)
         #expect(r.results.allSatisfy { $0.status == .skip && ($0.reason ?? "").contains(reason) })
         #expect(r.exitCode == .skip)
         #expect(throws: BackendError.self) { _ = try b.begin(Catalog.guestBaseline, cpu: 0) }
     }
 
     @Test func autoPicksTheFirstAvailableAndSaysWhy() throws {
-        let pick = try Backends.auto(model: nil, profile: Host.profile)
-        if Eligibility.hw(Host.profile).eligible {
+        let pick = try Backends.auto(model: nil, profile: ThisHost.profile)
+        if Eligibility.hw(ThisHost.profile).eligible {
             // Until the hw backend lands the placeholder is unavailable even here.
             #expect(pick.backend.kind != .hw)
         }
-        if Host.hybridAvailable { #expect(pick.backend.kind == .hybrid) } else { #expect(pick.backend.kind == .sim) }
+        if ThisHost.hybridAvailable { #expect(pick.backend.kind == .hybrid) } else { #expect(pick.backend.kind == .sim) }
         #expect(pick.reason.contains("hw unavailable"))
-        #expect(throws: BackendConfigError.self) { _ = try Backends.make(kind: .sim, model: "nope", profile: Host.profile) }
+        #expect(throws: BackendConfigError.self) { _ = try Backends.make(kind: .sim, model: "nope", profile: ThisHost.profile) }
         #expect(Backends.modelNames.contains(Backends.defaultModel))
     }
 

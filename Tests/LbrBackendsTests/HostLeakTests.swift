@@ -15,9 +15,9 @@ import Testing
     @Test(arguments: KernelVariant.allCases)
     func leakFindingExactlyWherePredicted(variant: KernelVariant) throws {
         var kinds: [BackendKind] = [.sim]
-        if Host.hybridAvailable && (variant == .mainline || variant == .seed2023) { kinds.append(.hybrid) }
+        if ThisHost.hybridAvailable && (variant == .mainline || variant == .seed2023) { kinds.append(.hybrid) }
         for k in kinds {
-            let r = Host.run(try Backends.make(kind: k, model: variant.name, profile: Host.profile))
+            let r = ThisHost.run(try Backends.make(kind: k, model: variant.name, profile: ThisHost.profile))
             for x in r.results {
                 let leaks = x.findings.filter { $0.kind == .hostBranchLeak }
                 let predicted = x.scenario == "host-first" && variant.vlbrJoinsHostLbrUserWithoutReset
@@ -46,7 +46,7 @@ import Testing
 
     /// The timeline marks the guest's stack read that returned host records (leak) on the guest lane, and only there.
     @Test func timelineMarksTheLeakingStackRead() throws {
-        let r = Host.run(try Backends.make(kind: .sim, model: "mainline", profile: Host.profile))
+        let r = ThisHost.run(try Backends.make(kind: .sim, model: "mainline", profile: ThisHost.profile))
         for x in r.results where x.scenario == "host-first" || x.scenario == "guest-baseline" {
             let events = try #require(Timeline.events(x)).events
             let leaking = events.filter { $0.lane == Timeline.Lane.guest && $0.state == "leak" }

@@ -46,21 +46,21 @@ func runWith(_ backend: any ScenarioBackend, _ scenarios: [Scenario], expectatio
 @Suite(.serialized) struct ShadowModelTests {
     /// hw and hybrid are wrapped by the one shadow mechanism; sim is the model itself.
     @Test func backendsCarryTheShadow() throws {
-        let hw = try Backends.make(kind: .hw, model: "seed-2023", profile: Host.profile)
+        let hw = try Backends.make(kind: .hw, model: "seed-2023", profile: ThisHost.profile)
         #expect((hw as? ShadowedBackend)?.shadowModel == "seed-2023")
         #expect(hw.modelName == nil && hw.kind == .hw)
-        let hybrid = try Backends.make(kind: .hybrid, model: nil, profile: Host.profile)
+        let hybrid = try Backends.make(kind: .hybrid, model: nil, profile: ThisHost.profile)
         #expect((hybrid as? ShadowedBackend)?.shadowModel == Backends.defaultModel)
         #expect(hybrid.modelName == Backends.defaultModel && hybrid.kind == .hybrid)
-        #expect(try Backends.make(kind: .sim, model: nil, profile: Host.profile) is SimBackend)
+        #expect(try Backends.make(kind: .sim, model: nil, profile: ThisHost.profile) is SimBackend)
     }
 
     /// On hybrid, the shadow (a separate model driven by the same steps) reproduces the hybrid run's own model
     /// ground truth in every phase, and so agrees exactly where the verdict engine agrees with that ground truth.
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"),
           arguments: Backends.modelNames)
     func hybridShadowEqualsModelGroundTruth(model: String) throws {
-        let report = Host.run(try Backends.make(kind: .hybrid, model: model, profile: Host.profile))
+        let report = ThisHost.run(try Backends.make(kind: .hybrid, model: model, profile: ThisHost.profile))
         #expect(report.results.count == Catalog.all.count)
         var compared = 0
         for r in report.results {
@@ -185,7 +185,7 @@ struct ContractCliTests {
 
     @Test(arguments: ["sim", "hybrid"])
     func rstRendersUnderDocutilsAndFromGivesTheSameBytes(backend: String) throws {
-        if backend == "hybrid" && !Host.hybridAvailable { return }
+        if backend == "hybrid" && !ThisHost.hybridAvailable { return }
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let live = try Self.lbrprobe(["contract", "--backend", backend, "--format", "rst", "-o", dir + "/c.rst",
@@ -239,7 +239,7 @@ struct ContractCliTests {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try Self.lbrprobe(["contract", "--backend", "hw", "--format", "rst", "-o", dir + "/hw.rst"])
-        if HwBackend(profile: Host.profile).unavailableReason == nil { return }   // an eligible host really runs it
+        if HwBackend(profile: ThisHost.profile).unavailableReason == nil { return }   // an eligible host really runs it
         #expect(r.code == 4, "\(r.stderr)")
         #expect(r.stderr.contains("SKIP: backend hw cannot run here, no document written: "))
         #expect(r.stdout.isEmpty)

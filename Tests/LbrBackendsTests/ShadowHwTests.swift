@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Foundation
 @testable import LbrBackends
 import LbrCore

@@ -2,6 +2,7 @@
 // blocks between commands, so the CPU-pinned host LBR event reads its LBRs in host mode, and every host sample the
 // detector keeps in a contended phase (the vCPU thread's, while the vLBR is active) re-attaches that last real read:
 // a stale repeat of (hw_idx, entries), never an empty stack. Sim always, hybrid where KVM is usable.
+import LbrTestSupport
 import LbrBackends
 import LbrCore
 import LbrScenarios
@@ -10,11 +11,11 @@ import Testing
 @Suite(.serialized) struct StaleRepeatTests {
     @Test func mainlineStarvationIsStaleRepeats() throws {
         var kinds: [BackendKind] = [.sim]
-        if Host.hybridAvailable { kinds.append(.hybrid) }
+        if ThisHost.hybridAvailable { kinds.append(.hybrid) }
         let scenarios = ["host-first", "host-preempts", "irq-takeover"].compactMap(Catalog.named)
         #expect(scenarios.count == 3)
         for k in kinds {
-            let r = Host.run(try Backends.make(kind: k, model: "mainline", profile: Host.profile), scenarios)
+            let r = ThisHost.run(try Backends.make(kind: k, model: "mainline", profile: ThisHost.profile), scenarios)
             for x in r.results {
                 let contended = x.phases.filter { $0.role == .contended }
                 #expect(!contended.isEmpty)

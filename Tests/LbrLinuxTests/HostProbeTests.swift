@@ -1,3 +1,4 @@
+import LbrTestSupport
 import CLbrShim
 import Foundation
 import LbrCore

@@ -164,7 +164,7 @@ struct RobustnessCliTests {
         #expect(c.err.contains("the reason is the cpuset /lbrprobe-test-\(getpid())"), "\(c.err)")
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func autoFallbackIsSaidOnStderrAndInEveryReport() throws {
         guard HwBackendProbe.unavailable else { return }
         let dir = Cli.tempDir()
@@ -182,7 +182,7 @@ struct RobustnessCliTests {
 
     /// Two hybrid probes on CPU 0: the second refuses at once (75, naming the holder's pid) or, with --wait,
     /// waits and then runs; a probe on another CPU runs alongside.
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func oneProbePerCpu() throws {
         guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { return }
         let env = Cli.environment // one lock directory shared by the probes of this test only
@@ -222,5 +222,5 @@ struct RobustnessCliTests {
 
 /// Whether the hw backend is unavailable here (then `--backend auto` falls back).
 enum HwBackendProbe {
-    static var unavailable: Bool { HwBackend(profile: Host.profile).unavailableReason != nil }
+    static var unavailable: Bool { HwBackend(profile: ThisHost.profile).unavailableReason != nil }
 }

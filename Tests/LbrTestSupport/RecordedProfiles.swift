@@ -1,6 +1,8 @@
 // Recorded host profiles: fixtures for the eligibility rules and reports on hosts we do not have.
 // Register values follow the SDM encodings and the kernel behaviour in the reference; they are shaped
-// after real hosts of each kind, not captured byte-for-byte. Used by tests and by `sim`-only demos.
+// after real hosts of each kind, not captured byte-for-byte. Test-only (LbrTestSupport).
+
+import LbrCore
 
 /// Recorded `HostProfile` fixtures.
 public enum RecordedProfiles {

@@ -43,7 +43,7 @@ struct CliPresentationTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["t.svg"])
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func hybridTimelineShowsRealContextSwitchesNextToTheModels() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -87,7 +87,7 @@ struct CliPresentationTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.svg"))
     }
 
-    @Test(.enabled(if: Pty.script != nil && Host.hybridAvailable, "needs util-linux script and /dev/kvm"))
+    @Test(.enabled(if: Pty.script != nil && ThisHost.hybridAvailable, "needs util-linux script and /dev/kvm"))
     func progressAppearsOnATerminalOnly() throws {
         let bin = try #require(Cli.binary)
         // Under a pseudo-terminal: the progress line, rewritten in place with carriage returns.
@@ -153,7 +153,7 @@ struct CliPresentationTests {
         #expect(afterFlag.code == LbrExitCode.usage.rawValue && afterFlag.stderr.contains("unknown scenario 'jsn'"))
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func traceLogsEveryIoctlWithItsResult() throws {
         let r = try Cli.runPlain(["run", "--wait", "--backend", "hybrid", "-vv", "guest-baseline"])
         #expect(r.code == 0)
@@ -165,26 +165,5 @@ struct CliPresentationTests {
         #expect(!r.stdout.contains("lbrprobe.sys"))
         let quiet = try Cli.runPlain(["run", "--wait", "--backend", "hybrid", "-v", "guest-baseline"])
         #expect(!quiet.stderr.contains("KVM_RUN("), "-v is debug, not trace")
-    }
-}
-
-extension Cli {
-    /// A CPU-lock directory of this suite's own: its hybrid runs neither wait for nor block other suites'
-    /// (`LBRPROBE_LOCK_DIR`; the model answers hybrid's LBR MSRs, so runs on one CPU do not disturb each other).
-    static let lockDir: String = {
-        let d = NSTemporaryDirectory() + "lbrprobe-presentation-locks-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }()
-
-    /// `lbrprobe ARGS` with this suite's lock directory.
-    static func runPlain(_ args: [String]) throws -> Output { try runTool(try #require(binary), args) }
-
-    /// Runs another tool (e.g. `script`) from the repository root, with this suite's lock directory.
-    static func runTool(_ tool: String, _ args: [String]) throws -> Output {
-        var env = ProcessInfo.processInfo.environment
-        env["LBRPROBE_LOCK_DIR"] = lockDir
-        let r = try runProcess(tool, args, environment: env, directory: repoRoot())
-        return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 }

@@ -73,7 +73,7 @@ struct ConformanceCliTests {
         #expect(lines.allSatisfy { $0.utf8.count <= 1000 && $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f } })
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
     func tinyTimeoutIsSpelledAsGiven() throws {
         let r = try Cli.run(["run", "guest-traced", "--backend", "hybrid", "--timeout", "0.001", "--format", "tap"])
         #expect(r.code == 1, "\(r.stderr)")

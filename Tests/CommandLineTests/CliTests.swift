@@ -8,51 +8,6 @@ import LbrCore
 import LbrScenarios
 import Testing
 
-/// The built `lbrprobe` binary (next to the test bundle, or in .build/debug).
-enum Cli {
-    static let binary: String? = {
-        var candidates: [String] = []
-        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        candidates.append(argv0.appendingPathComponent("lbrprobe").path)
-        candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("lbrprobe").path)
-        candidates.append(repoRoot().appendingPathComponent(".build/debug/lbrprobe").path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
-    static var available: Bool { binary != nil }
-
-    struct Output { var code: Int32; var stdout: String; var stderr: String }
-
-    static func run(_ args: [String]) throws -> Output {
-        let env = environment
-        defer { removeLockDir(env) }
-        return try run(args, env: env)
-    }
-
-    static func run(_ args: [String], env: [String: String]) throws -> Output {
-        let r = try runProcess(try #require(binary), args, environment: env, directory: repoRoot())
-        return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
-    }
-
-    /// An environment for the binary with the per-CPU probe locks in a fresh directory, so tests
-    /// running in parallel (and test runs of other checkouts) do not refuse each other's hybrid probes; the
-    /// lock test shares one such environment between its processes. `removeLockDir` cleans it up.
-    static var environment: [String: String] {
-        var e = ProcessInfo.processInfo.environment
-        e["LBRPROBE_LOCK_DIR"] = NSTemporaryDirectory() + "lbrprobe-test-locks-\(getpid())-\(UUID().uuidString.prefix(8))"
-        return e
-    }
-
-    static func removeLockDir(_ env: [String: String]) {
-        if let d = env["LBRPROBE_LOCK_DIR"] { try? FileManager.default.removeItem(atPath: d) }
-    }
-
-    static func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "lbrprobe-cli-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
-}
-
 @Suite(.serialized, .enabled(if: Cli.available, "the lbrprobe binary is not built next to the tests (swift build)"))
 struct CliTests {
     @Test func simRunPassesWithTapThatFollowsKtap() throws {
@@ -68,7 +23,7 @@ struct CliTests {
         #expect(r.stdout.unicodeScalars.allSatisfy { $0.isASCII })
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func hybridJsonValidatesAndFilesAreWritten() throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -105,7 +60,7 @@ struct CliTests {
     /// planned test: the runs before the signal as they ended, the one in progress ERROR, the rest SKIP
     /// "not run: interrupted by …"), the --junit/--kcidb files are complete and parse, and no temporary
     /// file is left next to them.
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"), arguments: [(SIGINT, "SIGINT", 130), (SIGTERM, "SIGTERM", 143)])
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"), arguments: [(SIGINT, "SIGINT", 130), (SIGTERM, "SIGTERM", 143)])
     func signalStopsTheRunAndStillWritesEverything(sig: Int32, name: String, code: Int32) throws {
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -185,7 +140,7 @@ struct CliTests {
         #expect(p.plan == 0 && p.results.isEmpty)
         #expect(p.planSkipReason?.isEmpty == false)
         #expect(r.stdout.contains("1..0 # SKIP "))
-        if let reason = HwBackend(profile: Host.profile).unavailableReason {
+        if let reason = HwBackend(profile: ThisHost.profile).unavailableReason {
             #expect(p.planSkipReason?.contains(String(reason.prefix(40)).replacingOccurrences(of: "#", with: "_")) == true)
         }
         let text = try Cli.run(["run", "guest-baseline", "--backend", "hw"])
@@ -253,11 +208,11 @@ struct CliTests {
         let p = KtapParse(r.stdout)
         #expect(p.errors.isEmpty)
         let selected = p.diagnostics.first { $0.hasPrefix("selected: ") } ?? ""
-        #expect(selected.contains("--backend auto chose \(Host.hybridAvailable ? "hybrid" : "sim")"))
+        #expect(selected.contains("--backend auto chose \(ThisHost.hybridAvailable ? "hybrid" : "sim")"))
         #expect(selected.contains("hw unavailable"))
     }
 
-    @Test(.enabled(if: Host.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func hybridTimeoutIsReportedAndOtherScenariosStillRun() throws {
         // guest-traced runs two 16,384-branch guest commands (≈30 ms each when emulated): 5 ms cannot suffice.
         let r = try Cli.run(["run", "guest-traced", "guest-baseline", "--backend", "hybrid", "--timeout", "0.005",
@@ -279,9 +234,9 @@ struct CliTests {
         #expect(p.diagnostics.contains("distribution guest-baseline: vlbr-active=3"))
     }
 
-    @Test(.enabled(if: Host.hybridAvailable && (Host.profile.topology.onlineCpus.value?.count ?? 0) > 1, "needs /dev/kvm and 2 CPUs"))
+    @Test(.enabled(if: ThisHost.hybridAvailable && (ThisHost.profile.topology.onlineCpus.value?.count ?? 0) > 1, "needs /dev/kvm and 2 CPUs"))
     func cpuOptionPinsTheGuest() throws {
-        let cpu = Host.profile.topology.onlineCpus.value!.last!
+        let cpu = ThisHost.profile.topology.onlineCpus.value!.last!
         let r = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(cpu)", "--format", "json"])
         #expect(r.code == 0, "\(r.stderr)")
         let d = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
