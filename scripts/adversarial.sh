@@ -156,6 +156,15 @@ if [ -w /dev/kvm ] || [ "$(id -u)" = 0 -a -e /dev/kvm ]; then
     LBRPROBE_LOCK_DIR="$W/locks" "$BIN" run guest-baseline --backend hybrid > /dev/null 2>&1
     m=$(stat -c %a locks/cpu*.lock 2>/dev/null | head -1)
     [ "$m" = 666 ] && { echo "ok   lock-file-mode-0666"; pass=$((pass + 1)); } || { echo "FAIL lock-file-mode: $m"; fail=$((fail + 1)); }
+    # A signal while --wait waits for the lock: the (empty) report, 128 + signal.
+    cpu=$(sed -n 's/^\([0-9]*\).*/\1/p' /sys/devices/system/cpu/online | head -1)
+    flock "locks/cpu$cpu.lock" sleep 20 & holder=$!
+    sleep 0.3
+    LBRPROBE_LOCK_DIR="$W/locks" "$BIN" run guest-baseline --backend hybrid --cpu "$cpu" --wait > wait.txt 2> wait.err & p=$!
+    sleep 1.5; kill -TERM $p; wait $p; c=$?
+    kill $holder 2>/dev/null; wait $holder 2>/dev/null
+    if [ "$c" = 143 ] && grep -q 'not run: interrupted by SIGTERM' wait.txt; then echo "ok   wait-interrupted-prints-report"; pass=$((pass + 1))
+    else echo "FAIL wait-interrupted: exit $c"; head -3 wait.err; fail=$((fail + 1)); fi
 else skipped lock-dir "needs /dev/kvm (hybrid takes the lock)"; fi
 
 echo "# as root: a second user's symlink, fs.protected_symlinks, a full file system"
