@@ -21,6 +21,27 @@ OUT=${OUT:-.build/fuzz}
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(expect rundoc rundoc-struct mailbox)
 mkdir -p "$OUT"
 
+# Third-party modules LbrReport imports (Histogram, and swift-numerics under it), from SwiftPM's checkouts
+# (run `swift build` once): compiled once, without instrumentation (they are not what is fuzzed).
+CHK=.build/checkouts
+SHIMS=$CHK/swift-numerics/Sources/_NumericsShims/include
+dep() { # name sources...
+    local m=$1; shift
+    [ -f "$OUT/mods/$m.swiftmodule" ] && return 0
+    mkdir -p "$OUT/mods"
+    echo "compiling $m (dependency)"
+    swiftc -O -parse-as-library -module-name "$m" -emit-library -static -emit-module \
+        -emit-module-path "$OUT/mods/$m.swiftmodule" -I "$OUT/mods" -I "$SHIMS" "$@" -o "$OUT/lib$m.a" \
+        2> "$OUT/build-$m.log" || { cat "$OUT/build-$m.log"; exit 1; }
+}
+histogram() {
+    [ -d "$CHK/hdrhistogram-swift" ] || { echo "fuzz.sh: run 'swift build' first (package checkouts)" >&2; exit 2; }
+    dep RealModule "$CHK"/swift-numerics/Sources/RealModule/*.swift
+    dep ComplexModule "$CHK"/swift-numerics/Sources/ComplexModule/*.swift
+    dep Numerics "$CHK"/swift-numerics/Sources/Numerics/*.swift
+    dep Histogram "$CHK"/hdrhistogram-swift/Sources/Histogram/*.swift
+}
+
 # Each module is compiled once with coverage + ASan instrumentation into a static library and its swiftmodule
 # (in dependency order), then a target links the ones it imports; the fuzzer runtime provides main.
 module() { # name deps...
@@ -29,7 +50,7 @@ module() { # name deps...
     mkdir -p "$OUT/mods"
     echo "compiling $m"
     swiftc -O -g -parse-as-library -sanitize=fuzzer,address -module-name "$m" -emit-library -static \
-        -emit-module -emit-module-path "$OUT/mods/$m.swiftmodule" -I "$OUT/mods" \
+        -emit-module -emit-module-path "$OUT/mods/$m.swiftmodule" -I "$OUT/mods" -I "$SHIMS" \
         Sources/"$m"/*.swift -o "$OUT/lib$m.a" 2> "$OUT/build-$m.log" || { cat "$OUT/build-$m.log"; exit 1; }
 }
 
@@ -39,7 +60,9 @@ build() { # name "main files" modules...
     for m in "$@"; do module "$m"; done
     echo "building $bin ($*)"
     local libs=(); for m in "$@"; do libs=("$OUT/lib$m.a" "${libs[@]}"); done  # dependents first
-    swiftc -O -g -parse-as-library -sanitize=fuzzer,address -module-name "Fuzz$name" -I "$OUT/mods" \
+    case " $* " in *" LbrReport "*)
+        for m in RealModule ComplexModule Numerics Histogram; do libs=("${libs[@]}" "$OUT/lib$m.a"); done ;; esac
+    swiftc -O -g -parse-as-library -sanitize=fuzzer,address -module-name "Fuzz${name//-/_}" -I "$OUT/mods" -I "$SHIMS" \
         $main "${libs[@]}" -o "$bin" 2> "$OUT/build-$name.log" || { cat "$OUT/build-$name.log"; exit 1; }
 }
 
@@ -94,8 +117,8 @@ status=0
 for t in "${targets[@]}"; do
     case $t in
         expect)  build expect Fuzz/FuzzExpect.swift LbrCore LbrScenarios ;;
-        rundoc)  build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrReport ;;
-        rundoc-struct) build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift" LbrCore LbrScenarios LbrReport ;;
+        rundoc)  histogram; build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrReport ;;
+        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift" LbrCore LbrScenarios LbrReport ;;
         mailbox) build mailbox Fuzz/FuzzMailbox.swift LbrCore ;;
         *) echo "unknown target $t (expect, rundoc, rundoc-struct, mailbox)" >&2; exit 64 ;;
     esac
