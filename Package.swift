@@ -8,6 +8,7 @@
 //   Sources/LbrCore     pure facts and vocabulary: MSR map, LBR layouts, perf attributes, guest protocol, observations
 //   Sources/LbrModel    pure kernel model (perf scheduling + KVM vLBR) and its variants
 //   Sources/LbrScenarios pure scenario catalog, backend protocol, runner, verdict engine
+//   Sources/LbrDocument the lbrprobe.run document: one Codable model (closed vocabularies as enums) and its reader
 //   Sources/LbrReport   pure report writers (text, TAP, JSON, JUnit, KCIDB) and the caps report
 //   Sources/LbrLinux    thin typed Linux access: KVM (Kvm → Vm → Vcpu), perf events, sysfs, MSR, CPUID, kmsg
 //   Sources/LbrBackends hw, hybrid and sim backends
@@ -41,8 +42,9 @@ let package = Package(
         .target(name: "LbrCore"),
         .target(name: "LbrModel", dependencies: ["LbrCore"]),
         .target(name: "LbrScenarios", dependencies: ["LbrCore"]),
+        .target(name: "LbrDocument", dependencies: ["LbrCore", "LbrScenarios"]),
         .target(name: "LbrReport", dependencies: [
-            "LbrCore", "LbrScenarios",
+            "LbrCore", "LbrScenarios", "LbrDocument",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         // Linux access
@@ -58,12 +60,12 @@ let package = Package(
         ]),
         // Executables
         .executableTarget(name: "lbrprobe", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "lbrbench", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "CRefVmm",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
         // Tests (LbrTestSupport: what test targets share: the built CLI runner, this host's preconditions, recorded host
         // profiles, JSON Schema validation by the real jsonschema package, KTAP parser, repo file access)
@@ -71,10 +73,10 @@ let package = Package(
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore", "LbrTestSupport"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
         .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
-        .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrReport", "LbrTestSupport"]),
+        .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrDocument", "LbrReport", "LbrTestSupport"]),
         .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim", "LbrTestSupport"]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
         ]),
         // The built lbrprobe binary, run as a user would (suites named by feature).
         .testTarget(name: "CommandLineTests", dependencies: [

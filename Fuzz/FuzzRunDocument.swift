@@ -6,6 +6,7 @@
 
 import LbrCore
 import LbrScenarios
+import LbrDocument
 import LbrReport
 
 import Foundation

@@ -3,7 +3,7 @@
 # untrusted bytes:
 #   expect        the --expect parser          (Fuzz/FuzzExpect.swift: LbrCore + LbrScenarios)
 #   rundoc        the three run-document readers: timeline, contract --from, compare
-#                                              (Fuzz/FuzzRunDocument.swift: LbrCore + LbrScenarios + LbrReport)
+#                                              (Fuzz/FuzzRunDocument.swift: LbrCore + LbrScenarios + LbrDocument + LbrReport)
 #   rundoc-struct the same target with a structure-aware mutator over real run documents
 #                 (Fuzz/RunDocumentMutator.swift: one JSON leaf set to an extreme number or a hostile string)
 #   mailbox       the guest mailbox decoder    (Fuzz/FuzzMailbox.swift: LbrCore)
@@ -117,8 +117,8 @@ status=0
 for t in "${targets[@]}"; do
     case $t in
         expect)  build expect Fuzz/FuzzExpect.swift LbrCore LbrScenarios ;;
-        rundoc)  histogram; build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrReport ;;
-        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift" LbrCore LbrScenarios LbrReport ;;
+        rundoc)  histogram; build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
+        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
         mailbox) build mailbox Fuzz/FuzzMailbox.swift LbrCore ;;
         *) echo "unknown target $t (expect, rundoc, rundoc-struct, mailbox)" >&2; exit 64 ;;
     esac

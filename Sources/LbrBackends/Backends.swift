@@ -70,9 +70,9 @@ public enum Backends {
     }
 
     /// `--backend auto`: the availability of all three, then `BackendSelection.auto` (hw, else hybrid, else sim).
-    /// Returns the chosen backend and the one-line reason.
+    /// Returns the chosen backend and the choice (what was passed over, with the blockers).
     public static func auto(model: String?, profile: HostProfile, pmu: ModelPMU = .skylake,
-                            logger: Logger? = nil) throws(BackendConfigError) -> (backend: any ScenarioBackend, reason: String) {
+                            logger: Logger? = nil) throws(BackendConfigError) -> (backend: any ScenarioBackend, choice: AutoSelection) {
         var made: [BackendKind: any ScenarioBackend] = [:]
         var availability: [BackendKind: BackendAvailability] = [:]
         for k in BackendKind.allCases {
@@ -80,11 +80,12 @@ public enum Backends {
             made[k] = b
             availability[k] = b.availability()
         }
-        guard let pick = BackendSelection.auto(availability), let b = made[pick.kind] else {
+        guard let pick = BackendSelection.auto(availability), let b = made[pick.chosen] else {
             // sim is always available; this only happens if Eligibility.sim ever gains a blocker.
-            return (made[.sim]!, "no backend available: \(availability.map { "\($0.key.rawValue): \($0.value.text)" }.sorted().joined(separator: "; "))")
+            let passed = BackendKind.allCases.map { AutoSelection.PassedOver(backend: $0, reasons: availability[$0]?.blockers ?? []) }
+            return (made[.sim]!, AutoSelection(chosen: .sim, detail: "no backend available", passedOver: passed))
         }
-        return (b, pick.reason)
+        return (b, pick)
     }
 
     /// A runner whose clock is CLOCK_MONOTONIC, the clock the backends compare `deadlineNs` with.

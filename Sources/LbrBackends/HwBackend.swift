@@ -72,7 +72,8 @@ public final class HwBackend: ScenarioBackend {
     }
 
     public func availability() -> BackendAvailability {
-        if let reason = unavailableReason { return .unavailable(reason: reason) }
+        let e = eligibility
+        if !e.eligible { return .unavailable(e.blockers) }
         return .available(detail: availableDetail)
     }
 

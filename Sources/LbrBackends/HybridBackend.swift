@@ -45,10 +45,12 @@ public final class KvmGuest: ModelGuest {
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
 
     public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
-        guard let profile else { return .unavailable(reason: "no host profile") }
+        guard let profile else {
+            return .unavailable([.init(.noHostProfile, "no host profile: the caller probed no host, so KVM cannot be judged", ref: "api.rst")])
+        }
         let e = Eligibility.hybrid(profile)
         guard e.eligible else {
-            return .unavailable(reason: e.blockers.map(\.description).joined(separator: "; "))
+            return .unavailable(e.blockers)
         }
         return .available(detail: "real KVM guest (/dev/kvm, user-space MSR exits through an MSR filter on DEBUGCTL and \(pmu.lbrLayout.allMsrs.count) LBR MSRs); host perf and KVM's vLBR played by kernel model \(variant.name)")
     }

@@ -101,7 +101,7 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     }
 
     public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
-        if case let .unavailable(r) = availability() { throw .unsupported("\(Guest.kind.rawValue) unavailable: \(r)") }
+        if case let a = availability(), !a.isAvailable { throw .unsupported("\(Guest.kind.rawValue) unavailable: \(a.text)") }
         let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
                           realContextSwitches: Guest.kind == .hybrid, era: era, ratelimit: ratelimit)
         host = h
@@ -164,7 +164,7 @@ public final class PayloadInterpreterGuest: ModelGuest {
     public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         // Eligibility.sim has no blockers by definition; keep the decision in LbrCore anyway.
         let e = profile.map(Eligibility.sim)
-        if let e, !e.eligible { return .unavailable(reason: e.blockers.map(\.description).joined(separator: "; ")) }
+        if let e, !e.eligible { return .unavailable(e.blockers) }
         return .available(detail: "kernel model \(variant.name) only (no KVM, no perf): \(pmu.lbrLayout.depth)-deep LBR, \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters")
     }
 

@@ -32,6 +32,17 @@ public enum BoundedInput {
     /// "No such file or directory (errno 2)".
     static func why(_ e: Int32) -> String { "\(String(cString: strerror(e))) (errno \(e))" }
 
+    /// Whether `path` (not standard input) is a regular file of at most `limit` bytes, which a caller may map
+    /// instead of reading; too large is an error, anything else (absent, FIFO, device) is false: `read` then
+    /// gives its message.
+    public static func isRegularFile(_ path: String, limit: Int, what: String) throws(Failure) -> Bool {
+        if isStandardInput(path) { return false }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }
+        if st.st_size > limit { throw Failure("is \(st.st_size) bytes, more than the \(limit >> 20) MiB \(what) may have") }
+        return true
+    }
+
     /// The bytes of `path` (standard input for '-' and /dev/stdin), at most `limit`.
     /// - Parameter firstByte: checked against the first byte that is not JSON whitespace as soon as it is read
     ///   (a run document starts with '{'), so an endless stream of junk fails at its first byte, not at the cap.

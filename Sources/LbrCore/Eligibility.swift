@@ -40,6 +40,7 @@ public enum EligibilityCode: String, Hashable, Sendable, Codable, CaseIterable {
     case noImmediateExit = "no-immediate-exit"
     case noUserSpaceMsr = "no-user-space-msr"
     case noMsrFilter = "no-msr-filter"
+    case noHostProfile = "no-host-profile"
     // caveats (do not block)
     case hostLbrFormatUnknown = "host-lbr-format-unknown"
     case firmwareDebugctlLbr = "firmware-debugctl-lbr"
@@ -50,6 +51,31 @@ public enum EligibilityCode: String, Hashable, Sendable, Codable, CaseIterable {
     case noBinaryStats = "no-binary-stats"
     case mediatedParamAbsent = "mediated-param-absent"
     case modelOnly = "model-only"
+}
+
+/// Which CPU vendors a finding concerns: KVM's guest LBR exists only in kvm_intel, so on another vendor's
+/// CPU the Intel-only findings are consequences of the vendor, not separate problems.
+public enum VendorScope: String, Hashable, Sendable, Codable {
+    /// Applies on any x86 CPU (KVM, perf, privileges).
+    case any
+    /// Concerns Intel's LBR or kvm_intel only.
+    case intelOnly = "intel-only"
+}
+
+extension EligibilityCode {
+    /// The vendors this finding concerns.
+    public var vendorScope: VendorScope {
+        switch self {
+        case .archLbr, .unknownLbrLayout, .noLbrCallStack, .kvmIntelNotLoaded, .mediatedPmu, .kvmNoLbrFormat,
+             .kvmPerfCapsUnknown, .kvmNoPdcm, .kvmNoArchPmu, .lbrFormatMismatch, .hostLbrFormatUnknown,
+             .firmwareDebugctlLbr, .mediatedParamAbsent:
+            return .intelOnly
+        case .cpuidUnavailable, .notIntel, .kvmUnavailable, .kvmPmuDisabled, .kvmPmuUnknown, .noCorePmu,
+             .noBranchSampling, .noPerfmonPrivilege, .noImmediateExit, .noUserSpaceMsr, .noMsrFilter, .noHostProfile,
+             .nmiWatchdogCounter, .noKvmMsrTracepoint, .ignoreMsrs, .nestedVirtualization, .noBinaryStats, .modelOnly:
+            return .any
+        }
+    }
 }
 
 /// One finding: a blocker ("no, because …") or a caveat ("yes, but …").
@@ -64,6 +90,17 @@ public struct EligibilityReason: Hashable, Sendable, Codable, CustomStringConver
         self.code = code; self.message = message; self.reference = reference
     }
     public var description: String { "\(message) [\(reference)]" }
+    /// The vendors this finding concerns.
+    public var vendorScope: VendorScope { code.vendorScope }
+
+    /// `blockers` ordered for reading on this host: when one says the CPU is not Intel, it comes first, then the
+    /// vendor-neutral ones, then the Intel-only ones (each flagged: a consequence of the vendor); otherwise as given.
+    public static func orderedForHost(_ blockers: [EligibilityReason]) -> [(reason: EligibilityReason, intelOnlyOnThisHost: Bool)] {
+        guard let vendor = blockers.first(where: { $0.code == .notIntel }) else { return blockers.map { ($0, false) } }
+        let rest = blockers.filter { $0 != vendor }
+        return [(vendor, false)] + rest.filter { $0.vendorScope == .any }.map { ($0, false) }
+            + rest.filter { $0.vendorScope == .intelOnly }.map { ($0, true) }
+    }
 }
 
 /// The decision for one backend.

@@ -11,6 +11,8 @@
 // N ≥ 3 documents (or --matrix): a fleet matrix, rows scenario, columns (kernel release, host CPU, backend,
 // model), cells that differ from the first column marked.
 
+import LbrDocument
+import LbrScenarios
 import Foundation
 import Histogram
 import LbrCore
@@ -36,17 +38,17 @@ public enum Compare {
     public struct Document: RunDocumentProjection, Sendable {
         public struct Result: Decodable, Sendable {
             public struct Term: Decodable, Sendable { public var latency: JsonReport.TermDTO.Latency? }
-            public struct Signal: Decodable, Sendable { public var kind: String; public var vote: String }
+            public struct Signal: Decodable, Sendable { public var kind: SignalKind; public var vote: InferredVlbr }
             public struct Phase: Decodable, Sendable {
                 public var name: String
-                public var role: String
-                public var inferred: String
+                public var role: PhaseRole
+                public var inferred: InferredVlbr
                 public var signals: [Signal]
                 public var ground_truth: JsonReport.PhaseDTO.Truth?
             }
             public var scenario: String
-            public var status: String
-            public var outcome: String
+            public var status: ResultStatus
+            public var outcome: OutcomeCode
             public var duration_ms: Double
             public var terms: [Term]
             public var phases: [Phase]
@@ -58,8 +60,8 @@ public enum Compare {
             public init(from d: any Decoder) throws {
                 let c = try d.container(keyedBy: K.self)
                 scenario = try c.decode(String.self, forKey: .scenario)
-                status = try c.decode(String.self, forKey: .status)
-                outcome = try c.decode(String.self, forKey: .outcome)
+                status = try c.decode(ResultStatus.self, forKey: .status)
+                outcome = try c.decode(OutcomeCode.self, forKey: .outcome)
                 duration_ms = try c.decode(Double.self, forKey: .duration_ms)
                 // The fleet matrix needs outcomes and findings only: leave phases and terms undecoded.
                 let detail = d.userInfo[Compare.detailKey] as? Bool ?? true
@@ -70,7 +72,7 @@ public enum Compare {
             }
         }
         public var schema: String
-        public var backend: String
+        public var backend: BackendKind
         public var model: String?
         public var kernel_release: String
         public var repeats: Int
@@ -83,7 +85,7 @@ public enum Compare {
         public init(from d: any Decoder) throws {
             let c = try d.container(keyedBy: K.self)
             schema = try c.decode(String.self, forKey: .schema)
-            backend = try c.decode(String.self, forKey: .backend)
+            backend = try c.decode(BackendKind.self, forKey: .backend)
             model = try c.decodeIfPresent(String.self, forKey: .model)
             kernel_release = try c.decode(String.self, forKey: .kernel_release)
             repeats = try c.decode(Int.self, forKey: .repeats)
@@ -172,12 +174,12 @@ public enum Compare {
         public var kernel_release: String
         public var cpu: String
         public var hostname: String?
-        public var backend: String
+        public var backend: BackendKind
         public var model: String?
         public var repeats: Int
         /// "6.8.0-45-generic | GenuineIntel 6/0x55 | hw" (+ " | model" for hybrid/sim).
         public var label: String {
-            [kernel_release, cpu, backend] .joined(separator: " | ") + (model.map { " | \($0)" } ?? "")
+            [kernel_release, cpu, backend.rawValue].joined(separator: " | ") + (model.map { " | \($0)" } ?? "")
         }
     }
 
@@ -244,10 +246,10 @@ public enum Compare {
                     if summaries[f.kind] == nil, let s = f.summary { summaries[f.kind] = s }
                 }
             }
-            let timed = detail ? rs.filter { $0.status != "skip" && $0.runs == 1 } : []
+            let timed = detail ? rs.filter { $0.status != .skip && $0.runs == 1 } : []
             return ScenarioView(
                 scenario: name, runs: rs.reduce(0) { $0 + $1.runs },
-                outcomes: ranked(rs.map { ($0.outcome, $0.runs) }).map { ($0.value, $0.count) },
+                outcomes: ranked(rs.map { ($0.outcome.code, $0.runs) }).map { ($0.value, $0.count) },
                 phases: detail ? phaseViews(rs) : [], findings: findings, findingSummaries: summaries,
                 runTimesNs: timed.map { RepeatStatistics.nanoseconds(ms: $0.duration_ms) },
                 recoveryTscTicks: detail ? rs.flatMap { $0.terms.compactMap { $0.latency?.guest_tsc_ticks } } : [])
@@ -267,10 +269,15 @@ public enum Compare {
             let ps = by[name]!
             var kinds: [String] = []
             var votes: [String: [String]] = [:]
-            for p in ps { for s in p.signals { if votes[s.kind] == nil { kinds.append(s.kind) }; votes[s.kind, default: []].append(s.vote) } }
+            for p in ps {
+                for s in p.signals {
+                    if votes[s.kind.rawValue] == nil { kinds.append(s.kind.rawValue) }
+                    votes[s.kind.rawValue, default: []].append(s.vote.rawValue)
+                }
+            }
             return PhaseView(
-                name: name, inferred: ranked(ps.map(\.inferred)).first?.value ?? "unknown",
-                groundTruthVlbr: ranked(ps.compactMap { $0.ground_truth?.vlbr }).first?.value,
+                name: name, inferred: ranked(ps.map(\.inferred.rawValue)).first?.value ?? "unknown",
+                groundTruthVlbr: ranked(ps.compactMap { $0.ground_truth?.vlbr?.rawValue }).first?.value,
                 passthrough: ranked(ps.compactMap { $0.ground_truth?.passthrough.map { $0 ? "true" : "false" } }).first.map { $0.value == "true" },
                 signals: kinds.map { ($0, ranked(votes[$0]!).first!.value) })
         }

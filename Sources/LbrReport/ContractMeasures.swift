@@ -3,6 +3,7 @@
 // documents) can quote guest TSC spans, exits, kmsg lines, host samples and the timed steps without the raw
 // observation stream.
 
+import LbrDocument
 import LbrCore
 import LbrScenarios
 
@@ -74,7 +75,7 @@ enum ContractMeasures {
                         if whileRunning < overlaps.count { overlap = overlaps[whileRunning] }
                         whileRunning += 1
                     }
-                    m.timed_steps.append(.init(timing: timing.rawValue, step: step.description,
+                    m.timed_steps.append(.init(timing: timing, step: step.description,
                                                guest_tsc_begin: g.tscBegin, guest_tsc_end: g.tscEnd,
                                                exits: g.exits?.exits ?? 0, overlap: overlap,
                                                next_probe_tsc: nil, next_probe: nil))

@@ -3,6 +3,7 @@
 // <test name>`, so two invocations never share an id (KCIDB merges objects with equal ids). All strings are
 // printable ASCII except the newlines of `log_excerpt`, whose lines are at most `ReportSupport.maxLineBytes`.
 
+import LbrDocument
 import Foundation
 import LbrScenarios
 
@@ -77,7 +78,7 @@ public enum KcidbReport {
                            model: r.model.map(a), cpu: r.cpu, kernel_release: a(r.kernelRelease), repeat: r.repeatIndex + 1,
                            expectation: r.expectation.code, expected: r.expectation.expected.map(a), reason: r.reason.map(a),
                            run_id: report.runId.isEmpty ? nil : a(report.runId),
-                           findings: r.findings.map { .init(kind: $0.kind.rawValue, security_relevant: $0.kind.securityRelevant,
+                           findings: r.findings.map { .init(kind: $0.kind, security_relevant: $0.kind.securityRelevant,
                                                             phase: $0.phase, count: $0.count,
                                                             summary: ReportSupport.oneLine($0.summary),
                                                             example: $0.example.map(ReportSupport.oneLine)) },

@@ -7,6 +7,7 @@
 // runs' evidence was folded, and on saved `lbrprobe.run/2` documents (compare, --summary).
 
 import Histogram
+import LbrDocument
 import LbrScenarios
 
 /// Statistics over the repeated runs of each scenario.
@@ -120,10 +121,10 @@ public enum RepeatStatistics {
     /// The samples of a saved run document.
     public static func samples(_ doc: JsonReport.RunDocument) -> [RunSample] {
         doc.results.map { r in
-            var s = RunSample(scenario: r.scenario, outcome: r.outcome, status: r.status,
+            var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue,
                               durationNs: nanoseconds(ms: r.duration_ms), runs: r.runs ?? 1)
             for t in r.terms { if let l = t.latency { s.recoveryTscTicks = l.guest_tsc_ticks; s.recoveryExits = l.exits } }
-            s.takeoverBoundNs = r.phases.filter { $0.role == PhaseRole.contended.rawValue && $0.inferred == InferredVlbr.notActive.rawValue }
+            s.takeoverBoundNs = r.phases.filter { $0.role == .contended && $0.inferred == .notActive }
                 .map { nanoseconds(ms: $0.duration_ms) }
             return s
         }
@@ -255,25 +256,7 @@ public enum RepeatStatistics {
 
     // MARK: JSON (`repeat_statistics` of lbrprobe.run/2)
 
-    public struct ScenarioDTO: Codable, Sendable, Equatable {
-        public struct Outcome: Codable, Sendable, Equatable {
-            public var outcome: String; public var count: Int; public var share: Double
-            public var wilson95_low: Double; public var wilson95_high: Double
-        }
-        public struct Status: Codable, Sendable, Equatable { public var status: String; public var count: Int }
-        public struct Latency: Codable, Sendable, Equatable {
-            public var count: Int; public var unit: String
-            public var min, p50, p90, p99, max, mean: Double
-        }
-        public var scenario: String
-        public var runs: Int
-        public var outcomes: [Outcome]
-        public var statuses: [Status]
-        public var run_time: Latency?
-        public var recovery_tsc_ticks: Latency?
-        public var recovery_exits: Latency?
-        public var takeover_bound: Latency?
-    }
+    public typealias ScenarioDTO = RepeatStatisticsDTO
 
     public static func dto(_ stats: [ScenarioStatistics]) -> [ScenarioDTO] {
         func lat(_ p: Percentiles?) -> ScenarioDTO.Latency? {

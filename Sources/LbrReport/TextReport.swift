@@ -75,22 +75,20 @@ public enum TextReport {
         if report.availability.isAvailable {
             out.append("backend: \(report.backend.rawValue) available: \(report.availability.text)")
         } else {
-            let b = ReportSupport.blockers(report.availability.text)
+            let b = report.availability.blockers
             out.append("backend: \(report.backend.rawValue) UNAVAILABLE (\(b.count) blocker\(b.count == 1 ? "" : "s"); every scenario is skipped):")
-            out += b.map { "  - \($0)" }
+            out += ReportSupport.blockerLines(b)
         }
-        if let why = report.selectionReason {
-            let parsed = ReportSupport.selection(why)
-            out.append("selected because: \(parsed.head)")
-            for (kind, reasons) in parsed.passedOver {
-                out.append("\(kind) unavailable (\(reasons.count) blocker\(reasons.count == 1 ? "" : "s")):")
-                out += reasons.map { "  - \($0)" }
+        if let s = report.selection {
+            out.append("selected because: --backend auto chose \(s.chosen.rawValue): \(s.detail)")
+            for p in s.passedOver {
+                out.append("\(p.backend.rawValue) unavailable (\(p.reasons.count) blocker\(p.reasons.count == 1 ? "" : "s")):")
+                out += ReportSupport.blockerLines(p.reasons)
             }
-        }
-        if let f = report.fallback {
-            // The fallback's reason repeats the blockers listed just above: name the fallback only.
-            let head = f.components(separatedBy: ": ").first ?? f
-            out.append("FALLBACK: \(head)" + (report.selectionReason == nil ? ": \(f.dropFirst(head.count + 2))" : " (why: the blockers above)"))
+            if s.chosen != .hw {
+                // The fallback's reason is the blockers listed just above: name the fallback only.
+                out.append("FALLBACK: --backend auto fell back to \(s.chosen.rawValue) (why: the blockers above)")
+            }
         }
         if let f = report.expectFile {
             out.append("expectations: \(f) (PASS = a verdict was reached and matched its entry; FAIL = it did not)")

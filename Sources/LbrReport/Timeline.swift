@@ -4,6 +4,7 @@
 // kmsg lines and notes are capped. Wire form: `results[].timeline` (docs/run-format.md "Timeline").
 
 import LbrCore
+import LbrDocument
 import LbrScenarios
 
 /// Derives timeline events from a result.
@@ -35,11 +36,11 @@ public enum Timeline {
     /// The clock of a result's `t_ns`: hw stamps observations with the runner's monotonic clock; hybrid and
     /// sim stamp them with the kernel model's clock (which advances by the model's costs and the guest's
     /// commands), so phase boundaries are placed on that clock too.
-    public static func clock(_ r: ScenarioResult) -> String { r.backend == .hw ? "monotonic" : "model" }
+    public static func clock(_ r: ScenarioResult) -> TimelineClock { r.backend == .hw ? .monotonic : .model }
 
     /// The events of one result, sorted by time; nil when the result has no records (skipped, or its raw
     /// observations were not kept).
-    public static func events(_ r: ScenarioResult) -> (clock: String, events: [JsonReport.TimelineEventDTO], truncated: Int)? {
+    public static func events(_ r: ScenarioResult) -> (clock: TimelineClock, events: [JsonReport.TimelineEventDTO], truncated: Int)? {
         guard !r.records.isEmpty else { return nil }
         var b = Builder(result: r)
         b.build()
@@ -64,7 +65,7 @@ public enum Timeline {
         for u in s.unicodeScalars {
             if u.value >= 0x20 && u.value < 0x7f { out.unicodeScalars.append(u) }
             else if u == "\n" || u == "\t" { out += " " }
-            else if let a = ReportSupport.asciiSpellings[u] { out += a }
+            else if let a = AsciiText.spellings[u] { out += a }
             else { out += "_" }
         }
         return out

@@ -5,6 +5,7 @@
 // character references), hover titles with the full label, no external resources. A pure function of the
 // document (`JsonReport.RunDocument`): `lbrprobe timeline RUN.json -o FILE` and `run --timeline FILE` share it.
 
+import LbrDocument
 import LbrScenarios
 
 public enum TimelineSvg {
@@ -26,7 +27,7 @@ public enum TimelineSvg {
         body.append(text(12, y, head, size: 16, weight: "bold"))
         y += 18
         let clocks = Set(doc.results.compactMap(\.timeline_clock))
-        let clockNote = clocks.contains("model")
+        let clockNote = clocks.contains(.model)
             ? "Time axis per scenario: the kernel model's clock (hybrid/sim: model costs plus the guest's commands), from the scenario's start."
             : "Time axis per scenario: the host's monotonic clock, from the scenario's start."
         body.append(text(12, y, clockNote + " Axis: half linear time, half event order, so short bursts stay readable; tick labels are real times.", size: 11, fill: "#333"))
@@ -34,7 +35,7 @@ public enum TimelineSvg {
             // The blockers once, not in every panel.
             y += 16
             body.append(text(12, y, "backend \(doc.backend) unavailable; every scenario was skipped:", size: 12, weight: "bold", fill: "#b3261e"))
-            for b in ReportSupport.blockers(doc.availability.detail) {
+            for b in ReportSupport.blockerTexts(doc.availability.blockers ?? []) {
                 for line in wrap("- " + b, width: Int((width - 24) / 6.6)) { y += 14; body.append(text(24, y, line, size: 11, fill: "#333")) }
             }
         }
@@ -77,15 +78,15 @@ public enum TimelineSvg {
                          y y0: Double) -> (String, Double) {
         var out: [String] = []
         var y = y0 + 18
-        let status = r.status.uppercased()
+        let status = r.status.rawValue.uppercased()
         out.append("<g class=\"scenario\" id=\"scenario-\(esc(r.scenario))\">")
-        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status)))
+        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status.rawValue)))
         var sub = "\(String(format3(r.duration_ms))) ms wall"
         if runs > 1 {
             sub += "; shown: repeat \(r.repeat) of \(runs)"
             if let d = distribution { sub += "; outcomes: " + d.counts.map { "\($0.outcome) x\($0.count)" }.joined(separator: ", ") }
         }
-        if let c = r.timeline_clock { sub += "; clock: \(c)" }
+        if let c = r.timeline_clock { sub += "; clock: \(c.rawValue)" }
         if let t = r.timeline_truncated { sub += "; \(t) events not shown" }
         y += 15
         out.append(text(12, y, sub, size: 11, fill: "#555"))

@@ -13,14 +13,17 @@ import LbrCore
 public enum BackendAvailability: Hashable, Sendable, Codable {
     /// Usable; `detail` says what it will use (e.g. "Intel model 0x55, LBR format 5, 32 entries").
     case available(detail: String)
-    /// Not usable; `reason` is precise and actionable (e.g. "no LBR: /sys/bus/event_source/devices/cpu absent").
-    case unavailable(reason: String)
+    /// Not usable, with every blocker (each precise and actionable, with its reference section).
+    case unavailable([EligibilityReason])
 
     public var isAvailable: Bool { if case .available = self { return true }; return false }
+    /// The blockers; empty when available.
+    public var blockers: [EligibilityReason] { if case let .unavailable(b) = self { return b }; return [] }
+    /// One line: the detail, or the blockers joined by "; " (each `message [reference]`).
     public var text: String {
         switch self {
         case let .available(d): return d
-        case let .unavailable(r): return r
+        case let .unavailable(r): return r.map(\.description).joined(separator: "; ")
         }
     }
 }
@@ -103,22 +106,42 @@ extension ScenarioBackend {
     public var guestCodeRanges: [Range<UInt64>]? { nil }
 }
 
+/// What `--backend auto` chose, and the backends it passed over with their blockers.
+public struct AutoSelection: Hashable, Sendable, Codable {
+    public struct PassedOver: Hashable, Sendable, Codable {
+        public var backend: BackendKind
+        public var reasons: [EligibilityReason]
+        public init(backend: BackendKind, reasons: [EligibilityReason]) { self.backend = backend; self.reasons = reasons }
+    }
+    public var chosen: BackendKind
+    /// What the chosen backend will use (its availability detail).
+    public var detail: String
+    /// Better backends that are unavailable here, in the order they were tried.
+    public var passedOver: [PassedOver]
+    public init(chosen: BackendKind, detail: String, passedOver: [PassedOver]) {
+        self.chosen = chosen; self.detail = detail; self.passedOver = passedOver
+    }
+    /// One line: "hybrid: <detail> (hw unavailable: <blockers>)".
+    public var text: String {
+        let why = passedOver.map { "\($0.backend.rawValue) unavailable: " + $0.reasons.map(\.description).joined(separator: "; ") }
+        return "\(chosen.rawValue): \(detail)" + (why.isEmpty ? "" : " (" + why.joined(separator: "; ") + ")")
+    }
+}
+
 /// `--backend auto`: hw if available, else hybrid, else sim — with the reason for the choice.
 public enum BackendSelection {
     /// Picks the first available kind in the order hw, hybrid, sim.
     /// - Parameter availability: the availability of each kind the caller could construct.
-    /// - Returns: the chosen kind and a one-line reason naming why each better kind was passed over,
-    ///   or nil when none is available.
-    public static func auto(_ availability: [BackendKind: BackendAvailability]) -> (kind: BackendKind, reason: String)? {
-        var passed: [String] = []
+    /// - Returns: the chosen kind with the blockers of each better kind passed over, or nil when none is available.
+    public static func auto(_ availability: [BackendKind: BackendAvailability]) -> AutoSelection? {
+        var passed: [AutoSelection.PassedOver] = []
         for k in BackendKind.allCases {
             guard let a = availability[k] else { continue }
             switch a {
             case let .available(detail):
-                let why = passed.isEmpty ? "" : " (" + passed.joined(separator: "; ") + ")"
-                return (k, "\(k.rawValue): \(detail)\(why)")
-            case let .unavailable(reason):
-                passed.append("\(k.rawValue) unavailable: \(reason)")
+                return AutoSelection(chosen: k, detail: detail, passedOver: passed)
+            case let .unavailable(reasons):
+                passed.append(.init(backend: k, reasons: reasons))
             }
         }
         return nil

@@ -135,8 +135,10 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var backend: BackendKind
     public var model: String?
     public var availability: BackendAvailability
-    /// Why this backend was chosen (`--backend auto`), if the caller says.
-    public var selectionReason: String?
+    /// What `--backend auto` chose and passed over, if the caller says.
+    public var selection: AutoSelection?
+    /// Why this backend was chosen, one line (`--backend auto chose hybrid: ... (hw unavailable: ...)`).
+    public var selectionReason: String? { selection.map { "--backend auto chose " + $0.text } }
     public var cpu: Int
     public var kernelRelease: String
     public var repeats: Int
@@ -148,9 +150,12 @@ public struct RunReport: Hashable, Sendable, Codable {
     public var durationNs: UInt64
     /// The signal that stopped the run early, if one did.
     public var interruption: Interruption?
-    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr
-    /// and in every report.
-    public var fallback: String?
+    /// `--backend auto` fell back from what the user probably wanted (hw), and why; shown on stderr and in every
+    /// report.
+    public var fallback: String? {
+        guard let s = selection, s.chosen != .hw else { return nil }
+        return "--backend auto fell back to \(s.chosen.rawValue): \(s.text)"
+    }
 
     /// Runs the results stand for (`runsCovered` summed).
     public var runsReported: Int { results.reduce(0) { $0 + $1.runsCovered } }
@@ -165,14 +170,13 @@ public struct RunReport: Hashable, Sendable, Codable {
     /// The host the run ran on (nil when the caller did not say).
     public var host: HostIdentity?
 
-    public init(backend: BackendKind, model: String?, availability: BackendAvailability, selectionReason: String?,
+    public init(backend: BackendKind, model: String?, availability: BackendAvailability, selection: AutoSelection?,
                 cpu: Int, kernelRelease: String, repeats: Int, timeoutNs: UInt64, expectFile: String?,
                 results: ScenarioResults, startUnixNs: UInt64?, durationNs: UInt64, interruption: Interruption? = nil,
-                fallback: String? = nil, runId: String = RunId.unset, host: HostIdentity? = nil) {
+                runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.backend = backend; self.model = model; self.availability = availability
-        self.selectionReason = selectionReason; self.cpu = cpu; self.kernelRelease = kernelRelease
+        self.selection = selection; self.cpu = cpu; self.kernelRelease = kernelRelease
         self.repeats = repeats; self.timeoutNs = timeoutNs; self.expectFile = expectFile; self.results = results
-        self.fallback = fallback
         self.startUnixNs = startUnixNs; self.durationNs = durationNs; self.interruption = interruption
         self.runId = runId; self.host = host
     }
@@ -229,20 +233,19 @@ public struct RunOptions: Hashable, Sendable {
     public var timeoutNs: UInt64
     /// `uname -r` of the host (or whatever the caller wants reported).
     public var kernelRelease: String
-    public var selectionReason: String?
+    /// `RunReport.selection`.
+    public var selection: AutoSelection?
     public var expectFile: String?
-    /// `RunReport.fallback`.
-    public var fallback: String?
     // Copied into the report (the CLI fills them from the clock and the HostProbe profile).
     public var runId: String
     public var host: HostIdentity?
 
     public init(cpu: Int = 0, repeats: Int = 1, timeoutNs: UInt64 = 45_000_000_000, kernelRelease: String,
-                selectionReason: String? = nil, expectFile: String? = nil, fallback: String? = nil,
+                selection: AutoSelection? = nil, expectFile: String? = nil,
                 runId: String = RunId.unset, host: HostIdentity? = nil) {
         self.cpu = cpu; self.repeats = max(1, repeats); self.timeoutNs = timeoutNs
-        self.kernelRelease = kernelRelease; self.selectionReason = selectionReason; self.expectFile = expectFile
-        self.fallback = fallback; self.runId = runId; self.host = host
+        self.kernelRelease = kernelRelease; self.selection = selection; self.expectFile = expectFile
+        self.runId = runId; self.host = host
     }
 }
 
@@ -301,8 +304,8 @@ public struct Runner {
                 results.append(skipped(s, repeatIndex: 0, runs: all, reason: notRunReason(i, runs: all)))
                 continue
             }
-            if case let .unavailable(reason) = availability {
-                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(reason)"))
+            if !availability.isAvailable {
+                results.append(skipped(s, repeatIndex: 0, runs: all, reason: "backend \(backend.kind.rawValue) unavailable: \(availability.text)"))
                 continue
             }
             if case let .unsupported(reason) = backend.support(for: s) {
@@ -333,10 +336,10 @@ public struct Runner {
             }
         }
         return RunReport(backend: backend.kind, model: backend.modelName, availability: availability,
-                         selectionReason: options.selectionReason, cpu: options.cpu,
+                         selection: options.selection, cpu: options.cpu,
                          kernelRelease: options.kernelRelease, repeats: options.repeats, timeoutNs: options.timeoutNs,
                          expectFile: options.expectFile, results: results, startUnixNs: wall,
-                         durationNs: monotonicNs() &- t0, interruption: stoppedBy, fallback: options.fallback,
+                         durationNs: monotonicNs() &- t0, interruption: stoppedBy,
                          runId: options.runId, host: options.host)
     }
 

@@ -6,6 +6,7 @@
 import Foundation
 import LbrBackends
 import LbrCore
+import LbrDocument
 import LbrLinux
 import LbrModel
 import LbrReport

@@ -20,8 +20,8 @@ func benchScenarios() {
     print("scenarios: default set (\(set.count) scenarios), model mainline, cpu \(cpu), \(rounds) rounds")
     for kind in [BackendKind.hybrid, .sim] {
         guard let backend = try? Backends.make(kind: kind, model: "mainline", profile: profile) else { continue }
-        if case let .unavailable(reason) = backend.availability() {
-            print("  \(kind.rawValue): unavailable: \(reason)")
+        if case let a = backend.availability(), !a.isAvailable {
+            print("  \(kind.rawValue): unavailable: \(a.text)")
             continue
         }
         var totals: [Double] = []

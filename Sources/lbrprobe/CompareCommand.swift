@@ -1,5 +1,6 @@
 import ArgumentParser
 import LbrCore
+import LbrDocument
 import LbrReport
 import LbrScenarios
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LbrBackends
 import LbrCore
+import LbrDocument
 import LbrLinux
 import LbrModel
 import LbrReport
@@ -131,7 +132,7 @@ struct ContractCmd: ParsableCommand {
         var documents: [JsonReport.RunDocument] = []
         for m in modelList {
             let chosen: any ScenarioBackend
-            var reason: String?
+            var selection: AutoSelection?
             do {
                 if let kind = backend.kind {
                     chosen = try Backends.make(kind: kind, model: m, profile: profile, logger: logger)
@@ -141,13 +142,13 @@ struct ContractCmd: ParsableCommand {
                         throw BackendConfigError("--model all needs hybrid or sim, and --backend auto chose hw: pass --backend hybrid or sim")
                     }
                     chosen = pick.backend
-                    reason = "--backend auto chose " + pick.reason
+                    selection = pick.choice
                 }
             } catch let e as BackendConfigError {
                 throw ValidationError(e.message)
             }
             let options = RunOptions(cpu: cpu, repeats: 1, timeoutNs: UInt64(timeout * 1e9), kernelRelease: kernel,
-                                     selectionReason: reason, expectFile: nil, runId: Run.newRunId(),
+                                     selection: selection, expectFile: nil, runId: Run.newRunId(),
                                      host: Run.hostIdentity(profile))
             logger.notice("contract: running \(Catalog.defaultSet.count) scenario(s) on \(chosen.kind.rawValue)\(m.map { " model \($0)" } ?? "")")
             // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
@@ -157,7 +158,7 @@ struct ContractCmd: ParsableCommand {
             withExtendedLifetime(lock) {}
             if report.nothingRan {
                 let why: String
-                if case let .unavailable(r) = report.availability { why = r } else {
+                if !report.availability.isAvailable { why = report.availability.text } else {
                     why = report.results.first?.reason ?? "every scenario was skipped"
                 }
                 printError("lbrprobe contract: SKIP: backend \(chosen.kind.rawValue) cannot run here, no document written: \(why)")

@@ -53,7 +53,7 @@ struct List: ParsableCommand {
                                                    phases: $0.phases.map(\.name)) },
                 models: KernelVariant.allCases.map { .init(name: $0.name, summary: $0.summary, citation: $0.citation,
                                                            default: $0.name == Backends.defaultModel) },
-                backends: backends, auto: BackendSelection.auto(availability)?.reason)
+                backends: backends, auto: BackendSelection.auto(availability)?.text)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try OutputTargets.emit(String(decoding: try enc.encode(doc), as: UTF8.self) + "\n")
@@ -92,7 +92,7 @@ struct List: ParsableCommand {
             out.append("  \(pad(k.rawValue, 6))  \(a.isAvailable ? "available" : "unavailable"): \(a.text)")
         }
         if let pick = BackendSelection.auto(availability) {
-            out.append("  \(pad("auto", 6))  -> \(pick.reason)")
+            out.append("  \(pad("auto", 6))  -> \(pick.text)")
         }
         try OutputTargets.emit(out.joined(separator: "\n") + "\n")
     }

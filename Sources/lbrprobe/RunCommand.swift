@@ -172,21 +172,19 @@ struct Run: ParsableCommand {
         let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
 
         let chosen: any ScenarioBackend
-        var reason: String?
-        var fallback: String?
+        var selection: AutoSelection?
         do {
             if let kind = backend.kind {
                 chosen = try Backends.make(kind: kind, model: model, profile: profile, logger: logger)
             } else {
                 let pick = try Backends.auto(model: model, profile: profile, logger: logger)
                 chosen = pick.backend
-                reason = "--backend auto chose " + pick.reason
-                logger.notice("\(reason!)")
+                selection = pick.choice
+                logger.notice("--backend auto chose \(pick.choice.text)")
                 if pick.backend.kind != .hw {
-                    fallback = "--backend auto fell back to \(pick.backend.kind.rawValue): \(pick.reason)"
                     // One line: the blockers themselves are listed once, in the report.
-                    let passed = ReportSupport.selection(reason!).passedOver
-                        .map { "\($0.kind) unavailable (\($0.blockers.count) blocker\($0.blockers.count == 1 ? "" : "s"))" }
+                    let passed = pick.choice.passedOver
+                        .map { "\($0.backend.rawValue) unavailable (\($0.reasons.count) blocker\($0.reasons.count == 1 ? "" : "s"))" }
                     printError("lbrprobe: note: --backend auto fell back to \(pick.backend.kind.rawValue)"
                                + (passed.isEmpty ? "" : ": " + passed.joined(separator: ", ") + "; see the report"))
                 }
@@ -203,8 +201,8 @@ struct Run: ParsableCommand {
         let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)
         let kernel = profile.kernelRelease.value ?? "unknown"
         let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
-                                 kernelRelease: kernel, selectionReason: reason, expectFile: expect,
-                                 fallback: fallback, runId: Run.newRunId(), host: Run.hostIdentity(profile))
+                                 kernelRelease: kernel, selection: selection, expectFile: expect,
+                                 runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
         // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).

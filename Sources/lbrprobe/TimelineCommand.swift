@@ -1,5 +1,6 @@
 import ArgumentParser
 import LbrCore
+import LbrDocument
 import LbrReport
 
 /// `lbrprobe timeline RUN.json -o FILE`: draws a saved run as a self-contained SVG (a pure function of the

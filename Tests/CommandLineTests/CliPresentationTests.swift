@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import LbrDocument
 import LbrCore
 import LbrScenarios
 import LbrTestSupport

@@ -191,8 +191,9 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
     @Test func hwSkipsEveryScenarioWithTheEligibilityReason() throws {
         let b = try Backends.make(kind: .hw, model: nil, profile: ThisHost.profile)
         let e = Eligibility.hw(ThisHost.profile)
-        guard case let .unavailable(reason) = b.availability() else { Issue.record("hw available?"); return }
-        if !e.eligible { #expect(reason == e.blockers.map(\.description).joined(separator: "; ")) }
+        guard case let .unavailable(blockers) = b.availability() else { Issue.record("hw available?"); return }
+        if !e.eligible { #expect(blockers == e.blockers) }
+        let reason = b.availability().text
         let r = ThisHost.run(b)
         #expect(r.results.allSatisfy { $0.status == .skip && ($0.reason ?? "").contains(reason) })
         #expect(r.exitCode == .skip)
@@ -206,7 +207,9 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
             #expect(pick.backend.kind != .hw)
         }
         if ThisHost.hybridAvailable { #expect(pick.backend.kind == .hybrid) } else { #expect(pick.backend.kind == .sim) }
-        #expect(pick.reason.contains("hw unavailable"))
+        #expect(pick.choice.chosen == pick.backend.kind)
+        #expect(pick.choice.passedOver.first?.backend == .hw && pick.choice.passedOver.first?.reasons.isEmpty == false)
+        #expect(pick.choice.text.contains("hw unavailable"))
         #expect(throws: BackendConfigError.self) { _ = try Backends.make(kind: .sim, model: "nope", profile: ThisHost.profile) }
         #expect(Backends.modelNames.contains(Backends.defaultModel))
     }

@@ -6,6 +6,7 @@ import Foundation
 import LbrBackends
 import LbrReport
 import LbrTestSupport
+import LbrDocument
 import LbrCore
 import LbrModel
 import LbrScenarios

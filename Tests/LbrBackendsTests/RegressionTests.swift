@@ -3,6 +3,7 @@
 
 import Foundation
 import LbrBackends
+import LbrDocument
 import LbrCore
 import LbrLinux
 @testable import LbrReport

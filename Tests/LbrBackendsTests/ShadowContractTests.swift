@@ -1,5 +1,6 @@
 import Foundation
 import LbrBackends
+import LbrDocument
 import LbrCore
 import LbrModel
 import LbrReport

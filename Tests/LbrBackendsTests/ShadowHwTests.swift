@@ -1,5 +1,6 @@
 import LbrTestSupport
 import Foundation
+import LbrDocument
 @testable import LbrBackends
 import LbrCore
 import LbrModel

@@ -1,4 +1,5 @@
 import Foundation
+import LbrDocument
 import LbrCore
 @testable import LbrReport
 @testable import LbrScenarios

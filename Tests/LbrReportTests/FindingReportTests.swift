@@ -1,4 +1,5 @@
 import Foundation
+import LbrDocument
 import LbrCore
 import LbrScenarios
 import LbrTestSupport
@@ -34,7 +35,7 @@ import Testing
         #expect(try v.validate(obj).isEmpty)
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "mem")
         let f = doc.results.first { $0.scenario == "host-first" }!.findings
-        #expect(f.count == 1 && f[0].kind == "host-branch-leak" && f[0].count == 7 && f[0].security_relevant)
+        #expect(f.count == 1 && f[0].kind == .hostBranchLeak && f[0].count == 7 && f[0].security_relevant)
         #expect(doc.results.filter { $0.scenario != "host-first" }.allSatisfy { $0.findings.isEmpty })
     }
 }

@@ -72,7 +72,7 @@ enum Fixtures {
         b.throwIn["switch-retention"] = .timeout("guest did not answer within 45 s")
         b.inactive = ["slot-contention"]
         let exp = try! ExpectationSet.parse("slot-contention coexist\nguest-baseline vlbr-active\n")
-        let opts = RunOptions(cpu: 1, repeats: 1, kernelRelease: "6.18.0-test", selectionReason: "auto: no LBR here",
+        let opts = RunOptions(cpu: 1, repeats: 1, kernelRelease: "6.18.0-test", selection: AutoSelection(chosen: .hw, detail: "no LBR here", passedOver: []),
                               expectFile: "expectations/x.expect")
         return Runner(backend: b, options: opts, expectations: exp, wallClockUnixNs: { 1_700_000_000_123_456_789 })
             .run(Catalog.all)
@@ -80,7 +80,7 @@ enum Fixtures {
 
     static func unavailableReport() -> RunReport {
         let b = ReportFixtureBackend()
-        b.avail = .unavailable(reason: "no LBR: no Intel PMU (/sys/bus/event_source/devices/cpu absent)")
+        b.avail = .unavailable([.init(.noCorePmu, "no LBR: no Intel PMU (/sys/bus/event_source/devices/cpu absent)", ref: "§4")])
         return Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run(Catalog.all)
     }
 }

@@ -2,6 +2,7 @@
 // per scenario), runs not started are counted (one entry per scenario), and every writer stays consistent.
 
 import Foundation
+import LbrDocument
 import LbrCore
 import LbrReport
 @testable import LbrScenarios
@@ -14,7 +15,8 @@ struct FoldedResultsTests {
         let b = ReportFixtureBackend()
         b.inactive = ["slot-contention"]
         let n = 200
-        let report = Runner(backend: b, options: RunOptions(repeats: n, kernelRelease: "6.x", fallback: "--backend auto fell back to sim: test"))
+        let report = Runner(backend: b, options: RunOptions(repeats: n, kernelRelease: "6.x",
+                                                                 selection: AutoSelection(chosen: .sim, detail: "test", passedOver: [])))
             .run(Catalog.defaultSet)
         #expect(report.results.count == Catalog.defaultSet.count * n)
         let stored = report.results.storedCounts
@@ -30,7 +32,7 @@ struct FoldedResultsTests {
         // TAP: plan = lines, folded runs say where their evidence is.
         let tap = KtapParse(TapReport.render(report))
         #expect(tap.errors.isEmpty && tap.plan == report.results.count && tap.results.count == tap.plan)
-        #expect(TapReport.render(report).contains("# fallback: --backend auto fell back to sim: test"))
+        #expect(TapReport.render(report).contains("# fallback: --backend auto fell back to sim: sim: test"))
         #expect(TapReport.render(report).contains("# evidence: not kept for this run (same status and outcome as guest-baseline.r1"))
         // Streaming equals rendering whole.
         var streamed = ""
@@ -41,7 +43,7 @@ struct FoldedResultsTests {
         let v = SchemaValidator(schema: try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8)) as! [String: Any])
         let errors = try v.validate(obj)
         #expect(errors.isEmpty, "\(errors.prefix(5))")
-        #expect(obj["fallback"] as? String == "--backend auto fell back to sim: test")
+        #expect(obj["fallback"] as? String == "--backend auto fell back to sim: sim: test")
         let results = obj["results"] as! [[String: Any]]
         #expect(results[1]["evidence_folded_into"] as? String == "guest-baseline.r1")
         #expect(JUnitReport.render(report).components(separatedBy: "<testcase ").count - 1 == report.results.count)

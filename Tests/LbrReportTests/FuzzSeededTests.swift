@@ -3,6 +3,7 @@
 // deletions, splices, truncations) of real inputs.
 
 import Foundation
+import LbrDocument
 import LbrCore
 import LbrReport
 import LbrScenarios

@@ -4,6 +4,7 @@
 
 import Foundation
 import LbrCore
+import LbrDocument
 import LbrReport
 import LbrScenarios
 import LbrTestSupport

@@ -4,6 +4,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import LbrDocument
 import LbrCore
 @testable import LbrScenarios
 @testable import LbrReport
@@ -98,9 +99,9 @@ import LbrCore
         let r = Runner(backend: b, options: RunOptions(kernelRelease: "x")).run([Catalog.hostFirst])
         let d = JsonReport.document(r)
         let p = d.results[0].phases.first { $0.name == "contended" }!
-        #expect(p.inferred == "active")
-        #expect(p.agreeing.contains("tos-readback"))
-        #expect(p.ground_truth?.vlbr == "active")
+        #expect(p.inferred == .active)
+        #expect(p.agreeing.contains(.tosReadback))
+        #expect(p.ground_truth?.vlbr == .active)
         #expect(p.ground_truth?.agrees_with_inference == true)
         #expect(d.totals.pass == 1)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LbrDocument
 import LbrCore
 import LbrReport
 import LbrScenarios
@@ -11,7 +12,51 @@ import Testing
         let doc = try RunDocumentReader.decode(Data(text.utf8), source: "mem")
         #expect(doc.schema == RunDocumentReader.schema)
         #expect(doc.results.count == report.results.count)
-        #expect(doc.results.map(\.outcome) == report.results.map(\.outcome.code))
+        #expect(doc.results.map(\.outcome.code) == report.results.map(\.outcome.code))
+    }
+
+    /// Writing a read document again gives the same bytes: nothing is lost or reshaped by the typed model.
+    @Test func writeReadWriteIsLossless() throws {
+        let report = Fixtures.mixedReport()
+        for compact in [true, false] {
+            let text = try JsonReport.render(report, compact: compact)
+            let doc = try RunDocumentReader.decode(Data(text.utf8), source: "mem")
+            let enc = JSONEncoder()
+            enc.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes]
+                : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let again = String(decoding: try enc.encode(doc), as: UTF8.self) + "\n"
+            #expect(again == text)
+        }
+    }
+
+    /// A value outside a closed vocabulary (status, outcome term, phase role, signal kind, vote, vLBR state,
+    /// backend) is a one-line data error (exit 65) naming where it is, never a trap.
+    @Test func unknownVocabularyValueIsAOneLineDataError() throws {
+        let text = try JsonReport.render(Fixtures.mixedReport(), compact: true)
+        let replacements: [(String, String)] = [
+            ("\"status\":\"pass\"", "\"status\":\"passed\""),
+            ("\"backend\":\"sim\"", "\"backend\":\"qemu\""),
+            ("\"role\":\"contended\"", "\"role\":\"contention\""),
+            ("\"kind\":\"tos-readback\"", "\"kind\":\"tos-read\""),
+            ("\"vote\":\"active\"", "\"vote\":\"on\""),
+            ("\"inferred\":\"active\"", "\"inferred\":\"maybe\""),
+            ("\",\"outcome_detail\"", "+coexists\",\"outcome_detail\""),
+            ("\"code\":\"", "\"code\":\"x"),
+        ]
+        for (from, to) in replacements {
+            guard let r = text.range(of: from) else { Issue.record("fixture lacks \(from)"); continue }
+            let bad = text.replacingCharacters(in: r, with: to)
+            do {
+                _ = try RunDocumentReader.decode(Data(bad.utf8), source: "bad.json")
+                Issue.record("\(to) decoded")
+            } catch {
+                #expect(error.kind == .malformed)
+                #expect(error.exitCode == .dataError && error.exitCode.rawValue == 65)
+                #expect(!error.description.contains("\n"))
+                #expect(error.description.hasPrefix("bad.json: not a valid lbrprobe.run/2 document: "))
+                #expect(error.description.contains(" at ."), "\(error.description)")
+            }
+        }
     }
 
     @Test func badInputsGiveOneLineErrors() throws {

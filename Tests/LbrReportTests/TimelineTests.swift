@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import LbrDocument
 import LbrCore
 @testable import LbrScenarios
 @testable import LbrReport
@@ -31,7 +32,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let r = Fixtures.mixedReport()
         let res = try #require(r.results.first { $0.scenario == "host-first" })
         let t = try #require(Timeline.events(res))
-        #expect(t.clock == "model")
+        #expect(t.clock == .model)
         let phases = t.events.filter { $0.lane == Timeline.Lane.phase }.map(\.label)
         #expect(phases == res.records.map(\.phase))
         #expect(t.events.last?.lane == Timeline.Lane.outcome && t.events.last?.label == res.outcome.code)
@@ -95,7 +96,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let json = try JsonReport.render(report)
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "mem")
         let r = try #require(doc.results.first { $0.scenario == "host-first" })
-        #expect(r.timeline_clock == "model")
+        #expect(r.timeline_clock == .model)
         #expect((r.timeline ?? []).contains { $0.lane == Timeline.Lane.outcome })
         #expect(r.answer == "The guest got the LBRs (its LBR writes stuck) and the host's LBR event was starved.")
         // The picture of the saved document is the picture of the run (the renderer is a pure function).
@@ -105,17 +106,27 @@ final class XmlCheck: NSObject, XMLParserDelegate {
 
 @Suite struct TextSummaryTests {
     @Test func blockersAreOneLineEachAndVendorFirst() {
-        let reason = "no legacy LBR layout known for family 6 model 0xcf (Emerald Rapids); lbrprobe cannot place it [§5, §1.10]; kvm_intel is not loaded [§1]; no core PMU (cpu) [§4]"
-        #expect(ReportSupport.blockers(reason) == ["no legacy LBR layout known for family 6 model 0xcf (Emerald Rapids); lbrprobe cannot place it [§5, §1.10]",
-                                                   "kvm_intel is not loaded [§1]", "no core PMU (cpu) [§4]"])
-        let amd = "kvm_intel is not loaded [§1]; CPU vendor is AuthenticAMD; KVM's guest LBR (vLBR) exists only in kvm_intel [§1, §6.4]; no core PMU (cpu) [§4]; KVM-supported PERF_CAPABILITIES = 0x0 [§2]"
-        #expect(ReportSupport.blockers(amd) == ["CPU vendor is AuthenticAMD; KVM's guest LBR (vLBR) exists only in kvm_intel [§1, §6.4]",
-                                                "no core PMU (cpu) [§4]", "(Intel-only) kvm_intel is not loaded [§1]",
-                                                "(Intel-only) KVM-supported PERF_CAPABILITIES = 0x0 [§2]"])
-        let sel = ReportSupport.selection("--backend auto chose sim: model (hw unavailable: a [§1]; b [§2]; hybrid unavailable: c [§3])")
-        #expect(sel.head == "--backend auto chose sim: model")
-        #expect(sel.passedOver.map(\.kind) == ["hw", "hybrid"])
-        #expect(sel.passedOver.map(\.blockers) == [["a [§1]", "b [§2]"], ["c [§3]"]])
+        let layout = EligibilityReason(.unknownLbrLayout, "no legacy LBR layout known for family 6 model 0xcf (Emerald Rapids); lbrprobe cannot place it", ref: "§5, §1.10")
+        let module = EligibilityReason(.kvmIntelNotLoaded, "kvm_intel is not loaded", ref: "§1")
+        let pmu = EligibilityReason(.noCorePmu, "no core PMU (cpu)", ref: "§4")
+        #expect(ReportSupport.blockerTexts([layout, module, pmu]) == [
+            "no legacy LBR layout known for family 6 model 0xcf (Emerald Rapids); lbrprobe cannot place it [§5, §1.10]",
+            "kvm_intel is not loaded [§1]", "no core PMU (cpu) [§4]"])
+        let vendor = EligibilityReason(.notIntel, "CPU vendor is AuthenticAMD; KVM's guest LBR (vLBR) exists only in kvm_intel", ref: "§1, §6.4")
+        let caps = EligibilityReason(.kvmNoLbrFormat, "KVM-supported PERF_CAPABILITIES = 0x0", ref: "§2")
+        #expect(ReportSupport.blockerTexts([module, vendor, pmu, caps]) == [
+            "CPU vendor is AuthenticAMD; KVM's guest LBR (vLBR) exists only in kvm_intel [§1, §6.4]",
+            "no core PMU (cpu) [§4]", "(Intel-only) kvm_intel is not loaded [§1]",
+            "(Intel-only) KVM-supported PERF_CAPABILITIES = 0x0 [§2]"])
+        // The text report lists the passed-over backends from the typed selection.
+        var r = Fixtures.unavailableReport()
+        r.selection = AutoSelection(chosen: .sim, detail: "model", passedOver: [
+            .init(backend: .hw, reasons: [layout, pmu]), .init(backend: .hybrid, reasons: [module])])
+        let head = TextReport.headerLines(r)
+        #expect(head.contains("selected because: --backend auto chose sim: model"))
+        #expect(head.contains("hw unavailable (2 blockers):"))
+        #expect(head.contains("hybrid unavailable (1 blocker):"))
+        #expect(head.contains("FALLBACK: --backend auto fell back to sim (why: the blockers above)"))
     }
 
     @Test func unavailableReasonIsPrintedOnce() {

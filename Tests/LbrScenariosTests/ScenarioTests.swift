@@ -321,10 +321,10 @@ import LbrCore
 
     @Test func unavailableBackendSkipsEverythingWithExit4() {
         let b = ScriptedBackend(world: SignalWorld { _, _ in .active }, kind: .hw, model: nil)
-        b.avail = .unavailable(reason: "no LBR: host CPU is AMD family 25")
+        b.avail = .unavailable([.init(.notIntel, "CPU vendor is AuthenticAMD", ref: "§1")])
         let rep = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run(Catalog.all)
         #expect(rep.results.count == 9)
-        #expect(rep.results.allSatisfy { $0.status == .skip && $0.reason!.contains("AMD family 25") })
+        #expect(rep.results.allSatisfy { $0.status == .skip && $0.reason!.contains("CPU vendor is AuthenticAMD") })
         #expect(rep.exitCode == .skip)
         #expect(rep.exitCode.rawValue == 4)
         #expect(b.beginCount == 0)
@@ -417,14 +417,34 @@ import LbrCore
 
 @Suite struct SelectionTests {
     @Test func autoPicksTheBestAvailableAndSaysWhy() {
+        let noPmu = EligibilityReason(.noCorePmu, "no Intel PMU", ref: "§4")
         let a: [BackendKind: BackendAvailability] = [
-            .hw: .unavailable(reason: "no Intel PMU"), .hybrid: .available(detail: "/dev/kvm API 12"),
+            .hw: .unavailable([noPmu]), .hybrid: .available(detail: "/dev/kvm API 12"),
             .sim: .available(detail: "model"),
         ]
         let c = BackendSelection.auto(a)!
-        #expect(c.kind == .hybrid)
-        #expect(c.reason == "hybrid: /dev/kvm API 12 (hw unavailable: no Intel PMU)")
-        #expect(BackendSelection.auto([.hw: .available(detail: "Skylake")])!.kind == .hw)
-        #expect(BackendSelection.auto([.hw: .unavailable(reason: "x")]) == nil)
+        #expect(c.chosen == .hybrid)
+        #expect(c.passedOver == [.init(backend: .hw, reasons: [noPmu])])
+        #expect(c.text == "hybrid: /dev/kvm API 12 (hw unavailable: no Intel PMU [§4])")
+        #expect(BackendSelection.auto([.hw: .available(detail: "Skylake")])!.chosen == .hw)
+        #expect(BackendSelection.auto([.hw: .unavailable([noPmu])]) == nil)
+    }
+
+    /// The passed-over backends keep their typed blockers, each with its vendor scope: on an AMD host the
+    /// Intel-only ones are told apart by their code, and ordered after the vendor-neutral ones.
+    @Test func passedOverBackendsCarryTypedReasonsWithVendorScope() {
+        let vendor = EligibilityReason(.notIntel, "CPU vendor is AuthenticAMD", ref: "§1")
+        let module = EligibilityReason(.kvmIntelNotLoaded, "kvm_intel is not loaded", ref: "§1")
+        let perf = EligibilityReason(.noPerfmonPrivilege, "not root", ref: "§4")
+        let c = BackendSelection.auto([.hw: .unavailable([module, vendor, perf]), .sim: .available(detail: "model")])!
+        #expect(c.chosen == .sim)
+        #expect(c.passedOver.map(\.backend) == [.hw])
+        #expect(c.passedOver[0].reasons.map(\.code) == [.kvmIntelNotLoaded, .notIntel, .noPerfmonPrivilege])
+        #expect(c.passedOver[0].reasons.map(\.vendorScope) == [.intelOnly, .any, .any])
+        let ordered = EligibilityReason.orderedForHost(c.passedOver[0].reasons)
+        #expect(ordered.map(\.reason.code) == [.notIntel, .noPerfmonPrivilege, .kvmIntelNotLoaded])
+        #expect(ordered.map(\.intelOnlyOnThisHost) == [false, false, true])
+        // On an Intel host nothing is reordered or flagged.
+        #expect(EligibilityReason.orderedForHost([module, perf]).map(\.intelOnlyOnThisHost) == [false, false])
     }
 }

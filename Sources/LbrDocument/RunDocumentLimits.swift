@@ -11,7 +11,7 @@ public enum RunDocumentLimits {
     public static let maxTimelineNs: UInt64 = 1 << 62
 
     /// The first field out of range ("results[3].duration_ms = 1e+19 is outside [0, 1e12]"), nil if none.
-    public static func check(_ d: JsonReport.RunDocument) -> String? {
+    public static func check(_ d: RunDocument) -> String? {
         func ms(_ v: Double, _ at: @autoclosure () -> String) -> String? {
             v.isFinite && v >= 0 && v <= maxMs ? nil : "\(at()) = \(v) is outside [0, 1e12] ms"
         }

@@ -1,6 +1,6 @@
-// Reading `lbrprobe.run/2` documents back (for commands that are pure functions of saved runs: compare,
-// contract --from, timeline). The wire types are `JsonReport.RunDocument` and its DTOs: one definition
-// for writing and reading. Every failure is one line naming the file and what is wrong with it.
+// Reading run documents back (for commands that are pure functions of saved runs: compare, contract --from,
+// timeline). The wire types are `RunDocument` and its DTOs: one definition for writing and reading. Every
+// failure is one line naming the file and what is wrong with it, including a value outside a closed vocabulary.
 
 import Foundation
 import LbrCore
@@ -31,10 +31,10 @@ public protocol RunDocumentProjection: Decodable {
 /// Decodes run documents.
 public enum RunDocumentReader {
     /// The schema id this build reads and writes.
-    public static let schema = JsonReport.schemaId
+    public static let schema = RunDocument.schemaId
 
     /// Reads and decodes `path` (`-` is standard input).
-    public static func read(path: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+    public static func read(path: String) throws(RunDocumentError) -> RunDocument {
         try decode(try readData(path: path), source: path)
     }
 
@@ -42,19 +42,28 @@ public enum RunDocumentReader {
     /// decode more than `RunDocument` from one read, e.g. compare's findings).
     public static func readData(path: String) throws(RunDocumentError) -> Data {
         do {
+            // A regular file within the cap is mapped, not copied (the decoder reads the pages in place);
+            // standard input, FIFOs and devices are read with the cap (`</dev/zero` fails at its first byte).
+            if try BoundedInput.isRegularFile(path, limit: BoundedInput.documentLimit, what: "a run document") {
+                return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            }
             return Data(try BoundedInput.read(path, limit: BoundedInput.documentLimit, what: "a run document",
                                               firstByte: { $0 == UInt8(ascii: "{") ? nil : "not a run document: JSON object expected, the first byte is \(BoundedInput.byteText($0))" }))
+        } catch let e as BoundedInput.Failure {
+            throw RunDocumentError(kind: .unreadable, source: path, message: e.message)
         } catch {
-            throw RunDocumentError(kind: .unreadable, source: path, message: error.message)
+            let ns = error as NSError
+            let code = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map { Int32($0.code) } ?? EIO
+            throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(String(cString: strerror(code))) (errno \(code))")
         }
     }
 
     /// Decodes a document held in memory; `source` names it in errors.
-    public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+    public static func decode(_ data: Data, source: String) throws(RunDocumentError) -> RunDocument {
         if data.isEmpty { throw RunDocumentError(kind: .malformed, source: source, message: "empty file, not a run document") }
         // Fast path (compare reads many documents): a valid document of this schema decodes in one pass. Anything
         // else takes the diagnostic path below, which names what is wrong.
-        if let doc = try? JSONDecoder().decode(JsonReport.RunDocument.self, from: data), doc.schema == schema {
+        if let doc = try? JSONDecoder().decode(RunDocument.self, from: data), doc.schema == schema {
             return try inRange(doc, source: source)
         }
         let top: Any
@@ -72,10 +81,10 @@ public enum RunDocumentReader {
             let what = id.hasPrefix("lbrprobe.run/") ? "run document of schema \(id)"
                 : id.hasPrefix("lbrprobe.caps/") ? "caps document (\(id))" : "document of schema \(id)"
             throw RunDocumentError(kind: .wrongSchema, source: source,
-                                   message: "\(ReportSupport.oneLine(what)), this lbrprobe reads \(schema) only")
+                                   message: "\(AsciiText.oneLine(what)), this lbrprobe reads \(schema) only")
         }
         do {
-            return try inRange(try JSONDecoder().decode(JsonReport.RunDocument.self, from: data), source: source)
+            return try inRange(try JSONDecoder().decode(RunDocument.self, from: data), source: source)
         } catch let e as RunDocumentError { throw e } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
@@ -97,7 +106,7 @@ public enum RunDocumentReader {
     }
 
     /// `doc` if every number is in range (RunDocumentLimits), else a malformed-document error.
-    static func inRange(_ doc: JsonReport.RunDocument, source: String) throws(RunDocumentError) -> JsonReport.RunDocument {
+    static func inRange(_ doc: RunDocument, source: String) throws(RunDocumentError) -> RunDocument {
         if let why = RunDocumentLimits.check(doc) {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(why)")
         }
@@ -107,7 +116,7 @@ public enum RunDocumentReader {
     static func firstLine(_ e: any Error) -> String {
         let ns = e as NSError
         let s = (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
-        return ReportSupport.oneLine(String(s.prefix(200)).split(separator: "\n").first.map(String.init) ?? s)
+        return AsciiText.oneLine(String(s.prefix(200)).split(separator: "\n").first.map(String.init) ?? s)
     }
 
     static func describe(_ e: any Error) -> String {
@@ -118,7 +127,10 @@ public enum RunDocumentReader {
         case let .keyNotFound(k, ctx)?: return "missing field \(path(ctx.codingPath + [k]))"
         case let .typeMismatch(_, ctx)?: return "wrong type at \(path(ctx.codingPath))"
         case let .valueNotFound(_, ctx)?: return "null at \(path(ctx.codingPath))"
-        case let .dataCorrupted(ctx)?: return "corrupt value at \(path(ctx.codingPath))"
+        case let .dataCorrupted(ctx)?:
+            // e.g. a value outside a closed vocabulary: "Cannot initialize ResultStatus from invalid String value x".
+            let why = ctx.debugDescription.split(separator: "\n").first.map { AsciiText.oneLine(String($0.prefix(160))) }
+            return "\(why ?? "corrupt value") at \(path(ctx.codingPath))"
         default: return firstLine(e)
         }
     }

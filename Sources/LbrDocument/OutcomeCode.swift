@@ -1,0 +1,104 @@
+// The outcome vocabulary as it appears in a run document: one term (`coexist`, `recovered(lbr-msr-access)`) and a
+// scenario's outcome code (terms joined by `+`). Decoding an unknown term fails with a `DecodingError`, which
+// `RunDocumentReader` turns into its one-line error.
+
+import LbrScenarios
+
+/// One term of an outcome code, without latencies or reasons (those live in `TermDTO`).
+public enum OutcomeTerm: Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case guestWinsHostStarved, hostWinsVlbrError, coexist
+    case recovered(RecoveryPath)
+    case staysErrored, guestTraced, notTraced, retained, lost, vlbrActive, vlbrInactive, noGuestLbr
+    case unsupported, inconclusive, error
+
+    public static let allCases: [OutcomeTerm] =
+        [.guestWinsHostStarved, .hostWinsVlbrError, .coexist] + RecoveryPath.allCases.map(OutcomeTerm.recovered)
+        + [.staysErrored, .guestTraced, .notTraced, .retained, .lost, .vlbrActive, .vlbrInactive, .noGuestLbr,
+           .unsupported, .inconclusive, .error]
+
+    /// The term of a verdict's outcome.
+    public init(_ o: Outcome) {
+        switch o {
+        case .guestWinsHostStarved: self = .guestWinsHostStarved
+        case .hostWinsVlbrError: self = .hostWinsVlbrError
+        case .coexist: self = .coexist
+        case let .recovered(p, _): self = .recovered(p)
+        case .staysErrored: self = .staysErrored
+        case .guestTraced: self = .guestTraced
+        case .notTraced: self = .notTraced
+        case .retained: self = .retained
+        case .lost: self = .lost
+        case .vlbrActive: self = .vlbrActive
+        case .vlbrInactive: self = .vlbrInactive
+        case .noGuestLbr: self = .noGuestLbr
+        case .unsupported: self = .unsupported
+        case .inconclusive: self = .inconclusive
+        case .error: self = .error
+        }
+    }
+
+    /// The wire spelling (`Outcome.code`).
+    public var code: String {
+        switch self {
+        case .guestWinsHostStarved: return "guest-wins-host-starved"
+        case .hostWinsVlbrError: return "host-wins-vlbr-error"
+        case .coexist: return "coexist"
+        case let .recovered(p): return "recovered(\(p.rawValue))"
+        case .staysErrored: return "stays-errored"
+        case .guestTraced: return "guest-traced"
+        case .notTraced: return "not-traced"
+        case .retained: return "retained"
+        case .lost: return "lost"
+        case .vlbrActive: return "vlbr-active"
+        case .vlbrInactive: return "vlbr-inactive"
+        case .noGuestLbr: return "no-guest-lbr"
+        case .unsupported: return "unsupported"
+        case .inconclusive: return "inconclusive"
+        case .error: return "error"
+        }
+    }
+    public var description: String { code }
+
+    static let byCode: [Substring: OutcomeTerm] = Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.code), $0) })
+
+    /// The term spelled `code`, nil when it is not in the vocabulary.
+    public init?(code: Substring) {
+        guard let t = Self.byCode[code] else { return nil }
+        self = t
+    }
+}
+
+/// A scenario's outcome code: one or more terms, written joined by `+` (`host-wins-vlbr-error+recovered(lbr-msr-access)`).
+public struct OutcomeCode: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    public var terms: [OutcomeTerm]
+    public init(_ terms: [OutcomeTerm]) { self.terms = terms }
+    public init(_ term: OutcomeTerm) { self.terms = [term] }
+    public init(_ o: ScenarioOutcome) { self.terms = o.terms.map(OutcomeTerm.init) }
+
+    /// The code spelled `text`, nil when a term is not in the vocabulary.
+    public init?(code text: String) {
+        var terms: [OutcomeTerm] = []
+        for part in text.split(separator: "+", omittingEmptySubsequences: false) {
+            guard let t = OutcomeTerm(code: part) else { return nil }
+            terms.append(t)
+        }
+        self.terms = terms
+    }
+
+    public var code: String { terms.map(\.code).joined(separator: "+") }
+    public var description: String { code }
+    public static func < (a: OutcomeCode, b: OutcomeCode) -> Bool { a.code < b.code }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let s = try c.decode(String.self)
+        guard let v = OutcomeCode(code: s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown outcome code \(s)")
+        }
+        self = v
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(code)
+    }
+}
