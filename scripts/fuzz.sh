@@ -13,7 +13,8 @@
 # main), seeded from real inputs (expectations/*.expect, a rendered run document, encoded mailbox
 # pages) and run for RUNS inputs (default 1,000,000). A crash or a violated invariant stops the run with
 # libFuzzer's report and the crashing input in $OUT; the script then exits non-zero.
-# Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|mailbox ...]   env: RUNS=1000000 OUT=.build/fuzz
+# Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|mailbox ...]
+#   env: RUNS=1000000 OUT=.build/fuzz MAX_TIME=seconds per target (libFuzzer -max_total_time; stops earlier)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-1000000}
@@ -125,7 +126,7 @@ for t in "${targets[@]}"; do
     corpus=$(seed "$t")
     echo "fuzzing $t: $RUNS inputs"
     maxlen=4096; [ "$t" = rundoc-struct ] && maxlen=262144
-    if ! "$OUT/fuzz-$t" -runs="$RUNS" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
+    if ! "$OUT/fuzz-$t" -runs="$RUNS" ${MAX_TIME:+-max_total_time=$MAX_TIME} -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="$OUT/crash-$t-" -print_final_stats=1 "$corpus" > "$OUT/fuzz-$t.log" 2>&1; then
         echo "FAIL: $t (see $OUT/fuzz-$t.log)"; tail -30 "$OUT/fuzz-$t.log"; status=1; continue
     fi
