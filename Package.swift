@@ -18,7 +18,7 @@ import PackageDescription
 
 let package = Package(
     name: "lbrprobe",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)], // Synchronization (Mutex, Atomic) needs macOS 15; Linux is the target
     products: [
         .executable(name: "lbrprobe", targets: ["lbrprobe"]),
         .executable(name: "lbrbench", targets: ["lbrbench"]),
@@ -55,12 +55,13 @@ let package = Package(
         ]),
         // Backends
         .target(name: "LbrBackends", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "CLbrShim",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "CLbrGuest",
+            .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Executables
         .executableTarget(name: "lbrprobe", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "CLbrShim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -69,19 +70,26 @@ let package = Package(
         ]),
         // Tests (LbrTestSupport: what test targets share: the built CLI runner, this host's preconditions, recorded host
         // profiles, JSON Schema validation by the real jsonschema package, KTAP parser, repo file access)
-        .target(name: "LbrTestSupport", dependencies: ["LbrCore", "LbrScenarios", "LbrLinux", "LbrBackends"], path: "Tests/LbrTestSupport"),
+        .target(name: "LbrTestSupport", dependencies: ["LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends"], path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore", "LbrTestSupport"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
         .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"]),
         .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrDocument", "LbrReport", "LbrTestSupport"]),
-        .testTarget(name: "LbrLinuxTests", dependencies: ["LbrCore", "LbrLinux", "CLbrShim", "LbrTestSupport"]),
+        .testTarget(name: "LbrLinuxTests", dependencies: [
+            "LbrCore", "LbrLinux", "CLbrShim", "LbrTestSupport", .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
-            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport",
+            "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport", "CLbrGuest",
         ]),
         // The built lbrprobe binary, run as a user would (suites named by feature).
         .testTarget(name: "CommandLineTests", dependencies: [
-            "LbrCore", "LbrScenarios", "LbrBackends", "LbrTestSupport",
+            "LbrCore", "LbrScenarios", "LbrDocument", "LbrBackends", "LbrTestSupport",
         ]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every Swift target sees only the members of modules it imports itself (SE-0444).
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
+}

@@ -4,6 +4,8 @@ import LbrCore
 import LbrLinux
 import LbrScenarios
 import Logging
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,13 +19,16 @@ enum HwDuring {
     case preempt(PreemptingTask)
 }
 
-/// A value handed across the synchronous `whileRunning` / hog-prepare closures.
-/// `@unchecked Sendable`: written by the closure, read by the caller only after the closure returned
-/// (GuestVM.run returns after `whileRunning`; CpuHog.init returns after `prepare`; the hybrid backend
-/// hands the hog report out of `whileRunning` in one).
-final class HwSlot<T>: @unchecked Sendable {
-    var value: T?
+/// A value handed out of the synchronous `whileRunning` / hog-prepare closures (GuestVM.run returns after
+/// `whileRunning`; CpuHog.init returns after `prepare`; the hybrid backend hands the hog report out of
+/// `whileRunning` in one).
+final class HwSlot<T: Sendable>: Sendable {
+    private let slot = Mutex<T?>(nil)
     init() {}
+    var value: T? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
 }
 
 /// `@unchecked Sendable` wrapper for the run inside `whileRunning` (called synchronously, on the caller's thread).

@@ -15,6 +15,7 @@ import LbrLinux
 import LbrModel
 import LbrScenarios
 import Logging
+import Synchronization
 
 /// `hybrid`: the real KVM guest, the model as host perf + KVM vLBR.
 public typealias HybridBackend = ModelBackedBackend<KvmGuest>
@@ -150,10 +151,12 @@ public final class KvmGuest: ModelGuest {
 }
 
 /// The derived trace of the running command, split at its MSR instructions (read on the vCPU thread).
-final class TraceCursor: @unchecked Sendable {
-    private let lock = PthreadMutex()
-    private var segments: [[GuestBranch]] = []
-    private var next = 0
+final class TraceCursor: Sendable {
+    private struct State {
+        var segments: [[GuestBranch]] = []
+        var next = 0
+    }
+    private let state = Mutex(State())
     /// Loads `trace`: segment k = the branches before MSR instruction k; the last = after the last one.
     func load(_ trace: [PayloadTraceItem]) {
         var segs: [[GuestBranch]] = [[]]
@@ -163,31 +166,30 @@ final class TraceCursor: @unchecked Sendable {
             case .msr: segs.append([])
             }
         }
-        lock.withLock { segments = segs; next = 0 }
+        state.withLock { [segs] in $0 = State(segments: segs, next: 0) }
     }
     /// The branches before the next MSR instruction.
     func nextSegment() -> [GuestBranch] {
-        lock.withLock {
-            guard next < segments.count - 1 else { return [] }
-            defer { next += 1 }
-            return segments[next]
+        state.withLock { s in
+            guard s.next < s.segments.count - 1 else { return [] }
+            defer { s.next += 1 }
+            return s.segments[s.next]
         }
     }
     /// Every branch not handed out yet.
     func rest() -> [GuestBranch] {
-        lock.withLock {
-            guard next < segments.count else { return [] }
-            defer { next = segments.count }
-            return segments[next...].flatMap { $0 }
+        state.withLock { s in
+            guard s.next < s.segments.count else { return [] }
+            defer { s.next = s.segments.count }
+            return s.segments[s.next...].flatMap { $0 }
         }
     }
 }
 
 /// The MSR exits a real guest made (appended on the vCPU thread).
-final class OpLog: @unchecked Sendable {
-    private let lock = PthreadMutex()
-    private var list: [GuestMsrOp] = []
-    func append(_ op: GuestMsrOp) { lock.withLock { list.append(op) } }
-    func clear() { lock.withLock { list.removeAll() } }
-    var ops: [GuestMsrOp] { lock.withLock { list } }
+final class OpLog: Sendable {
+    private let list = Mutex<[GuestMsrOp]>([])
+    func append(_ op: GuestMsrOp) { list.withLock { $0.append(op) } }
+    func clear() { list.withLock { $0.removeAll() } }
+    var ops: [GuestMsrOp] { list.withLock { $0 } }
 }

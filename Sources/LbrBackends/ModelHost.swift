@@ -17,15 +17,16 @@ import LbrCore
 import LbrLinux
 import LbrModel
 import LbrScenarios
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The kernel model as the host side of a scenario (shared by `SimBackend` and `HybridBackend`).
 ///
-/// Thread safety: every method takes an internal lock, so the hybrid backend's MSR-exit handler (on the
+/// Thread safety: every method takes the state's `Mutex`, so the hybrid backend's MSR-exit handler (on the
 /// vCPU thread) and host actions taken while the guest runs (on the runner's thread) are serialized.
-public final class ModelHost: @unchecked Sendable {
+public final class ModelHost: Sendable {
     /// Model constants of the driver (not measurements; the same for sim and hybrid).
     public struct Timing: Hashable, Sendable {
         /// Guest time per payload instruction (≈1 instruction/ns on VMX hardware).
@@ -52,16 +53,20 @@ public final class ModelHost: @unchecked Sendable {
     /// the vCPU thread's real context switches as `.contextSwitches`.
     public let realContextSwitches: Bool
 
-    private let lock = PthreadMutex()
-    private var model: KernelModel
-    /// Open contenders in open order with their model events.
-    private var open: [(spec: ContenderSpec, contender: Contender, ids: [ModelEventID])] = []
-    /// Kernel log lines not yet drained by a `readKmsg` (the model logs them when KVM prints them).
-    private var kmsg: [TimedObservation] = []
-    private var pending: [TimedObservation] = []
-    private var exitsAtCommandStart: UInt64 = 0
-    private var trappedInCommand: UInt64 = 0
-    private var nextHostTask = 2
+    /// Everything the model side mutates, behind one lock.
+    private struct State {
+        var model: KernelModel
+        /// Open contenders in open order with their model events.
+        var open: [(spec: ContenderSpec, contender: Contender, ids: [ModelEventID])] = []
+        /// Kernel log lines not yet drained by a `readKmsg` (the model logs them when KVM prints them).
+        var kmsg: [TimedObservation] = []
+        var pending: [TimedObservation] = []
+        var exitsAtCommandStart: UInt64 = 0
+        var trappedInCommand: UInt64 = 0
+        var nextHostTask = 2
+        var commandsBegun = 0
+    }
+    private let state: Mutex<State>
 
     /// - Parameters:
     ///   - variant: the kernel variant the model follows.
@@ -73,47 +78,47 @@ public final class ModelHost: @unchecked Sendable {
                 realContextSwitches: Bool = false, era: ModelEra = .current, ratelimit: KmsgRatelimit? = nil) {
         self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
         self.realContextSwitches = realContextSwitches
-        self.model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0, era: era, ratelimit: ratelimit)
+        var model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0, era: era, ratelimit: ratelimit)
         // The vCPU thread starts blocked, waiting for its first command (VcpuThread).
         model.vcpuThreadBlocks(durationNs: 0)
+        state = Mutex(State(model: model))
     }
 
-    private var commandsBegun = 0
     /// Whether the guest command about to run is the payload's first (no `jmp g_cmd_loop` before it).
-    public var nextCommandIsFirst: Bool { lock.withLock { commandsBegun == 0 } }
+    public var nextCommandIsFirst: Bool { state.withLock { s in s.commandsBegun == 0 } }
 
     /// The guest's LBR layout, nil when the variant gives the guest no LBR (mediated §6.3, arch-LBR host §1.10).
     public var guestLayout: LbrLayout? { variant.guestHasLbr ? pmu.lbrLayout : nil }
 
     /// Ground truth (for tests and notes).
-    public var vlbrState: VlbrState { lock.withLock { model.vlbrState } }
-    public var nowNs: UInt64 { lock.withLock { model.nowNs } }
+    public var vlbrState: VlbrState { state.withLock { s in s.model.vlbrState } }
+    public var nowNs: UInt64 { state.withLock { s in s.model.nowNs } }
 
     // MARK: guest side
 
     /// Start of a guest command: KVM_RUN enters the guest (requests, passthrough decision, §1.5).
     public func beginGuestCommand() {
-        lock.withLock {
-            commandsBegun += 1
-            exitsAtCommandStart = model.stats.vmExits
-            trappedInCommand = 0
-            model.vcpuEnter()
-            collect()
+        state.withLock { s in
+            s.commandsBegun += 1
+            s.exitsAtCommandStart = s.model.stats.vmExits
+            s.trappedInCommand = 0
+            s.model.vcpuEnter()
+            collect(&s)
         }
     }
 
     /// One guest RDMSR/WRMSR (the payload's, or a real guest's MSR exit): KVM's handling in the model.
     public func guestMsr(_ op: GuestMsrOp, after branches: [GuestBranch] = []) -> MsrOutcome {
-        lock.withLock {
+        state.withLock { s in
             // The taken branches the guest executed before this MSR instruction (§9.3), under the same lock.
-            if !branches.isEmpty { model.guestTakenBranches(branches) }
+            if !branches.isEmpty { s.model.guestTakenBranches(branches) }
             let o: MsrOutcome
             switch op {
-            case let .read(i): o = model.guestRdmsr(i)
-            case let .write(i, v): o = model.guestWrmsr(i, v)
+            case let .read(i): o = s.model.guestRdmsr(i)
+            case let .write(i, v): o = s.model.guestWrmsr(i, v)
             }
-            if o.trapped { trappedInCommand &+= 1 }
-            collect()
+            if o.trapped { s.trappedInCommand &+= 1 }
+            collect(&s)
             return o
         }
     }
@@ -122,30 +127,30 @@ public final class ModelHost: @unchecked Sendable {
     /// the model records them iff guest DEBUGCTL.LBR=1 and LBR_SELECT lets them through (§9.3).
     public func guestTakenBranches(_ branches: [GuestBranch]) {
         guard !branches.isEmpty else { return }
-        lock.withLock {
-            model.guestTakenBranches(branches)
-            collect()
+        state.withLock { s in
+            s.model.guestTakenBranches(branches)
+            collect(&s)
         }
     }
 
     /// Guest TSC as the model sees it (1 GHz: the model clock in ns).
-    public func guestTsc() -> UInt64 { lock.withLock { model.nowNs } }
+    public func guestTsc() -> UInt64 { state.withLock { s in s.model.nowNs } }
 
     /// End of a guest command: the rest of its guest time, the DONE exit and return to user space
     /// (vcpu_put), then the VMM's turnaround on the vCPU thread. Returns the model's exit counters for it.
     @discardableResult
     public func endGuestCommand(_ request: GuestMailbox.Request?) -> ExitCounters {
-        lock.withLock {
+        state.withLock { s in
             if let request {
                 let ns = PayloadProgram.guestTimeNs(for: request, nsPerInstruction: timing.nsPerGuestInstruction)
-                if ns > 0 { model.advance(ns: ns) }
+                if ns > 0 { s.model.advance(ns: ns) }
             }
-            model.vcpuPut()
-            let exits = model.stats.vmExits &- exitsAtCommandStart
-            model.advance(ns: timing.vmmTurnaroundNs)
-            model.vcpuThreadBlocks(durationNs: timing.vcpuThreadWaitNs)
-            collect()
-            return ExitCounters(exits: exits, ioExits: 1, msrExits: trappedInCommand)
+            s.model.vcpuPut()
+            let exits = s.model.stats.vmExits &- s.exitsAtCommandStart
+            s.model.advance(ns: timing.vmmTurnaroundNs)
+            s.model.vcpuThreadBlocks(durationNs: timing.vcpuThreadWaitNs)
+            collect(&s)
+            return ExitCounters(exits: exits, ioExits: 1, msrExits: s.trappedInCommand)
         }
     }
 
@@ -154,44 +159,44 @@ public final class ModelHost: @unchecked Sendable {
     /// A host action between exits (`TimingMode.betweenExits`) or, when the guest is inside KVM_RUN,
     /// while it runs (`TimingMode.whileVcpuRuns`: an open becomes `installWhileRunning`, §3.5).
     public func host(_ action: HostAction, whileGuestRuns: Bool = false) {
-        lock.withLock {
+        state.withLock { s in
             switch action {
             case let .open(spec):
-                let c = resolve(spec)
-                let ids = whileGuestRuns ? model.installWhileRunning(c) : model.openHost(c, cpu: 0)
-                open.append((spec, c, ids))
+                let c = resolve(spec, &s)
+                let ids = whileGuestRuns ? s.model.installWhileRunning(c) : s.model.openHost(c, cpu: 0)
+                s.open.append((spec, c, ids))
             case let .close(spec):
-                if let i = open.firstIndex(where: { $0.spec == spec }) {
-                    for id in open[i].ids { model.close(id) }
-                    open.remove(at: i)
+                if let i = s.open.firstIndex(where: { $0.spec == spec }) {
+                    for id in s.open[i].ids { s.model.close(id) }
+                    s.open.remove(at: i)
                 } else {
-                    emitNote("close(\(spec)): not open")
+                    emitNote(&s, "close(\(spec)): not open")
                 }
             case .readContenders:
-                for o in open {
-                    for id in o.ids { _ = model.read(id) }
+                for o in s.open {
+                    for id in o.ids { _ = s.model.read(id) }
                     if o.contender.usesLbr {
                         // One summary per contender: sum the events' samples.
                         var total = HostSampleSummary(contender: o.contender.name, samples: 0, withBranches: 0,
                                                       emptyBranches: 0, guestAddresses: 0)
-                        let saved = model.logging
-                        model.logging = false
+                        let saved = s.model.logging
+                        s.model.logging = false
                         for id in o.ids {
-                            var s = model.drainSamples(id)
-                            s.contender = total.contender
-                            total = SampleAnalysis.merge(total, s)
+                            var samples = s.model.drainSamples(id)
+                            samples.contender = total.contender
+                            total = SampleAnalysis.merge(total, samples)
                         }
-                        model.logging = saved
-                        pending.append(TimedObservation(timeNs: model.nowNs, .hostSamples(total)))
+                        s.model.logging = saved
+                        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .hostSamples(total)))
                     }
                 }
             case .readKmsg:
                 break
             }
-            collect()
+            collect(&s)
             if case .readKmsg = action {
-                pending += kmsg
-                kmsg.removeAll()
+                s.pending += s.kmsg
+                s.kmsg.removeAll()
             }
         }
     }
@@ -199,76 +204,76 @@ public final class ModelHost: @unchecked Sendable {
     /// A host task pinned to the vCPU's CPU preempts the loaded vCPU thread (`TimingMode.preemption`,
     /// §1.6, §8.4). `.lbrCallStackTask` runs with a task-scoped LBR call-stack event (2018 seed, §3.4).
     public func preempt(by task: PreemptingTask) {
-        lock.withLock {
+        state.withLock { s in
             switch task {
             case .cpuHog:
-                model.preemptVcpu(byHostTask: .hostTask, durationNs: timing.preemptionNs)
+                s.model.preemptVcpu(byHostTask: .hostTask, durationNs: timing.preemptionNs)
             case .lbrCallStackTask:
-                let t = ModelTask(nextHostTask)
-                nextHostTask += 1
-                let ids = model.openHost(.lbrCallStackTask, cpu: 0, task: t)
-                model.preemptVcpu(byHostTask: t, durationNs: timing.preemptionNs)
-                for id in ids { model.close(id) }
+                let t = ModelTask(s.nextHostTask)
+                s.nextHostTask += 1
+                let ids = s.model.openHost(.lbrCallStackTask, cpu: 0, task: t)
+                s.model.preemptVcpu(byHostTask: t, durationNs: timing.preemptionNs)
+                for id in ids { s.model.close(id) }
             }
-            collect()
+            collect(&s)
         }
     }
 
     /// The contender a spec stands for on the model's PMU (`.everyCounter` → one event per GP and fixed counter).
-    func resolve(_ spec: ContenderSpec) -> Contender {
+    private func resolve(_ spec: ContenderSpec, _ s: inout State) -> Contender {
         switch spec {
         case let .contender(c): return c
         case .everyCounter:
             let c = Contender.counterExhaustion(gp: pmu.gpCounters, fixed: pmu.fixedCounters)
-            emitNote("\(spec) resolved to \(c.name) (model PMU: \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters)")
+            emitNote(&s, "\(spec) resolved to \(c.name) (model PMU: \(pmu.gpCounters) GP + \(pmu.fixedCounters) fixed counters)")
             return c
         }
     }
 
     /// Observations since the last drain, in time order.
     public func drain() -> [TimedObservation] {
-        lock.withLock {
-            collect()
-            defer { pending.removeAll() }
-            return pending
+        state.withLock { s in
+            collect(&s)
+            defer { s.pending.removeAll() }
+            return s.pending
         }
     }
 
     /// Closes whatever is still open and returns the remaining observations, including undrained kmsg lines.
     public func finish() -> [TimedObservation] {
-        lock.withLock {
-            for o in open { for id in o.ids { model.close(id) } }
-            open.removeAll()
-            if model.isLoaded { model.vcpuPut() }
-            model.syncRatelimitClock()
-            collect()
-            pending += kmsg
-            kmsg.removeAll()
-            defer { pending.removeAll() }
-            return pending
+        state.withLock { s in
+            for o in s.open { for id in o.ids { s.model.close(id) } }
+            s.open.removeAll()
+            if s.model.isLoaded { s.model.vcpuPut() }
+            s.model.syncRatelimitClock()
+            collect(&s)
+            s.pending += s.kmsg
+            s.kmsg.removeAll()
+            defer { s.pending.removeAll() }
+            return s.pending
         }
     }
 
     /// Appends an observation from the backend itself (e.g. a real measurement) at the model's time.
     public func append(_ o: Observation) {
-        lock.withLock { pending.append(TimedObservation(timeNs: model.nowNs, o)) }
+        state.withLock { s in s.pending.append(TimedObservation(timeNs: s.model.nowNs, o)) }
     }
 
-    // MARK: private (lock held)
+    // MARK: private (on the locked state)
 
-    private func emitNote(_ s: String) {
-        pending.append(TimedObservation(timeNs: model.nowNs, .note(s)))
+    private func emitNote(_ s: inout State, _ text: String) {
+        s.pending.append(TimedObservation(timeNs: s.model.nowNs, .note(text)))
     }
 
     /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
-    private func collect() {
-        for t in model.drainObservations() {
+    private func collect(_ s: inout State) {
+        for t in s.model.drainObservations() {
             switch t.observation {
-            case .kmsg: kmsg.append(t)
+            case .kmsg: s.kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:
-                pending.append(TimedObservation(timeNs: t.timeNs,
+                s.pending.append(TimedObservation(timeNs: t.timeNs,
                     .note("model: vCPU thread switched out and back (\(n) context switches)")))
-            default: pending.append(t)
+            default: s.pending.append(t)
             }
         }
     }

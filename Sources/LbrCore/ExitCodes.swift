@@ -12,6 +12,10 @@ public enum LbrExitCode: Int32, Sendable {
     case usage = 64
     /// Input file unreadable or malformed (EX_DATAERR / EX_NOINPUT class), e.g. a bad `--expect` file.
     case dataError = 65
+    /// The operating system refused a resource lbrprobe needs to start its work (EX_OSERR): a thread could not
+    /// be created (`pthread_create` EAGAIN: RLIMIT_NPROC reached, or no address space left under RLIMIT_AS), checked
+    /// before a hybrid/hw `run` or `contract` and before `compare` reads its documents.
+    case osError = 71
     /// Output file could not be written (EX_CANTCREAT).
     case cannotCreate = 73
     /// Writing a report failed after the run (EX_IOERR): standard output closed (EBADF), full (ENOSPC) or a

@@ -118,10 +118,8 @@ public struct ThreadScheduling: Hashable, Sendable, Codable, CustomStringConvert
 /// report; `deinit` stops. A hog is single-use: one trigger, one busy phase. The hog thread blocks
 /// SIGINT/SIGTERM (the process handles them on its main side, conventions "Signals").
 ///
-/// `@unchecked Sendable`: the shared state is the `Atomic` stop flag and the `Monitor`-guarded
-/// hand-shake (start, trigger, stop); the report is written by the thread before it exits and read only
-/// after `pthread_join`.
-public final class CpuHog: @unchecked Sendable {
+/// Sendable: the hog thread's state is in `Shared` (see there); the join is guarded by a `Mutex`.
+public final class CpuHog: Sendable {
     /// The scheduling the hog takes before parking.
     public enum Policy: Hashable, Sendable {
         /// SCHED_FIFO priority 1 when permitted (CAP_SYS_NICE or RLIMIT_RTPRIO): woken on the vCPU's CPU
@@ -205,6 +203,9 @@ public final class CpuHog: @unchecked Sendable {
 
     private enum Phase { case starting, parked, triggered, stopping }
 
+    /// `@unchecked Sendable`: the shared state is the `Atomic` stop flag and the `Monitor`-guarded hand-shake
+    /// (start, trigger, stop, with its condition variable); the report is written by the thread before it
+    /// exits and read only after `pthread_join`.
     private final class Shared: @unchecked Sendable {
         let cpu: Int
         let policy: Policy
@@ -237,10 +238,9 @@ public final class CpuHog: @unchecked Sendable {
     public let scheduling: ThreadScheduling
     public let fifo: Bool
     private let shared: Shared
-    private var thread = pthread_t()
-    private let joinLock = Monitor()
-    private var joined = false
-    private var finalReport: Report?
+    /// The thread until joined, then its final report.
+    private enum Join { case running(pthread_t), joined(Report) }
+    private let join: Mutex<Join>
 
     /// Creates the hog and returns once it is parked.
     ///
@@ -260,6 +260,8 @@ public final class CpuHog: @unchecked Sendable {
         s.name = name
         self.cpu = cpu
         self.shared = s
+        // SAFETY: the +1 reference travels to the thread, which takes it back (`takeRetainedValue`) exactly once;
+        // if the thread is not created, it is released here instead.
         let box = Unmanaged.passRetained(s).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { raw in
@@ -271,7 +273,6 @@ public final class CpuHog: @unchecked Sendable {
             Unmanaged<Shared>.fromOpaque(box).release()
             throw LinuxError(.init(rawValue: rc), "pthread_create(cpu hog)")
         }
-        thread = t
         let (err, report): (LinuxError?, Report) = s.monitor.withLock {
             while s.phase == .starting { s.monitor.wait() }
             return (s.startError, s.report)
@@ -280,10 +281,11 @@ public final class CpuHog: @unchecked Sendable {
         self.scheduling = report.scheduling ?? ThreadScheduling(policy: 0, priority: 0, nice: 0)
         self.fifo = report.fifo
         if let err {
-            pthread_join(thread, nil)
-            joined = true
+            pthread_join(t, nil)
+            join = Mutex(.joined(report))
             throw err
         }
+        join = Mutex(.running(t))
     }
 
     deinit { _ = stop() }
@@ -408,17 +410,21 @@ public final class CpuHog: @unchecked Sendable {
     public func stop() -> Report { end(stopping: true) }
 
     private func end(stopping: Bool) -> Report {
-        joinLock.withLock {
-            if let r = finalReport { return r }
-            shared.monitor.withLock {
-                if shared.phase == .parked || shared.phase == .starting { shared.phase = .stopping }
-                shared.monitor.broadcast()
+        join.withLock { join in
+            switch join {
+            case let .joined(r):
+                return r
+            case let .running(thread):
+                shared.monitor.withLock {
+                    if shared.phase == .parked || shared.phase == .starting { shared.phase = .stopping }
+                    shared.monitor.broadcast()
+                }
+                if stopping { shared.stop.store(true, ordering: .relaxed) }
+                pthread_join(thread, nil)
+                let r = shared.report
+                join = .joined(r)
+                return r
             }
-            if stopping { shared.stop.store(true, ordering: .relaxed) }
-            if !joined { pthread_join(thread, nil); joined = true }
-            let r = shared.report
-            finalReport = r
-            return r
         }
     }
 }

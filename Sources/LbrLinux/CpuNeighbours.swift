@@ -33,6 +33,7 @@ public enum CpuNeighbours {
         guard let tasks = opendir("/proc/\(pid)/task") else { return true }
         defer { closedir(tasks) }
         while let t = readdir(tasks) {
+            // SAFETY: `t` is the entry readdir just returned (valid until the next readdir); d_name is NUL-terminated.
             let tid = withUnsafePointer(to: t.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
             guard Int(tid) != nil, let status = Sysfs().raw("/proc/\(pid)/task/\(tid)/status").value else { continue }
             for line in status.split(separator: "\n") where line.hasPrefix("Cpus_allowed_list:") {

@@ -40,6 +40,7 @@ public final class GuestMemory: @unchecked Sendable {
             if let p = Numa.allocate(bytes: size, onNode: node) {
                 base = p
                 placement = .numaNode(node)
+                // SAFETY: numa_alloc_onnode returned `size` writable bytes owned by this object until deinit.
                 base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
                 return
             }
@@ -47,6 +48,7 @@ public final class GuestMemory: @unchecked Sendable {
         } else {
             reason = "node of CPU \(cpu) unknown"
         }
+        // SAFETY: a fresh private anonymous mapping (zero-filled), owned by this object and unmapped only in deinit.
         let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         if p == MAP_FAILED || p == nil { throw LinuxError.current("mmap(guest memory, \(size))") }
         base = p!
@@ -54,6 +56,8 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     deinit {
+        // SAFETY: frees exactly the allocation made in init, once; KVM no longer uses it (GuestVM closes the VM fd
+        // before it releases guest memory) and `bytes`/`all` views must not outlive this object (their contract).
         switch placement {
         case .numaNode: Numa.free(base, bytes: size)
         case .mmapFallback: _ = munmap(base, size)
@@ -64,9 +68,11 @@ public final class GuestMemory: @unchecked Sendable {
     /// never guest-controlled: guest-supplied offsets are validated before use).
     public func bytes(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer {
         precondition(offset >= 0 && count >= 0 && offset <= size && count <= size - offset, "guest memory range")
+        // SAFETY: the precondition keeps `[offset, offset + count)` inside the `size` bytes allocated at init.
         return UnsafeMutableRawBufferPointer(start: base + offset, count: count)
     }
 
     /// All of guest memory.
+    // SAFETY: exactly the `size` bytes allocated at init; valid while this object lives.
     public var all: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: size) }
 }

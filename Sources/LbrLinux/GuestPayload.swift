@@ -12,11 +12,13 @@ public enum GuestPayload {
     public static let stackTop = UInt64(LBR_GUEST_STACK_TOP)
 
     static func offset(_ i: Int32) -> UInt64 {
+        // SAFETY: `lbr_guest_offsets` is a C array of UInt32 indexed by the `i` the enum defines (inside its bounds).
         withUnsafeBytes(of: lbr_guest_offsets) { UInt64($0.load(fromByteOffset: 4 * Int(i), as: UInt32.self)) }
     }
 
     /// The payload code bytes.
     public static var code: UnsafeRawBufferPointer {
+        // SAFETY: the payload image is a read-only array in the binary, `size` bytes long, alive for the process.
         UnsafeRawBufferPointer(start: UnsafeRawPointer(lbr_guest_image.start), count: Int(lbr_guest_image.size))
     }
 
@@ -40,6 +42,7 @@ public enum GuestPayload {
 
     /// Handlers of vectors 0..31 (IDT targets).
     public static var vectorHandlers: [UInt64] {
+        // SAFETY: a C array of LBR_GUEST_NUM_VECTORS UInt32 values; only those are read.
         withUnsafeBytes(of: lbr_guest_vector_offsets) { raw in
             (0..<Int(LBR_GUEST_NUM_VECTORS)).map { loadAddress + UInt64(raw.load(fromByteOffset: 4 * $0, as: UInt32.self)) }
         }
@@ -47,6 +50,7 @@ public enum GuestPayload {
 
     /// The branch pattern's taken jmps in execution order: (FROM = the jmp, TO = its target).
     public static var branchSites: [(from: UInt64, to: UInt64)] {
+        // SAFETY: a C array of UInt32 (from, to) pairs; only the pairs it declares are read.
         withUnsafeBytes(of: lbr_guest_branch_sites) { raw in
             (0..<Int(LBR_GUEST_NUM_BRANCH_SITES)).map {
                 (loadAddress + UInt64(raw.load(fromByteOffset: 8 * $0, as: UInt32.self)),

@@ -1,6 +1,8 @@
 import CLbrGuest
 import CLbrShim
 import LbrCore
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,8 +57,9 @@ public struct ExitLoopResult: Hashable, Sendable {
 /// KVM_EXIT_INTERNAL_ERROR end as `.error` with their reasons and make the VM unusable.
 ///
 /// `@unchecked Sendable`: mutable state (`resources`, `seq`, the kick/active flags, counters) is
-/// guarded by `state` (a pthread mutex); commands and `close()` are serialized by `commandLock`;
-/// the `Vcpu` is only touched by jobs on the vCPU thread.
+/// guarded by `state` (a `Monitor`: its condition variable wakes `drive` when the vCPU thread starts a
+/// command); commands and `close()` are serialized by `commandLock` (a `Mutex`); the `Vcpu` is only
+/// touched by jobs on the vCPU thread.
 public final class GuestVM: @unchecked Sendable {
     /// Everything that must be released on close, in this order: vCPU (on its thread), thread,
     /// stats fd, VM fd, /dev/kvm fd, guest memory.
@@ -91,14 +94,17 @@ public final class GuestVM: @unchecked Sendable {
     private let singleStep: Bool
     private var singleStepArmed = false
 
-    private let commandLock = Monitor()
+    /// Serializes commands, host-initiated vCPU ioctls and `close()` (held for a whole command).
+    private let commandLock = Mutex<Void>(())
+    /// Guards the fields below; its condition variable wakes `drive` when the vCPU thread starts a command.
     private let state = Monitor()
     // Guarded by `state`:
     private var resources: Resources?
     private var seq: UInt32 = 0
     private var commandActive = false
     private var startedSeq: UInt32 = 0
-    private var activeRun: UnsafeMutablePointer<kvm_run>?
+    /// Published by the vCPU thread only while it runs a command (the `VcpuExitRequester` rule).
+    private var exitRequester: VcpuExitRequester?
     private var kickRequested = false
     private var deadReason: String?
     private var msrExitsTotal: UInt64 = 0
@@ -199,7 +205,7 @@ public final class GuestVM: @unchecked Sendable {
 
     /// Releases everything. Idempotent; waits for a running command to finish.
     public func close() {
-        commandLock.withLock {
+        commandLock.withLock { _ in
             let res: Resources? = state.withLock {
                 defer { resources = nil }
                 return resources
@@ -230,6 +236,7 @@ public final class GuestVM: @unchecked Sendable {
     public static func writeImage(into mem: UnsafeMutableRawBufferPointer) {
         LongMode.writeTables(into: mem, vectorTargets: GuestPayload.vectorHandlers)
         let code = GuestPayload.code
+        // SAFETY: rebasing a slice traps if the payload does not fit in `mem`; copyMemory copies `code.count` bytes.
         let dst = UnsafeMutableRawBufferPointer(rebasing: mem[Int(GuestPayload.loadAddress)..<(Int(GuestPayload.loadAddress) + code.count)])
         dst.copyMemory(from: code)
     }
@@ -241,6 +248,7 @@ public final class GuestVM: @unchecked Sendable {
         -> (image: [UInt8], memoryBytes: Int, sregs: [UInt8], regs: [UInt8]) {
         let memoryBytes = Int(LBR_GUEST_MIN_MEMORY)
         var ram = [UInt8](repeating: 0, count: memoryBytes)
+        // SAFETY: `mem` is the array's own storage for the closure; the mailbox slice is bounds-checked by rebasing.
         ram.withUnsafeMutableBytes { mem in
             writeImage(into: mem)
             GuestMailbox.encode(request, seq: seq,
@@ -317,13 +325,14 @@ public final class GuestVM: @unchecked Sendable {
     }
 
     /// Runs `body` with the vCPU on its thread (serialized with commands).
-    private func onVcpu<R>(_ body: (Vcpu) throws(LinuxError) -> R) throws(LinuxError) -> R {
-        commandLock.lock(); defer { commandLock.unlock() }
-        guard let res = state.withLock({ resources }) else { throw LinuxError(.badFileDescriptor, "guest VM closed") }
-        let r = res.thread.perform { () -> Result<R, LinuxError> in
-            guard let v = res.vcpu else { return .failure(LinuxError(.badFileDescriptor, "vCPU closed")) }
-            do throws(LinuxError) { return .success(try body(v)) } catch { return .failure(error) }
-        } ?? .failure(LinuxError(.ioError, "vCPU thread stopped"))
+    private func onVcpu<R: Sendable>(_ body: (Vcpu) throws(LinuxError) -> R) throws(LinuxError) -> R {
+        let r: Result<R, LinuxError> = commandLock.withLock { _ in
+            guard let res = state.withLock({ resources }) else { return .failure(LinuxError(.badFileDescriptor, "guest VM closed")) }
+            return res.thread.perform { () -> Result<R, LinuxError> in
+                guard let v = res.vcpu else { return .failure(LinuxError(.badFileDescriptor, "vCPU closed")) }
+                do throws(LinuxError) { return .success(try body(v)) } catch { return .failure(error) }
+            } ?? .failure(LinuxError(.ioError, "vCPU thread stopped"))
+        }
         return try r.get()
     }
 
@@ -337,11 +346,12 @@ public final class GuestVM: @unchecked Sendable {
     }
 
     func execute(_ request: GuestMailbox.Request, timeout: Duration, host: (() -> Void)?) -> Outcome {
-        commandLock.lock(); defer { commandLock.unlock() }
-        let (res, dead) = state.withLock { (resources, deadReason) }
-        guard let res else { return Outcome(status: .error("guest VM closed")) }
-        if let dead { return Outcome(status: .error("VM unusable after \(dead)")) }
-        return drive(res, request: request, deadline: timeout, host: host)
+        commandLock.withLock { _ in
+            let (res, dead) = state.withLock { (resources, deadReason) }
+            guard let res else { return Outcome(status: .error("guest VM closed")) }
+            if let dead { return Outcome(status: .error("VM unusable after \(dead)")) }
+            return drive(res, request: request, deadline: timeout, host: host)
+        }
     }
 
     /// Runs the vCPU for one command (or, with `request == nil`, to the boot READY doorbell),
@@ -359,6 +369,7 @@ public final class GuestVM: @unchecked Sendable {
         // locally, without the IPI of §3.5). The scheduler's wake-affine placement puts the caller there readily
         // (the vCPU thread wakes it), so keep the caller off that CPU for the command, when it has another.
         let savedAffinity = host != nil ? GuestVM.leaveCpu(cpu) : nil
+        // SAFETY (both affinity calls): the shim reads `count` CPU numbers from the array's own storage.
         defer { if let savedAffinity { _ = savedAffinity.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } } }
         var outcome = Outcome(status: .error("vCPU thread stopped"))
         let start = monotonicNs()
@@ -384,6 +395,8 @@ public final class GuestVM: @unchecked Sendable {
                 while true {
                     let now = monotonicNs()
                     if now >= limit { break }
+                    // SAFETY: `page` is the mailbox page inside guest memory (bounds checked by `bytes(at:count:)`);
+                    // the guest may write it concurrently: a torn read only delays the match by one poll.
                     let started = UInt32(littleEndian: page.loadUnaligned(fromByteOffset: GuestMailbox.resSeqOffset, as: UInt32.self))
                     if started == seq { break }
                     polls += 1
@@ -402,9 +415,9 @@ public final class GuestVM: @unchecked Sendable {
             let giveUp = monotonicNs() &+ GuestVM.kickGraceNs
             repeat {
                 state.withLock {
-                    if commandActive, let run = activeRun {
+                    if commandActive, let exitRequester {
                         kickRequested = true
-                        lbr_kvm_run_set_immediate_exit(run, 1)
+                        exitRequester.requestImmediateExit()
                     }
                 }
                 res.thread.kick()
@@ -430,11 +443,10 @@ public final class GuestVM: @unchecked Sendable {
     public var abandonedReason: String? { state.withLock { abandonedReasonStorage } }
 
     /// Resources of abandoned VMs: never released (their vCPU thread may still use them).
-    nonisolated(unsafe) private static var abandonedList: [AnyObject] = []
-    private static let abandonedLock = Monitor()
-    private static func abandon(_ res: Resources) { abandonedLock.withLock { abandonedList.append(res) } }
+    private static let abandoned = Mutex<[AnyObject]>([])
+    private static func abandon(_ res: Resources) { abandoned.withLock { $0.append(res) } }
     /// Number of VMs abandoned by the watchdog in this process.
-    public static var abandonedCount: Int { abandonedLock.withLock { abandonedList.count } }
+    public static var abandonedCount: Int { abandoned.withLock { $0.count } }
 
     /// Removes `cpu` from the calling thread's affinity when the thread may run elsewhere too; returns the
     /// previous CPU list to restore, or nil when nothing changed.
@@ -462,7 +474,7 @@ public final class GuestVM: @unchecked Sendable {
                           seq: UInt32) -> Outcome {
         guard let vcpu = res.vcpu else { return Outcome(status: .error("vCPU closed")) }
         let before = try? res.stats?.exitCounters(userspaceMsrExits: state.withLock { msrExitsTotal })
-        state.withLock { commandActive = true; activeRun = vcpu.run; startedSeq = seq; stepTrace.removeAll(); state.broadcast() }
+        state.withLock { commandActive = true; exitRequester = vcpu.exitRequester; startedSeq = seq; stepTrace.removeAll(); state.broadcast() }
         if singleStep && request != nil && !singleStepArmed {
             do { try vcpu.setGuestDebug(singleStep: true); singleStepArmed = true }
             catch { state.withLock { stepError = "\(error)" } }
@@ -474,64 +486,66 @@ public final class GuestVM: @unchecked Sendable {
         var fatal: String?
         let expected = request == nil ? GuestMailbox.doorbellReady : GuestMailbox.doorbellDone
         run: while true {
-            let err = vcpu.runOnce()
-            if err != 0 {
-                if err == EINTR || err == EAGAIN {
+            let exit: VcpuExit
+            do { exit = try vcpu.run() } catch {
+                if error.errno == .interrupted || error.errno == .resourceTemporarilyUnavailable {
                     if state.withLock({ kickRequested }) { status = .timeout; break run }
                     continue
                 }
-                status = .error("KVM_RUN failed: \(LinuxError(.init(rawValue: err), "KVM_RUN"))")
-                fatal = "KVM_RUN errno \(err)"
+                status = .error("KVM_RUN failed: \(error)")
+                fatal = "KVM_RUN errno \(error.errno.rawValue)"
                 break run
             }
-            let reason = vcpu.exitReason
-            switch reason {
-            case UInt32(KVM_EXIT_IO):
-                let io = lbr_kvm_run_io(vcpu.run)
-                guard io.port == GuestMailbox.doorbellPort, io.direction == UInt8(KVM_EXIT_IO_OUT), io.size == 4,
-                      io.count == 1, io.data_offset <= UInt64(vcpu.runSize - 4) else {
-                    status = .error("unexpected port I/O: port 0x\(String(io.port, radix: 16)) dir \(io.direction) size \(io.size) count \(io.count)")
+            switch exit {
+            case let .ioOut(port, size, count, value):
+                guard port == GuestMailbox.doorbellPort, size == 4, count == 1, let value else {
+                    status = .error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_OUT) size \(size) count \(count)")
                     break run
                 }
-                let value = UnsafeRawPointer(vcpu.run).loadUnaligned(fromByteOffset: Int(io.data_offset), as: UInt32.self)
                 if value == expected { break run }
                 if value == GuestMailbox.doorbellPing { pings &+= 1; continue }
                 status = .error("unexpected doorbell 0x\(String(value, radix: 16)), expected 0x\(String(expected, radix: 16))")
                 break run
-            case UInt32(KVM_EXIT_X86_RDMSR), UInt32(KVM_EXIT_X86_WRMSR):
+            case let .ioIn(port, size, count):
+                status = .error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_IN) size \(size) count \(count)")
+                break run
+            case let .msrRead(index, reason):
                 msrExits &+= 1
-                handleMsrExit(vcpu, isWrite: reason == UInt32(KVM_EXIT_X86_WRMSR))
-            case UInt32(KVM_EXIT_SHUTDOWN):
+                answerMsrExit(vcpu, MsrExit(index: index, isWrite: false, value: 0, rip: nil, reason: reason))
+            case let .msrWrite(index, value, reason):
+                msrExits &+= 1
+                answerMsrExit(vcpu, MsrExit(index: index, isWrite: true, value: value, rip: nil, reason: reason))
+            case .shutdown:
                 fatal = "KVM_EXIT_SHUTDOWN (triple fault)"
                 status = .error("guest shutdown: KVM_EXIT_SHUTDOWN (triple fault)")
                 break run
-            case UInt32(KVM_EXIT_FAIL_ENTRY):
-                let why = "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x\(String(lbr_kvm_run_fail_entry_reason(vcpu.run), radix: 16)) cpu \(lbr_kvm_run_fail_entry_cpu(vcpu.run))"
+            case let .failEntry(hardwareReason, hostCpu):
+                let why = "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x\(String(hardwareReason, radix: 16)) cpu \(hostCpu)"
                 fatal = why; status = .error(why)
                 break run
-            case UInt32(KVM_EXIT_INTERNAL_ERROR):
-                let n = min(lbr_kvm_run_internal_ndata(vcpu.run), 16)
-                let data = (0..<n).map { "0x" + String(lbr_kvm_run_internal_data(vcpu.run, $0), radix: 16) }
-                let why = "KVM_EXIT_INTERNAL_ERROR suberror \(lbr_kvm_run_internal_suberror(vcpu.run)) data [\(data.joined(separator: ", "))]"
+            case let .internalError(suberror, data):
+                let why = "KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data [\(data.map { "0x" + String($0, radix: 16) }.joined(separator: ", "))]"
                 fatal = why; status = .error(why)
                 break run
-            case UInt32(KVM_EXIT_SYSTEM_EVENT):
-                let why = "KVM_EXIT_SYSTEM_EVENT type \(lbr_kvm_run_system_event_type(vcpu.run))"
+            case let .systemEvent(type):
+                let why = "KVM_EXIT_SYSTEM_EVENT type \(type)"
                 fatal = why; status = .error(why)
                 break run
-            case UInt32(KVM_EXIT_HLT):
+            case .hlt:
                 fatal = "KVM_EXIT_HLT"; status = .error("guest halted (KVM_EXIT_HLT)")
                 break run
-            case UInt32(KVM_EXIT_MMIO):
-                let why = "KVM_EXIT_MMIO at 0x\(String(lbr_kvm_run_mmio_addr(vcpu.run), radix: 16)) len \(lbr_kvm_run_mmio_len(vcpu.run)) write \(lbr_kvm_run_mmio_is_write(vcpu.run))"
+            case let .mmio(address, length, isWrite):
+                let why = "KVM_EXIT_MMIO at 0x\(String(address, radix: 16)) len \(length) write \(isWrite ? 1 : 0)"
                 fatal = why; status = .error("guest accessed unbacked memory: \(why)")
                 break run
-            case UInt32(KVM_EXIT_INTR):
+            case .intr:
                 if state.withLock({ kickRequested }) { status = .timeout; break run }
-            case UInt32(KVM_EXIT_DEBUG) where singleStep:
-                let pc = lbr_kvm_run_debug_pc(vcpu.run)
+            case let .debug(pc, _) where singleStep:
                 state.withLock { stepTrace.append(pc) }
-            default:
+            case .debug:
+                fatal = "exit reason \(KVM_EXIT_DEBUG)"; status = .error("unexpected KVM exit reason \(KVM_EXIT_DEBUG)")
+                break run
+            case let .unknown(reason):
                 fatal = "exit reason \(reason)"; status = .error("unexpected KVM exit reason \(reason)")
                 break run
             }
@@ -539,7 +553,7 @@ public final class GuestVM: @unchecked Sendable {
         let elapsed = monotonicNs() &- t0
         if status == .timeout {
             // Back to the command loop, so the next command finds a working guest.
-            lbr_kvm_run_set_immediate_exit(vcpu.run, 0)
+            vcpu.clearImmediateExit()
             if var regs = try? vcpu.getRegs() {
                 regs.rip = GuestPayload.commandLoop; regs.rsp = GuestPayload.stackTop; regs.rflags = 0x2
                 if (try? vcpu.setRegs(regs)) == nil { fatal = "KVM_SET_REGS failed after a timeout" }
@@ -549,8 +563,8 @@ public final class GuestVM: @unchecked Sendable {
         }
         let total: UInt64 = state.withLock {
             msrExitsTotal &+= msrExits
-            commandActive = false; activeRun = nil; kickRequested = false
-            lbr_kvm_run_set_immediate_exit(vcpu.run, 0)
+            commandActive = false; exitRequester = nil; kickRequested = false
+            vcpu.clearImmediateExit()
             if let fatal, deadReason == nil { deadReason = fatal }
             return msrExitsTotal
         }
@@ -558,6 +572,7 @@ public final class GuestVM: @unchecked Sendable {
         if let before, let after = try? res.stats?.exitCounters(userspaceMsrExits: total) { exits = after - before }
         var outcome = Outcome(status: status, reply: nil, exits: exits, pings: pings, elapsedNs: elapsed)
         if status == .ok, let request {
+            // SAFETY: the guest is stopped (KVM_RUN returned on this thread); the page is inside guest memory.
             let page = Array(UnsafeRawBufferPointer(memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)))
             let reply = GuestMailbox.decode(page, seq: seq, request: request)
             outcome.status = reply.status
@@ -566,20 +581,10 @@ public final class GuestVM: @unchecked Sendable {
         return outcome
     }
 
-    private func handleMsrExit(_ vcpu: Vcpu, isWrite: Bool) {
-        let m = lbr_kvm_run_msr(vcpu.run)
-        let exit = MsrExit(index: m.index.pointee, isWrite: isWrite, value: isWrite ? m.data.pointee : 0,
-                           rip: msrExitRip ? (try? vcpu.getRegs())?.rip : nil, reason: m.reason.pointee)
-        let reply = handler?(exit) ?? .gp
-        switch reply {
-        case let .value(v):
-            if !isWrite { m.data.pointee = v }
-            m.error.pointee = 0
-        case .ok:
-            if !isWrite { m.data.pointee = 0 }
-            m.error.pointee = 0
-        case .gp:
-            m.error.pointee = 1
-        }
+    /// Asks the handler (no handler: #GP) and completes the exit in the run page.
+    private func answerMsrExit(_ vcpu: Vcpu, _ exit: MsrExit) {
+        var exit = exit
+        if msrExitRip { exit.rip = (try? vcpu.getRegs())?.rip }
+        vcpu.answerMsr(handler?(exit) ?? .gp)
     }
 }

@@ -118,6 +118,7 @@ public struct HostProbe: Sendable {
             let e = Errno(rawValue: Glibc.errno)
             return .unavailable(Unavailable(.unreadable, "uname: \(e)", errno: e.rawValue))
         }
+        // SAFETY: `utsname.release` is a fixed-size char array filled by uname(2); read as bytes up to its NUL.
         let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         return .value(release)
     }

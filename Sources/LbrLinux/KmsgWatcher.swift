@@ -60,8 +60,9 @@ public struct KmsgSummary: Hashable, Sendable, Codable {
 
 /// Watches the kernel log from "now" on (`/dev/kmsg`, O_RDONLY|O_NONBLOCK, lseek(SEEK_END)).
 public final class KmsgWatcher: Sendable {
-    private struct State {
-        var fd: Int32
+    private struct State: ~Copyable {
+        /// nil once closed.
+        var fd: OwnedFileDescriptor?
         var summary = KmsgSummary(failToPassthrough: 0, failToPassthroughFromUserspace: 0, kvmEvidence: [],
                                   overruns: 0, records: [])
     }
@@ -71,23 +72,16 @@ public final class KmsgWatcher: Sendable {
 
     /// Opens `path` and seeks to its end so only messages printed from now on are seen.
     public init(path: String = "/dev/kmsg", keepLimit: Int = 4096) throws(LinuxError) {
-        let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        if fd < 0 { throw LinuxError.current("open(\(path))") }
-        if lseek(fd, 0, SEEK_END) < 0 {
-            let e = LinuxError.current("lseek(\(path), SEEK_END)")
-            _ = Glibc.close(fd)
-            throw e
-        }
+        let kmsg = try OwnedFileDescriptor.open(path, O_RDONLY | O_NONBLOCK)
+        if lseek(kmsg.rawValue, 0, SEEK_END) < 0 { throw LinuxError.current("lseek(\(path), SEEK_END)") } // closed by its owner
         self.keepLimit = keepLimit
-        self.state = Mutex(State(fd: fd))
+        self.state = Mutex(State(fd: kmsg))
     }
-
-    deinit { close() }
 
     /// Closes /dev/kmsg. Idempotent.
     public func close() {
-        let fd = state.withLock { s in let fd = s.fd; s.fd = -1; return fd }
-        if fd >= 0 { _ = Glibc.close(fd) }
+        let owned = state.withLock { s in s.fd.take() }
+        _ = consume owned // closed here, outside the lock
     }
 
     /// Reads every record available now (non-blocking), updates the summary, returns the new records.
@@ -96,11 +90,12 @@ public final class KmsgWatcher: Sendable {
         var failure: LinuxError?
         let limit = keepLimit
         let fresh = state.withLock { s -> [KmsgRecord] in
-            if s.fd < 0 { failure = LinuxError(.badFileDescriptor, "KmsgWatcher.poll after close"); return [] }
+            guard let fd = s.fd?.rawValue else { failure = LinuxError(.badFileDescriptor, "KmsgWatcher.poll after close"); return [] }
             var out: [KmsgRecord] = []
             var buf = [UInt8](repeating: 0, count: 8192)  // one record per read; records are ≤ ~1 KiB + dict
             while true {
-                let n = buf.withUnsafeMutableBytes { p in Glibc.read(s.fd, p.baseAddress, p.count) }
+                // SAFETY: read(2) writes at most `p.count` bytes into the array's own storage.
+                let n = buf.withUnsafeMutableBytes { p in Glibc.read(fd, p.baseAddress, p.count) }
                 if n < 0 {
                     let err = Glibc.errno
                     if err == EINTR { continue }
@@ -144,6 +139,7 @@ public final class KmsgWatcher: Sendable {
         var out: [KmsgRecord] = []
         var buf = [UInt8](repeating: 0, count: 8192)
         while true {
+            // SAFETY: read(2) writes at most `p.count` bytes into the array's own storage.
             let n = buf.withUnsafeMutableBytes { p in Glibc.read(fd, p.baseAddress, p.count) }
             if n < 0 {
                 let err = Glibc.errno
@@ -168,6 +164,7 @@ public final class KmsgWatcher: Sendable {
         if fd < 0 { throw LinuxError.current("open(\(path), O_WRONLY)") }
         defer { _ = Glibc.close(fd) }
         let bytes = Array(line.utf8)
+        // SAFETY: write(2) reads `p.count` bytes of the array's own storage.
         let n = bytes.withUnsafeBytes { p in Glibc.write(fd, p.baseAddress, p.count) }
         if n < 0 { throw LinuxError.current("write(\(path))") }
     }

@@ -9,8 +9,8 @@ import Glibc
 ///
 /// Mirrors rust-vmm's `Kvm`: capability checks and system ioctls. VMs are created from it.
 public final class Kvm: Sendable {
-    /// The `/dev/kvm` file descriptor; closed on deinit.
-    public let fd: Int32
+    /// The `/dev/kvm` file descriptor; closed when the `Kvm` goes away.
+    private let handle: OwnedFileDescriptor
     public let path: String
 
     /// KVM_CAP_* numbers (defined once, in LbrCore).
@@ -18,13 +18,12 @@ public final class Kvm: Sendable {
 
     /// Opens `/dev/kvm` read-write with O_CLOEXEC.
     public init(path: String = "/dev/kvm") throws(LinuxError) {
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
-        if fd < 0 { throw LinuxError.current("open(\(path))") }
-        self.fd = fd
+        handle = try OwnedFileDescriptor.open(path, O_RDWR)
         self.path = path
     }
 
-    deinit { _ = Glibc.close(fd) }
+    /// The `/dev/kvm` fd number (owned by this `Kvm`).
+    var fd: Int32 { handle.rawValue }
 
     /// KVM_GET_API_VERSION (12 on every kernel since 2.6.22).
     public func apiVersion() throws(LinuxError) -> Int32 {
@@ -61,42 +60,37 @@ public final class Kvm: Sendable {
         try msrList(request: lbr_kvm_get_msr_feature_index_list(), name: "KVM_GET_MSR_FEATURE_INDEX_LIST")
     }
 
+    /// A `struct kvm_msr_list` read, growing the buffer on E2BIG (KVM then writes the count it needs).
     private func msrList(request: UInt, name: String) throws(LinuxError) -> [UInt32] {
         var capacity = 256
         while true {
-            let size = MemoryLayout<UInt32>.size * (1 + capacity)
-            let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4)
-            defer { buf.deallocate() }
-            buf.storeBytes(of: UInt32(capacity), as: UInt32.self)
-            let rc = ioctl(fd, request, buf)
-            if rc == -1 {
+            // SAFETY (header/entries): KvmBuffer owns a zeroed, bound allocation of the header and `capacity`
+            // entries; KVM writes at most `nmsrs` (as set) entries, or on E2BIG only the count it needs.
+            let list = KvmBuffer<UInt32, UInt32>(capacity: capacity) // header: __u32 nmsrs
+            list.header.pointee = UInt32(capacity)
+            if ioctl(fd, request, list.argument) == -1 {
                 let err = LinuxError.current(name)
                 if err.errno == .argListTooLong, capacity < 65536 {
-                    capacity = max(capacity * 2, Int(buf.load(as: UInt32.self))); continue
+                    capacity = max(capacity * 2, Int(list.header.pointee)); continue
                 }
                 throw err
             }
-            let n = min(Int(buf.load(as: UInt32.self)), capacity)
-            return (0..<n).map { buf.load(fromByteOffset: 4 * (1 + $0), as: UInt32.self) }
+            return Array(list.entries.prefix(min(Int(list.header.pointee), capacity)))
         }
     }
 
     /// System KVM_GET_MSRS of one feature MSR (e.g. PERF_CAPABILITIES 0x345: what KVM supports for guests, §2).
     public func featureMsr(_ index: UInt32) throws(LinuxError) -> UInt64 {
-        var value: UInt64 = 0
-        let n = try withKvmMsrs([(index, 0)]) { (buf) throws(LinuxError) -> Int32 in
-            let rc = ioctl(fd, lbr_kvm_get_msrs(), buf)
-            if rc == -1 { throw LinuxError.current("KVM_GET_MSRS(system, 0x\(String(index, radix: 16)))") }
-            value = kvmMsrsEntryData(buf, 0)
-            return rc
-        }
+        let msrs = kvmMsrs([(index, 0)])
+        let n = ioctl(fd, lbr_kvm_get_msrs(), msrs.argument)
+        if n == -1 { throw LinuxError.current("KVM_GET_MSRS(system, 0x\(String(index, radix: 16)))") }
         if n != 1 { throw LinuxError(.ioError, "KVM_GET_MSRS(system, 0x\(String(index, radix: 16))) returned \(n) of 1") }
-        return value
+        return msrs.entries[0].data
     }
 
-    /// KVM_CREATE_VM (type 0): returns the raw VM fd; `Vm` owns it.
-    public func createVMFd(type: Int32 = 0) throws(LinuxError) -> Int32 {
-        try sysCheck(ioctl(fd, lbr_kvm_create_vm(), type), "KVM_CREATE_VM")
+    /// KVM_CREATE_VM (type 0): the VM fd, owned by the `Vm` made from it.
+    func createVMFd(type: Int32 = 0) throws(LinuxError) -> OwnedFileDescriptor {
+        OwnedFileDescriptor(taking: try sysCheck(ioctl(fd, lbr_kvm_create_vm(), type), "KVM_CREATE_VM"))
     }
 }
 
@@ -105,46 +99,43 @@ public final class Kvm: Sendable {
 func readKvmCpuid2(fd: Int32, request: UInt, name: String) throws(LinuxError) -> [CpuidEntry] {
     var capacity = 128
     while true {
-        let size = MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { buf.deallocate() }
-        buf.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent = UInt32(capacity)
-        if ioctl(fd, request, buf) == -1 {
+        // SAFETY: KvmBuffer owns room for `capacity` entries and `nent` says so; KVM writes at most that many.
+        let cpuid = KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2>(capacity: capacity)
+        cpuid.header.pointee.nent = UInt32(capacity)
+        if ioctl(fd, request, cpuid.argument) == -1 {
             let err = LinuxError.current(name)
             if err.errno == .argListTooLong, capacity < 4096 { capacity *= 2; continue }
             throw err
         }
-        let n = min(Int(buf.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent), capacity)
-        let e = (buf + MemoryLayout<kvm_cpuid2>.size).bindMemory(to: kvm_cpuid_entry2.self, capacity: n)
-        return (0..<n).map {
-            CpuidEntry(leaf: e[$0].function, subleaf: e[$0].index, flags: e[$0].flags,
-                       eax: e[$0].eax, ebx: e[$0].ebx, ecx: e[$0].ecx, edx: e[$0].edx)
+        return cpuid.entries.prefix(min(Int(cpuid.header.pointee.nent), capacity)).map {
+            CpuidEntry(leaf: $0.function, subleaf: $0.index, flags: $0.flags,
+                       eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx, edx: $0.edx)
         }
     }
 }
 
-/// Builds a `struct kvm_msrs` with `entries`, calls `body` with it, and frees it.
-/// Shared by the system and vCPU KVM_GET/SET_MSRS wrappers.
-func withKvmMsrs<R>(_ entries: [(UInt32, UInt64)],
-                    _ body: (UnsafeMutableRawPointer) throws(LinuxError) -> R) throws(LinuxError) -> R {
-    let header = MemoryLayout<kvm_msrs>.size
-    let stride = MemoryLayout<kvm_msr_entry>.stride
-    let size = header + stride * max(entries.count, 1)
-    let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-    defer { buf.deallocate() }
-    buf.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-    buf.assumingMemoryBound(to: kvm_msrs.self).pointee.nmsrs = UInt32(entries.count)
-    let e = (buf + header).bindMemory(to: kvm_msr_entry.self, capacity: entries.count)
-    for (i, (index, data)) in entries.enumerated() {
-        e[i].index = index
-        e[i].data = data
+/// A `struct kvm_cpuid2` holding `entries` (KVM_SET_CPUID2).
+func kvmCpuid2(_ entries: [CpuidEntry]) -> KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2> {
+    // SAFETY: `nent` equals the entries KvmBuffer holds; every one is written below.
+    let cpuid = KvmBuffer<kvm_cpuid2, kvm_cpuid_entry2>(capacity: entries.count)
+    cpuid.header.pointee.nent = UInt32(entries.count)
+    let out = cpuid.entries
+    for (i, e) in entries.enumerated() {
+        out[i].function = e.leaf; out[i].index = e.subleaf; out[i].flags = e.flags
+        out[i].eax = e.eax; out[i].ebx = e.ebx; out[i].ecx = e.ecx; out[i].edx = e.edx
     }
-    return try body(buf)
+    return cpuid
 }
 
-/// Reads `entries[i].data` from a `struct kvm_msrs` buffer.
-func kvmMsrsEntryData(_ buf: UnsafeMutableRawPointer, _ i: Int) -> UInt64 {
-    let e = (buf + MemoryLayout<kvm_msrs>.size).assumingMemoryBound(to: kvm_msr_entry.self)
-    return e[i].data
+/// A `struct kvm_msrs` holding `entries` (index, data), for the system and vCPU KVM_GET/SET_MSRS.
+func kvmMsrs(_ entries: [(UInt32, UInt64)]) -> KvmBuffer<kvm_msrs, kvm_msr_entry> {
+    // SAFETY: `nmsrs` equals the entries KvmBuffer holds; every one is written below.
+    let msrs = KvmBuffer<kvm_msrs, kvm_msr_entry>(capacity: entries.count)
+    msrs.header.pointee.nmsrs = UInt32(entries.count)
+    let out = msrs.entries
+    for (i, (index, data)) in entries.enumerated() {
+        out[i].index = index
+        out[i].data = data
+    }
+    return msrs
 }

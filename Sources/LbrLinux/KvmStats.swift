@@ -1,4 +1,5 @@
 import LbrCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,65 +21,65 @@ public final class KvmStats: Sendable {
         public var offset: UInt32
     }
 
-    public let fd: Int32
+    private let handle: OwnedFileDescriptor
     public let descriptors: [Descriptor]
     private let dataOffset: Int
     private let dataSize: Int
     private let index: [String: Int]
 
-    /// Takes ownership of `fd` (closed on deinit, also when parsing fails).
-    public init(fd: Int32) throws(LinuxError) {
-        self.fd = fd
+    /// Takes ownership of `stats` (closed when this goes away, also when parsing fails).
+    public init(fd stats: consuming OwnedFileDescriptor) throws(LinuxError) {
+        let fd = stats.rawValue
         func preadExact(_ count: Int, _ offset: Int) throws(LinuxError) -> [UInt8] {
             var buf = [UInt8](repeating: 0, count: count)
+            // SAFETY: pread(2) writes at most `count` bytes into the array of `count` bytes.
             let n = buf.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, count, off_t(offset)) }
             if n < 0 { throw LinuxError.current("pread(kvm stats, \(count) @ \(offset))") }
             if n != count { throw LinuxError(.ioError, "kvm stats: short read \(n) of \(count) @ \(offset)") }
             return buf
         }
-        do throws(LinuxError) {
-            let h = try preadExact(24, 0)
-            func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
-                UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
-            }
-            let nameSize = Int(u32(h, 4)), numDesc = Int(u32(h, 8))
-            let descOffset = Int(u32(h, 16)), dataOffset = Int(u32(h, 20))
-            guard nameSize > 0, nameSize <= 4096, numDesc <= 65536 else {
-                throw LinuxError(.invalidArgument, "kvm stats header name_size \(nameSize) num_desc \(numDesc)")
-            }
-            let descSize = 16 + nameSize
-            let raw = try preadExact(descSize * numDesc, descOffset)
-            var descs: [Descriptor] = []
-            var end = 0
-            for i in 0..<numDesc {
-                let o = i * descSize
-                let nameBytes = raw[(o + 16)..<(o + 16 + nameSize)].prefix { $0 != 0 }
-                let d = Descriptor(name: String(decoding: nameBytes, as: UTF8.self), flags: u32(raw, o),
-                                   exponent: Int16(bitPattern: UInt16(raw[o + 4]) | UInt16(raw[o + 5]) << 8),
-                                   size: UInt16(raw[o + 6]) | UInt16(raw[o + 7]) << 8, offset: u32(raw, o + 8))
-                end = max(end, Int(d.offset) + 8 * Int(d.size))
-                descs.append(d)
-            }
-            descriptors = descs
-            self.dataOffset = dataOffset
-            dataSize = end
-            var idx: [String: Int] = [:]
-            for (i, d) in descs.enumerated() { idx[d.name] = i }
-            index = idx
-        } catch {
-            _ = Glibc.close(fd)
-            throw error
+        let h = try preadExact(24, 0)
+        func u32(_ b: [UInt8], _ o: Int) -> UInt32 {
+            UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
         }
+        let nameSize = Int(u32(h, 4)), numDesc = Int(u32(h, 8))
+        let descOffset = Int(u32(h, 16)), dataOffset = Int(u32(h, 20))
+        guard nameSize > 0, nameSize <= 4096, numDesc <= 65536 else {
+            throw LinuxError(.invalidArgument, "kvm stats header name_size \(nameSize) num_desc \(numDesc)")
+        }
+        let descSize = 16 + nameSize
+        let raw = try preadExact(descSize * numDesc, descOffset)
+        var descs: [Descriptor] = []
+        var end = 0
+        for i in 0..<numDesc {
+            let o = i * descSize
+            let nameBytes = raw[(o + 16)..<(o + 16 + nameSize)].prefix { $0 != 0 }
+            let d = Descriptor(name: String(decoding: nameBytes, as: UTF8.self), flags: u32(raw, o),
+                               exponent: Int16(bitPattern: UInt16(raw[o + 4]) | UInt16(raw[o + 5]) << 8),
+                               size: UInt16(raw[o + 6]) | UInt16(raw[o + 7]) << 8, offset: u32(raw, o + 8))
+            end = max(end, Int(d.offset) + 8 * Int(d.size))
+            descs.append(d)
+        }
+        descriptors = descs
+        self.dataOffset = dataOffset
+        dataSize = end
+        var idx: [String: Int] = [:]
+        for (i, d) in descs.enumerated() { idx[d.name] = i }
+        index = idx
+        handle = stats
     }
 
-    deinit { _ = Glibc.close(fd) }
+    /// The stats fd number (owned by this `KvmStats`).
+    private var fd: Int32 { handle.rawValue }
 
     /// Current values of the named single-value stats (names missing from the fd are absent).
     public func read(_ names: [String]) throws(LinuxError) -> [String: UInt64] {
         var buf = [UInt8](repeating: 0, count: max(dataSize, 8))
+        // SAFETY: pread(2) writes at most `dataSize` bytes into the array of at least that many bytes.
         let n = buf.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress, dataSize, off_t(dataOffset)) }
         if n < 0 { throw LinuxError.current("pread(kvm stats data)") }
         var out: [String: UInt64] = [:]
+        // SAFETY: each load is at `o` with `o + 8 <= n <= buf.count` (checked just before it), unaligned-safe.
         buf.withUnsafeBytes { raw in
             for name in names {
                 guard let i = index[name] else { continue }

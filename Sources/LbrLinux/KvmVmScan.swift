@@ -73,6 +73,7 @@ public enum KvmVmScan {
         defer { closedir(d) }
         var names: [String] = []
         while let e = readdir(d) {
+            // SAFETY: `e` is the entry readdir just returned (valid until the next readdir); d_name is read as bytes.
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }

@@ -16,6 +16,8 @@ public enum LongMode {
     static let dataSelector: UInt16 = 0x10
 
     /// Writes page tables, GDT and IDT. `vectorTargets[i]` is the guest address of vector i's handler.
+    // SAFETY: every store below goes through `UnsafeMutableRawBufferPointer.storeBytes`, which checks the offset
+    // against `mem`'s bounds; the fixed addresses are inside the 2 MiB minimum guest memory.
     public static func writeTables(into mem: UnsafeMutableRawBufferPointer, vectorTargets: [UInt64]) {
         precondition(mem.count >= Int(LBR_GUEST_MIN_MEMORY) && mem.count % pageSize2M == 0)
         let present: UInt64 = 1, writable: UInt64 = 2, large: UInt64 = 0x80

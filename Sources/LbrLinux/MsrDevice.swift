@@ -13,7 +13,7 @@ import Glibc
 public final class MsrDevice: Sendable {
     public let cpu: Int
     public let path: String
-    private let fd: Int32
+    private let handle: OwnedFileDescriptor
 
     /// Opens `<root>/dev/cpu/<cpu>/msr` read-only.
     public init(cpu: Int, root: String = "/") throws(LinuxError) {
@@ -22,14 +22,14 @@ public final class MsrDevice: Sendable {
         if fd < 0 { throw LinuxError.current("open(\(path), O_RDONLY)") }
         self.cpu = cpu
         self.path = path
-        self.fd = fd
+        handle = OwnedFileDescriptor(taking: fd)
     }
-
-    deinit { _ = Glibc.close(fd) }
 
     /// RDMSR `index` on this CPU.
     public func read(_ index: UInt32) throws(LinuxError) -> UInt64 {
         var value: UInt64 = 0
+        let fd = handle.rawValue
+        // SAFETY: pread(2) writes at most 8 bytes into the 8-byte `value`.
         let n = withUnsafeMutableBytes(of: &value) { buf in
             retryingEINTRInt { Glibc.pread(fd, buf.baseAddress, 8, off_t(index)) }
         }

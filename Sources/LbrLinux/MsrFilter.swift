@@ -1,5 +1,6 @@
 import CLbrShim
 import LbrCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -80,25 +81,27 @@ extension Vm {
         guard filter.ranges.count <= MsrFilter.maxRanges else {
             throw LinuxError(.invalidArgument, "MSR filter with \(filter.ranges.count) ranges (max 16)")
         }
-        // Deny bitmaps: all zero. KVM copies them during the ioctl.
-        let bitmaps = filter.ranges.map { r -> UnsafeMutableRawPointer in
-            let bytes = max(Int((r.count + 7) / 8), 1)
-            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
-            p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            return p
-        }
-        defer { bitmaps.forEach { $0.deallocate() } }
+        // Deny bitmaps: all zero, so every range shares one zeroed bitmap as long as the largest range.
+        // KVM only reads them, copying each during the ioctl.
+        let bitmapBytes = filter.ranges.map { max(Int(($0.count + 7) / 8), 1) }.max() ?? 1
+        var bitmap = [UInt8](repeating: 0, count: bitmapBytes)
         var f = kvm_msr_filter()
         f.flags = 0 // KVM_MSR_FILTER_DEFAULT_ALLOW
-        withUnsafeMutableBytes(of: &f.ranges) { raw in
-            let out = raw.bindMemory(to: kvm_msr_filter_range.self)
-            for (i, r) in filter.ranges.enumerated() {
-                out[i].flags = (r.reads ? 1 : 0) | (r.writes ? 2 : 0) // KVM_MSR_FILTER_READ | _WRITE
-                out[i].nmsrs = r.count
-                out[i].base = r.base
-                out[i].bitmap = bitmaps[i].assumingMemoryBound(to: UInt8.self)
+        let rc = bitmap.withUnsafeMutableBufferPointer { deny in
+            // SAFETY: `ranges` is `struct kvm_msr_filter_range ranges[16]`, imported as a 16-tuple; binding its
+            // bytes to the element type is sound and at most 16 are written (checked above). Each bitmap pointer
+            // is valid for `(nmsrs + 7) / 8` bytes until the ioctl, which copies them, returns.
+            withUnsafeMutableBytes(of: &f.ranges) { raw in
+                let out = raw.bindMemory(to: kvm_msr_filter_range.self)
+                for (i, r) in filter.ranges.enumerated() {
+                    out[i].flags = (r.reads ? 1 : 0) | (r.writes ? 2 : 0) // KVM_MSR_FILTER_READ | _WRITE
+                    out[i].nmsrs = r.count
+                    out[i].base = r.base
+                    out[i].bitmap = deny.baseAddress
+                }
             }
+            return ioctl(fd, lbr_kvm_x86_set_msr_filter(), &f)
         }
-        try sysCheck(ioctl(fd, lbr_kvm_x86_set_msr_filter(), &f), "KVM_X86_SET_MSR_FILTER(\(filter.ranges.count) ranges)")
+        try sysCheck(rc, "KVM_X86_SET_MSR_FILTER(\(filter.ranges.count) ranges)")
     }
 }

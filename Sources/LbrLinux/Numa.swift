@@ -39,6 +39,7 @@ public enum Numa {
 
     /// Frees memory from `allocate(bytes:onNode:)`.
     public static func free(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        // SAFETY: the caller passes a pointer and size from `allocate(bytes:onNode:)`, once (GuestMemory.deinit).
         numa_free(pointer, bytes)
     }
 }

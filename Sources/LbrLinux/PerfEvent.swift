@@ -95,8 +95,8 @@ public struct PerfEventObservation: Hashable, Sendable {
 
 /// A perf event file descriptor (`perf_event_open(2)`), typed.
 ///
-/// Open with `PerfEvent.open(attr:pid:cpu:groupFd:flags:)`. `close()` is idempotent and `deinit`
-/// closes. The event's state is derived only from what the kernel exposes to userspace (§3.2, §3.3):
+/// Open with `PerfEvent.open(attr:pid:cpu:groupFd:flags:)`. The fd has one owner (`OwnedFileDescriptor`):
+/// `close()` releases it (idempotent), otherwise it goes with the event. The event's state is derived only from what the kernel exposes to userspace (§3.2, §3.3):
 /// read_format times, a 0-byte read for ERROR, and POLLERR for pinned ERROR events on 6.15+.
 public final class PerfEvent: Sendable {
     /// The attribute the event was opened with.
@@ -104,8 +104,9 @@ public final class PerfEvent: Sendable {
     public let pid: Int32
     public let cpu: Int32
 
-    private struct State {
-        var fd: Int32
+    private struct State: ~Copyable {
+        /// nil once closed.
+        var fd: OwnedFileDescriptor?
         var enabled: Bool
     }
     private let state: Mutex<State>
@@ -119,12 +120,7 @@ public final class PerfEvent: Sendable {
 
     private init(fd: Int32, attr: PerfAttr, pid: Int32, cpu: Int32) {
         self.attr = attr; self.pid = pid; self.cpu = cpu
-        self.state = Mutex(State(fd: fd, enabled: !attr.disabled))
-    }
-
-    deinit {
-        let fd = state.withLock { s in let fd = s.fd; s.fd = -1; return fd }
-        if fd >= 0 { _ = Glibc.close(fd) }
+        self.state = Mutex(State(fd: OwnedFileDescriptor(taking: fd), enabled: !attr.disabled))
     }
 
     /// Opens a perf event.
@@ -185,11 +181,12 @@ public final class PerfEvent: Sendable {
     /// The exact bytes of `cAttr(a)` (`lbr_perf_attr_size()` bytes), for tests and evidence.
     public static func cAttrBytes(_ a: PerfAttr) -> [UInt8] {
         let c = cAttr(a)
+        // SAFETY: copies the first `lbr_perf_attr_size()` bytes of the struct, which is at least that large.
         return withUnsafeBytes(of: c) { Array($0.prefix(Int(lbr_perf_attr_size()))) }
     }
 
     /// The fd, or -1 once closed.
-    public var fd: Int32 { state.withLock { $0.fd } }
+    public var fd: Int32 { state.withLock { s in s.fd?.rawValue ?? -1 } }
     /// Whether `close()` was called.
     public var isClosed: Bool { fd < 0 }
     /// Whether the event is enabled as far as this process asked (open without `disabled`, or
@@ -232,8 +229,8 @@ public final class PerfEvent: Sendable {
 
     /// Closes the fd. Idempotent.
     public func close() {
-        let fd = state.withLock { s in let fd = s.fd; s.fd = -1; return fd }
-        if fd >= 0 { _ = Glibc.close(fd) }
+        let owned = state.withLock { s in s.fd.take() }
+        _ = consume owned // closed here, outside the lock
     }
 
     /// Byte length of one read(2) for the event's (non-group) read_format.
@@ -260,6 +257,7 @@ public final class PerfEvent: Sendable {
         }
         let size = readSize
         var buf = [UInt64](repeating: 0, count: size / 8)
+        // SAFETY: read(2) writes at most `size` bytes into the array of `size / 8` UInt64 values.
         let n = buf.withUnsafeMutableBytes { p -> Int in
             while true {
                 let r = Glibc.read(fd, p.baseAddress, size)

@@ -38,6 +38,8 @@ public final class PerfRing: Sendable {
         if fd < 0 { throw LinuxError(.badFileDescriptor, "PerfRing on a closed perf event") }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let length = page * (1 + dataPages)
+        // SAFETY: maps the perf ring of the open event (1 metadata page + `dataPages`, as perf_event_open(2)
+        // requires); owned by this object, unmapped once by `close()`.
         guard let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
             throw LinuxError.current("mmap(perf ring, \(1 + dataPages) pages, \(event.attr))")
         }
@@ -53,6 +55,7 @@ public final class PerfRing: Sendable {
     /// Unmaps the ring. Idempotent. Does not close the event.
     public func close() {
         state.withLock { s in
+            // SAFETY: unmaps the mapping made in init exactly once (`base` is cleared under the same lock).
             if let b = s.base, let p = UnsafeMutableRawPointer(bitPattern: b) { _ = munmap(p, s.length) }
             s.base = nil
         }
@@ -71,6 +74,8 @@ public final class PerfRing: Sendable {
                 failure = LinuxError(.badFileDescriptor, "PerfRing.readAvailable on an unmapped ring")
                 return []
             }
+            // SAFETY: the first page of the live mapping is the kernel's `struct perf_event_mmap_page`; the data area
+            // is checked to lie inside the mapping below; head/tail use the shim's acquire load / release store.
             let page = base.assumingMemoryBound(to: perf_event_mmap_page.self)
             // data_offset/data_size exist since 4.1; fall back to "one page in, dataPages pages long".
             var dataOffset = Int(page.pointee.data_offset)

@@ -73,6 +73,7 @@ public struct Sysfs: Sendable {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count < limit {
+            // SAFETY: read(2) writes at most `buf.count` bytes into the array's own storage.
             let n = chunk.withUnsafeMutableBytes { buf in retryingEINTRInt { Glibc.read(fd, buf.baseAddress, buf.count) } }
             if n < 0 { return .unreadable(path: full, errno: Errno(rawValue: Glibc.errno)) }
             if n == 0 { break }
@@ -112,6 +113,7 @@ public struct Sysfs: Sendable {
         defer { closedir(dir) }
         var names: [String] = []
         while let ent = readdir(dir) {
+            // SAFETY: `ent` is the entry readdir just returned (valid until the next readdir); d_name is read as bytes.
             let name = withUnsafeBytes(of: ent.pointee.d_name) { buf in
                 String(decoding: buf.prefix(while: { $0 != 0 }), as: UTF8.self)
             }

@@ -74,6 +74,7 @@ fileprivate func tracefsReadFile(_ path: String, limit: Int = 1 << 20) throws(Li
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while out.count < limit {
+        // SAFETY: read(2) writes at most the array's byte count into its own storage.
         let n = chunk.withUnsafeMutableBytes { p in
             tracefsRetryingEINTR { Glibc.read(fd, p.baseAddress, p.count) }
         }

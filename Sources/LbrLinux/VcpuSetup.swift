@@ -1,5 +1,6 @@
 import CLbrShim
 import LbrCore
+import SystemPackage
 
 /// What the vCPU set-up did, step by step (reference §2 "Guest (vCPU) setup order").
 public struct VcpuSetupReport: Hashable, Sendable {

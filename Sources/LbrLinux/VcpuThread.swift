@@ -1,13 +1,17 @@
 import CLbrShim
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A pthread mutex + condition variable on CLOCK_MONOTONIC.
+/// A pthread mutex + condition variable on CLOCK_MONOTONIC, for the hand-shakes that wait (the vCPU thread's
+/// job queue, `GuestVM`'s command start, `CpuHog`'s start/trigger/stop). Where nothing waits, a `Mutex` is used.
 ///
 /// `@unchecked Sendable`: the pthread objects are heap-allocated once and only touched through
 /// pthread calls, which are thread-safe by definition.
 final class Monitor: @unchecked Sendable {
+    // SAFETY: pthread objects need a stable address: heap-allocated once, initialised in init, destroyed and
+    // freed in deinit, touched only through pthread calls in between.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -83,6 +87,8 @@ final class VcpuThread: @unchecked Sendable {
     init(cpu: Int) throws(LinuxError) {
         _ = installKickHandler
         self.cpu = cpu
+        // SAFETY: the +1 reference travels to the thread, which takes it back (`takeRetainedValue`) exactly once;
+        // if the thread is not created, it is released here instead.
         let box = Unmanaged.passRetained(self).toOpaque()
         var t = pthread_t()
         let rc = pthread_create(&t, nil, { raw in
@@ -92,6 +98,7 @@ final class VcpuThread: @unchecked Sendable {
         }, box)
         if rc != 0 {
             Unmanaged<VcpuThread>.fromOpaque(box).release()
+            joined = true // no thread to join
             throw LinuxError(.init(rawValue: rc), "pthread_create(vCPU thread)")
         }
         thread = t
@@ -105,7 +112,9 @@ final class VcpuThread: @unchecked Sendable {
         }
     }
 
-    deinit { precondition(joined || exited, "VcpuThread dropped without stop()") }
+    /// The thread holds its `VcpuThread` until its main function returns, so `deinit` only runs once the thread
+    /// has exited (or was never created); one that exited without `stop()` is detached so its resources go.
+    deinit { if !joined { pthread_detach(thread) } }
 
     /// Kernel thread id of the vCPU thread.
     var tid: pid_t { monitor.withLock { threadID } }
@@ -172,6 +181,8 @@ final class VcpuThread: @unchecked Sendable {
     func perform<R>(_ body: () -> R) -> R? {
         withoutActuallyEscaping(body) { escapable in
             var out: R?
+            // SAFETY: `slot` points at `out` on this stack frame; the job writes it on the vCPU thread and this
+            // thread reads `out` only after `wait(for:)` saw the job complete (the monitor orders the two).
             let ticket = withUnsafeMutablePointer(to: &out) { slot -> UInt64? in
                 nonisolated(unsafe) let slot = slot
                 guard let t = submit({ slot.pointee = escapable() }) else { return nil }

@@ -1,6 +1,7 @@
 // Vocabulary of the kernel model: the PMU description, identifiers, costs, MSR outcomes and the
 // hardware LBR stack. Pure values; no syscalls.
 import LbrCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -260,56 +261,42 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 /// One `struct ratelimit_state` (lib/ratelimit.c `___ratelimit`): DEFAULT_RATELIMIT_INTERVAL 5 s, BURST 10.
 /// `pr_warn_ratelimited` has one static state per call site, system-wide (§9.4): every vCPU, VM and run shares
 /// it. Models share an instance to share it; its clock is the sum of the model time of the models that used it.
-public final class KmsgRatelimit: @unchecked Sendable {
-    private let lock = PthreadMutex()
+public final class KmsgRatelimit: Sendable {
     let intervalNs: UInt64
     let burst: Int
-    private var begin: UInt64? = nil
-    private var printed = 0
-    private var missed = 0
-    private var clock: UInt64 = 0
+    private struct State {
+        var begin: UInt64? = nil
+        var printed = 0
+        var missed = 0
+        var clock: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init(intervalNs: UInt64 = 5_000_000_000, burst: Int = 10) {
         self.intervalNs = intervalNs; self.burst = burst
     }
 
     /// The shared clock (ns).
-    public var clockNs: UInt64 { lock.withLock { clock } }
+    public var clockNs: UInt64 { state.withLock { $0.clock } }
     /// Moves the shared clock forward to `t` (never back).
-    public func advance(to t: UInt64) { lock.withLock { clock = max(clock, t) } }
+    public func advance(to t: UInt64) { state.withLock { $0.clock = max($0.clock, t) } }
 
     /// One `pr_warn_ratelimited` at time `t`: whether the line prints, and the "N callbacks suppressed" count
     /// printed first when a new interval starts after suppressed calls.
     func check(at t: UInt64) -> (prints: Bool, suppressedBefore: Int) {
-        lock.withLock {
-            clock = max(clock, t)
+        state.withLock { s in
+            s.clock = max(s.clock, t)
             var suppressed = 0
-            if let b = begin, t >= b &+ intervalNs {
-                suppressed = missed
-                begin = t; printed = 0; missed = 0
-            } else if begin == nil {
-                begin = t
+            if let b = s.begin, t >= b &+ intervalNs {
+                suppressed = s.missed
+                s.begin = t; s.printed = 0; s.missed = 0
+            } else if s.begin == nil {
+                s.begin = t
             }
-            if printed < burst { printed += 1; return (true, suppressed) }
-            missed += 1
+            if s.printed < burst { s.printed += 1; return (true, suppressed) }
+            s.missed += 1
             return (false, suppressed)
         }
-    }
-}
-
-/// A pthread mutex (heap-allocated: a stable address). Guards the model's shared ratelimit state here, and the
-/// model itself in LbrBackends (mutated from the runner's thread and, on hybrid, from the vCPU thread).
-public final class PthreadMutex: @unchecked Sendable {
-    private let m: UnsafeMutablePointer<pthread_mutex_t>
-    public init() {
-        m = .allocate(capacity: 1)
-        m.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(m, nil)
-    }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }
-        return try body()
     }
 }
 

@@ -7,6 +7,7 @@
 // on hardware, or predicted by a named model). With documents of several models it adds the design-space
 // comparison. Deterministic: documents are put in a canonical order, nothing depends on paths or the clock.
 
+import Foundation
 import LbrDocument
 import LbrCore
 import LbrScenarios

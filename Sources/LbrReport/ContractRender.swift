@@ -5,6 +5,7 @@
 // Inline markup inside every text string is deliberately tiny: `code` between backticks and **bold**
 // between double asterisks; everything else is literal text that the renderer escapes for the format.
 // Free text copied from run documents goes through `ContractText.literal` first (drops backticks and `**`).
+import Foundation
 
 /// One table: header and rows of equal width.
 public struct ContractTable: Hashable, Sendable {

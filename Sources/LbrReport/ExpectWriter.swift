@@ -7,6 +7,7 @@
 // file gates any model or kernel it is applied to. Runs that were skipped, errored or timed out give no
 // entry (their outcome says nothing about the kernel); they are listed as comments instead.
 
+import LbrCore
 import LbrScenarios
 
 public enum ExpectWriter {

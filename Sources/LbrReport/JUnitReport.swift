@@ -5,6 +5,7 @@
 // ASCII and no line is longer than `ReportSupport.maxLineBytes` (attribute values are shortened with `...`,
 // element text is wrapped).
 
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as JUnit XML.

@@ -5,6 +5,7 @@
 
 import LbrDocument
 import Foundation
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as a KCIDB v5 document with `tests` only.

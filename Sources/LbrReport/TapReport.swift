@@ -5,6 +5,7 @@
 // `1..0 # SKIP reason` and no totals (kselftest's ksft_exit_skip prints none when no test ran). Every line is
 // printable ASCII and at most `ReportSupport.maxLineBytes` long.
 
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as TAP version 13.

@@ -1,5 +1,7 @@
 // Human-readable run report: a summary table, then the evidence per scenario and phase.
 
+import Foundation
+import LbrCore
 import LbrScenarios
 
 /// Renders a `RunReport` as a readable table with the evidence per phase.

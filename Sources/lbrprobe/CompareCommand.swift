@@ -1,6 +1,7 @@
 import ArgumentParser
 import LbrCore
 import LbrDocument
+import LbrLinux
 import LbrReport
 import LbrScenarios
 
@@ -54,6 +55,9 @@ struct CompareRuns: ParsableCommand {
             printError("Error: unknown scenario '\(s)' (known: \(Catalog.names.joined(separator: ", ")))")
             throw ExitCode(LbrExitCode.usage.rawValue)
         }
+        // The documents decode on libdispatch worker threads, whose creation libdispatch retries forever: fail
+        // fast when no thread can be created.
+        try ThreadCreation.require(count: 1, for: "the concurrent document reading")
         let inputs: [Compare.Input]
         do {
             // Documents decode concurrently; '-' (standard input, at most once) is read by one of the loads.

@@ -151,6 +151,10 @@ struct ContractCmd: ParsableCommand {
                                      selection: selection, expectFile: nil, runId: Run.newRunId(),
                                      host: Run.hostIdentity(profile))
             logger.notice("contract: running \(Catalog.defaultSet.count) scenario(s) on \(chosen.kind.rawValue)\(m.map { " model \($0)" } ?? "")")
+            // The guest's vCPU thread and a CPU hog run at once, as in `run`: stop here if the system refuses them.
+            if chosen.kind != .sim, chosen.availability().isAvailable {
+                try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
+            }
             // One probe per CPU (hybrid/hw), as in `run`: the lock is held while the guest and perf events exist.
             let lock = chosen.availability().isAvailable
                 ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil

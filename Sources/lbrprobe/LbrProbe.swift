@@ -1,11 +1,14 @@
 import ArgumentParser
 import LbrCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `lbrprobe`: measures how perf and KVM share Intel's Last Branch Record hardware.
 ///
 /// The CLI is thin: probing lives in LbrLinux, decisions in LbrCore, rendering in LbrReport.
 @main
-struct LbrProbe: AsyncParsableCommand {
+struct LbrProbe: ParsableCommand {
     /// The tool version (`lbrprobe --version`, and the `tool.version` of JSON documents).
     static let version = "0.1.0"
 
@@ -18,6 +21,17 @@ struct LbrProbe: AsyncParsableCommand {
         ContractCmd.self,
         TimelineCmd.self,
     ]
+
+    /// The entry point: synchronous (no Swift concurrency runtime, so no libdispatch worker thread is needed just
+    /// to start: `caps` and `list` work where no thread can be created). The main thread starts with no signal
+    /// blocked: a mask inherited from a multi-threaded parent (a blocked SIGINT/SIGTERM) would otherwise keep
+    /// the termination handlers from ever running.
+    static func main() {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        main(nil)
+    }
 
     static let configuration = CommandConfiguration(
         commandName: "lbrprobe",

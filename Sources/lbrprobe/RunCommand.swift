@@ -204,6 +204,10 @@ struct Run: ParsableCommand {
                                  kernelRelease: kernel, selection: selection, expectFile: expect,
                                  runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
+        // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
+        if chosen.kind != .sim, chosen.availability().isAvailable {
+            try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
+        }
         // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
         // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
         let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import Foundation
 import LbrTestSupport
@@ -32,19 +33,10 @@ struct GuestVMTests {
 }
 
 /// Thread-safe recorder for user-space MSR exits.
-final class MsrLog: @unchecked Sendable {
-    private let lock = NSLockish()
-    private var items: [MsrExit] = []
-    func append(_ e: MsrExit) { lock.with { items.append(e) } }
-    var all: [MsrExit] { lock.with { items } }
-}
-
-/// Minimal pthread mutex for tests (no Foundation).
-final class NSLockish: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func with<R>(_ body: () -> R) -> R { pthread_mutex_lock(m); defer { pthread_mutex_unlock(m) }; return body() }
+final class MsrLog: Sendable {
+    private let items = Mutex<[MsrExit]>([])
+    func append(_ e: MsrExit) { items.withLock { $0.append(e) } }
+    var all: [MsrExit] { items.withLock { $0 } }
 }
 
 @Suite("GuestVM faults, MSRs and set-up (real KVM)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))

@@ -1,13 +1,18 @@
 import CLbrShim
 import Glibc
 import LbrCore
+import Synchronization
 import Testing
 @testable import LbrLinux
 
 /// Shared result box for closures run synchronously on another thread (tests only).
-final class IntegrationBox<T>: @unchecked Sendable {
-    var value: T?
+final class IntegrationBox<T: Sendable>: Sendable {
+    private let slot = Mutex<T?>(nil)
     init() {}
+    var value: T? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
+    }
 }
 
 /// The two timing modes on the real guest: a host action while the vCPU thread is inside KVM_RUN

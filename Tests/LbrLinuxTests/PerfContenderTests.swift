@@ -1,5 +1,6 @@
 import Glibc
 import LbrCore
+import SystemPackage
 import Testing
 @testable import LbrLinux
 

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import LbrCore
 @testable import LbrLinux
@@ -101,7 +102,11 @@ struct SpinForGuestTests {
     }
 }
 
-final class HostStamp: @unchecked Sendable {
+final class HostStamp: Sendable {
     /// Written by the whileRunning closure, read after `run` returned (which waits for it).
-    var tsc: UInt64 = 0
+    private let stamp = Atomic<UInt64>(0)
+    var tsc: UInt64 {
+        get { stamp.load(ordering: .acquiring) }
+        set { stamp.store(newValue, ordering: .releasing) }
+    }
 }

@@ -1,6 +1,7 @@
 import CLbrShim
 import Glibc
 import LbrCore
+import SystemPackage
 import Testing
 @testable import LbrLinux
 

@@ -3,6 +3,7 @@
 // timeout within timeout + 1 s, the VM is unusable (its thread abandoned), and close() returns at once.
 
 import Foundation
+import SystemPackage
 import Testing
 import LbrCore
 @testable import LbrLinux

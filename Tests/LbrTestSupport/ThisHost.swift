@@ -1,6 +1,7 @@
 import LbrBackends
 import LbrCore
 import LbrLinux
+import LbrModel
 import LbrScenarios
 
 /// This machine, probed once, for the test targets' preconditions.
