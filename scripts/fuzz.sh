@@ -28,7 +28,7 @@ CHK=.build/checkouts
 SHIMS=$CHK/swift-numerics/Sources/_NumericsShims/include
 dep() { # name sources...
     local m=$1; shift
-    [ -f "$OUT/mods/$m.swiftmodule" ] && return 0
+    [ -f "$OUT/mods/$m.swiftmodule" ] && [ -f "$OUT/lib$m.a" ] && return 0
     mkdir -p "$OUT/mods"
     echo "compiling $m (dependency)"
     swiftc -O -parse-as-library -module-name "$m" -emit-library -static -emit-module \
