@@ -153,6 +153,18 @@ import Testing
         #expect(RunDocumentLimits.check(try decode(try document())) == nil)
     }
 
+    /// compare reads documents through a projection: a crafted duration reaches its statistics unchecked.
+    @Test func compareSurvivesHugeDurations() throws {
+        var d = try document()
+        var results = d["results"] as! [[String: Any]]
+        for i in results.indices { results[i]["duration_ms"] = 1e300 }
+        d["results"] = results
+        let data = try JSONSerialization.data(withJSONObject: d)
+        let input = try Compare.decode(data, source: "crafted.json")
+        let report = try Compare.run([input, input])
+        #expect(!(try Compare.render(report, format: .text)).isEmpty)
+    }
+
     @Test func timelineTicksAreBoundedByThePictureNotByTime() throws {
         var d = try document()
         var results = d["results"] as! [[String: Any]]
