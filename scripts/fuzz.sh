@@ -47,7 +47,10 @@ histogram() {
 # (in dependency order), then a target links the ones it imports; the fuzzer runtime provides main.
 module() { # name deps...
     local m=$1
-    [ -f "$OUT/mods/$m.swiftmodule" ] && [ "$OUT/lib$m.a" -nt "Sources/$m" ] && return 0
+    # Up to date when no source of the module is newer than its library (an edited file leaves its
+    # directory's mtime alone, so the directory is not the test).
+    [ -f "$OUT/mods/$m.swiftmodule" ] && [ -f "$OUT/lib$m.a" ] \
+        && [ -z "$(find "Sources/$m" -newer "$OUT/lib$m.a" -print -quit)" ] && return 0
     mkdir -p "$OUT/mods"
     echo "compiling $m"
     swiftc -O -g -parse-as-library -sanitize=fuzzer,address -module-name "$m" -emit-library -static \
