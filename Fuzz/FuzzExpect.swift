@@ -11,7 +11,7 @@ let knownModels: Set<String> = ["mainline", "seed-2023"]
 @_cdecl("LLVMFuzzerTestOneInput")
 public func lbrFuzzExpectParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+    let lines = ExpectationSet.lines(text).count // LF, CRLF and CR end lines, as the parser reads them
     do {
         let set = try ExpectationSet.parse(text, file: "fuzz", knownScenarios: knownScenarios,
                                            knownModels: knownModels)

@@ -35,3 +35,14 @@ for fmt in text json; do
     echo "  stderr: $(grep 'not started' "$tmp/1m.err")"
     echo "  report: $(tail -1 "$tmp/1m.out" | cut -c1-100); junit: $(grep -c '<testcase' "$tmp/j.xml") testcases"
 done
+
+# Every file at scale (LARGE=1; ~30 min on 2 busy cores): the JSON run document of 1.8 M runs and the KCIDB
+# file of 90 000, each under 60 MB peak RSS (folded runs coded in ~8 bytes, every writer streamed).
+if [ "${LARGE:-0}" = 1 ]; then
+    /usr/bin/time -f "%M %e" -o "$tmp/tk" "$BIN" run --backend sim --repeat 10000 --kcidb "$tmp/k.json" -q >/dev/null 2>&1 || true
+    echo "--repeat 10000 --kcidb FILE: peak RSS $(cut -d' ' -f1 "$tmp/tk") KB in $(cut -d' ' -f2 "$tmp/tk") s ($(wc -c <"$tmp/k.json") bytes)"
+    rm -f "$tmp/k.json"
+    /usr/bin/time -f "%M %e" -o "$tmp/tj" "$BIN" run --backend sim --repeat 200000 --json "$tmp/r.json" -q >/dev/null 2>&1 || true
+    echo "--repeat 200000 --json FILE: peak RSS $(cut -d' ' -f1 "$tmp/tj") KB in $(cut -d' ' -f2 "$tmp/tj") s ($(wc -c <"$tmp/r.json") bytes)"
+    awk -v k="$(cut -d' ' -f1 "$tmp/tk")" -v j="$(cut -d' ' -f1 "$tmp/tj")" 'BEGIN { printf "  both <= 60 MB: %s\n", (k <= 61440 && j <= 61440 ? "yes" : "NO") }'
+fi

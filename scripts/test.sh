@@ -13,9 +13,13 @@ conformance=0
 scripts/check-outputs.sh || conformance=$?
 ksft=0
 if [ $# -eq 0 ]; then scripts/test-kselftest.sh || ksft=$?; fi
+# Hostile paths, crafted documents, broken outputs, signals (about a minute; the expensive trials sampled).
+adversarial=0
+scripts/adversarial.sh || adversarial=$?
 swift test --skip-build "$@"
 if [ "$conformance" -ne 0 ]; then
   echo "scripts/check-outputs.sh: a farm tool rejected an lbrprobe output (see above)" >&2
   exit "$conformance"
 fi
 if [ "$ksft" -ne 0 ]; then echo "scripts/test-kselftest.sh failed (exit $ksft)" >&2; exit "$ksft"; fi
+if [ "$adversarial" -ne 0 ]; then echo "scripts/adversarial.sh: a hostile-input trial failed (see above)" >&2; exit "$adversarial"; fi

@@ -24,9 +24,14 @@ public enum LbrExitCode: Int32, Sendable {
     /// Temporary failure, try again (EX_TEMPFAIL): another lbrprobe holds the per-CPU probe lock of the CPU
     /// (`--wait` waits for it instead).
     case tempFail = 75
+    /// `run` stopped early by SIGHUP (128 + 1: the terminal went away); otherwise as `interrupted`.
+    case hangup = 129
     /// `run` stopped early by SIGINT (128 + 2, the shell's convention): the scenario in progress is an
     /// ERROR, the ones not started SKIP, and the reports and requested files are still written in full.
     case interrupted = 130
     /// `run` stopped early by SIGTERM (128 + 15); otherwise as `interrupted`.
     case terminated = 143
+    /// `run` stopped early by SIGQUIT (128 + 3; lbrprobe treats it like SIGTERM, without a core dump or a
+    /// crash report); otherwise as `interrupted`.
+    case quit = 131
 }

@@ -41,27 +41,21 @@ public enum RunDocumentReader {
     /// The bytes of `path` (`-` is standard input), with the same one-line errors as `read` (for callers that
     /// decode more than `RunDocument` from one read, e.g. compare's findings).
     public static func readData(path: String) throws(RunDocumentError) -> Data {
-        let data: Data
         do {
-            if path == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-                    throw RunDocumentError(kind: .unreadable, source: path, message: "is a directory, not a run document")
-                }
-                // Mapped, not copied: the decoder reads the pages in place.
-                data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            // A regular file within the cap is mapped, not copied (the decoder reads the pages in place);
+            // standard input, FIFOs and devices are read with the cap (`</dev/zero` fails at its first byte).
+            if try BoundedInput.isRegularFile(path, limit: BoundedInput.documentLimit, what: "a run document") {
+                return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
             }
-        } catch let e as RunDocumentError {
-            throw e
+            return Data(try BoundedInput.read(path, limit: BoundedInput.documentLimit, what: "a run document",
+                                              firstByte: { $0 == UInt8(ascii: "{") ? nil : "not a run document: JSON object expected, the first byte is \(BoundedInput.byteText($0))" }))
+        } catch let e as BoundedInput.Failure {
+            throw RunDocumentError(kind: .unreadable, source: path, message: e.message)
         } catch {
             let ns = error as NSError
-            let why = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
-                ?? "cannot read"
-            throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(why)")
+            let code = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).map { Int32($0.code) } ?? EIO
+            throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(String(cString: strerror(code))) (errno \(code))")
         }
-        return data
     }
 
     /// Decodes a document held in memory; `source` names it in errors.
@@ -69,7 +63,9 @@ public enum RunDocumentReader {
         if data.isEmpty { throw RunDocumentError(kind: .malformed, source: source, message: "empty file, not a run document") }
         // Fast path (compare reads many documents): a valid document of this schema decodes in one pass. Anything
         // else takes the diagnostic path below, which names what is wrong.
-        if let doc = try? JSONDecoder().decode(RunDocument.self, from: data), doc.schema == schema { return doc }
+        if let doc = try? JSONDecoder().decode(RunDocument.self, from: data), doc.schema == schema {
+            return try inRange(doc, source: source)
+        }
         let top: Any
         do { top = try JSONSerialization.jsonObject(with: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source,
@@ -88,8 +84,8 @@ public enum RunDocumentReader {
                                    message: "\(AsciiText.oneLine(what)), this lbrprobe reads \(schema) only")
         }
         do {
-            return try JSONDecoder().decode(RunDocument.self, from: data)
-        } catch {
+            return try inRange(try JSONDecoder().decode(RunDocument.self, from: data), source: source)
+        } catch let e as RunDocumentError { throw e } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
     }
@@ -107,6 +103,14 @@ public enum RunDocumentReader {
         do { return try dec.decode(T.self, from: data) } catch {
             throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(describe(error))")
         }
+    }
+
+    /// `doc` if every number is in range (RunDocumentLimits), else a malformed-document error.
+    static func inRange(_ doc: RunDocument, source: String) throws(RunDocumentError) -> RunDocument {
+        if let why = RunDocumentLimits.check(doc) {
+            throw RunDocumentError(kind: .malformed, source: source, message: "not a valid \(schema) document: \(why)")
+        }
+        return doc
     }
 
     static func firstLine(_ e: any Error) -> String {

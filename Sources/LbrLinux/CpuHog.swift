@@ -293,8 +293,7 @@ public final class CpuHog: Sendable {
     private static func main(_ s: Shared) {
         var block = sigset_t()
         sigemptyset(&block)
-        sigaddset(&block, SIGINT)
-        sigaddset(&block, SIGTERM)
+        TerminationSignals.addHandled(to: &block)
         pthread_sigmask(SIG_BLOCK, &block, nil)
         ThreadName.set(s.name)
         let tid = lbr_gettid()

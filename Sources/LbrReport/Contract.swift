@@ -611,6 +611,7 @@ struct Builder {
     }
 
     func ms(_ v: Double) -> String {
+        guard v.isFinite, abs(v) < 1e12 else { return v.isFinite ? "\(v)" : "-" }
         let us = Int((v * 1000).rounded())
         let frac = String(us % 1000)
         return "\(us / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac

@@ -31,10 +31,40 @@ public enum KcidbReport {
          r.model.map(ReportSupport.testName) ?? "host", ReportSupport.testName(r.testName)].joined(separator: ".")
     }
 
+    /// Streams the same bytes as `render(_:buildId:origin:)` to `sink`, one test object at a time (memory is
+    /// flat in `--repeat`: no document is held whole).
+    public static func render(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin,
+                              to sink: (String) -> Void) throws {
+        if report.results.isEmpty { sink(try render(report, buildId: buildId, origin: origin)); return }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        sink("{\n  \"tests\" : [\n")
+        var ids: Set<String> = []
+        for (i, r) in report.results.enumerated() {
+            let body = String(decoding: try enc.encode(test(report, i, r, buildId: buildId, origin: origin, ids: &ids)), as: UTF8.self)
+            var chunk = i > 0 ? ",\n" : ""
+            for (k, line) in body.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                if k > 0 { chunk += "\n" }
+                chunk += line.isEmpty ? "" : "    " + line
+            }
+            sink(chunk)
+        }
+        sink("\n  ],\n  \"version\" : {\n    \"major\" : 5,\n    \"minor\" : 3\n  }\n}\n")
+    }
+
     public static func document(_ report: RunReport, buildId: String, origin: String = KcidbReport.origin) -> Document {
         var ids: Set<String> = []
-        let a = { (s: String) in ReportSupport.ascii(s) }
         let tests = report.results.enumerated().map { (i, r) -> Test in
+            test(report, i, r, buildId: buildId, origin: origin, ids: &ids)
+        }
+        return Document(version: .init(major: 5, minor: 3), tests: tests)
+    }
+
+    /// The test object of result `i` (`ids`: the ids given so far, to keep them unique).
+    static func test(_ report: RunReport, _ i: Int, _ r: ScenarioResult, buildId: String, origin: String,
+                     ids: inout Set<String>) -> Test {
+        let a = { (s: String) in ReportSupport.ascii(s) }
+        do {
             let local = localId(report, r, buildId: buildId)
             var id = "\(origin):\(local)"
             if !ids.insert(id).inserted { id += ".\(i + 1)"; ids.insert(id) }
@@ -61,7 +91,6 @@ public enum KcidbReport {
                            fallback: report.fallback, runs: r.runsCovered > 1 ? r.runsCovered : nil,
                            evidence_folded_into: r.evidenceFoldedInto))
         }
-        return Document(version: .init(major: 5, minor: 3), tests: tests)
     }
 
     /// Truncates to `logExcerptLimit` UTF-8 bytes on a character boundary, keeping the head.

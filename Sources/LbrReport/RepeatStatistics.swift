@@ -130,7 +130,13 @@ public enum RepeatStatistics {
         }
     }
 
-    static func nanoseconds(ms: Double) -> UInt64 { ms.isFinite && ms > 0 ? UInt64((ms * 1e6).rounded()) : 0 }
+    /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at UInt64.max (compare reads
+    /// documents through a projection, so a crafted duration must not trap here).
+    static func nanoseconds(ms: Double) -> UInt64 {
+        guard ms.isFinite && ms > 0 else { return 0 }
+        let ns = (ms * 1e6).rounded()
+        return ns < 1.8e19 ? UInt64(ns) : UInt64.max
+    }
 
     // MARK: Computation
 

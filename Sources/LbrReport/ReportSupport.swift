@@ -108,3 +108,18 @@ public struct LineSink {
     /// Appends lines in order.
     public static func += (out: LineSink, lines: [String]) { for l in lines { out.append(l) } }
 }
+
+extension ReportSupport {
+    /// `s` with every control character except newline and tab (C0, DEL, C1: ESC, BEL, CR, ...) replaced by
+    /// `?`, so text taken from a document (a hostname, a kmsg line) cannot drive the reader's terminal or
+    /// rewrite a line. Applied by the CLI to everything it writes as text (text, TAP, Markdown, RST, compare).
+    public static func withoutControls(_ s: String) -> String {
+        if s.utf8.allSatisfy({ ($0 >= 0x20 && $0 != 0x7f && $0 != 0xc2) || $0 == 0x0a || $0 == 0x09 }) { return s }
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            let v = u.value
+            if (v < 0x20 && v != 0x0a && v != 0x09) || (0x7f...0x9f).contains(v) { out.append("?") } else { out.append(u) }
+        }
+        return String(out)
+    }
+}

@@ -34,7 +34,7 @@ public enum TextReport {
         } else if summary {
             out += summaryTable(report)
         } else {
-            out += runTable(report)
+            runTable(report, out)
         }
         if evidence && !summary {
             for r in report.results {
@@ -133,10 +133,10 @@ public enum TextReport {
     }
 
     /// One row per run, the plain answer under the first run of each (scenario, outcome).
-    static func runTable(_ report: RunReport) -> [String] {
-        var out: [String] = []
-        let nameW = max(8, report.results.map(\.testName.count).max() ?? 0)
-        let outW = max(7, min(60, report.results.map(\.outcome.code.count).max() ?? 0))
+    /// Streamed row by row: nothing grows with the number of runs (the widths are one pass over the results).
+    static func runTable(_ report: RunReport, _ out: LineSink) {
+        var nameW = 8, outW = 7
+        for r in report.results { nameW = max(nameW, r.testName.count); outW = max(outW, min(60, r.outcome.code.count)) }
         out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
         var answered = Set<String>()
         var unavailableSaid = false
@@ -154,7 +154,6 @@ public enum TextReport {
             }
             for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }
         }
-        return out
     }
 
     /// `--summary` of a run without repeats: one line per result (status, outcome, the kinds of its findings),

@@ -264,12 +264,27 @@ public enum TimelineSvg {
         }
         /// Round linear ticks plus the phase boundaries' neighbourhood comes from the events themselves.
         func ticks() -> [UInt64] {
+            // At most ~9 ticks whatever maxT is (the count is bounded by the picture, not by time): the first
+            // 1-2-5 step that keeps maxT / step <= 8.
             let steps: [UInt64] = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
                                    2_000_000, 5_000_000, 10_000_000, 20_000_000, 50_000_000, 100_000_000, 1_000_000_000]
-            let step = steps.first { maxT / $0 <= 8 } ?? 1_000_000_000
+            var step = steps.first { maxT / $0 <= 8 } ?? 1_000_000_000
+            var base: UInt64 = 1_000_000_000
+            while maxT / step > 8 {
+                if let m = [2, 5, 10].lazy.map({ base.multipliedReportingOverflow(by: $0) }).first(where: { !$0.overflow && maxT / $0.partialValue <= 8 }) {
+                    step = m.partialValue
+                } else if base <= UInt64.max / 10 {
+                    base *= 10; step = base
+                } else { step = UInt64.max; break }
+            }
             var out: [UInt64] = []
             var t: UInt64 = 0
-            while t <= maxT { out.append(t); t += step }
+            while t <= maxT {
+                out.append(t)
+                let (next, overflow) = t.addingReportingOverflow(step)
+                if overflow { break }
+                t = next
+            }
             return out
         }
     }
@@ -282,6 +297,7 @@ public enum TimelineSvg {
 
     /// Up to 3 decimals, trailing zeros dropped, with integer arithmetic (Double's description is slow).
     static func trim(_ v: Double) -> String {
+        guard v.isFinite, abs(v) < 1e15 else { return v.isFinite ? "\(v)" : "0" } // never reached from a checked document
         let t = Int((v * 1000).rounded())
         let a = t < 0 ? -t : t
         var frac = a % 1000
@@ -485,6 +501,7 @@ public enum TimelineSvg {
     /// A coordinate with one decimal, formatted with integer arithmetic (Double's description is slow and
     /// an SVG has tens of thousands of coordinates).
     static func f(_ v: Double) -> String {
+        guard v.isFinite, abs(v) < 1e15 else { return v.isFinite ? (v < 0 ? "-1e15" : "1e15") : "0" }
         let t = Int((v * 10).rounded())
         let a = t < 0 ? -t : t
         let sign = t < 0 ? "-" : ""

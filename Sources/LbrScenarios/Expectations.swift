@@ -85,6 +85,29 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
         return entries.first { $0.scenario == scenario && $0.model == nil }
     }
 
+    /// The lines of a text file: split on LF, CRLF and lone CR as unicode scalars (Swift's Character "\r\n" is
+    /// one grapheme, so splitting Characters on "\n" would miss CRLF), after a leading UTF-8 byte order mark.
+    public static func lines(_ text: String) -> [Substring] {
+        let u = text.unicodeScalars
+        var start = u.startIndex
+        if start < u.endIndex, u[start] == "\u{FEFF}" { start = u.index(after: start) }
+        var out: [Substring] = []
+        var i = start
+        while i < u.endIndex {
+            let c = u[i]
+            if c == "\n" || c == "\r" {
+                out.append(Substring(u[start..<i]))
+                var next = u.index(after: i)
+                if c == "\r", next < u.endIndex, u[next] == "\n" { next = u.index(after: next) }
+                start = next; i = next
+            } else {
+                i = u.index(after: i)
+            }
+        }
+        out.append(Substring(u[start..<u.endIndex]))
+        return out
+    }
+
     /// Parses an expectation file.
     /// - Parameters:
     ///   - knownScenarios: when given, unknown scenario names are errors.
@@ -99,7 +122,7 @@ public struct ExpectationSet: Hashable, Sendable, Codable {
         let modelList = knownModels.map { $0.sorted().joined(separator: ", ") } ?? ""
         let termList = Outcome.allCodes.joined(separator: ", ")
         var failOnDeparture = false
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = ExpectationSet.lines(text)
         for (i, raw) in lines.enumerated() {
             let n = i + 1
             var s = Substring(raw)

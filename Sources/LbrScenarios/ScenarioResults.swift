@@ -5,16 +5,17 @@
 // `ScenarioResult.runsCovered` says how many runs that entry stands for.
 //
 // Storage: results with their evidence ("kept": the first run of each status + outcome code per scenario, every
-// run when nothing repeats, and the grouped entries) are stored whole; every other completed run is a 32-byte
+// run when nothing repeats, and the grouped entries) are stored whole; every other completed run is a coded
 // entry (its repeat index, start and duration) pointing at a shared evidence-free template of its class (same
 // scenario, status, outcome, reason, expectation). Reading such an element materialises a `ScenarioResult` with
 // no phases, records or notes and `evidenceFoldedInto` naming the kept run whose evidence stands for it. The
-// memory is therefore ~32 bytes per completed run plus one template per distinct result, and nothing per run
-// not started.
+// memory is therefore ~8 bytes per completed run (delta- and LEB128-coded, `bytes`) plus one template per
+// distinct result, and nothing per run not started.
 
 /// The results of a run (a random-access collection of `ScenarioResult`; see the file comment).
 public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashable, Sendable, Codable,
     ExpressibleByArrayLiteral {
+    /// One element as stored: a kept result, or a folded run of a template.
     struct Entry: Hashable, Sendable {
         /// Index into `kept`, or -1 when folded into `templates[template]`.
         var kept: Int32
@@ -24,40 +25,124 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
         /// Unix ns + 1 (0: none).
         var startUnixNsPlusOne: UInt64
     }
+    /// The delta-coding state before an entry (repeat index and start of the previous folded run).
+    struct Cursor: Hashable, Sendable {
+        var offset = 0
+        var repeatIndex: Int32 = 0
+        var start: UInt64 = 0
+    }
     var kept: [ScenarioResult] = []
     var templates: [ScenarioResult] = []
     var templateIndex: [ScenarioResult: Int32] = [:]
-    var entries: [Entry] = []
+    /// The entries, LEB128-coded: kind (kept index << 1, or template << 1 | 1), the repeat index as a zigzag
+    /// delta; folded runs add the duration and the start as a zigzag delta from the previous folded start.
+    /// A typical folded run takes 7-9 bytes instead of a 32-byte struct, so a `--repeat 200000` run of the
+    /// whole catalog (1.8 M runs) holds ~15 MB, not ~60 MB.
+    var bytes: [UInt8] = []
+    /// The cursor before entry k * `stride`, for random access.
+    var checkpoints: [Cursor] = []
+    var end = Cursor()
+    var entryCount = 0
+    /// Entries replaced through the subscript setter (index -> kept index).
+    var replaced: [Int: Int32] = [:]
+    static let stride = 32
 
     public init() {}
     public init(_ results: some Sequence<ScenarioResult>) { for r in results { append(r) } }
     public init(arrayLiteral elements: ScenarioResult...) { self.init(elements) }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { entries.count }
+    public var endIndex: Int { entryCount }
+
+    mutating func appendEntry(_ e: Entry) {
+        if entryCount % Self.stride == 0 { checkpoints.append(end) }
+        func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+            bytes.append(UInt8(v))
+        }
+        func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+        let folded = e.kept < 0
+        varint(folded ? UInt64(e.template) << 1 | 1 : UInt64(e.kept) << 1)
+        varint(zigzag(Int64(e.repeatIndex) - Int64(end.repeatIndex)))
+        end.repeatIndex = e.repeatIndex
+        if folded {
+            varint(e.durationNs)
+            varint(zigzag(Int64(bitPattern: e.startUnixNsPlusOne &- end.start)))
+            end.start = e.startUnixNsPlusOne
+        }
+        end.offset = bytes.count
+        entryCount += 1
+    }
+
+    /// Decodes the entry at `c` and advances `c` past it.
+    func decode(_ c: inout Cursor) -> Entry {
+        func varint() -> UInt64 {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while true {
+                let b = bytes[c.offset]; c.offset += 1
+                v |= UInt64(b & 0x7f) << shift
+                if b < 0x80 { return v }
+                shift += 7
+            }
+        }
+        func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+        let kind = varint()
+        c.repeatIndex = Int32(truncatingIfNeeded: Int64(c.repeatIndex) + unzigzag(varint()))
+        if kind & 1 == 0 {
+            return Entry(kept: Int32(kind >> 1), template: -1, repeatIndex: c.repeatIndex, durationNs: 0, startUnixNsPlusOne: 0)
+        }
+        let duration = varint()
+        c.start = c.start &+ UInt64(bitPattern: unzigzag(varint()))
+        return Entry(kept: -1, template: Int32(kind >> 1), repeatIndex: c.repeatIndex, durationNs: duration,
+                     startUnixNsPlusOne: c.start)
+    }
+
+    func entry(_ i: Int) -> Entry {
+        precondition(i >= 0 && i < entryCount, "ScenarioResults index \(i) out of range")
+        var c = checkpoints[i / Self.stride]
+        var e = decode(&c)
+        for _ in 0..<(i % Self.stride) { e = decode(&c) }
+        return e
+    }
+
+    func element(_ e: Entry, at i: Int) -> ScenarioResult {
+        if !replaced.isEmpty, let k = replaced[i] { return kept[Int(k)] }
+        if e.kept >= 0 { return kept[Int(e.kept)] }
+        var r = templates[Int(e.template)]
+        r.repeatIndex = Int(e.repeatIndex)
+        r.durationNs = e.durationNs
+        r.startUnixNs = e.startUnixNsPlusOne == 0 ? nil : e.startUnixNsPlusOne &- 1
+        return r
+    }
 
     public subscript(i: Int) -> ScenarioResult {
-        get {
-            let e = entries[i]
-            if e.kept >= 0 { return kept[Int(e.kept)] }
-            var r = templates[Int(e.template)]
-            r.repeatIndex = Int(e.repeatIndex)
-            r.durationNs = e.durationNs
-            r.startUnixNs = e.startUnixNsPlusOne == 0 ? nil : e.startUnixNsPlusOne &- 1
-            return r
-        }
+        get { element(entry(i), at: i) }
         set {
             kept.append(newValue)
-            entries[i] = Entry(kept: Int32(kept.count - 1), template: -1, repeatIndex: Int32(clamping: newValue.repeatIndex),
-                               durationNs: newValue.durationNs, startUnixNsPlusOne: 0)
+            replaced[i] = Int32(kept.count - 1)
         }
     }
+
+    /// Sequential decoding (no checkpoint walk per element).
+    public struct Iterator: IteratorProtocol {
+        let results: ScenarioResults
+        var cursor = Cursor()
+        var index = 0
+        public mutating func next() -> ScenarioResult? {
+            guard index < results.entryCount else { return nil }
+            let e = results.decode(&cursor)
+            defer { index += 1 }
+            return results.element(e, at: index)
+        }
+    }
+    public func makeIterator() -> Iterator { Iterator(results: self) }
 
     /// Appends a result whole (with its evidence).
     public mutating func append(_ r: ScenarioResult) {
         kept.append(r)
-        entries.append(Entry(kept: Int32(kept.count - 1), template: -1, repeatIndex: Int32(clamping: r.repeatIndex),
-                             durationNs: r.durationNs, startUnixNsPlusOne: 0))
+        appendEntry(Entry(kept: Int32(kept.count - 1), template: -1, repeatIndex: Int32(clamping: r.repeatIndex),
+                          durationNs: 0, startUnixNsPlusOne: 0))
     }
 
     /// Appends a completed run without its evidence: `exemplar` is the test name of the kept run with the same
@@ -71,12 +156,14 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
         if let i = templateIndex[t] { idx = i } else {
             idx = Int32(templates.count); templates.append(t); templateIndex[t] = idx
         }
-        entries.append(Entry(kept: -1, template: idx, repeatIndex: Int32(clamping: r.repeatIndex), durationNs: r.durationNs,
-                             startUnixNsPlusOne: r.startUnixNs.map { $0 &+ 1 } ?? 0))
+        appendEntry(Entry(kept: -1, template: idx, repeatIndex: Int32(clamping: r.repeatIndex), durationNs: r.durationNs,
+                          startUnixNsPlusOne: r.startUnixNs.map { $0 &+ 1 } ?? 0))
     }
 
     /// Results stored whole and evidence-free templates (for memory accounting in tests and benchmarks).
-    public var storedCounts: (kept: Int, templates: Int, entries: Int) { (kept.count, templates.count, entries.count) }
+    public var storedCounts: (kept: Int, templates: Int, entries: Int) { (kept.count, templates.count, entryCount) }
+    /// Bytes the coded entries take (benchmarks).
+    public var entryBytes: Int { bytes.count + checkpoints.count * MemoryLayout<Cursor>.stride }
 
     public static func == (a: ScenarioResults, b: ScenarioResults) -> Bool { a.elementsEqual(b) }
     public func hash(into h: inout Hasher) {

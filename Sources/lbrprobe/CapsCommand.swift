@@ -15,7 +15,7 @@ struct Caps: ParsableCommand {
         discussion: """
             Every value is read from this machine (CPUID, sysfs/procfs, /dev/cpu/N/msr read-only, /dev/kvm,
             libnuma). A value that cannot be read is shown as unavailable with the reason. The JSON format is
-            documented in docs/caps-format.md (schema lbrprobe.caps/1). Exit status is 0 whatever the host offers.
+            documented in docs/caps-format.md (schema lbrprobe.caps/1). Exit status is 0 whatever the host offers (74 when standard output cannot be written).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -32,8 +32,8 @@ struct Caps: ParsableCommand {
         let profile = HostProbe(mountTracefs: mountTracefs, logger: logger).probe()
         let eligibility = Eligibility.evaluate(profile)
         switch format {
-        case .text: print(CapsReport.text(profile, eligibility: eligibility), terminator: "")
-        case .json: print(try CapsJSON.encode(profile, eligibility: eligibility, toolVersion: LbrProbe.version), terminator: "")
+        case .text: try OutputTargets.emit(CapsReport.text(profile, eligibility: eligibility))
+        case .json: try OutputTargets.emit(try CapsJSON.encode(profile, eligibility: eligibility, toolVersion: LbrProbe.version))
         }
     }
 }

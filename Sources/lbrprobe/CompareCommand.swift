@@ -25,7 +25,7 @@ struct CompareRuns: ParsableCommand {
             Exit status: 0 same outcomes and findings; 1 an outcome changed, a scenario is in one document only, \
             or a finding appeared/disappeared; 64 usage (fewer than two documents, unknown --scenario); 65 a \
             document unreadable, truncated, not a run document (e.g. a caps document), of another schema version \
-            (the message names it), or documents with no scenario in common. Format: docs/run-format.md ("compare").
+            (the message names it), or documents with no scenario in common; 74 standard output could not be written. Format: docs/run-format.md ("compare").
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -47,8 +47,8 @@ struct CompareRuns: ParsableCommand {
             printError("Error: compare needs at least two run documents (got \(documents.count)): lbrprobe compare BASE.json NEW.json [MORE.json...]")
             throw ExitCode(LbrExitCode.usage.rawValue)
         }
-        if documents.filter({ $0 == "-" }).count > 1 {
-            printError("Error: standard input ('-') can be given once only")
+        if documents.filter(BoundedInput.isStandardInput).count > 1 {
+            printError("Error: standard input ('-', /dev/stdin) can be given once only")
             throw ExitCode(LbrExitCode.usage.rawValue)
         }
         for s in scenarios where Catalog.named(s) == nil {
@@ -73,7 +73,7 @@ struct CompareRuns: ParsableCommand {
             printError("Error: \(error.message)")
             throw ExitCode(error.exitCode.rawValue)
         }
-        print(try Compare.render(report, format: format.format), terminator: "")
+        try OutputTargets.emit(try Compare.render(report, format: format.format))
         if report.exitCode != .success { throw ExitCode(report.exitCode.rawValue) }
     }
 }

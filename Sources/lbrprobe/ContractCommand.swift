@@ -28,7 +28,8 @@ struct ContractCmd: ParsableCommand {
             On hw, every run also drives the shadow kernel model (--model, default mainline) and the document \
             says where the kernel departs from it. \
             Exit status: 0 document written; 4 nothing could run on the requested backend (no document is \
-            written); 64 usage; 65 unreadable or malformed --from document; 73 the output could not be written; \
+            written); 64 usage; 65 unreadable or malformed --from document; 73 the output could not be created; 74 writing it failed \
+            (standard output closed or full, ENOSPC); \
             75 another lbrprobe is probing the CPU (--wait waits for it).
             """)
 
@@ -88,12 +89,7 @@ struct ContractCmd: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger("lbrprobe.contract")
-        for (flag, path) in [("-o", output)] {
-            if let path, let why = OutputTargets.unwritable(path) {
-                printError("Error: \(flag) \(path): \(why)")
-                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-            }
-        }
+        try OutputTargets.validate(output.map { [("-o", $0)] } ?? [], inputs: from.map { ("--from", $0) })
         if let dir = saveRuns {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
@@ -120,12 +116,9 @@ struct ContractCmd: ParsableCommand {
             throw ExitCode(LbrExitCode.dataError.rawValue)
         }
         if let output {
-            do { try AtomicFile.write(text, to: output) } catch {
-                printError("Error: -o \(output): \(error)")
-                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-            }
+            try OutputTargets.writeFile("-o", output, text)
         } else {
-            print(text, terminator: "")
+            try OutputTargets.emit(text)
         }
     }
 
@@ -181,10 +174,7 @@ struct ContractCmd: ParsableCommand {
             let json = try JsonReport.render(report)
             if let dir = saveRuns {
                 let path = (dir as NSString).appendingPathComponent("run-\(chosen.kind.rawValue)-\(m ?? Backends.defaultModel).json")
-                do { try AtomicFile.write(json, to: path) } catch {
-                    printError("Error: --save-runs \(path): \(error)")
-                    throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-                }
+                try OutputTargets.writeFile("--save-runs", path, json)
             }
             do { documents.append(try RunDocumentReader.decode(Data(json.utf8), source: "live run")) } catch {
                 printError("Error: \(error.description)")

@@ -72,9 +72,10 @@ enum CpuChoice {
     }
 
     /// Takes the per-CPU probe lock for backends that put a guest or perf events on the CPU (hybrid, hw); nil
-    /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (SIGINT/SIGTERM stop waiting:
-    /// exit 130/143). `noteNeighbours`: say on stderr which other users of the CPU the kernel shows (a command
-    /// that locks the CPU once per model says it once).
+    /// for sim. Busy: exit 75 with the holder's pid, or with `wait` wait for it (a signal stops waiting: nil,
+    /// and the caller's runner reports every run as not started). A lock that cannot be created: exit 73.
+    /// `noteNeighbours`: say on stderr which other users of the CPU the kernel shows (a command that locks the
+    /// CPU once per model says it once).
     static func lock(cpu: Int, backend: BackendKind, wait: Bool, noteNeighbours: Bool = true) throws -> CpuLock? {
         guard backend != .sim else { return nil }
         let dir = CpuLock.lockDirectory(environment: ProcessInfo.processInfo.environment)
@@ -98,11 +99,16 @@ enum CpuChoice {
                 printError("Error: \(error)")
                 throw ExitCode(LbrExitCode.tempFail.rawValue)
             case .interrupted:
+                // Like any interruption: the runner sees the signal before the first run, so the report
+                // says every run was not started (nothing touches the CPU without the lock).
                 printError("lbrprobe: \(error)")
-                throw ExitCode((Run.interruption()?.exitCode ?? .interrupted).rawValue)
+                return nil
+            case .noDirectory:
+                printError("Error: \(error)")
+                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             case .failed:
                 printError("Error: \(error)")
-                throw ExitCode(LbrExitCode.tempFail.rawValue)
+                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
             }
         }
     }

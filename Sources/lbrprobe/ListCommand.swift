@@ -57,7 +57,7 @@ struct List: ParsableCommand {
                 backends: backends, auto: BackendSelection.auto(availability)?.text)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(doc), as: UTF8.self))
+            try OutputTargets.emit(String(decoding: try enc.encode(doc), as: UTF8.self) + "\n")
             return
         }
         var out: [String] = []
@@ -103,6 +103,6 @@ struct List: ParsableCommand {
             let over = pick.passedOver.map(\.backend.rawValue)
             out.append("  \(pad("auto", 6))  -> \(pick.chosen.rawValue)" + (over.isEmpty ? "" : " (\(over.joined(separator: ", ")) unavailable, above)"))
         }
-        print(out.joined(separator: "\n"))
+        try OutputTargets.emit(out.joined(separator: "\n") + "\n")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LbrLinux
 import Logging
 
 /// Options every subcommand takes (`@OptionGroup var global: GlobalOptions`).
@@ -16,7 +17,10 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Bootstraps logging (once per process) and returns a logger for `label`.
+    /// Every subcommand calls it first, so it also gives SIGQUIT its plain default action (no runtime crash
+    /// report; `run` then handles it like SIGTERM).
     func makeLogger(_ label: String) -> Logger {
+        TerminationSignals.quitWithoutCrashReport()
         LoggingSetup.bootstrap(level: logLevel)
         var logger = Logger(label: label)
         logger.logLevel = logLevel

@@ -1,14 +1,19 @@
-// Where `run` writes: standard output and the --junit / --kcidb files (robustness).
+// Where the subcommands write: standard output and output files (--junit, --kcidb, --json, --timeline,
+// --write-expect, contract/timeline -o), robustness.
 //
 // - Descriptors 0-2 closed at start were given /dev/null by the C shim's constructor (lbr_shim_stdfds.h);
 //   a report meant for a standard output that was closed is reported as EBADF (exit 74), never lost silently.
 // - SIGPIPE is ignored: a closed pipe on stdout (`| head -1`) is an EPIPE write error, after which the
-//   --junit / --kcidb files are still written.
-// - Output files go through `AtomicFile` (atomic replace for regular files, write-through for devices and
-//   FIFOs, symlinks followed); two outputs naming the same target are a usage error (64) before anything runs.
-// Exit code: 74 (EX_IOERR) when writing any report failed (stdout or a file's data), else 73 (EX_CANTCREAT)
-// when an output file could not be created; either replaces the run's own code, since a report was lost.
+//   output files are still written.
+// - Every subcommand writes standard output through `Stdout` (never print(): stdio's buffer would drop a write
+//   error at exit), with one contract: a failed write (closed, full, broken pipe) is one line and exit 74.
+// - Output files go through `AtomicFile` (kernel link rules, O_EXCL temporaries under random names, renameat);
+//   every target is checked before anything runs: refused targets exit 73, two outputs naming one file or an
+//   output naming one of the inputs (device + inode) exit 64.
+// Exit code: 74 (EX_IOERR) when writing any report failed (stdout or a file's data, ENOSPC included), else 73
+// (EX_CANTCREAT) when an output file could not be created; either replaces the run's own code.
 
+import ArgumentParser
 import CLbrShim
 import Foundation
 import LbrCore
@@ -32,28 +37,67 @@ enum OutputTargets {
         return nil
     }
 
+    /// The first output naming one of the inputs (device + inode, whatever the spelling), as a one-line usage
+    /// error: writing it would destroy what the run reads.
+    static func inputClash(_ outputs: [(flag: String, path: String)], inputs: [(flag: String, path: String)]) -> String? {
+        for o in outputs {
+            for i in inputs where AtomicFile.outputIsInput(o.path, i.path) {
+                return "\(o.flag) \(o.path) names the same file as the input \(i.flag.isEmpty ? "" : i.flag + " ")\(i.path); the report would overwrite it"
+            }
+        }
+        return nil
+    }
+
+    /// Checks every output before anything runs: same file twice or an input (exit 64), a target that cannot
+    /// take a report (exit 73). Prints one line and throws the exit code.
+    static func validate(_ outputs: [(flag: String, path: String)], inputs: [(flag: String, path: String)] = []) throws {
+        try checkClashes(outputs, inputs: inputs)
+        try checkWritable(outputs)
+    }
+
+    /// The exit-64 half of `validate`.
+    static func checkClashes(_ outputs: [(flag: String, path: String)], inputs: [(flag: String, path: String)]) throws {
+        if let clash = samePathError(outputs) ?? inputClash(outputs, inputs: inputs) {
+            printError("Error: \(clash)")
+            throw ExitCode(LbrExitCode.usage.rawValue)
+        }
+    }
+
+    /// The exit-73 half of `validate`.
+    static func checkWritable(_ outputs: [(flag: String, path: String)]) throws {
+        for (flag, path) in outputs {
+            if let why = unwritable(path) {
+                printError("Error: \(flag) \(path.isEmpty ? "''" : path): \(why)")
+                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
+            }
+        }
+    }
+
     /// Why `path` cannot take a report (checked before the run), nil if it can.
     static func unwritable(_ path: String) -> String? {
         switch AtomicFile.classify(path) {
         case let .refused(why): return why
         case let .descriptor(fd):
-            if fcntl(fd, F_GETFD) < 0 || (fd <= 2 && wasClosedAtStart(fd)) { return "descriptor \(fd) is not open" }
+            if fd <= 2 && wasClosedAtStart(fd) { return "descriptor \(fd) was closed when lbrprobe started" }
             return nil
-        case .stream: return nil
-        case .absent: return directoryProblem(path)
-        case let .regular(resolved): return directoryProblem(resolved)
+        case .stream, .absent, .regular: return nil
         }
     }
 
-    static func directoryProblem(_ path: String) -> String? {
-        let dir = (path as NSString).deletingLastPathComponent
-        let d = dir.isEmpty ? "." : dir
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
-            return "directory \(d) does not exist"
+    /// Writes a whole file output; one line and the exit code (73 cannot create, 74 write failed) on failure.
+    static func writeFile(_ flag: String, _ path: String, _ text: String) throws {
+        do { try AtomicFile.write(ReportSupport.withoutControls(text), to: path, stop: { Run.interruption() != nil }) } catch {
+            printError("Error: \(flag) \(path): \(error)")
+            throw ExitCode((error.isCreateFailure ? LbrExitCode.cannotCreate : .ioError).rawValue)
         }
-        if access(d, W_OK) != 0 { return "directory \(d) is not writable (\(String(cString: strerror(errno))))" }
-        return nil
+    }
+
+    /// Writes `text` to standard output; on failure one line and exit 74 (every subcommand's contract).
+    static func emit(_ text: String) throws {
+        if let e = writeStdout(ReportSupport.withoutControls(text)) {
+            printError("Error: \(e)")
+            throw ExitCode(LbrExitCode.ioError.rawValue)
+        }
     }
 
     /// Writes the report to standard output; the failure, if any (EBADF when stdout was closed at start).
@@ -91,7 +135,7 @@ extension OutputTargets {
             buffer.removeAll(keepingCapacity: true)
         }
         let sink: (String) -> Void = { s in
-            buffer.append(contentsOf: s.utf8)
+            buffer.append(contentsOf: ReportSupport.withoutControls(s).utf8)
             if buffer.count >= 1 << 16 { flush() }
         }
         switch format {

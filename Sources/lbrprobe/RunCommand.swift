@@ -39,10 +39,11 @@ struct Run: ParsableCommand {
             4 nothing could run on the requested backend (TAP: 1..0 # SKIP reason); 64 usage; 65 unreadable or \
             malformed --expect file (also: no entries, without --allow-empty-expect); 73 an output file could not be \
             created (no partial file is left); 74 writing a report failed (stdout closed, full or a broken pipe; \
-            the other outputs are still written); 75 another lbrprobe is probing the CPU (--wait waits); 130 / 143 \
-            stopped by SIGINT / SIGTERM after the current step (that scenario ERROR, the runs not started one SKIP \
+            the other outputs are still written); 75 another lbrprobe is probing the CPU (--wait waits); 129 / 130 / \
+            131 / 143 stopped by SIGHUP / SIGINT / SIGQUIT / SIGTERM after the current step (that scenario ERROR, the runs not started one SKIP \
             per scenario, reports and files still written in full; a second signal terminates at once). Output \
-            files: regular files are replaced atomically, devices and FIFOs written through, symlinks followed. \
+            files: regular files are replaced atomically, devices and FIFOs written through (a FIFO waits 10 s \
+            for a reader), symlinks followed as the kernel follows them (fs.protected_symlinks), sockets refused. \
             Formats: docs/run-format.md; JSON schema docs/run.schema.json.
             """)
 
@@ -134,7 +135,10 @@ struct Run: ParsableCommand {
         if let cpu { _ = try CpuChoice.resolve(requested: cpu, online: CpuChoice.onlineCpus()) }
         // KCIDB ids are "origin:local" with origin [a-z0-9_]+ (kcidb-io schema v5.3); a build id is one.
         if let b = kcidbBuildId, b.wholeMatch(of: /[a-z0-9_]+:.+/) == nil {
-            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(b)')")
+            throw ValidationError("--kcidb-build-id must be a KCIDB id 'origin:local' with origin [a-z0-9_]+ (got '\(ReportSupport.oneLine(b))')")
+        }
+        if let o = kcidbOrigin, o.wholeMatch(of: /[a-z0-9_]+/) == nil {
+            throw ValidationError("--kcidb-origin must be a KCIDB origin [a-z0-9_]+ (got '\(ReportSupport.oneLine(o))')")
         }
     }
 
@@ -152,23 +156,22 @@ struct Run: ParsableCommand {
         let logger = global.makeLogger("lbrprobe.run")
 
         OutputTargets.ignoreSigpipe()
+        // Signals: stop after the current step, tear the backend down, still report (conventions "Signals").
+        // Installed first, so a signal while probing the host, waiting for the CPU lock or opening a FIFO
+        // output still ends in a (possibly empty) report and 128 + signal.
+        do { try TerminationSignals.install() } catch {
+            logger.warning("SIGINT/SIGTERM/SIGHUP/SIGQUIT will not be handled gracefully: \(error)")
+        }
         // Outputs naming the same file would overwrite each other: usage error before anything runs.
         let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
                        ("--timeline", timeline), ("--capture", capture)].compactMap { f, p in p.map { (flag: f, path: $0) } }
-        if let clash = OutputTargets.samePathError(outputs) {
-            printError("Error: \(clash)")
-            throw ExitCode(LbrExitCode.usage.rawValue)
-        }
+        // ... or the --expect file the run reads (device + inode).
+        try OutputTargets.checkClashes(outputs, inputs: expect.map { [("--expect", $0)] } ?? [])
         // Expectations first: a bad file is reported before anything runs (exit 65).
         var expectations: ExpectationSet?
         if let expect { expectations = try ExpectInput.load(expect, allowEmpty: allowEmptyExpect) }
         // Output files: fail early (exit 73) if they cannot take a report.
-        for (flag, path) in outputs {
-            if let why = OutputTargets.unwritable(path) {
-                printError("Error: \(flag) \(path): \(why)")
-                throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-            }
-        }
+        try OutputTargets.checkWritable(outputs)
 
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
         let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
@@ -206,10 +209,6 @@ struct Run: ParsableCommand {
                                  kernelRelease: kernel, selection: selection, expectFile: expect,
                                  runId: Run.newRunId(), host: Run.hostIdentity(profile))
         logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
-        // Ctrl-C / SIGTERM: stop after the current step, tear the backend down, still report (conventions "Signals").
-        do { try TerminationSignals.install() } catch {
-            logger.warning("SIGINT/SIGTERM will not be handled gracefully: \(error)")
-        }
         // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
         if chosen.kind != .sim, chosen.availability().isAvailable {
             try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
@@ -228,10 +227,11 @@ struct Run: ParsableCommand {
         // Standard output first, then the files, each whatever happened to the others.
         var failures = OutputTargets.Failures()
         if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
+        let stop = { Run.interruption() != nil } // a FIFO output stops waiting for its reader on a signal
         func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
             guard let path else { return }
             do {
-                try AtomicFile.write(try render(), to: path)
+                try AtomicFile.write(try render(), to: path, stop: stop)
             } catch let e as ReportWriteError {
                 failures.record(flag, e)
             } catch {
@@ -239,22 +239,31 @@ struct Run: ParsableCommand {
             }
         }
         if let junit { // streamed: never held whole
-            do { try AtomicFile.write(to: junit) { JUnitReport.render(report, to: $0) } } catch let e as ReportWriteError {
+            do { try AtomicFile.write(to: junit, stop: stop) { JUnitReport.render(report, to: $0) } } catch let e as ReportWriteError {
                 failures.record("--junit", e)
             } catch { failures.record("--junit", ReportWriteError(path: junit, operation: "render", errno: nil, detail: "\(error)")) }
         }
-        save("--kcidb", kcidb) {
-            try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin)
+        if let kcidb { // streamed: never held whole
+            do {
+                try AtomicFile.write(to: kcidb, stop: stop) {
+                    try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin, to: $0)
+                }
+            } catch let e as ReportWriteError {
+                failures.record("--kcidb", e)
+            } catch { failures.record("--kcidb", ReportWriteError(path: kcidb, operation: "render", errno: nil, detail: "\(error)")) }
         }
         save("--write-expect", writeExpect) { ExpectWriter.render(report) }
         if let json { // streamed: never held whole
-            do { try AtomicFile.write(to: json) { try JsonReport.render(report, compact: true, to: $0) } } catch let e as ReportWriteError {
+            do { try AtomicFile.write(to: json, stop: stop) { try JsonReport.render(report, compact: true, to: $0) } } catch let e as ReportWriteError {
                 failures.record("--json", e)
             } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
         }
         save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
         save("--capture", capture) { try JudgeCmd.encode(report) }
         withExtendedLifetime(lock) {}
+        // A signal after the last run (e.g. while a FIFO output waited for its reader) still means "stopped
+        // by a signal": 128 + signal, like an interruption during the run.
+        if report.interruption == nil, let i = Run.interruption() { throw ExitCode(i.exitCode.rawValue) }
         if let code = failures.exitCode { throw ExitCode(code.rawValue) }
 
         let code = report.exitCode
@@ -280,11 +289,13 @@ struct Run: ParsableCommand {
                             cpuModelName: cpu.flatMap { $0.vendor == .intel && $0.family == 6 ? CpuidDecode.intelModelName($0.model) : nil })
     }
 
-    /// The first SIGINT/SIGTERM received, as the runner's vocabulary.
+    /// The first SIGINT/SIGTERM/SIGHUP/SIGQUIT received, as the runner's vocabulary.
     @Sendable static func interruption() -> Interruption? {
         switch TerminationSignals.received {
         case SIGINT?: return .sigint
         case SIGTERM?: return .sigterm
+        case SIGHUP?: return .sighup
+        case SIGQUIT?: return .sigquit
         default: return nil
         }
     }

@@ -13,8 +13,9 @@ struct TimelineCmd: ParsableCommand {
             Per scenario, on one time axis: phases, timed steps, the vLBR state observed and predicted by the \
             model, passthrough, each host event, the guest's MSR results, kmsg lines, context switches (real and \
             the model's), notes and the outcome. RUN.json may be '-' (standard input). Exit status: 0 written; \
-            65 the input is not a readable lbrprobe.run/3 document; 73 the output file could not be written \
-            (no partial file is left); 64 usage.
+            65 the input is not a readable lbrprobe.run/3 document; 73 the output file could not be created \
+            (no partial file is left); 74 writing it failed (standard output closed or full, ENOSPC); 64 usage \
+            (also: the output names the input).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -27,20 +28,14 @@ struct TimelineCmd: ParsableCommand {
 
     func run() throws {
         _ = global.makeLogger("lbrprobe.timeline")
+        if output != "-" { try OutputTargets.validate([("-o", output)], inputs: [("", runFile)]) }
         let doc: JsonReport.RunDocument
         do { doc = try RunDocumentReader.read(path: runFile) } catch {
             printError("Error: \(error)")
             throw ExitCode(error.exitCode.rawValue)
         }
         let svg = TimelineSvg.render(doc)
-        if output == "-" { print(svg, terminator: ""); return }
-        if let why = OutputTargets.unwritable(output) {
-            printError("Error: -o \(output): \(why)")
-            throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-        }
-        do { try AtomicFile.write(svg, to: output) } catch {
-            printError("Error: -o \(output): \(error)")
-            throw ExitCode(LbrExitCode.cannotCreate.rawValue)
-        }
+        if output == "-" { try OutputTargets.emit(svg); return }
+        try OutputTargets.writeFile("-o", output, svg)
     }
 }

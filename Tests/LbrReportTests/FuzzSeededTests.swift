@@ -54,7 +54,7 @@ struct FuzzSeededTests {
         for _ in 0..<Self.iterations {
             let input = rng.mutate(seeds[rng.below(seeds.count)], dictionary: dict)
             let text = String(decoding: input, as: UTF8.self)
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+            let lines = ExpectationSet.lines(text).count
             let parsed: Result<ExpectationSet, ExpectationParseError>
             do { parsed = .success(try ExpectationSet.parse(text, file: "f", knownScenarios: scenarios, knownModels: models)) }
             catch { parsed = .failure(error) }
