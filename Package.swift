@@ -69,11 +69,12 @@ let package = Package(
             "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "CRefVmm",
         ]),
         // Tests (LbrTestSupport: what test targets share: the built CLI runner, this host's preconditions, recorded host
-        // profiles, JSON Schema validation by the real jsonschema package, KTAP parser, repo file access)
+        // profiles, recorded-shape hardware data (HwReplay, PerfRecordWriter), the idealised rules, JSON Schema
+        // validation by the real jsonschema package, KTAP parser, repo file access)
         .target(name: "LbrTestSupport", dependencies: ["LbrCore", "LbrModel", "LbrScenarios", "LbrLinux", "LbrBackends"], path: "Tests/LbrTestSupport"),
         .testTarget(name: "LbrCoreTests", dependencies: ["LbrCore", "LbrTestSupport"]),
         .testTarget(name: "LbrModelTests", dependencies: ["LbrCore", "LbrModel"]),
-        .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios"],
+        .testTarget(name: "LbrScenariosTests", dependencies: ["LbrCore", "LbrScenarios", "LbrTestSupport"],
                     exclude: ["Captures"]), // hardware-shaped captures, read by path (docs/capture-format.md)
         .testTarget(name: "LbrReportTests", dependencies: ["LbrCore", "LbrScenarios", "LbrDocument", "LbrReport", "LbrTestSupport"]),
         .testTarget(name: "LbrLinuxTests", dependencies: [

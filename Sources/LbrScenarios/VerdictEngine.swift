@@ -37,16 +37,6 @@ public enum VerdictEngine {
         return .odd(rb)
     }
 
-    /// The old, idealised rule (before stale repeats were read): sticks only when the readback is exactly `written & mask`; and
-    /// host starvation only from empty stacks. Kept as a named function for the test that shows what it would
-    /// have concluded on hardware-shaped data; nothing else uses it.
-    public static func idealisedTosSticks(written: UInt64, readback: UInt64, tosMask: UInt64) -> Bool {
-        let expected = written & tosMask
-        return expected != 0 && readback == expected
-    }
-    /// The old starvation rule: more than half of the host LBR samples empty.
-    public static func idealisedHostStarved(samples: Int, empty: Int) -> Bool { empty * 2 > samples }
-
     /// Judges every recorded phase and derives the scenario outcome.
     public static func evaluate(scenario: Scenario, session: SessionInfo, records: [PhaseRecord])
         -> (phases: [PhaseVerdict], outcome: ScenarioOutcome) {

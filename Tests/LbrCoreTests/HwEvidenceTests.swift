@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Testing
 @testable import LbrCore
 

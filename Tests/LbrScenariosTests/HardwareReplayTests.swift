@@ -3,6 +3,7 @@
 // WRMSR and RDMSR), passed-through LBR MSR accesses, and a ratelimited kmsg ("callbacks suppressed" only).
 // The new engine gets mainline's verdicts; the old idealised rules (exact readback, starvation = empty
 // stacks) computed on the same data say `coexist` and `stays-errored`, as the audits predicted (§9.5).
+import LbrTestSupport
 import LbrCore
 @testable import LbrScenarios
 import Testing
@@ -102,7 +103,7 @@ struct HardwareReplayTests {
             switch t.observation {
             case let .guest(g):
                 if case let .writeTos(v) = g.command, let rb = g.values.first {
-                    if VerdictEngine.idealisedTosSticks(written: v, readback: rb, tosMask: L.tosMask) { tosVote = .active }
+                    if IdealisedRules.tosSticks(written: v, readback: rb, tosMask: L.tosMask) { tosVote = .active }
                     else if rb == 0 { tosVote = .notActive }
                 }
             case let .msrAccess(a): passthroughVote = a.trapped ? .notActive : .active
@@ -113,13 +114,13 @@ struct HardwareReplayTests {
         #expect(tosVote == nil)
         let inferred = tosVote ?? passthroughVote
         #expect(inferred == .active)
-        let starved = VerdictEngine.idealisedHostStarved(samples: samples, empty: empty)
+        let starved = IdealisedRules.hostStarved(samples: samples, empty: empty)
         let oldTerm: Outcome = inferred == .active ? (starved ? .guestWinsHostStarved : .coexist) : .hostWinsVlbrError
         #expect(oldTerm == .coexist)
         // recovery-paths: no attempt's readback is ever exactly the value, so the old rule finds no recovery.
         let anyStuck = Self.recoveryRecords.dropFirst(2).flatMap(\.observations).contains { t in
             guard case let .guest(g) = t.observation, case let .writeTos(v) = g.command, let rb = g.values.first else { return false }
-            return VerdictEngine.idealisedTosSticks(written: v, readback: rb, tosMask: L.tosMask)
+            return IdealisedRules.tosSticks(written: v, readback: rb, tosMask: L.tosMask)
         }
         #expect(!anyStuck) // => stays-errored under the old rule
     }

@@ -1,6 +1,7 @@
 // The minimum-N rule and exact-repeat starvation (docs/reference.md §9.6) on hardware-shaped host samples:
 // a contended phase with 1-5 kept samples abstains (`inconclusive(too few samples: N)`), never `coexist`; a lone
 // empty stack is noted, not a starvation vote; an empty stack that repeats its predecessor exactly is stale.
+import LbrTestSupport
 import LbrCore
 @testable import LbrScenarios
 import Testing
@@ -41,7 +42,7 @@ struct SampleEvidenceRuleTests {
         #expect(c.hostLbrSamples == n && c.hostStarved == nil)
         #expect(!c.signals.contains { $0.kind == .hostStarvation })
         #expect(c.evidence.contains { $0.contains("too few samples (N = \(n) < 8") })
-        #expect(VerdictEngine.idealisedHostStarved(samples: n, empty: 0) == false) // the old rule: coexist
+        #expect(IdealisedRules.hostStarved(samples: n, empty: 0) == false) // the old rule: coexist
     }
 
     @Test func enoughFreshSamplesSayCoexistWithNAndShare() throws {
@@ -64,7 +65,7 @@ struct SampleEvidenceRuleTests {
         #expect(c.signals.first { $0.kind == .hostStarvation }?.vote == .notActive)
         #expect(c.evidence.contains { $0.contains("empty stack (nr == 0): 20/20") && $0.contains("not a starvation vote") })
         // The old rule counted them as starved.
-        #expect(VerdictEngine.idealisedHostStarved(samples: 20, empty: 20))
+        #expect(IdealisedRules.hostStarved(samples: 20, empty: 20))
     }
 
     @Test func emptyStacksThatRepeatExactlyAreStale() {

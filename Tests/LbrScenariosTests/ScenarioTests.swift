@@ -1,3 +1,4 @@
+import LbrTestSupport
 import Testing
 import LbrCore
 @testable import LbrScenarios
@@ -400,16 +401,16 @@ import LbrCore
 
     @Test func shippedExpectationFilesParseAndCoverTheCatalog() throws {
         for name in ["mainline", "seed-2023"] {
-            let text = try readRepoFile("expectations/\(name).expect")
+            let text = try repoFile("expectations/\(name).expect")
             let set = try ExpectationSet.parse(text, file: name, knownScenarios: known)
             #expect(Set(set.entries.map(\.scenario)) == known, "\(name) must cover every scenario")
         }
-        let mainline = try ExpectationSet.parse(try readRepoFile("expectations/mainline.expect"))
+        let mainline = try ExpectationSet.parse(try repoFile("expectations/mainline.expect"))
         // Reference §3.4/§8.1: host-first is NOT an ERROR on mainline.
         #expect(mainline.entry(scenario: "host-first", model: nil)!.matches(ScenarioOutcome(.guestWinsHostStarved)))
         #expect(!mainline.entry(scenario: "host-first", model: nil)!.matches(
             ScenarioOutcome([.hostWinsVlbrError, .staysErrored])))
-        let seed = try ExpectationSet.parse(try readRepoFile("expectations/seed-2023.expect"))
+        let seed = try ExpectationSet.parse(try repoFile("expectations/seed-2023.expect"))
         #expect(seed.entry(scenario: "host-first", model: nil)!.matches(
             ScenarioOutcome([.hostWinsVlbrError, .recovered(.lbrMsrAccess, nil)])))
     }
