@@ -162,20 +162,62 @@ struct Run: ParsableCommand {
         do { try TerminationSignals.install() } catch {
             logger.warning("SIGINT/SIGTERM/SIGHUP/SIGQUIT will not be handled gracefully: \(error)")
         }
-        // Outputs naming the same file would overwrite each other: usage error before anything runs.
-        let outputs = [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
-                       ("--timeline", timeline), ("--capture", capture)].compactMap { f, p in p.map { (flag: f, path: $0) } }
-        // ... or the --expect file the run reads (device + inode).
-        try OutputTargets.checkClashes(outputs, inputs: expect.map { [("--expect", $0)] } ?? [])
-        // Expectations first: a bad file is reported before anything runs (exit 65).
-        var expectations: ExpectationSet?
-        if let expect { expectations = try ExpectInput.load(expect, allowEmpty: allowEmptyExpect) }
-        // Output files: fail early (exit 73) if they cannot take a report.
-        try OutputTargets.checkWritable(outputs)
+        let expectations = try checkInputsAndOutputs()
 
         let profile = HostProbe(mountTracefs: false, logger: logger).probe()
         let cpu = try CpuChoice.resolve(requested: self.cpu, online: profile.topology.onlineCpus.value)
+        let (chosen, selection) = try chooseBackend(profile: profile, logger: logger)
 
+        let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)
+        let kernel = profile.kernelRelease.value ?? "unknown"
+        let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
+                                 kernelRelease: kernel, selection: selection, expectFile: expect,
+                                 runId: Run.newRunId(), host: Run.hostIdentity(profile))
+        logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
+        // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
+        if chosen.kind != .sim, chosen.availability().isAvailable {
+            try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
+        }
+        // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
+        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
+        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
+        let progress = ProgressLine(quiet: quiet)
+        let report = Backends.runner(backend: chosen, options: options, expectations: expectations,
+                                     interruption: Run.interruption, progress: progress.update).run(selected)
+        progress.finish()
+        if let i = report.interruption {
+            printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
+        }
+
+        let failures = writeReports(report, kernel: kernel)
+        withExtendedLifetime(lock) {}
+        // A signal after the last run (e.g. while a FIFO output waited for its reader) still means "stopped
+        // by a signal": 128 + signal, like an interruption during the run.
+        if report.interruption == nil, let i = Run.interruption() { throw ExitCode(i.exitCode.rawValue) }
+        if let code = failures.exitCode { throw ExitCode(code.rawValue) }
+
+        let code = report.exitCode
+        if code != .success { throw ExitCode(code.rawValue) }
+    }
+
+    /// The output files this run writes, by flag.
+    var outputs: [(flag: String, path: String)] {
+        [("--junit", junit), ("--kcidb", kcidb), ("--write-expect", writeExpect), ("--json", json),
+         ("--timeline", timeline), ("--capture", capture)].compactMap { f, p in p.map { (flag: f, path: $0) } }
+    }
+
+    /// Everything that can be wrong with the inputs and outputs, found before anything runs: outputs naming one
+    /// file or an input (64), a bad `--expect` file (65), outputs that cannot take a report (73).
+    func checkInputsAndOutputs() throws -> ExpectationSet? {
+        try OutputTargets.checkClashes(outputs, inputs: expect.map { [("--expect", $0)] } ?? [])
+        let expectations = try expect.map { try ExpectInput.load($0, allowEmpty: allowEmptyExpect) }
+        try OutputTargets.checkWritable(outputs)
+        return expectations
+    }
+
+    /// The backend named, or the one `--backend auto` picks (said on stderr when it is not hw), with the
+    /// model era applied.
+    func chooseBackend(profile: HostProfile, logger: Logger) throws -> (any ScenarioBackend, AutoSelection?) {
         let chosen: any ScenarioBackend
         var selection: AutoSelection?
         do {
@@ -202,72 +244,34 @@ struct Run: ParsableCommand {
             else if let b = chosen as? HybridBackend { b.era = era }
             else { logger.warning("--model-era is ignored by --backend hw (the real kernel is the model)") }
         }
+        return (chosen, selection)
+    }
 
-        let selected = scenarios.isEmpty ? Catalog.defaultSet : scenarios.compactMap(Catalog.named)
-        let kernel = profile.kernelRelease.value ?? "unknown"
-        let options = RunOptions(cpu: cpu, repeats: repeatCount, timeoutNs: UInt64(timeout * 1e9),
-                                 kernelRelease: kernel, selection: selection, expectFile: expect,
-                                 runId: Run.newRunId(), host: Run.hostIdentity(profile))
-        logger.debug("running \(selected.count) scenario(s) on \(chosen.kind.rawValue)\(chosen.modelName.map { " model \($0)" } ?? "") cpu \(cpu)")
-        // The guest's vCPU thread and a CPU hog run at once: stop here if the system refuses them.
-        if chosen.kind != .sim, chosen.availability().isAvailable {
-            try ThreadCreation.require(count: 2, for: "a \(chosen.kind.rawValue) run (vCPU thread, CPU hog)")
-        }
-        // One probe per CPU (hybrid/hw): the lock is taken before the guest or any perf event exists, held to exit.
-        // A backend that cannot run here touches nothing on the CPU, so it takes no lock (its run is all SKIP).
-        let lock = chosen.availability().isAvailable ? try CpuChoice.lock(cpu: cpu, backend: chosen.kind, wait: wait) : nil
-        let progress = ProgressLine(quiet: quiet)
-        var report = Backends.runner(backend: chosen, options: options, expectations: expectations,
-                                     interruption: Run.interruption, progress: progress.update).run(selected)
-        progress.finish()
-        if let i = report.interruption {
-            printError("lbrprobe: \(i.reason): \(report.runsNotStarted) of \(report.runsReported) scenario run(s) not started; backend torn down, writing reports")
-        }
-
-        // Standard output first, then the files, each whatever happened to the others.
+    /// Standard output first, then the files, each whatever happened to the others; what failed, by flag.
+    func writeReports(_ report: RunReport, kernel: String) -> OutputTargets.Failures {
         var failures = OutputTargets.Failures()
         if let e = OutputTargets.writeStdout(report, format: format, evidence: evidence, summary: summary) { failures.record("", e) }
         let stop = { Run.interruption() != nil } // a FIFO output stops waiting for its reader on a signal
-        func save(_ flag: String, _ path: String?, _ render: () throws -> String) {
+        /// One output file, its text handed to `produce`'s sink piece by piece (never held whole).
+        func write(_ flag: String, _ path: String?, _ produce: ((String) -> Void) throws -> Void) {
             guard let path else { return }
             do {
-                try AtomicFile.write(try render(), to: path, stop: stop)
+                try AtomicFile.write(to: path, stop: stop, produce)
             } catch let e as ReportWriteError {
                 failures.record(flag, e)
             } catch {
                 failures.record(flag, ReportWriteError(path: path, operation: "render", errno: nil, detail: "\(error)"))
             }
         }
-        if let junit { // streamed: never held whole
-            do { try AtomicFile.write(to: junit, stop: stop) { JUnitReport.render(report, to: $0) } } catch let e as ReportWriteError {
-                failures.record("--junit", e)
-            } catch { failures.record("--junit", ReportWriteError(path: junit, operation: "render", errno: nil, detail: "\(error)")) }
+        write("--junit", junit) { JUnitReport.render(report, to: $0) }
+        write("--kcidb", kcidb) {
+            try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin, to: $0)
         }
-        if let kcidb { // streamed: never held whole
-            do {
-                try AtomicFile.write(to: kcidb, stop: stop) {
-                    try KcidbReport.render(report, buildId: kcidbBuildId ?? "lbrprobe:\(kernel)", origin: kcidbOrigin ?? KcidbReport.origin, to: $0)
-                }
-            } catch let e as ReportWriteError {
-                failures.record("--kcidb", e)
-            } catch { failures.record("--kcidb", ReportWriteError(path: kcidb, operation: "render", errno: nil, detail: "\(error)")) }
-        }
-        save("--write-expect", writeExpect) { ExpectWriter.render(report) }
-        if let json { // streamed: never held whole
-            do { try AtomicFile.write(to: json, stop: stop) { try JsonReport.render(report, compact: true, to: $0) } } catch let e as ReportWriteError {
-                failures.record("--json", e)
-            } catch { failures.record("--json", ReportWriteError(path: json, operation: "render", errno: nil, detail: "\(error)")) }
-        }
-        save("--timeline", timeline) { TimelineSvg.render(JsonReport.document(report)) }
-        save("--capture", capture) { try JudgeCmd.encode(report) }
-        withExtendedLifetime(lock) {}
-        // A signal after the last run (e.g. while a FIFO output waited for its reader) still means "stopped
-        // by a signal": 128 + signal, like an interruption during the run.
-        if report.interruption == nil, let i = Run.interruption() { throw ExitCode(i.exitCode.rawValue) }
-        if let code = failures.exitCode { throw ExitCode(code.rawValue) }
-
-        let code = report.exitCode
-        if code != .success { throw ExitCode(code.rawValue) }
+        write("--write-expect", writeExpect) { $0(ExpectWriter.render(report)) }
+        write("--json", json) { try JsonReport.render(report, compact: true, to: $0) }
+        write("--timeline", timeline) { $0(TimelineSvg.render(JsonReport.document(report))) }
+        write("--capture", capture) { $0(try JudgeCmd.encode(report)) }
+        return failures
     }
 
     /// A fresh RFC 9562 UUIDv7 run id (wall clock + Foundation's random UUID bytes).
