@@ -37,26 +37,29 @@ public enum OutcomeTerm: Hashable, Sendable, CaseIterable, CustomStringConvertib
         }
     }
 
-    /// The wire spelling (`Outcome.code`).
-    public var code: String {
+    /// The verdict outcome this term stands for (no latency: terms carry none).
+    public var outcome: Outcome {
         switch self {
-        case .guestWinsHostStarved: return "guest-wins-host-starved"
-        case .hostWinsVlbrError: return "host-wins-vlbr-error"
-        case .coexist: return "coexist"
-        case let .recovered(p): return "recovered(\(p.rawValue))"
-        case .staysErrored: return "stays-errored"
-        case .guestTraced: return "guest-traced"
-        case .notTraced: return "not-traced"
-        case .retained: return "retained"
-        case .lost: return "lost"
-        case .vlbrActive: return "vlbr-active"
-        case .vlbrInactive: return "vlbr-inactive"
-        case .noGuestLbr: return "no-guest-lbr"
-        case .unsupported: return "unsupported"
-        case .inconclusive: return "inconclusive"
-        case .error: return "error"
+        case .guestWinsHostStarved: return .guestWinsHostStarved
+        case .hostWinsVlbrError: return .hostWinsVlbrError
+        case .coexist: return .coexist
+        case let .recovered(p): return .recovered(p, nil)
+        case .staysErrored: return .staysErrored
+        case .guestTraced: return .guestTraced
+        case .notTraced: return .notTraced
+        case .retained: return .retained
+        case .lost: return .lost
+        case .vlbrActive: return .vlbrActive
+        case .vlbrInactive: return .vlbrInactive
+        case .noGuestLbr: return .noGuestLbr
+        case .unsupported: return .unsupported("")
+        case .inconclusive: return .inconclusive("")
+        case .error: return .error("")
         }
     }
+
+    /// The wire spelling: the outcome's own (`Outcome.code`), one definition.
+    public var code: String { outcome.code }
     public var description: String { code }
 
     static let byCode: [Substring: OutcomeTerm] = Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.code), $0) })
