@@ -5,28 +5,17 @@
 // renderers. Inputs that are not JSON get libFuzzer's byte mutations.
 
 import Foundation
+import LbrCore
 
 @_silgen_name("LLVMFuzzerMutate")
 func LLVMFuzzerMutate(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int) -> Int
-
-struct MutatorRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-}
 
 let extremeNumbers: [Any] = [0, -1, 2_147_483_648, 9_007_199_254_740_993 as Int64, 4_611_686_018_427_387_904 as Int64,
                              Int64.max, UInt64.max, 1e19, 1e308, -1e308, 0.5, -0.0]
 let hostileStrings: [String] = ["", "\u{1b}]0;x\u{07}\u{1b}[2J", "a\nb\r\nc", "\u{0}", String(repeating: "x", count: 65_536),
                                 "lbrprobe.run/1", "SIGQUIT", "<&>\"'", "|*`_::", "\u{202e}evil"]
 
-func mutateJSON(_ v: Any, _ rng: inout MutatorRandom, depth: Int) -> Any {
+func mutateJSON(_ v: Any, _ rng: inout SplitMix64, depth: Int) -> Any {
     if var d = v as? [String: Any], !d.isEmpty {
         let keys = Array(d.keys).sorted()
         let k = keys[rng.below(keys.count)]
@@ -47,7 +36,7 @@ func mutateJSON(_ v: Any, _ rng: inout MutatorRandom, depth: Int) -> Any {
 
 @_cdecl("LLVMFuzzerCustomMutator")
 public func lbrMutateRunDocument(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxSize: Int, _ seed: UInt32) -> Int {
-    var rng = MutatorRandom(state: UInt64(seed) | 1 << 40)
+    var rng = SplitMix64(state: UInt64(seed) | 1 << 40)
     let bytes = Data(bytes: data, count: size)
     guard rng.below(8) != 0, let top = try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) else {
         return LLVMFuzzerMutate(data, size, maxSize)

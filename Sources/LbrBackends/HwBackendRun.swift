@@ -128,7 +128,7 @@ struct HwExitCalibration: Hashable, Sendable {
     /// Exits the calibration loop runs.
     static let exits = 2_000
     /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
-    static let fallbackNs: UInt64 = 2_500
+    static let fallbackNs = HostSampling.typicalHostNsPerExit
     var hostNsPerExit: UInt64
     var measured: Bool
     /// The TSC rate standing in for the core clock of the cycles event (0: unknown → 1 GHz). A core running

@@ -44,7 +44,7 @@ public final class ModelHost: Sendable {
         /// Host-mode time on the vCPU thread of one port-I/O exit of the payload's exit loop (VM-exit, the
         /// VMM's KVM_EXIT_IO dispatch, VM-entry): 2.5 µs, the order hw calibration measures on VMX hosts (§9.6).
         /// The vLBR stays scheduled (the thread keeps running), so host LBR samples in this time are starved.
-        public var hostNsPerExit: UInt64 = 2_500
+        public var hostNsPerExit: UInt64 = HostSampling.typicalHostNsPerExit
         public init() {}
     }
 

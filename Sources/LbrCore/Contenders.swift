@@ -171,6 +171,10 @@ public enum HostSampling {
     public static let rateHeadroom: UInt64 = 2
     /// perf's default `perf_event_max_sample_rate` (`DEFAULT_MAX_SAMPLE_RATE`, kernel/events/core.c).
     public static let defaultMaxSampleRate = 100_000
+    /// Host-mode time on the vCPU thread of one port-I/O exit of the payload's exit loop (VM-exit, the VMM's
+    /// KVM_EXIT_IO dispatch, VM-entry) on VMX hosts: about 2.5 µs (§9.6). What the model charges per exit, and
+    /// what the hw backend assumes (and says so) when its calibration loop fails.
+    public static let typicalHostNsPerExit: UInt64 = 2_500
 
     /// The period to use on a host whose `perf_event_max_sample_rate` is `maxSampleRate` (nil: unknown →
     /// the default): the smallest period ≥ `defaultPeriod` whose worst-case rate at `assumedMaxCoreHz` stays

@@ -105,19 +105,6 @@ public struct ExplorationResult: Hashable, Sendable {
     public var stats: ModelStats
 }
 
-/// SplitMix64: small, fast, deterministic.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 /// A seeded generator of host/guest interleavings with invariants checked after every step.
 public struct ModelExplorer: Sendable {
     public let variant: KernelVariant

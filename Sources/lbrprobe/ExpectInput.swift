@@ -14,7 +14,7 @@ enum ExpectInput {
     struct Failure: Error { var message: String }
 
     /// The file's bytes, or why it cannot be used.
-    static func readBytes(_ path: String) throws(Failure) -> [UInt8] {
+    static func readBytes(_ path: String, what: String = "an expectation file") throws(Failure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
@@ -29,13 +29,13 @@ enum ExpectInput {
         if fstat(fd, &st) != 0 { throw Failure(message: "cannot inspect: \(String(cString: strerror(errno)))") }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFDIR: throw Failure(message: "is a directory, not an expectation file")
-        case S_IFCHR: throw Failure(message: "is a character device, not an expectation file (give a regular file)")
-        case S_IFBLK: throw Failure(message: "is a block device, not an expectation file")
-        case S_IFIFO, S_IFSOCK: throw Failure(message: "is a FIFO or socket, not an expectation file (give a regular file)")
+        case S_IFDIR: throw Failure(message: "is a directory, not \(what)")
+        case S_IFCHR: throw Failure(message: "is a character device, not \(what) (give a regular file)")
+        case S_IFBLK: throw Failure(message: "is a block device, not \(what)")
+        case S_IFIFO, S_IFSOCK: throw Failure(message: "is a FIFO or socket, not \(what) (give a regular file)")
         default: throw Failure(message: "is not a regular file")
         }
-        if st.st_size > maxBytes { throw Failure(message: "is \(st.st_size) bytes, more than the \(maxBytes >> 20) MiB an expectation file may have") }
+        if st.st_size > maxBytes { throw Failure(message: "is \(st.st_size) bytes, more than the \(maxBytes >> 20) MiB \(what) may have") }
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))
         var buf = [UInt8](repeating: 0, count: 1 << 16)
@@ -44,7 +44,7 @@ enum ExpectInput {
             if n < 0 { if errno == EINTR { continue }; throw Failure(message: "read failed: \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             out += buf[0..<n]
-            if out.count > maxBytes { throw Failure(message: "more than the \(maxBytes >> 20) MiB an expectation file may have") }
+            if out.count > maxBytes { throw Failure(message: "more than the \(maxBytes >> 20) MiB \(what) may have") }
         }
         return out
     }

@@ -68,7 +68,7 @@ struct JudgeCmd: ParsableCommand {
     /// Reads and checks one capture file.
     static func read(_ path: String) throws(ReadError) -> RunCapture {
         let bytes: [UInt8]
-        do { bytes = try ExpectInput.readBytes(path) } catch { throw ReadError(message: error.message) }
+        do { bytes = try ExpectInput.readBytes(path, what: "a capture") } catch { throw ReadError(message: error.message) }
         let capture: RunCapture
         do { capture = try JSONDecoder().decode(RunCapture.self, from: Data(bytes)) } catch {
             throw ReadError(message: "not a readable \(RunCapture.currentSchema) capture (\(Self.short(error)))")

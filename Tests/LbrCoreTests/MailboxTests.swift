@@ -1,18 +1,6 @@
 import Testing
 @testable import LbrCore
 
-/// Deterministic PRNG (SplitMix64) so fuzz failures reproduce.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func page(seq: UInt32, status: UInt32, values: [UInt64], vector: UInt32 = 0, rip: UInt64 = 0) -> [UInt8] {
     var p = [UInt8](repeating: 0, count: GuestMailbox.pageSize)
     p.withUnsafeMutableBytes { b in
@@ -131,7 +119,7 @@ struct MailboxTests {
     /// ≥100k random and truncated mailboxes: decoding never traps and never reads out of bounds
     /// (every read goes through the bounds-checked buffer; an OOB read would trap in debug builds).
     @Test func fuzzedMailboxesNeverTrap() {
-        var rng = SplitMix(state: 0x1BD1_2025)
+        var rng = SplitMix64(state: 0x1BD1_2025)
         let requests: [GuestMailbox.Request] = [
             .init(opcode: .rdmsr, arg0: 0x680), .init(opcode: .readLbr, depth: 32, tos: 0x1c9, from: 0x680, to: 0x6c0, info: 0xdc0),
             .init(opcode: .readLbr, depth: 16, tos: 0x1c9, from: 0x680, to: 0x6c0), .init(opcode: .branches, arg0: 5),

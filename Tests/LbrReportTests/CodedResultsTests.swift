@@ -13,7 +13,7 @@ import Testing
         let template = report.results[1]
         var results = ScenarioResults()
         var expected: [ScenarioResult] = []
-        var rng = SeededRandom(state: 99)
+        var rng = SplitMix64(state: 99)
         for i in 0..<1000 {
             var r = template
             r.repeatIndex = i % 7 == 0 ? Int(rng.next() % 1_000_000) : i

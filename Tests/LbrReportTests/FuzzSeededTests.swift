@@ -10,18 +10,8 @@ import LbrScenarios
 import LbrTestSupport
 import Testing
 
-/// SplitMix64: deterministic, so a failure reproduces.
-struct SeededRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-
+/// Byte mutations for the seeded fuzz runs (SplitMix64: deterministic, so a failure reproduces).
+extension SplitMix64 {
     /// One mutation of `seed`.
     mutating func mutate(_ seed: [UInt8], dictionary: [[UInt8]]) -> [UInt8] {
         var b = seed
@@ -49,7 +39,7 @@ struct FuzzSeededTests {
         } + [Array("guest-baseline vlbr-active|recovered(*)+*\nhost-first@mainline *\n".utf8)]
         #expect(!seeds.isEmpty)
         let dict = ["@", "|", "+", "*", "#", "\n", "recovered(", "guest-baseline", "\t", "\r\n"].map { Array($0.utf8) }
-        var rng = SeededRandom(state: 11)
+        var rng = SplitMix64(state: 11)
         let scenarios = Set(Catalog.names), models: Set<String> = ["mainline", "seed-2023"]
         for _ in 0..<Self.iterations {
             let input = rng.mutate(seeds[rng.below(seeds.count)], dictionary: dict)
@@ -72,7 +62,7 @@ struct FuzzSeededTests {
     @Test func runDocumentReaderSurvivesMutations() throws {
         let seed = Array(try JsonReport.render(Fixtures.mixedReport()).utf8)
         let dict = ["{", "}", "[", "]", "\"", ":", ",", "null", "1e999", "-0", "\"schema\"", "\\u0000"].map { Array($0.utf8) }
-        var rng = SeededRandom(state: 12)
+        var rng = SplitMix64(state: 12)
         var decoded = 0
         for _ in 0..<Self.iterations {
             let input = rng.mutate(seed, dictionary: dict)
@@ -88,7 +78,7 @@ struct FuzzSeededTests {
     }
 
     @Test func guestMailboxDecoderSurvivesMutations() {
-        var rng = SeededRandom(state: 13)
+        var rng = SplitMix64(state: 13)
         for _ in 0..<Self.iterations * 4 {
             let ops = GuestMailbox.Opcode.allCases
             let request = GuestMailbox.Request(opcode: ops[rng.below(ops.count)], arg0: rng.next(), depth: UInt32(rng.below(64)),
