@@ -14,25 +14,6 @@ public enum Timeline {
     /// Caps per lane for free-text lanes.
     static let maxKmsg = 24, maxNotes = 24
 
-    /// Lane names, in drawing order. `host:<contender>` lanes sort where `host:` is.
-    public enum Lane {
-        public static let phase = "phase"
-        public static let step = "step"
-        public static let vlbrObserved = "vlbr-observed"
-        public static let vlbrModel = "vlbr-model"
-        public static let passthrough = "passthrough"
-        public static let msrAccess = "msr-access"
-        public static let hostPrefix = "host:"
-        public static let guest = "guest"
-        public static let kmsg = "kmsg"
-        public static let contextSwitchReal = "ctx-switch-real"
-        public static let contextSwitchModel = "ctx-switch-model"
-        public static let note = "note"
-        public static let outcome = "outcome"
-        public static let order = [phase, step, vlbrObserved, vlbrModel, passthrough, msrAccess, hostPrefix, guest,
-                                   kmsg, contextSwitchReal, contextSwitchModel, note, outcome]
-    }
-
     /// The clock of a result's `t_ns`: hw stamps observations with the runner's monotonic clock; hybrid and
     /// sim stamp them with the kernel model's clock (which advances by the model's costs and the guest's
     /// commands), so phase boundaries are placed on that clock too.
@@ -44,11 +25,11 @@ public enum Timeline {
         guard !r.records.isEmpty else { return nil }
         var b = Builder(result: r)
         b.build()
-        var ev = b.events.sorted { $0.t_ns != $1.t_ns ? $0.t_ns < $1.t_ns : laneRank($0.lane) < laneRank($1.lane) }
+        var ev = b.events.sorted { $0.t_ns != $1.t_ns ? $0.t_ns < $1.t_ns : $0.lane.rank < $1.lane.rank }
         var dropped = 0
         if ev.count > maxEvents {
             // Keep structure (phases, steps, states, outcome); drop the tail of the free-text lanes first.
-            let keep: Set<String> = [Lane.phase, Lane.step, Lane.vlbrObserved, Lane.outcome]
+            let keep: Set<TimelineLane> = [.phase, .step, .vlbrObserved, .outcome]
             var budget = maxEvents - ev.filter { keep.contains($0.lane) }.count
             ev = ev.filter { e in
                 if keep.contains(e.lane) { return true }
@@ -69,12 +50,6 @@ public enum Timeline {
             else { out += "_" }
         }
         return out
-    }
-
-    /// Sort rank of a lane (unknown lanes after the known ones).
-    public static func laneRank(_ lane: String) -> Int {
-        if lane.hasPrefix(Lane.hostPrefix) { return Lane.order.firstIndex(of: Lane.hostPrefix)! }
-        return Lane.order.firstIndex(of: lane) ?? Lane.order.count
     }
 
     struct Builder {
@@ -99,7 +74,7 @@ public enum Timeline {
         /// Who opens and closes host perf events: the real kernel on hw, the model on hybrid and sim.
         var hostPerfBasis: Basis { result.backend.usesModel ? .model(result.model ?? "unnamed") : .hardware }
 
-        mutating func add(_ t: UInt64, _ lane: String, _ label: String, _ state: String?, dur: UInt64? = nil,
+        mutating func add(_ t: UInt64, _ lane: TimelineLane, _ label: String, _ state: String?, dur: UInt64? = nil,
                           basis explicit: Basis?? = nil) {
             events.append(.init(t_ns: rel(t), dur_ns: dur, lane: lane, label: Timeline.ascii(String(label.prefix(160))),
                                 state: state, basis: explicit ?? basis))
@@ -123,13 +98,13 @@ public enum Timeline {
                 let pStart = hw ? rec.startNs : cursor
                 let pEnd = hw ? max(rec.endNs, pStart) : max(obsMax ?? cursor, cursor)
                 let role = scenario?.phases.first { $0.name == rec.phase }?.role.rawValue ?? "teardown"
-                add(pStart, Lane.phase, rec.phase, role, dur: pEnd - pStart)
+                add(pStart, .phase, rec.phase, role, dur: pEnd - pStart)
                 if let v = verdicts[rec.phase] {
                     var label = "inferred \(v.inferred.rawValue)"
                     if let s = v.hostStarved { label += s ? ", host starved" : ", host not starved" }
                     // Inferred from the phase's signals: as real as the weakest of them.
                     let b = v.signals.compactMap(\.basis).reduce(nil as Basis?) { acc, x in acc.map { $0.weakest(x) } ?? x }
-                    add(pStart, Lane.vlbrObserved, label, v.inferred.rawValue, dur: pEnd - pStart, basis: .some(b))
+                    add(pStart, .vlbrObserved, label, v.inferred.rawValue, dur: pEnd - pStart, basis: .some(b))
                 }
                 // Steps: spans between step boundaries on the observation clock.
                 let steps = scenario?.phases.first { $0.name == rec.phase }?.steps ?? []
@@ -141,16 +116,16 @@ public enum Timeline {
                         let sEnd = max(sStart, hw ? (slice.map(\.timeNs).max() ?? sStart) : (slice.map(\.timeNs).max() ?? sStart))
                         let step = k < steps.count ? steps[k] : nil
                         let state = step?.timing?.rawValue ?? (step?.actor == .host ? "host" : "guest")
-                        add(sStart, Lane.step, step.map { "\($0)" } ?? "step \(k + 1)", state, dur: sEnd - sStart)
+                        add(sStart, .step, step.map { "\($0)" } ?? "step \(k + 1)", state, dur: sEnd - sStart)
                         // A contender's bar runs from the step that installed it to the step that closed it,
                         // whenever its state was first read.
                         switch step?.hostAction {
                         case let .open(c)?:
                             lastHost[c.description] = "installed"
-                            add(sStart, Lane.hostPrefix + c.description, "installed (\(state))", "installed", basis: .some(hostPerfBasis))
+                            add(sStart, .host(c.description), "installed (\(state))", "installed", basis: .some(hostPerfBasis))
                         case let .close(c)?:
                             lastHost[c.description] = "closed"
-                            add(sEnd, Lane.hostPrefix + c.description, "closed", "closed", basis: .some(hostPerfBasis))
+                            add(sEnd, .host(c.description), "closed", "closed", basis: .some(hostPerfBasis))
                         default: break
                         }
                         sStart = sEnd; from = e
@@ -164,13 +139,13 @@ public enum Timeline {
                 end = max(end, pEnd)
             }
             basis = nil
-            add(end, Lane.outcome, r.outcome.code, r.status.rawValue)
+            add(end, .outcome, r.outcome.code, r.status.rawValue)
         }
 
         mutating func flushMsr() {
             guard let m = msrRun else { return }
             let what = m.state == "trapped" ? "trapped" : m.state == "gp" ? "#GP" : "passed through"
-            add(m.start, Lane.msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(what)", m.state,
+            add(m.start, .msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(what)", m.state,
                 dur: m.end - m.start, basis: .some(msrBasis))
             msrRun = nil
         }
@@ -185,15 +160,15 @@ public enum Timeline {
                     flushMsr(); msrRun = (at, at, s, 1)
                 }
             case let .vlbr(s):
-                if lastVlbr != s.rawValue { lastVlbr = s.rawValue; add(at, Lane.vlbrModel, "vLBR \(s.rawValue)", s.rawValue) }
+                if lastVlbr != s.rawValue { lastVlbr = s.rawValue; add(at, .vlbrModel, "vLBR \(s.rawValue)", s.rawValue) }
             case let .passthrough(p):
                 let s = p ? "on" : "off"
-                if lastPass != s { lastPass = s; add(at, Lane.passthrough, "passthrough \(s)", s) }
+                if lastPass != s { lastPass = s; add(at, .passthrough, "passthrough \(s)", s) }
             case let .hostEvent(c, state, en, run):
                 if lastHost[c] != state.rawValue {
                     lastHost[c] = state.rawValue
                     let pct = en > 0 ? Int((Double(run) / Double(en) * 100).rounded()) : 0
-                    add(at, Lane.hostPrefix + c, "\(state.rawValue), ran \(pct)% of \(en) ns enabled", state.rawValue)
+                    add(at, .host(c), "\(state.rawValue), ran \(pct)% of \(en) ns enabled", state.rawValue)
                 }
             case let .hostSamples(s):
                 var label = "\(s.samples) samples: \(s.withBranches) with branches, \(s.emptyBranches) empty"
@@ -201,24 +176,24 @@ public enum Timeline {
                 if s.guestAddresses > 0 { label += ", \(s.guestAddresses) guest addresses" }
                 let state = s.guestAddresses > 0 ? "leak"
                     : s.samples > 0 && s.starvedSamples * 2 >= s.samples ? "starved" : "samples"
-                add(at, Lane.hostPrefix + s.contender, label, state)
+                add(at, .host(s.contender), label, state)
             case let .guest(g):
                 guestEvent(g, at: at, tosMask: tosMask)
             case let .kmsg(line):
                 kmsgCount += 1
-                if kmsgCount <= maxKmsg { add(at, Lane.kmsg, line, "kmsg") }
-                else if kmsgCount == maxKmsg + 1 { add(at, Lane.kmsg, "(further kmsg lines not shown)", "kmsg") }
+                if kmsgCount <= maxKmsg { add(at, .kmsg, line, "kmsg") }
+                else if kmsgCount == maxKmsg + 1 { add(at, .kmsg, "(further kmsg lines not shown)", "kmsg") }
             case let .contextSwitches(n):
                 // hybrid/hw: the vCPU thread's real switches; sim: the model's.
                 let real = result.backend != .sim
-                add(at, real ? Lane.contextSwitchReal : Lane.contextSwitchModel,
+                add(at, real ? .contextSwitchReal : .contextSwitchModel,
                     "\(real ? "real" : "model"): +\(n) context switch\(n == 1 ? "" : "es")", real ? "real" : "model")
             case let .note(s):
                 if s.hasPrefix("model: vCPU thread switched out") {
-                    add(at, Lane.contextSwitchModel, s, "model")
+                    add(at, .contextSwitchModel, s, "model")
                 } else {
                     noteCount += 1
-                    if noteCount <= maxNotes { add(at, Lane.note, s, "note") }
+                    if noteCount <= maxNotes { add(at, .note, s, "note") }
                 }
             case .exits:
                 break
@@ -271,7 +246,7 @@ public enum Timeline {
                 default: break
                 }
             }
-            add(at, Lane.guest, label, state)
+            add(at, .guest, label, state)
         }
     }
 }

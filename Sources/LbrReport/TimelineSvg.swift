@@ -112,12 +112,12 @@ public enum TimelineSvg {
         y += 2
         let scale = AxisScale(events)
         // Lanes present, in order.
-        var lanes: [String] = []
+        var lanes: [TimelineLane] = []
         for e in events where !lanes.contains(e.lane) { lanes.append(e.lane) }
-        lanes.sort { (Timeline.laneRank($0), $0) < (Timeline.laneRank($1), $1) }
+        lanes.sort()
         let top = y
         // Phase backgrounds across every lane.
-        for e in events where e.lane == Timeline.Lane.phase {
+        for e in events where e.lane == .phase {
             let x0 = scale.x(e.t_ns), x1 = scale.x(e.t_ns + (e.dur_ns ?? 0))
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(max(1, x1 - x0)))\" height=\"\(f(Double(lanes.count) * laneH))\" fill=\"\(phaseColour(e.state))\" opacity=\"0.45\"/>")
             out.append("<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + Double(lanes.count) * laneH))\" stroke=\"#777\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>")
@@ -158,38 +158,38 @@ public enum TimelineSvg {
     /// run's own structure (phases, steps, outcome), notes and real context switches on sim and hybrid (hybrid's
     /// real side is its guest and the vCPU thread; host perf, the vLBR, the LBR contents and kmsg are the
     /// model's); nothing on hw.
-    static func laneIsModel(_ lane: String, backend: BackendKind) -> Bool {
+    static func laneIsModel(_ lane: TimelineLane, backend: BackendKind) -> Bool {
         guard backend != .hw else { return false }
         switch lane {
-        case Timeline.Lane.phase, Timeline.Lane.step, Timeline.Lane.outcome, Timeline.Lane.note: return false
-        case Timeline.Lane.contextSwitchReal: return backend == .sim
-        default: return true
+        case .phase, .step, .outcome, .note: return false
+        case .contextSwitchReal: return backend == .sim
+        case .vlbrObserved, .vlbrModel, .passthrough, .msrAccess, .host, .guest, .kmsg, .contextSwitchModel: return true
         }
     }
 
     /// The drawing of one lane; a model lane's bars are hatched and its markers drawn with a dashed outline.
-    static func laneSvg(_ lane: String, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double,
+    static func laneSvg(_ lane: TimelineLane, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double,
                         model: Bool = false) -> [String] {
         var out: [String] = []
         let by = y + (laneH - barH) / 2
-        let isStateLane = lane == Timeline.Lane.vlbrModel || lane == Timeline.Lane.passthrough
-            || lane.hasPrefix(Timeline.Lane.hostPrefix)
+        let isHostLane = lane.contender != nil
+        let isStateLane = lane == .vlbrModel || lane == .passthrough || isHostLane
         let hostStates: Set<String> = ["installed", "active", "inactive", "error", "off", "closed"]
         let end = scale.maxT
         // Spans: events with a duration, and state changes held until the next change on the lane.
         var spans: [(t0: UInt64, t1: UInt64, e: JsonReport.TimelineEventDTO)] = []
         var instants: [JsonReport.TimelineEventDTO] = []
-        if lane == Timeline.Lane.outcome, let e = events.last {
+        if lane == .outcome, let e = events.last {
             spans.append((0, end, e))
         } else if isStateLane {
-            let changes = events.filter { lane.hasPrefix(Timeline.Lane.hostPrefix) ? hostStates.contains($0.state ?? "") : true }
+            let changes = events.filter { isHostLane ? hostStates.contains($0.state ?? "") : true }
             for (i, e) in changes.enumerated() {
                 let next = i + 1 < changes.count ? changes[i + 1].t_ns : end
                 spans.append((e.t_ns, max(next, e.t_ns), e))
             }
             // Host sample summaries taken when a state span starts join that span's label; others stay markers.
             let starts = Set(spans.map(\.t0))
-            for e in events where lane.hasPrefix(Timeline.Lane.hostPrefix) && !hostStates.contains(e.state ?? "") {
+            for e in events where isHostLane && !hostStates.contains(e.state ?? "") {
                 if starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
                     var m = spans[k].e
                     m.label += "; \(e.label)"
@@ -204,9 +204,9 @@ public enum TimelineSvg {
         }
         for s in spans {
             let x0 = scale.x(s.t0), x1 = max(scale.x(s.t1), x0 + 2)
-            let fill = lane == Timeline.Lane.phase ? phaseColour(s.e.state) : lane == Timeline.Lane.step ? stepColour(s.e.state)
-                : lane == Timeline.Lane.outcome ? statusColour(s.e.state ?? "") : stateColour(s.e.state)
-            let label = lane == Timeline.Lane.outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
+            let fill = lane == .phase ? phaseColour(s.e.state) : lane == .step ? stepColour(s.e.state)
+                : lane == .outcome ? statusColour(s.e.state ?? "") : stateColour(s.e.state)
+            let label = lane == .outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
             out.append("<g><title>\(esc(titleText(s.e)))</title>")
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.8\"/>")
             if s.e.basis.map({ !$0.isMeasured }) ?? model {
@@ -328,10 +328,10 @@ public enum TimelineSvg {
             ("steps / markers", [
                 ("guest command", stepColour("guest"), false), ("host action between exits", stepColour("between-exits"), false),
                 ("host action while the vCPU runs", stepColour("while-vcpu-runs"), false), ("preemption", stepColour("preemption"), false),
-                ("kmsg line", instantColour(Timeline.Lane.kmsg, nil), true),
-                ("real context switch", instantColour(Timeline.Lane.contextSwitchReal, nil), true),
-                ("model context switch", instantColour(Timeline.Lane.contextSwitchModel, nil), true),
-                ("note", instantColour(Timeline.Lane.note, nil), true),
+                ("kmsg line", instantColour(.kmsg, nil), true),
+                ("real context switch", instantColour(.contextSwitchReal, nil), true),
+                ("model context switch", instantColour(.contextSwitchModel, nil), true),
+                ("note", instantColour(.note, nil), true),
             ]),
         ]
         var out: [String] = []
@@ -369,26 +369,21 @@ public enum TimelineSvg {
 
     // MARK: colours and text
 
-    static func laneTitle(_ lane: String) -> String {
+    static func laneTitle(_ lane: TimelineLane) -> String {
         switch lane {
-        case Timeline.Lane.phase: return "phase"
-        case Timeline.Lane.step: return "timed step"
-        case Timeline.Lane.vlbrObserved: return "vLBR inferred"
-        case Timeline.Lane.vlbrModel: return "vLBR state"
-        case Timeline.Lane.passthrough: return "passthrough"
-        case Timeline.Lane.msrAccess: return "LBR MSR accesses"
-        case Timeline.Lane.guest: return "guest MSR results"
-        case Timeline.Lane.kmsg: return "kmsg"
-        case Timeline.Lane.contextSwitchReal: return "ctx switch (real)"
-        case Timeline.Lane.contextSwitchModel: return "ctx switch (model)"
-        case Timeline.Lane.note: return "notes"
-        case Timeline.Lane.outcome: return "outcome"
-        default:
-            if lane.hasPrefix(Timeline.Lane.hostPrefix) {
-                let c = String(lane.dropFirst(Timeline.Lane.hostPrefix.count))
-                return "host " + (c.count > 20 ? String(c.prefix(19)) + "." : c)
-            }
-            return String(lane.prefix(24))
+        case .phase: return "phase"
+        case .step: return "timed step"
+        case .vlbrObserved: return "vLBR inferred"
+        case .vlbrModel: return "vLBR state"
+        case .passthrough: return "passthrough"
+        case .msrAccess: return "LBR MSR accesses"
+        case let .host(c): return "host " + (c.count > 20 ? String(c.prefix(19)) + "." : c)
+        case .guest: return "guest MSR results"
+        case .kmsg: return "kmsg"
+        case .contextSwitchReal: return "ctx switch (real)"
+        case .contextSwitchModel: return "ctx switch (model)"
+        case .note: return "notes"
+        case .outcome: return "outcome"
         }
     }
 
@@ -427,13 +422,13 @@ public enum TimelineSvg {
         }
     }
 
-    static func instantColour(_ lane: String, _ state: String?) -> String {
+    static func instantColour(_ lane: TimelineLane, _ state: String?) -> String {
         switch lane {
-        case Timeline.Lane.kmsg: return "#8d5a3b"
-        case Timeline.Lane.contextSwitchReal: return "#111111"
-        case Timeline.Lane.contextSwitchModel: return "#2f63b5"
-        case Timeline.Lane.note: return "#8a8f96"
-        case Timeline.Lane.guest where state == "ok": return "#6d7780"
+        case .kmsg: return "#8d5a3b"
+        case .contextSwitchReal: return "#111111"
+        case .contextSwitchModel: return "#2f63b5"
+        case .note: return "#8a8f96"
+        case .guest where state == "ok": return "#6d7780"
         default: return stateColour(state)
         }
     }
@@ -457,7 +452,7 @@ public enum TimelineSvg {
 
     static func titleText(_ e: JsonReport.TimelineEventDTO) -> String {
         // The wire lane id `vlbr-observed` is what the signals inferred; the picture says so.
-        var s = "\(e.lane == Timeline.Lane.vlbrObserved ? "vlbr-inferred" : e.lane) @ \(timeText(e.t_ns))"
+        var s = "\(e.lane == .vlbrObserved ? "vlbr-inferred" : e.lane.code) @ \(timeText(e.t_ns))"
         if let d = e.dur_ns { s += " for \(timeText(d))" }
         s += ": \(e.label)"
         if let st = e.state { s += " [\(st)]" }

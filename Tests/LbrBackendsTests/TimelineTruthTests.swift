@@ -20,9 +20,9 @@ import Testing
     @Test func hostBarStartsAtTheInstallAndLeakMarkerSitsOnTheForeignRead() throws {
         let (doc, result) = try Self.hostFirst()
         let events = try #require(doc.results.first?.timeline)
-        let phase = { (name: String) in events.first { $0.lane == Timeline.Lane.phase && $0.label == name } }
+        let phase = { (name: String) in events.first { $0.lane == .phase && $0.label == name } }
         let contended = try #require(phase("contended")), after = try #require(phase("after"))
-        let lane = Timeline.Lane.hostPrefix + Contender.pinnedLbr.name
+        let lane = TimelineLane.host(Contender.pinnedLbr.name)
         let host = events.filter { $0.lane == lane }
         // The bar opens with the install, at the contended phase's first step, not at the first read or later.
         let install = try #require(host.first)
@@ -42,7 +42,7 @@ import Testing
             return nil
         } }
         let foreign = reads.map { VerdictEngine.splitStack($0.1, guestCode: code).outside.count }
-        let markers = events.filter { $0.lane == Timeline.Lane.guest && $0.label.hasPrefix("read-lbr-stack") }
+        let markers = events.filter { $0.lane == .guest && $0.label.hasPrefix("read-lbr-stack") }
         #expect(markers.count == reads.count)
         for (m, n) in zip(markers, foreign) {
             #expect((m.state == "leak") == (n > 0), "\(m.label) vs \(n) foreign record(s)")
@@ -83,6 +83,6 @@ import Testing
         #expect(!made.isEmpty && made.allSatisfy { $0.basis == .model("mainline") })
         #expect(r.phases.flatMap(\.signals).allSatisfy { $0.basis == .model("mainline") })
         let events = try #require(JsonReport.document(report).results.first?.timeline)
-        #expect(events.contains { $0.lane == Timeline.Lane.contextSwitchReal && $0.basis == .kvm })
+        #expect(events.contains { $0.lane == .contextSwitchReal && $0.basis == .kvm })
     }
 }

@@ -33,18 +33,18 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let res = try #require(r.results.first { $0.scenario == "host-first" })
         let t = try #require(Timeline.events(res))
         #expect(t.clock == .model)
-        let phases = t.events.filter { $0.lane == Timeline.Lane.phase }.map(\.label)
+        let phases = t.events.filter { $0.lane == .phase }.map(\.label)
         #expect(phases == res.records.map(\.phase))
-        #expect(t.events.last?.lane == Timeline.Lane.outcome && t.events.last?.label == res.outcome.code)
+        #expect(t.events.last?.lane == .outcome && t.events.last?.label == res.outcome.code)
         #expect(zip(t.events, t.events.dropFirst()).allSatisfy { $0.t_ns <= $1.t_ns })
         // Steps: one span per completed step, labelled as the catalog names it.
-        let steps = t.events.filter { $0.lane == Timeline.Lane.step }
+        let steps = t.events.filter { $0.lane == .step }
         #expect(steps.count == res.records.reduce(0) { $0 + $1.stepsCompleted })
         #expect(steps.first?.label == "\(Catalog.named("host-first")!.phases[0].steps[0])")
         // Guest TOS writes are classified, the model's vLBR state recorded once per change.
-        #expect(t.events.contains { $0.lane == Timeline.Lane.guest && $0.state == "stuck" })
-        #expect(t.events.filter { $0.lane == Timeline.Lane.vlbrModel }.count == 1)
-        #expect(t.events.contains { $0.lane == "host:pinned-lbr-any-cycles" && $0.state == "starved" })
+        #expect(t.events.contains { $0.lane == .guest && $0.state == "stuck" })
+        #expect(t.events.filter { $0.lane == .vlbrModel }.count == 1)
+        #expect(t.events.contains { $0.lane == .host("pinned-lbr-any-cycles") && $0.state == "starved" })
         // A skipped run has no records and no timeline.
         let skipped = try #require(r.results.first { $0.status == .skip })
         #expect(Timeline.events(skipped) == nil)
@@ -53,10 +53,10 @@ final class XmlCheck: NSObject, XMLParserDelegate {
     @Test func droppedAccessesAndKmsgShowOnTheirLanes() throws {
         let res = try #require(Fixtures.mixedReport().results.first { $0.scenario == "slot-contention" })
         let ev = try #require(Timeline.events(res)).events
-        #expect(ev.contains { $0.lane == Timeline.Lane.guest && $0.state == "dropped" })
-        #expect(ev.contains { $0.lane == Timeline.Lane.msrAccess && $0.state == "trapped" })
-        #expect(ev.contains { $0.lane == Timeline.Lane.kmsg && $0.label.contains("fail to passthrough LBR") })
-        #expect(ev.contains { $0.lane == Timeline.Lane.vlbrModel && $0.state == "error" })
+        #expect(ev.contains { $0.lane == .guest && $0.state == "dropped" })
+        #expect(ev.contains { $0.lane == .msrAccess && $0.state == "trapped" })
+        #expect(ev.contains { $0.lane == .kmsg && $0.label.contains("fail to passthrough LBR") })
+        #expect(ev.contains { $0.lane == .vlbrModel && $0.state == "error" })
     }
 
     @Test func eventsAreCappedAndTheCapIsReported() throws {
@@ -65,8 +65,8 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let r = Runner(backend: b, options: RunOptions(kernelRelease: "t")).runOnce(Catalog.named("recovery-paths")!)
         let t = try #require(Timeline.events(r))
         #expect(t.events.count <= Timeline.maxEvents)
-        #expect(t.events.filter { $0.lane == Timeline.Lane.note }.count <= 24)
-        #expect(t.events.contains { $0.lane == Timeline.Lane.outcome })
+        #expect(t.events.filter { $0.lane == .note }.count <= 24)
+        #expect(t.events.contains { $0.lane == .outcome })
     }
 
     /// Model lanes are hatched and titled "(model)" on a model backend; on hw only the legend shows the hatch.
@@ -108,10 +108,41 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let doc = try RunDocumentReader.decode(Data(json.utf8), source: "mem")
         let r = try #require(doc.results.first { $0.scenario == "host-first" })
         #expect(r.timeline_clock == .model)
-        #expect((r.timeline ?? []).contains { $0.lane == Timeline.Lane.outcome })
+        #expect((r.timeline ?? []).contains { $0.lane == .outcome })
         #expect(r.answer == "The guest got the LBRs (its LBR writes stuck) and the host's LBR event was starved.")
         // The picture of the saved document is the picture of the run (the renderer is a pure function).
         #expect(TimelineSvg.render(doc) == TimelineSvg.render(JsonReport.document(report)))
+    }
+
+    /// The lane is typed: it reads and writes exactly the documented wire strings, and an unknown one is the
+    /// reader's one-line data error (exit 65).
+    @Test func lanesAreTheDocumentedWireStrings() throws {
+        let documented = ["phase", "step", "vlbr-observed", "vlbr-model", "passthrough", "msr-access", "guest", "kmsg",
+                          "ctx-switch-real", "ctx-switch-model", "note", "outcome", "host:pinned-lbr-any-cycles"]
+        for code in documented {
+            let lane = try #require(TimelineLane(code: code), "\(code)")
+            #expect(lane.code == code)
+            let data = try JSONEncoder().encode(lane)
+            #expect(String(decoding: data, as: UTF8.self) == "\"\(code)\"")
+            #expect(try JSONDecoder().decode(TimelineLane.self, from: data) == lane)
+        }
+        #expect(TimelineLane(code: "host:pinned-lbr-any-cycles") == .host("pinned-lbr-any-cycles"))
+        #expect(Set(TimelineLane.fixed.map(\.code) + ["host:pinned-lbr-any-cycles"]) == Set(documented))
+        // Drawing order: the fixed order, every host lane where `host:` is, host lanes by contender.
+        #expect([TimelineLane.outcome, .host("b"), .guest, .host("a"), .phase].sorted()
+                == [.phase, .host("a"), .host("b"), .guest, .outcome])
+        let json = try JsonReport.render(Fixtures.mixedReport(), compact: true)
+        for bad in ["\"lane\":\"phases\"", "\"lane\":\"host:\"", "\"lane\":\"Phase\""] {
+            let text = json.replacingOccurrences(of: "\"lane\":\"phase\"", with: bad)
+            #expect(text != json)
+            do {
+                _ = try RunDocumentReader.decode(Data(text.utf8), source: "bad.json")
+                Issue.record("\(bad) decoded")
+            } catch {
+                #expect(error.exitCode.rawValue == 65 && !error.description.contains("\n"))
+                #expect(error.description.contains("lane"), "\(error.description)")
+            }
+        }
     }
 }
 
