@@ -101,8 +101,8 @@ public enum TimelineSvg {
         }
         let events = r.timeline ?? []
         if events.isEmpty {
-            let why = r.reason.map { TextReport.backendUnavailable($0) != nil ? "no timeline: not run, the backend is unavailable (blockers at the top)" : "no timeline: \($0)" }
-                ?? "no timeline recorded for this run"
+            let why = r.not_run == .backendUnavailable ? "no timeline: not run, the backend is unavailable (blockers at the top)"
+                : r.reason.map { "no timeline: \($0)" } ?? "no timeline recorded for this run"
             for line in wrap(why, width: Int((width - 24) / charW)) {
                 out.append(text(12, y, line, size: 11, fill: "#777")); y += 14
             }

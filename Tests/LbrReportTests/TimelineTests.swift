@@ -181,6 +181,17 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         }
     }
 
+    /// "Not run, so is every run below" follows the typed cause (`ScenarioResult.notRun`), not the reason's wording.
+    @Test func unavailableIsTheTypedCauseNotTheReasonText() {
+        var r = Fixtures.unavailableReport()
+        r.results[r.results.startIndex].notRun = nil
+        let t = TextReport.render(r).split(separator: "\n").map(String.init)
+        let first = r.results[r.results.startIndex]
+        let row = t.firstIndex { $0.hasPrefix(first.testName + " ") }
+        #expect(row.map { t[$0 + 1].contains("-> Not run: backend ") && !t[$0 + 1].contains("so is every run below") } == true, "\(t)")
+        #expect(t.filter { $0.contains("so is every run below") }.count == 1)
+    }
+
     @Test func summaryWithoutRepeatIsOneLinePerScenario() {
         let r = Fixtures.mixedReport()
         let short = TextReport.render(r, summary: true).split(separator: "\n")
@@ -231,5 +242,17 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         for s in Catalog.all { #expect(c.ids.contains("scenario-\(s.name)")) }
         #expect(svg.components(separatedBy: "/sys/bus/event_source/devices/cpu absent").count == 2)
         #expect(svg.contains("not run, the backend is unavailable (blockers at the top)"))
+    }
+
+    /// Whether a run was not run for an unavailable backend is the typed `not_run`, never its reason's wording.
+    @Test func notRunCauseDecidesNotTheReasonText() throws {
+        var doc = JsonReport.document(Fixtures.unavailableReport())
+        doc.results = Array(doc.results.prefix(2))
+        doc.results[0].not_run = nil
+        doc.results[0].reason = "backend hw unavailable: worded like the runner's reason, but a skip the backend decided"
+        doc.results[1].reason = "reworded"
+        let svg = TimelineSvg.render(doc)
+        #expect(svg.contains("no timeline: backend hw unavailable: worded like"))
+        #expect(svg.components(separatedBy: "not run, the backend is unavailable (blockers at the top)").count == 2)
     }
 }
