@@ -40,6 +40,18 @@ public enum Timeline {
         return (clock(r), ev, dropped)
     }
 
+    /// The marker of a host action's window on the guest's TSC line (`HostActionWindow`): whether it finished
+    /// inside the guest command (`inside-command`), did not (`outside-command`), or was not measured
+    /// (`not-measured`), with the guest TSC numbers.
+    public static func hostWindow(_ w: HostActionWindow) -> (label: String, state: String) {
+        guard let s = w.guestTscStart, let e = w.guestTscEnd, let inside = w.insideCommand else {
+            return ("\(w.action) while the guest ran (window on the guest TSC not measured)", "not-measured")
+        }
+        let numbers = "guest TSC \(s)..\(e) \(inside ? "within" : "vs") command \(w.commandTscBegin)..\(w.commandTscEnd), +-\(w.errorTicks)"
+        return inside ? ("\(w.action) inside the guest command (\(numbers))", "inside-command")
+            : ("\(w.action) not inside the guest command (\(numbers)): it took effect between exits", "outside-command")
+    }
+
     /// Printable ASCII (`#` kept, other characters spelled or `_`), one line.
     public static func ascii(_ s: String) -> String {
         var out = ""
@@ -127,6 +139,18 @@ public enum Timeline {
                             lastHost[c.description] = "closed"
                             add(sEnd, .host(c.description), "closed", "closed", basis: .some(hostPerfBasis))
                         default: break
+                        }
+                        // Where a host action taken while the vCPU ran fell on the guest's TSC line (hw): a marker
+                        // on the lane of the contender the step opened or closed, when the backend observed it.
+                        for o in slice {
+                            guard case let .hostActionWindow(w) = o.observation else { continue }
+                            let lane: TimelineLane
+                            switch step?.hostAction {
+                            case let .open(c)?, let .close(c)?: lane = .host(c.description)
+                            default: lane = .step
+                            }
+                            let marker = Timeline.hostWindow(w)
+                            add(o.timeNs, lane, marker.label, marker.state, basis: .some(o.basis))
                         }
                         sStart = sEnd; from = e
                     }

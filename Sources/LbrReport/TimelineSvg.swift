@@ -187,10 +187,12 @@ public enum TimelineSvg {
                 let next = i + 1 < changes.count ? changes[i + 1].t_ns : end
                 spans.append((e.t_ns, max(next, e.t_ns), e))
             }
-            // Host sample summaries taken when a state span starts join that span's label; others stay markers.
+            // Host sample summaries taken when a state span starts join that span's label; others (and every
+            // host-action window) stay markers.
             let starts = Set(spans.map(\.t0))
+            let sampleStates: Set<String> = ["samples", "starved", "leak"]
             for e in events where isHostLane && !hostStates.contains(e.state ?? "") {
-                if starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
+                if sampleStates.contains(e.state ?? ""), starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
                     var m = spans[k].e
                     m.label += "; \(e.label)"
                     if e.state == "starved" || e.state == "leak" { m.label += " (\(e.state!))" }
@@ -332,6 +334,8 @@ public enum TimelineSvg {
                 ("real context switch", instantColour(.contextSwitchReal, nil), true),
                 ("model context switch", instantColour(.contextSwitchModel, nil), true),
                 ("note", instantColour(.note, nil), true),
+                ("host action inside the guest command", stateColour("inside-command"), true),
+                ("host action not inside it", stateColour("outside-command"), true),
             ]),
         ]
         var out: [String] = []
@@ -389,9 +393,9 @@ public enum TimelineSvg {
 
     static func stateColour(_ s: String?) -> String {
         switch s ?? "" {
-        case "active", "on", "stuck", "advanced", "passed-through", "ok", "pass": return "#2e9d57"
+        case "active", "on", "stuck", "advanced", "passed-through", "ok", "pass", "inside-command": return "#2e9d57"
         case "error", "not-active", "off", "dropped", "trapped", "gp", "empty", "fail": return "#d23f3a"
-        case "inactive", "starved", "odd", "same", "timeout": return "#e8891c"
+        case "inactive", "starved", "odd", "same", "timeout", "outside-command": return "#e8891c"
         case "leak", "no-lbr": return "#8e44ad"
         case "installed": return "#7f9fbf"
         default: return "#a9b2bc"

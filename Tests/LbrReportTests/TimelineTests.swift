@@ -114,6 +114,44 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(TimelineSvg.render(doc) == TimelineSvg.render(JsonReport.document(report)))
     }
 
+    /// A host action taken while the vCPU ran (hw) is a marker on its contender's lane, placed from the typed
+    /// window (`HostActionWindow`, the document's `timed_steps[].host_window`): inside the guest command or not.
+    @Test func hostActionWindowIsAMarkerOnItsContendersLane() throws {
+        for (after, state) in [(UInt64(120), "inside-command"), (600, "outside-command")] {
+            let b = ReportFixtureBackend()
+            b.kind = .hw; b.modelName = nil
+            b.hostWindowStartAfterBegin = after
+            let report = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.irqTakeover])
+            let doc = try RunDocumentReader.decode(Data(try JsonReport.render(report).utf8), source: "mem")
+            let r = try #require(doc.results.first)
+            let w = try #require(r.phases.first { $0.name == "while-running" }?.measures?.timed_steps.first?.host_window)
+            #expect(w.inside_command == (state == "inside-command"))
+            let markers = (r.timeline ?? []).filter { $0.state == state }
+            try #require(markers.count == 1, "\(r.timeline ?? [])")
+            let m = markers[0]
+            #expect(m.lane == .host(Contender.pinnedLbr.name) && m.basis == .hardware && m.dur_ns == nil)
+            let start = try #require(w.guest_tsc_start), end = try #require(w.guest_tsc_end)
+            #expect(m.label.hasPrefix("\(w.action) \(state == "inside-command" ? "inside" : "not inside") the guest command"))
+            #expect(m.label.contains("guest TSC \(start)..\(end) ") && m.label.contains("+-\(w.error_ticks)"), "\(m.label)")
+            // Drawn on the host lane of the panel, with its full label in the hover title.
+            let svg = TimelineSvg.render(doc)
+            #expect(svg.contains("<title>\(TimelineSvg.esc(TimelineSvg.titleText(m)))</title>"))
+            #expect(TimelineSvg.titleText(m).hasPrefix("host:\(Contender.pinnedLbr.name) @ "))
+        }
+        // Without a window (hybrid and sim never measure one) there is no marker.
+        let plain = JsonReport.document(Runner(backend: ReportFixtureBackend(), options: RunOptions(kernelRelease: "6.18"))
+            .run([Catalog.irqTakeover]))
+        let states = Set((plain.results.first?.timeline ?? []).compactMap(\.state))
+        #expect(states.isDisjoint(with: ["inside-command", "outside-command", "not-measured"]))
+    }
+
+    /// An unmeasured window (no TSC offset) says so.
+    @Test func unmeasuredHostActionWindowSaysSo() {
+        let w = HostActionWindow(action: "open(pinned-lbr-any-cycles)", guestTscStart: nil, guestTscEnd: nil,
+                                 commandTscBegin: 10, commandTscEnd: 20, errorTicks: 3)
+        #expect(Timeline.hostWindow(w) == ("open(pinned-lbr-any-cycles) while the guest ran (window on the guest TSC not measured)", "not-measured"))
+    }
+
     /// The lane is typed: it reads and writes exactly the documented wire strings, and an unknown one is the
     /// reader's one-line data error (exit 65).
     @Test func lanesAreTheDocumentedWireStrings() throws {
