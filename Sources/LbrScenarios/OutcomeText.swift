@@ -53,35 +53,10 @@ extension Outcome {
 
 /// One-sentence answers for results, from `Outcome.plainClause` and the scenario's outcome form.
 public enum PlainAnswer {
-    /// What a term position of an outcome form means, e.g. `<contended>` → "while contended".
-    static func context(_ label: String) -> String? {
-        switch label {
-        case "contended": return "while contended"
-        case "after": return "after the host event closed"
-        case "recovered(path)|stays-errored": return "afterwards"
-        case "lbr-off": return "with the guest's DEBUGCTL.LBR off"
-        case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
-        case "between-exits": return "with the host event opened between VM-exits"
-        case "while-running": return "with it opened while the vCPU ran"
-        case "incl-guest": return "with the vLBR in ERROR and a host event including the guest"
-        case "excl-guest": return "with a host event excluding the guest"
-        default: return nil
-        }
-    }
-
-    /// The term labels of an outcome form such as `<contended>[+<after>]` → ["contended", "after"]; empty for
-    /// single-term forms (`vlbr-active | ...`).
-    public static func termLabels(_ form: String) -> [String] {
-        guard form.contains("+") else { return [] }
-        return form.split(separator: "+").map {
-            String($0.filter { !"<>[]".contains($0) }).trimmingSpaces
-        }
-    }
-
     /// One sentence for an outcome of `scenario` (nil: unknown scenario, clauses unlabelled).
     public static func sentence(_ outcome: ScenarioOutcome, scenario: Scenario?) -> String {
-        let labels = scenario.map { termLabels($0.outcomeForm) } ?? []
-        let contexts = outcome.terms.indices.map { i in i < labels.count ? context(labels[i]) : nil }
+        let labels = scenario?.outcomeForm.termLabels ?? []
+        let contexts = outcome.terms.indices.map { i in i < labels.count ? labels[i].context : nil }
         let plain = outcome.terms.map(\.plainClause)
         var s: String
         if plain.count > 1, Set(plain).count == 1 {
@@ -119,14 +94,5 @@ public enum PlainAnswer {
         case (.error, _): return "ERROR: no verdict\(r.expectation.expected.map { "; expectation \($0) not checked" } ?? "")"
         default: return "\(r.status.rawValue.uppercased()): expectation \(r.expectation.code)"
         }
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
     }
 }
