@@ -212,13 +212,11 @@ public enum Timeline {
                 let real = result.backend != .sim
                 add(at, real ? .contextSwitchReal : .contextSwitchModel,
                     "\(real ? "real" : "model"): +\(n) context switch\(n == 1 ? "" : "es")", real ? "real" : "model")
+            case let .modelContextSwitches(n):
+                add(at, .contextSwitchModel, modelContextSwitchesText(n), "model")
             case let .note(s):
-                if s.hasPrefix("model: vCPU thread switched out") {
-                    add(at, .contextSwitchModel, s, "model")
-                } else {
-                    noteCount += 1
-                    if noteCount <= maxNotes { add(at, .note, s, "note") }
-                }
+                noteCount += 1
+                if noteCount <= maxNotes { add(at, .note, s, "note") }
             case .exits:
                 break
             default:
