@@ -146,8 +146,7 @@ public enum TextReport {
                 // The same for every run: said once, under the first.
                 if !unavailableSaid {
                     unavailableSaid = true
-                    let s = PlainAnswer.sentence(for: r)
-                    out.append("\(pad("", nameW))  -> \(s.hasSuffix(".") ? String(s.dropLast()) : s); so is every run below.")
+                    out.append("\(pad("", nameW))  -> \(PlainAnswer.backendUnavailableClause(r.backend)); so is every run below.")
                 }
             } else if answered.insert(r.scenario + " " + r.outcome.code).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")

@@ -127,7 +127,8 @@ public enum TimelineSvg {
             // The events' own basis where the document carries it (lbrprobe.run/3), else the lane's.
             let model = le0.contains { $0.basis.map { !$0.isMeasured } ?? false }
                 || (le0.allSatisfy { $0.basis == nil } && laneIsModel(lane, backend: r.backend))
-            out.append(text(12, y + 14, laneTitle(lane) + (model && !laneTitle(lane).hasSuffix("(model)") ? " (model)" : ""),
+            // The model's context switch lane says "(model)" in its own title already.
+            out.append(text(12, y + 14, laneTitle(lane) + (model && lane != .contextSwitchModel ? " (model)" : ""),
                             size: 11, weight: "bold", fill: model ? modelInk : "#333", style: model ? "italic" : nil))
             out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y + laneH))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y + laneH))\" stroke=\"#e2e2e2\"/>")
             let le = events.filter { $0.lane == lane }

@@ -73,12 +73,16 @@ public enum PlainAnswer {
         return s.prefix(1).uppercased() + s.dropFirst() + "."
     }
 
+    /// The answer of a run skipped because its backend is unavailable, without the final period (text reports
+    /// go on with "; so is every run below").
+    public static func backendUnavailableClause(_ backend: BackendKind) -> String {
+        "Not run: backend \(backend.rawValue) is unavailable on this host (its blockers are listed once, at the top)"
+    }
+
     /// The sentence for a result (its scenario looked up in the catalog).
     public static func sentence(for r: ScenarioResult) -> String {
         // The backend's blockers are reported once per run, not again in every skipped result.
-        if r.notRun == .backendUnavailable {
-            return "Not run: backend \(r.backend.rawValue) is unavailable on this host (its blockers are listed once, at the top)."
-        }
+        if r.notRun == .backendUnavailable { return backendUnavailableClause(r.backend) + "." }
         return sentence(r.outcome, scenario: Catalog.named(r.scenario))
     }
 
