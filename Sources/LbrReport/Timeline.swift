@@ -68,11 +68,18 @@ public enum Timeline {
         let result: ScenarioResult
         var events: [JsonReport.TimelineEventDTO] = []
         var origin: UInt64 = 0
-        var lastVlbr: String?, lastPass: String?
-        var lastHost: [String: String] = [:]
+        var lastVlbr: VlbrState?, lastPass: Bool?
+        /// The last state drawn on each contender's lane: installed by a step, or what the event showed.
+        enum HostLaneState: Equatable { case installed, event(HostEventState) }
+        var lastHost: [String: HostLaneState] = [:]
         var lastTos: UInt64?
         var kmsgCount = 0, noteCount = 0
-        var msrRun: (start: UInt64, end: UInt64, state: String, count: Int)?
+        /// How a run of LBR MSR accesses was handled (its wire state word and its words in a label).
+        enum MsrHandling: String {
+            case trapped, passedThrough = "passed-through", gp
+            var words: String { switch self { case .trapped: return "trapped"; case .passedThrough: return "passed through"; case .gp: return "#GP" } }
+        }
+        var msrRun: (start: UInt64, end: UInt64, state: MsrHandling, count: Int)?
         var msrBasis: Basis?
         /// The phase being built.
         var currentPhase = ""
@@ -133,10 +140,10 @@ public enum Timeline {
                         // whenever its state was first read.
                         switch step?.hostAction {
                         case let .open(c)?:
-                            lastHost[c.description] = "installed"
+                            lastHost[c.description] = .installed
                             add(sStart, .host(c.description), "installed (\(state))", "installed", basis: .some(hostPerfBasis))
                         case let .close(c)?:
-                            lastHost[c.description] = "closed"
+                            lastHost[c.description] = .event(.closed)
                             add(sEnd, .host(c.description), "closed", "closed", basis: .some(hostPerfBasis))
                         default: break
                         }
@@ -168,8 +175,7 @@ public enum Timeline {
 
         mutating func flushMsr() {
             guard let m = msrRun else { return }
-            let what = m.state == "trapped" ? "trapped" : m.state == "gp" ? "#GP" : "passed through"
-            add(m.start, .msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(what)", m.state,
+            add(m.start, .msrAccess, "\(m.count) LBR MSR access\(m.count == 1 ? "" : "es") \(m.state.words)", m.state.rawValue,
                 dur: m.end - m.start, basis: .some(msrBasis))
             msrRun = nil
         }
@@ -179,18 +185,18 @@ public enum Timeline {
             switch t.observation {
             case let .msrAccess(a):
                 msrBasis = t.basis
-                let s = a.faulted ? "gp" : a.trapped ? "trapped" : "passed-through"
+                let s: MsrHandling = a.faulted ? .gp : a.trapped ? .trapped : .passedThrough
                 if let m = msrRun, m.state == s { msrRun = (m.start, at, s, m.count + 1) } else {
                     flushMsr(); msrRun = (at, at, s, 1)
                 }
             case let .vlbr(s):
-                if lastVlbr != s.rawValue { lastVlbr = s.rawValue; add(at, .vlbrModel, "vLBR \(s.rawValue)", s.rawValue) }
+                if lastVlbr != s { lastVlbr = s; add(at, .vlbrModel, "vLBR \(s.rawValue)", s.rawValue) }
             case let .passthrough(p):
                 let s = p ? "on" : "off"
-                if lastPass != s { lastPass = s; add(at, .passthrough, "passthrough \(s)", s) }
+                if lastPass != p { lastPass = p; add(at, .passthrough, "passthrough \(s)", s) }
             case let .hostEvent(c, state, en, run):
-                if lastHost[c] != state.rawValue {
-                    lastHost[c] = state.rawValue
+                if lastHost[c] != .event(state) {
+                    lastHost[c] = .event(state)
                     let pct = en > 0 ? Int((Double(run) / Double(en) * 100).rounded()) : 0
                     add(at, .host(c), "\(state.rawValue), ran \(pct)% of \(en) ns enabled", state.rawValue)
                 }
