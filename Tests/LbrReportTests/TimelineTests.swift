@@ -5,6 +5,7 @@ import FoundationXML
 import Testing
 import LbrDocument
 import LbrCore
+import LbrTestSupport
 @testable import LbrScenarios
 @testable import LbrReport
 
@@ -42,9 +43,9 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         #expect(steps.count == res.records.reduce(0) { $0 + $1.stepsCompleted })
         #expect(steps.first?.label == "\(Catalog.named("host-first")!.phases[0].steps[0])")
         // Guest TOS writes are classified, the model's vLBR state recorded once per change.
-        #expect(t.events.contains { $0.lane == .guest && $0.state == "stuck" })
+        #expect(t.events.contains { $0.lane == .guest && $0.state == .stuck })
         #expect(t.events.filter { $0.lane == .vlbrModel }.count == 1)
-        #expect(t.events.contains { $0.lane == .host("pinned-lbr-any-cycles") && $0.state == "starved" })
+        #expect(t.events.contains { $0.lane == .host("pinned-lbr-any-cycles") && $0.state == .starved })
         // A skipped run has no records and no timeline.
         let skipped = try #require(r.results.first { $0.status == .skip })
         #expect(Timeline.events(skipped) == nil)
@@ -53,10 +54,10 @@ final class XmlCheck: NSObject, XMLParserDelegate {
     @Test func droppedAccessesAndKmsgShowOnTheirLanes() throws {
         let res = try #require(Fixtures.mixedReport().results.first { $0.scenario == "slot-contention" })
         let ev = try #require(Timeline.events(res)).events
-        #expect(ev.contains { $0.lane == .guest && $0.state == "dropped" })
-        #expect(ev.contains { $0.lane == .msrAccess && $0.state == "trapped" })
+        #expect(ev.contains { $0.lane == .guest && $0.state == .dropped })
+        #expect(ev.contains { $0.lane == .msrAccess && $0.state == .trapped })
         #expect(ev.contains { $0.lane == .kmsg && $0.label.contains("fail to passthrough LBR") })
-        #expect(ev.contains { $0.lane == .vlbrModel && $0.state == "error" })
+        #expect(ev.contains { $0.lane == .vlbrModel && $0.state == .error })
     }
 
     @Test func eventsAreCappedAndTheCapIsReported() throws {
@@ -117,7 +118,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
     /// A host action taken while the vCPU ran (hw) is a marker on its contender's lane, placed from the typed
     /// window (`HostActionWindow`, the document's `timed_steps[].host_window`): inside the guest command or not.
     @Test func hostActionWindowIsAMarkerOnItsContendersLane() throws {
-        for (after, state) in [(UInt64(120), "inside-command"), (600, "outside-command")] {
+        for (after, state) in [(UInt64(120), TimelineState.insideCommand), (600, .outsideCommand)] {
             let b = ReportFixtureBackend()
             b.kind = .hw; b.modelName = nil
             b.hostWindowStartAfterBegin = after
@@ -125,13 +126,13 @@ final class XmlCheck: NSObject, XMLParserDelegate {
             let doc = try RunDocumentReader.decode(Data(try JsonReport.render(report).utf8), source: "mem")
             let r = try #require(doc.results.first)
             let w = try #require(r.phases.first { $0.name == "while-running" }?.measures?.timed_steps.first?.host_window)
-            #expect(w.inside_command == (state == "inside-command"))
+            #expect(w.inside_command == (state == .insideCommand))
             let markers = (r.timeline ?? []).filter { $0.state == state }
             try #require(markers.count == 1, "\(r.timeline ?? [])")
             let m = markers[0]
             #expect(m.lane == .host(Contender.pinnedLbr.name) && m.basis == .hardware && m.dur_ns == nil)
             let start = try #require(w.guest_tsc_start), end = try #require(w.guest_tsc_end)
-            #expect(m.label.hasPrefix("\(w.action) \(state == "inside-command" ? "inside" : "not inside") the guest command"))
+            #expect(m.label.hasPrefix("\(w.action) \(state == .insideCommand ? "inside" : "not inside") the guest command"))
             #expect(m.label.contains("guest TSC \(start)..\(end) ") && m.label.contains("+-\(w.error_ticks)"), "\(m.label)")
             // Drawn on the host lane of the panel, with its full label in the hover title.
             let svg = TimelineSvg.render(doc)
@@ -142,14 +143,39 @@ final class XmlCheck: NSObject, XMLParserDelegate {
         let plain = JsonReport.document(Runner(backend: ReportFixtureBackend(), options: RunOptions(kernelRelease: "6.18"))
             .run([Catalog.irqTakeover]))
         let states = Set((plain.results.first?.timeline ?? []).compactMap(\.state))
-        #expect(states.isDisjoint(with: ["inside-command", "outside-command", "not-measured"]))
+        #expect(states.isDisjoint(with: [.insideCommand, .outsideCommand, .notMeasured]))
     }
 
     /// An unmeasured window (no TSC offset) says so.
     @Test func unmeasuredHostActionWindowSaysSo() {
         let w = HostActionWindow(action: "open(pinned-lbr-any-cycles)", guestTscStart: nil, guestTscEnd: nil,
                                  commandTscBegin: 10, commandTscEnd: 20, errorTicks: 3)
-        #expect(Timeline.hostWindow(w) == ("open(pinned-lbr-any-cycles) while the guest ran (window on the guest TSC not measured)", "not-measured"))
+        #expect(Timeline.hostWindow(w) == ("open(pinned-lbr-any-cycles) while the guest ran (window on the guest TSC not measured)", .notMeasured))
+    }
+
+    /// The state word is typed too (`TimelineState`): the schema lists exactly its words, and a document with
+    /// any other is the reader's one-line data error (exit 65).
+    @Test func statesAreOneClosedVocabulary() throws {
+        let schema = try JSONSerialization.jsonObject(with: Data(try repoFile("docs/run.schema.json").utf8))
+        func find(_ o: Any, _ path: [String]) -> Any? {
+            guard let k = path.first else { return o }
+            if let d = o as? [String: Any] { return d[k].flatMap { find($0, Array(path.dropFirst())) } }
+            return nil
+        }
+        let event = find(schema, ["properties", "results", "items", "properties", "timeline", "items", "properties", "state", "enum"])
+        #expect(event as? [String] == TimelineState.allCases.map(\.rawValue))
+        #expect(TimelineState(VlbrState.none) == .noEvent && TimelineState.noEvent.rawValue == "none")
+        let json = try JsonReport.render(Fixtures.mixedReport(), compact: true)
+        let good = "\"label\":\"contended\",\"lane\":\"phase\",\"state\":\"contended\""
+        let text = json.replacingOccurrences(of: good, with: good.replacingOccurrences(of: "\"state\":\"contended\"", with: "\"state\":\"contention\""))
+        try #require(text != json)
+        do {
+            _ = try RunDocumentReader.decode(Data(text.utf8), source: "bad.json")
+            Issue.record("state 'contention' decoded")
+        } catch {
+            #expect(error.exitCode.rawValue == 65 && !error.description.contains("\n"))
+            #expect(error.description.contains(".state"), "\(error.description)")
+        }
     }
 
     /// The lane is typed: it reads and writes exactly the documented wire strings, and an unknown one is the
