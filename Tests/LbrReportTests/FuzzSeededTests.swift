@@ -205,3 +205,86 @@ struct FuzzSeededTests {
         }
     }
 }
+
+/// The capture reader's range checks (CaptureLimits) and the timeline builder on what they refuse.
+@Suite struct CaptureReaderTests {
+    static func shipped(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: repoRoot().appendingPathComponent("Tests/LbrScenariosTests/Captures/\(name)"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// `capture` with `f` applied to its first run's first record.
+    static func withFirstRecord(_ capture: [String: Any], _ f: (inout [String: Any]) -> Void) throws -> [UInt8] {
+        var c = capture
+        var runs = try #require(c["runs"] as? [[String: Any]])
+        var records = try #require(runs[0]["records"] as? [[String: Any]])
+        f(&records[0])
+        runs[0]["records"] = records
+        c["runs"] = runs
+        return Array(try JSONSerialization.data(withJSONObject: c))
+    }
+
+    /// Step boundaries that go back (the capture fuzz target's crash: `judge --format json` trapped on a Range
+    /// in the timeline builder) are refused in one line naming the field, exit 65 in judge.
+    @Test func backwardStepBoundariesAreRefused() throws {
+        let capture = try Self.shipped("hw-lowered-rate.capture.json")
+        #expect(throws: Never.self) { _ = try CaptureReader.decode(Self.withFirstRecord(capture) { _ in }) }
+        let bytes = try Self.withFirstRecord(capture) { $0["stepEnds"] = [1, 2, 3, 1, 5, 6, 7, 8] }
+        do throws(CaptureReader.Failure) {
+            _ = try CaptureReader.decode(bytes)
+            Issue.record("accepted backward step boundaries")
+        } catch {
+            #expect(error.message == "runs[0].records[0].stepEnds[3] = 1 is outside [3, 8] (step boundaries ascend within the phase's observations)")
+        }
+    }
+
+    /// Counts, times and command sizes out of range are refused, each naming its field.
+    @Test func numbersOutOfRangeAreRefused() throws {
+        let capture = try Self.shipped("hw-lowered-rate.capture.json")
+        let cases: [((inout [String: Any]) -> Void, String)] = [
+            ({ $0["startNs"] = UInt64(1) << 63 }, "runs[0].records[0].startNs = 9223372036854775808 is outside [0, 2^62] ns"),
+            ({ r in
+                var obs = r["observations"] as! [[String: Any]]
+                obs[0]["timeNs"] = UInt64.max
+                r["observations"] = obs
+            }, "runs[0].records[0].observations[0].timeNs = 18446744073709551615 is outside [0, 2^62] ns"),
+            ({ r in
+                var obs = r["observations"] as! [[String: Any]]
+                var o = obs[6]["observation"] as! [String: Any]
+                var s = (o["hostSamples"] as! [String: Any])["_0"] as! [String: Any]
+                s["staleRepeats"] = Int.max
+                o["hostSamples"] = ["_0": s]
+                obs[6]["observation"] = o
+                r["observations"] = obs
+            }, "runs[0].records[0].observations[6].hostSamples.staleRepeats = 9223372036854775807 is outside [0, 1099511627776]"),
+        ]
+        for (f, message) in cases {
+            let bytes = try Self.withFirstRecord(capture, f)
+            do throws(CaptureReader.Failure) {
+                _ = try CaptureReader.decode(bytes)
+                Issue.record("accepted: \(message)")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
+    }
+
+    /// The timeline builder never traps on records it is handed (a report built in memory is not range-checked):
+    /// step boundaries that go back are skipped, MSR accesses out of time order and a running time beyond the
+    /// enabled time are drawn.
+    @Test func timelineToleratesDisorderedRecords() throws {
+        let capture = try CaptureReader.decode(Array(try JSONSerialization.data(withJSONObject: Self.shipped("hw-lowered-rate.capture.json"))))
+        var r = try #require(capture.rejudge(source: "t").results.first)
+        r.records[0].stepEnds = [2, 1, 3, 8]
+        let obs = r.records[0].observations
+        r.records[0].observations.append(contentsOf: obs.map { o in
+            var o = o
+            o.timeNs = 0   // before everything else
+            if case let .hostEvent(c, s, _, _) = o.observation { o.observation = .hostEvent(contender: c, state: s, enabledNs: 1, runningNs: UInt64.max) }
+            return o
+        })
+        r.records[0].observations.append(contentsOf: obs)   // the same MSR state again, now later
+        let t = try #require(Timeline.events(r))
+        #expect(!t.events.isEmpty)
+    }
+}
