@@ -154,8 +154,8 @@ final class HwRun {
         let spec: ContenderSpec
         let set: HostContenderSet
         var previous: [PerfReading?]
-        /// Samples drained after guest commands since the last report (`readContenders` / close).
-        var pending: HostSampleSummary?
+        /// Ring drains after guest commands since the last report (`readContenders` / close).
+        var pending: [HostSampleBatch] = []
     }
 
     let cpu: Int
@@ -181,6 +181,8 @@ final class HwRun {
     private var seedPending = false
     /// Whether a guest command is running (a host action now is `whileVcpuRuns`).
     private var insideGuestCommand = false
+    /// Whether `.hostSampleRecords` (every raw sample behind a summary) are reported, for a capture.
+    var recordSamples = false
 
     /// The seed read (§9.6): the runner busy-waits `ModelHost.seedPeriods`-like two sample periods pinned to the
     /// vCPU's CPU while the vCPU thread is off it (between commands, so the vLBR is not scheduled), so one real
@@ -389,14 +391,13 @@ final class HwRun {
     // MARK: host samples
 
     /// Drains every open contender's rings after a guest command: samples of the vCPU thread inside `window`
-    /// are kept, the rest filtered out; the result waits in `pending` until the contenders are read (§9.1).
+    /// are kept, the rest filtered out; the drains wait in `pending` until the contenders are read (§9.1).
     func drainSamples(after window: GuestCommandWindow) -> [TimedObservation] {
         var out: [TimedObservation] = []
         for i in contenders.indices where !contenders[i].set.rings.isEmpty {
             let set = contenders[i].set
             do {
-                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu))
-                contenders[i].pending = contenders[i].pending.map { SampleAnalysis.merge($0, s) } ?? s
+                contenders[i].pending += try set.drainBatches(keep: .windows([window]), cpu: UInt32(cpu))
             } catch {
                 out.append(at(.note("drain \(set.contender.name) after the guest command failed: \(error)")))
             }
@@ -404,18 +405,21 @@ final class HwRun {
         return out
     }
 
-    /// The pending summary of contender `i` plus whatever its rings still hold (outside any command window:
-    /// filtered out), as `.hostSamples` with the sampling notes; nil when the contender has no rings.
+    /// The pending drains of contender `i` plus whatever its rings still hold (outside any command window:
+    /// filtered out), summarized as `.hostSamples` with the sampling notes — preceded by the raw records when
+    /// the run keeps them (`recordSamples`); nothing when the contender has no rings.
     private func reportSamples(_ i: Int) throws(BackendError) -> [TimedObservation] {
         let set = contenders[i].set
         guard !set.rings.isEmpty else { return [] }
-        let rest: HostSampleSummary
-        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu)) } catch {
+        let rest: [HostSampleBatch]
+        do { rest = try set.drainBatches(keep: .windows([]), cpu: UInt32(cpu)) } catch {
             throw .failed("drain \(set.contender.name): \(error)")
         }
-        let total = contenders[i].pending.map { SampleAnalysis.merge($0, rest) } ?? rest
-        contenders[i].pending = nil
-        var out = [at(.hostSamples(total))]
+        let records = set.records(contenders[i].pending + rest, guestRange: vm.payloadRange, exactEdges: true)
+        contenders[i].pending = []
+        let total = records.summary(guestEdges: GuestPayload.edgeSet)
+        var out = recordSamples ? [at(.hostSampleRecords(records))] : []
+        out.append(at(.hostSamples(total)))
         out += HwEvidence.samplingNotes(total, maxSampleRate: plan.maxSampleRate).map { at(.note($0)) }
         return out
     }
@@ -631,7 +635,7 @@ final class HwRun {
             case let .skipped(reason, _):
                 throw .unsupported(reason)
             case let .opened(set):
-                contenders.append(OpenContender(spec: spec, set: set, previous: [], pending: nil))
+                contenders.append(OpenContender(spec: spec, set: set, previous: []))
                 if contender.usesLbr && !set.rings.isEmpty { seedPending = true }
                 let rings = set.rings.isEmpty ? "" : ", ring \(set.rings.map { String($0.dataPages) }.joined(separator: "/")) data pages, sample_period \(set.samplePeriod.map(String.init) ?? "?")"
                 out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")\(rings)")))
@@ -641,7 +645,7 @@ final class HwRun {
         case let .close(spec):
             guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }
             var out: [TimedObservation] = []
-            if contenders[i].pending != nil { out += (try? reportSamples(i)) ?? [] }
+            if !contenders[i].pending.isEmpty { out += (try? reportSamples(i)) ?? [] }
             let c = contenders.remove(at: i)
             let obs = (try? c.set.observe(since: c.previous)) ?? []
             c.set.close()

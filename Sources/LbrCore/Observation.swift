@@ -96,6 +96,9 @@ public enum Observation: Hashable, Sendable, Codable {
     case passthrough(Bool)
     case hostEvent(contender: String, state: HostEventState, enabledNs: UInt64, runningNs: UInt64)
     case hostSamples(HostSampleSummary)
+    /// The raw samples the next `.hostSamples` of the same contender was derived from (recorded when the run
+    /// writes a capture; the verdict engine judges the summary, `judge` derives it again from these).
+    case hostSampleRecords(HostSampleRecords)
     case kmsg(String)
     case contextSwitches(Int)
     case exits(ExitCounters)

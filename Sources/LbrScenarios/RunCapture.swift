@@ -22,8 +22,10 @@ public struct CapturedRun: Hashable, Sendable, Codable {
 
 /// A versioned capture file's content.
 public struct RunCapture: Hashable, Sendable, Codable {
-    /// The format identifier (docs/capture-format.md); a reader refuses any other.
-    public static let currentSchema = "lbrprobe.capture/1"
+    /// The format identifier written (docs/capture-format.md).
+    public static let currentSchema = "lbrprobe.capture/2"
+    /// The format identifiers read: /1 captures hold host-sample summaries only, judged as recorded.
+    public static let readableSchemas = ["lbrprobe.capture/1", currentSchema]
     public var schema: String
     public var backend: BackendKind
     public var model: String?
@@ -55,7 +57,9 @@ public struct RunCapture: Hashable, Sendable, Codable {
 
     /// Why a capture cannot be judged (unknown schema or scenario), nil when it can.
     public var problem: String? {
-        if schema != Self.currentSchema { return "schema '\(schema)' is not \(Self.currentSchema)" }
+        if !Self.readableSchemas.contains(schema) {
+            return "schema '\(schema)' is not one this lbrprobe reads (\(Self.readableSchemas.joined(separator: ", ")))"
+        }
         if let r = runs.first(where: { Catalog.named($0.scenario) == nil }) {
             return "scenario '\(r.scenario)' is not in this lbrprobe's catalog (\(Catalog.names.joined(separator: ", ")))"
         }
@@ -74,7 +78,7 @@ public struct RunCapture: Hashable, Sendable, Codable {
                                    phases: [], records: [], outcome: ScenarioOutcome(.error("not judged")), status: .error,
                                    reason: nil, expectation: .none, startUnixNs: c.startUnixNs, durationNs: c.durationNs,
                                    sessionNotes: [], lbrDepth: nil)
-            Runner.judge(&r, scenario: scenario, session: c.session, records: c.records,
+            Runner.judge(&r, scenario: scenario, session: c.session, records: Self.summarized(c.records, session: c.session),
                          failure: c.stoppedEarly.map { ($0.status, $0.reason) })
             FactBasis.stamp(&r)
             r.expectation = Self.check(r, expectations)
@@ -82,10 +86,49 @@ public struct RunCapture: Hashable, Sendable, Codable {
             total &+= c.durationNs
             results.append(r)
         }
-        return RunReport(backend: backend, model: model, availability: .available(detail: "capture \(source)"),
+        let detail = schema == Self.currentSchema ? "capture \(source)"
+            : "capture \(source) (\(schema): host samples judged from the summaries it recorded)"
+        return RunReport(backend: backend, model: model, availability: .available(detail: detail),
                          selection: nil, cpu: cpu, kernelRelease: kernelRelease, repeats: runs.map(\.repeats).max() ?? 1,
                          timeoutNs: 0, expectFile: expectFile, results: results, startUnixNs: runs.first?.startUnixNs,
                          durationNs: total, runId: runId, host: host)
+    }
+
+    /// `records` with every host-sample summary derived again from its raw samples by today's detector
+    /// (`HostSampleRecords.summary`, matched against the session's edge table): a `.hostSamples` of the same
+    /// contender right after a `.hostSampleRecords` is replaced, and inserted when the capture holds none.
+    public static func summarized(_ records: [PhaseRecord], session: SessionInfo) -> [PhaseRecord] {
+        records.map { p in
+            guard p.observations.contains(where: { if case .hostSampleRecords = $0.observation { return true }; return false })
+            else { return p }
+            var out: [TimedObservation] = []
+            out.reserveCapacity(p.observations.count + 4)
+            // oldToNew[i]: observations in `out` once the first i originals are placed (for stepEnds).
+            var oldToNew: [Int] = [0]
+            var skipNext = false
+            for (i, t) in p.observations.enumerated() {
+                if skipNext { skipNext = false; oldToNew.append(out.count); continue }
+                out.append(t)
+                if case let .hostSampleRecords(rec) = t.observation {
+                    let derived = TimedObservation(timeNs: t.timeNs, .hostSamples(rec.summary(guestEdges: session.guestEdges)),
+                                                   basis: t.basis)
+                    if i + 1 < p.observations.count, case let .hostSamples(s) = p.observations[i + 1].observation,
+                       s.contender == rec.contender {
+                        out.append(TimedObservation(timeNs: p.observations[i + 1].timeNs, derived.observation,
+                                                    basis: p.observations[i + 1].basis))
+                        skipNext = true
+                        oldToNew.append(out.count - 1)
+                        continue
+                    }
+                    out.append(derived)
+                }
+                oldToNew.append(out.count)
+            }
+            var q = p
+            q.observations = out
+            q.stepEnds = p.stepEnds?.map { $0 >= 0 && $0 < oldToNew.count ? oldToNew[$0] : $0 }
+            return q
+        }
     }
 
     static func check(_ r: ScenarioResult, _ expectations: ExpectationSet?) -> ExpectationCheck {
