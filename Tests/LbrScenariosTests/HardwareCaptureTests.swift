@@ -25,7 +25,7 @@ struct HardwareCaptureTests {
         // The share rule before the minimum N, on the same phases: a verdict by chance.
         var old: [String] = []
         for run in c.runs {
-            for p in run.records {
+            for p in RunCapture.summarized(run.records, session: run.session) {
                 for case let .hostSamples(s) in p.observations.map(\.observation) {
                     old.append(s.staleRepeats * 2 > s.samples ? "guest-wins-host-starved" : "coexist")
                 }
@@ -53,5 +53,49 @@ struct HardwareCaptureTests {
         let s = try #require(x.phases[0].signals.first { $0.kind == .hostStarvation })
         #expect(s.sampleVote == SampleVote(samples: 38, matching: 37))
         #expect(x.phases[0].evidence.contains { $0.contains("period 200000") && $0.contains("2 throttled") })
+    }
+
+    /// The same scenarios as a calibrated run records them (40 kept samples per contended phase): the expected
+    /// verdicts of expectations/mainline.expect.
+    @Test func calibratedSampleTimeDecides() throws {
+        let c = try Self.load("hw-calibrated.capture.json")
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../expectations/mainline.expect").standardized
+        let expectations = try ExpectationSet.parse(try String(contentsOf: url, encoding: .utf8), file: url.path)
+        let r = c.rejudge(expectations: expectations, source: "hw-calibrated")
+        #expect(r.results.map(\.scenario) == ["host-first", "host-preempts", "irq-takeover"])
+        for x in r.results {
+            #expect(x.status == .pass, "\(x.scenario): \(x.outcome.detail)")
+            guard case .met = x.expectation else { Issue.record("\(x.scenario): \(x.expectation)"); continue }
+        }
+        let votes = r.results.flatMap { $0.phases.compactMap { $0.signals.first { $0.kind == .hostStarvation }?.sampleVote } }
+        #expect(votes == Array(repeating: SampleVote(samples: 40, matching: 39), count: 4))
+    }
+
+    /// The shipped captures hold raw samples only: every summary is derived by the detector, stale repeats from
+    /// exact (hw_idx, entries) equality with the sample before (a filtered seed read included), guest branches
+    /// from exact edges (an entry inside the payload's range that is no edge does not count).
+    @Test func summariesAreDerivedFromRawSamples() throws {
+        for name in ["hw-few-samples.capture.json", "hw-calibrated.capture.json", "hw-error-leak.capture.json",
+                     "hw-lowered-rate.capture.json"] {
+            let c = try Self.load(name)
+            #expect(c.schema == RunCapture.currentSchema)
+            for run in c.runs {
+                let obs = run.records.flatMap { $0.observations.map(\.observation) }
+                #expect(!obs.contains { if case .hostSamples = $0 { return true }; return false }, "\(name)")
+                #expect(obs.contains { if case .hostSampleRecords = $0 { return true }; return false }, "\(name)")
+                #expect(run.session.guestEdges != nil && run.session.sampling != nil)
+            }
+        }
+        let leak = try Self.load("hw-error-leak.capture.json").runs[0]
+        let incl = try #require(leak.records.first { $0.phase == "incl-guest" })
+        let records = try #require(incl.observations.compactMap { if case let .hostSampleRecords(r) = $0.observation { return r }; return nil }.first)
+        let byRange = records.summary(guestEdges: nil).guestAddresses
+        let exact = records.summary(guestEdges: leak.session.guestEdges).guestAddresses
+        #expect(exact == 96 && byRange == 128)
+        #expect(records.summary(guestEdges: leak.session.guestEdges).filteredOut == 1)
+        let low = try Self.load("hw-lowered-rate.capture.json").runs[0]
+        #expect(low.session.sampling == SamplingInForce(period: 200_000, maxSampleRate: 25_000, cpuTimeMaxPercent: 25,
+                                                        periodNs: 66_667))
     }
 }
