@@ -129,8 +129,16 @@ struct HwExitCalibration: Hashable, Sendable {
     static let exits = 2_000
     /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
     static let fallbackNs = HostSampling.typicalHostNsPerExit
+    /// Taken branches the pattern calibration runs (tens of µs natively).
+    static let patternBranches = 65_536
+    /// Assumed when the pattern calibration fails: 250 ps, a branch per cycle at 4 GHz — the fastest a core
+    /// retires the pattern, so the sized pattern lasts at least its periods wherever it runs slower.
+    static let fallbackPsPerBranch: UInt64 = 250
     var hostNsPerExit: UInt64
     var measured: Bool
+    /// Guest time of one taken branch of the payload's pattern, in picoseconds (`GuestCommand.tracedPattern`).
+    var psPerBranch: UInt64 = HwExitCalibration.fallbackPsPerBranch
+    var branchesMeasured = false
     /// The TSC rate standing in for the core clock of the cycles event (0: unknown → 1 GHz). A core running
     /// above its TSC rate makes periods shorter in time, so a phase keeps more samples, never fewer.
     var coreHz: UInt64
@@ -144,7 +152,9 @@ struct HwExitCalibration: Hashable, Sendable {
     func note(plan: HwSamplingPlan) -> String {
         let exits = HostSampling.exits(forPeriods: HostSampling.calibratedPeriods, periodNs: periodNs(plan.period),
                                        hostNsPerExit: hostNsPerExit)
-        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6)"
+        let branches = HostSampling.branches(forPeriods: HostSampling.tracedPatternPeriods,
+                                             periodNs: periodNs(plan.period), psPerBranch: psPerBranch)
+        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6); guest time per pattern branch \(psPerBranch) ps (\(branchesMeasured ? "measured over \(Self.patternBranches) branches" : "not measured: assumed")), traced-pattern(\(HostSampling.tracedPatternPeriods) periods) = \(branches) branches\(branches == GuestMailbox.maxBranches ? " (the payload's cap)" : "") (§9.7)"
     }
 }
 
@@ -280,24 +290,46 @@ final class HwRun {
     /// Host-mode time per port-I/O exit, measured once per run (§9.6): `HwExitCalibration.exits` exits of the
     /// payload's exit loop timed from the first KVM_RUN to the DONE exit (the guest's own instructions between
     /// two exits are a few cycles, so the time is the exits'). Falls back to `HwExitCalibration.fallbackNs`
-    /// when the loop fails, and says so.
+    /// when the loop fails, and says so. Then the guest time per branch of the payload's pattern
+    /// (`calibratePattern`, falling back to `HwExitCalibration.fallbackPsPerBranch`).
     static func calibrateExits(_ vm: GuestVM) -> HwExitCalibration {
         let n = HwExitCalibration.exits
         let r = vm.runExitLoop(count: n, timeout: .seconds(2))
-        guard r.status == .ok, r.exits == UInt64(n), r.elapsedNs > 0 else {
-            return HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
-                                     coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
-        }
-        return HwExitCalibration(hostNsPerExit: max(1, r.elapsedNs / UInt64(n)), measured: true,
-                                 coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        let ok = r.status == .ok && r.exits == UInt64(n) && r.elapsedNs > 0
+        var c = HwExitCalibration(hostNsPerExit: ok ? max(1, r.elapsedNs / UInt64(n)) : HwExitCalibration.fallbackNs,
+                                  measured: ok, coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        if let ps = calibratePattern(vm) { c.psPerBranch = ps; c.branchesMeasured = true }
+        return c
+    }
+
+    /// Guest time per taken branch of the payload's pattern, in picoseconds: `HwExitCalibration.patternBranches`
+    /// branches timed by the guest's own TSC reads around them (the guest TSC runs at the host's rate; the
+    /// offset cancels). nil when the command fails or the TSC rate is unknown.
+    static func calibratePattern(_ vm: GuestVM) -> UInt64? {
+        let n = HwExitCalibration.patternBranches
+        let r = vm.run(.branchPattern(count: n), timeout: .seconds(2))
+        let tpus = TscClock.ticksPerMicrosecond
+        guard r.status == .ok, r.tscEnd > r.tscBegin, tpus > 0 else { return nil }
+        let (ps, o) = (r.tscEnd - r.tscBegin).multipliedReportingOverflow(by: 1_000_000)
+        guard !o else { return nil }
+        return max(1, ps / tpus / UInt64(n))
     }
 
     /// `GuestCommand.hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the period in force and the
-    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`), `tracedPattern(periods:)` into
+    /// `branchPattern(count:)` from the period and the measured time per branch
+    /// (`HostSampling.branches(forPeriods:periodNs:psPerBranch:)`); every other command as is.
     func sized(_ cmd: GuestCommand) -> GuestCommand {
-        guard case let .hostSampleTime(p) = cmd else { return cmd }
-        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
-                                                   hostNsPerExit: exitCalibration.hostNsPerExit))
+        switch cmd {
+        case let .hostSampleTime(p):
+            return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                       hostNsPerExit: exitCalibration.hostNsPerExit))
+        case let .tracedPattern(p):
+            return .branchPattern(count: HostSampling.branches(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                               psPerBranch: exitCalibration.psPerBranch))
+        default:
+            return cmd
+        }
     }
 
     private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }

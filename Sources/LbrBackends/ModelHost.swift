@@ -199,9 +199,19 @@ public final class ModelHost: Sendable {
     /// The command that runs for `command`: `hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the
     /// model's sample period and `Timing.hostNsPerExit` (the same arithmetic the hw backend uses with its
     /// measured figures, `HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    /// `tracedPattern(periods:)` is sized into `branchPattern(count:)` from the same period and the guest time the
+    /// model charges per branch (`PayloadProgram.psPerPatternBranch`, from `guestTimeNs`), as the hw backend
+    /// sizes it from its measured time per branch.
     public func sized(_ command: GuestCommand) -> GuestCommand {
-        guard case let .hostSampleTime(p) = command else { return command }
-        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: samplePeriodNs, hostNsPerExit: timing.hostNsPerExit))
+        switch command {
+        case let .hostSampleTime(p):
+            return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: samplePeriodNs, hostNsPerExit: timing.hostNsPerExit))
+        case let .tracedPattern(p):
+            return .branchPattern(count: HostSampling.branches(forPeriods: p, periodNs: samplePeriodNs,
+                psPerBranch: PayloadProgram.psPerPatternBranch(nsPerInstruction: timing.nsPerGuestInstruction)))
+        default:
+            return command
+        }
     }
 
     // MARK: host side

@@ -72,7 +72,7 @@ struct PhaseEvidence {
             tosProbe(r)
         case .readLbrStack:
             stackRead(r)
-        case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr, .exitLoop, .hostSampleTime:
+        case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr, .exitLoop, .hostSampleTime, .tracedPattern:
             break
         }
         // The payload's own control flow (command loop, helper call/ret) is recorded too with LBR on.
