@@ -224,6 +224,7 @@ cal.append(run("irq-takeover", [
 capture("hw-calibrated.capture.json", cal)
 
 # The ERROR + DEBUGCTL.LBR=1 leak (reference §9.7): counter 58 held, writes dropped, guest edges in host samples.
+# The pattern is sized by time (traced-pattern(20 periods) at 300 ps per branch: 2,222,267 branches).
 # exclude_guest=0: PMIs in guest mode read the guest's pattern (3 exact edges in each of 32 samples, 96); one
 # entry per sample lies inside the payload's range without being an edge (not counted: exact matching).
 # exclude_guest=1: one sample read soon after a VM-exit still holds 7 pattern edges.
@@ -239,10 +240,10 @@ NEAR_MISS = (66320, 66324)  # inside the payload, not an edge
 incl, excl = Ring(INCL), Ring(PINNED)
 leak = [run("guest-leak", [
     phase("incl-guest", [event(SLOT, "active"), event(INCL, "active"), enable(), access(457, True, 3, True),
-                         probe(3, 0), branches(16384), exits(180),
+                         probe(3, 0), branches(2222267), exits(180),
                          leak_phase(incl, 41, lambda i: PATTERN[i % 13:i % 13 + 3] + [NEAR_MISS] if i < 32 else []),
                          note("guest edges matched exactly against the payload's edge table")]),
-    phase("excl-guest", [event(PINNED, "active"), branches(16384), exits(180),
+    phase("excl-guest", [event(PINNED, "active"), branches(2222267), exits(180),
                          leak_phase(excl, 39, lambda i: PATTERN[:7] if i == 0 else []),
                          at({"kmsg": {"_0": "kvm_intel: vcpu-0: fail to passthrough LBR."}})]),
 ], [PLAN, CAL])]
