@@ -115,6 +115,8 @@ extension HostSampleBatch {
         public static let maxRecords = 1 << 22
         /// Entries of one branch stack (`PerfRecordParser.maxBranchEntries`).
         public static let maxEntries = Int(PerfRecordParser.maxBranchEntries)
+        /// A PERF_RECORD_LOST count, and any count of a host-sample summary (2^40: far above any run's).
+        public static let maxCount = 1 << 40
     }
 
     /// Compact form (docs/capture-format.md): `stacks` lists each distinct branch stack once as
@@ -236,7 +238,12 @@ extension HostSampleBatch {
             if let f = try? decoder.singleValueContainer().decode([UInt64?].self) { self = .sample(f); return }
             let c = try decoder.container(keyedBy: RecordKeys.self)
             let id = try c.decodeIfPresent(UInt64.self, forKey: .id) ?? 0
-            if let n = try c.decodeIfPresent(UInt64.self, forKey: .lost) { self = .lost(id: id, count: n); return }
+            if let n = try c.decodeIfPresent(UInt64.self, forKey: .lost) {
+                guard n <= UInt64(Limits.maxCount) else {
+                    throw DecodingError.dataCorruptedError(forKey: .lost, in: c, debugDescription: "lost count \(n) above \(Limits.maxCount)")
+                }
+                self = .lost(id: id, count: n); return
+            }
             if let t = try c.decodeIfPresent(UInt64.self, forKey: .throttle) { self = .throttle(time: t, id: id); return }
             throw DecodingError.dataCorruptedError(forKey: .lost, in: c,
                                                    debugDescription: "a record is neither a sample, lost nor throttle")

@@ -55,13 +55,33 @@ public struct RunCapture: Hashable, Sendable, Codable {
                   runId: report.runId, host: report.host, runs: runs)
     }
 
-    /// Why a capture cannot be judged (unknown schema or scenario), nil when it can.
+    /// Why a capture cannot be judged (unknown schema or scenario, a count out of range), nil when it can.
     public var problem: String? {
         if !Self.readableSchemas.contains(schema) {
             return "schema '\(schema)' is not one this lbrprobe reads (\(Self.readableSchemas.joined(separator: ", ")))"
         }
         if let r = runs.first(where: { Catalog.named($0.scenario) == nil }) {
             return "scenario '\(r.scenario)' is not in this lbrprobe's catalog (\(Catalog.names.joined(separator: ", ")))"
+        }
+        let limit = HostSampleBatch.Limits.maxCount
+        for r in runs {
+            if r.repeats < 1 || r.repeats > limit || r.repeatIndex < 0 || r.repeatIndex >= r.repeats {
+                return "\(r.scenario): repeat \(r.repeatIndex) of \(r.repeats) out of range"
+            }
+            for p in r.records {
+                if p.stepsCompleted < 0 || p.stepsCompleted > limit { return "\(r.scenario) \(p.phase): steps completed \(p.stepsCompleted) out of range" }
+                for case let .hostSamples(s) in p.observations.map(\.observation) {
+                    let counts = [s.samples, s.withBranches, s.emptyBranches, s.guestAddresses, s.lost, s.staleRepeats,
+                                  s.withHwIndex, s.filteredOut, s.throttled]
+                    if counts.contains(where: { $0 < 0 || $0 > limit }) {
+                        return "\(r.scenario) \(p.phase): a host-sample count of \(s.contender) is outside 0...\(limit)"
+                    }
+                }
+                if case let .contextSwitches(n)? = p.observations.lazy.map(\.observation).first(where: {
+                    if case let .contextSwitches(n) = $0 { return n < 0 || n > limit }; return false }) {
+                    return "\(r.scenario) \(p.phase): context switches \(n) out of range"
+                }
+            }
         }
         return nil
     }

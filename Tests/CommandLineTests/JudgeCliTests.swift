@@ -82,12 +82,22 @@ struct JudgeCliTests {
             #"{"keep":{"every":{}},"stacks":[[1,2,3,4]],"records":[[1,99999999999,3,0]]}"#,
             #"{"keep":{"every":{}},"stacks":[[]],"records":[]}"#,
             #"{"keep":{"every":{}},"stacks":[[1,2,3,4]],"records":[[1,2,3]]}"#,
+            #"{"keep":{"every":{}},"stacks":[],"records":[{"lost":18446744073709551615,"id":1},{"lost":18446744073709551615,"id":1}]}"#,
+            #"{"keep":{"every":{}},"stacks":[[null,1,2,null]],"records":[[1,2,3,0]]}"#,
         ].enumerated() {
             let f = dir + "/bad\(i).json"
             try capture(batch).write(toFile: f, atomically: true, encoding: .utf8)
             let r = try Cli.run(["judge", f])
             #expect(r.code == 65 && r.stderr.hasPrefix("Error: \(f): ") && r.stderr.split(separator: "\n").count == 1, "\(batch): \(r.stderr)")
         }
+        // A summary with counts no run can have (a /1 capture carries summaries only): refused, not summed.
+        let huge = dir + "/huge.json"
+        let summary = #"{"contender":"pinned-lbr-any-cycles","samples":9223372036854775807,"withBranches":0,"emptyBranches":0,"guestAddresses":0,"lost":0,"staleRepeats":0,"withHwIndex":0,"filteredOut":0,"throttled":0}"#
+        try capture("").replacingOccurrences(of: #"{"hostSampleRecords":{"_0":{"contender":"pinned-lbr-any-cycles","exactEdges":true,"batches":[]}}}"#,
+                                             with: #"{"hostSamples":{"_0":\#(summary)}}"#)
+            .write(toFile: huge, atomically: true, encoding: .utf8)
+        let h = try Cli.run(["judge", huge])
+        #expect(h.code == 65 && h.stderr.contains("outside 0..."), "\(h.stderr)")
         // The same frame with a sound batch is judged.
         let good = dir + "/good.json"
         try capture(#"{"keep":{"every":{}},"stacks":[[1,2,3,4]],"records":[[1,2,3,0]]}"#).write(toFile: good, atomically: true, encoding: .utf8)

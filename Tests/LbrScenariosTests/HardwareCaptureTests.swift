@@ -98,4 +98,26 @@ struct HardwareCaptureTests {
         #expect(low.session.sampling == SamplingInForce(period: 200_000, maxSampleRate: 25_000, cpuTimeMaxPercent: 25,
                                                         periodNs: 66_667))
     }
+
+    /// Hostile captures: seeded byte mutations of a shipped capture either fail to decode or decode into something
+    /// `rejudge` handles — never a trap, never an out-of-range stack index.
+    @Test func mutatedCapturesNeverTrap() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Captures/hw-lowered-rate.capture.json")
+        let original = Array(try Data(contentsOf: url))
+        var rng = SplitMix64(state: 0x6361_7074_7572_6532)
+        let alphabet = Array("0123456789-.,:[]{}\"e".utf8)
+        var decoded = 0
+        for _ in 0..<300 {
+            var bytes = original
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let i = Int(rng.next() % UInt64(bytes.count))
+                bytes[i] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            }
+            guard let c = try? JSONDecoder().decode(RunCapture.self, from: Data(bytes)) else { continue }
+            decoded += 1
+            if c.problem == nil { _ = c.rejudge(source: "mutated") }
+        }
+        #expect(decoded > 0)
+    }
 }
