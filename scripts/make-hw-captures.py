@@ -57,6 +57,19 @@ def access(index, write, value, trapped):
     return at({"msrAccess": {"_0": {"index": index, "isWrite": write, "value": value, "trapped": trapped, "faulted": False}}})
 
 
+# The payload's RDMSR / WRMSR instruction addresses (generic helpers, then the TOS probe's pair) at the time the
+# captures were built: what kvm_msr trace lines are attributed with.
+RDMSR_SITES, WRMSR_SITES = [65879, 65978], [65898, 65976]
+
+
+def trace(events):
+    """The raw kvm:kvm_msr lines of the next guest command (`judge` attributes them to its MSR sequence and
+    derives the msrAccess observations): (isWrite, index, data, exception) each."""
+    lines = [{"isWrite": w, "index": i, "data": d, "exception": x} for (w, i, d, x) in events]
+    return at({"kvmMsrTrace": {"_0": {"events": lines, "rdmsrSites": RDMSR_SITES, "wrmsrSites": WRMSR_SITES,
+                                       "derived": 0}}})
+
+
 def event(c, state):
     return at({"hostEvent": {"contender": c, "state": state, "enabledNs": 9000000, "runningNs": 9000000 if state == "active" else 0}})
 
@@ -224,7 +237,8 @@ cal.append(run("irq-takeover", [
 capture("hw-calibrated.capture.json", cal)
 
 # The ERROR + DEBUGCTL.LBR=1 leak (reference §9.7): counter 58 held, writes dropped, guest edges in host samples.
-# The pattern is sized by time (traced-pattern(20 periods) at 300 ps per branch: 2,222,267 branches).
+# The pattern is sized by time (traced-pattern(20 periods) at 300 ps per branch: 2,222,267 branches). The TOS
+# probe's accesses are raw kvm_msr lines: KVM handled both (the write dropped, the read returned 0).
 # exclude_guest=0: PMIs in guest mode read the guest's pattern (3 exact edges in each of 32 samples, 96); one
 # entry per sample lies inside the payload's range without being an edge (not counted: exact matching).
 # exclude_guest=1: one sample read soon after a VM-exit still holds 7 pattern edges.
@@ -239,8 +253,9 @@ def leak_phase(ring, n, guest_edges_of):
 NEAR_MISS = (66320, 66324)  # inside the payload, not an edge
 incl, excl = Ring(INCL), Ring(PINNED)
 leak = [run("guest-leak", [
-    phase("incl-guest", [event(SLOT, "active"), event(INCL, "active"), enable(), access(457, True, 3, True),
-                         probe(3, 0), branches(2222267), exits(180),
+    phase("incl-guest", [event(SLOT, "active"), event(INCL, "active"), enable(),
+                         trace([(True, 457, 3, False), (False, 457, 0, False)]), probe(3, 0),
+                         branches(2222267), exits(180),
                          leak_phase(incl, 41, lambda i: PATTERN[i % 13:i % 13 + 3] + [NEAR_MISS] if i < 32 else []),
                          note("guest edges matched exactly against the payload's edge table")]),
     phase("excl-guest", [event(PINNED, "active"), branches(2222267), exits(180),

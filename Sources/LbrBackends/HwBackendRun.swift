@@ -191,7 +191,8 @@ final class HwRun {
     private var seedPending = false
     /// Whether a guest command is running (a host action now is `whileVcpuRuns`).
     private var insideGuestCommand = false
-    /// Whether `.hostSampleRecords` (every raw sample behind a summary) are reported, for a capture.
+    /// Whether raw records are reported next to what is derived from them, for a capture: `.hostSampleRecords`
+    /// (every sample behind a summary) and `.kvmMsrTrace` (the trace lines behind the `.msrAccess` observations).
     var recordSamples = false
 
     /// The seed read (§9.6): the runner busy-waits `ModelHost.seedPeriods`-like two sample periods pinned to the
@@ -592,20 +593,18 @@ final class HwRun {
     /// `.msrAccess` (LBR-relevant accesses, trapped from kvm_msr), `.guest`, `.exits`, `.kmsg` for one command.
     func guestObservations(_ cmd: GuestCommand, result: GuestResult) -> [TimedObservation] {
         var out: [TimedObservation] = []
-        if tracer != nil, case let .success(request) = GuestMailbox.request(for: cmd, layout: layout) {
+        if tracer != nil, case .success = GuestMailbox.request(for: cmd, layout: layout) {
             switch drainTrace() {
             case let .success(events):
-                let m = HwMsrMatcher.match(sequence: request.msrSequence, events: events, result: result,
-                                           rdmsrSites: [GuestPayload.rdmsrSite, GuestPayload.probeRdmsrSite],
-                                           wrmsrSites: [GuestPayload.wrmsrSite, GuestPayload.probeWrmsrSite])
-                for a in m.accesses where HwMsrMatcher.isLbrRelevant(a.index, layout: layout) {
-                    out.append(at(.msrAccess(a)))
+                var lines = KvmMsrTraceLines(events: events,
+                                             rdmsrSites: [GuestPayload.rdmsrSite, GuestPayload.probeRdmsrSite],
+                                             wrmsrSites: [GuestPayload.wrmsrSite, GuestPayload.probeWrmsrSite])
+                let derived = lines.observations(result: result, layout: layout)
+                if recordSamples {
+                    lines.derived = derived.count
+                    out.append(at(.kvmMsrTrace(lines)))
                 }
-                if let n = m.attributionNote { out.append(at(.note(n))) }
-                if !m.unmatched.isEmpty {
-                    let list = m.unmatched.prefix(8).map { "\($0.isWrite ? "wr" : "rd") 0x\(String($0.index, radix: 16))" }
-                    out.append(at(.note("\(m.unmatched.count) kvm_msr event(s) not in the payload's sequence: \(list.joined(separator: ", "))")))
-                }
+                out += derived.map(at)
             case let .failure(e):
                 out.append(at(.note("kvm_msr drain failed: \(e)")))
             }

@@ -37,7 +37,7 @@ struct PhaseEvidence {
         case let .kmsg(line): kmsg(line)
         case let .hostEvent(c, state, en, run): hostEvent(c, state: state, enabledNs: en, runningNs: run)
         case let .hostSamples(s): hostSamples(s)
-        case .hostSampleRecords: break
+        case .hostSampleRecords, .kvmMsrTrace: break
         case let .vlbr(s): truth.vlbr = s
         case let .passthrough(p): truth.passthrough = p
         case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")

@@ -77,6 +77,9 @@ public struct RunCapture: Hashable, Sendable, Codable {
                         return "\(r.scenario) \(p.phase): a host-sample count of \(s.contender) is outside 0...\(limit)"
                     }
                 }
+                for case let .kvmMsrTrace(l) in p.observations.map(\.observation) where l.events.count > KvmMsrTraceLines.maxEvents || l.derived < 0 {
+                    return "\(r.scenario) \(p.phase): a kvm_msr trace record holds \(l.events.count) lines (at most \(KvmMsrTraceLines.maxEvents)) or a negative derived count"
+                }
                 if case let .contextSwitches(n)? = p.observations.lazy.map(\.observation).first(where: {
                     if case let .contextSwitches(n) = $0 { return n < 0 || n > limit }; return false }) {
                     return "\(r.scenario) \(p.phase): context switches \(n) out of range"
@@ -98,7 +101,7 @@ public struct RunCapture: Hashable, Sendable, Codable {
                                    phases: [], records: [], outcome: ScenarioOutcome(.error("not judged")), status: .error,
                                    reason: nil, expectation: .none, startUnixNs: c.startUnixNs, durationNs: c.durationNs,
                                    sessionNotes: [], lbrDepth: nil)
-            Runner.judge(&r, scenario: scenario, session: c.session, records: Self.summarized(c.records, session: c.session),
+            Runner.judge(&r, scenario: scenario, session: c.session, records: Self.rederived(c.records, session: c.session),
                          failure: c.stoppedEarly.map { ($0.status, $0.reason) })
             FactBasis.stamp(&r)
             r.expectation = Self.check(r, expectations)
@@ -114,34 +117,48 @@ public struct RunCapture: Hashable, Sendable, Codable {
                          durationNs: total, runId: runId, host: host)
     }
 
-    /// `records` with every host-sample summary derived again from its raw samples by today's detector
-    /// (`HostSampleRecords.summary`, matched against the session's edge table): a `.hostSamples` of the same
-    /// contender right after a `.hostSampleRecords` is replaced, and inserted when the capture holds none.
-    public static func summarized(_ records: [PhaseRecord], session: SessionInfo) -> [PhaseRecord] {
+    /// `records` with every observation derived from raw records derived again by today's detectors: a
+    /// host-sample summary from its `.hostSampleRecords` (`HostSampleRecords.summary`, matched against the
+    /// session's edge table) — a `.hostSamples` of the same contender right after it is replaced, and inserted
+    /// when the capture holds none — and the `.msrAccess` observations (and notes) a `.kvmMsrTrace` says it
+    /// derived, attributed again (`KvmMsrTraceLines.observations`, the command's result and the session's layout).
+    /// A derived observation keeps the time and basis of the one it replaces.
+    public static func rederived(_ records: [PhaseRecord], session: SessionInfo) -> [PhaseRecord] {
         records.map { p in
-            guard p.observations.contains(where: { if case .hostSampleRecords = $0.observation { return true }; return false })
-            else { return p }
+            let obs = p.observations
+            guard obs.contains(where: {
+                switch $0.observation { case .hostSampleRecords, .kvmMsrTrace: return true; default: return false }
+            }) else { return p }
             var out: [TimedObservation] = []
-            out.reserveCapacity(p.observations.count + 4)
-            // oldToNew[i]: observations in `out` once the first i originals are placed (for stepEnds).
+            out.reserveCapacity(obs.count + 4)
+            // oldToNew[k]: observations in `out` once the first k originals are placed (for stepEnds).
             var oldToNew: [Int] = [0]
-            var skipNext = false
-            for (i, t) in p.observations.enumerated() {
-                if skipNext { skipNext = false; oldToNew.append(out.count); continue }
+            var skip = 0
+            for (i, t) in obs.enumerated() {
+                if skip > 0 { skip -= 1; oldToNew.append(out.count); continue }
                 out.append(t)
-                if case let .hostSampleRecords(rec) = t.observation {
-                    let derived = TimedObservation(timeNs: t.timeNs, .hostSamples(rec.summary(guestEdges: session.guestEdges)),
-                                                   basis: t.basis)
-                    if i + 1 < p.observations.count, case let .hostSamples(s) = p.observations[i + 1].observation,
-                       s.contender == rec.contender {
-                        out.append(TimedObservation(timeNs: p.observations[i + 1].timeNs, derived.observation,
-                                                    basis: p.observations[i + 1].basis))
-                        skipNext = true
-                        oldToNew.append(out.count - 1)
-                        continue
+                var replaced = 0
+                var fresh: [Observation] = []
+                switch t.observation {
+                case let .hostSampleRecords(rec):
+                    if i + 1 < obs.count, case let .hostSamples(s) = obs[i + 1].observation, s.contender == rec.contender {
+                        replaced = 1
                     }
-                    out.append(derived)
+                    fresh = [.hostSamples(rec.summary(guestEdges: session.guestEdges))]
+                case let .kvmMsrTrace(lines):
+                    let k = lines.derived
+                    guard k >= 0, k <= obs.count - i - 1, let layout = session.lbrLayout, i + 1 + k < obs.count,
+                          case let .guest(result) = obs[i + 1 + k].observation else { break }
+                    replaced = k
+                    fresh = lines.observations(result: result, layout: layout)
+                default:
+                    break
                 }
+                for (j, o) in fresh.enumerated() {
+                    let like = j < replaced ? obs[i + 1 + j] : t
+                    out.append(TimedObservation(timeNs: like.timeNs, o, basis: like.basis))
+                }
+                skip = replaced
                 oldToNew.append(out.count)
             }
             var q = p

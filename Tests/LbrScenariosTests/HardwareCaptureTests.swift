@@ -25,7 +25,7 @@ struct HardwareCaptureTests {
         // The share rule before the minimum N, on the same phases: a verdict by chance.
         var old: [String] = []
         for run in c.runs {
-            for p in RunCapture.summarized(run.records, session: run.session) {
+            for p in RunCapture.rederived(run.records, session: run.session) {
                 for case let .hostSamples(s) in p.observations.map(\.observation) {
                     old.append(s.staleRepeats * 2 > s.samples ? "guest-wins-host-starved" : "coexist")
                 }
@@ -44,6 +44,9 @@ struct HardwareCaptureTests {
         // The vLBR was not active (counter 58 held, TOS write dropped): no starvation, fresh samples.
         let p = try #require(x.phases.first { $0.phase == "incl-guest" })
         #expect(p.inferred == .notActive && p.hostLbrSamples == 41)
+        // The TOS probe's accesses come from raw kvm_msr lines, attributed by judge: both trapped.
+        let msr = try #require(p.signals.first { $0.kind == .msrPassthrough })
+        #expect(msr.vote == .notActive && msr.evidence.contains("2 LBR MSR accesses, 2 trapped, last trapped"), "\(msr.evidence)")
     }
 
     @Test func loweredSampleRateWithCalibratedTimeDecides() throws {
@@ -119,5 +122,30 @@ struct HardwareCaptureTests {
             if c.problem == nil { _ = c.rejudge(source: "mutated") }
         }
         #expect(decoded > 0)
+    }
+
+    /// `judge` attributes raw kvm_msr lines again and replaces exactly the observations the run derived from them
+    /// (step boundaries follow).
+    @Test func kvmMsrLinesAreAttributedAgain() {
+        let layout = LbrLayout.skylake
+        let lines = KvmMsrTraceLines(events: [KvmMsrEvent(isWrite: true, index: layout.tos, data: 3, exception: false)],
+                                     rdmsrSites: [1], wrmsrSites: [2], derived: 2)
+        let result = GuestResult(command: .probeTos(3), status: .ok, values: [3])
+        // What an older detector derived (both accesses passed through), then the command's result.
+        let stale = MsrAccess(index: layout.tos, isWrite: true, value: 3, trapped: false)
+        let obs: [Observation] = [.note("before"), .kvmMsrTrace(lines), .msrAccess(stale), .msrAccess(stale), .guest(result), .note("after")]
+        let record = PhaseRecord(phase: "p", observations: obs.enumerated().map { TimedObservation(timeNs: UInt64($0.offset), $0.element, basis: .hardware) },
+                                 stepsCompleted: 2, startNs: 0, endNs: 9, stepEnds: [1, 6])
+        var session = SessionInfo(backend: .hw, model: nil, cpu: 0, lbrLayout: layout)
+        session.guestEdges = nil
+        let out = RunCapture.rederived([record], session: session)[0]
+        let accesses = out.observations.compactMap { if case let .msrAccess(a) = $0.observation { return a }; return nil }
+        #expect(accesses.count == 2 && accesses[0].trapped && !accesses[1].trapped && accesses[1].value == 3)
+        #expect(out.observations.count == obs.count && out.stepEnds == [1, 6])
+        #expect(out.observations.map(\.timeNs) == record.observations.map(\.timeNs))
+        // A hostile derived count (past the result) leaves the record as it is.
+        var bad = record
+        bad.observations[1] = TimedObservation(timeNs: 1, .kvmMsrTrace(KvmMsrTraceLines(events: [], rdmsrSites: [], wrmsrSites: [], derived: .max)), basis: .hardware)
+        #expect(RunCapture.rederived([bad], session: session)[0] == bad)
     }
 }
