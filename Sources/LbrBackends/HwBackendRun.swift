@@ -129,8 +129,8 @@ struct HwExitCalibration: Hashable, Sendable {
     static let exits = 2_000
     /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
     static let fallbackNs = HostSampling.typicalHostNsPerExit
-    /// Taken branches the pattern calibration runs (tens of µs natively).
-    static let patternBranches = 65_536
+    /// Taken branches the pattern calibration runs (5–20 µs natively; the TSC resolves it to a few ps per branch).
+    static let patternBranches = 16_384
     /// Assumed when the pattern calibration fails: 250 ps, a branch per cycle at 4 GHz — the fastest a core
     /// retires the pattern, so the sized pattern lasts at least its periods wherever it runs slower.
     static let fallbackPsPerBranch: UInt64 = 250
