@@ -184,6 +184,10 @@ extension KernelModel {
         if e.arbitratesSelect { cpuUsage[c].selectRefs -= 1 }
         if e.usesLbr { cpuLbrUsers[c] -= 1 }
         events[i].state = s
+        // `intel_pmu_lbr_del()` resets nothing: a vLBR that leaves while another LBR user stays (ctx_resched to
+        // ERROR, release) leaves its records to that user. A switch of the vCPU thread saved them first and its
+        // sched-in resets or restores (`switchTask`), so the exposure lasts only until then (§9.7).
+        if e.isVlbr && cpuLbrUsers[c] > 0 { exposeToHost(cpu: c) }
     }
 
     /// The model's prediction of a host→guest leak at a vLBR's `intel_pmu_lbr_add()` on `c` (§9.2): the vLBR
@@ -207,6 +211,17 @@ extension KernelModel {
         cpuBrSel[c] = events[i].branchSampleType
         if events[i].isVlbr && !didReset { exposeToGuest(cpu: c, predicted: predicted) }
         else if predicted { stats.unpredictedExposures &+= 1 }
+        // The mirror image (§9.7): a host LBR user that joins without the reset (not the first user, or an event
+        // that has run before: the total_time_running heuristic) reads whatever an ACTIVE vLBR left in the LBRs.
+        if !events[i].isVlbr && !didReset { exposeToHost(cpu: c) }
+    }
+
+    /// Guest records an ACTIVE vLBR left in `c`'s LBRs become readable by host LBR users (§9.7).
+    mutating func exposeToHost(cpu c: Int) {
+        let n = cpuLbr[c].exposeGuestEntries()
+        guard n > 0 else { return }
+        stats.guestLeakExposures &+= 1
+        stats.guestLeakEntriesExposed &+= UInt64(n)
     }
 
     /// Host entries in `c`'s LBRs become guest-readable (vLBR joined without reset); checks the prediction.
@@ -306,6 +321,11 @@ extension KernelModel {
         }
         cpuCurrent[c] = next
         stats.contextSwitches &+= 1
+        // `perf_pmu_sched_task()` → `intel_pmu_lbr_sched_task(NULL, sched_in)` for a CPU LBR user (every LBR event
+        // registers with `perf_sched_cb_inc()`): an incoming task without task-context LBR data — here the idle
+        // loop — gets `intel_pmu_lbr_reset()` while the CPU has LBR users ("a context switch can flip the address
+        // space ... we need to wipe the LBR, even for per-cpu events"). With no LBR user left nothing is reset.
+        if next < 0 && cpuLbrUsers[c] > 0 { cpuLbr[c].reset() }
         if next >= 0 {
             tasks[next].cpu = c
             let hasPinned = tasks[next].pinned.contains { events[$0].state.rawValue >= 0 }
@@ -401,15 +421,12 @@ extension KernelModel {
         var top: (UInt64, UInt64) = (0, 0)
         for k in 0..<l.depth {
             let e = l.entries[(Int(l.tos) - k + l.depth) % l.depth]
-            if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) { top = (e.from, e.to); break }
+            if e.tag != .empty && (e.tag == .guest || e.tag == .guestLeak || !userOnly || isUser(e)) { top = (e.from, e.to); break }
         }
         if distinctFromPrevious { cpuLbr[c].version &+= 1 }
-        if l.guestEntries == 0 {
-            cpuGuestUnowned[c] = false
-        } else if cpuGuestUnowned[c] {
-            stats.guestLeakReads &+= 1
-        } else {
-            stats.guestDataHostReads &+= 1
+        if l.guestEntries > 0 {
+            // Guest records in a host read: a predicted path exposed them (`.guestLeak`), or none did.
+            if l.ownedGuestEntries > 0 { stats.guestDataHostReads &+= 1 } else { stats.guestLeakReads &+= 1 }
         }
         let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
                             guestEntries: l.guestEntries, top: top)

@@ -134,12 +134,17 @@ public struct ModelStats: Hashable, Sendable {
     public var kmsgSuppressed: UInt64 = 0
     /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
-    /// Real host LBR reads that saw guest records the hardware took while the vLBR was not ACTIVE: the
-    /// predicted guest→host leak (§9.7; a finding, not a violation).
+    /// Real host LBR reads that saw guest records a predicted path exposed (`LbrProvenance.guestLeak`: taken while
+    /// the vLBR was not ACTIVE, or left by an ACTIVE vLBR to a host LBR user without a reset): the guest→host leak
+    /// (§9.7; a finding, not a violation).
     public var guestLeakReads: UInt64 = 0
-    /// Real host LBR reads that saw guest records taken while the vLBR was ACTIVE. Measured, not yet an
-    /// invariant: the model does not reset the stack for an incoming task without saved LBR data
-    /// (`intel_pmu_lbr_sched_task()`), so after the vCPU thread blocks host reads can see them (docs/model.md).
+    /// Times an ACTIVE vLBR's records became readable by a host LBR user (a host event's `intel_pmu_lbr_add()`
+    /// without reset, or the vLBR leaving the CPU without a switch of its thread while another LBR user stays),
+    /// and how many records that exposed in total (§9.7).
+    public var guestLeakExposures: UInt64 = 0
+    public var guestLeakEntriesExposed: UInt64 = 0
+    /// Real host LBR reads that saw guest records no predicted path exposed (must stay 0: explorer invariant
+    /// `host-reads-guest-data-only-as-predicted`).
     public var guestDataHostReads: UInt64 = 0
     /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (§9.2).
     public var hostLeakReads: UInt64 = 0
@@ -237,8 +242,6 @@ public struct KernelModel: Sendable {
     var cpuLastRead: [LastLbrRead?] = []
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
-    /// Per CPU: the stack holds guest records taken while the vLBR was not ACTIVE (the predicted §9.7 path).
-    var cpuGuestUnowned: [Bool] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
     public internal(set) var hasRun = false
     /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
@@ -259,7 +262,6 @@ public struct KernelModel: Sendable {
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
         cpuBrSel = Array(repeating: 0, count: cpus)
-        cpuGuestUnowned = Array(repeating: false, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
@@ -650,7 +652,7 @@ public struct KernelModel: Sendable {
         let c = vcpuCpu
         // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state: without an ACTIVE vLBR the records land
         // in a stack the host owns (§9.7).
-        if vlbr.map({ events[$0].state != .active }) ?? true { cpuGuestUnowned[c] = true }
+        let tag: LbrProvenance = vlbr.map({ events[$0].state != .active }) ?? true ? .guestLeak : .guest
         let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
         if sel & LbrSelect.suppressKernel != 0 { return }
         // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.
@@ -665,7 +667,7 @@ public struct KernelModel: Sendable {
         for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
         if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
         for b in branches[i...] where sel & b.kind.suppressBit == 0 {
-            cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)
+            cpuLbr[c].record(from: b.from, to: b.to, tag, times: b.times)
         }
     }
 

@@ -115,6 +115,12 @@ public enum LbrProvenance: UInt8, Sendable, Hashable {
     /// §9.2), or streamed in by a stale host DEBUGCTL.LBR=1 (pre-2025 era option). A guest read of
     /// one is a host→guest branch leak.
     case hostLeak = 3
+    /// Guest records a host LBR read may see by a predicted path (§9.7): taken while the vLBR was not ACTIVE
+    /// (guest DEBUGCTL.LBR=1 loaded whatever the vLBR state), or left in the hardware by an ACTIVE vLBR when a host
+    /// LBR user joined without a reset (`intel_pmu_lbr_add()`'s total_time_running test) or stayed on the CPU
+    /// while the vLBR was scheduled out without a switch of its thread (ctx_resched to ERROR, release). A host
+    /// read of a plain `.guest` record is a guest→host leak no predicted path explains.
+    case guestLeak = 4
 }
 
 /// One LBR record: FROM, TO, INFO and the model's provenance tag.
@@ -155,8 +161,8 @@ struct LbrStack: Sendable, Equatable {
     }
 
     mutating func setTag(_ i: Int, _ t: LbrProvenance) {
-        switch entries[i].tag { case .guest: guestEntries -= 1; case .host, .hostLeak: hostEntries -= 1; case .empty: break }
-        switch t { case .guest: guestEntries += 1; case .host, .hostLeak: hostEntries += 1; case .empty: break }
+        switch entries[i].tag { case .guest, .guestLeak: guestEntries -= 1; case .host, .hostLeak: hostEntries -= 1; case .empty: break }
+        switch t { case .guest, .guestLeak: guestEntries += 1; case .host, .hostLeak: hostEntries += 1; case .empty: break }
         entries[i].tag = t
     }
 
@@ -181,6 +187,24 @@ struct LbrStack: Sendable, Equatable {
         guard hostEntries > 0 else { return 0 }
         var n = 0
         for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostLeak; n += 1 }
+        return n
+    }
+
+    /// Guest records an ACTIVE vLBR owned become readable by host LBR users (a predicted path, `.guestLeak`);
+    /// returns how many.
+    @discardableResult
+    mutating func exposeGuestEntries() -> Int {
+        guard guestEntries > 0 else { return 0 }
+        var n = 0
+        for i in 0..<entries.count where entries[i].tag == .guest { entries[i].tag = .guestLeak; n += 1 }
+        return n
+    }
+
+    /// How many guest records no predicted path exposed to the host (plain `.guest` tags).
+    var ownedGuestEntries: Int {
+        guard guestEntries > 0 else { return 0 }
+        var n = 0
+        for e in entries where e.tag == .guest { n += 1 }
         return n
     }
 }
