@@ -378,7 +378,8 @@ extension KernelModel {
             }
             // Guest mode with guest DEBUGCTL.LBR=1 (and LBR_SELECT recording CPL0): the guest's code branches
             // between any two samples (the model records a command's branches at once, then charges its time).
-            var recorded = guestMode && guestDebugctl & DebugCtl.lbr != 0 && cpuLbr[c].select & LbrSelect.suppressKernel == 0
+            var recorded = guestMode && guestModeRecordingOn(cpu: c)
+                && guestModeSelect(cpu: c, vlbrActive: vlbrOnHere) & LbrSelect.suppressKernel == 0
             if !guestMode && !starved && hostLbrUsers > 0 {
                 recorded = true
                 // Host code runs with a host LBR event enabled: the hardware records host branches

@@ -648,12 +648,13 @@ public struct KernelModel: Sendable {
     }
 
     mutating func recordGuest(_ branches: [GuestBranch]) {
-        guard guestDebugctl & DebugCtl.lbr != 0 else { return }
         let c = vcpuCpu
-        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state: without an ACTIVE vLBR the records land
-        // in a stack the host owns (§9.7).
-        let tag: LbrProvenance = vlbr.map({ events[$0].state != .active }) ?? true ? .guestLeak : .guest
-        let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
+        guard guestModeRecordingOn(cpu: c) else { return }
+        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state (or, arch-lbr-host, the host's LBR_CTL records):
+        // without an ACTIVE vLBR the records land in a stack the host owns (§9.7).
+        let vlbrActive = vlbr.map { events[$0].state == .active } ?? false
+        let tag: LbrProvenance = vlbrActive ? .guest : .guestLeak
+        let sel = guestModeSelect(cpu: c, vlbrActive: vlbrActive) // constant: guest branches do not write MSRs
         if sel & LbrSelect.suppressKernel != 0 { return }
         // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.
         let depth = UInt64(cpuLbr[c].depth)
@@ -669,6 +670,23 @@ public struct KernelModel: Sendable {
         for b in branches[i...] where sel & b.kind.suppressBit == 0 {
             cpuLbr[c].record(from: b.from, to: b.to, tag, times: b.times)
         }
+    }
+
+    /// Whether the LBRs record in guest mode on `c`: the guest's DEBUGCTL.LBR, loaded at every VM-entry whatever the
+    /// vLBR state (§1.9), or — arch-lbr-host — a host LBR user's MSR_ARCH_LBR_CTL, which no VM transition switches
+    /// (§9.9).
+    func guestModeRecordingOn(cpu c: Int) -> Bool {
+        guestDebugctl & DebugCtl.lbr != 0 || (variant.hostLbrRecordsInGuestMode && cpuLbrUsers[c] > 0)
+    }
+
+    /// The branch filter in force in guest mode on `c` (§9.9). While the vLBR is ACTIVE the LBR MSRs are the guest's:
+    /// its passed-through LBR_SELECT writes, or what a reset or restore left. Otherwise, with a host LBR user, the
+    /// hardware holds the host's filter: `__intel_pmu_lbr_enable()` writes LBR_SELECT (arch LBR: LBR_CTL) =
+    /// `cpuc->lbr_sel->config`, the shared register's value (`Usage.selectValue`), and the guest's LBR_SELECT writes
+    /// are dummies (§1.4). With no LBR user nobody programs it.
+    func guestModeSelect(cpu c: Int, vlbrActive: Bool) -> UInt64 {
+        if !vlbrActive && cpuLbrUsers[c] > 0 && cpuUsage[c].selectRefs > 0 { return cpuUsage[c].selectValue }
+        return cpuLbr[c].select
     }
 
     /// pv-lbr-ctrl only: the guest writes its PV LBR-control MSR (ACTIVE bit). Modelled as a knob, not an

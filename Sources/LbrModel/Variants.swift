@@ -47,7 +47,7 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .mediated:
             return "7.0+ mediated vPMU: LBR_FMT not advertised, the guest has no LBR; include-guest host events conflict with the VM"
         case .archLbrHost:
-            return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR"
+            return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR; a host arch-LBR event keeps recording in guest mode (no VM-entry/exit control switches LBR_CTL)"
         case .pvLbrCtrl:
             return "mainline scheduling; the guest LBR stack is saved/restored across vCPU switches only while the guest declares LBR active via a PV MSR"
         case .lazyRestore:
@@ -71,7 +71,7 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .mediated:
             return "reference §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; mediated_pmu_account_event / perf_create_mediated_pmu)"
         case .archLbrHost:
-            return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\")"
+            return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\"), §9.9 (KVM_OPTIONAL_VMX_VM_ENTRY/EXIT_CONTROLS without the LBR_CTL controls, intel_guest_get_msrs())"
         case .pvLbrCtrl:
             return "Wei Wang, \"perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore\", Guest LBR Enabling v2, Sep 2018 (seed, reference §6.2)"
         case .lazyRestore:
@@ -87,6 +87,14 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         default: return true
         }
     }
+
+    /// The host's LBR recording stays on in guest mode: on an arch-LBR host (§1.10) KVM sets neither
+    /// VM_ENTRY_LOAD_IA32_LBR_CTL nor VM_EXIT_CLEAR_IA32_LBR_CTL (not in KVM_OPTIONAL_VMX_VM_ENTRY/EXIT_CONTROLS,
+    /// vmx.h) and `intel_guest_get_msrs()` switches only PERF_GLOBAL_CTRL and the PEBS MSRs, so MSR_ARCH_LBR_CTL as
+    /// a host LBR event's `__intel_pmu_lbr_enable()` wrote it (LBREn | the event's filter) records the guest's
+    /// branches — whatever the guest's DEBUGCTL, which does not enable arch LBR (reference §9.9; UNVERIFIED on
+    /// hardware). Legacy-LBR hosts are stopped by VM-exit clearing DEBUGCTL and VM-entry loading the guest's.
+    public var hostLbrRecordsInGuestMode: Bool { self == .archLbrHost }
 
     /// Whether the vLBR goes through the LBR_SELECT shared-register arbitration (Xiong PATCH 1/4).
     /// On mainline the vLBR constraint is checked first and never arbitrates (§3.4).

@@ -1,0 +1,74 @@
+// Which filter and which enable decide what the LBRs record in guest mode when the vLBR is not ACTIVE (reference
+// §9.9): the host's LBR_SELECT (`__intel_pmu_lbr_enable()` writes `cpuc->lbr_sel->config`), and on arch-LBR hosts
+// the host's MSR_ARCH_LBR_CTL, which no VM transition switches.
+import Testing
+import LbrCore
+@testable import LbrModel
+
+@Suite struct HostFilterRules {
+    let guestSites: [(from: UInt64, to: UInt64)] = [(from: 0x1000, to: 0x2000), (from: 0x1010, to: 0x2010)]
+
+    func guestRecords(_ m: KernelModel) -> Int {
+        m.hardwareLbrProvenance().filter { $0 == .guest || $0 == .guestLeak }.count
+    }
+
+    @Test func archLbrHostRecordsTheGuestWithoutGuestLbr() {
+        // arch-lbr-host: no VM_ENTRY_LOAD_IA32_LBR_CTL / VM_EXIT_CLEAR_IA32_LBR_CTL, intel_guest_get_msrs() switches
+        // no LBR MSR: the host event's LBR_CTL (LBREn | OS | USR) records the guest's CPL0 branches.
+        var m = KernelModel(variant: .archLbrHost, pmu: pmu)
+        #expect(m.guestRdmsr(tos).faulted) // still no guest LBR (§1.10)
+        m.guestBranches(guestSites)
+        #expect(guestRecords(m) == 0) // no host LBR user: LBREn is 0
+        let host = m.openHost(.pinnedLbrIncludingGuest, cpu: 0)
+        _ = m.drainSamples(host[0])
+        m.guestBranches(guestSites)
+        #expect(guestRecords(m) == 2)
+        #expect(m.hardwareLbrProvenance().contains(.guestLeak)) // no vLBR owns them
+        // exclude_guest=0: PMIs in guest mode read them (no vLBR, so vlbr_exclude_host() is false).
+        m.guestBranches(guestSites)
+        m.advance(ns: 100_000)
+        #expect(m.drainSamples(host[0]).guestAddresses > 0)
+        #expect(m.stats.guestDataHostReads == 0)
+    }
+
+    @Test func legacyHostStopsRecordingAtVmEntry() {
+        // Legacy LBR: VM-entry loads the guest's DEBUGCTL (LBR=0 here), so a host LBR event records nothing of it.
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        _ = m.openHost(.pinnedLbrIncludingGuest, cpu: 0)
+        m.guestBranches(guestSites)
+        #expect(guestRecords(m) == 0)
+    }
+
+    /// Counter 58 taken, so the guest's DEBUGCTL.LBR=1 leaves the vLBR in ERROR (§9.7); the host LBR event `host`
+    /// samples on the CPU. The guest tries to record everything with LBR_SELECT = 0 (a dummy write, §1.4).
+    func errorVlbrWithHostEvent(_ host: Contender) -> KernelModel {
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        _ = m.openHost(.vlbrSlot, cpu: 0)
+        _ = m.openHost(host, cpu: 0)
+        _ = m.guestWrmsr(MSR.debugctl, DebugCtl.lbr)
+        #expect(m.vlbrState == .error)
+        _ = m.guestWrmsr(MSR.lbrSelect, 0)
+        m.guestBranches(guestSites)
+        return m
+    }
+
+    @Test func theHostsFilterDecidesWhileTheVlbrIsNotActive() {
+        // __intel_pmu_lbr_enable() wrote the host event's LBR_SELECT: `perf record -b` (ANY | USER | KERNEL) keeps
+        // the guest's CPL0 branches; a user-only call-stack event (`--call-graph lbr`) suppresses CPL0 and drops them.
+        #expect(guestRecords(errorVlbrWithHostEvent(.pinnedLbrIncludingGuest)) == 2)
+        let callStack = Contender.lbrEvent(pinned: true, mode: .callStack, excludeGuest: false, base: .cycles)
+        #expect(guestRecords(errorVlbrWithHostEvent(callStack)) == 0)
+    }
+
+    @Test func theGuestsFilterDecidesWhileTheVlbrIsActive() {
+        // Passed through (§1.5): the guest's LBR_SELECT write reaches the hardware and filters its own branches.
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        guestStartsLbr(&m)
+        _ = m.guestWrmsr(MSR.lbrSelect, LbrSelect.suppressKernel)
+        m.guestBranches(guestSites)
+        #expect(guestRecords(m) == 0)
+        _ = m.guestWrmsr(MSR.lbrSelect, 0)
+        m.guestBranches(guestSites)
+        #expect(guestRecords(m) == 2)
+    }
+}
