@@ -30,7 +30,10 @@ extension KernelModel {
 
     /// The LBR_SELECT value perf programs for a branch_sample_type (lbr.c `intel_pmu_setup_hw_lbr_filter`,
     /// "do not capture" bits, §5). Approximate: only equality matters for the shared-register arbitration.
-    func lbrSelectValue(_ bst: UInt64) -> UInt64 {
+    func lbrSelectValue(_ bst: UInt64) -> UInt64 { Self.lbrSelectValue(bst) }
+
+    /// `lbrSelectValue(_:)` without a model (it depends on the branch_sample_type alone).
+    static func lbrSelectValue(_ bst: UInt64) -> UInt64 {
         var v: UInt64 = 0
         if bst & PerfBranch.user == 0 { v |= LbrSelect.suppressUser }
         if bst & PerfBranch.kernel == 0 { v |= LbrSelect.suppressKernel }

@@ -1,6 +1,7 @@
 // Kernel variants: mainline and the designs argued about in the seed threads, each a named policy.
 // Every policy flag cites the reference section (docs/reference.md) or the LKML
 // message it models. Variants that only exist as review comments are labelled as interpretations.
+import LbrCore
 
 /// How the guest LBR stack is saved/restored across switches of the vCPU thread.
 public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
@@ -140,13 +141,20 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         }
     }
 
-    /// The model's prediction of the host→guest leak (§9.2): a vLBR created while a
-    /// host CPU-pinned LBR event is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()` does not
-    /// reset for a second user, so the guest's first LBR reads return host records — unless the vLBR loses the
-    /// LBR_SELECT arbitration (seed-2023 and the variants built on it: ERROR, dummy reads) or the guest has no
-    /// LBR. Checked per scenario against the leak finding (LbrBackendsTests) and per step by the explorer
-    /// (`leak-exactly-as-predicted`).
-    public var vlbrJoinsHostLbrUserWithoutReset: Bool { guestHasLbr && !vlbrArbitratesLbrSelect }
+    /// The model's prediction of the host→guest leak (§9.2): a vLBR created while a host CPU-pinned LBR event with
+    /// branch_sample_type `hostBranchSampleType` is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()`
+    /// does not reset for a second user, so the guest's first LBR reads return host records — unless the guest has no
+    /// LBR, or the vLBR goes through the LBR_SELECT arbitration (seed-2023 and the variants built on it) and the
+    /// host's filter differs from the vLBR's CALL_STACK|USER: then it loses (ERROR, dummy reads). An equal filter
+    /// shares the register (`__intel_shared_reg_get_constraints()`: `!atomic_read(&era->ref) || era->config ==
+    /// reg->config`), so a call-stack host event leaks on those variants too. Checked per scenario against the leak
+    /// finding (LbrBackendsTests) and per step by the explorer (`leak-exactly-as-predicted`).
+    public func vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType: UInt64) -> Bool {
+        guard guestHasLbr else { return false }
+        guard vlbrArbitratesLbrSelect else { return true }
+        return KernelModel.lbrSelectValue(hostBranchSampleType)
+            == KernelModel.lbrSelectValue(Contender.vlbrAttributes.branchSampleType)
+    }
 
     /// Parse a variant name as printed by `name`.
     public init?(name: String) { self.init(rawValue: name) }

@@ -72,3 +72,25 @@ import LbrCore
         #expect(guestRecords(m) == 2)
     }
 }
+
+@Suite struct SharedLbrSelectRules {
+    @Test(arguments: [LbrFilterMode.any, .callStack])
+    func arbitratingVlbrSharesAnEqualFilterAndThenJoinsWithoutReset(_ mode: LbrFilterMode) {
+        // seed-2023 (Xiong PATCH 1/4): the vLBR goes through __intel_shared_reg_get_constraints(), which admits an
+        // equal config (`era->config == reg->config`). A CPU-pinned call-stack host event (CALL_STACK|USER, the
+        // vLBR's own filter) shares LBR_SELECT: the vLBR is ACTIVE and joins without intel_pmu_lbr_reset() —
+        // the host→guest leak; a `-b` host event (ANY) conflicts and the vLBR goes to ERROR.
+        let host = Contender.lbrEvent(pinned: true, mode: mode, excludeGuest: true, base: .cycles)
+        var m = KernelModel(variant: .seed2023, pmu: pmu)
+        _ = m.openHost(host, cpu: 0)
+        m.vcpuEnter(); m.vcpuExit(); m.advance(ns: 10_000) // host-mode exit handling records host branches
+        _ = m.guestRdmsr(tos)
+        let predicted = KernelVariant.seed2023.vlbrJoinsHostLbrUserWithoutReset(
+            hostBranchSampleType: host.attributes[0].branchSampleType)
+        #expect(predicted == (mode == .callStack))
+        #expect(m.vlbrState == (predicted ? .active : .error))
+        #expect((m.stats.hostLeakExposures > 0) == predicted && m.stats.unpredictedExposures == 0)
+        // Mainline never arbitrates: it joins whatever the host's filter.
+        #expect(KernelVariant.mainline.vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType: host.attributes[0].branchSampleType))
+    }
+}
