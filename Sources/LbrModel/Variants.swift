@@ -16,6 +16,22 @@ public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
     case lazy
 }
 
+/// A choice the model makes where its source (a review comment, a patch description) leaves the behaviour open.
+/// The outcomes it decides are the model's, not the design's: `lbrprobe list` and the contract say so next to them.
+public struct ModelChoice: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable, CaseIterable {
+        /// perf-request: perf tells KVM "the LBRs are free" only when a host LBR user goes away.
+        case notifiesOnlyOnLbrUserClose = "notifies-only-on-lbr-user-close"
+        /// pv-lbr-ctrl: lbrprobe's guest never sets the PV "LBR active" bit.
+        case guestNeverSetsPvActive = "guest-never-sets-pv-active"
+    }
+    public let kind: Kind
+    /// What the model does, one sentence.
+    public let summary: String
+    /// Catalog names of the scenarios whose outcome this choice decides.
+    public let decides: [String]
+}
+
 /// A kernel variant: mainline, or one of the proposals from the seeds, as a policy the model follows.
 public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case mainline
@@ -77,6 +93,26 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
             return "Wei Wang, \"perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore\", Guest LBR Enabling v2, Sep 2018 (seed, reference §6.2)"
         case .lazyRestore:
             return "Andi Kleen, reply of 7 Sep 2018 to Wei Wang: \"Don't restore the LBRs on context switch, but set the LBR MSRs to intercept. Then on the first access restore the LBRs and allow direct access\" (seed, reference §6.2)"
+        }
+    }
+
+    /// The model's own choices where the variant's source is silent, with the scenarios whose outcome each decides.
+    public var modelChoices: [ModelChoice] {
+        switch self {
+        case .perfRequest:
+            // Sean asked for "a notification ... that the LBRs are once again available" without saying when; the
+            // model sends it when a host LBR user (an event with a branch stack) is closed or disabled
+            // (`lbrFreedByHost`), not when the 0x1b00 impostor or counting events go away.
+            return [ModelChoice(kind: .notifiesOnlyOnLbrUserClose,
+                                summary: "perf notifies KVM that the LBRs are free only when a host LBR user is closed or disabled; closing the 0x1b00 impostor or the counting events sends nothing, so the ERROR vLBR waits for the release path",
+                                decides: ["slot-contention", "counter-exhaustion", "recovery-paths"])]
+        case .pvLbrCtrl:
+            // Wei Wang's guest sets the PV ACTIVE bit from its own perf; lbrprobe's payload has no such write.
+            return [ModelChoice(kind: .guestNeverSetsPvActive,
+                                summary: "lbrprobe's guest never sets the PV \"LBR active\" bit, so KVM never saves or restores its LBR stack across vCPU switches",
+                                decides: ["switch-retention"])]
+        default:
+            return []
         }
     }
 

@@ -17,8 +17,21 @@ public struct ContractModelInfo: Hashable, Sendable {
     public var name: String
     public var summary: String
     public var citation: String
-    public init(name: String, summary: String, citation: String) {
-        self.name = name; self.summary = summary; self.citation = citation
+    /// The model's own choices where its source is silent (LbrModel `ModelChoice`).
+    public var choices: [ContractModelChoice]
+    public init(name: String, summary: String, citation: String, choices: [ContractModelChoice] = []) {
+        self.name = name; self.summary = summary; self.citation = citation; self.choices = choices
+    }
+}
+
+/// One of a model's own choices (LbrModel `ModelChoice`): its stable kind, what it does and the scenarios whose
+/// outcome it decides; the contract marks those outcomes as the model's, not the design's.
+public struct ContractModelChoice: Hashable, Sendable {
+    public var kind: String
+    public var summary: String
+    public var decides: [String]
+    public init(kind: String, summary: String, decides: [String]) {
+        self.kind = kind; self.summary = summary; self.decides = decides
     }
 }
 
@@ -648,9 +661,14 @@ struct Builder {
         guard byModel.count >= 2 else { return nil }
         var scenarios: [String] = []
         for (_, d) in byModel { for r in d.results where !scenarios.contains(r.scenario) { scenarios.append(r.scenario) } }
+        // An outcome a model's own choice decides carries the choice's kind next to it (ModelChoice, LbrModel).
+        func choice(_ m: String, _ s: String) -> ContractModelChoice? {
+            models.first { $0.name == m }?.choices.first { $0.decides.contains(s) }
+        }
         let outcomeRows = scenarios.map { s in
-            ["`\(s)`"] + byModel.map { _, d in result(s, in: d).map { r in
-                (r.status == .pass || r.status == .fail) ? "`\(r.outcome)`" : "\(r.status.rawValue)" } ?? "-" }
+            ["`\(s)`"] + byModel.map { m, d in result(s, in: d).map { r in
+                ((r.status == .pass || r.status == .fail) ? "`\(r.outcome)`" : "\(r.status.rawValue)")
+                    + (choice(m, s).map { " (model's choice: `\($0.kind)`)" } ?? "") } ?? "-" }
         }
         var consequences: [[String]] = []
         var bullets: [String] = []
@@ -658,7 +676,8 @@ struct Builder {
             let c = consequencesOf(d)
             consequences.append(["`\(m)`", c.wins, c.recovery, c.starvation, c.leaks, c.loss])
             let info = models.first { $0.name == m }
-            bullets.append("`\(m)`: " + ContractText.literal(info?.summary ?? "") + ". Source: " + ContractText.literal(info?.citation ?? "unknown") + ".")
+            bullets.append("`\(m)`: " + ContractText.literal(info?.summary ?? "") + ". Source: " + ContractText.literal(info?.citation ?? "unknown") + "."
+                + (info?.choices ?? []).map { " Model's choice `\($0.kind)` (decides " + $0.decides.map { "`\($0)`" }.joined(separator: ", ") + "): " + ContractText.literal($0.summary) + "; those outcomes are the model's, not the design's." }.joined())
         }
         let backends = Set(byModel.map { $0.1.backend.rawValue }).sorted().joined(separator: ", ")
         return ContractSection("Design space: every model on the same scenarios", [
