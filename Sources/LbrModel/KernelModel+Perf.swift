@@ -432,7 +432,22 @@ extension KernelModel {
             // Guest records in a host read: a predicted path exposed them (`.guestLeak`), or none did.
             if l.ownedGuestEntries > 0 { stats.guestDataHostReads &+= 1 } else { stats.guestLeakReads &+= 1 }
         }
-        let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
+        // `intel_pmu_lbr_read_64()` reads all lbr_nr entries, zero ones included, unless `cpuc->lbr_sel` (the shared
+        // register, `Usage.selectValue`) is in call-stack mode, where it stops at the first zero FROM; then
+        // `intel_pmu_lbr_filter()` drops what `cpuc->br_sel` does not select — entries with no branch type (zeros)
+        // among them — and compacts, unless br_sel selects every branch (X86_BR_ALL: `-b` with user and kernel).
+        let b = cpuBrSel[c]
+        let noSoftwareFilter = b & PerfBranch.any != 0 && b & PerfBranch.user != 0 && b & PerfBranch.kernel != 0
+        var nr = l.guestEntries + hostVisible
+        if noSoftwareFilter {
+            if cpuUsage[c].selectValue & LbrSelect.callStack == 0 {
+                nr = l.depth
+            } else {
+                nr = 0
+                while nr < l.depth && l.entries[(Int(l.tos) - nr + l.depth) % l.depth].tag != .empty { nr += 1 }
+            }
+        }
+        let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: nr,
                             guestEntries: l.guestEntries, top: top)
         cpuLastRead[c] = r
         return r

@@ -73,7 +73,8 @@ public struct ModelCosts: Hashable, Sendable {
     /// running ns × this; a sample period of P counts lasts P / this ns). 3: a 3 GHz core, the order of the
     /// Cascade Lake hosts the hw path targets (3.1 GHz), so a 100,000-cycle period lasts ≈33 µs as on hardware.
     public var countsPerNs: UInt64 = 3
-    /// perf multiplexing interval (`perf_event_mux_interval_ms`, default 1000/HZ; HZ=250 → 4 ms).
+    /// perf multiplexing interval: `perf_event_mux_interval_ms`, default `PERF_CPU_HRTIMER` = 1000/HZ ms
+    /// (kernel/events/core.c, `perf_mux_hrtimer_handler()`); the model takes HZ=250 → 4 ms (HZ=1000: 1 ms).
     public var rotationIntervalNs: UInt64 = 4_000_000
     /// kmsg ratelimit (DEFAULT_RATELIMIT_INTERVAL = 5 s, DEFAULT_RATELIMIT_BURST = 10).
     public var ratelimitIntervalNs: UInt64 = 5_000_000_000

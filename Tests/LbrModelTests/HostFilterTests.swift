@@ -94,3 +94,33 @@ import LbrCore
         #expect(KernelVariant.mainline.vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType: host.attributes[0].branchSampleType))
     }
 }
+
+@Suite struct LbrReadRules {
+    @Test func nonCallStackReadReportsEveryEntryUnlessBrSelFilters() {
+        // intel_pmu_lbr_read_64(): without call-stack mode in cpuc->lbr_sel it reads all lbr_nr entries, zeros
+        // included, and intel_pmu_lbr_filter() returns at once for a `-b` br_sel (X86_BR_ALL): nr == lbr_nr.
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        _ = m.openHost(.pinnedLbr, cpu: 0)
+        m.cpuLbr[0].reset()
+        m.cpuLbr[0].record(from: 0xffff_ffff_8100_0010, to: 0xffff_ffff_8100_0018, .host)
+        #expect(m.realLbrRead(cpu: 0, distinctFromPrevious: true).nr == pmu.lbrLayout.depth)
+        // The vLBR's add leaves br_sel = CALL_STACK|USER (§9.2): the filter drops kernel entries and the zeros.
+        guestStartsLbr(&m)
+        m.vcpuThreadBlocks(durationNs: 0)
+        m.cpuLbr[0].reset()
+        m.cpuLbr[0].record(from: 0xffff_ffff_8100_0010, to: 0xffff_ffff_8100_0018, .host)
+        m.cpuLbr[0].record(from: KernelModel.hostUserBase, to: KernelModel.hostUserBase + 8, .host)
+        #expect(m.realLbrRead(cpu: 0, distinctFromPrevious: true).nr == 1)
+    }
+
+    @Test func callStackReadStopsAtTheFirstZero() {
+        // A call-stack lbr_sel (the shared register of a `--call-graph lbr` event with user and kernel) stops the
+        // read at the first zero FROM; with such a br_sel the filter runs (not X86_BR_ALL) and keeps what it selects.
+        var m = KernelModel(variant: .mainline, pmu: pmu)
+        _ = m.openHost(.lbrEvent(pinned: true, mode: .callStack, excludeGuest: true, base: .cycles), cpu: 0)
+        m.cpuLbr[0].reset()
+        m.cpuLbr[0].record(from: KernelModel.hostUserBase, to: KernelModel.hostUserBase + 8, .host)
+        m.cpuLbr[0].record(from: KernelModel.hostUserBase + 16, to: KernelModel.hostUserBase + 24, .host)
+        #expect(m.realLbrRead(cpu: 0, distinctFromPrevious: true).nr == 2)
+    }
+}
