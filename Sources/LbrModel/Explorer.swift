@@ -126,7 +126,7 @@ public struct ModelExplorer: Sendable {
         .pinnedLbr, .flexibleLbr, .pinnedLbrIncludingGuest, .vlbrSlot, .lbrCallStackTask,
         .lbrEvent(pinned: true, mode: .callStack, excludeGuest: true, base: .instructions),
         .lbrEvent(pinned: false, mode: .callStack, excludeGuest: false, base: .cycles),
-        .counterExhaustion(gp: 2, fixed: 1),
+        .counterExhaustion(gp: 2, fixed: 1), .vlbrSlotExcludingHost,
     ]
 
     public init(variant: KernelVariant, seed: UInt64, pmu: ModelPMU = .skylake, traceDepth: Int = 64) {

@@ -177,6 +177,7 @@ extension KernelModel {
             cpuUsage[c].selectRefs += 1
         }
         events[i].state = .active
+        if e.need == .slot58 && e.excludeHost { cpuGuestMaskBit58[c] += 1 } // intel_pmu_enable_event → intel_set_masks
         if e.usesLbr { lbrAdd(i, cpu: c) }
     }
 
@@ -186,6 +187,7 @@ extension KernelModel {
         cpuUsage[c].bump(e.need, -1)
         if e.arbitratesSelect { cpuUsage[c].selectRefs -= 1 }
         if e.usesLbr { cpuLbrUsers[c] -= 1 }
+        if e.need == .slot58 && e.excludeHost { cpuGuestMaskBit58[c] -= 1 } // intel_clear_masks
         events[i].state = s
         // `intel_pmu_lbr_del()` resets nothing: a vLBR that leaves while another LBR user stays (ctx_resched to
         // ERROR, release) leaves its records to that user. A switch of the vCPU thread saved them first and its
@@ -366,7 +368,8 @@ extension KernelModel {
             var vlbrOnHere = false
             if let v = vlbr, events[v].state == .active, cur == 0, tasks[0].cpu == c { vlbrOnHere = true }
             // vlbr_exclude_host(): host LBR handling is skipped while the vLBR is ACTIVE on this CPU (§3.4).
-            let starved = vlbrOnHere
+            // Bit 58 of intel_ctrl_guest_mask: the vLBR's, or an exclude_host 0x1b00 impostor's with no vLBR (§9.4).
+            let starved = vlbrOnHere || cpuGuestMaskBit58[c] > 0
             let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere && events[vlbr!].usesLbr ? 1 : 0)
             // pre-2025 era: the stale host DEBUGCTL.LBR=1 snapshot is restored after every VM-exit, so host code
             // of the loaded vCPU's CPU records into the guest-visible stack (§9.2).

@@ -240,6 +240,9 @@ public struct KernelModel: Sendable {
     public internal(set) var ratelimitBaseNs: UInt64 = 0
     /// `cpuc->lbr_stack` per CPU: the last real `intel_pmu_lbr_read()` (§9.1); nil while the CPU never read.
     var cpuLastRead: [LastLbrRead?] = []
+    /// Per CPU: ACTIVE exclude_host events on the fake counter 58 — bit 58 of `cpuc->intel_ctrl_guest_mask`, set by
+    /// `intel_set_masks()` for the vLBR and for an exclude_host 0x1b00 impostor alike; `vlbr_exclude_host()` tests it.
+    var cpuGuestMaskBit58: [Int] = []
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
@@ -262,6 +265,7 @@ public struct KernelModel: Sendable {
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
         cpuBrSel = Array(repeating: 0, count: cpus)
+        cpuGuestMaskBit58 = Array(repeating: 0, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).

@@ -124,3 +124,26 @@ import LbrCore
         #expect(m.realLbrRead(cpu: 0, distinctFromPrevious: true).nr == 2)
     }
 }
+
+@Suite struct GuestMaskBit58Rules {
+    @Test func excludeHostImpostorStarvesHostLbrWithoutAVlbr() {
+        // intel_pmu_enable_event() → intel_set_masks(): an exclude_host event on counter 58 sets bit 58 of
+        // intel_ctrl_guest_mask, which is all vlbr_exclude_host() tests: host LBR reads stop with no vLBR at all.
+        for impostor in [Contender.vlbrSlot, .vlbrSlotExcludingHost] {
+            var m = KernelModel(variant: .mainline, pmu: pmu)
+            let host = m.openHost(.pinnedLbr, cpu: 0)
+            m.vcpuEnter(); m.vcpuExit() // the vCPU thread in host mode: its samples are kept
+            m.advance(ns: 200_000)
+            _ = m.drainSamples(host[0])
+            _ = m.openHost(impostor, cpu: 0)
+            m.advance(ns: 400_000)
+            let s = m.drainSamples(host[0])
+            #expect(m.vlbrState == .none && s.samples > 8)
+            if impostor == .vlbrSlotExcludingHost {
+                #expect(s.staleRepeats == s.samples, "\(s)")
+            } else {
+                #expect(s.staleRepeats == 0, "\(s)") // exclude_guest only: bit 58 of the host mask, nothing starves
+            }
+        }
+    }
+}
