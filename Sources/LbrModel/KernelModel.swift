@@ -234,6 +234,9 @@ public struct KernelModel: Sendable {
     var lastLoggedVlbr: VlbrState = .none
     /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
     public let era: ModelEra
+    /// Whether the VM has an in-kernel irqchip (KVM_CREATE_IRQCHIP). lbrprobe's has not; it decides whether
+    /// enable_mediated_pmu=Y gives the VM a mediated vPMU or no PMU at all (§2.4).
+    public let vmHasInKernelIrqchip: Bool
     /// The system-wide kmsg ratelimit state of `pr_warn_ratelimited` in vmx_passthrough_lbr_msrs (§9.4), shared
     /// by every model that uses the same instance; `ratelimitBaseNs` maps this model's clock onto its clock.
     public let ratelimit: KmsgRatelimit
@@ -256,11 +259,11 @@ public struct KernelModel: Sendable {
     /// the same CPU.
     public init(variant: KernelVariant, pmu: ModelPMU, cpus: Int = 1, vcpuCpu: Int = 0,
                 costs: ModelCosts = ModelCosts(), logging: Bool = true, era: ModelEra = .current,
-                ratelimit: KmsgRatelimit? = nil) {
+                ratelimit: KmsgRatelimit? = nil, vmHasInKernelIrqchip: Bool = false) {
         precondition(cpus >= 1 && vcpuCpu >= 0 && vcpuCpu < cpus)
         precondition(pmu.lbrLayout.depth > 0 && pmu.lbrLayout.depth & (pmu.lbrLayout.depth - 1) == 0)
         self.variant = variant; self.pmu = pmu; self.cpus = cpus; self.vcpuCpu = vcpuCpu
-        self.costs = costs; self.logging = logging; self.era = era
+        self.costs = costs; self.logging = logging; self.era = era; self.vmHasInKernelIrqchip = vmHasInKernelIrqchip
         self.ratelimit = ratelimit ?? KmsgRatelimit(intervalNs: costs.ratelimitIntervalNs, burst: costs.ratelimitBurst)
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
@@ -397,7 +400,8 @@ public struct KernelModel: Sendable {
         var ids: [ModelEventID] = []
         for attr in contender.attributes {
             // §6.3: include_guest core-PMU events fail with -EOPNOTSUPP while a mediated VM exists.
-            if variant.includeGuestEventsConflict && !attr.excludeGuest && counterNeed(attr) != .none {
+            if variant.includeGuestEventsConflict(vmHasInKernelIrqchip: vmHasInKernelIrqchip) && !attr.excludeGuest
+                && counterNeed(attr) != .none {
                 emit(.note("perf_event_open(\(contender.name)): EOPNOTSUPP: include_guest event while a mediated vPMU VM exists (§6.3)"))
                 continue
             }

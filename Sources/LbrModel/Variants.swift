@@ -62,7 +62,7 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .perfRequest:
             return "seed-2023 arbitration; perf never takes the LBRs while the vCPU is loaded: it sets a request KVM services at the next safe point, and KVM is told when the LBRs are free again"
         case .mediated:
-            return "7.0+ mediated vPMU: LBR_FMT not advertised, the guest has no LBR; include-guest host events conflict with the VM"
+            return "7.0+ enable_mediated_pmu=Y: lbrprobe's VM has no in-kernel irqchip, so it gets no PMU at all (no LBR); a VM with one gets the mediated vPMU, which advertises no LBR_FMT and conflicts with include-guest host events"
         case .archLbrHost:
             return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR; a host arch-LBR event keeps recording in guest mode (no VM-entry/exit control switches LBR_CTL)"
         case .pvLbrCtrl:
@@ -86,7 +86,7 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .perfRequest:
             return "Sean Christopherson, 26 Jun 2023: \"Just have perf set a flag telling KVM that it needs to take control of LBRs and have KVM service the flag as a request\" + \"why can't there be a notification ... that the LBRs are once again available?\" (seed); interpretation, no patch exists"
         case .mediated:
-            return "reference §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; mediated_pmu_account_event / perf_create_mediated_pmu)"
+            return "reference §2.4, §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; kvm_arch_vcpu_precreate: perf_create_mediated_pmu only with irqchip_in_kernel, else enable_pmu = false; mediated_pmu_account_event)"
         case .archLbrHost:
             return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\"), §9.9 (KVM_OPTIONAL_VMX_VM_ENTRY/EXIT_CONTROLS without the LBR_CTL controls, intel_guest_get_msrs())"
         case .pvLbrCtrl:
@@ -165,8 +165,11 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
     /// and notifies KVM when the LBRs become free (Sean's suggestion, seed; interpretation).
     public var defersLbrHandover: Bool { self == .perfRequest }
 
-    /// Include-guest (exclude_guest=0) core-PMU events conflict with a mediated VM (§6.3).
-    public var includeGuestEventsConflict: Bool { self == .mediated }
+    /// Include-guest (exclude_guest=0) core-PMU events conflict with a VM that got a mediated vPMU (§6.3). Only a VM
+    /// with an in-kernel irqchip gets one (`kvm_arch_vcpu_precreate()`: `perf_create_mediated_pmu()` iff
+    /// `irqchip_in_kernel(kvm)`, else `kvm->arch.enable_pmu = false`, §2.4); lbrprobe's VM has none, so it gets no PMU
+    /// at all and nothing conflicts.
+    public func includeGuestEventsConflict(vmHasInKernelIrqchip: Bool) -> Bool { self == .mediated && vmHasInKernelIrqchip }
 
     /// Save/restore policy of the guest LBR stack across vCPU-thread switches.
     public var saveRestore: VlbrSaveRestorePolicy {
