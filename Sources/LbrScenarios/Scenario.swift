@@ -229,8 +229,8 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var question: String
     /// Where the question comes from (reference sections, seed messages).
     public var citation: String
-    /// The expected shape of the outcome, e.g. "<contended>+<after>".
-    public var outcomeForm: String
+    /// The expected shape of the outcome, e.g. `<contended>[+<after>]`, with the labels of its term positions.
+    public var outcomeForm: OutcomeForm
     public var phases: [Phase]
     public var rule: OutcomeRule
     /// Stack watches (besides the outcome): the last LBR stack read of each pair's `reference` phase, taken with the
@@ -251,7 +251,7 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     }
     public var id: String { name }
 
-    public init(name: String, question: String, citation: String, outcomeForm: String,
+    public init(name: String, question: String, citation: String, outcomeForm: OutcomeForm,
                 phases: [Phase], rule: OutcomeRule, stackWatches: [StackPair] = []) {
         self.name = name; self.question = question; self.citation = citation
         self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule; self.stackWatches = stackWatches
