@@ -38,10 +38,11 @@ public enum CaptureReader {
     }
 }
 
-/// Range checks on a decoded capture, before the verdict engine and the renderers use its numbers (as
-/// RunDocumentLimits for run documents: a crafted capture ends in exit 65, never in a trap, an overflow or a loop
-/// sized by a number): counts non-negative and below 2^40, times and durations below 2^62 ns, repeat indices
-/// below 2^31, the LBR depth at most 1024, step boundaries ascending within their phase's observations.
+/// Range checks on a decoded capture beyond `RunCapture.problem` (repeats, host-sample counts, context switches,
+/// trace lines), before the verdict engine and the renderers use its numbers (as RunDocumentLimits for run
+/// documents: a crafted capture ends in exit 65, never in a trap, an overflow or a loop sized by a number): times
+/// and durations below 2^62 ns, the LBR depth at most 1024, step boundaries ascending within their phase's
+/// observations, guest command sizes and model context switches in [0, 2^40].
 public enum CaptureLimits {
     public static let maxCount = 1 << 40
     public static let maxNs: UInt64 = 1 << 62
@@ -59,8 +60,7 @@ public enum CaptureLimits {
         if let e = count(c.cpu, "cpu") { return e }
         for (i, run) in c.runs.enumerated() {
             let at = "runs[\(i)]"
-            if let e = count(run.repeatIndex, "\(at).repeatIndex", max: Int(Int32.max)) ?? count(run.repeats, "\(at).repeats", max: Int(Int32.max))
-                ?? ns(run.durationNs, "\(at).durationNs") ?? ns(run.startUnixNs, "\(at).startUnixNs")
+            if let e = ns(run.durationNs, "\(at).durationNs") ?? ns(run.startUnixNs, "\(at).startUnixNs")
                 ?? count(run.session.cpu, "\(at).session.cpu") ?? count(run.session.lbrLayout?.depth, "\(at).session.lbrLayout.depth", max: 1024) {
                 return e
             }
@@ -87,14 +87,8 @@ public enum CaptureLimits {
             switch o {
             case let .hostEvent(_, _, enabled, running):
                 return ns(enabled, "\(at).hostEvent.enabledNs") ?? ns(running, "\(at).hostEvent.runningNs")
-            case let .hostSamples(s):
-                let fields = [("samples", s.samples), ("withBranches", s.withBranches), ("emptyBranches", s.emptyBranches),
-                              ("guestAddresses", s.guestAddresses), ("lost", s.lost), ("staleRepeats", s.staleRepeats),
-                              ("withHwIndex", s.withHwIndex), ("filteredOut", s.filteredOut), ("throttled", s.throttled)]
-                for (name, v) in fields { if let e = count(v, "\(at).hostSamples.\(name)") { return e } }
-                return nil
-            case let .contextSwitches(n), let .modelContextSwitches(n):
-                return count(n, "\(at).contextSwitches")
+            case let .modelContextSwitches(n):
+                return count(n, "\(at).modelContextSwitches")
             case let .guest(g):
                 switch g.command {
                 case let .branchPattern(n), let .spin(n), let .spinFor(n), let .exitLoop(n), let .hostSampleTime(n):
