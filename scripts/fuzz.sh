@@ -194,7 +194,9 @@ replay() { # target corpus
         set -e
         lines=$(grep -c '' "$err" || true)
         case $code in
-            0|1|65) [ "$code" = 65 ] && [ "$lines" != 1 ] && { echo "replay $t: ${cmd[*]}: exit 65 with $lines lines on stderr"; bad=$((bad + 1)); } ;;
+            # judge: 4 when no captured run could be judged (every one skipped or none), as run's "nothing ran".
+            0|1|4|65) [ "$code" = 4 ] && [ "${t#capture}" = "$t" ] && { echo "replay $t: ${cmd[*]}: exit 4"; bad=$((bad + 1)); }
+                    [ "$code" = 65 ] && [ "$lines" != 1 ] && { echo "replay $t: ${cmd[*]}: exit 65 with $lines lines on stderr"; bad=$((bad + 1)); } ;;
             *) echo "replay $t: ${cmd[*]}: exit $code"; head -3 "$err"; bad=$((bad + 1)) ;;
         esac
     done

@@ -130,13 +130,17 @@ public enum RepeatStatistics {
         }
     }
 
-    /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at UInt64.max (compare reads
-    /// documents through a projection, so a crafted duration must not trap here).
+    /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at `maxRecordable` (compare reads
+    /// documents through a projection, so a crafted duration must not trap here, nor in a histogram).
     static func nanoseconds(ms: Double) -> UInt64 {
         guard ms.isFinite && ms > 0 else { return 0 }
         let ns = (ms * 1e6).rounded()
-        return ns < 1.8e19 ? UInt64(ns) : UInt64.max
+        return ns < Double(maxRecordable) ? UInt64(ns) : maxRecordable
     }
+
+    /// The largest value a timing histogram records (2^62; larger ones are recorded as this): an auto-resizing
+    /// HdrHistogram tracks up to UInt64.max / 2 and traps above it.
+    public static let maxRecordable: UInt64 = 1 << 62
 
     // MARK: Computation
 
@@ -214,7 +218,7 @@ public enum RepeatStatistics {
                 h.autoResize = true
                 histogram = h
             }
-            _ = histogram!.record(v)
+            _ = histogram!.record(min(v, RepeatStatistics.maxRecordable))
             count += 1
         }
 
