@@ -154,11 +154,7 @@ public final class ModelHost: Sendable {
                 if ns > 0 { s.model.advance(ns: ns) }
                 if request.opcode == .exitLoop {
                     pings = request.arg0
-                    for _ in 0..<pings {
-                        s.model.vcpuPut()
-                        s.model.advance(ns: timing.hostNsPerExit)
-                        s.model.vcpuEnter()
-                    }
+                    s.model.vcpuRoundTrips(pings, hostNs: timing.hostNsPerExit)
                 }
             }
             s.model.vcpuPut()

@@ -175,6 +175,30 @@ struct LbrStack: Sendable, Equatable {
         version &+= 1
     }
 
+    /// `n` (≤ depth) single taken branches in a row, each exactly as `record(from:to:_:)` records it: the k-th
+    /// (k = 1…n) at `address(seq + k)` → +8, with `seq` advanced by `n` (the model's host code branches).
+    mutating func recordRun(_ n: Int, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {
+        guard n > 0 else { return }
+        precondition(n <= entries.count)
+        var t = tos, g = guestEntries, h = hostEntries, q = seq
+        let m = mask
+        // SAFETY: every index is `t & mask` < entries.count (depth is a power of two, `mask` = depth - 1), and the
+        // buffer is only used inside the closure.
+        entries.withUnsafeMutableBufferPointer { e in
+            for _ in 0..<n {
+                q &+= 1
+                t = (t &+ 1) & m
+                let i = Int(t)
+                switch e[i].tag { case .guest: g -= 1; case .host, .hostLeak: h -= 1; case .empty: break }
+                let a = address(q)
+                e[i] = LbrEntry(from: a, to: a &+ 8, info: 0, tag: p)
+            }
+        }
+        switch p { case .guest: g += n; case .host, .hostLeak: h += n; case .empty: break }
+        tos = t; guestEntries = g; hostEntries = h; seq = q
+        version &+= UInt64(n)
+    }
+
     /// Host entries become exposed to the guest (a vLBR joined without reset); returns how many.
     @discardableResult
     mutating func exposeHostEntries() -> Int {
