@@ -315,7 +315,9 @@ public final class ModelHost: Sendable {
 
     /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
     private func collect(_ s: inout State) {
-        for t in s.model.drainObservations() {
+        guard !s.model.observations.isEmpty else { return }
+        defer { s.model.clearObservations() }
+        for t in s.model.observations {
             switch t.observation {
             case .kmsg: s.kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:

@@ -310,6 +310,11 @@ public struct KernelModel: Sendable {
         return observations
     }
 
+    /// Clear the observation log, keeping its storage (after reading `observations`: a drain without a copy).
+    public mutating func clearObservations() {
+        observations.removeAll(keepingCapacity: true)
+    }
+
     // MARK: Clock
 
     /// Advance the clock by `ns`: running events accrue time, samples are taken, host code records
