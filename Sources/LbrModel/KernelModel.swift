@@ -596,19 +596,6 @@ public struct KernelModel: Sendable {
         noteVlbrState()
     }
 
-    /// `count` port-I/O round trips of the loaded vCPU thread: each is `vcpuPut()` (the exit and return to user
-    /// space), `advance(ns: hostNs)` of host-mode time on the thread, `vcpuEnter()` — exactly that sequence, one
-    /// model operation per step, in one call (the exit loop of a guest command, ModelHost).
-    public mutating func vcpuRoundTrips(_ count: UInt64, hostNs: UInt64) {
-        var left = count
-        while left > 0 {
-            left -= 1
-            vcpuPut()
-            advance(ns: hostNs)
-            vcpuEnter()
-        }
-    }
-
     /// The vCPU thread, back in user space, blocks until its next job for `durationNs`: the scheduler switches its
     /// CPU to the idle loop (the vCPU is not loaded: vcpu_put ran, so this arms no KVM_REQ_PMU cleanup, §1.6). The
     /// vLBR, a task event of that thread, is scheduled out with it, so `vlbr_exclude_host()` is false and a host
@@ -680,7 +667,11 @@ public struct KernelModel: Sendable {
             if sel & branches[i].kind.suppressBit == 0 { keptTimes &+= branches[i].times }
         }
         var skipped: UInt64 = 0
-        for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
+        if sel & GuestBranchKind.everySuppressBit == 0 {
+            for b in branches[..<i] { skipped &+= b.times } // no kind is suppressed: the same sum, without the filter
+        } else {
+            for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
+        }
         if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
         for b in branches[i...] where sel & b.kind.suppressBit == 0 {
             cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)

@@ -175,6 +175,19 @@ struct LbrStack: Sendable, Equatable {
         version &+= 1
     }
 
+    /// `total` single taken branches in a row, as `total` calls of `record(from:to:_:)` leave the registers: only the
+    /// last `depth` of them stay (TOS, `seq` and `version` move for every one).
+    mutating func recordRun(total: UInt64, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {
+        let depth = UInt64(entries.count)
+        if total > depth {
+            let skipped = total - depth
+            tos = (tos &+ skipped) & mask
+            seq &+= skipped
+            version &+= skipped
+        }
+        recordRun(Int(min(total, depth)), seq: &seq, p, address: address)
+    }
+
     /// `n` (≤ depth) single taken branches in a row, each exactly as `record(from:to:_:)` records it: the k-th
     /// (k = 1…n) at `address(seq + k)` → +8, with `seq` advanced by `n` (the model's host code branches).
     mutating func recordRun(_ n: Int, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {
@@ -213,6 +226,10 @@ struct LbrStack: Sendable, Equatable {
 /// so bit 0 CPL_EQ_0 suppresses every guest branch).
 public enum GuestBranchKind: UInt8, Sendable, Hashable {
     case jcc, relJmp, relCall, ret
+
+    /// Every kind's "do not capture" bit.
+    static let everySuppressBit = LbrSelect.suppressJcc | LbrSelect.suppressRelJmp | LbrSelect.suppressRelCall
+        | LbrSelect.suppressReturn
 
     /// The LBR_SELECT "do not capture" bit for this kind.
     var suppressBit: UInt64 {
@@ -290,13 +307,13 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 public final class KmsgRatelimit: Sendable {
     let intervalNs: UInt64
     let burst: Int
-    private struct State {
+    fileprivate struct State {
         var begin: UInt64? = nil
         var printed = 0
         var missed = 0
         var clock: UInt64 = 0
     }
-    private let state = Mutex(State())
+    fileprivate let state = Mutex(State())
 
     public init(intervalNs: UInt64 = 5_000_000_000, burst: Int = 10) {
         self.intervalNs = intervalNs; self.burst = burst
@@ -322,6 +339,22 @@ public final class KmsgRatelimit: Sendable {
             if s.printed < burst { s.printed += 1; return (true, suppressed) }
             s.missed += 1
             return (false, suppressed)
+        }
+    }
+}
+
+extension KmsgRatelimit {
+    /// `count` calls at `first`, `first + step`, … that all find the burst used up inside the current interval: applied
+    /// (each is suppressed, as `check(at:)` would count it) and true, or nothing applied and false when any of them
+    /// would print or start a new interval.
+    func suppressAll(first: UInt64, step: UInt64, count: UInt64) -> Bool {
+        guard count > 0 else { return true }
+        return state.withLock { s in
+            let last = first &+ (count - 1) &* step
+            guard let b = s.begin, s.printed >= burst, last < b &+ intervalNs, first <= last else { return false }
+            s.clock = max(s.clock, last)
+            s.missed += Int(count)
+            return true
         }
     }
 }
