@@ -317,6 +317,7 @@ public final class ModelHost: Sendable {
     private func collect(_ s: inout State) {
         guard !s.model.observations.isEmpty else { return }
         defer { s.model.clearObservations() }
+        if s.pending.capacity == 0 { s.pending.reserveCapacity(16) } // one allocation per drained step, not one per doubling
         for t in s.model.observations {
             switch t.observation {
             case .kmsg: s.kmsg.append(t)

@@ -673,9 +673,7 @@ public struct KernelModel: Sendable {
             for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
         }
         if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
-        for b in branches[i...] where sel & b.kind.suppressBit == 0 {
-            cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)
-        }
+        cpuLbr[c].record(branches[i...], select: sel, .guest)
     }
 
     /// pv-lbr-ctrl only: the guest writes its PV LBR-control MSR (ACTIVE bit). Modelled as a knob, not an

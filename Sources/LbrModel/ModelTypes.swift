@@ -175,6 +175,11 @@ struct LbrStack: Sendable, Equatable {
         version &+= 1
     }
 
+    /// `branches` in order, each `record(from:to:_:times:)`ed unless its kind's bit in `sel` suppresses it.
+    mutating func record(_ branches: ArraySlice<GuestBranch>, select sel: UInt64, _ p: LbrProvenance) {
+        for b in branches where sel & b.kind.suppressBit == 0 { record(from: b.from, to: b.to, p, times: b.times) }
+    }
+
     /// `total` single taken branches in a row, as `total` calls of `record(from:to:_:)` leave the registers: only the
     /// last `depth` of them stay (TOS, `seq` and `version` move for every one).
     mutating func recordRun(total: UInt64, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {

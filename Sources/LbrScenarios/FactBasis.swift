@@ -20,7 +20,14 @@ public enum FactBasis {
 
     /// The weakest basis of `observations` (model beats kvm beats hardware); nil when there are none.
     static func weakest<S: Sequence>(_ observations: S) -> Basis? where S.Element == TimedObservation {
-        observations.reduce(nil as Basis?) { acc, t in acc.map { $0.weakest(t.basis) } ?? t.basis }
+        var acc: Basis?
+        for t in observations {
+            let b = acc.map { $0.weakest(t.basis) } ?? t.basis
+            // Nothing is weaker than a model fact: `weakest` keeps it whatever follows, so the rest is not read.
+            if case .model = b { return b }
+            acc = b
+        }
+        return acc
     }
 
     /// The basis of what the contender named `name` showed (its state and samples).
