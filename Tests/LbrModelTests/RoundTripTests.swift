@@ -13,6 +13,7 @@ import LbrCore
     static let eras = [ModelEra.current, ModelEra(hostDebugctlSnapshot: true), ModelEra(zeroPeriodVlbr: true)]
 
     /// A fresh model (own ratelimit state) in guest mode after `setup`.
+    /// (1,300 round trips of 3.3 µs cross a 4 ms rotation tick and dozens of sample periods.)
     static func model(_ v: KernelVariant, _ era: ModelEra, _ setup: Setup) -> KernelModel {
         var m = KernelModel(variant: v, pmu: .skylake, era: era)
         switch setup {
@@ -51,7 +52,7 @@ import LbrCore
     func batchedEqualsStepped(_ v: KernelVariant) {
         for era in Self.eras {
             for setup in Setup.allCases {
-                for (count, hostNs) in [(UInt64(1_500), UInt64(2_500)), (600, 0), (300, 100), (40, 90_000)] {
+                for (count, hostNs) in [(UInt64(1_300), UInt64(2_500)), (200, 0), (200, 100), (40, 90_000)] {
                     var stepped = Self.model(v, era, setup)
                     for _ in 0..<count { stepped.vcpuPut(); stepped.advance(ns: hostNs); stepped.vcpuEnter() }
                     var batched = Self.model(v, era, setup)
