@@ -42,6 +42,7 @@ public final class KvmGuest: ModelGuest {
     private var vm: GuestVM?
     private let exitLog = OpLog()
     private let cursor = TraceCursor()
+    private let plans = PayloadPlans()
     /// Every MSR exit of the current (or last) scenario, in order.
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
 
@@ -84,7 +85,7 @@ public final class KvmGuest: ModelGuest {
         let request: GuestMailbox.Request?
         if case let .success(r) = GuestMailbox.request(for: cmd, layout: layout) { request = r } else { request = nil }
 
-        cursor.load(request.map { PayloadProgram.trace(for: $0, first: h.nextCommandIsFirst) } ?? [])
+        cursor.load(request.map { plans.plan($0, first: h.nextCommandIsFirst) })
         h.beginGuestCommand()
         var result: GuestResult
         switch during {
@@ -157,14 +158,16 @@ final class TraceCursor: Sendable {
         var next = 0
     }
     private let state = Mutex(State())
-    /// Loads `trace`: segment k = the branches before MSR instruction k; the last = after the last one.
-    func load(_ trace: [PayloadTraceItem]) {
-        var segs: [[GuestBranch]] = [[]]
-        for item in trace {
-            switch item {
-            case let .branch(b): segs[segs.count - 1].append(b)
-            case .msr: segs.append([])
-            }
+    /// Loads a command's `plan` (nil: no branches): segment k = the branches before MSR instruction k; the last =
+    /// after the last one.
+    func load(_ plan: PayloadProgram.Plan?) {
+        var segs: [[GuestBranch]] = []
+        if let plan {
+            segs.reserveCapacity(plan.steps.count + 1)
+            for step in plan.steps { segs.append(step.branches) }
+            segs.append(plan.tail)
+        } else {
+            segs = [[]]
         }
         state.withLock { [segs] in $0 = State(segments: segs, next: 0) }
     }

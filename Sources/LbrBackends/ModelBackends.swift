@@ -162,23 +162,7 @@ extension ModelBackedBackend where Guest == PayloadInterpreterGuest {
 public final class PayloadInterpreterGuest: ModelGuest {
     public static var kind: BackendKind { .sim }
 
-    private struct PlanKey: Hashable {
-        var request: GuestMailbox.Request
-        var first: Bool
-    }
-    /// Each command's `PayloadProgram.plan`, built on its first run (a scenario set repeats few distinct commands;
-    /// bounded so that arbitrary command streams cannot grow it without limit).
-    private var plans: [PlanKey: PayloadProgram.Plan] = [:]
-    private static let maxPlans = 256
-
-    private func plan(_ request: GuestMailbox.Request, first: Bool) -> PayloadProgram.Plan {
-        let key = PlanKey(request: request, first: first)
-        if let p = plans[key] { return p }
-        let p = PayloadProgram.plan(for: request, first: first)
-        if plans.count >= Self.maxPlans { plans.removeAll(keepingCapacity: true) }
-        plans[key] = p
-        return p
-    }
+    private let plans = PayloadPlans()
 
     public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         // Eligibility.sim has no blockers by definition; keep the decision in LbrCore anyway.
@@ -201,7 +185,7 @@ public final class PayloadInterpreterGuest: ModelGuest {
         h.beginGuestCommand()
         during?.apply(to: h)
         var pending: [GuestBranch] = []
-        let reply = PayloadProgram.execute(request, plan: plan(request, first: first),
+        let reply = PayloadProgram.execute(request, plan: plans.plan(request, first: first),
                                            msr: { op in defer { pending = [] }; return h.guestMsr(op, after: pending) },
                                            tsc: { h.guestTsc() }, branches: { pending = $0 })
         h.guestTakenBranches(pending) // after the last MSR instruction (no-op when empty)

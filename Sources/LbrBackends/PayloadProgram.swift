@@ -15,6 +15,26 @@ public enum PayloadTraceItem: Hashable, Sendable {
     case msr(Int)
 }
 
+/// Each command's `PayloadProgram.plan`, built on its first use: a scenario set repeats few distinct commands
+/// (bounded, so that an arbitrary command stream cannot grow it without limit). One per guest side; not shared.
+final class PayloadPlans {
+    private struct Key: Hashable {
+        var request: GuestMailbox.Request
+        var first: Bool
+    }
+    private var plans: [Key: PayloadProgram.Plan] = [:]
+    private static let maxPlans = 256
+
+    func plan(_ request: GuestMailbox.Request, first: Bool) -> PayloadProgram.Plan {
+        let key = Key(request: request, first: first)
+        if let p = plans[key] { return p }
+        let p = PayloadProgram.plan(for: request, first: first)
+        if plans.count >= Self.maxPlans { plans.removeAll(keepingCapacity: true) }
+        plans[key] = p
+        return p
+    }
+}
+
 /// One guest MSR instruction.
 public enum GuestMsrOp: Hashable, Sendable, CustomStringConvertible {
     case read(UInt32)
