@@ -83,11 +83,12 @@ extension KernelModel {
         }
         if variant.guestHasLbr && vlbr != nil && !vlbrActive { vlbrInUse = false }
 
-        // Host code ran in each of the three host-mode stretches; with a host LBR user and the vLBR not scheduled
-        // (vlbr_exclude_host false) the hardware records one host branch per 50 ns of each (accrue, §3.4).
+        // Host code ran in each of the three host-mode stretches; with a host LBR user and bit 58 of the guest mask
+        // clear (vlbr_exclude_host false) the hardware records one host branch per 50 ns of each (accrue, §3.4, §9.4).
         let vlbrOnHere = vlbrActive
+        let starved = vlbrOnHere || cpuGuestMaskBit58[0] > 0
         let hostLbrUsers = cpuLbrUsers[0] - (vlbrOnHere && events[vlbr!].usesLbr ? 1 : 0)
-        if !vlbrOnHere && hostLbrUsers > 0 {
+        if !starved && hostLbrUsers > 0 {
             let depth = UInt64(cpuLbr[0].depth)
             func branches(_ ns: UInt64) -> UInt64 { ns == 0 ? 0 : min(depth, max(1, ns / 50)) }
             let perTrip = branches(exitNs) &+ branches(hostNs) &+ branches(entryNs)
