@@ -228,8 +228,9 @@ public struct KernelModel: Sendable {
     var perfRequestPending = false
     /// perf-request: perf told KVM the LBRs are free again.
     var perfNotifyFree = false
-    /// BTS/PT active on the host: LBR event creation fails (x86_add_exclusive, §3.4 (c)).
-    public internal(set) var hostExclusiveLbrUser = false
+    /// BTS or PT active on the host (nil: neither); LBR event creation fails where it excludes LBR
+    /// (`x86_add_exclusive`, §3.4 (c)).
+    public internal(set) var hostBranchTracer: ExclusiveBranchTracer? = nil
     var hostBranchSeq: UInt64 = 0
     var lastLoggedVlbr: VlbrState = .none
     /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
@@ -544,11 +545,12 @@ public struct KernelModel: Sendable {
         return batch
     }
 
-    /// BTS or PT in use on the host: LBR event creation fails with -EBUSY (x86_add_exclusive, §3.4 (c)),
-    /// so a vLBR creation attempt takes the "dummy" path with no event (§1.4).
-    public mutating func setHostExclusiveLbrUser(_ active: Bool) {
+    /// BTS or PT in use on the host (nil: neither). Where it excludes LBR (BTS always, PT unless the PMU has
+    /// `lbr_pt_coexist`), LBR event creation fails with -EBUSY (x86_add_exclusive, §3.4 (c)), so a vLBR
+    /// creation attempt takes the "dummy" path with no event (§1.4).
+    public mutating func setHostBranchTracer(_ tracer: ExclusiveBranchTracer?) {
         stats.operations &+= 1
-        hostExclusiveLbrUser = active
+        hostBranchTracer = tracer
     }
 
     // MARK: Tasks

@@ -17,10 +17,13 @@ public struct ModelPMU: Hashable, Sendable {
     public var lbrLayout: LbrLayout
     /// PERF_CAPABILITIES[5:0] the host reports (and KVM advertises to the guest when it has LBR).
     public var lbrFormat: LbrFormat
+    /// `x86_pmu.lbr_pt_coexist`: `intel_pmu_init()` sets it for Icelake and later cores (and Goldmont Plus);
+    /// there `x86_add_exclusive()` lets PT and LBR users coexist, while BTS and LBR stay exclusive (§3.4 (c)).
+    public var lbrPtCoexist: Bool
 
-    public init(gpCounters: Int, fixedCounters: Int, lbrLayout: LbrLayout, lbrFormat: LbrFormat) {
+    public init(gpCounters: Int, fixedCounters: Int, lbrLayout: LbrLayout, lbrFormat: LbrFormat, lbrPtCoexist: Bool = false) {
         self.gpCounters = gpCounters; self.fixedCounters = fixedCounters
-        self.lbrLayout = lbrLayout; self.lbrFormat = lbrFormat
+        self.lbrLayout = lbrLayout; self.lbrFormat = lbrFormat; self.lbrPtCoexist = lbrPtCoexist
     }
 
     /// A Skylake-server-like PMU: 4 GP (HT on), 3 fixed, 32-deep LBR with LBR_INFO, format 5.
@@ -29,6 +32,22 @@ public struct ModelPMU: Hashable, Sendable {
     /// A Haswell-like PMU: 4 GP, 3 fixed, 16-deep LBR, format 4 (EIP_FLAGS2).
     public static let haswell = ModelPMU(gpCounters: 4, fixedCounters: 3, lbrLayout: .haswell,
                                          lbrFormat: LbrFormat(code: 0x04))
+}
+
+/// A host user of the branch-trace hardware that `x86_add_exclusive()` keeps apart from LBR users (§3.4 (c)).
+public enum ExclusiveBranchTracer: String, Hashable, Sendable, CaseIterable {
+    /// Branch Trace Store (`x86_lbr_exclusive_bts`): exclusive with LBR on every CPU.
+    case bts
+    /// Intel Processor Trace (`x86_lbr_exclusive_pt`): exclusive with LBR unless `lbr_pt_coexist`.
+    case pt
+
+    /// Whether this tracer, active on the host, makes LBR event creation fail with -EBUSY on `pmu`.
+    public func excludesLbr(on pmu: ModelPMU) -> Bool {
+        switch self {
+        case .bts: return true
+        case .pt: return !pmu.lbrPtCoexist
+        }
+    }
 }
 
 /// A perf event inside the model (host events and KVM's vLBR).
