@@ -297,8 +297,8 @@ struct Builder {
                         let bound = t.guest_tsc_end >= from ? String(t.guest_tsc_end - from) : "-"
                         // Ticks relative to the install, not 13-digit TSC values (those are in the appendix).
                         rows.append([
-                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step), String(t.exits),
-                            t.next_probe_tsc.map { $0 >= from ? "+\($0 - from) (write \(t.next_probe ?? "?"))" : "before the install" } ?? "-",
+                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step.code), String(t.exits),
+                            t.next_probe_tsc.map { $0 >= from ? "+\($0 - from) (write \(t.next_probe?.rawValue ?? "?"))" : "before the install" } ?? "-",
                             bound,
                         ])
                     }
@@ -523,7 +523,7 @@ struct Builder {
             var rows: [[String]] = []
             for r in rs {
                 guard let s = r.shadow else { continue }
-                rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
+                rows.append(["`\(r.test_name)`", "`\(s.predictedCode)`", "`\(s.observed_outcome)`",
                              s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "same" : "differs")])
             }
             return ContractSection("Own model `\(model)` (not a check)", [
@@ -541,7 +541,7 @@ struct Builder {
         for r in rs {
             guard let s = r.shadow else { continue }
             let why = r.findings.first { $0.kind == .modelDeparture }.map { ContractText.literal($0.summary) }
-            rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
+            rows.append(["`\(r.test_name)`", "`\(s.predictedCode)`", "`\(s.observed_outcome)`",
                          s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "agrees" : why ?? "departs")])
         }
         return ContractSection("Kernel versus model `\(model)` (shadow model)", [

@@ -99,8 +99,8 @@ public enum JsonReport {
             },
             findings: r.findings.map(finding),
             runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto,
-            shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
-                                         observed_outcome: $0.observedOutcome, agrees: $0.agrees,
+            shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome.map(OutcomeCode.init),
+                                         observed_outcome: OutcomeCode($0.observedOutcome), agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
         d.not_run = r.notRun
         // Plain answer and timeline.
