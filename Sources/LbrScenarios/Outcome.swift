@@ -99,15 +99,6 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String { detail }
 
-    /// Whether both are the same term, latencies and reasons aside.
-    public func sameTerm(as other: Outcome) -> Bool {
-        switch (self, other) {
-        case let (.recovered(a, _), .recovered(b, _)): return a == b
-        case (.unsupported, .unsupported), (.inconclusive, .inconclusive), (.error, .error): return true
-        default: return self == other
-        }
-    }
-
     /// The reason carried by unsupported/inconclusive/error outcomes.
     public var reason: String? {
         switch self {
@@ -138,10 +129,11 @@ public struct ScenarioOutcome: Hashable, Sendable, Codable, CustomStringConverti
     public var detail: String { terms.map(\.detail).joined(separator: "+") }
     public var description: String { detail }
 
+    /// The terms without latencies or reasons: what the `code` says, typed.
+    public var termCodes: [OutcomeTerm] { terms.map(OutcomeTerm.init) }
+
     /// Whether both have the same terms, latencies and reasons aside (what their `code`s say).
-    public func sameTerms(as other: ScenarioOutcome) -> Bool {
-        terms.count == other.terms.count && zip(terms, other.terms).allSatisfy { $0.sameTerm(as: $1) }
-    }
+    public func sameTerms(as other: ScenarioOutcome) -> Bool { termCodes == other.termCodes }
 
     /// The first unsupported/inconclusive/error term, if any.
     public var abnormal: Outcome? {
