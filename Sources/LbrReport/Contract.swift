@@ -17,8 +17,10 @@ public struct ContractModelInfo: Hashable, Sendable {
     public var name: String
     public var summary: String
     public var citation: String
-    public init(name: String, summary: String, citation: String) {
-        self.name = name; self.summary = summary; self.citation = citation
+    /// Whether the citation's claims are confirmed (`unverified` ones are listed under the caveats).
+    public var citationStatus: CitationStatus
+    public init(name: String, summary: String, citation: String, citationStatus: CitationStatus = .settled) {
+        self.name = name; self.summary = summary; self.citation = citation; self.citationStatus = citationStatus
     }
 }
 

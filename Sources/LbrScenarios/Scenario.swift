@@ -226,6 +226,8 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var question: String
     /// Where the question comes from (reference sections, seed messages).
     public var citation: String
+    /// Whether the citation's claims are confirmed (`unverified`: the contract lists it under its caveats).
+    public var citationStatus: CitationStatus
     /// The expected shape of the outcome, e.g. `<contended>[+<after>]`, with the labels of its term positions.
     public var outcomeForm: OutcomeForm
     public var phases: [Phase]
@@ -244,9 +246,9 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     }
     public var id: String { name }
 
-    public init(name: String, question: String, citation: String, outcomeForm: OutcomeForm,
-                phases: [Phase], rule: OutcomeRule) {
-        self.name = name; self.question = question; self.citation = citation
+    public init(name: String, question: String, citation: String, citationStatus: CitationStatus = .settled,
+                outcomeForm: OutcomeForm, phases: [Phase], rule: OutcomeRule) {
+        self.name = name; self.question = question; self.citation = citation; self.citationStatus = citationStatus
         self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule
     }
 

@@ -84,7 +84,8 @@ struct ContractCmd: ParsableCommand {
 
     /// Every model's description, in catalog order.
     static var modelInfos: [ContractModelInfo] {
-        KernelVariant.allCases.map { ContractModelInfo(name: $0.name, summary: $0.summary, citation: $0.citation) }
+        KernelVariant.allCases.map { ContractModelInfo(name: $0.name, summary: $0.summary, citation: $0.citation,
+                                          citationStatus: $0.citationStatus) }
     }
 
     func run() throws {

@@ -142,6 +142,25 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(JsonReport.ShadowResultDTO.self, from: Data(bad.utf8)) }
     }
 
+    /// The caveats list the citations flagged `unverified` where they are defined; the catalog's flags match what
+    /// its citation texts say.
+    @Test func caveatsFollowTheTypedCitationStatus() throws {
+        for s in Catalog.all {
+            #expect((s.citationStatus == .unverified) == s.citation.contains("UNVERIFIED"), "\(s.name)")
+        }
+        let b = ReportFixtureBackend()
+        let doc = try Self.document(Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.counterExhaustion]))
+        let model = try #require(doc.model)
+        let flagged = [ContractModelInfo(name: model, summary: "s", citation: "c (checked)", citationStatus: .unverified)]
+        let md = try Contract.render([doc], models: flagged, format: .markdown)
+        let caveats = try #require(md.split(separator: "## ").first { $0.hasPrefix("Caveats") })
+        #expect(caveats.contains("`counter-exhaustion`: "))
+        #expect(caveats.contains("model `\(model)`: c (checked)"))
+        let plain = try Contract.render([doc], models: [ContractModelInfo(name: model, summary: "s", citation: "c (UNVERIFIED)")],
+                                        format: .markdown)
+        #expect(!(plain.split(separator: "## ").first { $0.hasPrefix("Caveats") } ?? "").contains("model `\(model)`: c"))
+    }
+
     /// Every catalog step, and each guest command form, reads back from its spelling.
     @Test func stepSpellingsReadBack() {
         for scenario in Catalog.all {
