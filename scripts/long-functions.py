@@ -67,10 +67,15 @@ def functions(path):
             continue
         # The body opens at the first `{` from the declaration on (a protocol requirement has none before the
         # next declaration or `}` line).
-        depth, start, end = 0, None, None
+        # Braces inside the parameter list (default closures `= { _ in }`) are not the body.
+        depth, parens, start, end = 0, 0, None, None
         for j in range(idx, len(code)):
             for ch in code[j]:
-                if ch == '{':
+                if start is None and ch in '()':
+                    parens += 1 if ch == '(' else -1
+                elif start is None and parens > 0:
+                    continue
+                elif ch == '{':
                     if start is None: start = j
                     depth += 1
                 elif ch == '}':
