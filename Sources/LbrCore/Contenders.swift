@@ -34,6 +34,10 @@ public enum Contender: Hashable, Sendable, Codable {
     case lbrEvent(pinned: Bool, mode: LbrFilterMode, excludeGuest: Bool, base: LbrSamplingEvent)
     /// CPU-pinned raw config 0x1b00 event: occupies the vLBR's fake counter 58 (§3.4 (a), §8.2).
     case vlbrSlot
+    /// The same impostor with exclude_host=1: on counter 58 `intel_set_masks()` sets bit 58 of
+    /// `intel_ctrl_guest_mask`, so `vlbr_exclude_host()` starves every host LBR user on the CPU with no vLBR at all
+    /// (reference §9.4). Not in the catalog; the model's explorer opens it.
+    case vlbrSlotExcludingHost
     /// One CPU-pinned counting event per general-purpose and fixed counter (CPUID.0xA), §3.4 (b).
     case counterExhaustion(gp: Int, fixed: Int)
     /// A task-scoped LBR call-stack user (a host task that uses LBR call-stack mode), §3.4 last bullet.
@@ -66,7 +70,7 @@ public enum Contender: Hashable, Sendable, Codable {
     public var usesLbr: Bool {
         switch self {
         case .lbrEvent, .lbrCallStackTask: return true
-        case .vlbrSlot, .counterExhaustion: return false
+        case .vlbrSlot, .vlbrSlotExcludingHost, .counterExhaustion: return false
         }
     }
 
@@ -76,6 +80,7 @@ public enum Contender: Hashable, Sendable, Codable {
         case let .lbrEvent(pinned, mode, excludeGuest, base):
             return "\(pinned ? "pinned" : "flexible")-lbr-\(mode.rawValue)-\(base.rawValue)\(excludeGuest ? "" : "-incl-guest")"
         case .vlbrSlot: return "vlbr-slot-0x1b00"
+        case .vlbrSlotExcludingHost: return "vlbr-slot-0x1b00-excl-host"
         case let .counterExhaustion(gp, fixed): return "counter-exhaustion-\(gp)gp-\(fixed)fixed"
         case .lbrCallStackTask: return "task-lbr-call-stack"
         }
@@ -127,6 +132,11 @@ public enum Contender: Hashable, Sendable, Codable {
             var a = PerfAttr(type: .raw, config: intelFixedVlbrEvent)
             a.pinned = true
             a.excludeGuest = true
+            return [a]
+        case .vlbrSlotExcludingHost:
+            var a = PerfAttr(type: .raw, config: intelFixedVlbrEvent)
+            a.pinned = true
+            a.excludeHost = true
             return [a]
         case let .counterExhaustion(gp, fixed):
             // §3.4 (b): fill every counter with a CPU-pinned counting event. GP counters get
@@ -222,6 +232,22 @@ public enum HostSampling {
         let total = UInt64(max(0, periods)) &* periodNs
         let per = max(1, hostNsPerExit)
         return Int(clamping: (total + per - 1) / per)
+    }
+
+    /// Host sample periods of guest execution a tracing phase's branch pattern lasts (`GuestCommand.tracedPattern`):
+    /// 20, so that host samples land while the guest runs it instead of with probability period/pattern (§9.7).
+    public static let tracedPatternPeriods = 20
+
+    /// Taken branches of the payload's pattern that last `periods` periods of guest execution:
+    /// ceil(periods × periodNs × 1000 / psPerBranch), capped at `GuestMailbox.maxBranches`. `psPerBranch` is the
+    /// guest time of one branch in picoseconds (hw: measured at begin; model: from `PayloadProgram.guestTimeNs`).
+    public static func branches(forPeriods periods: Int, periodNs: UInt64, psPerBranch: UInt64) -> Int {
+        let (ns, o1) = UInt64(max(0, periods)).multipliedReportingOverflow(by: periodNs)
+        let (ps, o2) = ns.multipliedReportingOverflow(by: 1000)
+        if o1 || o2 { return GuestMailbox.maxBranches }
+        let per = max(1, psPerBranch)
+        let n = ps / per + (ps % per == 0 ? 0 : 1)
+        return Int(min(n, UInt64(GuestMailbox.maxBranches)))
     }
 
     /// Worst-case samples per second of one CPU-wide event with `period` (a fully busy CPU at `assumedMaxCoreHz`).

@@ -17,11 +17,12 @@ public enum CatalogConstants {
     public static let tosProbeB: UInt64 = 0x1
     /// Taken branches per branch-pattern command (fills a 16- or 32-deep stack at most twice; cheap when emulated).
     public static let branches = 16
-    /// Branches for the tracing phases. A host sample only shows guest branches if the host event overflows
-    /// while the guest is still running (after a VM-exit the host's own branches overwrite the stack within
-    /// `depth` branches), so the pattern must span several sample periods (`Contender.lbrSamplePeriod` =
-    /// 10,000): 16,384 jmps (≈ 65k guest instructions) are several periods at any IPC, ≈ 45 ms when emulated.
-    public static let tracingBranches = 16_384
+    /// Host sample periods of guest execution the tracing phases' branch pattern lasts. A host sample only shows
+    /// guest branches if the host event overflows while the guest is still running (after a VM-exit the host's
+    /// own branches overwrite the stack within `depth` branches), so the pattern is sized by time
+    /// (`GuestCommand.tracedPattern`): 20 periods at the period in force, from the guest time per branch the
+    /// backend measured (hw) or models (sim, hybrid) — a fixed count lasted less than one period on hardware.
+    public static let tracingPeriods = HostSampling.tracedPatternPeriods
     /// Guest busy time while the host installs an event by IPI (`hostWhileGuestRuns`, §3.5). Timed steps spin
     /// for wall-clock TIME (`GuestCommand.spinFor`, the payload busy-waits on the TSC), not for an iteration
     /// count: 2,000 iterations last milliseconds where every guest instruction is emulated (~1 µs each) but
@@ -62,6 +63,17 @@ public enum Catalog {
     /// host-starvation vote stands on (§9.6).
     static func hostSampleTime(_ why: String = "port-I/O exits: host-mode time on the vCPU thread with its vLBR scheduled, sized for ≥ 32 host samples at the period in force (§9.6)") -> Step {
         .guest(.hostSampleTime(periods: C.hostSamplePeriods), why)
+    }
+    /// Freeze the guest's LBR stack and take the reference copy a stack watch compares with (`Scenario.stackWatches`).
+    static func freezeStack() -> [Step] {
+        [.guest(.wrmsr(MSR.lbrSelect, C.lbrSelectRecordNothing),
+                "freeze the stack: DEBUGCTL.LBR stays 1, LBR_SELECT suppresses every branch (§5)"),
+         .guest(.readLbrStack, "reference copy of the frozen stack")]
+    }
+    /// The first stack read after the host action, then record again.
+    static func checkFrozenStack() -> [Step] {
+        [.guest(.readLbrStack, "the frozen stack after the host action: still the guest's records, or wiped (guest-lbr-wiped, §9.8)?"),
+         .guest(.wrmsr(MSR.lbrSelect, 0), "record every branch again")]
     }
     static func probeAfterClose(_ c: ContenderSpec) -> [Step] {
         [.host(.close(c), "contention ends"),
@@ -112,10 +124,11 @@ public enum Catalog {
         citation: "seed case b; §3.5 (perf_install_in_context IPI, ctx_resched), §3.4, §1.5",
         outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
-            Phase("guest-owns", .setup, useLbr("the guest owns LBR first")),
+            Phase("guest-owns", .setup, useLbr("the guest owns LBR first") + freezeStack()),
             Phase("contended", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
+            ] + checkFrozenStack() + [
                 .guest(.probeTos(C.tosProbeA), "does the guest still own LBR?"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.readLbrStack),
@@ -124,7 +137,8 @@ public enum Catalog {
                 .host(.readKmsg)]),
             Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
         ],
-        rule: .contention(contended: "contended", after: "after"))
+        rule: .contention(contended: "contended", after: "after"),
+        stackWatches: [StackPair("guest-owns", "contended")])
 
     /// slot-contention.
     public static let slotContention = Scenario(
@@ -203,12 +217,12 @@ public enum Catalog {
             Phase("lbr-off", .tracing, [
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest"),
                 .guest(.disableLbr, "guest DEBUGCTL.LBR=0"),
-                .guest(.branchPattern(count: C.tracingBranches)),
+                .guest(.tracedPattern(periods: C.tracingPeriods)),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?")]),
             Phase("lbr-on", .tracing, [
                 .guest(.enableLbr(freezeOnPmi: false), "guest DEBUGCTL.LBR=1 (creates the vLBR)"),
-                .guest(.branchPattern(count: C.tracingBranches)),
+                .guest(.tracedPattern(periods: C.tracingPeriods)),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?"),
                 .guest(.probeTos(C.tosProbeA), "vLBR state for the record"),
@@ -230,13 +244,13 @@ public enum Catalog {
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest (exclude_guest=0)"),
                 .guest(.enableLbr(freezeOnPmi: false), "DEBUGCTL.LBR=1: creates the vLBR (ERROR), and KVM loads LBR=1 into GUEST_IA32_DEBUGCTL anyway (§1.9)"),
                 .guest(.probeTos(C.tosProbeA), "the vLBR's state for the record: dropped while ERROR"),
-                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches, recorded by the hardware the host owns"),
+                .guest(.tracedPattern(periods: C.tracingPeriods), "the guest's branches, recorded by the hardware the host owns"),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits (§9.6)"),
                 .host(.readContenders, "guest edges in host samples (PMIs in guest mode)?"),
                 .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
             Phase("excl-guest", .tracing, [
                 .host(.open(.contender(.pinnedLbr)), "host LBR event excluding the guest (exclude_guest=1)"),
-                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches again"),
+                .guest(.tracedPattern(periods: C.tracingPeriods), "the guest's branches again"),
                 hostSampleTime("port-I/O exits: host-mode samples soon after VM-exits read older entries (§9.6, §9.7)"),
                 .host(.readContenders, "guest edges in host samples (host-mode PMIs after VM-exits)?"),
                 .host(.readKmsg),
@@ -252,9 +266,10 @@ public enum Catalog {
         citation: "Sean Q1 ('When exactly is perf allowed to take control of LBR MSRs? Task switch? IRQ?'); §3.5, §1.4 (IRQs off around the state check), §1.5",
         outcomeForm: .terms([.betweenExits, .whileRunning]),
         phases: [
-            Phase("setup", .setup, useLbr("the guest owns LBR")),
+            Phase("setup", .setup, useLbr("the guest owns LBR") + freezeStack()),
             Phase("between-exits", .contended, [
                 .host(.open(.contender(.pinnedLbr)), "installed while the vCPU is outside KVM_RUN"),
+            ] + checkFrozenStack() + [
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
                 hostSampleTime(),
@@ -265,10 +280,13 @@ public enum Catalog {
                 .guest(.disableLbr, "release the (possibly ERROR) event: DEBUGCTL.LBR=0 …"),
                 .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds), "… plus preemption (§1.6)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event"),
-                .guest(.probeTos(C.tosProbeA), "the guest owns LBR again")]),
+                .guest(.probeTos(C.tosProbeA), "the guest owns LBR again"),
+                .guest(.branchPattern(count: C.branches), "records for the frozen stack"),
+            ] + freezeStack()),
             Phase("while-running", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
+            ] + checkFrozenStack() + [
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
                 hostSampleTime(),
@@ -276,7 +294,8 @@ public enum Catalog {
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),
         ],
-        rule: .takeover(phases: ["between-exits", "while-running"]))
+        rule: .takeover(phases: ["between-exits", "while-running"]),
+        stackWatches: [StackPair("setup", "between-exits"), StackPair("reset", "while-running")])
 
     /// switch-retention (2018 seed).
     public static let switchRetention = Scenario(
