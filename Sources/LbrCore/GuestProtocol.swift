@@ -89,7 +89,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     /// The command spelled `code` (its `description`), nil for anything else; how a run document's timed step
-    /// is read back.
+    /// is read back. A new command needs its spelling here too (LbrReportTests reads every catalog step back).
     public init?(code: String) {
         let (name, arg) = WireSpelling.call(code)
         func int() -> Int? { arg.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
@@ -114,6 +114,8 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case ("exit-loop", _?): guard let n = int() else { return nil }; self = .exitLoop(exits: n)
         case ("host-sample-time", let a?) where a.hasSuffix(" periods"):
             guard let p = Int(a.dropLast(8)), p >= 0 else { return nil }; self = .hostSampleTime(periods: p)
+        case ("traced-pattern", let a?) where a.hasSuffix(" periods"):
+            guard let p = Int(a.dropLast(8)), p >= 0 else { return nil }; self = .tracedPattern(periods: p)
         default: return nil
         }
         guard description == code else { return nil }   // one spelling per command (no leading zeros, no `+`)

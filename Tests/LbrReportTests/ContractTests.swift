@@ -170,7 +170,7 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         }
         let commands: [GuestCommand] = [.enableLbr(freezeOnPmi: true), .enableLbr(freezeOnPmi: false), .disableLbr,
             .branchPattern(count: 7), .readLbrStack, .writeTos(3), .probeTos(0), .rdmsr(0x1d9), .wrmsr(0x1d9, 0x801),
-            .spin(iterations: 10), .spinFor(microseconds: 2000), .readTsc, .exitLoop(exits: 9), .hostSampleTime(periods: 4)]
+            .spin(iterations: 10), .spinFor(microseconds: 2000), .readTsc, .exitLoop(exits: 9), .hostSampleTime(periods: 4), .tracedPattern(periods: 20)]
         for c in commands { #expect(GuestCommand(code: c.description) == c, "\(c)") }
         for bad in ["branches(-1)", "branches(07)", "rdmsr(1d9)", "wrmsr(0x1d9)", "spin-for(2000)", "enable-lbr()", ""] {
             #expect(GuestCommand(code: bad) == nil, "\(bad)")
