@@ -33,6 +33,10 @@ extension ModelBackedBackend where Guest == KvmGuest {
 
     /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
     public var msrExitLog: [GuestMsrOp] { guest.msrExitLog }
+
+    /// The reports of the real CPU hogs of this backend's preemption steps, in order (each step's note renders
+    /// its report for people).
+    public var hogReports: [CpuHog.Report] { guest.hogReports }
 }
 
 /// The hybrid guest side: lbrprobe's real KVM guest with the model answering its LBR MSR exits.
@@ -41,6 +45,8 @@ public final class KvmGuest: ModelGuest {
     /// How long the real CPU hog of a preemption step spins once triggered: as SCHED_FIFO, and without
     /// FIFO permission (then it runs like the vCPU thread).
     public var hogBusy: CpuHog.Busy = .preemption
+    /// The reports of the real CPU hogs of the preemption steps run so far, in order.
+    public private(set) var hogReports: [CpuHog.Report] = []
     private var vm: GuestVM?
     private let exitLog = OpLog()
     private let cursor = TraceCursor()
@@ -154,10 +160,11 @@ public final class KvmGuest: ModelGuest {
         })
         hog?.stop()
         guard let hog else { return result }
+        let r = slot.value ?? hog.stop()
+        hogReports.append(r)
         if let before, let after = try? ThreadContextSwitches.read(tid: tid) {
             let d = after - before
             h.append(basis: .kvm, .contextSwitches(Int(clamping: d.nonvoluntary)))
-            let r = slot.value ?? hog.stop()
             h.append(basis: .kvm, .note("real \(t) on CPU \(cpu) (\(r)): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(d.nonvoluntary), voluntary +\(d.voluntary)\(d.nonvoluntary == 0 ? " — the real preemption did not happen" : "")"))
         } else {
             h.append(basis: .kvm, .note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))

@@ -150,6 +150,7 @@ public enum PayloadProgram {
     /// loop back-edges, the branch-pattern ring and the `jmp g_cmd_loop` that starts every command but the
     /// first (`first`). A test single-steps the real guest and compares. Not derived: error paths (BADCMD,
     /// exceptions) and the test-only opcodes (their trace ends after the dispatch).
+    /// long-function: one case per payload opcode, read side by side with guest.S; split, the table would scatter.
     public static func trace(for request: GuestMailbox.Request, first: Bool,
                              spinForIterationNs: UInt64 = spinForIterationNs) -> [PayloadTraceItem] {
         var t: [PayloadTraceItem] = []
