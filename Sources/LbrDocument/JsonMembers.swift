@@ -39,7 +39,7 @@ public enum JsonMembers {
         var c = Cursor(bytes)
         var out: [UInt8] = []
         out.reserveCapacity(4096)
-        try c.value(Plan(keep), &out, copy: true, depth: 0)
+        try c.value(Plan(keep), &out, depth: 0)
         c.whitespace()
         guard c.i == c.end else { throw Refused() }
         return out
@@ -78,7 +78,7 @@ public enum JsonMembers {
                     out.append(contentsOf: "\"\(arrayName)\":[]".utf8)
                     try c.elements { (c: inout Cursor) throws(Refused) in
                         if items.isEmpty { items.append(UInt8(ascii: "[")) } else { items.append(UInt8(ascii: ",")) }
-                        try c.value(elementPlan, &items, copy: true, depth: 2)
+                        try c.value(elementPlan, &items, depth: 2)
                         if items.count >= batchBytes {
                             items.append(UInt8(ascii: "]"))
                             try batch(&items)
@@ -97,9 +97,9 @@ public enum JsonMembers {
                     first = false
                     out.append(contentsOf: UnsafeRawBufferPointer(rebasing: c.bytes[key.lowerBound - 1 ..< key.upperBound + 1]))
                     out.append(UInt8(ascii: ":"))
-                    try c.value(plan, &out, copy: true, depth: 1)
+                    try c.value(plan, &out, depth: 1)
                 } else {
-                    try c.value(.all, &out, copy: false, depth: 1)
+                    try c.skip(depth: 1)
                 }
                 c.whitespace()
             } while c.take(UInt8(ascii: ","))
@@ -117,7 +117,6 @@ public enum JsonMembers {
     public static func count(_ bytes: UnsafeRawBufferPointer, arrayName: String, consumed: (Int) -> Void) -> Int? {
         let name = Array(arrayName.utf8)
         var c = Cursor(bytes)
-        var none: [UInt8] = []
         do {
             c.whitespace()
             guard c.take(UInt8(ascii: "{")) else { return nil }
@@ -131,13 +130,13 @@ public enum JsonMembers {
                     guard c.take(UInt8(ascii: "[")) else { return nil }
                     var n = 0
                     try c.elements { (c: inout Cursor) throws(Refused) in
-                        try c.value(.all, &none, copy: false, depth: 2)
+                        try c.skip(depth: 2)
                         n += 1
                         consumed(c.i)
                     }
                     return n
                 }
-                try c.value(.all, &none, copy: false, depth: 1)
+                try c.skip(depth: 1)
                 c.whitespace()
             } while c.take(UInt8(ascii: ","))
         } catch { return nil }
@@ -156,7 +155,7 @@ public enum JsonMembers {
         mutating func whitespace() {
             while i < end {
                 let b = at(i)
-                guard b == 0x20 || b == 0x0a || b == 0x0d || b == 0x09 else { return }
+                guard b <= 0x20, b == 0x20 || b == 0x0a || b == 0x0d || b == 0x09 else { return }
                 i += 1
             }
         }
@@ -271,14 +270,52 @@ public enum JsonMembers {
             guard take(UInt8(ascii: "]")) else { throw Refused() }
         }
 
-        /// One value: validated, and when `copy`, appended to `out` as `plan` keeps it.
-        mutating func value(_ plan: Plan, _ out: inout [UInt8], copy: Bool, depth: Int) throws(Refused) {
+        /// One value, validated only (the bulk of a document a reader does not keep).
+        mutating func skip(depth: Int) throws(Refused) {
             guard depth < JsonMembers.maxDepth, i < end else { throw Refused() }
-            let start = i
             switch at(i) {
             case UInt8(ascii: "{"):
                 i += 1
-                if case .members = plan, copy {
+                whitespace()
+                if take(UInt8(ascii: "}")) { return }
+                repeat {
+                    whitespace()
+                    guard take(UInt8(ascii: "\"")) else { throw Refused() }
+                    _ = try string()
+                    whitespace()
+                    guard take(UInt8(ascii: ":")) else { throw Refused() }
+                    whitespace()
+                    try skip(depth: depth + 1)
+                    whitespace()
+                } while take(UInt8(ascii: ","))
+                guard take(UInt8(ascii: "}")) else { throw Refused() }
+            case UInt8(ascii: "["):
+                i += 1
+                whitespace()
+                if take(UInt8(ascii: "]")) { return }
+                repeat {
+                    whitespace()
+                    try skip(depth: depth + 1)
+                    whitespace()
+                } while take(UInt8(ascii: ","))
+                guard take(UInt8(ascii: "]")) else { throw Refused() }
+            case UInt8(ascii: "\""):
+                i += 1
+                _ = try string()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default: try number()
+            }
+        }
+
+        /// One value, validated and appended to `out` as `plan` keeps it.
+        mutating func value(_ plan: Plan, _ out: inout [UInt8], depth: Int) throws(Refused) {
+            guard depth < JsonMembers.maxDepth, i < end else { throw Refused() }
+            let start = i
+            if case .members = plan {
+                if at(i) == UInt8(ascii: "{") {
+                    i += 1
                     out.append(UInt8(ascii: "{"))
                     var first = true
                     whitespace()
@@ -294,9 +331,9 @@ public enum JsonMembers {
                                 first = false
                                 out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[key.lowerBound - 1 ..< key.upperBound + 1]))
                                 out.append(UInt8(ascii: ":"))
-                                try value(p, &out, copy: true, depth: depth + 1)
+                                try value(p, &out, depth: depth + 1)
                             } else {
-                                try value(.all, &out, copy: false, depth: depth + 1)
+                                try skip(depth: depth + 1)
                             }
                             whitespace()
                         } while take(UInt8(ascii: ","))
@@ -305,42 +342,21 @@ public enum JsonMembers {
                     out.append(UInt8(ascii: "}"))
                     return
                 }
-                whitespace()
-                if !take(UInt8(ascii: "}")) {
-                    repeat {
-                        whitespace()
-                        _ = try memberName()
-                        whitespace()
-                        guard take(UInt8(ascii: ":")) else { throw Refused() }
-                        whitespace()
-                        try value(.all, &out, copy: false, depth: depth + 1)
-                        whitespace()
-                    } while take(UInt8(ascii: ","))
-                    guard take(UInt8(ascii: "}")) else { throw Refused() }
-                }
-            case UInt8(ascii: "["):
-                i += 1
-                if case .members = plan, copy {
+                if at(i) == UInt8(ascii: "[") {
+                    i += 1
                     out.append(UInt8(ascii: "["))
                     var first = true
                     try elements { (c: inout Cursor) throws(Refused) in
                         if !first { out.append(UInt8(ascii: ",")) }
                         first = false
-                        try c.value(plan, &out, copy: true, depth: depth + 1)
+                        try c.value(plan, &out, depth: depth + 1)
                     }
                     out.append(UInt8(ascii: "]"))
                     return
                 }
-                try elements { (c: inout Cursor) throws(Refused) in try c.value(.all, &out, copy: false, depth: depth + 1) }
-            case UInt8(ascii: "\""):
-                i += 1
-                _ = try string()
-            case UInt8(ascii: "t"): try literal("true")
-            case UInt8(ascii: "f"): try literal("false")
-            case UInt8(ascii: "n"): try literal("null")
-            default: try number()
             }
-            if copy { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start ..< i])) }
+            try skip(depth: depth)
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start ..< i]))
         }
     }
 }

@@ -196,7 +196,8 @@ public enum RunDocumentReader {
 
     /// Results decoded per batch of about 1 MiB of their kept members.
     static let batchBytes = 1 << 20
-    /// Documents above 16 MiB have their results counted before they are decoded.
+    /// Documents above 16 MiB have their results counted before they are decoded, and equal values of their
+    /// results share storage (what a small document would spend time on for little memory).
     static let bigDocument = 16 << 20
 
     /// The batched pass: nil when it refuses (the caller then decodes the whole document for a precise error).
@@ -218,9 +219,13 @@ public enum RunDocumentReader {
             head = try JsonMembers.split(bytes, arrayName: "results", top: top, element: result, batchBytes: batchBytes,
                                          batch: { (items: inout [UInt8]) throws(JsonMembers.Refused) in
                 guard let part = try? dec.decode([T.Result].self, from: Data(items)) else { throw JsonMembers.Refused() }
-                for var r in part {
-                    T.share(&r, &pool)
-                    results.append(r)
+                if bytes.count > bigDocument {
+                    for var r in part {
+                        T.share(&r, &pool)
+                        results.append(r)
+                    }
+                } else {
+                    results.append(contentsOf: part)
                 }
             }, consumed: consumed)
         } catch { return nil }

@@ -98,12 +98,14 @@ public enum Compare {
 
         /// The wire members these fields come from: the reader passes only them to the decoder.
         public static func members(_ userInfo: [CodingUserInfoKey: any Sendable]) -> (top: JsonKeep, result: JsonKeep) {
-            let finding = JsonKeep.members([("kind", .all), ("count", .all), ("summary", .all)])
+            let detail = userInfo[Compare.detailKey] as? Bool ?? true
+            // The matrix shows finding kinds; the pair also counts and summarises them.
+            let finding = JsonKeep.members(detail ? [("kind", .all), ("count", .all), ("summary", .all)] : [("kind", .all), ("count", .all)])
             let top = JsonKeep.members([("schema", .all), ("backend", .all), ("model", .all), ("kernel_release", .all),
                                         ("repeats", .all), ("run_id", .all), ("host", .all), ("findings", finding)])
             var result: [(name: String, keep: JsonKeep)] = [("scenario", .all), ("status", .all), ("outcome", .all),
                                                             ("duration_ms", .all), ("findings", finding), ("runs", .all)]
-            if userInfo[Compare.detailKey] as? Bool ?? true {
+            if detail {
                 result.append(("terms", .members([("latency", .all)])))
                 result.append(("phases", .members([("name", .all), ("role", .all), ("inferred", .all), ("ground_truth", .all),
                                                    ("signals", .members([("kind", .all), ("vote", .all)]))])))
@@ -769,7 +771,10 @@ enum CompareText {
         var out: [String] = []
         out.append("### lbrprobe fleet matrix: \(m.rows.filter(\.differs).count) of \(m.rows.count) scenario(s) differ from column 1")
         out.append("")
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
+        func esc(_ s: String) -> String {
+            guard s.utf8.contains(UInt8(ascii: "|")) else { return s }
+            return s.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
+        }
         out.append("| scenario | " + m.columns.map { esc("\($0.kernel_release)<br>\($0.cpu)<br>\($0.backend)\($0.model.map { "/\($0)" } ?? "")") }.joined(separator: " | ") + " |")
         out.append("|---|" + String(repeating: "---|", count: m.columns.count))
         for r in m.rows {
