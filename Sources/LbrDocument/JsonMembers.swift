@@ -18,7 +18,7 @@ public indirect enum JsonKeep: Sendable {
 
 public enum JsonMembers {
     /// The pass did not finish: not JSON, too deep, or a member name it does not compare (escaped).
-    public struct Refused: Error, Sendable {}
+    public struct Refused: Error, Sendable { public init() {} }
 
     static let maxDepth = 512
 
@@ -39,6 +39,7 @@ public enum JsonMembers {
         var c = Cursor(bytes)
         var out: [UInt8] = []
         out.reserveCapacity(4096)
+        c.whitespace()
         try c.value(Plan(keep), &out, depth: 0)
         c.whitespace()
         guard c.i == c.end else { throw Refused() }
@@ -189,14 +190,15 @@ public enum JsonMembers {
         mutating func string() throws(Refused) -> Bool {
             var escaped = false
             while i < end {
-                // Eight bytes at a time past those that are not a quote, a backslash or a control character (the
-                // bulk of a run document is evidence sentences); the first such byte is handled below.
+                // Eight bytes at a time past those that are not a quote, a backslash, a control character or
+                // non-ASCII (the bulk of a run document is ASCII evidence sentences); the first such byte is
+                // handled below.
                 while end - i >= 8 {
                     let w = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                     let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
                     let quote = w ^ 0x2222_2222_2222_2222, backslash = w ^ 0x5c5c_5c5c_5c5c_5c5c
                     let special = ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash
-                        | (w &- 0x2020_2020_2020_2020) & ~w) & highs
+                        | (w &- 0x2020_2020_2020_2020) & ~w | w) & highs
                     if special != 0 {
                         i += special.trailingZeroBitCount / 8
                         break
@@ -227,9 +229,36 @@ public enum JsonMembers {
                     }
                 } else if b < 0x20 {
                     throw Refused()
+                } else if b >= 0x80 {
+                    try utf8Continuation(lead: b)
                 }
             }
             throw Refused()
+        }
+
+        /// After a non-ASCII byte: the rest of a well-formed UTF-8 sequence (no overlong form, no surrogate,
+        /// nothing above U+10FFFF), as Swift's own validation.
+        mutating func utf8Continuation(lead b: UInt8) throws(Refused) {
+            let need: Int
+            switch b {
+            case 0xc2...0xdf: need = 1
+            case 0xe0...0xef: need = 2
+            case 0xf0...0xf4: need = 3
+            default: throw Refused()
+            }
+            guard end - i >= need else { throw Refused() }
+            var scalar = UInt32(b & (0x3f >> UInt8(need)))
+            for k in 0..<need {
+                let c = at(i + k)
+                guard c & 0xc0 == 0x80 else { throw Refused() }
+                scalar = scalar << 6 | UInt32(c & 0x3f)
+            }
+            switch need {
+            case 2: guard scalar >= 0x800, !(0xd800...0xdfff).contains(scalar) else { throw Refused() }
+            case 3: guard scalar >= 0x10000, scalar <= 0x10ffff else { throw Refused() }
+            default: break
+            }
+            i += need
         }
 
         mutating func digits() throws(Refused) {

@@ -84,6 +84,21 @@ public enum RunDocumentReader {
     /// document never is in memory whole, beside its decoded form.
     public static func read<T: RunDocumentProjection>(_ type: T.Type, path: String,
                                                       userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws(RunDocumentError) -> T {
+        try read(type, path: path, userInfo: userInfo, sizes: .standard)
+    }
+
+    /// How the batched pass sizes its work (tests use small sizes to reach every path with small documents).
+    struct PassSizes: Sendable {
+        /// Results decoded per batch of about this many bytes of their kept members.
+        var batchBytes: Int
+        /// Documents above this size have their results counted before they are decoded, and equal values of
+        /// their results share storage (what a small document would spend time on for little memory).
+        var bigDocument: Int
+        static let standard = PassSizes(batchBytes: 1 << 20, bigDocument: 16 << 20)
+    }
+
+    static func read<T: RunDocumentProjection>(_ type: T.Type, path: String, userInfo: [CodingUserInfoKey: any Sendable],
+                                               sizes: PassSizes) throws(RunDocumentError) -> T {
         let regular: Bool
         do { regular = try BoundedInput.isRegularFile(path, limit: BoundedInput.documentLimit, what: "a run document") } catch {
             throw RunDocumentError(kind: .unreadable, source: path, message: error.message)
@@ -112,7 +127,7 @@ public enum RunDocumentReader {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         var released = 0
         let bytes = UnsafeRawBufferPointer(start: base, count: size)
-        if let doc = try parts(type, bytes, source: path, userInfo: userInfo, consumed: { offset in
+        if let doc = try parts(type, bytes, source: path, userInfo: userInfo, sizes: sizes, consumed: { offset in
             // SAFETY: whole pages inside the mapping, before `offset`, which the pass will not read again; a
             // later read of them (the next pass, the diagnostic path) faults them in from the file again.
             let upTo = offset / page * page
@@ -188,21 +203,15 @@ public enum RunDocumentReader {
     public static func decode<T: RunDocumentProjection>(_ type: T.Type, from data: Data, source: String,
                                                         userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws(RunDocumentError) -> T {
         let fast = data.withUnsafeBytes { bytes in
-            Result { () throws(RunDocumentError) -> T? in try parts(type, bytes, source: source, userInfo: userInfo, consumed: { _ in }) }
+            Result { () throws(RunDocumentError) -> T? in try parts(type, bytes, source: source, userInfo: userInfo, sizes: .standard, consumed: { _ in }) }
         }
         if let doc = try fast.get() { return doc }
         return try whole(type, data, source: source, userInfo: userInfo)
     }
 
-    /// Results decoded per batch of about 1 MiB of their kept members.
-    static let batchBytes = 1 << 20
-    /// Documents above 16 MiB have their results counted before they are decoded, and equal values of their
-    /// results share storage (what a small document would spend time on for little memory).
-    static let bigDocument = 16 << 20
-
     /// The batched pass: nil when it refuses (the caller then decodes the whole document for a precise error).
     static func parts<T: RunDocumentProjection>(_ type: T.Type, _ bytes: UnsafeRawBufferPointer, source: String,
-                                                userInfo: [CodingUserInfoKey: any Sendable],
+                                                userInfo: [CodingUserInfoKey: any Sendable], sizes: PassSizes,
                                                 consumed: (Int) -> Void) throws(RunDocumentError) -> T? {
         let dec = JSONDecoder()
         dec.userInfo = userInfo
@@ -210,16 +219,16 @@ public enum RunDocumentReader {
         var results: [T.Result] = []
         // A big document's results are counted first, so their storage is allocated once at its size, not
         // grown (growing a large array holds the old and the new storage at once).
-        if bytes.count > bigDocument, let n = JsonMembers.count(bytes, arrayName: "results", consumed: consumed) {
+        if bytes.count > sizes.bigDocument, let n = JsonMembers.count(bytes, arrayName: "results", consumed: consumed) {
             results.reserveCapacity(n)
         }
         var pool = SharedValues()
         let head: [UInt8]
         do {
-            head = try JsonMembers.split(bytes, arrayName: "results", top: top, element: result, batchBytes: batchBytes,
+            head = try JsonMembers.split(bytes, arrayName: "results", top: top, element: result, batchBytes: sizes.batchBytes,
                                          batch: { (items: inout [UInt8]) throws(JsonMembers.Refused) in
                 guard let part = try? dec.decode([T.Result].self, from: Data(items)) else { throw JsonMembers.Refused() }
-                if bytes.count > bigDocument {
+                if bytes.count > sizes.bigDocument {
                     for var r in part {
                         T.share(&r, &pool)
                         results.append(r)
