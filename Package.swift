@@ -82,6 +82,7 @@ let package = Package(
         ]),
         .testTarget(name: "LbrBackendsTests", dependencies: [
             "LbrCore", "LbrModel", "LbrScenarios", "LbrDocument", "LbrReport", "LbrLinux", "LbrBackends", "LbrTestSupport", "CLbrGuest",
+            .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // The built lbrprobe binary, run as a user would (suites named by feature).
         .testTarget(name: "CommandLineTests", dependencies: [

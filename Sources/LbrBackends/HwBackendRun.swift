@@ -222,13 +222,7 @@ final class HwRun {
         do {
             vm = try GuestVM(options: GuestVMOptions(cpu: cpu, layout: layout, configureGuestLbr: true))
         } catch {
-            if error.operation.contains("PERF_CAPABILITIES") {
-                throw .unsupported(joined(["KVM refuses the guest LBR format: \(error)", corePmuBlocker(cpu: cpu)]))
-            }
-            if [ENOENT, EACCES, EPERM, ENOTSUP, ENXIO, ENODEV].contains(error.errno.rawValue) {
-                throw .unsupported("guest VM: \(error)")
-            }
-            throw .failed("guest VM: \(error)")
+            throw guestVMFailure(error, cpu: cpu)
         }
         if requireGuestLbr, let refusal = lbrRefusal(vm.setup) {
             let pmu = corePmuBlocker(cpu: cpu)
@@ -299,6 +293,19 @@ final class HwRun {
     }
 
     private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }
+
+    /// What a guest VM that could not be built means for the scenario: KVM refusing the guest LBR format, or a
+    /// missing device or permission, is "not here" (SKIP); anything else is a failure (ERROR).
+    static func guestVMFailure(_ error: GuestVMError, cpu: Int) -> BackendError {
+        switch error {
+        case .perfCapabilitiesRefused:
+            return .unsupported(joined(["KVM refuses the guest LBR format: \(error)", corePmuBlocker(cpu: cpu)]))
+        case let .system(e) where [ENOENT, EACCES, EPERM, ENOTSUP, ENXIO, ENODEV].contains(e.errno.rawValue):
+            return .unsupported("guest VM: \(error)")
+        case .system:
+            return .failed("guest VM: \(error)")
+        }
+    }
 
     /// Why the vCPU has no LBR after set-up, or nil when KVM accepted the LBR format (§2, §1.7).
     static func lbrRefusal(_ s: VcpuSetupReport) -> String? {

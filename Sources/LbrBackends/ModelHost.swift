@@ -323,8 +323,7 @@ public final class ModelHost: Sendable {
             switch t.observation {
             case .kmsg: s.kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:
-                s.pending.append(TimedObservation(timeNs: t.timeNs,
-                    .note("model: vCPU thread switched out and back (\(n) context switches)"), basis: t.basis))
+                s.pending.append(TimedObservation(timeNs: t.timeNs, .modelContextSwitches(n), basis: t.basis))
             default: s.pending.append(t)
             }
         }

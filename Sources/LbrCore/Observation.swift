@@ -98,6 +98,9 @@ public enum Observation: Hashable, Sendable, Codable {
     case hostSamples(HostSampleSummary)
     case kmsg(String)
     case contextSwitches(Int)
+    /// The kernel model's context switches of the vCPU thread where the backend reports the real ones as
+    /// `.contextSwitches` (hybrid: the real vCPU thread's; the model's are shown beside them, never counted).
+    case modelContextSwitches(Int)
     case exits(ExitCounters)
     /// Where a host action taken while the vCPU ran a guest command fell on the guest's TSC line.
     case hostActionWindow(HostActionWindow)
@@ -152,6 +155,9 @@ public struct TimedObservation: Hashable, Sendable, Codable {
         self.timeNs = timeNs; self.observation = observation; self.basis = basis
     }
 }
+
+/// How text shows the kernel model's context switches beside real ones (`Observation.modelContextSwitches`).
+public func modelContextSwitchesText(_ n: Int) -> String { "model: vCPU thread switched out and back (\(n) context switches)" }
 
 /// The kernel message KVM prints when the vLBR is not ACTIVE at VM-entry (§1.5).
 public let failToPassthroughMessage = "fail to passthrough LBR"

@@ -317,12 +317,12 @@ public struct FindingDTO: Codable, Sendable, Hashable {
 public struct TimelineEventDTO: Codable, Sendable, Hashable {
     public var t_ns: UInt64
     public var dur_ns: UInt64?
-    public var lane: String
+    public var lane: TimelineLane
     public var label: String
-    public var state: String?
+    public var state: TimelineState?
     /// Where the event comes from; absent for the run's own structure (phases, steps, outcome, notes).
     public var basis: Basis?
-    public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: String, label: String, state: String?, basis: Basis? = nil) {
+    public init(t_ns: UInt64, dur_ns: UInt64? = nil, lane: TimelineLane, label: String, state: TimelineState?, basis: Basis? = nil) {
         self.t_ns = t_ns; self.dur_ns = dur_ns; self.lane = lane; self.label = label; self.state = state; self.basis = basis
     }
 }

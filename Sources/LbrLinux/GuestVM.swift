@@ -128,9 +128,9 @@ public final class GuestVM: @unchecked Sendable {
 
     /// Creates the VM, its memory and the vCPU thread, applies the §2 set-up, enters long mode and
     /// runs the payload to its command loop. Everything created is released if any step fails.
-    public init(options: GuestVMOptions) throws(LinuxError) {
+    public init(options: GuestVMOptions) throws(GuestVMError) {
         guard options.memoryBytes >= Int(LBR_GUEST_MIN_MEMORY), options.memoryBytes % (2 << 20) == 0 else {
-            throw LinuxError(.invalidArgument, "guest memory \(options.memoryBytes) bytes: need a multiple of 2 MiB")
+            throw .system(LinuxError(.invalidArgument, "guest memory \(options.memoryBytes) bytes: need a multiple of 2 MiB"))
         }
         cpu = options.cpu
         handler = options.userSpaceMsr
@@ -138,52 +138,59 @@ public final class GuestVM: @unchecked Sendable {
         singleStep = options.singleStep
         layout = options.layout ?? GuestVM.hostLayout() ?? .skylake
 
-        let kvm = try Kvm()
-        let api = try kvm.apiVersion()
-        guard api == 12 else { throw LinuxError(.notSupported, "KVM API version \(api), need 12") }
-        guard try kvm.checkExtension(.immediateExit) > 0 else {
-            throw LinuxError(.notSupported, "KVM_CAP_IMMEDIATE_EXIT missing (needed to stop a run past its deadline)")
-        }
-        let runSize = try kvm.vcpuMmapSize()
-        let vm = try Vm(kvm: kvm)
-        let memory = try GuestMemory(size: options.memoryBytes, nearCpu: options.cpu)
-        memoryPlacement = memory.placement
-        GuestVM.writeImage(into: memory.all)
-        try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
-        if handler != nil {
-            guard try kvm.checkExtension(.x86UserSpaceMsr) > 0, try kvm.checkExtension(.x86MsrFilter) > 0 else {
-                throw LinuxError(.notSupported, "KVM_CAP_X86_USER_SPACE_MSR / KVM_CAP_X86_MSR_FILTER missing")
+        let kvm: Kvm, runSize: Int, vm: Vm, memory: GuestMemory, thread: VcpuThread
+        do throws(LinuxError) {
+            kvm = try Kvm()
+            let api = try kvm.apiVersion()
+            guard api == 12 else { throw LinuxError(.notSupported, "KVM API version \(api), need 12") }
+            guard try kvm.checkExtension(.immediateExit) > 0 else {
+                throw LinuxError(.notSupported, "KVM_CAP_IMMEDIATE_EXIT missing (needed to stop a run past its deadline)")
             }
-            let filter = MsrFilter.lbr(layout: layout)
-            try vm.enableCap(.x86UserSpaceMsr, args: [UInt64(KVM_MSR_EXIT_REASON_FILTER)])
-            try vm.setMsrFilter(filter)
-            msrFilter = filter
-        } else {
-            msrFilter = nil
+            runSize = try kvm.vcpuMmapSize()
+            vm = try Vm(kvm: kvm)
+            memory = try GuestMemory(size: options.memoryBytes, nearCpu: options.cpu)
+            GuestVM.writeImage(into: memory.all)
+            try vm.setUserMemoryRegion(slot: 0, guestPhysical: 0, size: memory.size, host: memory.base)
+            if handler != nil {
+                guard try kvm.checkExtension(.x86UserSpaceMsr) > 0, try kvm.checkExtension(.x86MsrFilter) > 0 else {
+                    throw LinuxError(.notSupported, "KVM_CAP_X86_USER_SPACE_MSR / KVM_CAP_X86_MSR_FILTER missing")
+                }
+                let filter = MsrFilter.lbr(layout: layout)
+                try vm.enableCap(.x86UserSpaceMsr, args: [UInt64(KVM_MSR_EXIT_REASON_FILTER)])
+                try vm.setMsrFilter(filter)
+                msrFilter = filter
+            } else {
+                msrFilter = nil
+            }
+            thread = try VcpuThread(cpu: options.cpu)
+        } catch {
+            throw .system(error)
         }
-        let thread = try VcpuThread(cpu: options.cpu)
+        memoryPlacement = memory.placement
         let res = Resources(kvm: kvm, vm: vm, memory: memory, thread: thread)
         vcpuThreadID = thread.tid
 
         // vCPU creation and set-up on the vCPU thread (after it pinned itself).
         let configureLbr = options.configureGuestLbr
-        let made = thread.perform { () -> Result<VcpuSetupReport, LinuxError> in
-            do throws(LinuxError) {
-                let vcpu = try Vcpu(vm: vm, id: GuestVM.vcpuId, runSize: runSize)
+        let made = thread.perform { () -> Result<VcpuSetupReport, GuestVMError> in
+            do throws(GuestVMError) {
+                let vcpu = try GuestVMError.system { () throws(LinuxError) in try Vcpu(vm: vm, id: GuestVM.vcpuId, runSize: runSize) }
                 res.vcpu = vcpu
                 let report = try VcpuSetup.apply(vcpu: vcpu, kvm: kvm, configureGuestLbr: configureLbr)
-                var sregs = try vcpu.getSregs()
-                LongMode.configure(&sregs)
-                try vcpu.setSregs(sregs)
-                try vcpu.setRegs(LongMode.initialRegs(rip: GuestPayload.entry))
-                if try kvm.checkExtension(.binaryStatsFd) > 0 {
-                    res.stats = try KvmStats(fd: try vcpu.statsFd())
+                try GuestVMError.system { () throws(LinuxError) in
+                    var sregs = try vcpu.getSregs()
+                    LongMode.configure(&sregs)
+                    try vcpu.setSregs(sregs)
+                    try vcpu.setRegs(LongMode.initialRegs(rip: GuestPayload.entry))
+                    if try kvm.checkExtension(.binaryStatsFd) > 0 {
+                        res.stats = try KvmStats(fd: try vcpu.statsFd())
+                    }
                 }
                 return .success(report)
             } catch {
                 return .failure(error)
             }
-        } ?? .failure(LinuxError(.ioError, "vCPU thread stopped"))
+        } ?? .failure(.system(LinuxError(.ioError, "vCPU thread stopped")))
         switch made {
         case let .success(report):
             setup = report
@@ -197,7 +204,7 @@ public final class GuestVM: @unchecked Sendable {
         if boot.status != .ok {
             let abandoned = state.withLock { resources = nil; return abandonedReasonStorage != nil }
             if !abandoned { GuestVM.release(res) } // an abandoned thread keeps its resources (watchdog)
-            throw LinuxError(.ioError, "guest did not reach its command loop: \(boot.status)")
+            throw .system(LinuxError(.ioError, "guest did not reach its command loop: \(boot.status)"))
         }
     }
 

@@ -49,10 +49,13 @@ enum VcpuSetup {
         return (family, model)
     }
 
-    static func apply(vcpu: Vcpu, kvm: Kvm, configureGuestLbr: Bool) throws(LinuxError) -> VcpuSetupReport {
+    static func apply(vcpu: Vcpu, kvm: Kvm, configureGuestLbr: Bool) throws(GuestVMError) -> VcpuSetupReport {
         // §2 step 1: CPUID from KVM_GET_SUPPORTED_CPUID, host family/model, PDCM and leaf 0xA kept.
-        let entries = try kvm.supportedCPUID()
-        try vcpu.setCpuid2(entries)
+        let entries = try GuestVMError.system { () throws(LinuxError) in
+            let entries = try kvm.supportedCPUID()
+            try vcpu.setCpuid2(entries)
+            return entries
+        }
         let leaf1 = entries.first { $0.leaf == 1 }
         let leafA = entries.first { $0.leaf == 0xA }
         let host = familyModel(lbr_cpuid(1, 0).eax)
@@ -77,11 +80,8 @@ enum VcpuSetup {
             report.perfCapabilitiesSkipReason = "guest CPUID has no PDCM"
         } else {
             let value = report.kvmPerfCapabilities ?? 0
-            let n = try vcpu.setMsrs([(MSR.perfCapabilities, value)])
-            if n != 1 {
-                throw LinuxError(.invalidArgument,
-                                 "KVM_SET_MSRS(PERF_CAPABILITIES=0x\(String(value, radix: 16))) refused (§2)")
-            }
+            let n = try GuestVMError.system { () throws(LinuxError) in try vcpu.setMsrs([(MSR.perfCapabilities, value)]) }
+            if n != 1 { throw .perfCapabilitiesRefused(value: value) }
             report.perfCapabilitiesWritten = value
         }
         return report

@@ -146,13 +146,13 @@ struct Builder {
         return rs.first { $0.status != .skip } ?? rs.first
     }
 
-    func terms(_ scenario: String, in d: JsonReport.RunDocument? = nil) -> [String]? {
+    func terms(_ scenario: String, in d: JsonReport.RunDocument? = nil) -> [OutcomeTerm]? {
         guard let r = result(scenario, in: d), r.status == .pass || r.status == .fail
         else { return nil }
-        return r.terms.map(\.code.code)
+        return r.terms.map(\.code)
     }
 
-    func term(_ scenario: String, _ i: Int, in d: JsonReport.RunDocument? = nil) -> String? {
+    func term(_ scenario: String, _ i: Int, in d: JsonReport.RunDocument? = nil) -> OutcomeTerm? {
         guard let t = terms(scenario, in: d), i < t.count else { return nil }
         return t[i]
     }
@@ -223,9 +223,9 @@ struct Builder {
     func q1Answer() -> String {
         let irq = terms("irq-takeover") ?? []
         let hp = term("host-preempts", 0)
-        let lost: Set<String> = ["host-wins-vlbr-error"]
-        let kept: Set<String> = ["guest-wins-host-starved", "coexist"]
-        if irq.contains("no-guest-lbr") || hp == "no-guest-lbr" {
+        let lost: Set<OutcomeTerm> = [.hostWinsVlbrError]
+        let kept: Set<OutcomeTerm> = [.guestWinsHostStarved, .coexist]
+        if irq.contains(.noGuestLbr) || hp == .noGuestLbr {
             return "the guest has no LBR here (`no-guest-lbr`), so perf never competes with KVM for it."
         }
         let denied = [term("slot-contention", 0), term("counter-exhaustion", 0)].contains { $0.map(lost.contains) == true }
@@ -313,12 +313,17 @@ struct Builder {
     // MARK: Q2
 
     func q2Answer() -> String {
-        let leak = q2LeakAnswer()
-        guard leak.hasPrefix(" But"), case let traced = q2TracedAnswer(), traced.hasPrefix("no: ") else {
-            return q2TracedAnswer() + leak
-        }
         // guest-traced saw no trace, guest-leak did: the flat "no" holds only while the vLBR is ACTIVE.
-        return "not while its vLBR is ACTIVE: " + traced.dropFirst(4) + leak
+        if leakTraced() != nil, let none = q2NoTrace() { return "not while its vLBR is ACTIVE: " + none + q2LeakAnswer() }
+        return q2TracedAnswer() + q2LeakAnswer()
+    }
+
+    /// Which `guest-leak` phases found the guest traced (exclude_guest=0, exclude_guest=1); nil when neither did
+    /// or the documents do not tell.
+    func leakTraced() -> (incl: Bool, excl: Bool)? {
+        guard let t = terms("guest-leak"), t.count == 2, !t.contains(.noGuestLbr) else { return nil }
+        let incl = t[0] == .guestTraced, excl = t[1] == .guestTraced
+        return incl || excl ? (incl, excl) : nil
     }
 
     /// The ERROR + DEBUGCTL.LBR=1 path (`guest-leak`, reference §9.7), appended to the guest-traced answer.
@@ -326,11 +331,10 @@ struct Builder {
         guard let t = terms("guest-leak"), t.count == 2 else {
             return " The path where the vLBR is not ACTIVE while the guest keeps DEBUGCTL.LBR=1 is not answered by these documents (\(cite("guest-leak")))."
         }
-        if t.contains("no-guest-lbr") { return "" }
+        if t.contains(.noGuestLbr) { return "" }
         let leaks = results("guest-leak").flatMap(\.findings).filter { $0.kind == .guestBranchLeak }
         let n = leaks.reduce(0) { $0 + $1.count }
-        let incl = t[0] == "guest-traced", excl = t[1] == "guest-traced"
-        if incl || excl {
+        if let (incl, excl) = leakTraced() {
             let how = [incl ? "with exclude_guest=0" : nil, excl ? "with exclude_guest=1" : nil].compactMap { $0 }.joined(separator: " and ")
             return " But the guest is traced exactly when it runs with DEBUGCTL.LBR=1 while its vLBR is not ACTIVE and a host LBR event samples on its CPU: with counter 58 taken the vLBR went to ERROR, `vmx_set_msr()` still loaded LBR=1 into the VMCS and `vlbr_exclude_host()` was false, so host samples \(how) carried \(n) record(s) of the guest's own branches (exact matches of the payload's edges; the `guest-branch-leak` finding; \(cite("guest-leak")))."
         }
@@ -341,22 +345,27 @@ struct Builder {
         guard let t = terms("guest-traced"), t.count == 2 else {
             return "not answered by these documents (\(cite("guest-traced")))."
         }
-        if t.contains("no-guest-lbr") { return "the guest has no LBR here (`no-guest-lbr`)." }
+        if t.contains(.noGuestLbr) { return "the guest has no LBR here (`no-guest-lbr`)." }
+        if let none = q2NoTrace() { return "no: " + none }
         let addrs = guestAddresses("guest-traced")
         switch (t[0], t[1]) {
-        case ("not-traced", "not-traced"):
-            let on = result("guest-traced")?.phases.first { $0.name == "lbr-on" }?.inferred
-            let why = on == .active
-                ? "the vLBR was ACTIVE and `vlbr_exclude_host()` makes perf skip its LBR reads while the vCPU thread runs"
-                : "the vLBR was `\(on?.rawValue ?? "unknown")` in that phase"
-            return "no: a host LBR event that includes the guest (exclude_guest=0) recorded no guest branch, neither with guest DEBUGCTL.LBR=0 (KVM loads the guest's DEBUGCTL at VM-entry, so recording is off in guest mode) nor with DEBUGCTL.LBR=1 (\(why)) (\(cite("guest-traced")))."
-        case ("not-traced", "guest-traced"):
+        case (.notTraced, .guestTraced):
             return "only when the guest sets DEBUGCTL.LBR itself: with DEBUGCTL.LBR=0 no guest branch reached the host's samples, with DEBUGCTL.LBR=1 \(addrs) guest branch addresses did, because the host event kept the LBRs and KVM loads the guest's DEBUGCTL at VM-entry; whether the guest is traced is up to the guest (\(cite("guest-traced")))."
-        case ("guest-traced", _):
+        case (.guestTraced, _):
             return "yes, even with guest DEBUGCTL.LBR=0 (\(addrs) guest branch addresses in host samples; \(cite("guest-traced")))."
         default:
             return "not decided by these documents (\(cite("guest-traced")))."
         }
+    }
+
+    /// Why no guest branch reached the host's samples in `guest-traced` (both phases `not-traced`); nil otherwise.
+    func q2NoTrace() -> String? {
+        guard let t = terms("guest-traced"), t == [.notTraced, .notTraced] else { return nil }
+        let on = result("guest-traced")?.phases.first { $0.name == "lbr-on" }?.inferred
+        let why = on == .active
+            ? "the vLBR was ACTIVE and `vlbr_exclude_host()` makes perf skip its LBR reads while the vCPU thread runs"
+            : "the vLBR was `\(on?.rawValue ?? "unknown")` in that phase"
+        return "a host LBR event that includes the guest (exclude_guest=0) recorded no guest branch, neither with guest DEBUGCTL.LBR=0 (KVM loads the guest's DEBUGCTL at VM-entry, so recording is off in guest mode) nor with DEBUGCTL.LBR=1 (\(why)) (\(cite("guest-traced")))."
     }
 
     func guestAddresses(_ s: String) -> Int {
@@ -416,8 +425,8 @@ struct Builder {
         guard let r = result("recovery-paths"), let t = terms("recovery-paths") else {
             return "not answered by these documents (\(cite("recovery-paths")))."
         }
-        if t.first == "no-guest-lbr" { return "the guest has no LBR here (`no-guest-lbr`)." }
-        guard t.first == "host-wins-vlbr-error", t.count > 1, r.terms.count > 1 else {
+        if t.first == .noGuestLbr { return "the guest has no LBR here (`no-guest-lbr`)." }
+        guard t.first == .hostWinsVlbrError, t.count > 1, r.terms.count > 1 else {
             return "not exercised: the vLBR never left ACTIVE in the contended phase (\(cite("recovery-paths")))."
         }
         let lat = r.terms[1].latency.map { " after \($0.guest_tsc_ticks) guest TSC ticks, \($0.exits) VM-exits and \($0.guest_commands) guest commands" } ?? ""
@@ -450,10 +459,10 @@ struct Builder {
         guard let t = terms("switch-retention"), t.count == 2 else {
             return "not answered by these documents (\(cite("switch-retention")))."
         }
-        if t.contains("no-guest-lbr") { return "the guest has no LBR here (`no-guest-lbr`)." }
-        func kept(_ s: String) -> String { s == "retained" ? "survived" : s == "lost" ? "was lost" : "was `\(s)`" }
+        if t.contains(.noGuestLbr) { return "the guest has no LBR here (`no-guest-lbr`)." }
+        func kept(_ s: OutcomeTerm) -> String { s == .retained ? "survived" : s == .lost ? "was lost" : "was `\(s)`" }
         var s = "with guest DEBUGCTL.LBR=1 the guest's LBR stack \(kept(t[0])) a switch of the vCPU thread to a host task using LBR call-stack mode, with DEBUGCTL.LBR=0 (what guest perf does before reading the stack) it \(kept(t[1]))"
-        if t == ["retained", "lost"] {
+        if t == [.retained, .lost] {
             s += ": perf saves and restores the stack for the vLBR (a call-stack task event) only while it exists, and DEBUGCTL.LBR=0 lets `intel_pmu_cleanup()` release it after the sched-in, the fresh event's `intel_pmu_lbr_add()` resetting the LBRs"
         }
         return s + " (\(cite("switch-retention")))."
@@ -657,9 +666,9 @@ struct Builder {
         for s in contendedScenarios {
             for (i, t) in (terms(s, in: d) ?? []).enumerated() where s == "irq-takeover" || i == 0 {
                 switch t {
-                case "guest-wins-host-starved", "coexist": guest += 1
-                case "host-wins-vlbr-error": host += 1
-                case "no-guest-lbr": none += 1
+                case .guestWinsHostStarved, .coexist: guest += 1
+                case .hostWinsVlbrError: host += 1
+                case .noGuestLbr: none += 1
                 default: break
                 }
             }
@@ -671,7 +680,7 @@ struct Builder {
             let t = r.terms[1]
             recovery = "`\(t.code)`" + (t.latency.map { " (\($0.guest_tsc_ticks) TSC ticks, \($0.exits) exits, \($0.guest_commands) cmds)" } ?? "")
         } else if let t = terms("recovery-paths", in: d)?.first {
-            recovery = t == "no-guest-lbr" ? "n/a (no guest LBR)" : "not needed (`\(t)`)"
+            recovery = t == .noGuestLbr ? "n/a (no guest LBR)" : "not needed (`\(t)`)"
         }
         var starvedPhases = 0, starvedTicks: UInt64 = 0
         var leaks = 0, dropped = 0
@@ -685,7 +694,7 @@ struct Builder {
             }
             leaks += r.findings.filter { $0.kind == .hostBranchLeak }.reduce(0) { $0 + $1.count }
         }
-        let lost = (terms("switch-retention", in: d) ?? []).filter { $0 == "lost" }.count
+        let lost = (terms("switch-retention", in: d) ?? []).filter { $0 == .lost }.count
         let noLbr = none > 0 && guest + host == 0
         let starvation = starvedPhases == 0 ? "none" : "\(starvedPhases) phase(s), \(starvedTicks) guest TSC ticks"
         let loss = noLbr ? "all: the guest has no LBR"

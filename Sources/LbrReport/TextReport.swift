@@ -142,12 +142,11 @@ public enum TextReport {
         var unavailableSaid = false
         for r in report.results {
             out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
-            if backendUnavailable(r.reason) != nil {
+            if r.notRun == .backendUnavailable {
                 // The same for every run: said once, under the first.
                 if !unavailableSaid {
                     unavailableSaid = true
-                    let s = PlainAnswer.sentence(for: r)
-                    out.append("\(pad("", nameW))  -> \(s.hasSuffix(".") ? String(s.dropLast()) : s); so is every run below.")
+                    out.append("\(pad("", nameW))  -> \(PlainAnswer.backendUnavailableClause(r.backend)); so is every run below.")
                 }
             } else if answered.insert(r.scenario + " " + r.outcome.code).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
@@ -203,13 +202,6 @@ public enum TextReport {
             out.append("(--summary: the full distributions, with run-time and recovery percentiles, are in the default text and in JSON)")
         }
         return out
-    }
-
-    /// "backend X unavailable: ..." skip reasons of a saved document's result: the kind, when the result was
-    /// skipped for that (`ResultDTO.not_run` says it typed in documents that carry it).
-    static func backendUnavailable(_ reason: String?) -> String? {
-        guard let reason, reason.hasPrefix("backend "), let r = reason.range(of: " unavailable: ") else { return nil }
-        return String(reason[reason.index(reason.startIndex, offsetBy: 8)..<r.lowerBound])
     }
 
     /// A skip reason without the backend's blockers again (they are printed once at the top).

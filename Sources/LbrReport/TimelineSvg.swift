@@ -83,7 +83,7 @@ public enum TimelineSvg {
         var y = y0 + 18
         let status = r.status.rawValue.uppercased()
         out.append("<g class=\"scenario\" id=\"scenario-\(esc(r.scenario))\">")
-        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(r.status.rawValue)))
+        out.append(text(12, y, "\(r.scenario): \(r.outcome)  [\(status)]", size: 14, weight: "bold", fill: statusColour(TimelineState(r.status))))
         var sub = "\(String(format3(r.duration_ms))) ms wall"
         if runs > 1 {
             sub += "; shown: repeat \(r.repeat) of \(runs)"
@@ -102,8 +102,8 @@ public enum TimelineSvg {
         }
         let events = r.timeline ?? []
         if events.isEmpty {
-            let why = r.reason.map { TextReport.backendUnavailable($0) != nil ? "no timeline: not run, the backend is unavailable (blockers at the top)" : "no timeline: \($0)" }
-                ?? "no timeline recorded for this run"
+            let why = r.not_run == .backendUnavailable ? "no timeline: not run, the backend is unavailable (blockers at the top)"
+                : r.reason.map { "no timeline: \($0)" } ?? "no timeline recorded for this run"
             for line in wrap(why, width: Int((width - 24) / charW)) {
                 out.append(text(12, y, line, size: 11, fill: "#777")); y += 14
             }
@@ -113,12 +113,12 @@ public enum TimelineSvg {
         y += 2
         let scale = AxisScale(events)
         // Lanes present, in order.
-        var lanes: [String] = []
+        var lanes: [TimelineLane] = []
         for e in events where !lanes.contains(e.lane) { lanes.append(e.lane) }
-        lanes.sort { (Timeline.laneRank($0), $0) < (Timeline.laneRank($1), $1) }
+        lanes.sort()
         let top = y
         // Phase backgrounds across every lane.
-        for e in events where e.lane == Timeline.Lane.phase {
+        for e in events where e.lane == .phase {
             let x0 = scale.x(e.t_ns), x1 = scale.x(e.t_ns + (e.dur_ns ?? 0))
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(max(1, x1 - x0)))\" height=\"\(f(Double(lanes.count) * laneH))\" fill=\"\(phaseColour(e.state))\" opacity=\"0.45\"/>")
             out.append("<line x1=\"\(f(x0))\" y1=\"\(f(top))\" x2=\"\(f(x0))\" y2=\"\(f(top + Double(lanes.count) * laneH))\" stroke=\"#777\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>")
@@ -128,7 +128,8 @@ public enum TimelineSvg {
             // The events' own basis where the document carries it (lbrprobe.run/3), else the lane's.
             let model = le0.contains { $0.basis.map { !$0.isMeasured } ?? false }
                 || (le0.allSatisfy { $0.basis == nil } && laneIsModel(lane, backend: r.backend))
-            out.append(text(12, y + 14, laneTitle(lane) + (model && !laneTitle(lane).hasSuffix("(model)") ? " (model)" : ""),
+            // The model's context switch lane says "(model)" in its own title already.
+            out.append(text(12, y + 14, laneTitle(lane) + (model && lane != .contextSwitchModel ? " (model)" : ""),
                             size: 11, weight: "bold", fill: model ? modelInk : "#333", style: model ? "italic" : nil))
             out.append("<line x1=\"\(f(labelW))\" y1=\"\(f(y + laneH))\" x2=\"\(f(width - rightPad))\" y2=\"\(f(y + laneH))\" stroke=\"#e2e2e2\"/>")
             let le = events.filter { $0.lane == lane }
@@ -159,42 +160,44 @@ public enum TimelineSvg {
     /// run's own structure (phases, steps, outcome), notes and real context switches on sim and hybrid (hybrid's
     /// real side is its guest and the vCPU thread; host perf, the vLBR, the LBR contents and kmsg are the
     /// model's); nothing on hw.
-    static func laneIsModel(_ lane: String, backend: BackendKind) -> Bool {
+    static func laneIsModel(_ lane: TimelineLane, backend: BackendKind) -> Bool {
         guard backend != .hw else { return false }
         switch lane {
-        case Timeline.Lane.phase, Timeline.Lane.step, Timeline.Lane.outcome, Timeline.Lane.note: return false
-        case Timeline.Lane.contextSwitchReal: return backend == .sim
-        default: return true
+        case .phase, .step, .outcome, .note: return false
+        case .contextSwitchReal: return backend == .sim
+        case .vlbrObserved, .vlbrModel, .passthrough, .msrAccess, .host, .guest, .kmsg, .contextSwitchModel: return true
         }
     }
 
     /// The drawing of one lane; a model lane's bars are hatched and its markers drawn with a dashed outline.
-    static func laneSvg(_ lane: String, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double,
+    static func laneSvg(_ lane: TimelineLane, _ events: [JsonReport.TimelineEventDTO], scale: AxisScale, y: Double,
                         model: Bool = false) -> [String] {
         var out: [String] = []
         let by = y + (laneH - barH) / 2
-        let isStateLane = lane == Timeline.Lane.vlbrModel || lane == Timeline.Lane.passthrough
-            || lane.hasPrefix(Timeline.Lane.hostPrefix)
-        let hostStates: Set<String> = ["installed", "active", "inactive", "error", "off", "closed"]
+        let isHostLane = lane.contender != nil
+        let isStateLane = lane == .vlbrModel || lane == .passthrough || isHostLane
+        let hostStates: Set<TimelineState> = [.installed, .active, .inactive, .error, .off, .closed]
         let end = scale.maxT
         // Spans: events with a duration, and state changes held until the next change on the lane.
         var spans: [(t0: UInt64, t1: UInt64, e: JsonReport.TimelineEventDTO)] = []
         var instants: [JsonReport.TimelineEventDTO] = []
-        if lane == Timeline.Lane.outcome, let e = events.last {
+        if lane == .outcome, let e = events.last {
             spans.append((0, end, e))
         } else if isStateLane {
-            let changes = events.filter { lane.hasPrefix(Timeline.Lane.hostPrefix) ? hostStates.contains($0.state ?? "") : true }
+            let changes = events.filter { e in isHostLane ? e.state.map(hostStates.contains) == true : true }
             for (i, e) in changes.enumerated() {
                 let next = i + 1 < changes.count ? changes[i + 1].t_ns : end
                 spans.append((e.t_ns, max(next, e.t_ns), e))
             }
-            // Host sample summaries taken when a state span starts join that span's label; others stay markers.
+            // Host sample summaries taken when a state span starts join that span's label; others (and every
+            // host-action window) stay markers.
             let starts = Set(spans.map(\.t0))
-            for e in events where lane.hasPrefix(Timeline.Lane.hostPrefix) && !hostStates.contains(e.state ?? "") {
-                if starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
+            let sampleStates: Set<TimelineState> = [.samples, .starved, .leak]
+            for e in events where isHostLane && e.state.map(hostStates.contains) != true {
+                if e.state.map(sampleStates.contains) == true, starts.contains(e.t_ns), let k = spans.firstIndex(where: { $0.t0 == e.t_ns }) {
                     var m = spans[k].e
                     m.label += "; \(e.label)"
-                    if e.state == "starved" || e.state == "leak" { m.label += " (\(e.state!))" }
+                    if let st = e.state, st == .starved || st == .leak { m.label += " (\(st.rawValue))" }
                     spans[k].e = m
                 } else {
                     instants.append(e)
@@ -205,16 +208,16 @@ public enum TimelineSvg {
         }
         for s in spans {
             let x0 = scale.x(s.t0), x1 = max(scale.x(s.t1), x0 + 2)
-            let fill = lane == Timeline.Lane.phase ? phaseColour(s.e.state) : lane == Timeline.Lane.step ? stepColour(s.e.state)
-                : lane == Timeline.Lane.outcome ? statusColour(s.e.state ?? "") : stateColour(s.e.state)
-            let label = lane == Timeline.Lane.outcome ? "outcome \(s.e.label) [\((s.e.state ?? "").uppercased())]" : s.e.label
+            let fill = lane == .phase ? phaseColour(s.e.state) : lane == .step ? stepColour(s.e.state)
+                : lane == .outcome ? statusColour(s.e.state) : stateColour(s.e.state)
+            let label = lane == .outcome ? "outcome \(s.e.label) [\((s.e.state?.rawValue ?? "").uppercased())]" : s.e.label
             out.append("<g><title>\(esc(titleText(s.e)))</title>")
             out.append("<rect x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"0.8\"/>")
             if s.e.basis.map({ !$0.isMeasured }) ?? model {
                 out.append("<rect class=\"model\" x=\"\(f(x0))\" y=\"\(f(by))\" width=\"\(f(x1 - x0))\" height=\"\(f(barH))\" rx=\"2\" fill=\"url(#model-hatch)\" stroke=\"\(modelInk)\" stroke-width=\"0.8\" stroke-dasharray=\"3,2\"/>")
             }
             let room = Int((x1 - x0 - 6) / charW)
-            if let t = fit(label, room: room, short: s.e.state) {
+            if let t = fit(label, room: room, short: s.e.state?.rawValue) {
                 out.append(text(x0 + 3, by + 11.5, t, size: 10.5, fill: textOn(fill)))
             }
             out.append("</g>")
@@ -228,7 +231,7 @@ public enum TimelineSvg {
             out.append("<g><title>\(esc(titleText(e)))</title>")
             out.append("<path\(model ? " class=\"model\"" : "") d=\"M \(f(x)) \(f(by)) L \(f(x + 4)) \(f(by + barH / 2)) L \(f(x)) \(f(by + barH)) L \(f(x - 4)) \(f(by + barH / 2)) Z\" fill=\"\(fill)\" stroke=\"\(model ? modelInk : "#ffffff")\" stroke-width=\"\(model ? "1" : "0.6")\"\(model ? " stroke-dasharray=\"2,1\"" : "")/>")
             let room = Int((nextX - x - 10) / charW)
-            if let t = fit(e.label, room: room, short: e.state) {
+            if let t = fit(e.label, room: room, short: e.state?.rawValue) {
                 out.append(text(x + 6, by + 11.5, t, size: 10.5, fill: "#222"))
             }
             out.append("</g>")
@@ -319,20 +322,22 @@ public enum TimelineSvg {
     static func legendSvg(y y0: Double) -> (String, Double) {
         let groups: [(String, [(String, String, Bool)])] = [
             ("vLBR / passthrough / host event / MSRs", [
-                ("active, on, stuck, advanced, passed through", stateColour("active"), false),
-                ("error, not-active, off, dropped, trapped, #GP, empty", stateColour("error"), false),
-                ("inactive, host starved, odd, unchanged TOS", stateColour("inactive"), false),
-                ("none, unknown, closed, samples", stateColour("none"), false),
-                ("host event installed, state not read yet", stateColour("installed"), false),
-                ("leak (guest addresses in host samples), no-lbr", stateColour("leak"), false),
+                ("active, on, stuck, advanced, passed through", stateColour(.active), false),
+                ("error, not-active, off, dropped, trapped, #GP, empty", stateColour(.error), false),
+                ("inactive, host starved, odd, unchanged TOS", stateColour(.inactive), false),
+                ("none, unknown, closed, samples", stateColour(.noEvent), false),
+                ("host event installed, state not read yet", stateColour(.installed), false),
+                ("leak (guest addresses in host samples), no-lbr", stateColour(.leak), false),
             ]),
             ("steps / markers", [
-                ("guest command", stepColour("guest"), false), ("host action between exits", stepColour("between-exits"), false),
-                ("host action while the vCPU runs", stepColour("while-vcpu-runs"), false), ("preemption", stepColour("preemption"), false),
-                ("kmsg line", instantColour(Timeline.Lane.kmsg, nil), true),
-                ("real context switch", instantColour(Timeline.Lane.contextSwitchReal, nil), true),
-                ("model context switch", instantColour(Timeline.Lane.contextSwitchModel, nil), true),
-                ("note", instantColour(Timeline.Lane.note, nil), true),
+                ("guest command", stepColour(.guest), false), ("host action between exits", stepColour(.betweenExits), false),
+                ("host action while the vCPU runs", stepColour(.whileVcpuRuns), false), ("preemption", stepColour(.preemption), false),
+                ("kmsg line", instantColour(.kmsg, nil), true),
+                ("real context switch", instantColour(.contextSwitchReal, nil), true),
+                ("model context switch", instantColour(.contextSwitchModel, nil), true),
+                ("note", instantColour(.note, nil), true),
+                ("host action inside the guest command", stateColour(.insideCommand), true),
+                ("host action not inside it", stateColour(.outsideCommand), true),
             ]),
         ]
         var out: [String] = []
@@ -357,10 +362,10 @@ public enum TimelineSvg {
         y += 16
         out.append(text(12, y, "basis:", size: 11, weight: "bold", fill: "#333"))
         var x = 12.0 + 250
-        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour("active"))\"/>")
+        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour(.active))\"/>")
         out.append(text(x + 16, y, "real (hardware, or this host's KVM)", size: 11, fill: "#222"))
         x += 16 + 36 * charW + 14
-        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour("active"))\"/>")
+        out.append("<rect x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"\(stateColour(.active))\"/>")
         out.append("<rect class=\"model\" x=\"\(f(x))\" y=\"\(f(y - 10))\" width=\"12\" height=\"11\" rx=\"2\" fill=\"url(#model-hatch)\" stroke=\"\(modelInk)\" stroke-dasharray=\"3,2\"/>")
         out.append(text(x + 16, y, "made up by the kernel model (hatched, dashed outline; lane title in italics, \"(model)\")", size: 11, fill: modelInk))
         y += 16
@@ -370,79 +375,74 @@ public enum TimelineSvg {
 
     // MARK: colours and text
 
-    static func laneTitle(_ lane: String) -> String {
+    static func laneTitle(_ lane: TimelineLane) -> String {
         switch lane {
-        case Timeline.Lane.phase: return "phase"
-        case Timeline.Lane.step: return "timed step"
-        case Timeline.Lane.vlbrObserved: return "vLBR inferred"
-        case Timeline.Lane.vlbrModel: return "vLBR state"
-        case Timeline.Lane.passthrough: return "passthrough"
-        case Timeline.Lane.msrAccess: return "LBR MSR accesses"
-        case Timeline.Lane.guest: return "guest MSR results"
-        case Timeline.Lane.kmsg: return "kmsg"
-        case Timeline.Lane.contextSwitchReal: return "ctx switch (real)"
-        case Timeline.Lane.contextSwitchModel: return "ctx switch (model)"
-        case Timeline.Lane.note: return "notes"
-        case Timeline.Lane.outcome: return "outcome"
-        default:
-            if lane.hasPrefix(Timeline.Lane.hostPrefix) {
-                let c = String(lane.dropFirst(Timeline.Lane.hostPrefix.count))
-                return "host " + (c.count > 20 ? String(c.prefix(19)) + "." : c)
-            }
-            return String(lane.prefix(24))
+        case .phase: return "phase"
+        case .step: return "timed step"
+        case .vlbrObserved: return "vLBR inferred"
+        case .vlbrModel: return "vLBR state"
+        case .passthrough: return "passthrough"
+        case .msrAccess: return "LBR MSR accesses"
+        case let .host(c): return "host " + (c.count > 20 ? String(c.prefix(19)) + "." : c)
+        case .guest: return "guest MSR results"
+        case .kmsg: return "kmsg"
+        case .contextSwitchReal: return "ctx switch (real)"
+        case .contextSwitchModel: return "ctx switch (model)"
+        case .note: return "notes"
+        case .outcome: return "outcome"
         }
     }
 
-    static func stateColour(_ s: String?) -> String {
-        switch s ?? "" {
-        case "active", "on", "stuck", "advanced", "passed-through", "ok", "pass": return "#2e9d57"
-        case "error", "not-active", "off", "dropped", "trapped", "gp", "empty", "fail": return "#d23f3a"
-        case "inactive", "starved", "odd", "same", "timeout": return "#e8891c"
-        case "leak", "no-lbr": return "#8e44ad"
-        case "installed": return "#7f9fbf"
+    static func stateColour(_ s: TimelineState?) -> String {
+        switch s {
+        case .active?, .on?, .stuck?, .advanced?, .passedThrough?, .ok?, .pass?, .insideCommand?: return "#2e9d57"
+        case .error?, .notActive?, .off?, .dropped?, .trapped?, .gp?, .empty?, .fail?: return "#d23f3a"
+        case .inactive?, .starved?, .odd?, .same?, .timeout?, .outsideCommand?: return "#e8891c"
+        case .leak?, .noLbr?: return "#8e44ad"
+        case .installed?: return "#7f9fbf"
         default: return "#a9b2bc"
         }
     }
 
-    static func stepColour(_ s: String?) -> String {
-        switch s ?? "" {
-        case "between-exits": return "#7fb2e0"
-        case "while-vcpu-runs": return "#3aa39a"
-        case "preemption": return "#c0509a"
-        case "host": return "#b9cde6"
+    static func stepColour(_ s: TimelineState?) -> String {
+        switch s {
+        case .betweenExits?: return "#7fb2e0"
+        case .whileVcpuRuns?: return "#3aa39a"
+        case .preemption?: return "#c0509a"
+        case .host?: return "#b9cde6"
         default: return "#d5dbe2"
         }
     }
 
-    static func phaseColour(_ role: String?) -> String {
-        switch role ?? "" {
-        case "setup": return "#eef2f7"
-        case "baseline": return "#e6f4e6"
-        case "contended": return "#fde3d3"
-        case "after-contention": return "#e1ebfb"
-        case "recovery-attempt": return "#efe3f8"
-        case "tracing": return "#fff2c0"
-        case "stack-reference": return "#dff4f3"
-        case "stack-check": return "#f6e0ec"
+    static func phaseColour(_ role: TimelineState?) -> String {
+        switch role {
+        case .setup?: return "#eef2f7"
+        case .baseline?: return "#e6f4e6"
+        case .contended?: return "#fde3d3"
+        case .afterContention?: return "#e1ebfb"
+        case .recoveryAttempt?: return "#efe3f8"
+        case .tracing?: return "#fff2c0"
+        case .stackReference?: return "#dff4f3"
+        case .stackCheck?: return "#f6e0ec"
         default: return "#eeeeee"
         }
     }
 
-    static func instantColour(_ lane: String, _ state: String?) -> String {
+    static func instantColour(_ lane: TimelineLane, _ state: TimelineState?) -> String {
         switch lane {
-        case Timeline.Lane.kmsg: return "#8d5a3b"
-        case Timeline.Lane.contextSwitchReal: return "#111111"
-        case Timeline.Lane.contextSwitchModel: return "#2f63b5"
-        case Timeline.Lane.note: return "#8a8f96"
-        case Timeline.Lane.guest where state == "ok": return "#6d7780"
+        case .kmsg: return "#8d5a3b"
+        case .contextSwitchReal: return "#111111"
+        case .contextSwitchModel: return "#2f63b5"
+        case .note: return "#8a8f96"
+        case .guest where state == .ok: return "#6d7780"
         default: return stateColour(state)
         }
     }
 
-    static func statusColour(_ s: String) -> String {
+    static func statusColour(_ s: TimelineState?) -> String {
         switch s {
-        case "pass": return "#1f7a3f"
-        case "fail", "error", "timeout": return "#b3261e"
+        case .pass?: return "#1f7a3f"
+        case .fail?, .error?, .timeout?: return "#b3261e"
         default: return "#666666"
         }
     }
@@ -458,10 +458,10 @@ public enum TimelineSvg {
 
     static func titleText(_ e: JsonReport.TimelineEventDTO) -> String {
         // The wire lane id `vlbr-observed` is what the signals inferred; the picture says so.
-        var s = "\(e.lane == Timeline.Lane.vlbrObserved ? "vlbr-inferred" : e.lane) @ \(timeText(e.t_ns))"
+        var s = "\(e.lane == .vlbrObserved ? "vlbr-inferred" : e.lane.code) @ \(timeText(e.t_ns))"
         if let d = e.dur_ns { s += " for \(timeText(d))" }
         s += ": \(e.label)"
-        if let st = e.state { s += " [\(st)]" }
+        if let st = e.state { s += " [\(st.rawValue)]" }
         return s
     }
 

@@ -77,7 +77,7 @@ public enum Catalog {
         name: "guest-baseline",
         question: "Without any host contender, does the guest's LBR work, and are the LBR MSRs passed through after the first (trapped) access?",
         citation: "§1.2 (lazy creation on first access / DEBUGCTL.LBR=1), §1.4 (emulated access), §1.5 (passthrough at VM-entry when ACTIVE), kvm-unit-tests x86/pmu_lbr.c (§7.1)",
-        outcomeForm: "vlbr-active | vlbr-inactive | no-guest-lbr",
+        outcomeForm: .oneOf([.vlbrActive, .vlbrInactive, .noGuestLbr]),
         phases: [
             Phase("baseline", .baseline, [
                 .guest(.readLbrStack, "first LBR access, DEBUGCTL.LBR=0: creates the vLBR as the first LBR user, so intel_pmu_lbr_add() resets: no host records (reference §9)"),
@@ -92,7 +92,7 @@ public enum Catalog {
         name: "host-first",
         question: "A CPU-pinned host LBR event exists on the vCPU's CPU before the guest's first LBR access: does the vLBR go to ERROR or does the host get starved; and after the host event closes, does the guest get LBR back?",
         citation: "seed case a; §3.1 (CPU-pinned > task-pinned), §3.4 (vLBR skips LBR_SELECT arbitration on mainline), §8.1; Xiong's vmx_pmu_lbr_contend.c (§6.1)",
-        outcomeForm: "<contended>[+<after>]",
+        outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
             Phase("contended", .contended, [
                 .host(.open(.contender(.pinnedLbr)), "CPU-pinned LBR event before the guest touches LBR"),
@@ -110,7 +110,7 @@ public enum Catalog {
         name: "host-preempts",
         question: "The guest is using LBR; a CPU-pinned host LBR event is installed by IPI while the vCPU is loaded: does the vLBR lose (ERROR) or does the host get starved; does the guest get LBR back afterwards?",
         citation: "seed case b; §3.5 (perf_install_in_context IPI, ctx_resched), §3.4, §1.5",
-        outcomeForm: "<contended>[+<after>]",
+        outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
             Phase("guest-owns", .setup, useLbr("the guest owns LBR first")),
             Phase("contended", .contended, [
@@ -131,7 +131,7 @@ public enum Catalog {
         name: "slot-contention",
         question: "A CPU-pinned raw 0x1b00 event occupies the vLBR's fake counter 58 before the guest's first LBR access: does the vLBR go to ERROR, and does anything short of a release bring it back?",
         citation: "§3.4 (a) (vlbr_constraint idx 58), §8.2, §1.4 (no re-enable in mainline), §3.2 (pinned ⇒ ERROR, never rescheduled)",
-        outcomeForm: "<contended>[+<after>]",
+        outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
             Phase("contended", .contended, [
                 .host(.open(.contender(.vlbrSlot)), "occupy counter 58 with a CPU-pinned event"),
@@ -147,7 +147,7 @@ public enum Catalog {
         name: "counter-exhaustion",
         question: "CPU-pinned counting events occupy every general-purpose and fixed counter before the guest's first LBR access: can the task-pinned vLBR still be scheduled?",
         citation: "§3.4 (b) (collect_events n_events >= max_count, UNVERIFIED experimentally), §3.2",
-        outcomeForm: "<contended>[+<after>]",
+        outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
             Phase("contended", .contended, [
                 .host(.open(.everyCounter), "one CPU-pinned counting event per counter (CPUID.0xA)"),
@@ -163,7 +163,7 @@ public enum Catalog {
         name: "recovery-paths",
         question: "After contention put the vLBR in ERROR and ended, which guest action brings LBR back — nothing, an LBR MSR access, a DEBUGCTL.LBR re-write, or DEBUGCTL.LBR=0 plus preemption inside KVM_RUN — and how long does it take (guest TSC, exits)?",
         citation: "§1.4, §1.6 (intel_pmu_cleanup releases iff DEBUGCTL.LBR=0 after a sched-in with the vCPU loaded), §8.2, §8.4; Sean's questions in the seed thread (re-enable on exit / on DEBUGCTL write); Xiong PATCH 3/4",
-        outcomeForm: "<contended>+<recovered(path)|stays-errored>",
+        outcomeForm: .terms([.contended, .recoveredOrStaysErrored]),
         phases: [
             Phase("setup", .setup, useLbr("the guest owns LBR first")),
             Phase("contended", .contended, [
@@ -197,7 +197,7 @@ public enum Catalog {
         name: "guest-traced",
         question: "Does a CPU-pinned host LBR event that includes the guest (exclude_guest=0) record guest branch addresses, with guest DEBUGCTL.LBR off and on?",
         citation: "Sean Q2 ('Is the guest supposed to be traced?'); §1.9 (guest DEBUGCTL loaded at VM-entry), §3.4 (vlbr_exclude_host skips host LBR read while the vLBR is active), §4 (exclude_guest)",
-        outcomeForm: "<lbr-off>+<lbr-on>",
+        outcomeForm: .terms([.lbrOff, .lbrOn]),
         phases: [
             Phase("lbr-off", .tracing, [
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest"),
@@ -222,7 +222,7 @@ public enum Catalog {
         name: "guest-leak",
         question: "With the vLBR in ERROR (counter 58 taken first) and the guest running with DEBUGCTL.LBR=1, do host LBR samples carry the guest's branch records — with exclude_guest=0 and with exclude_guest=1?",
         citation: "Sean Q2 ('Is the guest supposed to be traced?'); §1.9 (vmx_set_msr writes GUEST_IA32_DEBUGCTL whatever the vLBR state, creates the event only if none exists), §3.4 (vlbr_exclude_host false: the vLBR is not scheduled), §9.7",
-        outcomeForm: "<incl-guest>+<excl-guest>",
+        outcomeForm: .terms([.inclGuest, .exclGuest]),
         phases: [
             Phase("incl-guest", .tracing, [
                 .host(.open(.contender(.vlbrSlot)), "counter 58 taken first: the vLBR cannot be scheduled (§3.4 a)"),
@@ -249,7 +249,7 @@ public enum Catalog {
         name: "irq-takeover",
         question: "Can the host take the LBRs while the vCPU is loaded (CPU-pinned LBR event installed by IPI during KVM_RUN), versus only between exits?",
         citation: "Sean Q1 ('When exactly is perf allowed to take control of LBR MSRs? Task switch? IRQ?'); §3.5, §1.4 (IRQs off around the state check), §1.5",
-        outcomeForm: "<between-exits>+<while-running>",
+        outcomeForm: .terms([.betweenExits, .whileRunning]),
         phases: [
             Phase("setup", .setup, useLbr("the guest owns LBR")),
             Phase("between-exits", .contended, [
@@ -282,7 +282,7 @@ public enum Catalog {
         name: "switch-retention",
         question: "Is the guest's LBR stack intact after the vCPU thread is switched out for a host task using LBR call-stack mode on the same CPU — with guest DEBUGCTL.LBR kept on, and with it off (as guest perf does before reading the stack)?",
         citation: "2018 seed (Wei Wang/Andi Kleen: save/restore only while the guest uses LBR; DEBUGCTL.LBR is not a reliable in-use signal); §1.2 (vLBR is a CALL_STACK user ⇒ perf saves/restores it per task), §1.6 (release iff DEBUGCTL.LBR=0 after sched-in; re-creation resets LBRs)",
-        outcomeForm: "<lbr-on>+<lbr-off>",
+        outcomeForm: .terms([.lbrOn, .lbrOff]),
         phases: [
             Phase("lbr-on-reference", .stackReference, [
                 .guest(.enableLbr(freezeOnPmi: false)),

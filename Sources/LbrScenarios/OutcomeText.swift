@@ -53,35 +53,10 @@ extension Outcome {
 
 /// One-sentence answers for results, from `Outcome.plainClause` and the scenario's outcome form.
 public enum PlainAnswer {
-    /// What a term position of an outcome form means, e.g. `<contended>` → "while contended".
-    static func context(_ label: String) -> String? {
-        switch label {
-        case "contended": return "while contended"
-        case "after": return "after the host event closed"
-        case "recovered(path)|stays-errored": return "afterwards"
-        case "lbr-off": return "with the guest's DEBUGCTL.LBR off"
-        case "lbr-on": return "with the guest's DEBUGCTL.LBR on"
-        case "between-exits": return "with the host event opened between VM-exits"
-        case "while-running": return "with it opened while the vCPU ran"
-        case "incl-guest": return "with the vLBR in ERROR and a host event including the guest"
-        case "excl-guest": return "with a host event excluding the guest"
-        default: return nil
-        }
-    }
-
-    /// The term labels of an outcome form such as `<contended>[+<after>]` → ["contended", "after"]; empty for
-    /// single-term forms (`vlbr-active | ...`).
-    public static func termLabels(_ form: String) -> [String] {
-        guard form.contains("+") else { return [] }
-        return form.split(separator: "+").map {
-            String($0.filter { !"<>[]".contains($0) }).trimmingSpaces
-        }
-    }
-
     /// One sentence for an outcome of `scenario` (nil: unknown scenario, clauses unlabelled).
     public static func sentence(_ outcome: ScenarioOutcome, scenario: Scenario?) -> String {
-        let labels = scenario.map { termLabels($0.outcomeForm) } ?? []
-        let contexts = outcome.terms.indices.map { i in i < labels.count ? context(labels[i]) : nil }
+        let labels = scenario?.outcomeForm.termLabels ?? []
+        let contexts = outcome.terms.indices.map { i in i < labels.count ? labels[i].context : nil }
         let plain = outcome.terms.map(\.plainClause)
         var s: String
         if plain.count > 1, Set(plain).count == 1 {
@@ -98,12 +73,16 @@ public enum PlainAnswer {
         return s.prefix(1).uppercased() + s.dropFirst() + "."
     }
 
+    /// The answer of a run skipped because its backend is unavailable, without the final period (text reports
+    /// go on with "; so is every run below").
+    public static func backendUnavailableClause(_ backend: BackendKind) -> String {
+        "Not run: backend \(backend.rawValue) is unavailable on this host (its blockers are listed once, at the top)"
+    }
+
     /// The sentence for a result (its scenario looked up in the catalog).
     public static func sentence(for r: ScenarioResult) -> String {
         // The backend's blockers are reported once per run, not again in every skipped result.
-        if r.notRun == .backendUnavailable {
-            return "Not run: backend \(r.backend.rawValue) is unavailable on this host (its blockers are listed once, at the top)."
-        }
+        if r.notRun == .backendUnavailable { return backendUnavailableClause(r.backend) + "." }
         return sentence(r.outcome, scenario: Catalog.named(r.scenario))
     }
 
@@ -119,14 +98,5 @@ public enum PlainAnswer {
         case (.error, _): return "ERROR: no verdict\(r.expectation.expected.map { "; expectation \($0) not checked" } ?? "")"
         default: return "\(r.status.rawValue.uppercased()): expectation \(r.expectation.code)"
         }
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
     }
 }

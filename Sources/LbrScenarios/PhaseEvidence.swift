@@ -42,6 +42,7 @@ struct PhaseEvidence {
         case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")
         case let .exits(e): evidence.append("exits: \(e.exits) (io \(e.ioExits), msr \(e.msrExits))")
         case let .hostActionWindow(w): evidence.append("note: \(w)")
+        case let .modelContextSwitches(n): evidence.append("note: \(modelContextSwitchesText(n))")
         case let .note(n): evidence.append("note: \(n)")
         }
     }

@@ -229,8 +229,8 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var question: String
     /// Where the question comes from (reference sections, seed messages).
     public var citation: String
-    /// The expected shape of the outcome, e.g. "<contended>+<after>".
-    public var outcomeForm: String
+    /// The expected shape of the outcome, e.g. `<contended>[+<after>]`, with the labels of its term positions.
+    public var outcomeForm: OutcomeForm
     public var phases: [Phase]
     public var rule: OutcomeRule
     /// Whether the scenario needs the guest to run while the host acts concurrently or preempts it.
@@ -247,7 +247,7 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     }
     public var id: String { name }
 
-    public init(name: String, question: String, citation: String, outcomeForm: String,
+    public init(name: String, question: String, citation: String, outcomeForm: OutcomeForm,
                 phases: [Phase], rule: OutcomeRule) {
         self.name = name; self.question = question; self.citation = citation
         self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule

@@ -49,7 +49,7 @@ struct List: ParsableCommand {
             }
             let defaults = Set(Catalog.defaultSet.map(\.name))
             let doc = ListDocument(
-                scenarios: Catalog.all.map { .init(name: $0.name, question: $0.question, outcome_form: $0.outcomeForm,
+                scenarios: Catalog.all.map { .init(name: $0.name, question: $0.question, outcome_form: $0.outcomeForm.description,
                                                    citation: $0.citation, in_default_set: defaults.contains($0.name),
                                                    phases: $0.phases.map(\.name)) },
                 models: KernelVariant.allCases.map { .init(name: $0.name, summary: $0.summary, citation: $0.citation,

@@ -55,11 +55,13 @@ struct CliPresentationTests {
         let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         for res in doc["results"] as! [[String: Any]] {
             let tl = try #require(res["timeline"] as? [[String: Any]], "\(res["scenario"]!) has no timeline")
-            let lanes = Set(tl.compactMap { $0["lane"] as? String })
-            #expect(lanes.contains("ctx-switch-real") && lanes.contains("ctx-switch-model"), "\(res["scenario"]!): \(lanes)")
-            #expect(lanes.isSuperset(of: ["phase", "step", "vlbr-observed", "vlbr-model", "passthrough", "guest", "outcome"]))
+            let lane = { (e: [String: Any]) in (e["lane"] as? String).flatMap(TimelineLane.init(code:)) }
+            #expect(tl.allSatisfy { lane($0) != nil })
+            let lanes = Set(tl.compactMap(lane))
+            #expect(lanes.contains(.contextSwitchReal) && lanes.contains(.contextSwitchModel), "\(res["scenario"]!): \(lanes)")
+            #expect(lanes.isSuperset(of: [.phase, .step, .vlbrObserved, .vlbrModel, .passthrough, .guest, .outcome]))
             // The real switches are the hog's preemption: same phase as the model's, within the step.
-            let real = tl.filter { $0["lane"] as? String == "ctx-switch-real" }
+            let real = tl.filter { lane($0) == .contextSwitchReal }
             #expect(real.allSatisfy { ($0["label"] as? String)?.hasPrefix("real: +") == true })
             #expect(res["timeline_clock"] as? String == "model")
         }

@@ -50,7 +50,7 @@ import Testing
         let r = ThisHost.run(try Backends.make(kind: .sim, model: "mainline", profile: ThisHost.profile))
         for x in r.results where x.scenario == "host-first" || x.scenario == "guest-baseline" {
             let events = try #require(Timeline.events(x)).events
-            let leaking = events.filter { $0.lane == Timeline.Lane.guest && $0.state == "leak" }
+            let leaking = events.filter { $0.lane == .guest && $0.state == .leak }
             if x.scenario == "host-first" {
                 #expect(leaking.count >= 1 && leaking.allSatisfy { $0.label.contains("host->guest leak") }, "\(leaking)")
             } else {

@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import LbrCore
 import LbrLinux
 import LbrScenarios
@@ -75,6 +76,20 @@ struct HostTests {
         }
         #expect(r.contains("CPUID.0xA"))
         #expect(hw.support(for: Catalog.hostFirst) == .supported)
+    }
+
+    /// A guest VM that could not be built: the cause is a case, not words in the error. KVM refusing its own
+    /// guest LBR format and a missing device are SKIP; any other system failure is ERROR.
+    @Test func guestVMFailuresAreJudgedByTheirCase() {
+        guard case let .unsupported(refused) = HwRun.guestVMFailure(.perfCapabilitiesRefused(value: 0x32c5), cpu: 0) else {
+            Issue.record("refused LBR format is not a skip"); return
+        }
+        #expect(refused.hasPrefix("KVM refuses the guest LBR format: KVM_SET_MSRS(PERF_CAPABILITIES=0x32c5) refused (§2)"))
+        #expect(HwRun.guestVMFailure(.system(LinuxError(.noSuchFileOrDirectory, "open(/dev/kvm)")), cpu: 0)
+                == .unsupported("guest VM: open(/dev/kvm): \(Errno.noSuchFileOrDirectory) (errno \(ENOENT))"))
+        // An operation that merely names PERF_CAPABILITIES is a failure like any other.
+        #expect(HwRun.guestVMFailure(.system(LinuxError(.ioError, "KVM_GET_MSRS(PERF_CAPABILITIES)")), cpu: 0)
+                == .failed("guest VM: KVM_GET_MSRS(PERF_CAPABILITIES): \(Errno.ioError) (errno \(EIO))"))
     }
 }
 

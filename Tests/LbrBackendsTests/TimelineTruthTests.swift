@@ -20,18 +20,18 @@ import Testing
     @Test func hostBarStartsAtTheInstallAndLeakMarkerSitsOnTheForeignRead() throws {
         let (doc, result) = try Self.hostFirst()
         let events = try #require(doc.results.first?.timeline)
-        let phase = { (name: String) in events.first { $0.lane == Timeline.Lane.phase && $0.label == name } }
+        let phase = { (name: String) in events.first { $0.lane == .phase && $0.label == name } }
         let contended = try #require(phase("contended")), after = try #require(phase("after"))
-        let lane = Timeline.Lane.hostPrefix + Contender.pinnedLbr.name
+        let lane = TimelineLane.host(Contender.pinnedLbr.name)
         let host = events.filter { $0.lane == lane }
         // The bar opens with the install, at the contended phase's first step, not at the first read or later.
         let install = try #require(host.first)
-        #expect(install.state == "installed" && install.t_ns == contended.t_ns, "\(host)")
+        #expect(install.state == .installed && install.t_ns == contended.t_ns, "\(host)")
         #expect(install.t_ns < after.t_ns)
-        let firstRead = try #require(host.first { $0.state == "active" || $0.state == "error" })
+        let firstRead = try #require(host.first { $0.state == .active || $0.state == .error })
         #expect(firstRead.t_ns >= install.t_ns && firstRead.t_ns <= contended.t_ns + (contended.dur_ns ?? 0))
         // It closes in the after phase (probeAfterClose closes it there).
-        let closed = try #require(host.last { $0.state == "closed" })
+        let closed = try #require(host.last { $0.state == .closed })
         #expect(closed.t_ns >= after.t_ns)
 
         // Leak markers: exactly the reads whose records lie outside the guest's code, per the raw evidence.
@@ -42,15 +42,15 @@ import Testing
             return nil
         } }
         let foreign = reads.map { VerdictEngine.splitStack($0.1, guestCode: code).outside.count }
-        let markers = events.filter { $0.lane == Timeline.Lane.guest && $0.label.hasPrefix("read-lbr-stack") }
+        let markers = events.filter { $0.lane == .guest && $0.label.hasPrefix("read-lbr-stack") }
         #expect(markers.count == reads.count)
         for (m, n) in zip(markers, foreign) {
-            #expect((m.state == "leak") == (n > 0), "\(m.label) vs \(n) foreign record(s)")
+            #expect((m.state == .leak) == (n > 0), "\(m.label) vs \(n) foreign record(s)")
             if n > 0 { #expect(m.label.contains("leak: \(n) record(s) outside the guest's code")) }
         }
         #expect(foreign.reduce(0, +) == leak.count, "the finding counts the records the markers show")
         // host-first's second read is the guest's own (LBR on): it is not a leak marker.
-        #expect(markers.count >= 2 && markers[1].state != "leak" && markers[1].label.contains("in the guest's own code"))
+        #expect(markers.count >= 2 && markers[1].state != .leak && markers[1].label.contains("in the guest's own code"))
 
         // The SVG draws the host bar from the install: the installed span starts at the contended phase's x.
         let svg = TimelineSvg.render(doc)
@@ -83,6 +83,6 @@ import Testing
         #expect(!made.isEmpty && made.allSatisfy { $0.basis == .model("mainline") })
         #expect(r.phases.flatMap(\.signals).allSatisfy { $0.basis == .model("mainline") })
         let events = try #require(JsonReport.document(report).results.first?.timeline)
-        #expect(events.contains { $0.lane == Timeline.Lane.contextSwitchReal && $0.basis == .kvm })
+        #expect(events.contains { $0.lane == .contextSwitchReal && $0.basis == .kvm })
     }
 }

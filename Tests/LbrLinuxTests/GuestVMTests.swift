@@ -3,6 +3,7 @@ import Testing
 import Foundation
 import LbrTestSupport
 import LbrCore
+import SystemPackage
 @testable import LbrLinux
 import CLbrShim
 #if canImport(Glibc)
@@ -10,6 +11,20 @@ import Glibc
 #endif
 
 let kvmAvailable = access("/dev/kvm", R_OK | W_OK) == 0
+
+/// Building a guest VM fails with a typed cause the caller switches on (`GuestVMError`).
+@Suite("GuestVM errors") struct GuestVMErrorTests {
+    @Test func badOptionsAreATypedSystemError() {
+        do {
+            let vm = try GuestVM(options: GuestVMOptions(cpu: 0, memoryBytes: 4096))
+            vm.close()
+            Issue.record("built a guest with 4 KiB of RAM")
+        } catch {
+            guard case let .system(e) = error else { Issue.record("\(error)"); return }
+            #expect(e.errno == .invalidArgument && e.operation.contains("need a multiple of 2 MiB"))
+        }
+    }
+}
 
 @Suite("GuestVM (real KVM)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
 struct GuestVMTests {

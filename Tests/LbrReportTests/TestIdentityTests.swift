@@ -1,6 +1,7 @@
 import Foundation
 import LbrTestSupport
 import LbrCore
+import LbrDocument
 import LbrReport
 import LbrScenarios
 import Testing
@@ -74,9 +75,12 @@ import Testing
                 }
                 for f in r["findings"] as? [[String: Any]] ?? [] { #expect(f["basis"] as? String == want); seen += 1 }
                 for e in r["timeline"] as? [[String: Any]] ?? [] {
-                    let lane = e["lane"] as! String
-                    if ["phase", "step", "outcome"].contains(lane) { #expect(e["basis"] == nil) }
-                    else if lane == "kmsg" || lane.hasPrefix("host:") { #expect(e["basis"] as? String == want, "\(e)"); seen += 1 }
+                    let lane = try #require((e["lane"] as? String).flatMap(TimelineLane.init(code:)), "\(e)")
+                    switch lane {
+                    case .phase, .step, .outcome: #expect(e["basis"] == nil)
+                    case .kmsg, .host: #expect(e["basis"] as? String == want, "\(e)"); seen += 1
+                    default: break
+                    }
                 }
             }
             #expect(seen > 20)

@@ -39,11 +39,18 @@ import LbrCore
         #expect(own == "Not run: backend hw unavailable: a.")
     }
 
-    @Test func everyCatalogFormHasWordsForEachTermPosition() {
-        for s in Catalog.all {
-            let labels = PlainAnswer.termLabels(s.outcomeForm)
-            for l in labels { #expect(PlainAnswer.context(l) != nil, "\(s.name): no words for <\(l)>") }
-        }
+    /// The catalog carries its term labels typed; the printed form (`lbrprobe list`) is derived from them.
+    @Test func outcomeFormsArePrintedFromTheirTermLabels() {
+        #expect(Catalog.guestBaseline.outcomeForm.description == "vlbr-active | vlbr-inactive | no-guest-lbr")
+        #expect(Catalog.hostFirst.outcomeForm.description == "<contended>[+<after>]")
+        #expect(Catalog.recoveryPaths.outcomeForm.description == "<contended>+<recovered(path)|stays-errored>")
+        #expect(Catalog.irqTakeover.outcomeForm.description == "<between-exits>+<while-running>")
+        #expect(Catalog.hostFirst.outcomeForm.termLabels == [.contended, .after])
+        #expect(Catalog.guestBaseline.outcomeForm.termLabels.isEmpty)
+        // Each term of a two-term outcome is put in the words of its position.
+        let both = ScenarioOutcome([.hostWinsVlbrError, .staysErrored])
+        #expect(PlainAnswer.sentence(both, scenario: Catalog.hostFirst)
+                == "While contended, \(Outcome.hostWinsVlbrError.plainClause); after the host event closed, \(Outcome.staysErrored.plainClause).")
     }
 }
 
