@@ -313,6 +313,8 @@ lbr_guest_branch_sites:
         .popsection
 g_op_branches:
         mov LBR_MB_CMD_ARG0(%rbx), %rcx
+        cmp $LBR_GUEST_MAX_BRANCHES, %rcx     /* bounded: a larger count is rejected, never run */
+        ja g_badcmd
         EJ LBR_EDGE_BR_START, jmp, g_bsite_0
         .p2align 4, 0xcc
         BSITE 0, 1

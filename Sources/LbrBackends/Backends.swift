@@ -38,20 +38,25 @@ public enum Backends {
     ///   - profile: this host's profile (`HostProbe().probe()`); availability decisions come from
     ///     `LbrCore.Eligibility` on it.
     ///   - pmu: the PMU the model simulates (hybrid/sim).
+    ///   - recordSamples: report every raw host sample (`.hostSampleRecords`), for `run --capture`.
     public static func make(kind: BackendKind, model: String?, profile: HostProfile, pmu: ModelPMU = .skylake,
-                            logger: Logger? = nil) throws(BackendConfigError) -> any ScenarioBackend {
+                            logger: Logger? = nil, recordSamples: Bool = false) throws(BackendConfigError) -> any ScenarioBackend {
         switch kind {
         case .hw:
             // Shadow model (ShadowedBackend): hw runs also drive the kernel model `model` (default mainline).
-            return ShadowedBackend(HwBackend(profile: profile, logger: logger),
-                                   variant: try variant(named: model ?? defaultModel), pmu: shadowPMU(profile))
+            let hw = HwBackend(profile: profile, logger: logger)
+            hw.recordSamples = recordSamples
+            return ShadowedBackend(hw, variant: try variant(named: model ?? defaultModel), pmu: shadowPMU(profile))
         case .hybrid:
             let v = try variant(named: model ?? defaultModel)
-            return ShadowedBackend(HybridBackend(variant: v, profile: profile, pmu: pmu, logger: logger),
-                                   variant: v, pmu: pmu)
+            let hybrid = HybridBackend(variant: v, profile: profile, pmu: pmu, logger: logger)
+            hybrid.recordSamples = recordSamples
+            return ShadowedBackend(hybrid, variant: v, pmu: pmu)
         case .sim:
-            return SimBackend(variant: try variant(named: model ?? defaultModel), pmu: pmu, profile: profile,
-                              logger: logger)
+            let sim = SimBackend(variant: try variant(named: model ?? defaultModel), pmu: pmu, profile: profile,
+                                 logger: logger)
+            sim.recordSamples = recordSamples
+            return sim
         }
     }
 
@@ -72,11 +77,11 @@ public enum Backends {
     /// `--backend auto`: the availability of all three, then `BackendSelection.auto` (hw, else hybrid, else sim).
     /// Returns the chosen backend and the choice (what was passed over, with the blockers).
     public static func auto(model: String?, profile: HostProfile, pmu: ModelPMU = .skylake,
-                            logger: Logger? = nil) throws(BackendConfigError) -> (backend: any ScenarioBackend, choice: AutoSelection) {
+                            logger: Logger? = nil, recordSamples: Bool = false) throws(BackendConfigError) -> (backend: any ScenarioBackend, choice: AutoSelection) {
         var made: [BackendKind: any ScenarioBackend] = [:]
         var availability: [BackendKind: BackendAvailability] = [:]
         for k in BackendKind.allCases {
-            let b = try make(kind: k, model: model, profile: profile, pmu: pmu, logger: logger)
+            let b = try make(kind: k, model: model, profile: profile, pmu: pmu, logger: logger, recordSamples: recordSamples)
             made[k] = b
             availability[k] = b.availability()
         }

@@ -42,6 +42,8 @@ public final class HwBackend: ScenarioBackend {
     /// Tests only: skip the eligibility gate and the guest-LBR/core-PMU checks of `begin`, so the real
     /// guest, observers and step execution can be exercised on a host without LBR. Never set by the CLI.
     var testingWithoutGuestLbr = false
+    /// Whether runs report every raw host sample (`.hostSampleRecords`) next to each summary, for a capture.
+    public var recordSamples = false
 
     /// - Parameters:
     ///   - profile: this host's profile (`HostProbe().probe()`); availability comes from `Eligibility.hw` on it.
@@ -125,10 +127,16 @@ public final class HwBackend: ScenarioBackend {
         }
         let r = try HwRun.open(cpu: cpu, layout: layout, logger: logger, requireGuestLbr: !testingWithoutGuestLbr,
                                shared: processState)
+        r.recordSamples = recordSamples
         run = r
         var notes = r.notes
         notes.insert("hw: \(availableDetail)", at: 0)
-        return SessionInfo(backend: .hw, model: nil, cpu: cpu, lbrLayout: layout, notes: notes)
+        var session = SessionInfo(backend: .hw, model: nil, cpu: cpu, lbrLayout: layout, notes: notes)
+        session.sampling = SamplingInForce(period: r.plan.period, maxSampleRate: r.plan.maxSampleRate,
+                                           cpuTimeMaxPercent: r.plan.cpuTimeMaxPercent,
+                                           periodNs: r.exitCalibration.periodNs(r.plan.period))
+        if recordSamples { session.guestEdges = GuestPayload.edgeSet }
+        return session
     }
 
     public func end() -> [TimedObservation] {

@@ -129,8 +129,16 @@ struct HwExitCalibration: Hashable, Sendable {
     static let exits = 2_000
     /// Used when the calibration loop fails: the order VMX hosts show (§9.6), said in the note.
     static let fallbackNs = HostSampling.typicalHostNsPerExit
+    /// Taken branches the pattern calibration runs (5–20 µs natively; the TSC resolves it to a few ps per branch).
+    static let patternBranches = 16_384
+    /// Assumed when the pattern calibration fails: 250 ps, a branch per cycle at 4 GHz — the fastest a core
+    /// retires the pattern, so the sized pattern lasts at least its periods wherever it runs slower.
+    static let fallbackPsPerBranch: UInt64 = 250
     var hostNsPerExit: UInt64
     var measured: Bool
+    /// Guest time of one taken branch of the payload's pattern, in picoseconds (`GuestCommand.tracedPattern`).
+    var psPerBranch: UInt64 = HwExitCalibration.fallbackPsPerBranch
+    var branchesMeasured = false
     /// The TSC rate standing in for the core clock of the cycles event (0: unknown → 1 GHz). A core running
     /// above its TSC rate makes periods shorter in time, so a phase keeps more samples, never fewer.
     var coreHz: UInt64
@@ -144,7 +152,9 @@ struct HwExitCalibration: Hashable, Sendable {
     func note(plan: HwSamplingPlan) -> String {
         let exits = HostSampling.exits(forPeriods: HostSampling.calibratedPeriods, periodNs: periodNs(plan.period),
                                        hostNsPerExit: hostNsPerExit)
-        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6)"
+        let branches = HostSampling.branches(forPeriods: HostSampling.tracedPatternPeriods,
+                                             periodNs: periodNs(plan.period), psPerBranch: psPerBranch)
+        return "host-mode time per port-I/O exit: \(hostNsPerExit) ns (\(measured ? "measured over \(Self.exits) exits" : "not measured: the calibration loop failed; assumed")); sample_period \(plan.period) cycles = \(periodNs(plan.period)) ns at \(coreHz / 1_000_000) MHz; host-sample-time(\(HostSampling.calibratedPeriods) periods) = \(exits) exits (§9.6); guest time per pattern branch \(psPerBranch) ps (\(branchesMeasured ? "measured over \(Self.patternBranches) branches" : "not measured: assumed")), traced-pattern(\(HostSampling.tracedPatternPeriods) periods) = \(branches) branches\(branches == GuestMailbox.maxBranches ? " (the payload's cap)" : "") (§9.7)"
     }
 }
 
@@ -154,8 +164,8 @@ final class HwRun {
         let spec: ContenderSpec
         let set: HostContenderSet
         var previous: [PerfReading?]
-        /// Samples drained after guest commands since the last report (`readContenders` / close).
-        var pending: HostSampleSummary?
+        /// Ring drains after guest commands since the last report (`readContenders` / close).
+        var pending: [HostSampleBatch] = []
     }
 
     let cpu: Int
@@ -181,6 +191,9 @@ final class HwRun {
     private var seedPending = false
     /// Whether a guest command is running (a host action now is `whileVcpuRuns`).
     private var insideGuestCommand = false
+    /// Whether raw records are reported next to what is derived from them, for a capture: `.hostSampleRecords`
+    /// (every sample behind a summary) and `.kvmMsrTrace` (the trace lines behind the `.msrAccess` observations).
+    var recordSamples = false
 
     /// The seed read (§9.6): the runner busy-waits `ModelHost.seedPeriods`-like two sample periods pinned to the
     /// vCPU's CPU while the vCPU thread is off it (between commands, so the vLBR is not scheduled), so one real
@@ -272,24 +285,46 @@ final class HwRun {
     /// Host-mode time per port-I/O exit, measured once per run (§9.6): `HwExitCalibration.exits` exits of the
     /// payload's exit loop timed from the first KVM_RUN to the DONE exit (the guest's own instructions between
     /// two exits are a few cycles, so the time is the exits'). Falls back to `HwExitCalibration.fallbackNs`
-    /// when the loop fails, and says so.
+    /// when the loop fails, and says so. Then the guest time per branch of the payload's pattern
+    /// (`calibratePattern`, falling back to `HwExitCalibration.fallbackPsPerBranch`).
     static func calibrateExits(_ vm: GuestVM) -> HwExitCalibration {
         let n = HwExitCalibration.exits
         let r = vm.runExitLoop(count: n, timeout: .seconds(2))
-        guard r.status == .ok, r.exits == UInt64(n), r.elapsedNs > 0 else {
-            return HwExitCalibration(hostNsPerExit: HwExitCalibration.fallbackNs, measured: false,
-                                     coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
-        }
-        return HwExitCalibration(hostNsPerExit: max(1, r.elapsedNs / UInt64(n)), measured: true,
-                                 coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        let ok = r.status == .ok && r.exits == UInt64(n) && r.elapsedNs > 0
+        var c = HwExitCalibration(hostNsPerExit: ok ? max(1, r.elapsedNs / UInt64(n)) : HwExitCalibration.fallbackNs,
+                                  measured: ok, coreHz: TscClock.ticksPerMicrosecond &* 1_000_000)
+        if let ps = calibratePattern(vm) { c.psPerBranch = ps; c.branchesMeasured = true }
+        return c
+    }
+
+    /// Guest time per taken branch of the payload's pattern, in picoseconds: `HwExitCalibration.patternBranches`
+    /// branches timed by the guest's own TSC reads around them (the guest TSC runs at the host's rate; the
+    /// offset cancels). nil when the command fails or the TSC rate is unknown.
+    static func calibratePattern(_ vm: GuestVM) -> UInt64? {
+        let n = HwExitCalibration.patternBranches
+        let r = vm.run(.branchPattern(count: n), timeout: .seconds(2))
+        let tpus = TscClock.ticksPerMicrosecond
+        guard r.status == .ok, r.tscEnd > r.tscBegin, tpus > 0 else { return nil }
+        let (ps, o) = (r.tscEnd - r.tscBegin).multipliedReportingOverflow(by: 1_000_000)
+        guard !o else { return nil }
+        return max(1, ps / tpus / UInt64(n))
     }
 
     /// `GuestCommand.hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the period in force and the
-    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    /// calibration (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`), `tracedPattern(periods:)` into
+    /// `branchPattern(count:)` from the period and the measured time per branch
+    /// (`HostSampling.branches(forPeriods:periodNs:psPerBranch:)`); every other command as is.
     func sized(_ cmd: GuestCommand) -> GuestCommand {
-        guard case let .hostSampleTime(p) = cmd else { return cmd }
-        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
-                                                   hostNsPerExit: exitCalibration.hostNsPerExit))
+        switch cmd {
+        case let .hostSampleTime(p):
+            return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                       hostNsPerExit: exitCalibration.hostNsPerExit))
+        case let .tracedPattern(p):
+            return .branchPattern(count: HostSampling.branches(forPeriods: p, periodNs: exitCalibration.periodNs(plan.period),
+                                                               psPerBranch: exitCalibration.psPerBranch))
+        default:
+            return cmd
+        }
     }
 
     private static func joined(_ parts: [String?]) -> String { parts.compactMap { $0 }.joined(separator: "; ") }
@@ -396,14 +431,13 @@ final class HwRun {
     // MARK: host samples
 
     /// Drains every open contender's rings after a guest command: samples of the vCPU thread inside `window`
-    /// are kept, the rest filtered out; the result waits in `pending` until the contenders are read (§9.1).
+    /// are kept, the rest filtered out; the drains wait in `pending` until the contenders are read (§9.1).
     func drainSamples(after window: GuestCommandWindow) -> [TimedObservation] {
         var out: [TimedObservation] = []
         for i in contenders.indices where !contenders[i].set.rings.isEmpty {
             let set = contenders[i].set
             do {
-                let s = try set.drain(windows: [window], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu))
-                contenders[i].pending = contenders[i].pending.map { SampleAnalysis.merge($0, s) } ?? s
+                contenders[i].pending += try set.drainBatches(keep: .windows([window]), cpu: UInt32(cpu))
             } catch {
                 out.append(at(.note("drain \(set.contender.name) after the guest command failed: \(error)")))
             }
@@ -411,18 +445,21 @@ final class HwRun {
         return out
     }
 
-    /// The pending summary of contender `i` plus whatever its rings still hold (outside any command window:
-    /// filtered out), as `.hostSamples` with the sampling notes; nil when the contender has no rings.
+    /// The pending drains of contender `i` plus whatever its rings still hold (outside any command window:
+    /// filtered out), summarized as `.hostSamples` with the sampling notes — preceded by the raw records when
+    /// the run keeps them (`recordSamples`); nothing when the contender has no rings.
     private func reportSamples(_ i: Int) throws(BackendError) -> [TimedObservation] {
         let set = contenders[i].set
         guard !set.rings.isEmpty else { return [] }
-        let rest: HostSampleSummary
-        do { rest = try set.drain(windows: [], guestRange: vm.payloadRange, guestEdges: GuestPayload.edgeSet, cpu: UInt32(cpu)) } catch {
+        let rest: [HostSampleBatch]
+        do { rest = try set.drainBatches(keep: .windows([]), cpu: UInt32(cpu)) } catch {
             throw .failed("drain \(set.contender.name): \(error)")
         }
-        let total = contenders[i].pending.map { SampleAnalysis.merge($0, rest) } ?? rest
-        contenders[i].pending = nil
-        var out = [at(.hostSamples(total))]
+        let records = set.records(contenders[i].pending + rest, guestRange: vm.payloadRange, exactEdges: true)
+        contenders[i].pending = []
+        let total = records.summary(guestEdges: GuestPayload.edgeSet)
+        var out = recordSamples ? [at(.hostSampleRecords(records))] : []
+        out.append(at(.hostSamples(total)))
         out += HwEvidence.samplingNotes(total, maxSampleRate: plan.maxSampleRate).map { at(.note($0)) }
         return out
     }
@@ -563,20 +600,18 @@ final class HwRun {
     /// `.msrAccess` (LBR-relevant accesses, trapped from kvm_msr), `.guest`, `.exits`, `.kmsg` for one command.
     func guestObservations(_ cmd: GuestCommand, result: GuestResult) -> [TimedObservation] {
         var out: [TimedObservation] = []
-        if tracer != nil, case let .success(request) = GuestMailbox.request(for: cmd, layout: layout) {
+        if tracer != nil, case .success = GuestMailbox.request(for: cmd, layout: layout) {
             switch drainTrace() {
             case let .success(events):
-                let m = HwMsrMatcher.match(sequence: request.msrSequence, events: events, result: result,
-                                           rdmsrSites: [GuestPayload.rdmsrSite, GuestPayload.probeRdmsrSite],
-                                           wrmsrSites: [GuestPayload.wrmsrSite, GuestPayload.probeWrmsrSite])
-                for a in m.accesses where HwMsrMatcher.isLbrRelevant(a.index, layout: layout) {
-                    out.append(at(.msrAccess(a)))
+                var lines = KvmMsrTraceLines(events: events,
+                                             rdmsrSites: [GuestPayload.rdmsrSite, GuestPayload.probeRdmsrSite],
+                                             wrmsrSites: [GuestPayload.wrmsrSite, GuestPayload.probeWrmsrSite])
+                let derived = lines.observations(result: result, layout: layout)
+                if recordSamples {
+                    lines.derived = derived.count
+                    out.append(at(.kvmMsrTrace(lines)))
                 }
-                if let n = m.attributionNote { out.append(at(.note(n))) }
-                if !m.unmatched.isEmpty {
-                    let list = m.unmatched.prefix(8).map { "\($0.isWrite ? "wr" : "rd") 0x\(String($0.index, radix: 16))" }
-                    out.append(at(.note("\(m.unmatched.count) kvm_msr event(s) not in the payload's sequence: \(list.joined(separator: ", "))")))
-                }
+                out += derived.map(at)
             case let .failure(e):
                 out.append(at(.note("kvm_msr drain failed: \(e)")))
             }
@@ -638,7 +673,7 @@ final class HwRun {
             case let .skipped(reason, _):
                 throw .unsupported(reason)
             case let .opened(set):
-                contenders.append(OpenContender(spec: spec, set: set, previous: [], pending: nil))
+                contenders.append(OpenContender(spec: spec, set: set, previous: []))
                 if contender.usesLbr && !set.rings.isEmpty { seedPending = true }
                 let rings = set.rings.isEmpty ? "" : ", ring \(set.rings.map { String($0.dataPages) }.joined(separator: "/")) data pages, sample_period \(set.samplePeriod.map(String.init) ?? "?")"
                 out.append(at(.note("opened \(contender.name): \(set.events.count) event(s) on \(set.cpu >= 0 ? "CPU \(set.cpu)" : "task \(set.pid)")\(rings)")))
@@ -648,7 +683,7 @@ final class HwRun {
         case let .close(spec):
             guard let i = contenders.firstIndex(where: { $0.spec == spec }) else { throw .failed("\(spec) is not open") }
             var out: [TimedObservation] = []
-            if contenders[i].pending != nil { out += (try? reportSamples(i)) ?? [] }
+            if !contenders[i].pending.isEmpty { out += (try? reportSamples(i)) ?? [] }
             let c = contenders.remove(at: i)
             let obs = (try? c.set.observe(since: c.previous)) ?? []
             c.set.close()

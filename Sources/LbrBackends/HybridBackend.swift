@@ -3,7 +3,9 @@
 // RDMSR/WRMSR of those reaches `ModelHost.guestMsr` on the vCPU thread: the model decides the value,
 // whether KVM would have trapped it, and whether the guest gets #GP. The model also plays the host's
 // perf events. The branch pattern runs for real in the guest; its real branch-site addresses are fed to
-// the model, so LBR records hold the addresses the payload's branches really have.
+// the model, so LBR records hold the addresses the payload's branches really have. A pattern sized by time
+// (`tracedPattern`) runs at most `KvmGuest.realPatternBranches` branches in the real guest, whose code may be
+// emulated (µs per branch): the model's guest time carries the sized pattern, and a note says so.
 //
 // Timing modes are real too: a host action "while the vCPU runs" is taken while the vCPU thread is
 // inside KVM_RUN (GuestVM.run(_:timeout:whileRunning:)); a preemption is a real thread pinned to the
@@ -44,6 +46,11 @@ public final class KvmGuest: ModelGuest {
     private let cursor = TraceCursor()
     /// Every MSR exit of the current (or last) scenario, in order.
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
+    /// The most pattern branches the real guest runs for one command (4,096: 256 rounds of the ring). A longer
+    /// pattern is charged to the model as sized (`PayloadProgram.guestTimeNs`, its derived trace) while the real
+    /// guest runs this many: where guest code is emulated (µs per branch) the sized pattern would cost seconds
+    /// and show the model nothing more (hybrid's host perf is the model's).
+    public static let realPatternBranches = 4_096
 
     public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         guard let profile else {
@@ -85,15 +92,23 @@ public final class KvmGuest: ModelGuest {
         if case let .success(r) = GuestMailbox.request(for: cmd, layout: layout) { request = r } else { request = nil }
 
         cursor.load(request.map { PayloadProgram.trace(for: $0, first: h.nextCommandIsFirst) } ?? [])
+        var real = cmd
+        if case let .branchPattern(n) = cmd, n > Self.realPatternBranches { real = .branchPattern(count: Self.realPatternBranches) }
         h.beginGuestCommand()
         var result: GuestResult
         switch during {
         case nil:
-            result = vm.run(cmd, timeout: timeout)
+            result = vm.run(real, timeout: timeout)
         case let .host(a)?:
-            result = vm.run(cmd, timeout: timeout, whileRunning: { h.host(a, whileGuestRuns: true) })
+            result = vm.run(real, timeout: timeout, whileRunning: { h.host(a, whileGuestRuns: true) })
         case let .preempt(t)?:
-            result = preempted(cmd, by: t, vm: vm, host: h, timeout: timeout)
+            result = preempted(real, by: t, vm: vm, host: h, timeout: timeout)
+        }
+        if real != cmd, result.status == .ok {
+            // The model ran the sized pattern; the result is the model's command with the real guest's TSC span.
+            h.append(basis: .kvm, .note("real guest ran \(real) of the model's \(cmd) (guest code may be emulated here; the model's guest time carries the pattern)"))
+            result.command = cmd
+            result.values = [UInt64(Self.branchCount(cmd))]
         }
         if result.status == .ok {
             // The branches after the last MSR instruction (the branch pattern, loops, the way back to g_ok).
@@ -105,6 +120,11 @@ public final class KvmGuest: ModelGuest {
             throw .timeout("guest \(cmd) did not finish before the deadline (vCPU kicked)")
         }
         return result
+    }
+
+    static func branchCount(_ cmd: GuestCommand) -> Int {
+        if case let .branchPattern(n) = cmd { return n }
+        return 0
     }
 
     /// A real preemption inside KVM_RUN (§1.6, §8.4): a `CpuHog` created parked on the vCPU's CPU before the

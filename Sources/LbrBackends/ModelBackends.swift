@@ -52,6 +52,8 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     /// The kmsg ratelimit state every scenario of this backend shares (§9.4: one system-wide state per call
     /// site; a process runs one backend, so this is the process's view of it).
     public let ratelimit = KmsgRatelimit()
+    /// Whether runs report every model host sample (`.hostSampleRecords`), for a capture.
+    public var recordSamples = false
     /// The guest side (payload interpreter or real KVM guest).
     public let guest: Guest
     let profile: HostProfile?
@@ -103,15 +105,20 @@ public final class ModelBackedBackend<Guest: ModelGuest>: ScenarioBackend {
     public func begin(_ scenario: Scenario, cpu: Int) throws(BackendError) -> SessionInfo {
         if case let a = availability(), !a.isAvailable { throw .unsupported("\(Guest.kind.rawValue) unavailable: \(a.text)") }
         let h = ModelHost(variant: variant, pmu: pmu, cpu: cpu, timing: timing,
-                          realContextSwitches: Guest.kind == .hybrid, era: era, ratelimit: ratelimit)
+                          realContextSwitches: Guest.kind == .hybrid, era: era, ratelimit: ratelimit,
+                          recordSamples: recordSamples)
         host = h
         let extra: [String]
         do { extra = try guest.start(host: h, cpu: cpu, layout: commandLayout) } catch {
             _ = end()
             throw error
         }
-        return SessionInfo(backend: Guest.kind, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout,
-                           notes: sessionNotes(h) + extra)
+        var session = SessionInfo(backend: Guest.kind, model: variant.name, cpu: cpu, lbrLayout: h.guestLayout,
+                                  notes: sessionNotes(h) + extra)
+        session.sampling = SamplingInForce(period: Contender.modelSamplePeriod, maxSampleRate: nil,
+                                           cpuTimeMaxPercent: nil, periodNs: h.samplePeriodNs)
+        if recordSamples { session.guestEdges = GuestPayload.edgeSet }
+        return session
     }
 
     public func perform(_ step: Step, deadlineNs: UInt64) throws(BackendError) -> [TimedObservation] {

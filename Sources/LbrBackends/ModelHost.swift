@@ -53,6 +53,9 @@ public final class ModelHost: Sendable {
     /// The CPU reported for the vCPU thread (the model's CPU 0 stands for it).
     public let cpu: Int
     public let timing: Timing
+    /// Whether every model host sample is reported (`.hostSampleRecords` before each summary, which is then
+    /// derived from them by `HostSampleRecords.summary`, as `judge` derives it from a capture).
+    public let recordsSamples: Bool
     /// When true (hybrid), the model's own `.contextSwitches` become notes, because the backend reports
     /// the vCPU thread's real context switches as `.contextSwitches`.
     public let realContextSwitches: Bool
@@ -81,10 +84,13 @@ public final class ModelHost: Sendable {
     ///   - era: kernel-era options of the model (default: today's mainline).
     ///   - ratelimit: the kmsg ratelimit state to share (§9.4: one system-wide state per call site); nil: a fresh one.
     public init(variant: KernelVariant, pmu: ModelPMU = .skylake, cpu: Int, timing: Timing = Timing(),
-                realContextSwitches: Bool = false, era: ModelEra = .current, ratelimit: KmsgRatelimit? = nil) {
+                realContextSwitches: Bool = false, era: ModelEra = .current, ratelimit: KmsgRatelimit? = nil,
+                recordSamples: Bool = false) {
         self.variant = variant; self.pmu = pmu; self.cpu = cpu; self.timing = timing
         self.realContextSwitches = realContextSwitches
+        self.recordsSamples = recordSamples
         var model = KernelModel(variant: variant, pmu: pmu, cpus: 1, vcpuCpu: 0, era: era, ratelimit: ratelimit)
+        if recordSamples { model.recordSamples() }
         // The vCPU thread starts blocked, waiting for its first command (VcpuThread).
         model.vcpuThreadBlocks(durationNs: 0)
         state = Mutex(State(model: model))
@@ -193,9 +199,19 @@ public final class ModelHost: Sendable {
     /// The command that runs for `command`: `hostSampleTime(periods:)` sized into `exitLoop(exits:)` from the
     /// model's sample period and `Timing.hostNsPerExit` (the same arithmetic the hw backend uses with its
     /// measured figures, `HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`); every other command as is.
+    /// `tracedPattern(periods:)` is sized into `branchPattern(count:)` from the same period and the guest time the
+    /// model charges per branch (`PayloadProgram.psPerPatternBranch`, from `guestTimeNs`), as the hw backend
+    /// sizes it from its measured time per branch.
     public func sized(_ command: GuestCommand) -> GuestCommand {
-        guard case let .hostSampleTime(p) = command else { return command }
-        return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: samplePeriodNs, hostNsPerExit: timing.hostNsPerExit))
+        switch command {
+        case let .hostSampleTime(p):
+            return .exitLoop(exits: HostSampling.exits(forPeriods: p, periodNs: samplePeriodNs, hostNsPerExit: timing.hostNsPerExit))
+        case let .tracedPattern(p):
+            return .branchPattern(count: HostSampling.branches(forPeriods: p, periodNs: samplePeriodNs,
+                psPerBranch: PayloadProgram.psPerPatternBranch(nsPerInstruction: timing.nsPerGuestInstruction)))
+        default:
+            return command
+        }
     }
 
     // MARK: host side
@@ -236,6 +252,15 @@ public final class ModelHost: Sendable {
                             total = SampleAnalysis.merge(total, samples)
                         }
                         s.model.logging = saved
+                        if recordsSamples {
+                            let batches = o.ids.compactMap { s.model.drainSampleBatch($0) }
+                            let records = HostSampleRecords(contender: total.contender, samplePeriod: total.samplePeriod,
+                                                            guestRange: GuestPayload.range, exactEdges: true,
+                                                            batches: batches)
+                            total = records.summary(guestEdges: GuestPayload.edgeSet)
+                            s.pending.append(TimedObservation(timeNs: s.model.nowNs, .hostSampleRecords(records),
+                                                              basis: modelBasis))
+                        }
                         s.pending.append(TimedObservation(timeNs: s.model.nowNs, .hostSamples(total), basis: modelBasis))
                     }
                 }

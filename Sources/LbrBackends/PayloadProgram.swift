@@ -102,6 +102,14 @@ public enum PayloadProgram {
         }
     }
 
+    /// Guest time the model charges for one more taken branch of the pattern (BRANCHES), in picoseconds: the
+    /// step of `guestTimeNs` per count, what `GuestCommand.tracedPattern` is sized from in sim and hybrid alike.
+    public static func psPerPatternBranch(nsPerInstruction: UInt64) -> UInt64 {
+        let one = guestTimeNs(for: GuestMailbox.Request(opcode: .branches, arg0: 1), nsPerInstruction: nsPerInstruction)
+        let two = guestTimeNs(for: GuestMailbox.Request(opcode: .branches, arg0: 2), nsPerInstruction: nsPerInstruction)
+        return max(1, two &- one) &* 1_000
+    }
+
     /// The guest RIP a #GP on `op` reports: the TOS probe has its own adjacent WRMSR/RDMSR pair; every other
     /// command goes through the payload's one RDMSR and one WRMSR helper instruction.
     public static func faultRip(_ op: GuestMsrOp, opcode: GuestMailbox.Opcode = .writeRead) -> UInt64 {
@@ -192,9 +200,16 @@ public enum PayloadProgram {
             let n = request.arg0
             br(LBR_EDGE_BR_START, .relJmp)
             let sites = UInt64(LBR_GUEST_NUM_BRANCH_SITES)
-            t.reserveCapacity(t.count + Int(n) + 8)
             let ring = ringBranches
-            for i in 0..<Int(n) { t.append(ring[i % ring.count]) }
+            // A long pattern (`tracedPattern`) in bounded form: the LBRs keep only the last `depth` records and
+            // the earlier ones only move TOS, so all but the last `exactPatternTail` branches become one item with
+            // their count (`times`); the tail is exact, so the stack and TOS end as after every branch.
+            let head = n > UInt64(exactPatternTail) ? Int(n) - exactPatternTail : 0
+            if head > 0, case let .branch(b) = ring[0] {
+                t.append(.branch(GuestBranch(from: b.from, to: b.to, kind: b.kind, times: UInt64(head))))
+            }
+            t.reserveCapacity(t.count + Int(n) - head + 8)
+            for i in head..<Int(n) { t.append(ring[i % ring.count]) }
             br(LBR_EDGE_BSITE_END + Int32(n % sites), .jcc)
             call(LBR_EDGE_BR_CALL_EMIT, ret: LBR_EDGE_RET_EMIT)
             br(LBR_EDGE_BR_OK, .relJmp)
@@ -203,6 +218,10 @@ public enum PayloadProgram {
         }
         return t
     }
+
+    /// Branches of a pattern `trace` lists one by one at its end (more than any LBR's depth, 64 for arch LBR):
+    /// a longer pattern's earlier branches are one item with their count.
+    public static let exactPatternTail = 4_096
 
     /// The branch pattern's taken jmps as trace items, in ring order (read once).
     static let ringBranches: [PayloadTraceItem] = (0..<Int32(LBR_GUEST_NUM_BRANCH_SITES)).map {

@@ -204,6 +204,22 @@ public enum HostSampling {
         return Int(clamping: (total + per - 1) / per)
     }
 
+    /// Host sample periods of guest execution a tracing phase's branch pattern lasts (`GuestCommand.tracedPattern`):
+    /// 20, so that host samples land while the guest runs it instead of with probability period/pattern (§9.7).
+    public static let tracedPatternPeriods = 20
+
+    /// Taken branches of the payload's pattern that last `periods` periods of guest execution:
+    /// ceil(periods × periodNs × 1000 / psPerBranch), capped at `GuestMailbox.maxBranches`. `psPerBranch` is the
+    /// guest time of one branch in picoseconds (hw: measured at begin; model: from `PayloadProgram.guestTimeNs`).
+    public static func branches(forPeriods periods: Int, periodNs: UInt64, psPerBranch: UInt64) -> Int {
+        let (ns, o1) = UInt64(max(0, periods)).multipliedReportingOverflow(by: periodNs)
+        let (ps, o2) = ns.multipliedReportingOverflow(by: 1000)
+        if o1 || o2 { return GuestMailbox.maxBranches }
+        let per = max(1, psPerBranch)
+        let n = ps / per + (ps % per == 0 ? 0 : 1)
+        return Int(min(n, UInt64(GuestMailbox.maxBranches)))
+    }
+
     /// Worst-case samples per second of one CPU-wide event with `period` (a fully busy CPU at `assumedMaxCoreHz`).
     public static func worstCaseRate(period: UInt64) -> UInt64 { assumedMaxCoreHz / max(1, period) }
 

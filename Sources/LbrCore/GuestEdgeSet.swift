@@ -3,7 +3,7 @@
 // host entries that happen to fall into the guest's identity-mapped low addresses; an exact edge match cannot.
 
 /// The LBR entries the guest payload can produce.
-public struct GuestEdgeSet: Hashable, Sendable {
+public struct GuestEdgeSet: Hashable, Sendable, Codable {
     struct Pair: Hashable, Sendable { var from: UInt64; var to: UInt64 }
     private var pairs: Set<Pair> = []
     private var retSites: Set<UInt64> = []
@@ -25,4 +25,39 @@ public struct GuestEdgeSet: Hashable, Sendable {
 
     /// Number of distinct edges (branches and calls; rets counted once per site).
     public var count: Int { pairs.count + retSites.count }
+}
+
+extension GuestEdgeSet {
+    private enum CodingKeys: String, CodingKey { case edges, retSites, returnPoints }
+
+    /// Encoded as sorted lists (a capture's session carries the table the detector matched against):
+    /// `edges` `[[from, to]]`, `retSites` and `returnPoints` `[address]`.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pairs.sorted { ($0.from, $0.to) < ($1.from, $1.to) }.map { [$0.from, $0.to] }, forKey: .edges)
+        try c.encode(retSites.sorted(), forKey: .retSites)
+        try c.encode(returnPoints.sorted(), forKey: .returnPoints)
+    }
+
+    /// At most `maxEdges` entries per list; a pair must have exactly two addresses.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let edges = try c.decode([[UInt64]].self, forKey: .edges)
+        let rets = try c.decode([UInt64].self, forKey: .retSites)
+        let points = try c.decode([UInt64].self, forKey: .returnPoints)
+        guard edges.count <= Self.maxEdges, rets.count <= Self.maxEdges, points.count <= Self.maxEdges else {
+            throw DecodingError.dataCorruptedError(forKey: .edges, in: c, debugDescription: "more than \(Self.maxEdges) guest edges")
+        }
+        for e in edges {
+            guard e.count == 2 else {
+                throw DecodingError.dataCorruptedError(forKey: .edges, in: c, debugDescription: "a guest edge is not [from, to]")
+            }
+            pairs.insert(Pair(from: e[0], to: e[1]))
+        }
+        retSites = Set(rets)
+        returnPoints = Set(points)
+    }
+
+    /// The most edges a decoded set may hold (the payload has a few hundred).
+    public static let maxEdges = 65_536
 }

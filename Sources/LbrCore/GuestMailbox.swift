@@ -76,6 +76,9 @@ public enum GuestMailbox {
     public static let resHeaderEnd = 0x138
     public static let valuesOffset = 0x200
     public static let maxValues = (pageSize - valuesOffset) / 8
+    /// The most taken branches one BRANCHES command runs (`LBR_GUEST_MAX_BRANCHES`, 2^26): the payload rejects
+    /// a larger count (BADCMD) and the codec refuses to encode one; a sized pattern is capped here.
+    public static let maxBranches = 1 << 26
 
     public static let commandMagic: UInt32 = 0x4D43_424C
     public static let resultMagic: UInt32 = 0x5352_424C
@@ -215,7 +218,9 @@ public enum GuestMailbox {
         case .disableLbr:
             return .success(Request(opcode: .writeRead, arg0: UInt64(MSR.debugctl), arg1: 0))
         case let .branchPattern(count):
-            guard count >= 0 else { return .failure(EncodeError("negative branch count \(count)")) }
+            guard count >= 0, count <= maxBranches else {
+                return .failure(EncodeError("branch count \(count) outside 0...\(maxBranches)"))
+            }
             return .success(Request(opcode: .branches, arg0: UInt64(count)))
         case .readLbrStack:
             guard layout.depth >= 0, layout.depth <= maxDepth else {
@@ -253,6 +258,8 @@ public enum GuestMailbox {
             return .success(Request(opcode: .exitLoop, arg0: UInt64(n)))
         case let .hostSampleTime(p):
             return .failure(EncodeError("host-sample-time(\(p) periods) is sized by the backend into exit-loop(exits:) before it runs"))
+        case let .tracedPattern(p):
+            return .failure(EncodeError("traced-pattern(\(p) periods) is sized by the backend into branches(count:) before it runs"))
         }
     }
 

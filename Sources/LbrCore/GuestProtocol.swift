@@ -41,6 +41,12 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
     /// sizes it into `exitLoop(exits:)` from the sample period in force and its calibrated host time per exit
     /// (`HostSampling.exits(forPeriods:periodNs:hostNsPerExit:)`, §9.6) and reports the command it ran.
     case hostSampleTime(periods: Int)
+    /// The branch pattern for `periods` host sample periods of guest execution: the backend sizes it into
+    /// `branchPattern(count:)` from the sample period in force and the guest time per branch (hw: measured at
+    /// begin; model: `PayloadProgram.guestTimeNs`), capped at `GuestMailbox.maxBranches`
+    /// (`HostSampling.branches(forPeriods:periodNs:psPerBranch:)`), and reports the command it ran. So host
+    /// PMIs land while the guest still runs the pattern (§9.6, §9.7).
+    case tracedPattern(periods: Int)
 
     /// For the two TOS probes: how many taken branches the payload executes between its WRMSR and RDMSR of
     /// LBR_TOS (`writeTos`: the `ret` of g_msr_write and the `call` of g_msr_read = 2; `probeTos`: 0). A
@@ -78,6 +84,7 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case .readTsc: return "read-tsc"
         case let .exitLoop(n): return "exit-loop(\(n))"
         case let .hostSampleTime(p): return "host-sample-time(\(p) periods)"
+        case let .tracedPattern(p): return "traced-pattern(\(p) periods)"
         }
     }
 }

@@ -96,6 +96,12 @@ public enum Observation: Hashable, Sendable, Codable {
     case passthrough(Bool)
     case hostEvent(contender: String, state: HostEventState, enabledNs: UInt64, runningNs: UInt64)
     case hostSamples(HostSampleSummary)
+    /// The raw samples the next `.hostSamples` of the same contender was derived from (recorded when the run
+    /// writes a capture; the verdict engine judges the summary, `judge` derives it again from these).
+    case hostSampleRecords(HostSampleRecords)
+    /// The `kvm:kvm_msr` trace lines the following `.msrAccess` observations were attributed from (hw, recorded
+    /// when the run writes a capture; `judge` attributes them again).
+    case kvmMsrTrace(KvmMsrTraceLines)
     case kmsg(String)
     case contextSwitches(Int)
     /// The kernel model's context switches of the vCPU thread where the backend reports the real ones as

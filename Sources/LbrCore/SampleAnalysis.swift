@@ -62,7 +62,7 @@ public enum SampleAnalysis {
                     for e in entries where guestRange.contains(e.from) || guestRange.contains(e.to) { out.guestAddresses += 1 }
                 }
             case let .lost(_, n):
-                out.lost += Int(clamping: n)
+                out.lost = saturatingSum(out.lost, Int(clamping: n))
             case .throttle:
                 out.throttled += 1
             case .other:
@@ -80,12 +80,18 @@ public enum SampleAnalysis {
             + (s.entries.count > 2 ? " ..." : "")
     }
 
+    /// `a + b`, Int.max when it would overflow (PERF_RECORD_LOST counts are u64; a capture's may be hostile).
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (s, o) = a.addingReportingOverflow(b)
+        return o ? (b > 0 ? .max : .min) : s
+    }
+
     /// Merges summaries of the same contender (e.g. successive ring drains).
     public static func merge(_ a: HostSampleSummary, _ b: HostSampleSummary) -> HostSampleSummary {
         HostSampleSummary(contender: a.contender, samples: a.samples + b.samples,
                           withBranches: a.withBranches + b.withBranches,
                           emptyBranches: a.emptyBranches + b.emptyBranches,
-                          guestAddresses: a.guestAddresses + b.guestAddresses, lost: a.lost + b.lost,
+                          guestAddresses: a.guestAddresses + b.guestAddresses, lost: saturatingSum(a.lost, b.lost),
                           staleRepeats: a.staleRepeats + b.staleRepeats, withHwIndex: a.withHwIndex + b.withHwIndex,
                           filteredOut: a.filteredOut + b.filteredOut, throttled: a.throttled + b.throttled,
                           samplePeriod: a.samplePeriod ?? b.samplePeriod, staleExample: a.staleExample ?? b.staleExample)

@@ -112,6 +112,7 @@ public enum GuestPayload {
             ("res tsc0", Int(LBR_MB_RES_TSC0), M.resTscBeginOffset), ("res tsc1", Int(LBR_MB_RES_TSC1), M.resTscEndOffset),
             ("res count", Int(LBR_MB_RES_COUNT), M.resCountOffset), ("res voff", Int(LBR_MB_RES_VOFF), M.resValuesOffsetOffset),
             ("values", Int(LBR_MB_VALUES), M.valuesOffset), ("max values", Int(LBR_MB_MAX_VALUES), M.maxValues),
+            ("max branches", Int(LBR_GUEST_MAX_BRANCHES), M.maxBranches),
             ("cmd magic value", Int(LBR_MB_CMD_MAGIC_VALUE), Int(M.commandMagic)),
             ("res magic value", Int(LBR_MB_RES_MAGIC_VALUE), Int(M.resultMagic)),
             ("doorbell port", Int(LBR_GUEST_DOORBELL_PORT), Int(M.doorbellPort)),

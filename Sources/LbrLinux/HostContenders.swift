@@ -89,30 +89,35 @@ public final class HostContenderSet: Sendable {
         try drain(windows: nil, guestRange: guestRange, cpu: cpu)
     }
 
-    /// Drains every ring and summarizes the samples with `HwEvidence.hostSamples`: with `windows`, only samples of
+    /// Drains every ring and summarizes the samples (`HostSampleRecords.summary`): with `windows`, only samples of
     /// the vCPU thread inside one of the guest commands' windows are kept (the rest count as `filteredOut`);
     /// without, every sample on `cpu` is kept. Stale repeats are judged against the last sample of the previous
     /// drain too (§9.1).
     public func drain(windows: [GuestCommandWindow]?, guestRange: Range<UInt64>?, guestEdges: GuestEdgeSet? = nil,
                       cpu: UInt32? = nil) throws(PerfRingError) -> HostSampleSummary {
-        var total = HostSampleSummary(contender: contender.name, samples: 0, withBranches: 0, emptyBranches: 0,
-                                      guestAddresses: 0, samplePeriod: samplePeriod)
+        records(try drainBatches(keep: windows.map { .windows($0) } ?? .every, cpu: cpu), guestRange: guestRange,
+                exactEdges: guestEdges != nil).summary(guestEdges: guestEdges)
+    }
+
+    /// One batch per ring: the records drained, the rule that keeps samples, and the last stack on `cpu` the
+    /// ring held before (carried across drains, §9.1).
+    public func drainBatches(keep: SampleKeepRule, cpu: UInt32?) throws(PerfRingError) -> [HostSampleBatch] {
+        var out: [HostSampleBatch] = []
         for (i, r) in rings.enumerated() {
             let records = try r.drain()
-            let s = lastStacks.withLock { last -> HostSampleSummary in
-                var previous = last[i]
-                defer { last[i] = previous }
-                if let windows {
-                    return HwEvidence.hostSamples(contender: contender.name, records: records, windows: windows, cpu: cpu,
-                                                  guestRange: guestRange, guestEdges: guestEdges,
-                                                  samplePeriod: samplePeriod, previous: &previous)
-                }
-                return SampleAnalysis.summarize(contender: contender.name, records: records, guestRange: guestRange,
-                                                cpu: cpu, samplePeriod: samplePeriod, previous: &previous)
-            }
-            total = SampleAnalysis.merge(total, s)
+            out.append(lastStacks.withLock { last in
+                let b = HostSampleBatch(cpu: cpu, keep: keep, before: last[i], records: records)
+                last[i] = b.after
+                return b
+            })
         }
-        return total
+        return out
+    }
+
+    /// `batches` of this contender as the records behind one summary (`HostSampleRecords.summary`).
+    public func records(_ batches: [HostSampleBatch], guestRange: Range<UInt64>?, exactEdges: Bool) -> HostSampleRecords {
+        HostSampleRecords(contender: contender.name, samplePeriod: samplePeriod, guestRange: guestRange,
+                          exactEdges: exactEdges, batches: batches)
     }
 
     /// The contender's overall state: the worst state among its events (error > inactive > off > active),

@@ -414,6 +414,18 @@ extension KernelModel {
         let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
                             guestEntries: l.guestEntries, top: top)
         cpuLastRead[c] = r
+        if sampleLog != nil {
+            // The entries the filter keeps, newest first (perf's order), each tagged with the register version.
+            var entries: [PerfBranchEntry] = []
+            entries.reserveCapacity(r.nr)
+            for k in 0..<l.depth {
+                let e = l.entries[(Int(l.tos) - k + l.depth) % l.depth]
+                if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) {
+                    entries.append(PerfBranchEntry(from: e.from, to: e.to, flags: cpuLbr[c].version))
+                }
+            }
+            sampleLog!.cpuLastRead[c] = PerfBranchStack(hwIndex: l.tos, entries: entries)
+        }
         return r
     }
 
@@ -441,6 +453,15 @@ extension KernelModel {
         events[i].prevSample = (r.hwIdx, r.version)
     }
 
+    /// Records `n` samples of event `i` showing `cpuc->lbr_stack` of CPU `c` at the end of an `ns` interval,
+    /// when samples are recorded (`recordSamples`).
+    @inline(__always)
+    mutating func logSamples(_ i: Int, _ c: Int, _ ns: UInt64, _ n: Int) {
+        guard sampleLog != nil else { return }
+        let stack = sampleLog!.cpuLastRead[c] ?? PerfBranchStack(hwIndex: 0, entries: [])
+        sampleLog!.append(event: i, cpu: c, task: cpuCurrent[c], timeNs: nowNs &+ ns, stack: stack, times: n)
+    }
+
     mutating func accrueList(_ list: [Int], _ c: Int, _ ns: UInt64, _ guestMode: Bool, _ starved: Bool, _ recorded: Bool,
                              _ kept: Bool = true) {
         for i in list {
@@ -464,11 +485,16 @@ extension KernelModel {
                 // read on this CPU (empty only if the CPU never read its LBRs).
                 let r = cpuLastRead[c] ?? LastLbrRead(hwIdx: 0, version: 0, nr: 0, guestEntries: 0, top: (0, 0))
                 countSample(i, r, times: n, kept: kept)
+                logSamples(i, c, ns, n)
             } else if recorded {
                 // Host code ran between these samples: each is a distinct real read.
-                for _ in 0..<n { countSample(i, realLbrRead(cpu: c, distinctFromPrevious: true), times: 1, kept: kept) }
+                for _ in 0..<n {
+                    countSample(i, realLbrRead(cpu: c, distinctFromPrevious: true), times: 1, kept: kept)
+                    logSamples(i, c, ns, 1)
+                }
             } else {
                 countSample(i, realLbrRead(cpu: c, distinctFromPrevious: false), times: n, kept: kept)
+                logSamples(i, c, ns, n)
             }
         }
     }

@@ -235,6 +235,8 @@ public struct KernelModel: Sendable {
     public internal(set) var ratelimitBaseNs: UInt64 = 0
     /// `cpuc->lbr_stack` per CPU: the last real `intel_pmu_lbr_read()` (§9.1); nil while the CPU never read.
     var cpuLastRead: [LastLbrRead?] = []
+    /// Every host sample as a perf record (nil, the default: not recorded); see `recordSamples()`.
+    var sampleLog: ModelSampleLog? = nil
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
     /// Per CPU: the stack holds guest records taken while the vLBR was not ACTIVE (the predicted §9.7 path).
@@ -503,6 +505,28 @@ public struct KernelModel: Sendable {
         events[id.raw].staleRepeats = 0; events[id.raw].staleExample = nil
         if logging { emit(.hostSamples(s)) }
         return s
+    }
+
+    /// From now on, every host LBR sample is also kept as a perf record (TID, time, CPU, hw_idx, entries), handed
+    /// out per event by `drainSampleBatch` (for a capture; off by default: it allocates per sample).
+    public mutating func recordSamples() {
+        if sampleLog == nil { sampleLog = ModelSampleLog(cpus: cpus) }
+    }
+
+    /// The samples of event `id` since its last batch, as one drain of its ring (nil when samples are not
+    /// recorded). Every sample is of the CPU it was taken on; the vCPU thread's carry
+    /// `ModelSampleLog.vcpuThreadTid` and are the ones kept (`SampleKeepRule.thread`).
+    public mutating func drainSampleBatch(_ id: ModelEventID) -> HostSampleBatch? {
+        guard var log = sampleLog else { return nil }
+        sampleLog = nil
+        defer { sampleLog = log }
+        var ring = log.rings[id.raw] ?? ModelSampleLog.Ring()
+        let batch = HostSampleBatch(cpu: nil, keep: .thread(tid: ModelSampleLog.vcpuThreadTid), before: ring.before,
+                                    records: ring.records)
+        ring.before = ring.last
+        ring.records = []
+        log.rings[id.raw] = ring
+        return batch
     }
 
     /// BTS or PT in use on the host: LBR event creation fails with -EBUSY (x86_add_exclusive, §3.4 (c)),

@@ -302,6 +302,37 @@ public final class KmsgRatelimit: Sendable {
     }
 }
 
+/// The model's host samples as perf records (`KernelModel.recordSamples`): per event, the records since its
+/// last batch; per CPU, the stack of the last real read (what a starved sample re-attaches, §9.1).
+///
+/// The model has no cycle counts: each entry's `flags` holds the register version of the stack it was read
+/// from, so two reads of unchanged registers are equal and two reads with branches between them differ, as
+/// the LBR_INFO cycle counts make real reads differ. Model TIDs: the vCPU thread `vcpuThreadTid`, host task k
+/// `k + 1`, the idle or runner context 0.
+struct ModelSampleLog: Sendable {
+    struct Ring: Sendable {
+        var before: PerfBranchStack?
+        var records: [PerfRecord] = []
+        var last: PerfBranchStack?
+    }
+    static let vcpuThreadTid: UInt32 = 1
+    var rings: [Int: Ring] = [:]
+    var cpuLastRead: [PerfBranchStack?]
+    init(cpus: Int) { cpuLastRead = Array(repeating: nil, count: cpus) }
+
+    static func tid(task: Int) -> UInt32 { task >= 0 ? UInt32(task + 1) : 0 }
+
+    /// `n` samples of event `i` on `cpu` at `timeNs`, all showing `stack`.
+    mutating func append(event i: Int, cpu: Int, task: Int, timeNs: UInt64, stack: PerfBranchStack, times n: Int) {
+        var ring = rings[i] ?? Ring()
+        var s = PerfSampleRecord()
+        s.tid = Self.tid(task: task); s.time = timeNs; s.cpu = UInt32(cpu); s.branchStack = stack
+        for _ in 0..<n { ring.records.append(.sample(s)) }
+        ring.last = stack
+        rings[i] = ring
+    }
+}
+
 /// `cpuc->lbr_stack` as the last real `intel_pmu_lbr_read()` left it (§9.1): what starved samples replay.
 struct LastLbrRead: Sendable {
     var hwIdx: UInt64

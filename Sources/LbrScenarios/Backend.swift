@@ -51,9 +51,31 @@ public struct SessionInfo: Hashable, Sendable, Codable {
     /// The guest's own code ranges (guest addresses of the payload): LBR entries the guest reads outside them
     /// are host records (`host-branch-leak`). nil when the backend cannot tell (no leak detection).
     public var guestCodeRanges: [Range<UInt64>]? = nil
+    /// The payload's exact edge table that host samples' entries were matched against (§9.7); set when the
+    /// backend reports raw host samples (`.hostSampleRecords`), so a capture's samples are matched against the
+    /// table of the payload that ran, not of the lbrprobe that judges them.
+    public var guestEdges: GuestEdgeSet? = nil
+    /// The host LBR sampling in force (period, limits), nil when the backend samples nothing.
+    public var sampling: SamplingInForce? = nil
 
     public init(backend: BackendKind, model: String?, cpu: Int, lbrLayout: LbrLayout?, notes: [String] = []) {
         self.backend = backend; self.model = model; self.cpu = cpu; self.lbrLayout = lbrLayout; self.notes = notes
+    }
+}
+
+/// The host LBR sampling a run used (§4.1, §9.1).
+public struct SamplingInForce: Hashable, Sendable, Codable {
+    /// `sample_period` of the host LBR sampling events, in events of the cycles counter (model: its counts).
+    public var period: UInt64
+    /// `/proc/sys/kernel/perf_event_max_sample_rate` when the run began (nil: unreadable, or a model).
+    public var maxSampleRate: Int?
+    /// `/proc/sys/kernel/perf_cpu_time_max_percent` when the run began (nil: unreadable, or a model).
+    public var cpuTimeMaxPercent: Int?
+    /// The period in nanoseconds at the clock the backend assumed (hw: the TSC rate; model: its clock).
+    public var periodNs: UInt64?
+    public init(period: UInt64, maxSampleRate: Int?, cpuTimeMaxPercent: Int?, periodNs: UInt64?) {
+        self.period = period; self.maxSampleRate = maxSampleRate; self.cpuTimeMaxPercent = cpuTimeMaxPercent
+        self.periodNs = periodNs
     }
 }
 

@@ -17,11 +17,12 @@ public enum CatalogConstants {
     public static let tosProbeB: UInt64 = 0x1
     /// Taken branches per branch-pattern command (fills a 16- or 32-deep stack at most twice; cheap when emulated).
     public static let branches = 16
-    /// Branches for the tracing phases. A host sample only shows guest branches if the host event overflows
-    /// while the guest is still running (after a VM-exit the host's own branches overwrite the stack within
-    /// `depth` branches), so the pattern must span several sample periods (`Contender.lbrSamplePeriod` =
-    /// 10,000): 16,384 jmps (≈ 65k guest instructions) are several periods at any IPC, ≈ 45 ms when emulated.
-    public static let tracingBranches = 16_384
+    /// Host sample periods of guest execution the tracing phases' branch pattern lasts. A host sample only shows
+    /// guest branches if the host event overflows while the guest is still running (after a VM-exit the host's
+    /// own branches overwrite the stack within `depth` branches), so the pattern is sized by time
+    /// (`GuestCommand.tracedPattern`): 20 periods at the period in force, from the guest time per branch the
+    /// backend measured (hw) or models (sim, hybrid) — a fixed count lasted less than one period on hardware.
+    public static let tracingPeriods = HostSampling.tracedPatternPeriods
     /// Guest busy time while the host installs an event by IPI (`hostWhileGuestRuns`, §3.5). Timed steps spin
     /// for wall-clock TIME (`GuestCommand.spinFor`, the payload busy-waits on the TSC), not for an iteration
     /// count: 2,000 iterations last milliseconds where every guest instruction is emulated (~1 µs each) but
@@ -202,12 +203,12 @@ public enum Catalog {
             Phase("lbr-off", .tracing, [
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest"),
                 .guest(.disableLbr, "guest DEBUGCTL.LBR=0"),
-                .guest(.branchPattern(count: C.tracingBranches)),
+                .guest(.tracedPattern(periods: C.tracingPeriods)),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?")]),
             Phase("lbr-on", .tracing, [
                 .guest(.enableLbr(freezeOnPmi: false), "guest DEBUGCTL.LBR=1 (creates the vLBR)"),
-                .guest(.branchPattern(count: C.tracingBranches)),
+                .guest(.tracedPattern(periods: C.tracingPeriods)),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits hold the stack as the guest left it (§9.6)"),
                 .host(.readContenders, "guest branch-site addresses in host samples?"),
                 .guest(.probeTos(C.tosProbeA), "vLBR state for the record"),
@@ -229,13 +230,13 @@ public enum Catalog {
                 .host(.open(.contender(.pinnedLbrIncludingGuest)), "host LBR event including the guest (exclude_guest=0)"),
                 .guest(.enableLbr(freezeOnPmi: false), "DEBUGCTL.LBR=1: creates the vLBR (ERROR), and KVM loads LBR=1 into GUEST_IA32_DEBUGCTL anyway (§1.9)"),
                 .guest(.probeTos(C.tosProbeA), "the vLBR's state for the record: dropped while ERROR"),
-                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches, recorded by the hardware the host owns"),
+                .guest(.tracedPattern(periods: C.tracingPeriods), "the guest's branches, recorded by the hardware the host owns"),
                 hostSampleTime("port-I/O exits: host samples right after VM-exits (§9.6)"),
                 .host(.readContenders, "guest edges in host samples (PMIs in guest mode)?"),
                 .host(.close(.contender(.pinnedLbrIncludingGuest)))]),
             Phase("excl-guest", .tracing, [
                 .host(.open(.contender(.pinnedLbr)), "host LBR event excluding the guest (exclude_guest=1)"),
-                .guest(.branchPattern(count: C.tracingBranches), "the guest's branches again"),
+                .guest(.tracedPattern(periods: C.tracingPeriods), "the guest's branches again"),
                 hostSampleTime("port-I/O exits: host-mode samples soon after VM-exits read older entries (§9.6, §9.7)"),
                 .host(.readContenders, "guest edges in host samples (host-mode PMIs after VM-exits)?"),
                 .host(.readKmsg),

@@ -37,6 +37,7 @@ struct PhaseEvidence {
         case let .kmsg(line): kmsg(line)
         case let .hostEvent(c, state, en, run): hostEvent(c, state: state, enabledNs: en, runningNs: run)
         case let .hostSamples(s): hostSamples(s)
+        case .hostSampleRecords, .kvmMsrTrace: break
         case let .vlbr(s): truth.vlbr = s
         case let .passthrough(p): truth.passthrough = p
         case let .contextSwitches(n): evidence.append("vCPU thread context switches: \(n)")
@@ -72,7 +73,7 @@ struct PhaseEvidence {
             tosProbe(r)
         case .readLbrStack:
             stackRead(r)
-        case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr, .exitLoop, .hostSampleTime:
+        case .spin, .spinFor, .readTsc, .rdmsr, .wrmsr, .exitLoop, .hostSampleTime, .tracedPattern:
             break
         }
         // The payload's own control flow (command loop, helper call/ret) is recorded too with LBR on.

@@ -104,7 +104,7 @@ struct Run: ParsableCommand {
     var json: String?
 
     // Timeline picture, compact / detailed text, progress.
-    @Option(help: "Also write a capture (lbrprobe.capture/1, compact JSON) to FILE (atomically): every observation the verdict engine consumed, per scenario run and phase, with the session facts; `lbrprobe judge FILE` derives the verdicts again (docs/capture-format.md).")
+    @Option(help: "Also write a capture (lbrprobe.capture/2, compact JSON) to FILE (atomically): every raw observation the verdict engine consumed (each host sample included), per scenario run and phase, with the session facts; `lbrprobe judge FILE` derives the verdicts again (docs/capture-format.md).")
     var capture: String?
 
     @Option(help: "Also write the run's timeline picture (self-contained SVG) to FILE (atomically). Same as `lbrprobe timeline`.")
@@ -222,9 +222,10 @@ struct Run: ParsableCommand {
         var selection: AutoSelection?
         do {
             if let kind = backend.kind {
-                chosen = try Backends.make(kind: kind, model: model, profile: profile, logger: logger)
+                chosen = try Backends.make(kind: kind, model: model, profile: profile, logger: logger,
+                                           recordSamples: capture != nil)
             } else {
-                let pick = try Backends.auto(model: model, profile: profile, logger: logger)
+                let pick = try Backends.auto(model: model, profile: profile, logger: logger, recordSamples: capture != nil)
                 chosen = pick.backend
                 selection = pick.choice
                 logger.notice("--backend auto chose \(pick.choice.text)")

@@ -218,7 +218,8 @@ struct CliTests {
 
     @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
     func hybridTimeoutIsReportedAndOtherScenariosStillRun() throws {
-        // guest-traced runs two 16,384-branch guest commands (≈30 ms each when emulated): 5 ms cannot suffice.
+        // guest-traced runs two 4,096-branch real guest commands (≈25 ms each when emulated) and two exit loops:
+        // 5 ms cannot suffice.
         let r = try Cli.run(["run", "guest-traced", "guest-baseline", "--backend", "hybrid", "--timeout", "0.005",
                              "--format", "tap"])
         #expect(r.code == 1, "\(r.stderr)")

@@ -23,18 +23,63 @@ import Testing
 
     @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm with user-space MSR exits and MSR filters"))
     func hybridCaptureJudgesToTheSameVerdicts() throws {
-        let report = ThisHost.run(try Backends.make(kind: .hybrid, model: "mainline", profile: ThisHost.profile))
+        let report = ThisHost.run(try Backends.make(kind: .hybrid, model: "mainline", profile: ThisHost.profile,
+                                                    recordSamples: true))
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let file = try enc.encode(RunCapture(report: report))
         let capture = try JSONDecoder().decode(RunCapture.self, from: file)
         #expect(capture.problem == nil && capture.runs.count == report.results.count)
+        #expect(capture.runs.contains { $0.records.contains { $0.observations.contains {
+            if case let .hostSampleRecords(r) = $0.observation { return r.sampleCount > 0 }; return false } } })
         let judged = capture.rejudge(source: "test")
         #expect(judged.results.count == report.results.count)
         for (a, b) in zip(report.results, judged.results) {
             #expect(a.scenario == b.scenario)
             #expect(try Self.verdictBytes(a) == Self.verdictBytes(b), "\(a.scenario)")
         }
+    }
+}
+
+/// The model's raw samples (recorded for a capture) summarized by the detector give the model's own counts, for
+/// every model and scenario: a run that writes a capture judges exactly like one that does not.
+@Suite struct ModelSampleRecordsTests {
+    /// A summary without its example text (the detector describes the sample, the model its own read).
+    static func counts(_ s: HostSampleSummary) -> HostSampleSummary { var t = s; t.staleExample = nil; return t }
+
+    static func summaries(_ r: ScenarioResult) -> [HostSampleSummary] {
+        r.records.flatMap { $0.observations.compactMap { if case let .hostSamples(s) = $0.observation { return counts(s) }; return nil } }
+    }
+
+    @Test(arguments: Backends.modelNames)
+    func recordedSamplesSummarizeToTheModelsCounts(model: String) throws {
+        let plain = try Backends.make(kind: .sim, model: model, profile: ThisHost.profile)
+        let recording = try Backends.make(kind: .sim, model: model, profile: ThisHost.profile, recordSamples: true)
+        let a = ThisHost.run(plain), b = ThisHost.run(recording)
+        #expect(a.results.count == b.results.count)
+        var sampled = 0
+        for (x, y) in zip(a.results, b.results) {
+            #expect(Self.summaries(x) == Self.summaries(y), "\(model) \(x.scenario)")
+            #expect(x.outcome == y.outcome && x.status == y.status, "\(model) \(x.scenario)")
+            for p in y.records {
+                for case let .hostSampleRecords(rec) in p.observations.map(\.observation) { sampled += rec.sampleCount }
+            }
+            #expect(y.session?.guestEdges != nil && x.session?.guestEdges == nil)
+        }
+        #expect(sampled > 0, "no model sample recorded")
+    }
+
+    /// A capture in its file form: compact, and the same records after a round trip.
+    @Test func captureRoundTripsRawSamples() throws {
+        let report = ThisHost.run(try Backends.make(kind: .sim, model: "mainline", profile: ThisHost.profile, recordSamples: true),
+                                  [Catalog.hostFirst, Catalog.guestLeak])
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let capture = RunCapture(report: report)
+        let file = try enc.encode(capture)
+        let back = try JSONDecoder().decode(RunCapture.self, from: file)
+        #expect(back == capture)
+        #expect(String(decoding: file, as: UTF8.self).contains("\"lbrprobe.capture/2\""))
     }
 }
 

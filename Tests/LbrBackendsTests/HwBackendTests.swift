@@ -166,6 +166,8 @@ struct StepTests {
             let plan = HwSamplingPlan.probe()
             #expect(info.notes.contains { $0.contains("sample_period \(plan.period) cycles") && $0.contains("perf_event_max_sample_rate") })
             #expect(info.notes.contains { $0.hasPrefix("other KVM VMs") })
+            // The traced pattern's sizing: the guest time per branch measured on the real guest (§9.7).
+            #expect(info.notes.contains { $0.contains("guest time per pattern branch") && $0.contains("measured over 16384 branches") && $0.contains("traced-pattern(20 periods) = ") })
             #expect(info.notes.contains { $0.hasPrefix("kmsg history: ") && $0.contains("vmx_passthrough_lbr_msrs") })
             let far = UInt64.max / 2
             // LBR_TOS write on a guest without LBR: one trapped, faulted access (the first access; §1.3).

@@ -40,6 +40,10 @@ struct MailboxTests {
         #expect((try? GuestMailbox.request(for: .rdmsr(0xC000_0080), layout: layout).get()) == nil)
         #expect((try? GuestMailbox.request(for: .wrmsr(0x10a, 0), layout: layout).get()) == nil)
         #expect((try? GuestMailbox.request(for: .branchPattern(count: -1), layout: layout).get()) == nil)
+        // The pattern is bounded (the payload rejects a larger count too); sized commands are never encoded.
+        #expect((try? GuestMailbox.request(for: .branchPattern(count: GuestMailbox.maxBranches), layout: layout).get()) != nil)
+        #expect((try? GuestMailbox.request(for: .branchPattern(count: GuestMailbox.maxBranches + 1), layout: layout).get()) == nil)
+        #expect((try? GuestMailbox.request(for: .tracedPattern(periods: 20), layout: layout).get()) == nil)
         #expect((try? GuestMailbox.request(for: .spin(iterations: -1), layout: layout).get()) == nil)
     }
 
@@ -192,5 +196,20 @@ struct MailboxTests {
         }
         let e = try GuestMailbox.request(for: .enableLbr(freezeOnPmi: false), layout: .skylake).get()
         #expect(e.msrSequence.map(\.index) == [MSR.debugctl, MSR.debugctl])
+    }
+}
+
+/// A branch pattern sized by time: periods × period over the guest time per branch, rounded up, capped.
+@Suite struct TracedPatternSizingTests {
+    @Test func branchesCoverThePeriodsAndStopAtTheCap() {
+        // 20 periods of 33,334 ns at 3,000 ps per branch (the model): 222,227 branches (≥ 666,680 ns).
+        #expect(HostSampling.branches(forPeriods: 20, periodNs: 33_334, psPerBranch: 3_000) == 222_227)
+        // hw at 300 ps per branch: 20 × 33,334 ns = 2,222,267 branches (rounded up).
+        #expect(HostSampling.branches(forPeriods: 20, periodNs: 33_334, psPerBranch: 300) == 2_222_267)
+        // A lowered sample rate (period 2 ms) or an absurd period: capped at the payload's bound.
+        #expect(HostSampling.branches(forPeriods: 20, periodNs: 2_000_000, psPerBranch: 250) == GuestMailbox.maxBranches)
+        #expect(HostSampling.branches(forPeriods: 20, periodNs: .max, psPerBranch: 1) == GuestMailbox.maxBranches)
+        #expect(HostSampling.branches(forPeriods: 0, periodNs: 33_334, psPerBranch: 300) == 0)
+        #expect(HostSampling.branches(forPeriods: 20, periodNs: 33_334, psPerBranch: 0) == GuestMailbox.maxBranches)
     }
 }

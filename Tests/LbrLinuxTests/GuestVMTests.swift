@@ -157,6 +157,21 @@ struct GuestVMFaultTests {
         #expect(vm.run(.branchPattern(count: 5), timeout: .seconds(2)).status == .ok)
     }
 
+    /// BRANCHES is bounded in the payload: a count above LBR_GUEST_MAX_BRANCHES (written past the codec) is
+    /// rejected at once, never run; the bound itself runs.
+    @Test func branchPatternAboveTheBoundIsRejected() throws {
+        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        defer { vm.close() }
+        let o = vm.execute(GuestMailbox.Request(opcode: .branches, arg0: UInt64(GuestMailbox.maxBranches) + 1),
+                           timeout: .seconds(2), host: nil)
+        guard case let .error(why) = o.status else { Issue.record("status \(o.status)"); return }
+        #expect(why.contains("rejected"), "\(why)")
+        let huge = vm.execute(GuestMailbox.Request(opcode: .branches, arg0: .max), timeout: .seconds(2), host: nil)
+        if case .error = huge.status {} else { Issue.record("status \(huge.status)") }
+        #expect(vm.run(.branchPattern(count: 5), timeout: .seconds(2)).status == .ok)
+        #expect(GuestPayload.protocolMismatches().isEmpty)
+    }
+
     @Test func tripleFaultEndsAsErrorWithTheShutdownReason() throws {
         let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
         defer { vm.close() }

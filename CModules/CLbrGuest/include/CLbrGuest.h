@@ -62,7 +62,8 @@
 #define LBR_OP_WRITE_READ   1  /* WRMSR arg0 = arg1, then RDMSR arg0 -> value */
 #define LBR_OP_RDMSR        2  /* RDMSR arg0 -> value */
 #define LBR_OP_WRMSR        3  /* WRMSR arg0 = arg1 */
-#define LBR_OP_BRANCHES     4  /* arg0 taken branches through the branch-site ring -> value arg0 */
+#define LBR_OP_BRANCHES     4  /* arg0 taken branches through the branch-site ring -> value arg0;
+                                  * arg0 > LBR_GUEST_MAX_BRANCHES is rejected (BADCMD) */
 #define LBR_OP_READ_LBR     5  /* TOS, FROM[depth], TO[depth], INFO[depth] (if INFO != 0) */
 #define LBR_OP_SPIN         6  /* arg0 iterations */
 #define LBR_OP_RDTSC        7  /* -> value */
@@ -81,6 +82,9 @@
 #define LBR_ST_BADCMD  3
 
 #define LBR_GUEST_NUM_BRANCH_SITES 16
+/* The most taken branches one BRANCHES command runs (2^26: tens of ms on VMX hardware), so a mailbox the guest
+ * cannot trust never makes it loop for 2^64 iterations. */
+#define LBR_GUEST_MAX_BRANCHES     0x4000000
 #define LBR_GUEST_NUM_VECTORS      32
 
 /* Offsets table indices (lbr_guest_offsets[i], relative to lbr_guest_start). */

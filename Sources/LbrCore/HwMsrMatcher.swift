@@ -4,8 +4,6 @@
 // order) was handled by KVM — trapped; one without was passed through to the hardware (§1.5; conventions
 // "kvm_msr"). Pure: no syscalls, unit-tested.
 
-import LbrCore
-
 /// Matches a command's MSR sequence with the `kvm:kvm_msr` events seen during it.
 public enum HwMsrMatcher {
     /// The result of matching one command.
@@ -75,5 +73,40 @@ public enum HwMsrMatcher {
     /// Whether an access is LBR-relevant for the verdict: an LBR MSR of `layout` (§1.3) or DEBUGCTL (§1.9).
     public static func isLbrRelevant(_ index: UInt32, layout: LbrLayout) -> Bool {
         index == MSR.debugctl || layout.isLbrMsr(index)
+    }
+}
+
+/// The `kvm:kvm_msr` trace lines of one guest command as the hw backend read them, with the payload's MSR
+/// instruction sites: what its `.msrAccess` observations (and attribution notes) are derived from, so a capture
+/// can attribute them again (docs/capture-format.md).
+public struct KvmMsrTraceLines: Hashable, Sendable, Codable {
+    /// Decoded trace lines of the vCPU thread during the command, in time order.
+    public var events: [KvmMsrEvent]
+    /// The payload's RDMSR / WRMSR instruction addresses (generic helpers and the TOS probe's pair).
+    public var rdmsrSites: [UInt64]
+    public var wrmsrSites: [UInt64]
+    /// How many observations right after this one the run derived from it (`judge` replaces them).
+    public var derived: Int
+
+    public init(events: [KvmMsrEvent], rdmsrSites: [UInt64], wrmsrSites: [UInt64], derived: Int = 0) {
+        self.events = events; self.rdmsrSites = rdmsrSites; self.wrmsrSites = wrmsrSites; self.derived = derived
+    }
+
+    /// The most trace lines one command's record may hold (the payload's largest command makes < 200 accesses).
+    public static let maxEvents = 1 << 16
+
+    /// The observations for the command that returned `result`: its LBR-relevant accesses (`HwMsrMatcher`) with
+    /// the matcher's attribution note, and a note for lines outside the payload's sequence.
+    public func observations(result: GuestResult, layout: LbrLayout) -> [Observation] {
+        guard case let .success(request) = GuestMailbox.request(for: result.command, layout: layout) else { return [] }
+        let m = HwMsrMatcher.match(sequence: request.msrSequence, events: events, result: result,
+                                   rdmsrSites: Set(rdmsrSites), wrmsrSites: Set(wrmsrSites))
+        var out: [Observation] = m.accesses.filter { HwMsrMatcher.isLbrRelevant($0.index, layout: layout) }.map { .msrAccess($0) }
+        if let n = m.attributionNote { out.append(.note(n)) }
+        if !m.unmatched.isEmpty {
+            let list = m.unmatched.prefix(8).map { "\($0.isWrite ? "wr" : "rd") 0x\(String($0.index, radix: 16))" }
+            out.append(.note("\(m.unmatched.count) kvm_msr event(s) not in the payload's sequence: \(list.joined(separator: ", "))"))
+        }
+        return out
     }
 }
