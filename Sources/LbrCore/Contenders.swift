@@ -34,6 +34,10 @@ public enum Contender: Hashable, Sendable, Codable {
     case lbrEvent(pinned: Bool, mode: LbrFilterMode, excludeGuest: Bool, base: LbrSamplingEvent)
     /// CPU-pinned raw config 0x1b00 event: occupies the vLBR's fake counter 58 (§3.4 (a), §8.2).
     case vlbrSlot
+    /// The same impostor with exclude_host=1: on counter 58 `intel_set_masks()` sets bit 58 of
+    /// `intel_ctrl_guest_mask`, so `vlbr_exclude_host()` starves every host LBR user on the CPU with no vLBR at all
+    /// (reference §9.4). Not in the catalog; the model's explorer opens it.
+    case vlbrSlotExcludingHost
     /// One CPU-pinned counting event per general-purpose and fixed counter (CPUID.0xA), §3.4 (b).
     case counterExhaustion(gp: Int, fixed: Int)
     /// A task-scoped LBR call-stack user (a host task that uses LBR call-stack mode), §3.4 last bullet.
@@ -66,7 +70,7 @@ public enum Contender: Hashable, Sendable, Codable {
     public var usesLbr: Bool {
         switch self {
         case .lbrEvent, .lbrCallStackTask: return true
-        case .vlbrSlot, .counterExhaustion: return false
+        case .vlbrSlot, .vlbrSlotExcludingHost, .counterExhaustion: return false
         }
     }
 
@@ -76,6 +80,7 @@ public enum Contender: Hashable, Sendable, Codable {
         case let .lbrEvent(pinned, mode, excludeGuest, base):
             return "\(pinned ? "pinned" : "flexible")-lbr-\(mode.rawValue)-\(base.rawValue)\(excludeGuest ? "" : "-incl-guest")"
         case .vlbrSlot: return "vlbr-slot-0x1b00"
+        case .vlbrSlotExcludingHost: return "vlbr-slot-0x1b00-excl-host"
         case let .counterExhaustion(gp, fixed): return "counter-exhaustion-\(gp)gp-\(fixed)fixed"
         case .lbrCallStackTask: return "task-lbr-call-stack"
         }
@@ -107,6 +112,11 @@ public enum Contender: Hashable, Sendable, Codable {
             var a = PerfAttr(type: .raw, config: intelFixedVlbrEvent)
             a.pinned = true
             a.excludeGuest = true
+            return [a]
+        case .vlbrSlotExcludingHost:
+            var a = PerfAttr(type: .raw, config: intelFixedVlbrEvent)
+            a.pinned = true
+            a.excludeHost = true
             return [a]
         case let .counterExhaustion(gp, fixed):
             // §3.4 (b): fill every counter with a CPU-pinned counting event. GP counters get

@@ -259,8 +259,10 @@ public enum Eligibility {
         if let mediated = p.kvm.parameter("kvm_intel", "enable_mediated_pmu") {
             switch mediated.boolValue {
             case .some(true):
-                no.append(.init(.mediatedPmu, "kvm_intel.enable_mediated_pmu=Y: the mediated vPMU does not "
-                                + "advertise LBR_FMT, guests get no LBR", ref: "§2.4, §6.3"))
+                no.append(.init(.mediatedPmu, "kvm_intel.enable_mediated_pmu=Y: a VM without an in-kernel irqchip, "
+                                + "like lbrprobe's, gets no PMU at all (kvm_arch_vcpu_precreate clears enable_pmu); "
+                                + "with one, the mediated vPMU advertises no LBR_FMT: no guest LBR either way",
+                                ref: "§2.4, §6.3"))
             case .some(false): break
             case .none:
                 if p.kvm.modules.value?.contains("kvm_intel") == true {

@@ -18,6 +18,12 @@ public enum ModelInvariant: String, Sendable, Hashable, CaseIterable {
     /// Every host→guest exposure happens exactly where the model predicts it (`predictsLeakOnVlbrAdd`: a vLBR
     /// add that does not reset while the hardware holds host records), and nowhere else.
     case leakExactlyAsPredicted = "leak-exactly-as-predicted"
+    /// The guest→host direction: a real host LBR read sees guest records only where a predicted path exposed them
+    /// (§9.7, `LbrProvenance.guestLeak`): recorded while the vLBR was not ACTIVE, or left by an ACTIVE vLBR to a host
+    /// LBR user that joined without `intel_pmu_lbr_reset()` or stayed while the vLBR left without a switch of its
+    /// thread. Everywhere else `vlbr_exclude_host()` starves the host, and `intel_pmu_lbr_sched_task()` saves the
+    /// vCPU thread's stack and resets or restores it for the incoming task (the idle loop included).
+    case hostReadsGuestDataOnlyAsPredicted = "host-reads-guest-data-only-as-predicted"
     /// No PMU reset releases the vLBR after the first KVM_RUN (§9.4: kvm_pmu_refresh is refused then).
     case noResetAfterRun = "no-reset-after-run"
     /// The LBR MSRs are passed through only while the vLBR is ACTIVE (§1.5).
@@ -120,7 +126,7 @@ public struct ModelExplorer: Sendable {
         .pinnedLbr, .flexibleLbr, .pinnedLbrIncludingGuest, .vlbrSlot, .lbrCallStackTask,
         .lbrEvent(pinned: true, mode: .callStack, excludeGuest: true, base: .instructions),
         .lbrEvent(pinned: false, mode: .callStack, excludeGuest: false, base: .cycles),
-        .counterExhaustion(gp: 2, fixed: 1),
+        .counterExhaustion(gp: 2, fixed: 1), .vlbrSlotExcludingHost,
     ]
 
     public init(variant: KernelVariant, seed: UInt64, pmu: ModelPMU = .skylake, traceDepth: Int = 64) {
@@ -317,6 +323,9 @@ extension KernelModel {
         }
         if m.unpredictedExposures > 0 {
             return (.leakExactlyAsPredicted, "a host->guest exposure differed from the model's prediction")
+        }
+        if m.guestDataHostReads > 0 {
+            return (.hostReadsGuestDataOnlyAsPredicted, "a host LBR read saw guest records no predicted path exposed")
         }
         if m.passthroughWithoutActiveVlbr > 0 || (inGuest && passthrough && (vlbr == nil || events[vlbr!].state != .active)) {
             return (.passthroughOnlyWhenActive, "LBR MSRs passed through with vLBR \(vlbrState)")

@@ -30,7 +30,10 @@ extension KernelModel {
 
     /// The LBR_SELECT value perf programs for a branch_sample_type (lbr.c `intel_pmu_setup_hw_lbr_filter`,
     /// "do not capture" bits, §5). Approximate: only equality matters for the shared-register arbitration.
-    func lbrSelectValue(_ bst: UInt64) -> UInt64 {
+    func lbrSelectValue(_ bst: UInt64) -> UInt64 { Self.lbrSelectValue(bst) }
+
+    /// `lbrSelectValue(_:)` without a model (it depends on the branch_sample_type alone).
+    static func lbrSelectValue(_ bst: UInt64) -> UInt64 {
         var v: UInt64 = 0
         if bst & PerfBranch.user == 0 { v |= LbrSelect.suppressUser }
         if bst & PerfBranch.kernel == 0 { v |= LbrSelect.suppressKernel }
@@ -174,6 +177,7 @@ extension KernelModel {
             cpuUsage[c].selectRefs += 1
         }
         events[i].state = .active
+        if e.need == .slot58 && e.excludeHost { cpuGuestMaskBit58[c] += 1 } // intel_pmu_enable_event → intel_set_masks
         if e.usesLbr { lbrAdd(i, cpu: c) }
     }
 
@@ -183,7 +187,12 @@ extension KernelModel {
         cpuUsage[c].bump(e.need, -1)
         if e.arbitratesSelect { cpuUsage[c].selectRefs -= 1 }
         if e.usesLbr { cpuLbrUsers[c] -= 1 }
+        if e.need == .slot58 && e.excludeHost { cpuGuestMaskBit58[c] -= 1 } // intel_clear_masks
         events[i].state = s
+        // `intel_pmu_lbr_del()` resets nothing: a vLBR that leaves while another LBR user stays (ctx_resched to
+        // ERROR, release) leaves its records to that user. A switch of the vCPU thread saved them first and its
+        // sched-in resets or restores (`switchTask`), so the exposure lasts only until then (§9.7).
+        if e.isVlbr && cpuLbrUsers[c] > 0 { exposeToHost(cpu: c) }
     }
 
     /// The model's prediction of a host→guest leak at a vLBR's `intel_pmu_lbr_add()` on `c` (§9.2): the vLBR
@@ -207,6 +216,17 @@ extension KernelModel {
         cpuBrSel[c] = events[i].branchSampleType
         if events[i].isVlbr && !didReset { exposeToGuest(cpu: c, predicted: predicted) }
         else if predicted { stats.unpredictedExposures &+= 1 }
+        // The mirror image (§9.7): a host LBR user that joins without the reset (not the first user, or an event
+        // that has run before: the total_time_running heuristic) reads whatever an ACTIVE vLBR left in the LBRs.
+        if !events[i].isVlbr && !didReset { exposeToHost(cpu: c) }
+    }
+
+    /// Guest records an ACTIVE vLBR left in `c`'s LBRs become readable by host LBR users (§9.7).
+    mutating func exposeToHost(cpu c: Int) {
+        let n = cpuLbr[c].exposeGuestEntries()
+        guard n > 0 else { return }
+        stats.guestLeakExposures &+= 1
+        stats.guestLeakEntriesExposed &+= UInt64(n)
     }
 
     /// Host entries in `c`'s LBRs become guest-readable (vLBR joined without reset); checks the prediction.
@@ -306,6 +326,11 @@ extension KernelModel {
         }
         cpuCurrent[c] = next
         stats.contextSwitches &+= 1
+        // `perf_pmu_sched_task()` → `intel_pmu_lbr_sched_task(NULL, sched_in)` for a CPU LBR user (every LBR event
+        // registers with `perf_sched_cb_inc()`): an incoming task without task-context LBR data — here the idle
+        // loop — gets `intel_pmu_lbr_reset()` while the CPU has LBR users ("a context switch can flip the address
+        // space ... we need to wipe the LBR, even for per-cpu events"). With no LBR user left nothing is reset.
+        if next < 0 && cpuLbrUsers[c] > 0 { cpuLbr[c].reset() }
         if next >= 0 {
             tasks[next].cpu = c
             let hasPinned = tasks[next].pinned.contains { events[$0].state.rawValue >= 0 }
@@ -343,7 +368,8 @@ extension KernelModel {
             var vlbrOnHere = false
             if let v = vlbr, events[v].state == .active, cur == 0, tasks[0].cpu == c { vlbrOnHere = true }
             // vlbr_exclude_host(): host LBR handling is skipped while the vLBR is ACTIVE on this CPU (§3.4).
-            let starved = vlbrOnHere
+            // Bit 58 of intel_ctrl_guest_mask: the vLBR's, or an exclude_host 0x1b00 impostor's with no vLBR (§9.4).
+            let starved = vlbrOnHere || cpuGuestMaskBit58[c] > 0
             let hostLbrUsers = cpuLbrUsers[c] - (vlbrOnHere && events[vlbr!].usesLbr ? 1 : 0)
             // pre-2025 era: the stale host DEBUGCTL.LBR=1 snapshot is restored after every VM-exit, so host code
             // of the loaded vCPU's CPU records into the guest-visible stack (§9.2).
@@ -358,7 +384,8 @@ extension KernelModel {
             }
             // Guest mode with guest DEBUGCTL.LBR=1 (and LBR_SELECT recording CPL0): the guest's code branches
             // between any two samples (the model records a command's branches at once, then charges its time).
-            var recorded = guestMode && guestDebugctl & DebugCtl.lbr != 0 && cpuLbr[c].select & LbrSelect.suppressKernel == 0
+            var recorded = guestMode && guestModeRecordingOn(cpu: c)
+                && guestModeSelect(cpu: c, vlbrActive: vlbrOnHere) & LbrSelect.suppressKernel == 0
             if !guestMode && !starved && hostLbrUsers > 0 {
                 recorded = true
                 // Host code runs with a host LBR event enabled: the hardware records host branches
@@ -401,17 +428,29 @@ extension KernelModel {
         var top: (UInt64, UInt64) = (0, 0)
         for k in 0..<l.depth {
             let e = l.entries[(Int(l.tos) - k + l.depth) % l.depth]
-            if e.tag != .empty && (e.tag == .guest || !userOnly || isUser(e)) { top = (e.from, e.to); break }
+            if e.tag != .empty && (e.tag == .guest || e.tag == .guestLeak || !userOnly || isUser(e)) { top = (e.from, e.to); break }
         }
         if distinctFromPrevious { cpuLbr[c].version &+= 1 }
-        if l.guestEntries == 0 {
-            cpuGuestUnowned[c] = false
-        } else if cpuGuestUnowned[c] {
-            stats.guestLeakReads &+= 1
-        } else {
-            stats.guestDataHostReads &+= 1
+        if l.guestEntries > 0 {
+            // Guest records in a host read: a predicted path exposed them (`.guestLeak`), or none did.
+            if l.ownedGuestEntries > 0 { stats.guestDataHostReads &+= 1 } else { stats.guestLeakReads &+= 1 }
         }
-        let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: l.guestEntries + hostVisible,
+        // `intel_pmu_lbr_read_64()` reads all lbr_nr entries, zero ones included, unless `cpuc->lbr_sel` (the shared
+        // register, `Usage.selectValue`) is in call-stack mode, where it stops at the first zero FROM; then
+        // `intel_pmu_lbr_filter()` drops what `cpuc->br_sel` does not select — entries with no branch type (zeros)
+        // among them — and compacts, unless br_sel selects every branch (X86_BR_ALL: `-b` with user and kernel).
+        let b = cpuBrSel[c]
+        let noSoftwareFilter = b & PerfBranch.any != 0 && b & PerfBranch.user != 0 && b & PerfBranch.kernel != 0
+        var nr = l.guestEntries + hostVisible
+        if noSoftwareFilter {
+            if cpuUsage[c].selectValue & LbrSelect.callStack == 0 {
+                nr = l.depth
+            } else {
+                nr = 0
+                while nr < l.depth && l.entries[(Int(l.tos) - nr + l.depth) % l.depth].tag != .empty { nr += 1 }
+            }
+        }
+        let r = LastLbrRead(hwIdx: l.tos, version: cpuLbr[c].version, nr: nr,
                             guestEntries: l.guestEntries, top: top)
         cpuLastRead[c] = r
         if sampleLog != nil {

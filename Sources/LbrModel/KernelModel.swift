@@ -134,12 +134,17 @@ public struct ModelStats: Hashable, Sendable {
     public var kmsgSuppressed: UInt64 = 0
     /// Guest reads that returned a host LBR entry that no predicted leak path exposed (must stay 0).
     public var hostDataLeaks: UInt64 = 0
-    /// Real host LBR reads that saw guest records the hardware took while the vLBR was not ACTIVE: the
-    /// predicted guest→host leak (§9.7; a finding, not a violation).
+    /// Real host LBR reads that saw guest records a predicted path exposed (`LbrProvenance.guestLeak`: taken while
+    /// the vLBR was not ACTIVE, or left by an ACTIVE vLBR to a host LBR user without a reset): the guest→host leak
+    /// (§9.7; a finding, not a violation).
     public var guestLeakReads: UInt64 = 0
-    /// Real host LBR reads that saw guest records taken while the vLBR was ACTIVE. Measured, not yet an
-    /// invariant: the model does not reset the stack for an incoming task without saved LBR data
-    /// (`intel_pmu_lbr_sched_task()`), so after the vCPU thread blocks host reads can see them (docs/model.md).
+    /// Times an ACTIVE vLBR's records became readable by a host LBR user (a host event's `intel_pmu_lbr_add()`
+    /// without reset, or the vLBR leaving the CPU without a switch of its thread while another LBR user stays),
+    /// and how many records that exposed in total (§9.7).
+    public var guestLeakExposures: UInt64 = 0
+    public var guestLeakEntriesExposed: UInt64 = 0
+    /// Real host LBR reads that saw guest records no predicted path exposed (must stay 0: explorer invariant
+    /// `host-reads-guest-data-only-as-predicted`).
     public var guestDataHostReads: UInt64 = 0
     /// Guest reads of host LBR entries exposed by a predicted path: the host→guest branch leak (§9.2).
     public var hostLeakReads: UInt64 = 0
@@ -229,6 +234,9 @@ public struct KernelModel: Sendable {
     var lastLoggedVlbr: VlbrState = .none
     /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
     public let era: ModelEra
+    /// Whether the VM has an in-kernel irqchip (KVM_CREATE_IRQCHIP). lbrprobe's has not; it decides whether
+    /// enable_mediated_pmu=Y gives the VM a mediated vPMU or no PMU at all (§2.4).
+    public let vmHasInKernelIrqchip: Bool
     /// The system-wide kmsg ratelimit state of `pr_warn_ratelimited` in vmx_passthrough_lbr_msrs (§9.4), shared
     /// by every model that uses the same instance; `ratelimitBaseNs` maps this model's clock onto its clock.
     public let ratelimit: KmsgRatelimit
@@ -237,10 +245,11 @@ public struct KernelModel: Sendable {
     var cpuLastRead: [LastLbrRead?] = []
     /// Every host sample as a perf record (nil, the default: not recorded); see `recordSamples()`.
     var sampleLog: ModelSampleLog? = nil
+    /// Per CPU: ACTIVE exclude_host events on the fake counter 58 — bit 58 of `cpuc->intel_ctrl_guest_mask`, set by
+    /// `intel_set_masks()` for the vLBR and for an exclude_host 0x1b00 impostor alike; `vlbr_exclude_host()` tests it.
+    var cpuGuestMaskBit58: [Int] = []
     /// `cpuc->br_sel` per CPU: the branch filter of the last `intel_pmu_lbr_add()`; `_del` leaves it (§9.2).
     var cpuBrSel: [UInt64] = []
-    /// Per CPU: the stack holds guest records taken while the vLBR was not ACTIVE (the predicted §9.7 path).
-    var cpuGuestUnowned: [Bool] = []
     /// The vCPU has entered the guest at least once (kvm_pmu_refresh is refused from then on, §9.4).
     public internal(set) var hasRun = false
     /// The vLBR's state when the vCPU thread last blocked (`vcpuThreadBlocks`), reported while it sleeps.
@@ -252,16 +261,16 @@ public struct KernelModel: Sendable {
     /// the same CPU.
     public init(variant: KernelVariant, pmu: ModelPMU, cpus: Int = 1, vcpuCpu: Int = 0,
                 costs: ModelCosts = ModelCosts(), logging: Bool = true, era: ModelEra = .current,
-                ratelimit: KmsgRatelimit? = nil) {
+                ratelimit: KmsgRatelimit? = nil, vmHasInKernelIrqchip: Bool = false) {
         precondition(cpus >= 1 && vcpuCpu >= 0 && vcpuCpu < cpus)
         precondition(pmu.lbrLayout.depth > 0 && pmu.lbrLayout.depth & (pmu.lbrLayout.depth - 1) == 0)
         self.variant = variant; self.pmu = pmu; self.cpus = cpus; self.vcpuCpu = vcpuCpu
-        self.costs = costs; self.logging = logging; self.era = era
+        self.costs = costs; self.logging = logging; self.era = era; self.vmHasInKernelIrqchip = vmHasInKernelIrqchip
         self.ratelimit = ratelimit ?? KmsgRatelimit(intervalNs: costs.ratelimitIntervalNs, burst: costs.ratelimitBurst)
         self.ratelimitBaseNs = self.ratelimit.clockNs
         cpuLastRead = Array(repeating: nil, count: cpus)
         cpuBrSel = Array(repeating: 0, count: cpus)
-        cpuGuestUnowned = Array(repeating: false, count: cpus)
+        cpuGuestMaskBit58 = Array(repeating: 0, count: cpus)
         self.nextRotationNs = costs.rotationIntervalNs
         for c in 0..<cpus {
             // The vCPU thread is current on its CPU; other CPUs run an idle host task (task -1 has no ctx).
@@ -393,7 +402,8 @@ public struct KernelModel: Sendable {
         var ids: [ModelEventID] = []
         for attr in contender.attributes {
             // §6.3: include_guest core-PMU events fail with -EOPNOTSUPP while a mediated VM exists.
-            if variant.includeGuestEventsConflict && !attr.excludeGuest && counterNeed(attr) != .none {
+            if variant.includeGuestEventsConflict(vmHasInKernelIrqchip: vmHasInKernelIrqchip) && !attr.excludeGuest
+                && counterNeed(attr) != .none {
                 emit(.note("perf_event_open(\(contender.name)): EOPNOTSUPP: include_guest event while a mediated vPMU VM exists (§6.3)"))
                 continue
             }
@@ -670,12 +680,13 @@ public struct KernelModel: Sendable {
     }
 
     mutating func recordGuest(_ branches: [GuestBranch]) {
-        guard guestDebugctl & DebugCtl.lbr != 0 else { return }
         let c = vcpuCpu
-        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state: without an ACTIVE vLBR the records land
-        // in a stack the host owns (§9.7).
-        if vlbr.map({ events[$0].state != .active }) ?? true { cpuGuestUnowned[c] = true }
-        let sel = cpuLbr[c].select // constant within one call: guest branches do not write MSRs
+        guard guestModeRecordingOn(cpu: c) else { return }
+        // vmx_set_msr() loaded DEBUGCTL.LBR=1 whatever the vLBR state (or, arch-lbr-host, the host's LBR_CTL records):
+        // without an ACTIVE vLBR the records land in a stack the host owns (§9.7).
+        let vlbrActive = vlbr.map { events[$0].state == .active } ?? false
+        let tag: LbrProvenance = vlbrActive ? .guest : .guestLeak
+        let sel = guestModeSelect(cpu: c, vlbrActive: vlbrActive) // constant: guest branches do not write MSRs
         if sel & LbrSelect.suppressKernel != 0 { return }
         // Only the last `depth` recorded branches stay in the stack; earlier ones only move TOS.
         let depth = UInt64(cpuLbr[c].depth)
@@ -689,8 +700,25 @@ public struct KernelModel: Sendable {
         for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
         if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
         for b in branches[i...] where sel & b.kind.suppressBit == 0 {
-            cpuLbr[c].record(from: b.from, to: b.to, .guest, times: b.times)
+            cpuLbr[c].record(from: b.from, to: b.to, tag, times: b.times)
         }
+    }
+
+    /// Whether the LBRs record in guest mode on `c`: the guest's DEBUGCTL.LBR, loaded at every VM-entry whatever the
+    /// vLBR state (§1.9), or — arch-lbr-host — a host LBR user's MSR_ARCH_LBR_CTL, which no VM transition switches
+    /// (§9.9).
+    func guestModeRecordingOn(cpu c: Int) -> Bool {
+        guestDebugctl & DebugCtl.lbr != 0 || (variant.hostLbrRecordsInGuestMode && cpuLbrUsers[c] > 0)
+    }
+
+    /// The branch filter in force in guest mode on `c` (§9.9). While the vLBR is ACTIVE the LBR MSRs are the guest's:
+    /// its passed-through LBR_SELECT writes, or what a reset or restore left. Otherwise, with a host LBR user, the
+    /// hardware holds the host's filter: `__intel_pmu_lbr_enable()` writes LBR_SELECT (arch LBR: LBR_CTL) =
+    /// `cpuc->lbr_sel->config`, the shared register's value (`Usage.selectValue`), and the guest's LBR_SELECT writes
+    /// are dummies (§1.4). With no LBR user nobody programs it.
+    func guestModeSelect(cpu c: Int, vlbrActive: Bool) -> UInt64 {
+        if !vlbrActive && cpuLbrUsers[c] > 0 && cpuUsage[c].selectRefs > 0 { return cpuUsage[c].selectValue }
+        return cpuLbr[c].select
     }
 
     /// pv-lbr-ctrl only: the guest writes its PV LBR-control MSR (ACTIVE bit). Modelled as a knob, not an

@@ -73,7 +73,8 @@ public struct ModelCosts: Hashable, Sendable {
     /// running ns × this; a sample period of P counts lasts P / this ns). 3: a 3 GHz core, the order of the
     /// Cascade Lake hosts the hw path targets (3.1 GHz), so a 100,000-cycle period lasts ≈33 µs as on hardware.
     public var countsPerNs: UInt64 = 3
-    /// perf multiplexing interval (`perf_event_mux_interval_ms`, default 1000/HZ; HZ=250 → 4 ms).
+    /// perf multiplexing interval: `perf_event_mux_interval_ms`, default `PERF_CPU_HRTIMER` = 1000/HZ ms
+    /// (kernel/events/core.c, `perf_mux_hrtimer_handler()`); the model takes HZ=250 → 4 ms (HZ=1000: 1 ms).
     public var rotationIntervalNs: UInt64 = 4_000_000
     /// kmsg ratelimit (DEFAULT_RATELIMIT_INTERVAL = 5 s, DEFAULT_RATELIMIT_BURST = 10).
     public var ratelimitIntervalNs: UInt64 = 5_000_000_000
@@ -115,6 +116,12 @@ public enum LbrProvenance: UInt8, Sendable, Hashable {
     /// §9.2), or streamed in by a stale host DEBUGCTL.LBR=1 (pre-2025 era option). A guest read of
     /// one is a host→guest branch leak.
     case hostLeak = 3
+    /// Guest records a host LBR read may see by a predicted path (§9.7): taken while the vLBR was not ACTIVE
+    /// (guest DEBUGCTL.LBR=1 loaded whatever the vLBR state), or left in the hardware by an ACTIVE vLBR when a host
+    /// LBR user joined without a reset (`intel_pmu_lbr_add()`'s total_time_running test) or stayed on the CPU
+    /// while the vLBR was scheduled out without a switch of its thread (ctx_resched to ERROR, release). A host
+    /// read of a plain `.guest` record is a guest→host leak no predicted path explains.
+    case guestLeak = 4
 }
 
 /// One LBR record: FROM, TO, INFO and the model's provenance tag.
@@ -155,8 +162,8 @@ struct LbrStack: Sendable, Equatable {
     }
 
     mutating func setTag(_ i: Int, _ t: LbrProvenance) {
-        switch entries[i].tag { case .guest: guestEntries -= 1; case .host, .hostLeak: hostEntries -= 1; case .empty: break }
-        switch t { case .guest: guestEntries += 1; case .host, .hostLeak: hostEntries += 1; case .empty: break }
+        switch entries[i].tag { case .guest, .guestLeak: guestEntries -= 1; case .host, .hostLeak: hostEntries -= 1; case .empty: break }
+        switch t { case .guest, .guestLeak: guestEntries += 1; case .host, .hostLeak: hostEntries += 1; case .empty: break }
         entries[i].tag = t
     }
 
@@ -181,6 +188,24 @@ struct LbrStack: Sendable, Equatable {
         guard hostEntries > 0 else { return 0 }
         var n = 0
         for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostLeak; n += 1 }
+        return n
+    }
+
+    /// Guest records an ACTIVE vLBR owned become readable by host LBR users (a predicted path, `.guestLeak`);
+    /// returns how many.
+    @discardableResult
+    mutating func exposeGuestEntries() -> Int {
+        guard guestEntries > 0 else { return 0 }
+        var n = 0
+        for i in 0..<entries.count where entries[i].tag == .guest { entries[i].tag = .guestLeak; n += 1 }
+        return n
+    }
+
+    /// How many guest records no predicted path exposed to the host (plain `.guest` tags).
+    var ownedGuestEntries: Int {
+        guard guestEntries > 0 else { return 0 }
+        var n = 0
+        for e in entries where e.tag == .guest { n += 1 }
         return n
     }
 }

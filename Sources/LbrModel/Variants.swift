@@ -1,6 +1,7 @@
 // Kernel variants: mainline and the designs argued about in the seed threads, each a named policy.
 // Every policy flag cites the reference section (docs/reference.md) or the LKML
 // message it models. Variants that only exist as review comments are labelled as interpretations.
+import LbrCore
 
 /// How the guest LBR stack is saved/restored across switches of the vCPU thread.
 public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
@@ -13,6 +14,22 @@ public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
     /// Andi Kleen 2018 (seed): no restore at sched-in; LBR MSRs intercepted until the first access,
     /// which restores and passes the MSRs through again; not saved when never passed through.
     case lazy
+}
+
+/// A choice the model makes where its source (a review comment, a patch description) leaves the behaviour open.
+/// The outcomes it decides are the model's, not the design's: `lbrprobe list` and the contract say so next to them.
+public struct ModelChoice: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable, CaseIterable {
+        /// perf-request: perf tells KVM "the LBRs are free" only when a host LBR user goes away.
+        case notifiesOnlyOnLbrUserClose = "notifies-only-on-lbr-user-close"
+        /// pv-lbr-ctrl: lbrprobe's guest never sets the PV "LBR active" bit.
+        case guestNeverSetsPvActive = "guest-never-sets-pv-active"
+    }
+    public let kind: Kind
+    /// What the model does, one sentence.
+    public let summary: String
+    /// Catalog names of the scenarios whose outcome this choice decides.
+    public let decides: [String]
 }
 
 /// A kernel variant: mainline, or one of the proposals from the seeds, as a policy the model follows.
@@ -45,9 +62,9 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .perfRequest:
             return "seed-2023 arbitration; perf never takes the LBRs while the vCPU is loaded: it sets a request KVM services at the next safe point, and KVM is told when the LBRs are free again"
         case .mediated:
-            return "7.0+ mediated vPMU: LBR_FMT not advertised, the guest has no LBR; include-guest host events conflict with the VM"
+            return "7.0+ enable_mediated_pmu=Y: lbrprobe's VM has no in-kernel irqchip, so it gets no PMU at all (no LBR); a VM with one gets the mediated vPMU, which advertises no LBR_FMT and conflicts with include-guest host events"
         case .archLbrHost:
-            return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR"
+            return "host has Architectural LBR: KVM advertises no legacy LBR, the guest has no LBR; a host arch-LBR event keeps recording in guest mode (no VM-entry/exit control switches LBR_CTL)"
         case .pvLbrCtrl:
             return "mainline scheduling; the guest LBR stack is saved/restored across vCPU switches only while the guest declares LBR active via a PV MSR"
         case .lazyRestore:
@@ -69,13 +86,33 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         case .perfRequest:
             return "Sean Christopherson, 26 Jun 2023: \"Just have perf set a flag telling KVM that it needs to take control of LBRs and have KVM service the flag as a request\" + \"why can't there be a notification ... that the LBRs are once again available?\" (seed); interpretation, no patch exists"
         case .mediated:
-            return "reference §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; mediated_pmu_account_event / perf_create_mediated_pmu)"
+            return "reference §2.4, §6.3 (\"KVM: VMX: Disable PEBS and LBRs if mediated PMU support is enabled\"; kvm_arch_vcpu_precreate: perf_create_mediated_pmu only with irqchip_in_kernel, else enable_pmu = false; mediated_pmu_account_event)"
         case .archLbrHost:
-            return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\")"
+            return "reference §1.10 (commit 098f4c0 \"KVM: VMX: Disallow legacy LBRs if architectural LBRs are available\"), §9.9 (KVM_OPTIONAL_VMX_VM_ENTRY/EXIT_CONTROLS without the LBR_CTL controls, intel_guest_get_msrs())"
         case .pvLbrCtrl:
             return "Wei Wang, \"perf/x86/intel/lbr: guest requesting KVM for lbr stack save/restore\", Guest LBR Enabling v2, Sep 2018 (seed, reference §6.2)"
         case .lazyRestore:
             return "Andi Kleen, reply of 7 Sep 2018 to Wei Wang: \"Don't restore the LBRs on context switch, but set the LBR MSRs to intercept. Then on the first access restore the LBRs and allow direct access\" (seed, reference §6.2)"
+        }
+    }
+
+    /// The model's own choices where the variant's source is silent, with the scenarios whose outcome each decides.
+    public var modelChoices: [ModelChoice] {
+        switch self {
+        case .perfRequest:
+            // Sean asked for "a notification ... that the LBRs are once again available" without saying when; the
+            // model sends it when a host LBR user (an event with a branch stack) is closed or disabled
+            // (`lbrFreedByHost`), not when the 0x1b00 impostor or counting events go away.
+            return [ModelChoice(kind: .notifiesOnlyOnLbrUserClose,
+                                summary: "perf notifies KVM that the LBRs are free only when a host LBR user is closed or disabled; closing the 0x1b00 impostor or the counting events sends nothing, so the ERROR vLBR waits for the release path",
+                                decides: ["slot-contention", "counter-exhaustion", "recovery-paths"])]
+        case .pvLbrCtrl:
+            // Wei Wang's guest sets the PV ACTIVE bit from its own perf; lbrprobe's payload has no such write.
+            return [ModelChoice(kind: .guestNeverSetsPvActive,
+                                summary: "lbrprobe's guest never sets the PV \"LBR active\" bit, so KVM never saves or restores its LBR stack across vCPU switches",
+                                decides: ["switch-retention"])]
+        default:
+            return []
         }
     }
 
@@ -87,6 +124,14 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         default: return true
         }
     }
+
+    /// The host's LBR recording stays on in guest mode: on an arch-LBR host (§1.10) KVM sets neither
+    /// VM_ENTRY_LOAD_IA32_LBR_CTL nor VM_EXIT_CLEAR_IA32_LBR_CTL (not in KVM_OPTIONAL_VMX_VM_ENTRY/EXIT_CONTROLS,
+    /// vmx.h) and `intel_guest_get_msrs()` switches only PERF_GLOBAL_CTRL and the PEBS MSRs, so MSR_ARCH_LBR_CTL as
+    /// a host LBR event's `__intel_pmu_lbr_enable()` wrote it (LBREn | the event's filter) records the guest's
+    /// branches — whatever the guest's DEBUGCTL, which does not enable arch LBR (reference §9.9; UNVERIFIED on
+    /// hardware). Legacy-LBR hosts are stopped by VM-exit clearing DEBUGCTL and VM-entry loading the guest's.
+    public var hostLbrRecordsInGuestMode: Bool { self == .archLbrHost }
 
     /// Whether the vLBR goes through the LBR_SELECT shared-register arbitration (Xiong PATCH 1/4).
     /// On mainline the vLBR constraint is checked first and never arbitrates (§3.4).
@@ -120,8 +165,11 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
     /// and notifies KVM when the LBRs become free (Sean's suggestion, seed; interpretation).
     public var defersLbrHandover: Bool { self == .perfRequest }
 
-    /// Include-guest (exclude_guest=0) core-PMU events conflict with a mediated VM (§6.3).
-    public var includeGuestEventsConflict: Bool { self == .mediated }
+    /// Include-guest (exclude_guest=0) core-PMU events conflict with a VM that got a mediated vPMU (§6.3). Only a VM
+    /// with an in-kernel irqchip gets one (`kvm_arch_vcpu_precreate()`: `perf_create_mediated_pmu()` iff
+    /// `irqchip_in_kernel(kvm)`, else `kvm->arch.enable_pmu = false`, §2.4); lbrprobe's VM has none, so it gets no PMU
+    /// at all and nothing conflicts.
+    public func includeGuestEventsConflict(vmHasInKernelIrqchip: Bool) -> Bool { self == .mediated && vmHasInKernelIrqchip }
 
     /// Save/restore policy of the guest LBR stack across vCPU-thread switches.
     public var saveRestore: VlbrSaveRestorePolicy {
@@ -132,13 +180,20 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
         }
     }
 
-    /// The model's prediction of the host→guest leak (§9.2): a vLBR created while a
-    /// host CPU-pinned LBR event is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()` does not
-    /// reset for a second user, so the guest's first LBR reads return host records — unless the vLBR loses the
-    /// LBR_SELECT arbitration (seed-2023 and the variants built on it: ERROR, dummy reads) or the guest has no
-    /// LBR. Checked per scenario against the leak finding (LbrBackendsTests) and per step by the explorer
-    /// (`leak-exactly-as-predicted`).
-    public var vlbrJoinsHostLbrUserWithoutReset: Bool { guestHasLbr && !vlbrArbitratesLbrSelect }
+    /// The model's prediction of the host→guest leak (§9.2): a vLBR created while a host CPU-pinned LBR event with
+    /// branch_sample_type `hostBranchSampleType` is ACTIVE on its CPU joins that LBR user, and `intel_pmu_lbr_add()`
+    /// does not reset for a second user, so the guest's first LBR reads return host records — unless the guest has no
+    /// LBR, or the vLBR goes through the LBR_SELECT arbitration (seed-2023 and the variants built on it) and the
+    /// host's filter differs from the vLBR's CALL_STACK|USER: then it loses (ERROR, dummy reads). An equal filter
+    /// shares the register (`__intel_shared_reg_get_constraints()`: `!atomic_read(&era->ref) || era->config ==
+    /// reg->config`), so a call-stack host event leaks on those variants too. Checked per scenario against the leak
+    /// finding (LbrBackendsTests) and per step by the explorer (`leak-exactly-as-predicted`).
+    public func vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType: UInt64) -> Bool {
+        guard guestHasLbr else { return false }
+        guard vlbrArbitratesLbrSelect else { return true }
+        return KernelModel.lbrSelectValue(hostBranchSampleType)
+            == KernelModel.lbrSelectValue(Contender.vlbrAttributes.branchSampleType)
+    }
 
     /// Parse a variant name as printed by `name`.
     public init?(name: String) { self.init(rawValue: name) }

@@ -241,7 +241,7 @@ public enum CapsReport {
         switch p.qualifiedName {
         case "kvm.enable_pmu": return "N = no vPMU, no PDCM, no guest LBR at all (§2.3)"
         case "kvm.ignore_msrs": return "Y hides #GP on unhandled MSRs (pmu_lbr wants N)"
-        case "kvm_intel.enable_mediated_pmu": return "Y = mediated vPMU, which has no LBR (§6.3)"
+        case "kvm_intel.enable_mediated_pmu": return "Y = mediated vPMU (no LBR); a VM without in-kernel irqchip, like lbrprobe's, gets no PMU at all (§2.4)"
         case "kvm_amd.lbrv": return "AMD LBR virtualization: 4 legacy MSRs only (§6.4)"
         case "kvm_amd.enable_mediated_pmu": return "AMD mediated vPMU (§6.3)"
         default: return "module parameter"

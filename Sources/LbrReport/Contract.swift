@@ -17,8 +17,21 @@ public struct ContractModelInfo: Hashable, Sendable {
     public var name: String
     public var summary: String
     public var citation: String
-    public init(name: String, summary: String, citation: String) {
-        self.name = name; self.summary = summary; self.citation = citation
+    /// The model's own choices where its source is silent (LbrModel `ModelChoice`).
+    public var choices: [ContractModelChoice]
+    public init(name: String, summary: String, citation: String, choices: [ContractModelChoice] = []) {
+        self.name = name; self.summary = summary; self.citation = citation; self.choices = choices
+    }
+}
+
+/// One of a model's own choices (LbrModel `ModelChoice`): its stable kind, what it does and the scenarios whose
+/// outcome it decides; the contract marks those outcomes as the model's, not the design's.
+public struct ContractModelChoice: Hashable, Sendable {
+    public var kind: String
+    public var summary: String
+    public var decides: [String]
+    public init(kind: String, summary: String, decides: [String]) {
+        self.kind = kind; self.summary = summary; self.decides = decides
     }
 }
 
@@ -84,6 +97,7 @@ enum Upstream {
     static let debugctlSnapshot = "`vcpu_enter_guest()` (arch/x86/kvm/x86.c) snapshots `host_debugctl = get_debugctlmsr()` after IRQs are disabled (\"DEBUGCTL can be modified in IRQ context, e.g. via SMP function calls\"); before the 2025 fix it was taken in `kvm_arch_vcpu_load()` / `vmx_vcpu_load()` with IRQs enabled"
     static let cleanup = "`kvm_sched_out()` (virt/kvm/kvm_main.c) marks a loaded vCPU scheduled out; `kvm_arch_vcpu_load()` then requests KVM_REQ_PMU and `kvm_pmu_cleanup()` -> `intel_pmu_cleanup()` (pmu_intel.c) releases the vLBR iff guest DEBUGCTL.LBR=0; the next access creates a fresh event"
     static let lbrAdd = "`intel_pmu_lbr_add()` / `intel_pmu_lbr_del()` (lbr.c): the LBRs are reset only when the first LBR user is added on a CPU (`!cpuc->lbr_users++`), so a vLBR joining an active host LBR user starts with the host's records"
+    static let lbrAddFirstUser = "`ctx_resched()` schedules the task context out before the CPU context and re-adds CPU-pinned groups first, so the vLBR's `intel_pmu_lbr_del()` drops `cpuc->lbr_users` to 0 and the new host event's `intel_pmu_lbr_add()` calls `intel_pmu_lbr_reset()` as the first LBR user (lbr.c); no `intel_pmu_lbr_sched_task()` saves the vCPU thread's stack on this path"
     static let reenable = "mainline has no re-enable of an ERROR vLBR: nobody in KVM calls `perf_event_enable()` on it (Xiong Zhang's PATCH 3/4 of June 2023, which would, was not merged)"
 }
 
@@ -233,7 +247,12 @@ struct Builder {
             ? "perf denied the vLBR the LBRs only when the vLBR event itself was (re)scheduled against an occupied fake counter 58 or a full PMU (\(cite("slot-contention")), \(cite("counter-exhaustion")))"
             : "nor did an occupied fake counter 58 or a full PMU deny it (\(cite("slot-contention")), \(cite("counter-exhaustion")))"
         if !irq.isEmpty, irq.allSatisfy(kept.contains), hp.map(kept.contains) ?? true {
-            return "perf never took the LBRs from an ACTIVE vLBR: a CPU-pinned host LBR event installed between VM-exits and one installed by IPI while the vCPU ran (\(cite("irq-takeover")); \(cite("host-preempts"))) both left the vLBR ACTIVE and the host's LBR samples starved; \(deny)."
+            let w = wipes()
+            if w.isEmpty {
+                return "perf never took the LBRs from an ACTIVE vLBR: a CPU-pinned host LBR event installed between VM-exits and one installed by IPI while the vCPU ran (\(cite("irq-takeover")); \(cite("host-preempts"))) both left the vLBR ACTIVE and the host's LBR samples starved; \(deny)."
+            }
+            return "perf never put an ACTIVE vLBR in ERROR, but it did take the LBRs from one: a CPU-pinned host LBR event installed between VM-exits and one installed by IPI while the vCPU ran (\(cite("irq-takeover")); \(cite("host-preempts"))) both left the vLBR ACTIVE and the host's LBR samples starved, yet the guest's frozen LBR stack read back wiped (\(wipeEvidence(w))) — "
+                + "from IRQ context, without an ERROR or a kernel message: the install IPI's `ctx_resched()` schedules the vLBR out, the host event's `intel_pmu_lbr_add()` resets the LBRs as the CPU's first LBR user, and the vLBR comes back ACTIVE on an empty stack (\(refs("9.8"))); \(deny)."
         }
         if irq.contains(where: lost.contains) || hp.map(lost.contains) == true {
             var where_: [String] = []
@@ -245,10 +264,26 @@ struct Builder {
         return "not answered by these documents (\(cite("irq-takeover")); \(cite("host-preempts")))."
     }
 
+    /// The `guest-lbr-wiped` findings of the primary document (reference §9.8), in result order.
+    func wipes() -> [(result: Contract.Result, finding: FindingDTO)] {
+        primary.results.flatMap { r in r.findings.filter { $0.kind == .guestLbrWiped }.map { (r, $0) } }
+    }
+
+    /// "`guest-lbr-wiped` in `irq-takeover` phase `while-running`: 29 record(s) gone; ..."
+    func wipeEvidence(_ w: [(result: Contract.Result, finding: FindingDTO)]) -> String {
+        w.map { "`guest-lbr-wiped` in `\($0.result.scenario)` phase `\($0.finding.phase ?? "-")`: \($0.finding.count) record(s) gone" }
+            .joined(separator: "; ")
+    }
+
     func q1() -> ContractSection {
+        let w = wipes()
+        let ipiWipe = w.isEmpty ? "" : "; the guest's frozen stack read back wiped with the vLBR ACTIVE: " + w.map {
+            "`\($0.result.scenario)` phase `\($0.finding.phase ?? "-")`: " + ContractText.literal($0.finding.summary)
+                + ($0.finding.example.map { " (" + ContractText.literal($0) + ")" } ?? "")
+        }.joined(separator: "; ")
         let rows: [[String]] = [
             ["Task switch", Upstream.taskSwitch, "\(cite("switch-retention")) (`lbr-on` pair: the vCPU thread switched out for a host task using LBR call-stack mode)", basisShort],
-            ["IRQ: install IPI", Upstream.install, "\(cite("irq-takeover")) (second term: installed while the vCPU ran); \(cite("host-preempts"))", basisShort],
+            ["IRQ: install IPI", Upstream.install + "; " + Upstream.lbrAddFirstUser, "\(cite("irq-takeover")) (second term: installed while the vCPU ran); \(cite("host-preempts"))" + ipiWipe, basisShort],
             ["IRQ: enable IPI", Upstream.enable, "same path as the install IPI; no scenario enables a disabled host event separately", "from source"],
             ["IRQ: multiplexing hrtimer", Upstream.mux, "not exercised: every contender here is pinned (CPU-pinned host events, the task-pinned vLBR)", "from source"],
             ["NMI: PMI and throttling", Upstream.nmi, nmiEvidence(), basisShort + " (samples); from source (throttling)"],
@@ -256,7 +291,7 @@ struct Builder {
         ]
         var blocks: [ContractBlock] = [
             .paragraph("**Answer.** " + q1Answer().capitalizedFirst),
-            .paragraph("**Basis:** \(basis). Reference: " + refs("3.1", "3.2", "3.4", "3.5", "1.5") + "."),
+            .paragraph("**Basis:** \(basis). Reference: " + refs("3.1", "3.2", "3.4", "3.5", "1.5", "9.8") + "."),
             .table(ContractTable(caption: "Q1: contexts in which perf acts on the LBRs",
                                  header: ["Context", "Kernel path (upstream)", "What these runs show", "Basis"], rows: rows)),
         ]
@@ -635,9 +670,14 @@ struct Builder {
         guard byModel.count >= 2 else { return nil }
         var scenarios: [String] = []
         for (_, d) in byModel { for r in d.results where !scenarios.contains(r.scenario) { scenarios.append(r.scenario) } }
+        // An outcome a model's own choice decides carries the choice's kind next to it (ModelChoice, LbrModel).
+        func choice(_ m: String, _ s: String) -> ContractModelChoice? {
+            models.first { $0.name == m }?.choices.first { $0.decides.contains(s) }
+        }
         let outcomeRows = scenarios.map { s in
-            ["`\(s)`"] + byModel.map { _, d in result(s, in: d).map { r in
-                (r.status == .pass || r.status == .fail) ? "`\(r.outcome)`" : "\(r.status.rawValue)" } ?? "-" }
+            ["`\(s)`"] + byModel.map { m, d in result(s, in: d).map { r in
+                ((r.status == .pass || r.status == .fail) ? "`\(r.outcome)`" : "\(r.status.rawValue)")
+                    + (choice(m, s).map { " (model's choice: `\($0.kind)`)" } ?? "") } ?? "-" }
         }
         var consequences: [[String]] = []
         var bullets: [String] = []
@@ -645,7 +685,8 @@ struct Builder {
             let c = consequencesOf(d)
             consequences.append(["`\(m)`", c.wins, c.recovery, c.starvation, c.leaks, c.loss])
             let info = models.first { $0.name == m }
-            bullets.append("`\(m)`: " + ContractText.literal(info?.summary ?? "") + ". Source: " + ContractText.literal(info?.citation ?? "unknown") + ".")
+            bullets.append("`\(m)`: " + ContractText.literal(info?.summary ?? "") + ". Source: " + ContractText.literal(info?.citation ?? "unknown") + "."
+                + (info?.choices ?? []).map { " Model's choice `\($0.kind)` (decides " + $0.decides.map { "`\($0)`" }.joined(separator: ", ") + "): " + ContractText.literal($0.summary) + "; those outcomes are the model's, not the design's." }.joined())
         }
         let backends = Set(byModel.map { $0.1.backend.rawValue }).sorted().joined(separator: ", ")
         return ContractSection("Design space: every model on the same scenarios", [

@@ -64,6 +64,17 @@ public enum Catalog {
     static func hostSampleTime(_ why: String = "port-I/O exits: host-mode time on the vCPU thread with its vLBR scheduled, sized for ≥ 32 host samples at the period in force (§9.6)") -> Step {
         .guest(.hostSampleTime(periods: C.hostSamplePeriods), why)
     }
+    /// Freeze the guest's LBR stack and take the reference copy a stack watch compares with (`Scenario.stackWatches`).
+    static func freezeStack() -> [Step] {
+        [.guest(.wrmsr(MSR.lbrSelect, C.lbrSelectRecordNothing),
+                "freeze the stack: DEBUGCTL.LBR stays 1, LBR_SELECT suppresses every branch (§5)"),
+         .guest(.readLbrStack, "reference copy of the frozen stack")]
+    }
+    /// The first stack read after the host action, then record again.
+    static func checkFrozenStack() -> [Step] {
+        [.guest(.readLbrStack, "the frozen stack after the host action: still the guest's records, or wiped (guest-lbr-wiped, §9.8)?"),
+         .guest(.wrmsr(MSR.lbrSelect, 0), "record every branch again")]
+    }
     static func probeAfterClose(_ c: ContenderSpec) -> [Step] {
         [.host(.close(c), "contention ends"),
          .guest(.spin(iterations: C.shortSpin), "VM-exits/entries without touching LBR (recovered by itself?)"),
@@ -113,10 +124,11 @@ public enum Catalog {
         citation: "seed case b; §3.5 (perf_install_in_context IPI, ctx_resched), §3.4, §1.5",
         outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
-            Phase("guest-owns", .setup, useLbr("the guest owns LBR first")),
+            Phase("guest-owns", .setup, useLbr("the guest owns LBR first") + freezeStack()),
             Phase("contended", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
+            ] + checkFrozenStack() + [
                 .guest(.probeTos(C.tosProbeA), "does the guest still own LBR?"),
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.readLbrStack),
@@ -125,7 +137,8 @@ public enum Catalog {
                 .host(.readKmsg)]),
             Phase("after", .afterContention, probeAfterClose(.contender(.pinnedLbr))),
         ],
-        rule: .contention(contended: "contended", after: "after"))
+        rule: .contention(contended: "contended", after: "after"),
+        stackWatches: [StackPair("guest-owns", "contended")])
 
     /// slot-contention.
     public static let slotContention = Scenario(
@@ -252,9 +265,10 @@ public enum Catalog {
         citation: "Sean Q1 ('When exactly is perf allowed to take control of LBR MSRs? Task switch? IRQ?'); §3.5, §1.4 (IRQs off around the state check), §1.5",
         outcomeForm: .terms([.betweenExits, .whileRunning]),
         phases: [
-            Phase("setup", .setup, useLbr("the guest owns LBR")),
+            Phase("setup", .setup, useLbr("the guest owns LBR") + freezeStack()),
             Phase("between-exits", .contended, [
                 .host(.open(.contender(.pinnedLbr)), "installed while the vCPU is outside KVM_RUN"),
+            ] + checkFrozenStack() + [
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
                 hostSampleTime(),
@@ -265,10 +279,13 @@ public enum Catalog {
                 .guest(.disableLbr, "release the (possibly ERROR) event: DEBUGCTL.LBR=0 …"),
                 .preempt(by: .cpuHog, during: .spinFor(microseconds: C.preemptionMicroseconds), "… plus preemption (§1.6)"),
                 .guest(.enableLbr(freezeOnPmi: false), "fresh vLBR event"),
-                .guest(.probeTos(C.tosProbeA), "the guest owns LBR again")]),
+                .guest(.probeTos(C.tosProbeA), "the guest owns LBR again"),
+                .guest(.branchPattern(count: C.branches), "records for the frozen stack"),
+            ] + freezeStack()),
             Phase("while-running", .contended, [
                 .hostWhileGuestRuns(.open(.contender(.pinnedLbr)), during: .spinFor(microseconds: C.whileRunningMicroseconds),
                                     "installed by IPI while the vCPU runs (§3.5)"),
+            ] + checkFrozenStack() + [
                 .guest(.branchPattern(count: C.branches)),
                 .guest(.probeTos(C.tosProbeA)),
                 hostSampleTime(),
@@ -276,7 +293,8 @@ public enum Catalog {
                 .host(.readKmsg),
                 .host(.close(.contender(.pinnedLbr)))]),
         ],
-        rule: .takeover(phases: ["between-exits", "while-running"]))
+        rule: .takeover(phases: ["between-exits", "while-running"]),
+        stackWatches: [StackPair("setup", "between-exits"), StackPair("reset", "while-running")])
 
     /// switch-retention (2018 seed).
     public static let switchRetention = Scenario(

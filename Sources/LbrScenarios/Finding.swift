@@ -19,6 +19,12 @@ public enum FindingKind: String, Hashable, Sendable, Codable, CaseIterable {
     /// `vlbr_exclude_host()` is false, so host PMIs read the guest's records (docs/reference.md §9.7).
     /// Security-relevant.
     case guestBranchLeak = "guest-branch-leak"
+    /// The guest froze its LBR stack (LBR_SELECT suppressing every branch, DEBUGCTL.LBR kept on) and read it back
+    /// changed across a host action although its vLBR stayed ACTIVE: perf took the LBRs and handed them back
+    /// without the guest's records. Upstream path: the install IPI's `ctx_resched()` schedules the task-pinned vLBR
+    /// out (`cpuc->lbr_users` drops to 0), the new CPU-pinned host event's `intel_pmu_lbr_add()` runs as the CPU's
+    /// first LBR user and calls `intel_pmu_lbr_reset()`, and the vLBR's own add resets nothing (reference §9.8).
+    case guestLbrWiped = "guest-lbr-wiped"
     /// What the kernel did (observed) differs from what the shadow kernel model predicted for the same steps.
     case modelDeparture = "model-departure"
 

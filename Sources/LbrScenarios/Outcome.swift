@@ -55,7 +55,8 @@ public enum Outcome: Hashable, Sendable, Codable, CustomStringConvertible {
     case vlbrActive
     /// The vLBR did not work even without contention.
     case vlbrInactive
-    /// The guest has no LBR at all (#GP on LBR MSRs): mediated-PMU or arch-LBR hosts (§1.10, §6.3).
+    /// The guest has no LBR at all (#GP on LBR MSRs): mediated-PMU or arch-LBR hosts (§1.10, §6.3). A tracing
+    /// scenario whose host samples carry guest records is judged as one instead (arch-LBR hosts, §9.9).
     case noGuestLbr
     /// The backend or model cannot run this scenario.
     case unsupported(String)

@@ -146,7 +146,7 @@ extension Runner {
         result.records = records
         let verdict = VerdictEngine.evaluate(scenario: scenario, session: session, records: records)
         result.phases = verdict.phases
-        result.findings += VerdictEngine.findings(session: session, records: records)
+        result.findings += VerdictEngine.findings(scenario: scenario, session: session, records: records, verdicts: verdict.phases)
         if let (status, reason) = failure {
             result.stoppedEarly = RunFailure(status: status, reason: reason)
             result.status = status; result.reason = reason

@@ -233,6 +233,10 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var outcomeForm: OutcomeForm
     public var phases: [Phase]
     public var rule: OutcomeRule
+    /// Stack watches (besides the outcome): the last LBR stack read of each pair's `reference` phase, taken with the
+    /// stack frozen, must read back the same at the first stack read of its `check` phase; a difference while the
+    /// check phase's vLBR is ACTIVE is the `guest-lbr-wiped` finding (`VerdictEngine.stackWipes`).
+    public var stackWatches: [StackPair] = []
     /// Whether the scenario needs the guest to run while the host acts concurrently or preempts it.
     public var timingModes: Set<TimingMode> {
         Set(phases.flatMap { $0.steps.compactMap(\.timing) })
@@ -248,9 +252,9 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var id: String { name }
 
     public init(name: String, question: String, citation: String, outcomeForm: OutcomeForm,
-                phases: [Phase], rule: OutcomeRule) {
+                phases: [Phase], rule: OutcomeRule, stackWatches: [StackPair] = []) {
         self.name = name; self.question = question; self.citation = citation
-        self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule
+        self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule; self.stackWatches = stackWatches
     }
 
     /// Every step in order.
@@ -281,6 +285,12 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
         case let .retention(pairs): referenced = pairs.flatMap { [$0.reference, $0.check] }
         }
         for r in referenced where !seen.contains(r) { problems.append("rule references unknown phase '\(r)'") }
+        for w in stackWatches {
+            for r in [w.reference, w.check] where !seen.contains(r) { problems.append("stack watch references unknown phase '\(r)'") }
+            let ref = phases.first { $0.name == w.reference }?.steps.last { $0.guestCommand == .readLbrStack }
+            let chk = phases.first { $0.name == w.check }?.steps.contains { $0.guestCommand == .readLbrStack } ?? false
+            if ref == nil || !chk { problems.append("stack watch \(w.reference) -> \(w.check): both phases must read the LBR stack") }
+        }
         var open: [ContenderSpec] = []
         for s in steps {
             switch s.hostAction {

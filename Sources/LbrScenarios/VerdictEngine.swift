@@ -115,10 +115,16 @@ public enum VerdictEngine {
     /// Derives the outcome terms from the phase verdicts according to the scenario's rule.
     public static func outcome(scenario: Scenario, session: SessionInfo, records: [PhaseRecord],
                                verdicts: [PhaseVerdict]) -> ScenarioOutcome {
-        if session.lbrLayout == nil || verdicts.contains(where: { $0.inferred == .noLbr }) {
-            return ScenarioOutcome(.noGuestLbr)
-        }
         func v(_ name: String) -> PhaseVerdict? { verdicts.first { $0.phase == name } }
+        if session.lbrLayout == nil || verdicts.contains(where: { $0.inferred == .noLbr }) {
+            // A guest without LBR can still be traced by the host (arch-LBR hosts: the host's LBR_CTL records in
+            // guest mode, reference §9.9): a tracing scenario whose host samples carry guest records is judged as
+            // one; otherwise the question is moot.
+            guard case let .tracing(ps) = scenario.rule,
+                  ps.contains(where: { (v($0)?.guestAddressesInHostSamples ?? 0) > 0 }) else {
+                return ScenarioOutcome(.noGuestLbr)
+            }
+        }
         func missing(_ name: String) -> Outcome { .inconclusive("phase \(name) did not run") }
 
         switch scenario.rule {

@@ -5,8 +5,41 @@ import LbrCore
 extension VerdictEngine {
     /// The run's findings from its records: `host-branch-leak` when the guest read LBR entries outside its own
     /// code (distinct FROM/TO pairs over every stack read; phase = the first phase that saw one).
-    public static func findings(session: SessionInfo, records: [PhaseRecord]) -> [Finding] {
+    public static func findings(scenario: Scenario, session: SessionInfo, records: [PhaseRecord],
+                                verdicts: [PhaseVerdict]) -> [Finding] {
         hostBranchLeak(session: session, records: records) + guestBranchLeak(records: records)
+            + stackWipes(scenario: scenario, records: records, verdicts: verdicts)
+    }
+
+    /// `guest-lbr-wiped`: for each of the scenario's stack watches, the guest's frozen stack (the last read of the
+    /// reference phase) against the first read of the check phase. Only while the check phase's vLBR is ACTIVE: a
+    /// vLBR that lost the LBRs reads zeros (dummy accesses, §1.4), which the outcome already reports.
+    static func stackWipes(scenario: Scenario, records: [PhaseRecord], verdicts: [PhaseVerdict]) -> [Finding] {
+        scenario.stackWatches.compactMap { w -> Finding? in
+            guard let r = records.first(where: { $0.phase == w.reference }), let ref = lastStack(r),
+                  let c = records.first(where: { $0.phase == w.check }), let chk = firstStack(c),
+                  verdicts.first(where: { $0.phase == w.check })?.inferred == .active,
+                  ref.nonZeroEntries > 0, ref.tos != chk.tos || ref.from != chk.from || ref.to != chk.to
+            else { return nil }
+            let kept = Set(zip(chk.from, chk.to).filter { $0.0 != 0 || $0.1 != 0 }.map { [$0.0, $0.1] })
+            let records = zip(ref.from, ref.to).filter { $0.0 != 0 || $0.1 != 0 }
+            let gone = records.filter { !kept.contains([$0.0, $0.1]) }
+            let top = Int(ref.tos) < ref.from.count ? (ref.from[Int(ref.tos)], ref.to[Int(ref.tos)]) : (0, 0)
+            let now = Int(chk.tos) < chk.from.count ? (chk.from[Int(chk.tos)], chk.to[Int(chk.tos)]) : (0, 0)
+            let step = scenario.phases.first { $0.name == w.check }?.steps.first { $0.guestCommand != .readLbrStack }
+            return Finding(kind: .guestLbrWiped, phase: w.check, count: gone.count,
+                           summary: "the guest's LBR stack, frozen at the end of phase \(w.reference) (LBR_SELECT suppressing every branch), read back changed at the first stack read of phase \(w.check) with the vLBR ACTIVE: \(gone.count) of its \(records.count) record(s) gone, TOS \(hex(ref.tos)) -> \(hex(chk.tos))"
+                               + (step.map { " across `\($0.description)`" } ?? "")
+                               + ": perf took the LBRs and gave them back without the guest's records (an install IPI's ctx_resched() schedules the vLBR out, the host event's intel_pmu_lbr_add() resets as the CPU's first LBR user; reference §9.8)",
+                           example: "TOS entry before FROM \(hex(top.0)) -> TO \(hex(top.1)); after FROM \(hex(now.0)) -> TO \(hex(now.1))")
+        }
+    }
+
+    static func firstStack(_ r: PhaseRecord) -> LbrStackSnapshot? {
+        for t in r.observations {
+            if case let .guest(g) = t.observation, g.command == .readLbrStack, g.status == .ok, let st = g.stack { return st }
+        }
+        return nil
     }
 
     /// `guest-branch-leak`: host LBR samples carried entries that exactly match the guest payload's edges

@@ -84,7 +84,10 @@ struct ContractCmd: ParsableCommand {
 
     /// Every model's description, in catalog order.
     static var modelInfos: [ContractModelInfo] {
-        KernelVariant.allCases.map { ContractModelInfo(name: $0.name, summary: $0.summary, citation: $0.citation) }
+        KernelVariant.allCases.map {
+            ContractModelInfo(name: $0.name, summary: $0.summary, citation: $0.citation,
+                              choices: $0.modelChoices.map { ContractModelChoice(kind: $0.kind.rawValue, summary: $0.summary, decides: $0.decides) })
+        }
     }
 
     func run() throws {

@@ -26,7 +26,12 @@ struct List: ParsableCommand {
             var in_default_set: Bool
             var phases: [String]
         }
-        struct ModelEntry: Codable { var name, summary, citation: String; var `default`: Bool }
+        struct ModelChoiceEntry: Codable { var kind, summary: String; var decides: [String] }
+        struct ModelEntry: Codable {
+            var name, summary, citation: String; var `default`: Bool
+            /// The model's own choices where its source is silent, and the scenarios whose outcome each decides.
+            var model_choices: [ModelChoiceEntry]
+        }
         struct BackendEntry: Codable { var kind: String; var available: Bool; var detail: String }
         var schema = "lbrprobe.list/1"
         var scenarios: [ScenarioEntry]
@@ -53,7 +58,9 @@ struct List: ParsableCommand {
                                                    citation: $0.citation, in_default_set: defaults.contains($0.name),
                                                    phases: $0.phases.map(\.name)) },
                 models: KernelVariant.allCases.map { .init(name: $0.name, summary: $0.summary, citation: $0.citation,
-                                                           default: $0.name == Backends.defaultModel) },
+                                                           default: $0.name == Backends.defaultModel,
+                                                           model_choices: $0.modelChoices.map {
+                                                               .init(kind: $0.kind.rawValue, summary: $0.summary, decides: $0.decides) }) },
                 backends: backends, auto: BackendSelection.auto(availability)?.text)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -75,6 +82,9 @@ struct List: ParsableCommand {
         for v in KernelVariant.allCases {
             out.append("  \(pad(v.name, mw))  \(v.summary)")
             out.append("  \(pad("", mw))  source: \(v.citation)")
+            for c in v.modelChoices {
+                out.append("  \(pad("", mw))  model's choice (\(c.kind.rawValue), decides \(c.decides.joined(separator: ", "))): \(c.summary)")
+            }
         }
         out.append("")
         out.append("MODEL ERA OPTIONS (--model-era a,b for hybrid and sim; default current = today's mainline)")

@@ -146,6 +146,11 @@ struct CliPresentationTests {
         #expect((d["scenarios"] as! [[String: Any]]).map { $0["name"] as! String } == Catalog.names)
         #expect((d["backends"] as! [[String: Any]]).map { $0["kind"] as! String } == ["hw", "hybrid", "sim"])
         #expect((d["models"] as! [[String: Any]]).contains { $0["default"] as? Bool == true })
+        // The model's own choices, typed, with the scenarios whose outcome they decide (ModelChoice).
+        let pr = try #require((d["models"] as! [[String: Any]]).first { $0["name"] as? String == "perf-request" })
+        let choices = try #require(pr["model_choices"] as? [[String: Any]])
+        #expect(choices.first?["kind"] as? String == "notifies-only-on-lbr-user-close")
+        #expect((choices.first?["decides"] as? [String])?.contains("slot-contention") == true)
 
         let typo = try Cli.runPlain(["run", "--frmat", "json"])
         #expect(typo.code == LbrExitCode.usage.rawValue)

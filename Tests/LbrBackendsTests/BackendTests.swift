@@ -151,7 +151,8 @@ func modelAccesses(_ obs: [TimedObservation]) -> [MsrAccess] {
         }
     }
 
-    @Test(arguments: [("mainline", "expectations/mainline.expect"), ("seed-2023", "expectations/seed-2023.expect")])
+    @Test(arguments: [("mainline", "expectations/mainline.expect"), ("seed-2023", "expectations/seed-2023.expect"),
+                      ("arch-lbr-host", "expectations/arch-lbr-host.expect")])
     func shippedExpectationsHold(model: String, file: String) throws {
         let set = try ExpectationSet.parse(try repoFile(file), file: file, knownScenarios: Set(Catalog.names),
                                            knownModels: Set(Backends.modelNames))

@@ -1,5 +1,5 @@
 // The host->guest branch leak (§9.2) across every model variant: the finding appears
-// exactly where the model predicts it (`KernelVariant.vlbrJoinsHostLbrUserWithoutReset`: host-first's vLBR
+// exactly where the model predicts it (`KernelVariant.vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType:)`: host-first's vLBR
 // joins the host's CPU-pinned LBR user) and nowhere else; guest-baseline never leaks. Sim for every variant,
 // hybrid (the real guest's reads) where KVM is usable.
 import Foundation
@@ -21,7 +21,8 @@ import Testing
             let r = ThisHost.run(try Backends.make(kind: k, model: variant.name, profile: ThisHost.profile))
             for x in r.results {
                 let leaks = x.findings.filter { $0.kind == .hostBranchLeak }
-                let predicted = x.scenario == "host-first" && variant.vlbrJoinsHostLbrUserWithoutReset
+                let host = Contender.pinnedLbr.attributes[0].branchSampleType // host-first's contender
+                let predicted = x.scenario == "host-first" && variant.vlbrJoinsHostLbrUserWithoutReset(hostBranchSampleType: host)
                 #expect(!leaks.isEmpty == predicted, "\(k) \(variant) \(x.scenario): leak findings \(leaks.map(\.line)), predicted \(predicted)")
                 if let f = leaks.first {
                     #expect(f.count > 0 && f.phase == "contended")

@@ -15,6 +15,9 @@ import LbrCore
         // The leak prediction is exercised where the guest has LBR: joins without reset happen and are checked.
         if variant.guestHasLbr {
             #expect(result.stats.hostLeakExposures > 0, "\(variant): no vLBR join without reset explored")
+            // And the guest→host direction: ACTIVE-vLBR records handed to a host LBR user are explored and read.
+            #expect(result.stats.guestLeakExposures > 0 && result.stats.guestLeakReads > 0,
+                    "\(variant): no guest→host exposure explored")
         }
         // PMU resets after the first run are tried and refused (no-reset-after-run).
         #expect(result.stats.refusedPmuResets > 0)

@@ -351,10 +351,16 @@ func guestStartsLbr(_ m: inout KernelModel) {
     }
 
     @Test func mediatedRejectsIncludeGuestEvents() {
-        // §6.3: mediated_pmu_account_event() fails include_guest events while a mediated VM exists.
-        var m = KernelModel(variant: .mediated, pmu: pmu)
+        // §6.3: mediated_pmu_account_event() fails include_guest events while a mediated VM exists — one with an
+        // in-kernel irqchip (kvm_arch_vcpu_precreate() creates the mediated PMU only then, §2.4).
+        var m = KernelModel(variant: .mediated, pmu: pmu, vmHasInKernelIrqchip: true)
         #expect(m.openHost(.pinnedLbrIncludingGuest, cpu: 0).isEmpty)
         #expect(m.openHost(.pinnedLbr, cpu: 0).count == 1)
+        // lbrprobe's VM has none: enable_pmu is cleared for it, no mediated PMU exists, nothing is refused — and the
+        // guest still has no LBR (no PMU at all).
+        var l = KernelModel(variant: .mediated, pmu: pmu)
+        #expect(l.openHost(.pinnedLbrIncludingGuest, cpu: 0).count == 1)
+        #expect(l.guestRdmsr(MSR.perfCapabilities).value == 0 && l.guestRdmsr(tos).faulted)
         var a = KernelModel(variant: .archLbrHost, pmu: pmu)
         #expect(a.openHost(.pinnedLbrIncludingGuest, cpu: 0).count == 1)
     }
