@@ -144,7 +144,11 @@ public enum JsonMembers {
         return nil
     }
 
-    /// A position in the text. The buffer outlives the cursor: both live inside one `withUnsafeBytes` call.
+    /// A position in the text. The buffer outlives the cursor: both live inside one `withUnsafeBytes` call (or
+    /// the reader's mapping).
+    // SAFETY: every read of `bytes` is at an index below `end` (= bytes.count): `at(i)` only after `i < end` or
+    // `end - i >= n` was checked for the bytes read, `loadUnaligned` only when eight bytes remain, and member
+    // names are ranges the cursor has already passed over.
     struct Cursor {
         let bytes: UnsafeRawBufferPointer
         var i = 0

@@ -104,7 +104,8 @@ public enum RunDocumentReader {
             throw RunDocumentError(kind: .unreadable, source: path, message: error.message)
         }
         guard regular else { return try decode(type, from: try readData(path: path), source: path, userInfo: userInfo) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, as BoundedInput opens: a path swapped for a FIFO since the check never blocks here.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             let code = errno
             throw RunDocumentError(kind: .unreadable, source: path, message: "cannot read: \(String(cString: strerror(code))) (errno \(code))")
@@ -140,8 +141,8 @@ public enum RunDocumentReader {
         return try whole(type, Data(bytesNoCopy: base, count: size, deallocator: .none), source: path, userInfo: userInfo)
     }
 
-    /// The bytes of `path` (`-` is standard input), with the same one-line errors as `read` (for callers that
-    /// decode more than `RunDocument` from one read, e.g. compare's findings).
+    /// The bytes of `path` (`-` is standard input), with the same one-line errors as `read` (for input that is
+    /// not a regular file, and for callers that hold a document's bytes, e.g. benchmarks).
     public static func readData(path: String) throws(RunDocumentError) -> Data {
         do {
             // A regular file within the cap is mapped, not copied (the decoder reads the pages in place);
