@@ -14,8 +14,8 @@ public struct OutcomeCode: Hashable, Sendable, Codable, CustomStringConvertible,
     /// The code spelled `text`, nil when a term is not in the vocabulary.
     public init?(code text: String) {
         var terms: [OutcomeTerm] = []
-        for part in text.split(separator: "+", omittingEmptySubsequences: false) {
-            guard let t = OutcomeTerm(code: part) else { return nil }
+        for part in text.utf8.split(separator: UInt8(ascii: "+"), omittingEmptySubsequences: false) {
+            guard let t = OutcomeTerm(utf8: part) else { return nil }
             terms.append(t)
         }
         self.terms = terms

@@ -99,7 +99,7 @@ public struct RunDocument: Codable, Sendable {
 
 /// `results[]`: one scenario run.
 public struct ResultDTO: Codable, Sendable {
-    public struct Expectation: Codable, Sendable {
+    public struct Expectation: Codable, Sendable, Hashable {
         public var check: String; public var expected: String?; public var line: Int?
         public init(check: String, expected: String?, line: Int?) { self.check = check; self.expected = expected; self.line = line }
     }
@@ -406,7 +406,7 @@ extension KeyedDecodingContainer {
 }
 
 /// `results[].findings[]`.
-public struct FindingDTO: Codable, Sendable {
+public struct FindingDTO: Codable, Sendable, Hashable {
     public var kind: FindingKind
     public var security_relevant: Bool
     public var phase: String?
@@ -438,8 +438,8 @@ public struct TimelineEventDTO: Codable, Sendable, Hashable {
 }
 
 /// `results[].terms[]`: one outcome term with its latency (recovered) or reason (unsupported, inconclusive, error).
-public struct TermDTO: Codable, Sendable {
-    public struct Latency: Codable, Sendable {
+public struct TermDTO: Codable, Sendable, Hashable {
+    public struct Latency: Codable, Sendable, Hashable {
         public var guest_tsc_ticks: UInt64; public var exits: UInt64; public var guest_commands: Int
         public init(guest_tsc_ticks: UInt64, exits: UInt64, guest_commands: Int) {
             self.guest_tsc_ticks = guest_tsc_ticks; self.exits = exits; self.guest_commands = guest_commands

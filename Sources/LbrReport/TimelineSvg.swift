@@ -45,18 +45,19 @@ public enum TimelineSvg {
         body.append(legend)
         y += lh + 8
 
-        // One panel per scenario: its first run that has a timeline (else its first run).
+        // One panel per scenario: its first run that has a timeline (else its first run). Indices, not copies:
+        // a --repeat document has hundreds of thousands of runs.
         var order: [String] = []
-        var byScenario: [String: [JsonReport.ResultDTO]] = [:]
-        for r in doc.results {
-            if byScenario[r.scenario] == nil { order.append(r.scenario) }
-            byScenario[r.scenario, default: []].append(r)
+        var first: [String: Int] = [:], firstTimed: [String: Int] = [:], runs: [String: Int] = [:]
+        for (i, r) in doc.results.enumerated() {
+            if first[r.scenario] == nil { order.append(r.scenario); first[r.scenario] = i }
+            runs[r.scenario, default: 0] += 1
+            if firstTimed[r.scenario] == nil, !(r.timeline ?? []).isEmpty { firstTimed[r.scenario] = i }
         }
         for s in order {
-            let runs = byScenario[s]!
-            let shown = runs.first { !($0.timeline ?? []).isEmpty } ?? runs[0]
+            guard let shownIndex = firstTimed[s] ?? first[s] else { continue }
             let dist = doc.distributions.first { $0.scenario == s }
-            let (panel, h) = panelSvg(shown, runs: runs.count, distribution: dist, y: y)
+            let (panel, h) = panelSvg(doc.results[shownIndex], runs: runs[s] ?? 0, distribution: dist, y: y)
             body.append(panel)
             y += h + 18
         }

@@ -59,11 +59,19 @@ public enum OutcomeTerm: Hashable, Sendable, CaseIterable, CustomStringConvertib
     public var code: String { outcome.code }
     public var description: String { code }
 
-    static let byCode: [Substring: OutcomeTerm] = Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.code), $0) })
+    /// Every term with its spelling's bytes (the vocabulary is ASCII: comparing bytes is comparing text).
+    static let spellings: [(utf8: [UInt8], term: OutcomeTerm)] = allCases.map { (Array($0.code.utf8), $0) }
 
     /// The term spelled `code`, nil when it is not in the vocabulary.
-    public init?(code: Substring) {
-        guard let t = Self.byCode[code] else { return nil }
-        self = t
+    public init?(code: Substring) { self.init(utf8: code.utf8) }
+
+    /// The term spelled by these bytes, nil when it is not in the vocabulary.
+    public init?<Bytes: Collection<UInt8>>(utf8 bytes: Bytes) {
+        let n = bytes.count
+        for s in Self.spellings where s.utf8.count == n && s.utf8.elementsEqual(bytes) {
+            self = s.term
+            return
+        }
+        return nil
     }
 }
