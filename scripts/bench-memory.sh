@@ -67,3 +67,20 @@ if [ "${LARGE:-0}" = 1 ]; then
     awk -v k="$(cut -d' ' -f1 "$tmp/tk")" 'BEGIN { printf "  <= 60 MB: %s\n", (k <= 61440 ? "yes" : "NO") }'
     rm -f "$tmp/k.json"
 fi
+
+# Reading a big run document (READ=1; the document takes ~6 min to write on 2 busy cores): a `--repeat 17000`
+# document (~145 MB) read by compare (itself twice), timeline and contract --from; reading holds the results
+# decoded and a bounded part of the file (RunDocumentReader maps it and gives pages back behind the read), so
+# compare and timeline stay under 250 MB. contract's peak is mostly its own rendering: it lists every run.
+if [ "${READ:-0}" = 1 ]; then
+    big=${READ_DOCUMENT:-$tmp/big.json}
+    [ -s "$big" ] || "$BIN" run --backend sim --repeat "${READ_REPEAT:-17000}" --json "$big" -q >/dev/null 2>&1 || true
+    size=$(wc -c <"$big")
+    echo "reading a run document of $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1048576 }') MiB):"
+    for cmd in "compare $big $big" "timeline $big -o $tmp/t.svg" "contract --from $big -o $tmp/c.md"; do
+        set +e; /usr/bin/time -f "%M %e" -o "$tmp/tr" "$BIN" $cmd >/dev/null 2>&1; code=$?; set -e
+        kb=$(cut -d' ' -f1 "$tmp/tr" | tail -1)
+        echo "  ${cmd%% *}: exit $code, peak RSS $kb KB in $(cut -d' ' -f2 "$tmp/tr" | tail -1) s;" \
+             "$(awk -v k="$kb" -v s="$size" 'BEGIN { printf "%.2f x the document, under 250 MB: %s", k * 1024 / s, (k <= 256000 ? "yes" : "NO") }')"
+    done
+fi

@@ -36,7 +36,7 @@ public final class HwBackend: ScenarioBackend {
     let logger: Logger?
 
     /// Per-run resources (nil outside begin…end).
-    private var run: HwRun?
+    private(set) var run: HwRun?
     /// What outlives one run: the view of the kernel's system-wide kmsg ratelimit (§9.4).
     let processState = HwProcessState()
     /// Tests only: skip the eligibility gate and the guest-LBR/core-PMU checks of `begin`, so the real

@@ -588,7 +588,7 @@ final class HwRun {
     /// Where the host action fell against the guest command: the action's host-TSC window placed on the guest
     /// TSC line (offset measured at begin) next to the command's guest TSC [begin, end].
     func hostActionWindow(action: HostAction, window: (UInt64, UInt64)?, result: GuestResult) -> HostActionWindow {
-        var w = HostActionWindow(action: "\(action)", guestTscStart: nil, guestTscEnd: nil,
+        var w = HostActionWindow(action: action, guestTscStart: nil, guestTscEnd: nil,
                                  commandTscBegin: result.tscBegin, commandTscEnd: result.tscEnd, errorTicks: tscOffsetError)
         if let window, let off = tscOffset, result.tscEnd != 0 {
             w.guestTscStart = UInt64(bitPattern: Int64(bitPattern: window.0) &+ off)

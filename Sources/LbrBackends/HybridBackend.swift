@@ -33,6 +33,10 @@ extension ModelBackedBackend where Guest == KvmGuest {
 
     /// Every MSR exit of the current (or last) scenario, in order: what the real guest executed.
     public var msrExitLog: [GuestMsrOp] { guest.msrExitLog }
+
+    /// The reports of the real CPU hogs of this backend's preemption steps, in order (each step's note renders
+    /// its report for people).
+    public var hogReports: [CpuHog.Report] { guest.hogReports }
 }
 
 /// The hybrid guest side: lbrprobe's real KVM guest with the model answering its LBR MSR exits.
@@ -41,9 +45,12 @@ public final class KvmGuest: ModelGuest {
     /// How long the real CPU hog of a preemption step spins once triggered: as SCHED_FIFO, and without
     /// FIFO permission (then it runs like the vCPU thread).
     public var hogBusy: CpuHog.Busy = .preemption
+    /// The reports of the real CPU hogs of the preemption steps run so far, in order.
+    public private(set) var hogReports: [CpuHog.Report] = []
     private var vm: GuestVM?
     private let exitLog = OpLog()
     private let cursor = TraceCursor()
+    private let plans = PayloadPlans()
     /// Every MSR exit of the current (or last) scenario, in order.
     public var msrExitLog: [GuestMsrOp] { exitLog.ops }
     /// The most pattern branches the real guest runs for one command (4,096: 256 rounds of the ring). A longer
@@ -91,7 +98,7 @@ public final class KvmGuest: ModelGuest {
         let request: GuestMailbox.Request?
         if case let .success(r) = GuestMailbox.request(for: cmd, layout: layout) { request = r } else { request = nil }
 
-        cursor.load(request.map { PayloadProgram.trace(for: $0, first: h.nextCommandIsFirst) } ?? [])
+        cursor.load(request.map { plans.plan($0, first: h.nextCommandIsFirst) })
         var real = cmd
         if case let .branchPattern(n) = cmd, n > Self.realPatternBranches { real = .branchPattern(count: Self.realPatternBranches) }
         h.beginGuestCommand()
@@ -153,10 +160,11 @@ public final class KvmGuest: ModelGuest {
         })
         hog?.stop()
         guard let hog else { return result }
+        let r = slot.value ?? hog.stop()
+        hogReports.append(r)
         if let before, let after = try? ThreadContextSwitches.read(tid: tid) {
             let d = after - before
             h.append(basis: .kvm, .contextSwitches(Int(clamping: d.nonvoluntary)))
-            let r = slot.value ?? hog.stop()
             h.append(basis: .kvm, .note("real \(t) on CPU \(cpu) (\(r)): vCPU thread \(tid) nonvoluntary_ctxt_switches +\(d.nonvoluntary), voluntary +\(d.voluntary)\(d.nonvoluntary == 0 ? " — the real preemption did not happen" : "")"))
         } else {
             h.append(basis: .kvm, .note("vCPU thread \(tid) context switches unreadable (/proc/self/task/\(tid)/status)"))
@@ -177,14 +185,16 @@ final class TraceCursor: Sendable {
         var next = 0
     }
     private let state = Mutex(State())
-    /// Loads `trace`: segment k = the branches before MSR instruction k; the last = after the last one.
-    func load(_ trace: [PayloadTraceItem]) {
-        var segs: [[GuestBranch]] = [[]]
-        for item in trace {
-            switch item {
-            case let .branch(b): segs[segs.count - 1].append(b)
-            case .msr: segs.append([])
-            }
+    /// Loads a command's `plan` (nil: no branches): segment k = the branches before MSR instruction k; the last =
+    /// after the last one.
+    func load(_ plan: PayloadProgram.Plan?) {
+        var segs: [[GuestBranch]] = []
+        if let plan {
+            segs.reserveCapacity(plan.steps.count + 1)
+            for step in plan.steps { segs.append(step.branches) }
+            segs.append(plan.tail)
+        } else {
+            segs = [[]]
         }
         state.withLock { [segs] in $0 = State(segments: segs, next: 0) }
     }

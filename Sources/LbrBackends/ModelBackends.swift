@@ -169,6 +169,8 @@ extension ModelBackedBackend where Guest == PayloadInterpreterGuest {
 public final class PayloadInterpreterGuest: ModelGuest {
     public static var kind: BackendKind { .sim }
 
+    private let plans = PayloadPlans()
+
     public func availability(variant: KernelVariant, pmu: ModelPMU, profile: HostProfile?) -> BackendAvailability {
         // Eligibility.sim has no blockers by definition; keep the decision in LbrCore anyway.
         let e = profile.map(Eligibility.sim)
@@ -190,7 +192,7 @@ public final class PayloadInterpreterGuest: ModelGuest {
         h.beginGuestCommand()
         during?.apply(to: h)
         var pending: [GuestBranch] = []
-        let reply = PayloadProgram.execute(request, first: first,
+        let reply = PayloadProgram.execute(request, plan: plans.plan(request, first: first),
                                            msr: { op in defer { pending = [] }; return h.guestMsr(op, after: pending) },
                                            tsc: { h.guestTsc() }, branches: { pending = $0 })
         h.guestTakenBranches(pending) // after the last MSR instruction (no-op when empty)

@@ -160,11 +160,7 @@ public final class ModelHost: Sendable {
                 if ns > 0 { s.model.advance(ns: ns) }
                 if request.opcode == .exitLoop {
                     pings = request.arg0
-                    for _ in 0..<pings {
-                        s.model.vcpuPut()
-                        s.model.advance(ns: timing.hostNsPerExit)
-                        s.model.vcpuEnter()
-                    }
+                    s.model.vcpuRoundTrips(pings, hostNs: timing.hostNsPerExit)
                 }
             }
             s.model.vcpuPut()
@@ -344,7 +340,10 @@ public final class ModelHost: Sendable {
 
     /// Moves the model's log into `pending`, holding kmsg lines back for the next `readKmsg`.
     private func collect(_ s: inout State) {
-        for t in s.model.drainObservations() {
+        guard !s.model.observations.isEmpty else { return }
+        defer { s.model.clearObservations() }
+        if s.pending.capacity == 0 { s.pending.reserveCapacity(16) } // one allocation per drained step, not one per doubling
+        for t in s.model.observations {
             switch t.observation {
             case .kmsg: s.kmsg.append(t)
             case let .contextSwitches(n) where realContextSwitches:

@@ -15,6 +15,26 @@ public enum PayloadTraceItem: Hashable, Sendable {
     case msr(Int)
 }
 
+/// Each command's `PayloadProgram.plan`, built on its first use: a scenario set repeats few distinct commands
+/// (bounded, so that an arbitrary command stream cannot grow it without limit). One per guest side; not shared.
+final class PayloadPlans {
+    private struct Key: Hashable {
+        var request: GuestMailbox.Request
+        var first: Bool
+    }
+    private var plans: [Key: PayloadProgram.Plan] = [:]
+    private static let maxPlans = 256
+
+    func plan(_ request: GuestMailbox.Request, first: Bool) -> PayloadProgram.Plan {
+        let key = Key(request: request, first: first)
+        if let p = plans[key] { return p }
+        let p = PayloadProgram.plan(for: request, first: first)
+        if plans.count >= Self.maxPlans { plans.removeAll(keepingCapacity: true) }
+        plans[key] = p
+        return p
+    }
+}
+
 /// One guest MSR instruction.
 public enum GuestMsrOp: Hashable, Sendable, CustomStringConvertible {
     case read(UInt32)
@@ -130,6 +150,7 @@ public enum PayloadProgram {
     /// loop back-edges, the branch-pattern ring and the `jmp g_cmd_loop` that starts every command but the
     /// first (`first`). A test single-steps the real guest and compares. Not derived: error paths (BADCMD,
     /// exceptions) and the test-only opcodes (their trace ends after the dispatch).
+    /// long-function: one case per payload opcode, read side by side with guest.S; split, the table would scatter.
     public static func trace(for request: GuestMailbox.Request, first: Bool,
                              spinForIterationNs: UInt64 = spinForIterationNs) -> [PayloadTraceItem] {
         var t: [PayloadTraceItem] = []
@@ -229,6 +250,31 @@ public enum PayloadProgram {
         return .branch(GuestBranch(from: x.from, to: x.to, kind: .relJmp))
     }
 
+    /// A command's `trace` grouped for execution: each MSR instruction with the taken branches right before it,
+    /// in program order, and the branches after the last one (`tail`). Built once per request by the sim
+    /// backend (`PayloadInterpreterGuest` keeps them), so a command's execution allocates no trace.
+    public struct Plan: Sendable {
+        /// `(branches before it, k)` per MSR instruction, k indexing `msrOps(for:)`.
+        public var steps: [(branches: [GuestBranch], msr: Int)]
+        /// The taken branches after the last MSR instruction.
+        public var tail: [GuestBranch]
+    }
+
+    /// `trace(for:first:)` grouped into a `Plan`.
+    public static func plan(for request: GuestMailbox.Request, first: Bool) -> Plan {
+        var steps: [(branches: [GuestBranch], msr: Int)] = []
+        var run: [GuestBranch] = []
+        for item in trace(for: request, first: first) {
+            switch item {
+            case let .branch(b): run.append(b)
+            case let .msr(k):
+                steps.append((run, k))
+                run = []
+            }
+        }
+        return Plan(steps: steps, tail: run)
+    }
+
     /// The number of taken branches `trace` puts between the k-th and (k+1)-th MSR instruction of `request`
     /// (e.g. 2 for WRITE_READ's WRMSR → RDMSR: `ret`, `call`; 0 for TOS_PROBE).
     public static func branchesBetweenMsrs(_ request: GuestMailbox.Request, after k: Int) -> UInt64 {
@@ -257,6 +303,16 @@ public enum PayloadProgram {
                                tsc: () -> UInt64,
                                branches: ([GuestBranch]) -> Void = { _ in },
                                work: () -> Void = {}) -> GuestMailbox.Reply {
+        execute(request, plan: plan(for: request, first: first), seq: seq, msr: msr, tsc: tsc, branches: branches,
+                work: work)
+    }
+
+    /// `execute(_:seq:first:msr:tsc:branches:work:)` with the command's `plan(for:first:)` given.
+    public static func execute(_ request: GuestMailbox.Request, plan: Plan, seq: UInt32 = 1,
+                               msr: (GuestMsrOp) -> MsrOutcome,
+                               tsc: () -> UInt64,
+                               branches: ([GuestBranch]) -> Void = { _ in },
+                               work: () -> Void = {}) -> GuestMailbox.Reply {
         typealias M = GuestMailbox
         let t0 = tsc()
         work()
@@ -264,20 +320,15 @@ public enum PayloadProgram {
         var fault: (op: GuestMsrOp, rip: UInt64)?
         let emit = emitsReads(request)
         let ops = msrOps(for: request)
-        var pendingBranches: [GuestBranch] = []
-        for item in trace(for: request, first: first) {
-            switch item {
-            case let .branch(b): pendingBranches.append(b)
-            case let .msr(k):
-                if !pendingBranches.isEmpty { branches(pendingBranches); pendingBranches.removeAll() }
-                let op = ops[k]
-                let o = msr(op)
-                if o.faulted { fault = (op, faultRip(op, opcode: request.opcode)); break }
-                if !op.isWrite && emit { values.append(o.value) }
-            }
-            if fault != nil { break }
+        if emit { values.reserveCapacity(ops.count) }
+        for step in plan.steps {
+            if !step.branches.isEmpty { branches(step.branches) }
+            let op = ops[step.msr]
+            let o = msr(op)
+            if o.faulted { fault = (op, faultRip(op, opcode: request.opcode)); break }
+            if !op.isWrite && emit { values.append(o.value) }
         }
-        if fault == nil && !pendingBranches.isEmpty { branches(pendingBranches) }
+        if fault == nil && !plan.tail.isEmpty { branches(plan.tail) }
         if fault == nil {
             switch request.opcode {
             case .branches: values = [request.arg0]

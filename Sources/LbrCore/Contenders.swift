@@ -86,6 +86,26 @@ public enum Contender: Hashable, Sendable, Codable {
         }
     }
 
+    /// The contender spelled `name` (its `name`), nil for anything else.
+    public init?(name: String) {
+        if name == Contender.vlbrSlot.name { self = .vlbrSlot; return }
+        if name == Contender.lbrCallStackTask.name { self = .lbrCallStackTask; return }
+        let prefix = "counter-exhaustion-"
+        if name.hasPrefix(prefix), name.hasSuffix("fixed") {
+            let counts = name.dropFirst(prefix.count).dropLast("fixed".count).split(separator: "-")
+            guard counts.count == 2, counts[0].hasSuffix("gp"), let gp = Int(counts[0].dropLast(2)),
+                  let fixed = Int(counts[1]) else { return nil }
+            self = .counterExhaustion(gp: gp, fixed: fixed)
+        } else {
+            let events = [true, false].flatMap { pinned in LbrFilterMode.allCases.flatMap { mode in
+                [true, false].flatMap { excl in [LbrSamplingEvent.cycles, .instructions].map { base in
+                    Contender.lbrEvent(pinned: pinned, mode: mode, excludeGuest: excl, base: base) } } } }
+            guard let c = events.first(where: { $0.name == name }) else { return nil }
+            self = c
+        }
+        guard self.name == name else { return nil }   // one spelling per contender
+    }
+
     /// The perf_event_attr of every event this contender opens, in open order, with the kernel model's sample
     /// period (`modelSamplePeriod`); the hw backend calls `attributes(samplePeriod:)` with its own period.
     public var attributes: [PerfAttr] { attributes(samplePeriod: Contender.modelSamplePeriod) }

@@ -87,6 +87,54 @@ public enum GuestCommand: Hashable, Sendable, Codable, CustomStringConvertible {
         case let .tracedPattern(p): return "traced-pattern(\(p) periods)"
         }
     }
+
+    /// The command spelled `code` (its `description`), nil for anything else; how a run document's timed step
+    /// is read back. A new command needs its spelling here too (LbrReportTests reads every catalog step back).
+    public init?(code: String) {
+        let (name, arg) = WireSpelling.call(code)
+        func int() -> Int? { arg.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
+        switch (name, arg) {
+        case ("enable-lbr", nil): self = .enableLbr(freezeOnPmi: false)
+        case ("enable-lbr", "freeze-on-pmi"): self = .enableLbr(freezeOnPmi: true)
+        case ("disable-lbr", nil): self = .disableLbr
+        case ("branches", _?): guard let k = int() else { return nil }; self = .branchPattern(count: k)
+        case ("read-lbr-stack", nil): self = .readLbrStack
+        case ("write-tos", let a?): guard let v = UInt64(a) else { return nil }; self = .writeTos(v)
+        case ("probe-tos", let a?): guard let v = UInt64(a) else { return nil }; self = .probeTos(v)
+        case ("rdmsr", let a?): guard let i = WireSpelling.hex(a).flatMap(UInt32.init(exactly:)) else { return nil }; self = .rdmsr(i)
+        case ("wrmsr", let a?):
+            let parts = a.split(separator: ",", omittingEmptySubsequences: false)
+            guard parts.count == 2, let i = WireSpelling.hex(String(parts[0])).flatMap(UInt32.init(exactly:)),
+                  let v = WireSpelling.hex(String(parts[1])) else { return nil }
+            self = .wrmsr(i, v)
+        case ("spin", _?): guard let n = int() else { return nil }; self = .spin(iterations: n)
+        case ("spin-for", let a?) where a.hasSuffix("us"):
+            guard let us = Int(a.dropLast(2)), us >= 0 else { return nil }; self = .spinFor(microseconds: us)
+        case ("read-tsc", nil): self = .readTsc
+        case ("exit-loop", _?): guard let n = int() else { return nil }; self = .exitLoop(exits: n)
+        case ("host-sample-time", let a?) where a.hasSuffix(" periods"):
+            guard let p = Int(a.dropLast(8)), p >= 0 else { return nil }; self = .hostSampleTime(periods: p)
+        case ("traced-pattern", let a?) where a.hasSuffix(" periods"):
+            guard let p = Int(a.dropLast(8)), p >= 0 else { return nil }; self = .tracedPattern(periods: p)
+        default: return nil
+        }
+        guard description == code else { return nil }   // one spelling per command (no leading zeros, no `+`)
+    }
+}
+
+/// Reading back the spellings `description` gives the step vocabulary (`name(argument)`, hex `0x…`).
+public enum WireSpelling {
+    /// `name(argument)` split into its name and argument; the whole text and nil without a trailing `)`.
+    public static func call(_ text: String) -> (name: String, argument: String?) {
+        guard text.hasSuffix(")"), let open = text.firstIndex(of: "(") else { return (text, nil) }
+        return (String(text[..<open]), String(text[text.index(after: open)..<text.index(before: text.endIndex)]))
+    }
+
+    /// `0x`-prefixed lower-case hexadecimal.
+    public static func hex(_ text: String) -> UInt64? {
+        guard text.hasPrefix("0x") else { return nil }
+        return UInt64(text.dropFirst(2), radix: 16)
+    }
 }
 
 /// How a guest command ended.

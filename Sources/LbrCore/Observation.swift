@@ -116,8 +116,8 @@ public enum Observation: Hashable, Sendable, Codable {
 /// A host action taken while the vCPU ran a guest command, placed on the guest's TSC line (hw: the action's
 /// host-TSC window moved by the TSC offset measured when the VM began, ± that measurement's error).
 public struct HostActionWindow: Hashable, Sendable, Codable, CustomStringConvertible {
-    /// The host action as text (`open(pinned-lbr-any-cycles)`).
-    public var action: String
+    /// The host action (written as its spelling, `open(pinned-lbr-any-cycles)`).
+    public var action: HostAction
     /// The action's start and end on the guest TSC line; nil when not measured (no TSC offset, no command end).
     public var guestTscStart: UInt64?
     public var guestTscEnd: UInt64?
@@ -127,10 +127,38 @@ public struct HostActionWindow: Hashable, Sendable, Codable, CustomStringConvert
     /// Uncertainty of the placement, in guest TSC ticks.
     public var errorTicks: UInt64
 
-    public init(action: String, guestTscStart: UInt64?, guestTscEnd: UInt64?, commandTscBegin: UInt64,
+    public init(action: HostAction, guestTscStart: UInt64?, guestTscEnd: UInt64?, commandTscBegin: UInt64,
                 commandTscEnd: UInt64, errorTicks: UInt64) {
         self.action = action; self.guestTscStart = guestTscStart; self.guestTscEnd = guestTscEnd
         self.commandTscBegin = commandTscBegin; self.commandTscEnd = commandTscEnd; self.errorTicks = errorTicks
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case action, guestTscStart, guestTscEnd, commandTscBegin, commandTscEnd, errorTicks
+    }
+
+    /// The captured form: `action` as its spelling (an unknown one does not decode), the numbers as they are.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try c.decode(String.self, forKey: .action)
+        guard let action = HostAction(code: text) else {
+            throw DecodingError.dataCorruptedError(forKey: .action, in: c, debugDescription: "unknown host action '\(text)'")
+        }
+        self.init(action: action, guestTscStart: try c.decodeIfPresent(UInt64.self, forKey: .guestTscStart),
+                  guestTscEnd: try c.decodeIfPresent(UInt64.self, forKey: .guestTscEnd),
+                  commandTscBegin: try c.decode(UInt64.self, forKey: .commandTscBegin),
+                  commandTscEnd: try c.decode(UInt64.self, forKey: .commandTscEnd),
+                  errorTicks: try c.decode(UInt64.self, forKey: .errorTicks))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(action.description, forKey: .action)
+        try c.encodeIfPresent(guestTscStart, forKey: .guestTscStart)
+        try c.encodeIfPresent(guestTscEnd, forKey: .guestTscEnd)
+        try c.encode(commandTscBegin, forKey: .commandTscBegin)
+        try c.encode(commandTscEnd, forKey: .commandTscEnd)
+        try c.encode(errorTicks, forKey: .errorTicks)
     }
 
     /// Whether the action finished while the guest still executed the command (within the error); nil when

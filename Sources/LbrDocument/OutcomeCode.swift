@@ -1,88 +1,21 @@
-// The outcome vocabulary as it appears in a run document: one term (`coexist`, `recovered(lbr-msr-access)`) and a
-// scenario's outcome code (terms joined by `+`). Decoding an unknown term fails with a `DecodingError`, which
+// A scenario's outcome code as it appears in a run document: its terms (`OutcomeTerm`: `coexist`,
+// `recovered(lbr-msr-access)`) joined by `+`. Decoding an unknown term fails with a `DecodingError`, which
 // `RunDocumentReader` turns into its one-line error.
 
 import LbrScenarios
-
-/// One term of an outcome code, without latencies or reasons (those live in `TermDTO`).
-public enum OutcomeTerm: Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case guestWinsHostStarved, hostWinsVlbrError, coexist
-    case recovered(RecoveryPath)
-    case staysErrored, guestTraced, notTraced, retained, lost, vlbrActive, vlbrInactive, noGuestLbr
-    case unsupported, inconclusive, error
-
-    public static let allCases: [OutcomeTerm] =
-        [.guestWinsHostStarved, .hostWinsVlbrError, .coexist] + RecoveryPath.allCases.map(OutcomeTerm.recovered)
-        + [.staysErrored, .guestTraced, .notTraced, .retained, .lost, .vlbrActive, .vlbrInactive, .noGuestLbr,
-           .unsupported, .inconclusive, .error]
-
-    /// The term of a verdict's outcome.
-    public init(_ o: Outcome) {
-        switch o {
-        case .guestWinsHostStarved: self = .guestWinsHostStarved
-        case .hostWinsVlbrError: self = .hostWinsVlbrError
-        case .coexist: self = .coexist
-        case let .recovered(p, _): self = .recovered(p)
-        case .staysErrored: self = .staysErrored
-        case .guestTraced: self = .guestTraced
-        case .notTraced: self = .notTraced
-        case .retained: self = .retained
-        case .lost: self = .lost
-        case .vlbrActive: self = .vlbrActive
-        case .vlbrInactive: self = .vlbrInactive
-        case .noGuestLbr: self = .noGuestLbr
-        case .unsupported: self = .unsupported
-        case .inconclusive: self = .inconclusive
-        case .error: self = .error
-        }
-    }
-
-    /// The verdict outcome this term stands for (no latency: terms carry none).
-    public var outcome: Outcome {
-        switch self {
-        case .guestWinsHostStarved: return .guestWinsHostStarved
-        case .hostWinsVlbrError: return .hostWinsVlbrError
-        case .coexist: return .coexist
-        case let .recovered(p): return .recovered(p, nil)
-        case .staysErrored: return .staysErrored
-        case .guestTraced: return .guestTraced
-        case .notTraced: return .notTraced
-        case .retained: return .retained
-        case .lost: return .lost
-        case .vlbrActive: return .vlbrActive
-        case .vlbrInactive: return .vlbrInactive
-        case .noGuestLbr: return .noGuestLbr
-        case .unsupported: return .unsupported("")
-        case .inconclusive: return .inconclusive("")
-        case .error: return .error("")
-        }
-    }
-
-    /// The wire spelling: the outcome's own (`Outcome.code`), one definition.
-    public var code: String { outcome.code }
-    public var description: String { code }
-
-    static let byCode: [Substring: OutcomeTerm] = Dictionary(uniqueKeysWithValues: allCases.map { (Substring($0.code), $0) })
-
-    /// The term spelled `code`, nil when it is not in the vocabulary.
-    public init?(code: Substring) {
-        guard let t = Self.byCode[code] else { return nil }
-        self = t
-    }
-}
 
 /// A scenario's outcome code: one or more terms, written joined by `+` (`host-wins-vlbr-error+recovered(lbr-msr-access)`).
 public struct OutcomeCode: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
     public var terms: [OutcomeTerm]
     public init(_ terms: [OutcomeTerm]) { self.terms = terms }
     public init(_ term: OutcomeTerm) { self.terms = [term] }
-    public init(_ o: ScenarioOutcome) { self.terms = o.terms.map(OutcomeTerm.init) }
+    public init(_ o: ScenarioOutcome) { self.terms = o.termCodes }
 
     /// The code spelled `text`, nil when a term is not in the vocabulary.
     public init?(code text: String) {
         var terms: [OutcomeTerm] = []
-        for part in text.split(separator: "+", omittingEmptySubsequences: false) {
-            guard let t = OutcomeTerm(code: part) else { return nil }
+        for part in text.utf8.split(separator: UInt8(ascii: "+"), omittingEmptySubsequences: false) {
+            guard let t = OutcomeTerm(utf8: part) else { return nil }
             terms.append(t)
         }
         self.terms = terms

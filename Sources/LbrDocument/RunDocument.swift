@@ -99,7 +99,7 @@ public struct RunDocument: Codable, Sendable {
 
 /// `results[]`: one scenario run.
 public struct ResultDTO: Codable, Sendable {
-    public struct Expectation: Codable, Sendable {
+    public struct Expectation: Codable, Sendable, Hashable {
         public var check: String; public var expected: String?; public var line: Int?
         public init(check: String, expected: String?, line: Int?) { self.check = check; self.expected = expected; self.line = line }
     }
@@ -169,15 +169,43 @@ public enum TimelineClock: String, Hashable, Sendable, Codable, CaseIterable {
 /// `results[].shadow`.
 public struct ShadowResultDTO: Codable, Sendable {
     public var model: String
-    public var predicted_outcome: String
-    public var observed_outcome: String
+    /// The shadow model's outcome; nil when it did not start (written `unknown`).
+    public var predicted_outcome: OutcomeCode?
+    public var observed_outcome: OutcomeCode
     public var agrees: Bool
     public var departing_phases: [String]
     public var unavailable: String?
-    public init(model: String, predicted_outcome: String, observed_outcome: String, agrees: Bool,
+    public init(model: String, predicted_outcome: OutcomeCode?, observed_outcome: OutcomeCode, agrees: Bool,
                 departing_phases: [String], unavailable: String?) {
         self.model = model; self.predicted_outcome = predicted_outcome; self.observed_outcome = observed_outcome
         self.agrees = agrees; self.departing_phases = departing_phases; self.unavailable = unavailable
+    }
+
+    /// The predicted outcome's code, `unknown` without one.
+    public var predictedCode: String { predicted_outcome?.code ?? ShadowSummary.unknownPrediction }
+
+    private enum CodingKeys: String, CodingKey {
+        case model, predicted_outcome, observed_outcome, agrees, departing_phases, unavailable
+    }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let predicted = try c.decodeSpelling("outcome code", forKey: .predicted_outcome) { text -> OutcomeCode?? in
+            text == ShadowSummary.unknownPrediction ? .some(nil) : OutcomeCode(code: text).map { .some($0) }
+        }
+        self.init(model: try c.decode(String.self, forKey: .model), predicted_outcome: predicted,
+                  observed_outcome: try c.decode(OutcomeCode.self, forKey: .observed_outcome),
+                  agrees: try c.decode(Bool.self, forKey: .agrees),
+                  departing_phases: try c.decode([String].self, forKey: .departing_phases),
+                  unavailable: try c.decodeIfPresent(String.self, forKey: .unavailable))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(predictedCode, forKey: .predicted_outcome)
+        try c.encode(observed_outcome, forKey: .observed_outcome)
+        try c.encode(agrees, forKey: .agrees)
+        try c.encode(departing_phases, forKey: .departing_phases)
+        try c.encodeIfPresent(unavailable, forKey: .unavailable)
     }
 }
 
@@ -245,12 +273,34 @@ public struct MeasuresDTO: Codable, Sendable, Equatable {
     }
 }
 
+/// What the first LBR_TOS probe after a timed step showed (`measures.timed_steps[].next_probe`).
+public enum TosProbeReading: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The write reached the hardware (read back exactly, or moved by the branches in between).
+    case stuck
+    /// The write was dropped.
+    case dropped
+    /// Neither: another value came back.
+    case odd
+    /// The probe faulted or returned no value.
+    case fault
+
+    /// The reading of a TOS probe's classification.
+    public init(_ c: VerdictEngine.TosProbe) {
+        switch c {
+        case .sticks, .sticksAfterBranches: self = .stuck
+        case .dropped: self = .dropped
+        case .odd: self = .odd
+        case .fault, .noValue: self = .fault
+        }
+    }
+}
+
 /// `measures.timed_steps[]`.
 public struct TimedStepDTO: Codable, Sendable, Equatable {
     /// `while-vcpu-runs` or `preemption`.
     public var timing: TimingMode
-    /// The step as text (`host open(pinned-lbr-any-cycles) [while-vcpu-runs: guest spin-for(2000us)]`).
-    public var step: String
+    /// The step, written as its spelling (`host open(pinned-lbr-any-cycles) [while-vcpu-runs: guest spin-for(2000us)]`).
+    public var step: StepAction
     /// Guest TSC span and exits of the guest command the host action overlapped.
     public var guest_tsc_begin: UInt64
     public var guest_tsc_end: UInt64
@@ -261,23 +311,51 @@ public struct TimedStepDTO: Codable, Sendable, Equatable {
     /// The first LBR_TOS probe after the step: its end on the guest TSC and what it showed
     /// (`stuck`, `dropped`, `odd`, `fault`).
     public var next_probe_tsc: UInt64?
-    public var next_probe: String?
+    public var next_probe: TosProbeReading?
     /// Where the host action fell on the guest's TSC line (hw), when the backend observed it.
     public var host_window: HostWindowDTO?
-    public init(timing: TimingMode, step: String, guest_tsc_begin: UInt64, guest_tsc_end: UInt64, exits: UInt64,
-                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: String? = nil,
+    public init(timing: TimingMode, step: StepAction, guest_tsc_begin: UInt64, guest_tsc_end: UInt64, exits: UInt64,
+                overlap: String? = nil, next_probe_tsc: UInt64? = nil, next_probe: TosProbeReading? = nil,
                 host_window: HostWindowDTO? = nil) {
         self.timing = timing; self.step = step; self.guest_tsc_begin = guest_tsc_begin; self.guest_tsc_end = guest_tsc_end
         self.exits = exits; self.overlap = overlap; self.next_probe_tsc = next_probe_tsc; self.next_probe = next_probe
         self.host_window = host_window
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case timing, step, guest_tsc_begin, guest_tsc_end, exits, overlap, next_probe_tsc, next_probe, host_window
+    }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(timing: try c.decode(TimingMode.self, forKey: .timing),
+                  step: try c.decodeSpelling("step", forKey: .step, StepAction.init(code:)),
+                  guest_tsc_begin: try c.decode(UInt64.self, forKey: .guest_tsc_begin),
+                  guest_tsc_end: try c.decode(UInt64.self, forKey: .guest_tsc_end),
+                  exits: try c.decode(UInt64.self, forKey: .exits),
+                  overlap: try c.decodeIfPresent(String.self, forKey: .overlap),
+                  next_probe_tsc: try c.decodeIfPresent(UInt64.self, forKey: .next_probe_tsc),
+                  next_probe: try c.decodeIfPresent(TosProbeReading.self, forKey: .next_probe),
+                  host_window: try c.decodeIfPresent(HostWindowDTO.self, forKey: .host_window))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(timing, forKey: .timing)
+        try c.encode(step.code, forKey: .step)
+        try c.encode(guest_tsc_begin, forKey: .guest_tsc_begin)
+        try c.encode(guest_tsc_end, forKey: .guest_tsc_end)
+        try c.encode(exits, forKey: .exits)
+        try c.encodeIfPresent(overlap, forKey: .overlap)
+        try c.encodeIfPresent(next_probe_tsc, forKey: .next_probe_tsc)
+        try c.encodeIfPresent(next_probe, forKey: .next_probe)
+        try c.encodeIfPresent(host_window, forKey: .host_window)
     }
 }
 
 /// `measures.timed_steps[].host_window`: a host action taken while the vCPU ran the step's guest command, placed
 /// on the guest's TSC line (`HostActionWindow`).
 public struct HostWindowDTO: Codable, Sendable, Equatable {
-    /// The host action (`open(pinned-lbr-any-cycles)`).
-    public var action: String
+    /// The host action, written as its spelling (`open(pinned-lbr-any-cycles)`).
+    public var action: HostAction
     /// The action's start and end on the guest TSC line; absent when not measured.
     public var guest_tsc_start: UInt64?
     public var guest_tsc_end: UInt64?
@@ -285,7 +363,7 @@ public struct HostWindowDTO: Codable, Sendable, Equatable {
     public var error_ticks: UInt64
     /// Whether the action finished inside the guest command (within `error_ticks`); absent when not measured.
     public var inside_command: Bool?
-    public init(action: String, guest_tsc_start: UInt64?, guest_tsc_end: UInt64?, error_ticks: UInt64, inside_command: Bool?) {
+    public init(action: HostAction, guest_tsc_start: UInt64?, guest_tsc_end: UInt64?, error_ticks: UInt64, inside_command: Bool?) {
         self.action = action; self.guest_tsc_start = guest_tsc_start; self.guest_tsc_end = guest_tsc_end
         self.error_ticks = error_ticks; self.inside_command = inside_command
     }
@@ -293,10 +371,42 @@ public struct HostWindowDTO: Codable, Sendable, Equatable {
         self.init(action: w.action, guest_tsc_start: w.guestTscStart, guest_tsc_end: w.guestTscEnd,
                   error_ticks: w.errorTicks, inside_command: w.insideCommand)
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case action, guest_tsc_start, guest_tsc_end, error_ticks, inside_command
+    }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(action: try c.decodeSpelling("host action", forKey: .action, HostAction.init(code:)),
+                  guest_tsc_start: try c.decodeIfPresent(UInt64.self, forKey: .guest_tsc_start),
+                  guest_tsc_end: try c.decodeIfPresent(UInt64.self, forKey: .guest_tsc_end),
+                  error_ticks: try c.decode(UInt64.self, forKey: .error_ticks),
+                  inside_command: try c.decodeIfPresent(Bool.self, forKey: .inside_command))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(action.description, forKey: .action)
+        try c.encodeIfPresent(guest_tsc_start, forKey: .guest_tsc_start)
+        try c.encodeIfPresent(guest_tsc_end, forKey: .guest_tsc_end)
+        try c.encode(error_ticks, forKey: .error_ticks)
+        try c.encodeIfPresent(inside_command, forKey: .inside_command)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A value written as its spelling, read back by `parse`; a spelling `parse` does not know is a data error
+    /// at `key` (the reader's exit 65), like an unknown enum case.
+    func decodeSpelling<T>(_ what: String, forKey key: Key, _ parse: (String) -> T?) throws -> T {
+        let text = try decode(String.self, forKey: key)
+        guard let value = parse(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "unknown \(what) '\(text)'")
+        }
+        return value
+    }
 }
 
 /// `results[].findings[]`.
-public struct FindingDTO: Codable, Sendable {
+public struct FindingDTO: Codable, Sendable, Hashable {
     public var kind: FindingKind
     public var security_relevant: Bool
     public var phase: String?
@@ -328,8 +438,8 @@ public struct TimelineEventDTO: Codable, Sendable, Hashable {
 }
 
 /// `results[].terms[]`: one outcome term with its latency (recovered) or reason (unsupported, inconclusive, error).
-public struct TermDTO: Codable, Sendable {
-    public struct Latency: Codable, Sendable {
+public struct TermDTO: Codable, Sendable, Hashable {
+    public struct Latency: Codable, Sendable, Hashable {
         public var guest_tsc_ticks: UInt64; public var exits: UInt64; public var guest_commands: Int
         public init(guest_tsc_ticks: UInt64, exits: UInt64, guest_commands: Int) {
             self.guest_tsc_ticks = guest_tsc_ticks; self.exits = exits; self.guest_commands = guest_commands

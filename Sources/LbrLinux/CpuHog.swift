@@ -290,6 +290,7 @@ public final class CpuHog: Sendable {
 
     deinit { _ = stop() }
 
+    /// The hog thread: pins and schedules itself, parks until triggered or stopped, then spins.
     private static func main(_ s: Shared) {
         var block = sigset_t()
         sigemptyset(&block)
@@ -297,90 +298,114 @@ public final class CpuHog: Sendable {
         pthread_sigmask(SIG_BLOCK, &block, nil)
         ThreadName.set(s.name)
         let tid = lbr_gettid()
-        var err: LinuxError?
-        var problem: String?
-        var fifo = false
-        let pin = lbr_pin_self_to_cpu(Int32(s.cpu))
-        if pin != 0 { err = LinuxError(.init(rawValue: pin), "pin cpu hog to CPU \(s.cpu)") }
-        var sched: ThreadScheduling?
-        if err == nil {
-            do throws(LinuxError) {
-                var like: pid_t?
-                switch s.policy {
-                case .inherited: break
-                case let .like(t): like = t
-                case let .fifoWhenPermitted(otherwise):
-                    var p = sched_param()
-                    p.sched_priority = 1
-                    let rc = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &p)
-                    if rc == 0 { fifo = true } else {
-                        like = otherwise
-                        problem = "SCHED_FIFO refused (\(Errno(rawValue: rc))): ran like \(otherwise.map { "thread \($0)" } ?? "its creator")"
-                    }
-                }
-                if let like { try ThreadScheduling.of(tid: like).applyToCallingThread() }
-                sched = try ThreadScheduling.of(tid: tid)
-            } catch { err = error }
-        }
-        if err == nil { s.prepare?() }
+        let start = startThread(s, tid: tid)
+        if start.error == nil { s.prepare?() }
         let triggered: Bool = s.monitor.withLock {
             s.report.tid = tid
-            s.report.scheduling = sched
-            s.report.fifo = fifo
-            s.report.problem = problem
-            s.startError = err
-            s.phase = err == nil ? .parked : .stopping
+            s.report.scheduling = start.scheduling
+            s.report.fifo = start.fifo
+            s.report.problem = start.problem
+            s.startError = start.error
+            s.phase = start.error == nil ? .parked : .stopping
             s.monitor.broadcast()
             while s.phase == .parked { s.monitor.wait() }
             return s.phase == .triggered
         }
-        if err != nil { return }
+        if start.error != nil { return }
         guard triggered else {
-            s.report.problem = [problem, "never triggered"].compactMap { $0 }.joined(separator: "; ")
+            s.report.problem = [start.problem, "never triggered"].compactMap { $0 }.joined(separator: "; ")
             return
         }
         let t0 = monotonicNs()
-        let limit = (fifo ? s.busy.fifo : s.busy.other).map { min(GuestVM.nanoseconds($0), s.maxNs) } ?? s.maxNs
-        let target = s.monitor.withLock { s.target }
+        let spun = spin(s, fifo: start.fifo, from: t0)
+        let cpuNow = lbr_current_cpu()
+        s.report.triggered = true
+        s.report.wakeNs = t0 &- s.monitor.withLock { s.triggerNs }
+        s.report.spins = spun.spins
+        s.report.busyNs = spun.busyNs
+        s.report.rounds = spun.rounds
+        s.report.targetPreempted = spun.preempted
+        s.report.hitMaxDuration = spun.hitMax
+        s.report.ranOn = cpuNow
+        s.report.pinned = cpuNow == Int32(s.cpu)
+        if !s.report.pinned {
+            s.report.problem = [start.problem, "ran on CPU \(cpuNow), not \(s.cpu)"].compactMap { $0 }.joined(separator: "; ")
+        }
+    }
+
+    /// How the hog thread started: its scheduling, whether SCHED_FIFO, what to report, or why it cannot run.
+    private struct ThreadStart {
+        var scheduling: ThreadScheduling?
+        var fifo = false
+        var problem: String?
+        var error: LinuxError?
+    }
+
+    /// Pins the calling (hog) thread to its CPU and gives it the scheduling `s.policy` asks for.
+    private static func startThread(_ s: Shared, tid: pid_t) -> ThreadStart {
+        var start = ThreadStart()
+        let pin = lbr_pin_self_to_cpu(Int32(s.cpu))
+        if pin != 0 {
+            start.error = LinuxError(.init(rawValue: pin), "pin cpu hog to CPU \(s.cpu)")
+            return start
+        }
+        do throws(LinuxError) {
+            var like: pid_t?
+            switch s.policy {
+            case .inherited: break
+            case let .like(t): like = t
+            case let .fifoWhenPermitted(otherwise):
+                var p = sched_param()
+                p.sched_priority = 1
+                let rc = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &p)
+                if rc == 0 { start.fifo = true } else {
+                    like = otherwise
+                    start.problem = "SCHED_FIFO refused (\(Errno(rawValue: rc))): ran like \(otherwise.map { "thread \($0)" } ?? "its creator")"
+                }
+            }
+            if let like { try ThreadScheduling.of(tid: like).applyToCallingThread() }
+            start.scheduling = try ThreadScheduling.of(tid: tid)
+        } catch { start.error = error }
+        return start
+    }
+
+    /// What the busy phase did.
+    private struct Spun {
         var spins: UInt64 = 0
         var hitMax = false
         var rounds = 0
         var preempted: Bool?
-        var busy: UInt64 = 0
+        var busyNs: UInt64 = 0
+    }
+
+    /// The busy phase from `t0`: rounds of spinning (each up to the `Busy` budget), until the target was
+    /// preempted, the rounds run out, `stop()` or `maxDuration`.
+    private static func spin(_ s: Shared, fifo: Bool, from t0: UInt64) -> Spun {
+        var out = Spun()
+        let limit = (fifo ? s.busy.fifo : s.busy.other).map { min(GuestVM.nanoseconds($0), s.maxNs) } ?? s.maxNs
+        let target = s.monitor.withLock { s.target }
         while true {
-            rounds += 1
+            out.rounds += 1
             // The first round starts at t0 itself, so busy time and the maxDuration check share one origin.
-            let r0 = rounds == 1 ? t0 : monotonicNs()
+            let r0 = out.rounds == 1 ? t0 : monotonicNs()
             var now = r0
             while !s.stop.load(ordering: .relaxed) {
-                spins &+= 1
-                if spins & 0x3f == 0 {
+                out.spins &+= 1
+                if out.spins & 0x3f == 0 {
                     now = monotonicNs()
                     if now &- r0 >= limit || now &- t0 >= s.maxNs { break }
                 }
             }
             now = monotonicNs()
-            busy &+= now &- r0
-            if now &- t0 >= s.maxNs { hitMax = true; break }
+            out.busyNs &+= now &- r0
+            if now &- t0 >= s.maxNs { out.hitMax = true; break }
             guard let target, !s.stop.load(ordering: .relaxed) else { break }
-            guard let c = try? ThreadContextSwitches.read(tid: target.tid) else { preempted = nil; break }
-            preempted = c.nonvoluntary > target.base
-            if preempted == true || rounds >= s.busy.rounds { break }
+            guard let c = try? ThreadContextSwitches.read(tid: target.tid) else { out.preempted = nil; break }
+            out.preempted = c.nonvoluntary > target.base
+            if out.preempted == true || out.rounds >= s.busy.rounds { break }
             usleep(200) // the CPU back to the target, then preempt it again
         }
-        let cpuNow = lbr_current_cpu()
-        s.report.triggered = true
-        s.report.wakeNs = t0 &- s.monitor.withLock { s.triggerNs }
-        s.report.spins = spins
-        s.report.busyNs = busy
-        s.report.rounds = rounds
-        s.report.targetPreempted = preempted
-        s.report.hitMaxDuration = hitMax
-        s.report.ranOn = cpuNow
-        s.report.pinned = cpuNow == Int32(s.cpu)
-        if !s.report.pinned {
-            s.report.problem = [problem, "ran on CPU \(cpuNow), not \(s.cpu)"].compactMap { $0 }.joined(separator: "; ")
-        }
+        return out
     }
 
     /// Wakes the parked hog for its busy phase and returns at once. Returns false (and does nothing) if it

@@ -503,71 +503,16 @@ public final class GuestVM: @unchecked Sendable {
                 fatal = "KVM_RUN errno \(error.errno.rawValue)"
                 break run
             }
-            switch exit {
-            case let .ioOut(port, size, count, value):
-                guard port == GuestMailbox.doorbellPort, size == 4, count == 1, let value else {
-                    status = .error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_OUT) size \(size) count \(count)")
-                    break run
-                }
-                if value == expected { break run }
-                if value == GuestMailbox.doorbellPing { pings &+= 1; continue }
-                status = .error("unexpected doorbell 0x\(String(value, radix: 16)), expected 0x\(String(expected, radix: 16))")
-                break run
-            case let .ioIn(port, size, count):
-                status = .error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_IN) size \(size) count \(count)")
-                break run
-            case let .msrRead(index, reason):
-                msrExits &+= 1
-                answerMsrExit(vcpu, MsrExit(index: index, isWrite: false, value: 0, rip: nil, reason: reason))
-            case let .msrWrite(index, value, reason):
-                msrExits &+= 1
-                answerMsrExit(vcpu, MsrExit(index: index, isWrite: true, value: value, rip: nil, reason: reason))
-            case .shutdown:
-                fatal = "KVM_EXIT_SHUTDOWN (triple fault)"
-                status = .error("guest shutdown: KVM_EXIT_SHUTDOWN (triple fault)")
-                break run
-            case let .failEntry(hardwareReason, hostCpu):
-                let why = "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x\(String(hardwareReason, radix: 16)) cpu \(hostCpu)"
-                fatal = why; status = .error(why)
-                break run
-            case let .internalError(suberror, data):
-                let why = "KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data [\(data.map { "0x" + String($0, radix: 16) }.joined(separator: ", "))]"
-                fatal = why; status = .error(why)
-                break run
-            case let .systemEvent(type):
-                let why = "KVM_EXIT_SYSTEM_EVENT type \(type)"
-                fatal = why; status = .error(why)
-                break run
-            case .hlt:
-                fatal = "KVM_EXIT_HLT"; status = .error("guest halted (KVM_EXIT_HLT)")
-                break run
-            case let .mmio(address, length, isWrite):
-                let why = "KVM_EXIT_MMIO at 0x\(String(address, radix: 16)) len \(length) write \(isWrite ? 1 : 0)"
-                fatal = why; status = .error("guest accessed unbacked memory: \(why)")
-                break run
-            case .intr:
-                if state.withLock({ kickRequested }) { status = .timeout; break run }
-            case let .debug(pc, _) where singleStep:
-                state.withLock { stepTrace.append(pc) }
-            case .debug:
-                fatal = "exit reason \(KVM_EXIT_DEBUG)"; status = .error("unexpected KVM exit reason \(KVM_EXIT_DEBUG)")
-                break run
-            case let .unknown(reason):
-                fatal = "exit reason \(reason)"; status = .error("unexpected KVM exit reason \(reason)")
-                break run
+            switch step(after: exit, vcpu, expected: expected) {
+            case .resume: continue
+            case .ping: pings &+= 1
+            case .msrExit: msrExits &+= 1
+            case .done: break run
+            case let .stop(why, fatalReason): status = why; fatal = fatalReason; break run
             }
         }
         let elapsed = monotonicNs() &- t0
-        if status == .timeout {
-            // Back to the command loop, so the next command finds a working guest.
-            vcpu.clearImmediateExit()
-            if var regs = try? vcpu.getRegs() {
-                regs.rip = GuestPayload.commandLoop; regs.rsp = GuestPayload.stackTop; regs.rflags = 0x2
-                if (try? vcpu.setRegs(regs)) == nil { fatal = "KVM_SET_REGS failed after a timeout" }
-            } else {
-                fatal = "KVM_GET_REGS failed after a timeout"
-            }
-        }
+        if status == .timeout, let failed = backToCommandLoop(vcpu) { fatal = failed }
         let total: UInt64 = state.withLock {
             msrExitsTotal &+= msrExits
             commandActive = false; exitRequester = nil; kickRequested = false
@@ -586,6 +531,75 @@ public final class GuestVM: @unchecked Sendable {
             outcome.reply = reply
         }
         return outcome
+    }
+
+    /// What one KVM exit means for the running command.
+    private enum ExitStep {
+        /// Run the vCPU again.
+        case resume
+        /// A PING doorbell (an exit-loop exit), then run again.
+        case ping
+        /// A user-space MSR exit, answered, then run again.
+        case msrExit
+        /// The expected doorbell: the command is done.
+        case done
+        /// The command ends with `status`; `fatal` says why the VM is unusable afterwards, if it is.
+        case stop(GuestStatus, fatal: String?)
+    }
+
+    /// What `exit` means for the running command (user-space MSR exits are answered here).
+    private func step(after exit: VcpuExit, _ vcpu: Vcpu, expected: UInt32) -> ExitStep {
+        switch exit {
+        case let .ioOut(port, size, count, value):
+            guard port == GuestMailbox.doorbellPort, size == 4, count == 1, let value else {
+                return .stop(.error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_OUT) size \(size) count \(count)"), fatal: nil)
+            }
+            if value == expected { return .done }
+            if value == GuestMailbox.doorbellPing { return .ping }
+            return .stop(.error("unexpected doorbell 0x\(String(value, radix: 16)), expected 0x\(String(expected, radix: 16))"), fatal: nil)
+        case let .ioIn(port, size, count):
+            return .stop(.error("unexpected port I/O: port 0x\(String(port, radix: 16)) dir \(KVM_EXIT_IO_IN) size \(size) count \(count)"), fatal: nil)
+        case let .msrRead(index, reason):
+            answerMsrExit(vcpu, MsrExit(index: index, isWrite: false, value: 0, rip: nil, reason: reason))
+            return .msrExit
+        case let .msrWrite(index, value, reason):
+            answerMsrExit(vcpu, MsrExit(index: index, isWrite: true, value: value, rip: nil, reason: reason))
+            return .msrExit
+        case .shutdown:
+            return .stop(.error("guest shutdown: KVM_EXIT_SHUTDOWN (triple fault)"), fatal: "KVM_EXIT_SHUTDOWN (triple fault)")
+        case let .failEntry(hardwareReason, hostCpu):
+            let why = "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x\(String(hardwareReason, radix: 16)) cpu \(hostCpu)"
+            return .stop(.error(why), fatal: why)
+        case let .internalError(suberror, data):
+            let why = "KVM_EXIT_INTERNAL_ERROR suberror \(suberror) data [\(data.map { "0x" + String($0, radix: 16) }.joined(separator: ", "))]"
+            return .stop(.error(why), fatal: why)
+        case let .systemEvent(type):
+            let why = "KVM_EXIT_SYSTEM_EVENT type \(type)"
+            return .stop(.error(why), fatal: why)
+        case .hlt:
+            return .stop(.error("guest halted (KVM_EXIT_HLT)"), fatal: "KVM_EXIT_HLT")
+        case let .mmio(address, length, isWrite):
+            let why = "KVM_EXIT_MMIO at 0x\(String(address, radix: 16)) len \(length) write \(isWrite ? 1 : 0)"
+            return .stop(.error("guest accessed unbacked memory: \(why)"), fatal: why)
+        case .intr:
+            return state.withLock({ kickRequested }) ? .stop(.timeout, fatal: nil) : .resume
+        case let .debug(pc, _) where singleStep:
+            state.withLock { stepTrace.append(pc) }
+            return .resume
+        case .debug:
+            return .stop(.error("unexpected KVM exit reason \(KVM_EXIT_DEBUG)"), fatal: "exit reason \(KVM_EXIT_DEBUG)")
+        case let .unknown(reason):
+            return .stop(.error("unexpected KVM exit reason \(reason)"), fatal: "exit reason \(reason)")
+        }
+    }
+
+    /// After a timeout: the vCPU back at the command loop, so the next command finds a working guest; why the VM
+    /// is unusable when that failed.
+    private func backToCommandLoop(_ vcpu: Vcpu) -> String? {
+        vcpu.clearImmediateExit()
+        guard var regs = try? vcpu.getRegs() else { return "KVM_GET_REGS failed after a timeout" }
+        regs.rip = GuestPayload.commandLoop; regs.rsp = GuestPayload.stackTop; regs.rflags = 0x2
+        return (try? vcpu.setRegs(regs)) == nil ? "KVM_SET_REGS failed after a timeout" : nil
     }
 
     /// Asks the handler (no handler: #GP) and completes the exit in the run page.

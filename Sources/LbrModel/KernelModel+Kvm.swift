@@ -134,11 +134,11 @@ extension KernelModel {
     // MARK: vLBR create / release
 
     /// intel_pmu_create_guest_lbr_event() (§1.2): task-pinned exclude_host raw 0x1b00 event with
-    /// CALL_STACK|USER on the current thread (the vCPU thread). Fails only when BTS/PT hold the LBR
-    /// exclusively (§3.4 (c)) → caller takes the dummy path.
+    /// CALL_STACK|USER on the current thread (the vCPU thread). Fails only when BTS, or PT without
+    /// `lbr_pt_coexist`, holds the LBR exclusively (§3.4 (c)) → caller takes the dummy path.
     mutating func createVlbr() -> Bool {
-        if hostExclusiveLbrUser {
-            emit(.note("vLBR creation failed (-EBUSY: BTS/PT active, x86_add_exclusive); pr_debug only"))
+        if let tracer = hostBranchTracer, tracer.excludesLbr(on: pmu) {
+            emit(.note("vLBR creation failed (-EBUSY: \(tracer == .bts ? "BTS" : "PT") active, x86_add_exclusive); pr_debug only"))
             return false
         }
         let a = Contender.vlbrAttributes

@@ -375,11 +375,7 @@ extension KernelModel {
             // of the loaded vCPU's CPU records into the guest-visible stack (§9.2).
             if era.hostDebugctlSnapshot && starved && loaded && !guestMode && c == vcpuCpu && hostDebugctlSnapshotLbr {
                 let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
-                for _ in 0..<n {
-                    hostBranchSeq &+= 1
-                    let a: UInt64 = 0xffff_ffff_8100_0000 &+ (hostBranchSeq & 0xffff) &* 16
-                    cpuLbr[c].record(from: a, to: a &+ 8, .hostLeak)
-                }
+                cpuLbr[c].recordRun(n, seq: &hostBranchSeq, .hostLeak) { q in 0xffff_ffff_8100_0000 &+ (q & 0xffff) &* 16 }
                 stats.hostLeakStreamed &+= UInt64(n)
             }
             // Guest mode with guest DEBUGCTL.LBR=1 (and LBR_SELECT recording CPL0): the guest's code branches
@@ -393,11 +389,10 @@ extension KernelModel {
                 // While the vCPU thread is blocked between commands (idle in the model), the host work charged
                 // here is the runner's: its user-space code's calls/returns alternate with kernel branches.
                 let n = Int(min(UInt64(cpuLbr[c].depth), max(1, ns / 50)))
-                for _ in 0..<n {
-                    hostBranchSeq &+= 1
-                    let user = cur < 0 && hostBranchSeq & 1 == 1
-                    let a: UInt64 = (user ? KernelModel.hostUserBase : 0xffff_ffff_8100_0000) &+ (hostBranchSeq & 0xffff) &* 16
-                    cpuLbr[c].record(from: a, to: a &+ 8, .host)
+                let idle = cur < 0
+                cpuLbr[c].recordRun(n, seq: &hostBranchSeq, .host) { q in
+                    let user = idle && q & 1 == 1
+                    return (user ? KernelModel.hostUserBase : 0xffff_ffff_8100_0000) &+ (q & 0xffff) &* 16
                 }
             }
             // The detector keeps only samples of the vCPU thread's TID (§9.1, as the hw backend filters them):

@@ -228,8 +228,9 @@ public struct KernelModel: Sendable {
     var perfRequestPending = false
     /// perf-request: perf told KVM the LBRs are free again.
     var perfNotifyFree = false
-    /// BTS/PT active on the host: LBR event creation fails (x86_add_exclusive, §3.4 (c)).
-    public internal(set) var hostExclusiveLbrUser = false
+    /// BTS or PT active on the host (nil: neither); LBR event creation fails where it excludes LBR
+    /// (`x86_add_exclusive`, §3.4 (c)).
+    public internal(set) var hostBranchTracer: ExclusiveBranchTracer? = nil
     var hostBranchSeq: UInt64 = 0
     var lastLoggedVlbr: VlbrState = .none
     /// Kernel-era options (named, cited model parameters; `.current` is today's mainline).
@@ -319,6 +320,11 @@ public struct KernelModel: Sendable {
     public mutating func drainObservations() -> [TimedObservation] {
         defer { observations.removeAll(keepingCapacity: true) }
         return observations
+    }
+
+    /// Clear the observation log, keeping its storage (after reading `observations`: a drain without a copy).
+    public mutating func clearObservations() {
+        observations.removeAll(keepingCapacity: true)
     }
 
     // MARK: Clock
@@ -539,11 +545,12 @@ public struct KernelModel: Sendable {
         return batch
     }
 
-    /// BTS or PT in use on the host: LBR event creation fails with -EBUSY (x86_add_exclusive, §3.4 (c)),
-    /// so a vLBR creation attempt takes the "dummy" path with no event (§1.4).
-    public mutating func setHostExclusiveLbrUser(_ active: Bool) {
+    /// BTS or PT in use on the host (nil: neither). Where it excludes LBR (BTS always, PT unless the PMU has
+    /// `lbr_pt_coexist`), LBR event creation fails with -EBUSY (x86_add_exclusive, §3.4 (c)), so a vLBR
+    /// creation attempt takes the "dummy" path with no event (§1.4).
+    public mutating func setHostBranchTracer(_ tracer: ExclusiveBranchTracer?) {
         stats.operations &+= 1
-        hostExclusiveLbrUser = active
+        hostBranchTracer = tracer
     }
 
     // MARK: Tasks
@@ -697,11 +704,13 @@ public struct KernelModel: Sendable {
             if sel & branches[i].kind.suppressBit == 0 { keptTimes &+= branches[i].times }
         }
         var skipped: UInt64 = 0
-        for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
-        if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
-        for b in branches[i...] where sel & b.kind.suppressBit == 0 {
-            cpuLbr[c].record(from: b.from, to: b.to, tag, times: b.times)
+        if sel & GuestBranchKind.everySuppressBit == 0 {
+            for b in branches[..<i] { skipped &+= b.times } // no kind is suppressed: the same sum, without the filter
+        } else {
+            for b in branches[..<i] where sel & b.kind.suppressBit == 0 { skipped &+= b.times }
         }
+        if skipped > 0 { cpuLbr[c].tos = (cpuLbr[c].tos &+ skipped) & cpuLbr[c].mask }
+        cpuLbr[c].record(branches[i...], select: sel, tag)
     }
 
     /// Whether the LBRs record in guest mode on `c`: the guest's DEBUGCTL.LBR, loaded at every VM-entry whatever the

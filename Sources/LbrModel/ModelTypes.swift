@@ -17,10 +17,13 @@ public struct ModelPMU: Hashable, Sendable {
     public var lbrLayout: LbrLayout
     /// PERF_CAPABILITIES[5:0] the host reports (and KVM advertises to the guest when it has LBR).
     public var lbrFormat: LbrFormat
+    /// `x86_pmu.lbr_pt_coexist`: `intel_pmu_init()` sets it for Icelake and later cores (and Goldmont Plus);
+    /// there `x86_add_exclusive()` lets PT and LBR users coexist, while BTS and LBR stay exclusive (§3.4 (c)).
+    public var lbrPtCoexist: Bool
 
-    public init(gpCounters: Int, fixedCounters: Int, lbrLayout: LbrLayout, lbrFormat: LbrFormat) {
+    public init(gpCounters: Int, fixedCounters: Int, lbrLayout: LbrLayout, lbrFormat: LbrFormat, lbrPtCoexist: Bool = false) {
         self.gpCounters = gpCounters; self.fixedCounters = fixedCounters
-        self.lbrLayout = lbrLayout; self.lbrFormat = lbrFormat
+        self.lbrLayout = lbrLayout; self.lbrFormat = lbrFormat; self.lbrPtCoexist = lbrPtCoexist
     }
 
     /// A Skylake-server-like PMU: 4 GP (HT on), 3 fixed, 32-deep LBR with LBR_INFO, format 5.
@@ -29,6 +32,22 @@ public struct ModelPMU: Hashable, Sendable {
     /// A Haswell-like PMU: 4 GP, 3 fixed, 16-deep LBR, format 4 (EIP_FLAGS2).
     public static let haswell = ModelPMU(gpCounters: 4, fixedCounters: 3, lbrLayout: .haswell,
                                          lbrFormat: LbrFormat(code: 0x04))
+}
+
+/// A host user of the branch-trace hardware that `x86_add_exclusive()` keeps apart from LBR users (§3.4 (c)).
+public enum ExclusiveBranchTracer: String, Hashable, Sendable, CaseIterable {
+    /// Branch Trace Store (`x86_lbr_exclusive_bts`): exclusive with LBR on every CPU.
+    case bts
+    /// Intel Processor Trace (`x86_lbr_exclusive_pt`): exclusive with LBR unless `lbr_pt_coexist`.
+    case pt
+
+    /// Whether this tracer, active on the host, makes LBR event creation fail with -EBUSY on `pmu`.
+    public func excludesLbr(on pmu: ModelPMU) -> Bool {
+        switch self {
+        case .bts: return true
+        case .pt: return !pmu.lbrPtCoexist
+        }
+    }
 }
 
 /// A perf event inside the model (host events and KVM's vLBR).
@@ -182,6 +201,48 @@ struct LbrStack: Sendable, Equatable {
         version &+= 1
     }
 
+    /// `branches` in order, each `record(from:to:_:times:)`ed unless its kind's bit in `sel` suppresses it.
+    mutating func record(_ branches: ArraySlice<GuestBranch>, select sel: UInt64, _ p: LbrProvenance) {
+        for b in branches where sel & b.kind.suppressBit == 0 { record(from: b.from, to: b.to, p, times: b.times) }
+    }
+
+    /// `total` single taken branches in a row, as `total` calls of `record(from:to:_:)` leave the registers: only the
+    /// last `depth` of them stay (TOS, `seq` and `version` move for every one).
+    mutating func recordRun(total: UInt64, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {
+        let depth = UInt64(entries.count)
+        if total > depth {
+            let skipped = total - depth
+            tos = (tos &+ skipped) & mask
+            seq &+= skipped
+            version &+= skipped
+        }
+        recordRun(Int(min(total, depth)), seq: &seq, p, address: address)
+    }
+
+    /// `n` (≤ depth) single taken branches in a row, each exactly as `record(from:to:_:)` records it: the k-th
+    /// (k = 1…n) at `address(seq + k)` → +8, with `seq` advanced by `n` (the model's host code branches).
+    mutating func recordRun(_ n: Int, seq: inout UInt64, _ p: LbrProvenance, address: (UInt64) -> UInt64) {
+        guard n > 0 else { return }
+        precondition(n <= entries.count)
+        var t = tos, g = guestEntries, h = hostEntries, q = seq
+        let m = mask
+        // SAFETY: every index is `t & mask` < entries.count (depth is a power of two, `mask` = depth - 1), and the
+        // buffer is only used inside the closure.
+        entries.withUnsafeMutableBufferPointer { e in
+            for _ in 0..<n {
+                q &+= 1
+                t = (t &+ 1) & m
+                let i = Int(t)
+                switch e[i].tag { case .guest, .guestLeak: g -= 1; case .host, .hostLeak: h -= 1; case .empty: break }
+                let a = address(q)
+                e[i] = LbrEntry(from: a, to: a &+ 8, info: 0, tag: p)
+            }
+        }
+        switch p { case .guest, .guestLeak: g += n; case .host, .hostLeak: h += n; case .empty: break }
+        tos = t; guestEntries = g; hostEntries = h; seq = q
+        version &+= UInt64(n)
+    }
+
     /// Host entries become exposed to the guest (a vLBR joined without reset); returns how many.
     @discardableResult
     mutating func exposeHostEntries() -> Int {
@@ -214,6 +275,10 @@ struct LbrStack: Sendable, Equatable {
 /// so bit 0 CPL_EQ_0 suppresses every guest branch).
 public enum GuestBranchKind: UInt8, Sendable, Hashable {
     case jcc, relJmp, relCall, ret
+
+    /// Every kind's "do not capture" bit.
+    static let everySuppressBit = LbrSelect.suppressJcc | LbrSelect.suppressRelJmp | LbrSelect.suppressRelCall
+        | LbrSelect.suppressReturn
 
     /// The LBR_SELECT "do not capture" bit for this kind.
     var suppressBit: UInt64 {
@@ -291,13 +356,13 @@ public struct ModelEra: Hashable, Sendable, CustomStringConvertible {
 public final class KmsgRatelimit: Sendable {
     let intervalNs: UInt64
     let burst: Int
-    private struct State {
+    fileprivate struct State {
         var begin: UInt64? = nil
         var printed = 0
         var missed = 0
         var clock: UInt64 = 0
     }
-    private let state = Mutex(State())
+    fileprivate let state = Mutex(State())
 
     public init(intervalNs: UInt64 = 5_000_000_000, burst: Int = 10) {
         self.intervalNs = intervalNs; self.burst = burst
@@ -323,6 +388,22 @@ public final class KmsgRatelimit: Sendable {
             if s.printed < burst { s.printed += 1; return (true, suppressed) }
             s.missed += 1
             return (false, suppressed)
+        }
+    }
+}
+
+extension KmsgRatelimit {
+    /// `count` calls at `first`, `first + step`, … that all find the burst used up inside the current interval: applied
+    /// (each is suppressed, as `check(at:)` would count it) and true, or nothing applied and false when any of them
+    /// would print or start a new interval.
+    func suppressAll(first: UInt64, step: UInt64, count: UInt64) -> Bool {
+        guard count > 0 else { return true }
+        return state.withLock { s in
+            let last = first &+ (count - 1) &* step
+            guard let b = s.begin, s.printed >= burst, last < b &+ intervalNs, first <= last else { return false }
+            s.clock = max(s.clock, last)
+            s.missed += Int(count)
+            return true
         }
     }
 }

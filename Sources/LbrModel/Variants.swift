@@ -3,6 +3,8 @@
 // message it models. Variants that only exist as review comments are labelled as interpretations.
 import LbrCore
 
+import LbrCore
+
 /// How the guest LBR stack is saved/restored across switches of the vCPU thread.
 public enum VlbrSaveRestorePolicy: String, Sendable, Hashable {
     /// The vLBR is a CALL_STACK|USER event: perf saves/restores the stack of the vCPU thread
@@ -71,6 +73,10 @@ public enum KernelVariant: String, Sendable, Hashable, CaseIterable, CustomStrin
             return "mainline scheduling; after a vCPU sched-in the LBR MSRs stay intercepted and the stack is restored on the first guest access"
         }
     }
+
+    /// Whether the citation's claims are confirmed: every model's source says what its rules follow (models
+    /// built on a seed or an interpretation say so in `citation`, which is not the same as unverified).
+    public var citationStatus: CitationStatus { .settled }
 
     /// Where the rules come from.
     public var citation: String {

@@ -40,10 +40,10 @@ enum BasisText {
         if let u = sh.unavailable { return "shadow model \(sh.model): not compared (\(u))" }
         if backend.usesModel {
             return "own model \(sh.model) (this backend's model, run without the real guest; not a check of any kernel): "
-                + "predicted outcome \(sh.predictedOutcome), this run's \(sh.observedOutcome)"
+                + "predicted outcome \(sh.predictedCode), this run's \(sh.observedOutcome.code)"
                 + (sh.agrees ? " (same)" : " (differs: the real guest did not behave as the simulated one)")
         }
-        return "shadow model \(sh.model): predicted outcome \(sh.predictedOutcome), measured \(sh.observedOutcome)"
+        return "shadow model \(sh.model): predicted outcome \(sh.predictedCode), measured \(sh.observedOutcome.code)"
             + (sh.agrees ? " (agrees)" : " (kernel departs from model \(sh.model))")
     }
 

@@ -16,6 +16,7 @@ import LbrScenarios
 import Foundation
 import Histogram
 import LbrCore
+import Synchronization
 
 public enum Compare {
     /// Schema id of the JSON output.
@@ -37,7 +38,7 @@ public enum Compare {
     /// same wire names, without evidence text, so 100 documents decode in one pass each), plus the findings.
     public struct Document: RunDocumentProjection, Sendable {
         public struct Result: Decodable, Sendable {
-            public struct Term: Decodable, Sendable { public var latency: JsonReport.TermDTO.Latency? }
+            public struct Term: Decodable, Sendable, Hashable { public var latency: JsonReport.TermDTO.Latency? }
             public struct Signal: Decodable, Sendable { public var kind: SignalKind; public var vote: InferredVlbr }
             public struct Phase: Decodable, Sendable {
                 public var name: String
@@ -94,6 +95,45 @@ public enum Compare {
             results = try c.decode([Result].self, forKey: .results)
             findings = ((try? c.decodeIfPresent([Tolerant].self, forKey: .findings)) ?? nil)?.compactMap(\.finding) ?? []
         }
+
+        /// The wire members these fields come from: the reader passes only them to the decoder.
+        public static func members(_ userInfo: [CodingUserInfoKey: any Sendable]) -> (top: JsonKeep, result: JsonKeep) {
+            let detail = userInfo[Compare.detailKey] as? Bool ?? true
+            // The matrix shows finding kinds; the pair also counts and summarises them.
+            let finding = JsonKeep.members(detail ? [("kind", .all), ("count", .all), ("summary", .all)] : [("kind", .all), ("count", .all)])
+            let top = JsonKeep.members([("schema", .all), ("backend", .all), ("model", .all), ("kernel_release", .all),
+                                        ("repeats", .all), ("run_id", .all), ("host", .all), ("findings", finding)])
+            var result: [(name: String, keep: JsonKeep)] = [("scenario", .all), ("status", .all), ("outcome", .all),
+                                                            ("duration_ms", .all), ("findings", finding), ("runs", .all)]
+            if detail {
+                result.append(("terms", .members([("latency", .all)])))
+                result.append(("phases", .members([("name", .all), ("role", .all), ("inferred", .all), ("ground_truth", .all),
+                                                   ("signals", .members([("kind", .all), ("vote", .all)]))])))
+            }
+            return (top, .members(result))
+        }
+
+        /// Counts that compare adds up must be in `RunDocumentLimits`' range (durations saturate instead).
+        public func outOfRange() -> String? {
+            func count(_ v: Int, _ at: @autoclosure () -> String) -> String? {
+                v >= 0 && v <= RunDocumentLimits.maxCount ? nil : "\(at()) = \(v) is outside [0, \(RunDocumentLimits.maxCount)]"
+            }
+            if let e = count(repeats, "repeats") { return e }
+            for (i, r) in results.enumerated() {
+                if let e = count(r.runs, "results[\(i)].runs") { return e }
+                for (j, f) in r.findings.enumerated() {
+                    if let n = f.count, let e = count(n, "results[\(i)].findings[\(j)].count") { return e }
+                }
+            }
+            for (j, f) in findings.enumerated() {
+                if let n = f.count, let e = count(n, "findings[\(j)].count") { return e }
+            }
+            return nil
+        }
+
+        public static func share(_ r: inout Result, _ pool: inout SharedValues) {
+            pool.share(&r.scenario); pool.share(&r.outcome); pool.share(&r.findings); pool.share(&r.terms)
+        }
     }
 
     /// One loaded document.
@@ -110,7 +150,7 @@ public enum Compare {
     /// Reads `path` (`-` = stdin) as a run document with its findings; errors are `RunDocumentReader`'s one-liners.
     /// `detail` false reads only outcomes and findings (enough for the matrix).
     public static func load(path: String, detail: Bool = true) throws(RunDocumentError) -> Input {
-        try decode(try RunDocumentReader.readData(path: path), source: path, detail: detail)
+        Input(source: path, document: try RunDocumentReader.read(Document.self, path: path, userInfo: [detailKey: detail]))
     }
 
     public static func decode(_ data: Data, source: String, detail: Bool = true) throws(RunDocumentError) -> Input {
@@ -124,22 +164,14 @@ public enum Compare {
     /// Loads every path, decoding on all CPUs (documents are independent); the first failure in argument order
     /// is thrown. `detail` as in `load`.
     public static func loadAll(paths: [String], detail: Bool = true) throws(RunDocumentError) -> [Input] {
-        let slots = ResultSlots(count: paths.count)
+        let slots = Mutex<[Result<Input, RunDocumentError>?]>(Array(repeating: nil, count: paths.count))
         DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-            slots.set(i, Result { () throws(RunDocumentError) -> Input in try load(path: paths[i], detail: detail) })
+            let r = Result { () throws(RunDocumentError) -> Input in try load(path: paths[i], detail: detail) }
+            slots.withLock { $0[i] = r }
         }
         var out: [Input] = []
-        for r in slots.values { out.append(try r!.get()) }
+        for r in slots.withLock({ $0 }) { out.append(try r!.get()) }
         return out
-    }
-
-    /// Per-index results written from concurrent iterations.
-    final class ResultSlots: @unchecked Sendable {
-        private let lock = NSLock()
-        private var slots: [Result<Input, RunDocumentError>?]
-        init(count: Int) { slots = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ r: Result<Input, RunDocumentError>) { lock.lock(); slots[i] = r; lock.unlock() }
-        var values: [Result<Input, RunDocumentError>?] { lock.lock(); defer { lock.unlock() }; return slots }
     }
 
     /// A finding object, or nil when it has no string `kind`.
@@ -242,13 +274,13 @@ public enum Compare {
             var findings: [String: Int] = [:], summaries: [String: String] = [:]
             for r in rs {
                 for f in r.findings {
-                    findings[f.kind, default: 0] += max(1, f.count ?? 1)
+                    findings[f.kind] = saturatingSum(findings[f.kind] ?? 0, max(1, f.count ?? 1))
                     if summaries[f.kind] == nil, let s = f.summary { summaries[f.kind] = s }
                 }
             }
             let timed = detail ? rs.filter { $0.status != .skip && $0.runs == 1 } : []
             return ScenarioView(
-                scenario: name, runs: rs.reduce(0) { $0 + $1.runs },
+                scenario: name, runs: rs.reduce(0) { saturatingSum($0, $1.runs) },
                 outcomes: ranked(rs.map { ($0.outcome.code, $0.runs) }).map { ($0.value, $0.count) },
                 phases: detail ? phaseViews(rs) : [], findings: findings, findingSummaries: summaries,
                 runTimesNs: timed.map { RepeatStatistics.nanoseconds(ms: $0.duration_ms) },
@@ -292,10 +324,16 @@ public enum Compare {
     /// Weighted values (value, how many runs) with counts, by descending count then value.
     static func ranked(_ values: [(String, Int)]) -> [(value: String, count: Int)] { ranked(values, order: { $0 }) }
 
+    /// `a + b`, or `Int.max` past it (counts of runs are each in range, their sum over a document need not be).
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
+    }
+
     /// Weighted values with counts, by descending count then `order` (the value's wire spelling).
     static func ranked<T: Hashable>(_ values: [(T, Int)], order: (T) -> String) -> [(value: T, count: Int)] {
         var c: [T: Int] = [:]
-        for (v, n) in values { c[v, default: 0] += n }
+        for (v, n) in values { c[v] = saturatingSum(c[v] ?? 0, n) }
         return c.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : order($0.0) < order($1.0) }
     }
 
@@ -733,7 +771,10 @@ enum CompareText {
         var out: [String] = []
         out.append("### lbrprobe fleet matrix: \(m.rows.filter(\.differs).count) of \(m.rows.count) scenario(s) differ from column 1")
         out.append("")
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
+        func esc(_ s: String) -> String {
+            guard s.utf8.contains(UInt8(ascii: "|")) else { return s }
+            return s.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
+        }
         out.append("| scenario | " + m.columns.map { esc("\($0.kernel_release)<br>\($0.cpu)<br>\($0.backend)\($0.model.map { "/\($0)" } ?? "")") }.joined(separator: " | ") + " |")
         out.append("|---|" + String(repeating: "---|", count: m.columns.count))
         for r in m.rows {

@@ -17,10 +17,14 @@ public struct ContractModelInfo: Hashable, Sendable {
     public var name: String
     public var summary: String
     public var citation: String
+    /// Whether the citation's claims are confirmed (`unverified` ones are listed under the caveats).
+    public var citationStatus: CitationStatus
     /// The model's own choices where its source is silent (LbrModel `ModelChoice`).
     public var choices: [ContractModelChoice]
-    public init(name: String, summary: String, citation: String, choices: [ContractModelChoice] = []) {
-        self.name = name; self.summary = summary; self.citation = citation; self.choices = choices
+    public init(name: String, summary: String, citation: String, citationStatus: CitationStatus = .settled,
+                choices: [ContractModelChoice] = []) {
+        self.name = name; self.summary = summary; self.citation = citation; self.citationStatus = citationStatus
+        self.choices = choices
     }
 }
 
@@ -332,8 +336,8 @@ struct Builder {
                         let bound = t.guest_tsc_end >= from ? String(t.guest_tsc_end - from) : "-"
                         // Ticks relative to the install, not 13-digit TSC values (those are in the appendix).
                         rows.append([
-                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step), String(t.exits),
-                            t.next_probe_tsc.map { $0 >= from ? "+\($0 - from) (write \(t.next_probe ?? "?"))" : "before the install" } ?? "-",
+                            "`\(r.test_name)`", "`\(p.name)`", ContractText.literal(t.step.code), String(t.exits),
+                            t.next_probe_tsc.map { $0 >= from ? "+\($0 - from) (write \(t.next_probe?.rawValue ?? "?"))" : "before the install" } ?? "-",
                             bound,
                         ])
                     }
@@ -558,7 +562,7 @@ struct Builder {
             var rows: [[String]] = []
             for r in rs {
                 guard let s = r.shadow else { continue }
-                rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
+                rows.append(["`\(r.test_name)`", "`\(s.predictedCode)`", "`\(s.observed_outcome)`",
                              s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "same" : "differs")])
             }
             return ContractSection("Own model `\(model)` (not a check)", [
@@ -576,7 +580,7 @@ struct Builder {
         for r in rs {
             guard let s = r.shadow else { continue }
             let why = r.findings.first { $0.kind == .modelDeparture }.map { ContractText.literal($0.summary) }
-            rows.append(["`\(r.test_name)`", "`\(s.predicted_outcome)`", "`\(s.observed_outcome)`",
+            rows.append(["`\(r.test_name)`", "`\(s.predictedCode)`", "`\(s.observed_outcome)`",
                          s.unavailable.map { "not compared: " + ContractText.literal($0) } ?? (s.agrees ? "agrees" : why ?? "departs")])
         }
         return ContractSection("Kernel versus model `\(model)` (shadow model)", [

@@ -58,14 +58,8 @@ enum ContractMeasures {
                 let g = guests[gi]
                 gi += 1
                 if let v = g.command.tosProbeValue, let tosMask {
-                    let probe: String
-                    switch VerdictEngine.classifyTos(written: v, result: g, tosMask: tosMask,
-                                                     branchesBetween: g.command.tosProbeBranchesBetween ?? 0) {
-                    case .sticks, .sticksAfterBranches: probe = "stuck"
-                    case .dropped: probe = "dropped"
-                    case .odd: probe = "odd"
-                    case .fault, .noValue: probe = "fault"
-                    }
+                    let probe = TosProbeReading(VerdictEngine.classifyTos(
+                        written: v, result: g, tosMask: tosMask, branchesBetween: g.command.tosProbeBranchesBetween ?? 0))
                     for i in pendingProbe { m.timed_steps[i].next_probe_tsc = g.tscEnd; m.timed_steps[i].next_probe = probe }
                     pendingProbe.removeAll()
                 }
@@ -75,7 +69,7 @@ enum ContractMeasures {
                         if whileRunning < windows.count { window = windows[whileRunning] }
                         whileRunning += 1
                     }
-                    m.timed_steps.append(.init(timing: timing, step: step.description,
+                    m.timed_steps.append(.init(timing: timing, step: step.action,
                                                guest_tsc_begin: g.tscBegin, guest_tsc_end: g.tscEnd,
                                                exits: g.exits?.exits ?? 0, overlap: window?.description,
                                                next_probe_tsc: nil, next_probe: nil,

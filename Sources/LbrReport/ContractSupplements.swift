@@ -3,6 +3,7 @@
 // leave out.
 
 import Foundation
+import LbrCore
 import LbrDocument
 import LbrScenarios
 
@@ -19,17 +20,17 @@ extension Builder {
         ])
     }
 
-    /// What lbrprobe itself says is not settled: scenarios and models whose sources are marked UNVERIFIED, and
+    /// What lbrprobe itself says is not settled: scenarios and models whose citations are `unverified`, and
     /// the limits of a model-made answer.
     func caveats() -> ContractSection {
         var items: [String] = []
         if !isHw {
             items.append("Every answer rests on model `\(modelName)`: host perf, KVM's vLBR, the LBR contents the guest read and the kernel messages were played by the model, not measured; the model is lbrprobe's reading of upstream source (docs/reference.md), and where a real host disagrees, the host is right.")
         }
-        for s in Catalog.all where s.citation.contains("UNVERIFIED") {
+        for s in Catalog.all where s.citationStatus == .unverified {
             items.append("`\(s.name)`: " + ContractText.literal(s.citation))
         }
-        for m in models where m.citation.contains("UNVERIFIED") && all.contains(where: { $0.model == m.name }) {
+        for m in models where m.citationStatus == .unverified && all.contains(where: { $0.model == m.name }) {
             items.append("model `\(m.name)`: " + ContractText.literal(m.citation))
         }
         if items.isEmpty { items.append("None recorded for these documents.") }

@@ -33,9 +33,9 @@ public enum JsonReport {
         }
         sink(String(head[..<m.upperBound]))
         var first = true
-        var timelineSeen = Set<String>()   // as timelineRuns: the first run of each (scenario, outcome) has one
+        var timelineSeen = Set<ScenarioOutcomeKey>()   // as timelineRuns: the first run of each (scenario, outcome) has one
         for r in report.results {
-            let withTimeline = timelineSeen.insert(r.scenario + " " + r.outcome.code).inserted
+            let withTimeline = timelineSeen.insert(ScenarioOutcomeKey(r)).inserted
             let item = String(decoding: try enc.encode(result(r, timeline: withTimeline)), as: UTF8.self)
             if compact {
                 sink((first ? "" : ",") + item)
@@ -80,8 +80,8 @@ public enum JsonReport {
     /// Which results carry a timeline: the first run of each (scenario, outcome) — so `--repeat N` documents
     /// stay small while every distinct outcome, outliers included, can still be drawn.
     static func timelineRuns<S: Sequence<ScenarioResult>>(_ results: S) -> [(ScenarioResult, Bool)] {
-        var seen = Set<String>()
-        return results.map { ($0, seen.insert($0.scenario + " " + $0.outcome.code).inserted) }
+        var seen = Set<ScenarioOutcomeKey>()
+        return results.map { ($0, seen.insert(ScenarioOutcomeKey($0)).inserted) }
     }
 
     static func result(_ r: ScenarioResult, timeline withTimeline: Bool = true) -> ResultDTO {
@@ -99,8 +99,8 @@ public enum JsonReport {
             },
             findings: r.findings.map(finding),
             runs: r.runsCovered > 1 ? r.runsCovered : nil, evidence_folded_into: r.evidenceFoldedInto,
-            shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome,
-                                         observed_outcome: $0.observedOutcome, agrees: $0.agrees,
+            shadow: r.shadow.map { .init(model: $0.model, predicted_outcome: $0.predictedOutcome.map(OutcomeCode.init),
+                                         observed_outcome: OutcomeCode($0.observedOutcome), agrees: $0.agrees,
                                          departing_phases: $0.departingPhases, unavailable: $0.unavailable) })
         d.not_run = r.notRun
         // Plain answer and timeline.

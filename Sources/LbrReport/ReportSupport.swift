@@ -3,6 +3,14 @@
 import LbrCore
 import LbrScenarios
 
+/// A scenario and the terms of a run's outcome: the first run of each carries the timeline (JSON) and the plain
+/// answer (text), so repeated runs alike are shown once.
+struct ScenarioOutcomeKey: Hashable {
+    var scenario: String
+    var outcome: [OutcomeTerm]
+    init(_ r: ScenarioResult) { scenario = r.scenario; outcome = r.outcome.termCodes }
+}
+
 /// Formatting helpers shared by the run report writers.
 public enum ReportSupport {
     /// A test name restricted to `[A-Za-z0-9_.-]` (LAVA / NIPA / KTAP-friendly); anything else becomes `_`.

@@ -138,7 +138,7 @@ public enum TextReport {
         var nameW = 8, outW = 7
         for r in report.results { nameW = max(nameW, r.testName.count); outW = max(outW, min(60, r.outcome.code.count)) }
         out.append("\(pad("SCENARIO", nameW))  \(pad("STATUS", 7))  \(pad("OUTCOME", outW))  EXPECTATION")
-        var answered = Set<String>()
+        var answered = Set<ScenarioOutcomeKey>()
         var unavailableSaid = false
         for r in report.results {
             out.append("\(pad(r.testName, nameW))  \(pad(ReportSupport.statusWord(r.status), 7))  \(pad(r.outcome.code, outW))  \(expectationText(r.expectation))")
@@ -148,7 +148,7 @@ public enum TextReport {
                     unavailableSaid = true
                     out.append("\(pad("", nameW))  -> \(PlainAnswer.backendUnavailableClause(r.backend)); so is every run below.")
                 }
-            } else if answered.insert(r.scenario + " " + r.outcome.code).inserted {
+            } else if answered.insert(ScenarioOutcomeKey(r)).inserted {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
             for f in r.findings { out.append("\(pad("", nameW))  FINDING \(f.line)") }

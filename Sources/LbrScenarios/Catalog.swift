@@ -161,6 +161,7 @@ public enum Catalog {
         name: "counter-exhaustion",
         question: "CPU-pinned counting events occupy every general-purpose and fixed counter before the guest's first LBR access: can the task-pinned vLBR still be scheduled?",
         citation: "§3.4 (b) (collect_events n_events >= max_count, UNVERIFIED experimentally), §3.2",
+        citationStatus: .unverified,
         outcomeForm: .terms([.contended, .after], lastOptional: true),
         phases: [
             Phase("contended", .contended, [

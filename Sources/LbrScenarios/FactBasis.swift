@@ -20,12 +20,19 @@ public enum FactBasis {
 
     /// The weakest basis of `observations` (model beats kvm beats hardware); nil when there are none.
     static func weakest<S: Sequence>(_ observations: S) -> Basis? where S.Element == TimedObservation {
-        observations.reduce(nil as Basis?) { acc, t in acc.map { $0.weakest(t.basis) } ?? t.basis }
+        var acc: Basis?
+        for t in observations {
+            let b = acc.map { $0.weakest(t.basis) } ?? t.basis
+            // Nothing is weaker than a model fact: `weakest` keeps it whatever follows, so the rest is not read.
+            if case .model = b { return b }
+            acc = b
+        }
+        return acc
     }
 
     /// The basis of what the contender named `name` showed (its state and samples).
     static func hostBasis(_ name: String, in rec: PhaseRecord) -> Basis? {
-        weakest(rec.observations.filter {
+        weakest(rec.observations.lazy.filter {
             switch $0.observation {
             case let .hostEvent(c, _, _, _): return c == name
             case let .hostSamples(s): return s.contender == name
@@ -46,7 +53,7 @@ public enum FactBasis {
             let phaseBasis = weakest(rec.observations)
             for j in r.phases[i].signals.indices where r.phases[i].signals[j].basis == nil {
                 let kind = r.phases[i].signals[j].kind
-                r.phases[i].signals[j].basis = weakest(rec.observations.filter { feeds(kind, $0.observation) }) ?? phaseBasis
+                r.phases[i].signals[j].basis = weakest(rec.observations.lazy.filter { feeds(kind, $0.observation) }) ?? phaseBasis
             }
             for j in r.phases[i].host.indices where r.phases[i].host[j].basis == nil {
                 r.phases[i].host[j].basis = hostBasis(r.phases[i].host[j].contender, in: rec) ?? phaseBasis

@@ -130,6 +130,12 @@ public struct ScenarioOutcome: Hashable, Sendable, Codable, CustomStringConverti
     public var detail: String { terms.map(\.detail).joined(separator: "+") }
     public var description: String { detail }
 
+    /// The terms without latencies or reasons: what the `code` says, typed.
+    public var termCodes: [OutcomeTerm] { terms.map(OutcomeTerm.init) }
+
+    /// Whether both have the same terms, latencies and reasons aside (what their `code`s say).
+    public func sameTerms(as other: ScenarioOutcome) -> Bool { termCodes == other.termCodes }
+
     /// The first unsupported/inconclusive/error term, if any.
     public var abnormal: Outcome? {
         terms.first { if case .unsupported = $0 { return true }; if case .inconclusive = $0 { return true }

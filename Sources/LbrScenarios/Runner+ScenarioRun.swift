@@ -76,7 +76,8 @@ extension Runner {
                 if shadow != nil { run.shadowRecords.append(shadowRec) }
             }
             for (i, step) in phase.steps.enumerated() {
-                let at = "phase \(phase.name) step \(i + 1) (\(step))"
+                // Spelled only when a failure needs it (a step's description is text work every step would pay).
+                var at: String { "phase \(phase.name) step \(i + 1) (\(step))" }
                 do {
                     let obs = try backend.perform(step, deadlineNs: deadline)
                     rec.observations += obs
@@ -125,12 +126,12 @@ extension Runner {
     }
 
     /// A guest command that timed out or errored inside a step stops the run.
-    static func guestFailure(_ obs: [TimedObservation], at: String) -> (ResultStatus, String)? {
-        for case let .guest(g) in obs.map(\.observation) {
-            if g.status == .timeout { return (.timeout, "\(at): guest command timed out") }
+    static func guestFailure(_ obs: [TimedObservation], at: @autoclosure () -> String) -> (ResultStatus, String)? {
+        for t in obs {
+            if case let .guest(g) = t.observation, g.status == .timeout { return (.timeout, "\(at()): guest command timed out") }
         }
-        for case let .guest(g) in obs.map(\.observation) {
-            if case let .error(m) = g.status { return (.error, "\(at): guest: \(m)") }
+        for t in obs {
+            if case let .guest(g) = t.observation, case let .error(m) = g.status { return (.error, "\(at()): guest: \(m)") }
         }
         return nil
     }

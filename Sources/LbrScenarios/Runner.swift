@@ -69,8 +69,8 @@ public struct Runner {
                 results.append(skipped(s, repeatIndex: 0, runs: all, reason: reason))
                 continue
             }
-            /// (status, outcome code) → test name of the kept run.
-            var exemplars: [String: String] = [:]
+            /// (status, outcome terms) → test name of the kept run.
+            var exemplars: [FoldKey: String] = [:]
             for r in 0..<all {
                 if let i = stoppedBy ?? interruption() {
                     stoppedBy = i
@@ -82,7 +82,7 @@ public struct Runner {
                 p.repeatIndex = r
                 progress(p)
                 let one = runOnce(s, repeatIndex: r, onPhase: { [p] in progress(p.with(phase: $0)) })
-                let key = one.status.rawValue + " " + one.outcome.code
+                let key = FoldKey(status: one.status, outcome: one.outcome.termCodes)
                 if let ex = exemplars[key] {
                     results.appendFolded(one, exemplar: ex)
                 } else {
@@ -128,4 +128,10 @@ public struct Runner {
         if !judged || r.status == .skip || r.status == .timeout { return .notChecked(expected: e.text, line: e.line) }
         return e.matches(r.outcome) ? .met(expected: e.text, line: e.line) : .unmet(expected: e.text, line: e.line)
     }
+}
+
+/// A repeated run's status and outcome terms: later runs alike in both fold into the first one's evidence.
+private struct FoldKey: Hashable {
+    var status: ResultStatus
+    var outcome: [OutcomeTerm]
 }

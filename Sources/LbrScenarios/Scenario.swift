@@ -19,56 +19,6 @@ public enum TimingMode: String, Hashable, Sendable, Codable, CaseIterable {
     case preemption
 }
 
-/// Which contender(s) a host step opens or closes. Most are fixed `Contender`s; counter exhaustion
-/// depends on the host's PMU and is resolved by the backend.
-public enum ContenderSpec: Hashable, Sendable, Codable, CustomStringConvertible {
-    /// A fixed contender from LbrCore (attributes live in Contenders.swift only).
-    case contender(Contender)
-    /// One CPU-pinned counting event on every general-purpose and fixed counter of the vCPU's CPU
-    /// (`Contender.counterExhaustion(gp:fixed:)` with the counts from CPUID.0xA — the backend resolves them
-    /// and reports the resolved contender in a `.note`), reference §3.4 (b).
-    case everyCounter
-
-    public var description: String {
-        switch self {
-        case let .contender(c): return c.name
-        case .everyCounter: return "counter-exhaustion-all"
-        }
-    }
-
-    /// Whether the contender uses the LBR hardware (so its samples can show starvation).
-    public var usesLbr: Bool {
-        switch self {
-        case let .contender(c): return c.usesLbr
-        case .everyCounter: return false
-        }
-    }
-}
-
-/// What the host actor does.
-public enum HostAction: Hashable, Sendable, Codable, CustomStringConvertible {
-    /// Open the contender on the vCPU's CPU (pid = -1, cpu = N for CPU-scoped ones) and enable it.
-    case open(ContenderSpec)
-    /// Close the contender (all of its events).
-    case close(ContenderSpec)
-    /// Read every open contender: one `.hostEvent` per event (state from time_enabled/time_running or a 0-byte
-    /// read for ERROR, §3.3) and one `.hostSamples` summary of the samples taken on the vCPU's CPU while the
-    /// vCPU ran since the previous read (§3.4, §8.1).
-    case readContenders
-    /// Drain kernel log lines since the previous read; report every line containing
-    /// `failToPassthroughMessage` as `.kmsg` (§1.5).
-    case readKmsg
-
-    public var description: String {
-        switch self {
-        case let .open(c): return "open(\(c))"
-        case let .close(c): return "close(\(c))"
-        case .readContenders: return "read-contenders"
-        case .readKmsg: return "read-kmsg"
-        }
-    }
-}
-
 /// What a host task does when it preempts the vCPU thread (`TimingMode.preemption`).
 public enum PreemptingTask: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A plain CPU hog pinned to the vCPU's CPU (busy loop at the same priority), §8.4.
@@ -78,6 +28,15 @@ public enum PreemptingTask: Hashable, Sendable, Codable, CustomStringConvertible
     case lbrCallStackTask
 
     public var description: String { self == .cpuHog ? "cpu-hog" : "lbr-call-stack-task" }
+
+    /// The task spelled `code` (its `description`), nil for anything else.
+    public init?(code: String) {
+        switch code {
+        case PreemptingTask.cpuHog.description: self = .cpuHog
+        case PreemptingTask.lbrCallStackTask.description: self = .lbrCallStackTask
+        default: return nil
+        }
+    }
 }
 
 /// One step: an action by one actor, or a host action timed against a guest command.
@@ -94,6 +53,51 @@ public enum StepAction: Hashable, Sendable, Codable {
     /// `during` (`TimingMode.preemption`). The backend must report the number of involuntary context
     /// switches of the vCPU thread as `.contextSwitches` (0 ⇒ the preemption did not happen).
     case preemptGuest(by: PreemptingTask, during: GuestCommand)
+
+    /// The step as text (`host open(pinned-lbr-any-cycles) [while-vcpu-runs: guest spin-for(2000us)]`): the
+    /// spelling of `measures.timed_steps[].step` in a run document.
+    public var code: String {
+        switch self {
+        case let .guest(g): return "guest \(g)"
+        case let .host(h): return "host \(h) [between-exits]"
+        case let .hostWhileGuestRuns(h, g): return "host \(h) [while-vcpu-runs: guest \(g)]"
+        case let .preemptGuest(t, g): return "preempt by \(t) [preemption: guest \(g)]"
+        }
+    }
+
+    /// The step spelled `code` (its `code`), nil for anything else.
+    public init?(code: String) {
+        if code.hasPrefix("guest ") {
+            guard let g = GuestCommand(code: String(code.dropFirst(6))) else { return nil }
+            self = .guest(g)
+            return
+        }
+        // `ACTOR [TIMING]` or `ACTOR [TIMING: guest COMMAND]`; no spelling inside contains " [".
+        guard code.hasSuffix("]"), let open = code.firstRange(of: " [") else { return nil }
+        let actor = String(code[..<open.lowerBound])
+        let bracket = code[open.upperBound..<code.index(before: code.endIndex)]
+        let timing: String, during: GuestCommand?
+        if let colon = bracket.firstRange(of: ": guest ") {
+            timing = String(bracket[..<colon.lowerBound])
+            guard let g = GuestCommand(code: String(bracket[colon.upperBound...])) else { return nil }
+            during = g
+        } else {
+            timing = String(bracket); during = nil
+        }
+        switch (TimingMode(rawValue: timing), during) {
+        case (.betweenExits?, nil) where actor.hasPrefix("host "):
+            guard let h = HostAction(code: String(actor.dropFirst(5))) else { return nil }
+            self = .host(h)
+        case let (.whileVcpuRuns?, g?) where actor.hasPrefix("host "):
+            guard let h = HostAction(code: String(actor.dropFirst(5))) else { return nil }
+            self = .hostWhileGuestRuns(h, during: g)
+        case let (.preemption?, g?) where actor.hasPrefix("preempt by "):
+            guard let t = PreemptingTask(code: String(actor.dropFirst(11))) else { return nil }
+            self = .preemptGuest(by: t, during: g)
+        default:
+            return nil
+        }
+    }
 }
 
 /// Which actor(s) a step involves.
@@ -152,14 +156,7 @@ public struct Step: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
-        switch action {
-        case let .guest(g): return "guest \(g)"
-        case let .host(h): return "host \(h) [between-exits]"
-        case let .hostWhileGuestRuns(h, g): return "host \(h) [while-vcpu-runs: guest \(g)]"
-        case let .preemptGuest(t, g): return "preempt by \(t) [preemption: guest \(g)]"
-        }
-    }
+    public var description: String { action.code }
 }
 
 /// What a phase is for, as far as the verdict engine is concerned.
@@ -229,6 +226,8 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     public var question: String
     /// Where the question comes from (reference sections, seed messages).
     public var citation: String
+    /// Whether the citation's claims are confirmed (`unverified`: the contract lists it under its caveats).
+    public var citationStatus: CitationStatus
     /// The expected shape of the outcome, e.g. `<contended>[+<after>]`, with the labels of its term positions.
     public var outcomeForm: OutcomeForm
     public var phases: [Phase]
@@ -251,9 +250,9 @@ public struct Scenario: Hashable, Sendable, Codable, Identifiable {
     }
     public var id: String { name }
 
-    public init(name: String, question: String, citation: String, outcomeForm: OutcomeForm,
-                phases: [Phase], rule: OutcomeRule, stackWatches: [StackPair] = []) {
-        self.name = name; self.question = question; self.citation = citation
+    public init(name: String, question: String, citation: String, citationStatus: CitationStatus = .settled,
+                outcomeForm: OutcomeForm, phases: [Phase], rule: OutcomeRule, stackWatches: [StackPair] = []) {
+        self.name = name; self.question = question; self.citation = citation; self.citationStatus = citationStatus
         self.outcomeForm = outcomeForm; self.phases = phases; self.rule = rule; self.stackWatches = stackWatches
     }
 

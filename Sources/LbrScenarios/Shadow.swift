@@ -63,18 +63,25 @@ public struct ShadowPhase: Hashable, Sendable, Codable {
 /// Predicted versus observed for a whole scenario run.
 public struct ShadowSummary: Hashable, Sendable, Codable {
     public var model: String
-    /// The outcome the verdict engine derives from the shadow's observations.
-    public var predictedOutcome: String
-    public var observedOutcome: String
+    /// The outcome the verdict engine derives from the shadow's observations; nil when the shadow model did not
+    /// start (written `unknown`, `unknownPrediction`).
+    public var predictedOutcome: ScenarioOutcome?
+    public var observedOutcome: ScenarioOutcome
     /// Why the shadow could not follow the run, when it could not (then nothing is compared).
     public var unavailable: String?
     /// Phases whose comparison departs.
     public var departingPhases: [String]
 
-    public var outcomeAgrees: Bool { predictedOutcome == observedOutcome }
+    /// How text and documents spell a prediction the shadow model could not make.
+    public static let unknownPrediction = "unknown"
+
+    /// The predicted outcome's code, `unknownPrediction` without one.
+    public var predictedCode: String { predictedOutcome?.code ?? Self.unknownPrediction }
+
+    public var outcomeAgrees: Bool { predictedOutcome?.sameTerms(as: observedOutcome) ?? false }
     public var agrees: Bool { unavailable == nil && outcomeAgrees && departingPhases.isEmpty }
 
-    public init(model: String, predictedOutcome: String, observedOutcome: String, unavailable: String? = nil,
+    public init(model: String, predictedOutcome: ScenarioOutcome?, observedOutcome: ScenarioOutcome, unavailable: String? = nil,
                 departingPhases: [String]) {
         self.model = model; self.predictedOutcome = predictedOutcome; self.observedOutcome = observedOutcome
         self.unavailable = unavailable; self.departingPhases = departingPhases
@@ -98,7 +105,7 @@ public enum ShadowComparison {
         -> (phases: [String: ShadowPhase], summary: ShadowSummary, finding: Finding?) {
         let seen = ownModel ? "this run" : "observed"
         guard let shadowSession else {
-            let s = ShadowSummary(model: model, predictedOutcome: "unknown", observedOutcome: observedOutcome.code,
+            let s = ShadowSummary(model: model, predictedOutcome: nil, observedOutcome: observedOutcome,
                                   unavailable: "the shadow model did not start", departingPhases: [])
             return ([:], s, nil)
         }
@@ -145,10 +152,10 @@ public enum ShadowComparison {
             }
         }
         let judged = observedStatus == .pass || observedStatus == .fail
-        let summary = ShadowSummary(model: model, predictedOutcome: predicted.outcome.code,
-                                    observedOutcome: observedOutcome.code, departingPhases: departing)
+        let summary = ShadowSummary(model: model, predictedOutcome: predicted.outcome,
+                                    observedOutcome: observedOutcome, departingPhases: departing)
         if judged && !summary.outcomeAgrees {
-            items.append("outcome predicted \(summary.predictedOutcome), \(seen) \(summary.observedOutcome)")
+            items.append("outcome predicted \(summary.predictedCode), \(seen) \(summary.observedOutcome.code)")
         }
         guard !items.isEmpty else { return (out, summary, nil) }
         let finding = Finding(kind: .modelDeparture, phase: departing.first,

@@ -86,6 +86,7 @@ struct ContractCmd: ParsableCommand {
     static var modelInfos: [ContractModelInfo] {
         KernelVariant.allCases.map {
             ContractModelInfo(name: $0.name, summary: $0.summary, citation: $0.citation,
+                              citationStatus: $0.citationStatus,
                               choices: $0.modelChoices.map { ContractModelChoice(kind: $0.kind.rawValue, summary: $0.summary, decides: $0.decides) })
         }
     }

@@ -164,10 +164,14 @@ struct StepTests {
             // §4.1/§9.1: the sampling plan (period from perf_event_max_sample_rate) is evidence of every run;
             // §9.4: so is whether other KVM VMs could print our kernel line.
             let plan = HwSamplingPlan.probe()
-            #expect(info.notes.contains { $0.contains("sample_period \(plan.period) cycles") && $0.contains("perf_event_max_sample_rate") })
+            let run = try #require(hw.run)
+            #expect(run.plan.period == plan.period && run.plan.maxSampleRate == plan.maxSampleRate)
+            #expect(info.notes.contains(run.plan.note(depth: LbrLayout.skylake.depth)))
             #expect(info.notes.contains { $0.hasPrefix("other KVM VMs") })
-            // The traced pattern's sizing: the guest time per branch measured on the real guest (§9.7).
-            #expect(info.notes.contains { $0.contains("guest time per pattern branch") && $0.contains("measured over 16384 branches") && $0.contains("traced-pattern(20 periods) = ") })
+            // The traced pattern's sizing: the guest time per branch measured on the real guest (§9.7), typed;
+            // the note is its rendering.
+            #expect(run.exitCalibration.branchesMeasured && run.exitCalibration.psPerBranch > 0)
+            #expect(info.notes.contains(run.exitCalibration.note(plan: run.plan)))
             #expect(info.notes.contains { $0.hasPrefix("kmsg history: ") && $0.contains("vmx_passthrough_lbr_msrs") })
             let far = UInt64.max / 2
             // LBR_TOS write on a guest without LBR: one trapped, faulted access (the first access; §1.3).

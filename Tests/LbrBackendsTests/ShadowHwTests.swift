@@ -26,7 +26,7 @@ struct ShadowHwTests {
         #expect(r.status == .pass)
         #expect(r.sessionNotes.contains { $0.hasPrefix("shadow model mainline: every step is also performed") })
         let sh = try #require(r.shadow)
-        #expect(sh.predictedOutcome == "vlbr-active" && sh.observedOutcome == "no-guest-lbr" && !sh.agrees)
+        #expect(sh.predictedOutcome == ScenarioOutcome(.vlbrActive) && sh.observedOutcome == ScenarioOutcome(.noGuestLbr) && !sh.agrees)
         let p = try #require(r.phases.first?.shadow)
         #expect(p.predictedVlbr == .active && p.observedInferred == .noLbr)
         let f = try #require(r.findings.first { $0.kind == .modelDeparture })

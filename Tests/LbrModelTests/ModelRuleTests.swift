@@ -142,12 +142,25 @@ func guestStartsLbr(_ m: inout KernelModel) {
         // §3.4 (c): BTS/PT exclusivity fails creation; §1.4: dummy, no #GP; §1.5: no event but guest
         // DEBUGCTL.LBR=1 → the same "fail to passthrough" warning.
         var m = KernelModel(variant: .mainline, pmu: pmu)
-        m.setHostExclusiveLbrUser(true)
+        m.setHostBranchTracer(.bts)
         let w = m.guestWrmsr(MSR.debugctl, DebugCtl.lbr)
         #expect(!w.faulted && m.vlbrState == .none)
         let r = m.guestRdmsr(from0)
         #expect(r.value == 0 && !r.faulted && r.trapped)
         #expect(kmsgLines(m.observations).contains { $0.contains(failToPassthroughMessage) })
+    }
+
+    @Test(arguments: [(ExclusiveBranchTracer.bts, false), (.bts, true), (.pt, false), (.pt, true)])
+    func branchTracerExcludesTheVlbrUnlessPtCoexists(tracer: ExclusiveBranchTracer, coexist: Bool) {
+        // §3.4 (c): x86_add_exclusive() skips PT's exclusivity where lbr_pt_coexist; BTS stays exclusive.
+        var shape = pmu
+        shape.lbrPtCoexist = coexist
+        var m = KernelModel(variant: .mainline, pmu: shape)
+        m.setHostBranchTracer(tracer)
+        _ = m.guestWrmsr(MSR.debugctl, DebugCtl.lbr)
+        let created = tracer == .pt && coexist
+        #expect(m.vlbrState == (created ? .active : .none))
+        #expect(kmsgLines(m.observations).contains { $0.contains(failToPassthroughMessage) } == !created)
     }
 
     @Test func counterExhaustionErrorsTheVlbr() {

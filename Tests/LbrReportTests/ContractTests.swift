@@ -82,7 +82,7 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         try #require(steps.count == 1)
         let w = try #require(steps[0].host_window)
         #expect(w.guest_tsc_start == steps[0].guest_tsc_begin + 120 && w.guest_tsc_end == steps[0].guest_tsc_begin + 170)
-        #expect(w.inside_command == true && w.error_ticks == 5 && w.action == "open(\(Contender.pinnedLbr.name))")
+        #expect(w.inside_command == true && w.error_ticks == 5 && w.action == .open(.contender(.pinnedLbr)))
         #expect(steps[0].overlap?.contains("ran inside the guest command") == true)
         let md = try Contract.render([doc], models: Self.models, format: .markdown)
         let bound = steps[0].guest_tsc_end - (steps[0].guest_tsc_begin + 120)
@@ -95,6 +95,95 @@ func docutilsCheck(_ rst: String) throws -> (ok: Bool, output: String)? {
         #expect(p.host_window == nil && p.overlap == nil)
         let md2 = try Contract.render([plain], models: Self.models, format: .markdown)
         #expect(md2.contains("  - Install to end of command: \(p.guest_tsc_end - p.guest_tsc_begin)\n"))
+    }
+
+    /// A timed step's step, host action and next probe, and the shadow's outcomes, are typed in the document
+    /// and written as their documented spellings; a spelling the reader does not know is its one-line exit 65.
+    @Test func timedStepAndShadowFieldsAreTypedSpellings() throws {
+        let b = ReportFixtureBackend()
+        b.kind = .hw; b.modelName = nil
+        b.hostWindowStartAfterBegin = 120
+        let report = Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.irqTakeover])
+        let json = try JsonReport.render(report, compact: true)
+        let doc = try RunDocumentReader.decode(Data(json.utf8), source: "test")
+        let step = try #require(doc.results.first?.phases.first { $0.name == "while-running" }?.measures?.timed_steps.first)
+        guard case let .hostWhileGuestRuns(action, during: command) = step.step else {
+            Issue.record("step \(step.step.code)"); return
+        }
+        #expect(action == .open(.contender(.pinnedLbr)) && step.host_window?.action == action)
+        #expect(json.contains("\"step\":\"host open(pinned-lbr-any-cycles) [while-vcpu-runs: guest \(command)]\""))
+        #expect(json.contains("\"action\":\"open(pinned-lbr-any-cycles)\""))
+        let probes = doc.results.flatMap { $0.phases.compactMap(\.measures).flatMap(\.timed_steps) }.compactMap(\.next_probe)
+        for p in probes { #expect(json.contains("\"next_probe\":\"\(p.rawValue)\"")) }
+        for (good, bad) in [("\"action\":\"open(pinned-lbr-any-cycles)\"", "\"action\":\"open(pinned-lbr)\""),
+                            ("\"step\":\"host open(", "\"step\":\"host opened("),
+                            ("[while-vcpu-runs: guest ", "[while-vcpu-runs: guests ")] {
+            let text = json.replacingOccurrences(of: good, with: bad)
+            #expect(text != json, "\(good) not in the document")
+            do {
+                _ = try RunDocumentReader.decode(Data(text.utf8), source: "bad.json")
+                Issue.record("\(bad) decoded")
+            } catch {
+                #expect(error.exitCode.rawValue == 65 && !error.description.contains("\n"))
+                #expect(error.description.contains("timed_steps"), "\(error.description)")
+            }
+        }
+        // Shadow outcomes: outcome codes, `unknown` when the shadow did not start.
+        var shadowed = JsonReport.ShadowResultDTO(model: "mainline", predicted_outcome: nil,
+                                                  observed_outcome: OutcomeCode(.vlbrActive), agrees: false,
+                                                  departing_phases: [], unavailable: "the shadow model did not start")
+        let unknown = String(decoding: try JSONEncoder().encode(shadowed), as: UTF8.self)
+        #expect(unknown.contains("\"predicted_outcome\":\"unknown\"") && unknown.contains("\"observed_outcome\":\"vlbr-active\""))
+        #expect(try JSONDecoder().decode(JsonReport.ShadowResultDTO.self, from: Data(unknown.utf8)).predicted_outcome == nil)
+        shadowed.predicted_outcome = OutcomeCode([.hostWinsVlbrError, .recovered(.lbrMsrAccess)])
+        let known = try JSONEncoder().encode(shadowed)
+        #expect(try JSONDecoder().decode(JsonReport.ShadowResultDTO.self, from: known).predicted_outcome == shadowed.predicted_outcome)
+        let bad = String(decoding: known, as: UTF8.self).replacingOccurrences(of: "recovered(lbr-msr-access)", with: "recovered(later)")
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(JsonReport.ShadowResultDTO.self, from: Data(bad.utf8)) }
+    }
+
+    /// The caveats list the citations flagged `unverified` where they are defined; the catalog's flags match what
+    /// its citation texts say.
+    @Test func caveatsFollowTheTypedCitationStatus() throws {
+        for s in Catalog.all {
+            #expect((s.citationStatus == .unverified) == s.citation.contains("UNVERIFIED"), "\(s.name)")
+        }
+        let b = ReportFixtureBackend()
+        let doc = try Self.document(Runner(backend: b, options: RunOptions(kernelRelease: "6.18")).run([Catalog.counterExhaustion]))
+        let model = try #require(doc.model)
+        let flagged = [ContractModelInfo(name: model, summary: "s", citation: "c (checked)", citationStatus: .unverified)]
+        let md = try Contract.render([doc], models: flagged, format: .markdown)
+        let caveats = try #require(md.split(separator: "## ").first { $0.hasPrefix("Caveats") })
+        #expect(caveats.contains("`counter-exhaustion`: "))
+        #expect(caveats.contains("model `\(model)`: c (checked)"))
+        let plain = try Contract.render([doc], models: [ContractModelInfo(name: model, summary: "s", citation: "c (UNVERIFIED)")],
+                                        format: .markdown)
+        #expect(!(plain.split(separator: "## ").first { $0.hasPrefix("Caveats") } ?? "").contains("model `\(model)`: c"))
+    }
+
+    /// Every catalog step, and each guest command form, reads back from its spelling.
+    @Test func stepSpellingsReadBack() {
+        for scenario in Catalog.all {
+            for phase in scenario.phases {
+                for step in phase.steps { #expect(StepAction(code: step.action.code) == step.action, "\(step)") }
+            }
+        }
+        let commands: [GuestCommand] = [.enableLbr(freezeOnPmi: true), .enableLbr(freezeOnPmi: false), .disableLbr,
+            .branchPattern(count: 7), .readLbrStack, .writeTos(3), .probeTos(0), .rdmsr(0x1d9), .wrmsr(0x1d9, 0x801),
+            .spin(iterations: 10), .spinFor(microseconds: 2000), .readTsc, .exitLoop(exits: 9), .hostSampleTime(periods: 4), .tracedPattern(periods: 20)]
+        for c in commands { #expect(GuestCommand(code: c.description) == c, "\(c)") }
+        for bad in ["branches(-1)", "branches(07)", "rdmsr(1d9)", "wrmsr(0x1d9)", "spin-for(2000)", "enable-lbr()", ""] {
+            #expect(GuestCommand(code: bad) == nil, "\(bad)")
+        }
+        for c in [Contender.pinnedLbr, .flexibleLbr, .pinnedLbrIncludingGuest, .vlbrSlot, .lbrCallStackTask,
+                  .counterExhaustion(gp: 4, fixed: 3),
+                  .lbrEvent(pinned: false, mode: .callStack, excludeGuest: true, base: .instructions)] {
+            #expect(Contender(name: c.name) == c, "\(c.name)")
+        }
+        #expect(HostAction(code: "close(counter-exhaustion-all)") == .close(.everyCounter))
+        #expect(StepAction(code: "preempt by cpu-hog [preemption: guest spin-for(10us)]")
+                == .preemptGuest(by: .cpuHog, during: .spinFor(microseconds: 10)))
+        #expect(StepAction(code: "host read-kmsg [while-vcpu-runs]") == nil)
     }
 
     /// Documents are put in a canonical order: the same set in any order gives the same bytes; several models

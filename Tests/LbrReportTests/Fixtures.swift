@@ -48,7 +48,7 @@ final class ReportFixtureBackend: ScenarioBackend {
                 out.append(.guest(GuestResult(command: g, status: .ok, tscBegin: b, tscEnd: tsc)))
             }
             if step.timing == .whileVcpuRuns, let after = hostWindowStartAfterBegin, let action = step.hostAction {
-                out.append(.hostActionWindow(HostActionWindow(action: "\(action)", guestTscStart: b + after,
+                out.append(.hostActionWindow(HostActionWindow(action: action, guestTscStart: b + after,
                     guestTscEnd: b + after + 50, commandTscBegin: b, commandTscEnd: tsc, errorTicks: 5)))
             }
         }

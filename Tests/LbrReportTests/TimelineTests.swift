@@ -148,7 +148,7 @@ final class XmlCheck: NSObject, XMLParserDelegate {
 
     /// An unmeasured window (no TSC offset) says so.
     @Test func unmeasuredHostActionWindowSaysSo() {
-        let w = HostActionWindow(action: "open(pinned-lbr-any-cycles)", guestTscStart: nil, guestTscEnd: nil,
+        let w = HostActionWindow(action: .open(.contender(.pinnedLbr)), guestTscStart: nil, guestTscEnd: nil,
                                  commandTscBegin: 10, commandTscEnd: 20, errorTicks: 3)
         #expect(Timeline.hostWindow(w) == ("open(pinned-lbr-any-cycles) while the guest ran (window on the guest TSC not measured)", .notMeasured))
     }
