@@ -8,6 +8,8 @@ scripts/setup.sh
 # The real third-party checkers (apt: xmllint, prove, lava-common; pip into .build/conformance/venv: tap.py,
 # jsonschema, kcidb-io, junitparser, docutils); the Swift tests' schema checks use the venv's jsonschema.
 scripts/check-outputs.sh --setup
+# House rule: no function over 80 lines without a stated reason (a `long-function:` comment).
+python3 scripts/long-functions.py Sources
 swift build --build-tests
 conformance=0
 scripts/check-outputs.sh || conformance=$?

@@ -26,6 +26,7 @@ extension KernelModel {
 
     /// Applies up to `limit` round trips at once while stepping them would only advance clocks and counters and
     /// record host branches: returns how many (0 when the next one needs the step-by-step rules).
+    /// long-function: one checklist of the stepped rules it may skip, read beside vcpuPut/vcpuEnter/accrue.
     mutating func quietRoundTrips(upTo limit: UInt64, hostNs: UInt64) -> UInt64 {
         // One CPU, the vCPU thread current on it and in guest mode (a round trip starts and ends there).
         guard cpus == 1, vcpuCpu == 0, inGuest, loaded, cpuCurrent[0] == 0, tasks[0].cpu == 0 else { return 0 }
