@@ -6,20 +6,40 @@
 #                                              (Fuzz/FuzzRunDocument.swift: LbrCore + LbrScenarios + LbrDocument + LbrReport)
 #   rundoc-struct the same target with a structure-aware mutator over real run documents
 #                 (Fuzz/RunDocumentMutator.swift: one JSON leaf set to an extreme number or a hostile string)
+#   capture       the capture reader of `judge`: decode, check, judge again, render text/TAP/JSON
+#                 (Fuzz/FuzzCapture.swift: LbrCore + LbrScenarios + LbrDocument + LbrReport)
+#   capture-struct the same target with the structure-aware mutator over real captures
 #   mailbox       the guest mailbox decoder    (Fuzz/FuzzMailbox.swift: LbrCore)
-# Seeds include the crafted documents of scripts/adversarial.sh (huge durations, 2^62 timeline spans,
-# control characters, /dev/zero bytes) and CRLF / CR / BOM expectation files.
+# The structure-aware mutator (Fuzz/RunDocumentMutator.swift over Tests/LbrTestSupport/JsonValueMutator.swift,
+# which the unit suite's seeded runs share) works at the value level: extreme, huge, negative
+# and NaN-like numbers, wrong types, unknown enum strings, deep nesting, control characters, then CRLF / CR / BOM
+# on the bytes. Seeds include the crafted documents of docs/robustness.md and scripts/adversarial.sh
+# (duration_ms = 1e19, 1e300 durations, dur_ns = 2^62, t_ns = 1e15, control characters, /dev/zero bytes up to the
+# input cap), crafted captures (UInt64.max durations, phases ending before they start, 2^63 times) and CRLF / CR /
+# BOM expectation files.
+# After each campaign the corpus is replayed through the built lbrprobe (REPLAY files, default 300: `timeline`,
+# `compare`, `contract --from` or `judge`, `run --expect`), each under a 20 s and 2 GiB limit: every input must
+# end in exit 0/1 or 65 with a one-line message, never a signal, a timeout or another code.
 # Each target links its modules built with coverage instrumentation (no SwiftPM: the fuzzer runtime provides
 # main), seeded from real inputs (expectations/*.expect, a rendered run document, encoded mailbox
 # pages) and run for RUNS inputs (default 1,000,000). A crash or a violated invariant stops the run with
 # libFuzzer's report and the crashing input in $OUT; the script then exits non-zero.
-# Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|mailbox ...]
+# Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|capture|capture-struct|mailbox ...]
 #   env: RUNS=1000000 OUT=.build/fuzz MAX_TIME=seconds per target (libFuzzer -max_total_time; stops earlier)
+#        LBRPROBE=path of the lbrprobe that makes seeds and replays the corpus (default: .build/release, else debug)
+#        TIMEOUT=10 wall seconds per input (an instrumented build at nice 10 on a busy 2-core host needs ~60-120
+#        for whole run documents; the replay through the release CLI keeps its own 20 s bound)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-1000000}
 OUT=${OUT:-.build/fuzz}
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(expect rundoc rundoc-struct mailbox)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(expect rundoc rundoc-struct capture capture-struct mailbox)
+REPLAY=${REPLAY:-300}
+TIMEOUT=${TIMEOUT:-10}   # wall seconds per input (libFuzzer's alarm): raise it on a loaded machine
+LBRPROBE=${LBRPROBE:-}
+if [ -z "$LBRPROBE" ]; then
+    for b in .build/release/lbrprobe .build/debug/lbrprobe; do [ -x "$b" ] && { LBRPROBE=$b; break; }; done
+fi
 mkdir -p "$OUT"
 
 # Third-party modules LbrReport imports (Histogram, and swift-numerics under it), from SwiftPM's checkouts
@@ -46,10 +66,13 @@ histogram() {
 # Each module is compiled once with coverage + ASan instrumentation into a static library and its swiftmodule
 # (in dependency order), then a target links the ones it imports; the fuzzer runtime provides main.
 module() { # name deps...
-    local m=$1
+    local m=$1; shift
     # Up to date when no source of the module is newer than its library (an edited file leaves its
-    # directory's mtime alone, so the directory is not the test).
-    [ -f "$OUT/mods/$m.swiftmodule" ] && [ -f "$OUT/lib$m.a" ] \
+    # directory's mtime alone, so the directory is not the test), nor the library of a module it is built
+    # against (a changed struct layout there must not meet code compiled for the old one).
+    local stale=""
+    for d in "$@"; do [ "$OUT/lib$d.a" -nt "$OUT/lib$m.a" ] && stale=1; done
+    [ -z "$stale" ] && [ -f "$OUT/mods/$m.swiftmodule" ] && [ -f "$OUT/lib$m.a" ] \
         && [ -z "$(find "Sources/$m" -newer "$OUT/lib$m.a" -print -quit)" ] && return 0
     mkdir -p "$OUT/mods"
     echo "compiling $m"
@@ -61,7 +84,8 @@ module() { # name deps...
 build() { # name "main files" modules...
     local name=$1 main=$2; shift 2
     local bin="$OUT/fuzz-$name"
-    for m in "$@"; do module "$m"; done
+    local before=()
+    for m in "$@"; do module "$m" "${before[@]}"; before+=("$m"); done
     echo "building $bin ($*)"
     local libs=(); for m in "$@"; do libs=("$OUT/lib$m.a" "${libs[@]}"); done  # dependents first
     case " $* " in *" LbrReport "*)
@@ -80,18 +104,23 @@ seed() { # name -> corpus dir
                 printf 'guest-baseline vlbr-active\rhost-first *\r' > "$c/seed-cr"
                 printf '\xef\xbb\xbfguest-baseline vlbr-active\n' > "$c/seed-bom" ;;
         rundoc|rundoc-struct)
-                if [ -x .build/debug/lbrprobe ]; then
-                    .build/debug/lbrprobe run guest-baseline host-first --backend sim --format json > "$c/run.json" || true
-                    .build/debug/lbrprobe run guest-baseline --backend sim --repeat 3 --json "$c/run-compact.json" > /dev/null || true
+                if [ -n "$LBRPROBE" ]; then
+                    "$LBRPROBE" run guest-baseline host-first --backend sim --format json > "$c/run.json" || true
+                    "$LBRPROBE" run guest-baseline --backend sim --repeat 3 --json "$c/run-compact.json" > /dev/null || true
                 fi
                 printf '{"schema":"lbrprobe.run/3"}' > "$c/seed-min"
                 head -c 64 /dev/zero > "$c/seed-zero"
+                head -c 4096 /dev/zero > "$c/seed-zero-max"   # /dev/zero up to the input cap
+                printf '\xef\xbb\xbf{"schema":"lbrprobe.run/3"}\r\n' > "$c/seed-bom-crlf"
                 if [ -s "$c/run.json" ]; then python3 - "$c" <<'PY'
 import json, sys
 c = sys.argv[1]; doc = json.load(open(f"{c}/run.json"))
 def variant(name, f):
     d = json.loads(json.dumps(doc)); f(d); json.dump(d, open(f"{c}/crafted-{name}.json", "w"))
 variant("duration-1e19", lambda d: d.__setitem__("duration_ms", 1e19))
+variant("duration-1e300", lambda d: d.__setitem__("duration_ms", 1e300))
+variant("result-duration-1e300", lambda d: d["results"][0].__setitem__("duration_ms", 1e300))
+variant("phase-duration-neg-1e300", lambda d: d["results"][0]["phases"][0].__setitem__("duration_ms", -1e300) if d["results"][0].get("phases") else None)
 def tl(field, v):
     def f(d):
         for r in d["results"]:
@@ -101,6 +130,31 @@ variant("dur-ns-2-62", tl("dur_ns", 2**62))
 variant("t-ns-1e15", tl("t_ns", 10**15))
 variant("hostname-esc", lambda d: d["host"].__setitem__("hostname", "a\u001b[2J\u0007"))
 variant("repeat-max", lambda d: d["results"][0].__setitem__("repeat", 2**63 - 1))
+PY
+                fi ;;
+        capture|capture-struct)
+                cp Tests/LbrScenariosTests/Captures/*.capture.json "$c/" 2>/dev/null || true
+                if [ -n "$LBRPROBE" ]; then
+                    "$LBRPROBE" run guest-baseline host-first recovery-paths --backend sim --capture "$c/sim.capture.json" -q > /dev/null || true
+                fi
+                printf '{"schema":"lbrprobe.capture/1"}' > "$c/seed-min"
+                head -c 4096 /dev/zero > "$c/seed-zero-max"
+                if [ -s "$c/sim.capture.json" ]; then python3 - "$c" <<'PY'
+import json, sys
+c = sys.argv[1]; cap = json.load(open(f"{c}/sim.capture.json"))
+def variant(name, f):
+    d = json.loads(json.dumps(cap)); f(d); json.dump(d, open(f"{c}/crafted-{name}.json", "w"))
+variant("duration-max", lambda d: d["runs"][0].__setitem__("durationNs", 2**64 - 1))
+variant("start-max", lambda d: d["runs"][0].__setitem__("startUnixNs", 2**64 - 1))
+variant("repeats-2-62", lambda d: d["runs"][0].update(repeats=2**62, repeatIndex=2**62 - 1))
+def rec(f):
+    def g(d):
+        for r in d["runs"]:
+            if r["records"]: f(r["records"][0]); return
+    return g
+variant("phase-backwards", rec(lambda p: p.update(startNs=2**63, endNs=1)))
+variant("observation-time-2-63", rec(lambda p: [o.__setitem__("timeNs", 2**63) for o in p["observations"]]))
+variant("scenario-escape", lambda d: d["runs"][0].__setitem__("scenario", "host-first\n\u001b[2J"))
 PY
                 fi ;;
         mailbox) # request header + a plausible page: seq, status ok, value count, values.
@@ -117,22 +171,58 @@ PY
     echo "$c"
 }
 
+# The corpus through the real command line: exit 0/1 or 65 and a one-line message, within 20 s and 2 GiB.
+replay() { # target corpus
+    [ -n "$LBRPROBE" ] && [ "$REPLAY" -gt 0 ] || return 0
+    [ "$1" = mailbox ] && return 0
+    local t=$1 corpus=$2 n=0 bad=0 f code lines
+    local err="$OUT/replay-$t.err"
+    for f in $(ls "$corpus" | shuf -n "$REPLAY" --random-source=<(yes)); do
+        f="$corpus/$f"; n=$((n + 1))
+        case $t in
+            expect) cmd=("$LBRPROBE" run guest-baseline --backend sim --expect "$f" --format tap) ;;
+            capture*) cmd=("$LBRPROBE" judge "$f" --format tap) ;;
+            *) case $((n % 3)) in
+                   0) cmd=("$LBRPROBE" timeline "$f" -o /dev/null) ;;
+                   1) cmd=("$LBRPROBE" compare "$f" "$f") ;;
+                   *) cmd=("$LBRPROBE" contract --from "$f") ;;
+               esac ;;
+        esac
+        set +e
+        (ulimit -v 2097152; timeout 20 "${cmd[@]}" > /dev/null 2> "$err")
+        code=$?
+        set -e
+        lines=$(grep -c '' "$err" || true)
+        case $code in
+            # judge: 4 when no captured run could be judged (every one skipped or none), as run's "nothing ran".
+            0|1|4|65) [ "$code" = 4 ] && [ "${t#capture}" = "$t" ] && { echo "replay $t: ${cmd[*]}: exit 4"; bad=$((bad + 1)); }
+                    [ "$code" = 65 ] && [ "$lines" != 1 ] && { echo "replay $t: ${cmd[*]}: exit 65 with $lines lines on stderr"; bad=$((bad + 1)); } ;;
+            *) echo "replay $t: ${cmd[*]}: exit $code"; head -3 "$err"; bad=$((bad + 1)) ;;
+        esac
+    done
+    echo "replayed $n corpus inputs of $t through $LBRPROBE: $bad bad"
+    [ "$bad" = 0 ]
+}
+
 status=0
 for t in "${targets[@]}"; do
     case $t in
         expect)  build expect Fuzz/FuzzExpect.swift LbrCore LbrScenarios ;;
         rundoc)  histogram; build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
-        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
+        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
+        capture) histogram; build capture Fuzz/FuzzCapture.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
+        capture-struct) histogram; build capture-struct "Fuzz/FuzzCapture.swift Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
         mailbox) build mailbox Fuzz/FuzzMailbox.swift LbrCore ;;
-        *) echo "unknown target $t (expect, rundoc, rundoc-struct, mailbox)" >&2; exit 64 ;;
+        *) echo "unknown target $t (expect, rundoc, rundoc-struct, capture, capture-struct, mailbox)" >&2; exit 64 ;;
     esac
     corpus=$(seed "$t")
     echo "fuzzing $t: $RUNS inputs"
-    maxlen=4096; [ "$t" = rundoc-struct ] && maxlen=262144
-    if ! "$OUT/fuzz-$t" -runs="$RUNS" ${MAX_TIME:+-max_total_time=$MAX_TIME} -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
+    maxlen=4096; case $t in *-struct) maxlen=262144 ;; esac
+    if ! "$OUT/fuzz-$t" -runs="$RUNS" ${MAX_TIME:+-max_total_time=$MAX_TIME} -max_len=$maxlen -timeout="$TIMEOUT" -rss_limit_mb=2048 \
             -artifact_prefix="$OUT/crash-$t-" -print_final_stats=1 "$corpus" > "$OUT/fuzz-$t.log" 2>&1; then
         echo "FAIL: $t (see $OUT/fuzz-$t.log)"; tail -30 "$OUT/fuzz-$t.log"; status=1; continue
     fi
     grep -E "Done [0-9]+ runs|stat::number_of_executed_units|cov:" "$OUT/fuzz-$t.log" | tail -2
+    replay "$t" "$corpus" || status=1
 done
 exit $status

@@ -187,8 +187,10 @@ public enum RunDocumentReader {
             throw RunDocumentError(kind: .wrongSchema, source: source, message: "no \"schema\" field: not an lbrprobe run document")
         }
         if id != schema {
-            let what = id.hasPrefix("lbrprobe.run/") ? "run document of schema \(id)"
-                : id.hasPrefix("lbrprobe.caps/") ? "caps document (\(id))" : "document of schema \(id)"
+            // The id as read, cut (the error stays one short line whatever the file says).
+            let shown = id.count > 80 ? String(id.prefix(77)) + "..." : id
+            let what = id.hasPrefix("lbrprobe.run/") ? "run document of schema \(shown)"
+                : id.hasPrefix("lbrprobe.caps/") ? "caps document (\(shown))" : "document of schema \(shown)"
             throw RunDocumentError(kind: .wrongSchema, source: source,
                                    message: "\(AsciiText.oneLine(what)), this lbrprobe reads \(schema) only")
         }
@@ -273,7 +275,8 @@ public enum RunDocumentReader {
 
     static func describe(_ e: any Error) -> String {
         func path(_ c: [any CodingKey]) -> String {
-            c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            let p = AsciiText.oneLine(c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined())
+            return p.utf8.count > 200 ? String(p.prefix(197)) + "..." : p   // keys come from the file
         }
         switch e as? DecodingError {
         case let .keyNotFound(k, ctx)?: return "missing field \(path(ctx.codingPath + [k]))"

@@ -563,7 +563,7 @@ public enum Compare {
     static func quartiles(_ values: [UInt64]) -> (Double, Double, Double) {
         var h = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         h.autoResize = true
-        for v in values { _ = h.record(v) }
+        for v in values { _ = h.record(min(v, RepeatStatistics.maxRecordable)) }
         return (Double(h.valueAtPercentile(25)), Double(h.valueAtPercentile(50)), Double(h.valueAtPercentile(75)))
     }
 

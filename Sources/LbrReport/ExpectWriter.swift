@@ -26,14 +26,20 @@ public enum ExpectWriter {
         out.append("")
         let stats = RepeatStatistics.compute(report)
         let nameW = max(20, stats.map(\.scenario.count).max() ?? 0)
+        // One pass over the results (nothing per run is kept): per scenario the judged runs per outcome and the
+        // reason of its first result.
+        var judgedCounts: [String: [String: Int]] = [:]
+        var firstReason: [String: String?] = [:]
+        for r in report.results {
+            if firstReason[r.scenario] == nil { firstReason[r.scenario] = .some(r.reason) }
+            if r.status == .pass || r.status == .fail { judgedCounts[r.scenario, default: [:]][r.outcome.code, default: 0] += r.runsCovered }
+        }
         for s in stats {
-            let judged = report.results.filter { $0.scenario == s.scenario && ($0.status == .pass || $0.status == .fail) }
-            var counts: [String: Int] = [:]
-            for r in judged { counts[r.outcome.code, default: 0] += r.runsCovered }
+            let counts = judgedCounts[s.scenario] ?? [:]
             let ranked = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             let pad = String(repeating: " ", count: max(1, nameW + 1 - s.scenario.count))
             guard let top = ranked.first else {
-                let why = report.results.first { $0.scenario == s.scenario }.flatMap(\.reason) ?? "no judged run"
+                let why = firstReason[s.scenario].flatMap { $0 } ?? "no judged run"
                 let st = s.statuses.map { "\($0.status) \($0.count)" }.joined(separator: ", ")
                 out.append("# " + ReportSupport.oneLine("\(s.scenario): no entry: \(st): \(why)"))
                 continue

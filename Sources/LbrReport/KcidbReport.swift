@@ -40,8 +40,11 @@ public enum KcidbReport {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         sink("{\n  \"tests\" : [\n")
         var ids: Set<String> = []
+        // When every test name is unique (a run's own results) no id needs remembering: memory stays flat in N.
+        let dedupe = !ReportSupport.testNamesUnique(report.results)
         for (i, r) in report.results.enumerated() {
             let body = String(decoding: try enc.encode(test(report, i, r, buildId: buildId, origin: origin, ids: &ids)), as: UTF8.self)
+            if !dedupe { ids.removeAll(keepingCapacity: true) }
             var chunk = i > 0 ? ",\n" : ""
             for (k, line) in body.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 if k > 0 { chunk += "\n" }

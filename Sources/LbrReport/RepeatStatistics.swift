@@ -131,18 +131,22 @@ public enum RepeatStatistics {
         return s
     }
 
-    /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at UInt64.max (compare reads
-    /// documents through a projection, so a crafted duration must not trap here).
+    /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at `maxRecordable` (compare reads
+    /// documents through a projection, so a crafted duration must not trap here, nor in a histogram).
     static func nanoseconds(ms: Double) -> UInt64 {
         guard ms.isFinite && ms > 0 else { return 0 }
         let ns = (ms * 1e6).rounded()
-        return ns < 1.8e19 ? UInt64(ns) : UInt64.max
+        return ns < Double(maxRecordable) ? UInt64(ns) : maxRecordable
     }
+
+    /// The largest value a timing histogram records (2^62; larger ones are recorded as this): an auto-resizing
+    /// HdrHistogram tracks up to UInt64.max / 2 and traps above it.
+    public static let maxRecordable: UInt64 = 1 << 62
 
     // MARK: Computation
 
     /// Streams over the (folded) results: one small accumulator per scenario, never one sample object per run
-    /// (memory stays flat in `--repeat`; only the timing values themselves, 8 bytes each, are kept).
+    /// (memory stays flat in `--repeat`: the timings go into histograms as they arrive).
     public static func compute(_ report: RunReport) -> [ScenarioStatistics] {
         var acc = Accumulator()
         for r in report.results { acc.add(sample(r)) }
@@ -163,16 +167,16 @@ public enum RepeatStatistics {
         return acc.finish()
     }
 
-    /// What `compute` keeps per scenario.
+    /// What `compute` keeps per scenario: counts and one histogram per timing (flat in the number of runs).
     struct Accumulator {
         struct One {
             var runs = 0
             var counts: [String: Int] = [:]
             var statusCounts: [String: Int] = [:]
-            var durations: [UInt64] = []
-            var recoveryTsc: [UInt64] = []
-            var recoveryExits: [UInt64] = []
-            var takeover: [UInt64] = []
+            var durations = Timings()
+            var recoveryTsc = Timings()
+            var recoveryExits = Timings()
+            var takeover = Timings()
         }
         var order: [String] = []
         var by: [String: One] = [:]
@@ -184,10 +188,10 @@ public enum RepeatStatistics {
             by[s.scenario]!.runs += s.runs
             by[s.scenario]!.counts[s.outcome, default: 0] += s.runs
             by[s.scenario]!.statusCounts[s.status, default: 0] += s.runs
-            if s.status != ResultStatus.skip.rawValue && s.runs == 1 { by[s.scenario]!.durations.append(s.durationNs) }
-            if let v = s.recoveryTscTicks { by[s.scenario]!.recoveryTsc.append(v) }
-            if let v = s.recoveryExits { by[s.scenario]!.recoveryExits.append(v) }
-            by[s.scenario]!.takeover += s.takeoverBoundNs
+            if s.status != ResultStatus.skip.rawValue && s.runs == 1 { by[s.scenario]!.durations.record(s.durationNs) }
+            if let v = s.recoveryTscTicks { by[s.scenario]!.recoveryTsc.record(v) }
+            if let v = s.recoveryExits { by[s.scenario]!.recoveryExits.record(v) }
+            for v in s.takeoverBoundNs { by[s.scenario]!.takeover.record(v) }
         }
 
         func finish() -> [ScenarioStatistics] {
@@ -200,23 +204,44 @@ public enum RepeatStatistics {
                 let statuses = ResultStatus.allCases.compactMap { st in a.statusCounts[st.rawValue].map { (st.rawValue, $0) } }
                 return ScenarioStatistics(
                     scenario: name, runs: a.runs, outcomes: outcomes, statuses: statuses,
-                    runTime: percentiles(a.durations, unit: "ms", scale: 1e-6),
-                    recoveryTscTicks: percentiles(a.recoveryTsc, unit: "guest-tsc-ticks", scale: 1),
-                    recoveryExits: percentiles(a.recoveryExits, unit: "vm-exits", scale: 1),
-                    takeoverBound: percentiles(a.takeover, unit: "ms", scale: 1e-6))
+                    runTime: a.durations.percentiles(unit: "ms", scale: 1e-6),
+                    recoveryTscTicks: a.recoveryTsc.percentiles(unit: "guest-tsc-ticks", scale: 1),
+                    recoveryExits: a.recoveryExits.percentiles(unit: "vm-exits", scale: 1),
+                    takeoverBound: a.takeover.percentiles(unit: "ms", scale: 1e-6))
             }
+        }
+    }
+
+    /// The values of one measured quantity, recorded into an auto-resizing HdrHistogram (3 significant digits)
+    /// as they arrive: its size depends on the values' range, never on how many there are.
+    struct Timings {
+        var histogram: Histogram<UInt64>?
+        var count = 0
+
+        mutating func record(_ v: UInt64) {
+            if histogram == nil {
+                var h = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+                h.autoResize = true
+                histogram = h
+            }
+            _ = histogram!.record(min(v, RepeatStatistics.maxRecordable))
+            count += 1
+        }
+
+        /// Nil when nothing was recorded.
+        func percentiles(unit: String, scale: Double) -> Percentiles? {
+            guard let h = histogram, count > 0 else { return nil }
+            func at(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) * scale }
+            return Percentiles(count: count, unit: unit, min: Double(h.min) * scale, p50: at(50), p90: at(90),
+                               p99: at(99), max: Double(h.max) * scale, mean: h.mean * scale)
         }
     }
 
     /// Percentiles of `values` through an auto-resizing HdrHistogram (3 significant digits); nil when empty.
     public static func percentiles(_ values: [UInt64], unit: String, scale: Double) -> Percentiles? {
-        guard !values.isEmpty else { return nil }
-        var h = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        h.autoResize = true
-        for v in values { _ = h.record(v) }
-        func at(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) * scale }
-        return Percentiles(count: values.count, unit: unit, min: Double(h.min) * scale, p50: at(50), p90: at(90),
-                           p99: at(99), max: Double(h.max) * scale, mean: h.mean * scale)
+        var t = Timings()
+        for v in values { t.record(v) }
+        return t.percentiles(unit: unit, scale: scale)
     }
 
     // MARK: Text

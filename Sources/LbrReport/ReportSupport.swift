@@ -95,6 +95,21 @@ public enum ReportSupport {
         return false
     }
 
+    /// Whether the results' test names are certainly distinct (checked in one pass, nothing kept per result):
+    /// each scenario's results form one block, and within it the runs covered follow each other (`.rN` /
+    /// `.rA-rB` never repeat), or the block is a single result.
+    public static func testNamesUnique(_ results: ScenarioResults) -> Bool {
+        if namesMayRepeat(results) { return false }
+        var last: (scenario: String, repeats: Int, next: Int)?
+        for r in results {
+            if let l = last, l.scenario == r.scenario {
+                guard r.repeats > 1, l.repeats == r.repeats, r.repeatIndex >= l.next else { return false }
+            }
+            last = (r.scenario, r.repeats, r.repeatIndex + max(1, r.runsCovered))
+        }
+        return true
+    }
+
     static func list(_ a: [String]) -> String { a.isEmpty ? "none" : a.joined(separator: ", ") }
 
     static func groundTruthText(_ p: PhaseVerdict) -> String {

@@ -179,9 +179,10 @@ public enum TextReport {
         let nameW = max(8, dists.map(\.scenario.count).max() ?? 0)
         func pct(_ v: Double) -> String { String(Int((v * 100).rounded())) }
         out.append("\(pad("SCENARIO", nameW))  RUNS  PASS  FAIL  SKIP  ERR  TMO  P50 MS    OUTCOMES (count\(report.repeats > 1 ? ", 95% CI" : ""))")
+        let per = ScenarioDigest.of(report)
         for d in dists {
-            let rs = report.results.filter { $0.scenario == d.scenario }
-            func count(_ s: ResultStatus) -> Int { rs.filter { $0.status == s }.reduce(0) { $0 + $1.runsCovered } }
+            let digest = per[d.scenario] ?? ScenarioDigest()
+            func count(_ s: ResultStatus) -> Int { digest.statusRuns[s, default: 0] }
             func n(_ s: ResultStatus) -> String { pad(String(count(s)), 4) }
             let st = stats[d.scenario]
             let outcomes: String
@@ -192,16 +193,40 @@ public enum TextReport {
             }
             let p50 = st?.runTime.map { String(Int($0.p50.rounded())) } ?? "-"
             out.append("\(pad(d.scenario, nameW))  \(pad(String(d.runs), 4))  \(n(.pass))  \(n(.fail))  \(n(.skip))  \(pad(String(count(.error)), 3))  \(pad(String(count(.timeout)), 3))  \(pad(p50, 8))  \(outcomes)")
-            if let top = d.counts.first, let r = rs.first(where: { $0.outcome.code == top.outcome }) {
+            if let top = d.counts.first, let r = digest.firstByOutcome[top.outcome] {
                 out.append("\(pad("", nameW))  -> \(PlainAnswer.sentence(for: r))")
             }
-            var lines = Set<String>()
-            for f in rs.flatMap(\.findings) where lines.insert(f.line).inserted { out.append("\(pad("", nameW))  FINDING \(f.line)") }
+            for line in digest.findingLines { out.append("\(pad("", nameW))  FINDING \(line)") }
         }
         if report.repeats > 1 {
             out.append("(--summary: the full distributions, with run-time and recovery percentiles, are in the default text and in JSON)")
         }
         return out
+    }
+
+    /// What the summary row of one scenario needs from its results, gathered in one pass (nothing per run).
+    struct ScenarioDigest {
+        /// Runs per status (`runsCovered` summed).
+        var statusRuns: [ResultStatus: Int] = [:]
+        /// The first result of each outcome code.
+        var firstByOutcome: [String: ScenarioResult] = [:]
+        /// The distinct finding lines, in the order they first appear.
+        var findingLines: [String] = []
+        var seenLines: Set<String> = []
+
+        static func of(_ report: RunReport) -> [String: ScenarioDigest] {
+            var per: [String: ScenarioDigest] = [:]
+            for r in report.results {
+                per[r.scenario, default: ScenarioDigest()].add(r)
+            }
+            return per
+        }
+
+        mutating func add(_ r: ScenarioResult) {
+            statusRuns[r.status, default: 0] += r.runsCovered
+            if firstByOutcome[r.outcome.code] == nil { firstByOutcome[r.outcome.code] = r }
+            for f in r.findings where seenLines.insert(f.line).inserted { findingLines.append(f.line) }
+        }
     }
 
     /// A skip reason without the backend's blockers again (they are printed once at the top).

@@ -131,7 +131,7 @@ public enum Timeline {
                 if let ends = rec.stepEnds {
                     var from = 0
                     var sStart = pStart
-                    for (k, e) in ends.enumerated() where e <= rec.observations.count {
+                    for (k, e) in ends.enumerated() where e >= from && e <= rec.observations.count {
                         let slice = rec.observations[from..<e]
                         let sEnd = max(sStart, hw ? (slice.map(\.timeNs).max() ?? sStart) : (slice.map(\.timeNs).max() ?? sStart))
                         let step = k < steps.count ? steps[k] : nil
@@ -187,7 +187,7 @@ public enum Timeline {
             case let .msrAccess(a):
                 msrBasis = t.basis
                 let s: MsrHandling = a.faulted ? .gp : a.trapped ? .trapped : .passedThrough
-                if let m = msrRun, m.state == s { msrRun = (m.start, at, s, m.count + 1) } else {
+                if let m = msrRun, m.state == s { msrRun = (m.start, max(m.end, at), s, m.count + 1) } else {
                     flushMsr(); msrRun = (at, at, s, 1)
                 }
             case let .vlbr(s):
@@ -197,7 +197,7 @@ public enum Timeline {
             case let .hostEvent(c, state, en, run):
                 if lastHost[c] != .event(state) {
                     lastHost[c] = .event(state)
-                    let pct = en > 0 ? Int((Double(run) / Double(en) * 100).rounded()) : 0
+                    let pct = en > 0 ? Int((min(Double(run) / Double(en), 1e6) * 100).rounded()) : 0
                     add(at, .host(c), "\(state.rawValue), ran \(pct)% of \(en) ns enabled", TimelineState(state))
                 }
             case let .hostSamples(s):
@@ -205,7 +205,7 @@ public enum Timeline {
                 if s.staleRepeats > 0 { label += ", \(s.staleRepeats) stale" }
                 if s.guestAddresses > 0 { label += ", \(s.guestAddresses) guest addresses" }
                 let state: TimelineState = s.guestAddresses > 0 ? .leak
-                    : s.samples > 0 && s.starvedSamples * 2 >= s.samples ? .starved : .samples
+                    : s.samples > 0 && s.starvedSamples >= s.samples - s.starvedSamples ? .starved : .samples
                 add(at, .host(s.contender), label, state)
             case let .guest(g):
                 guestEvent(g, at: at, tosMask: tosMask)

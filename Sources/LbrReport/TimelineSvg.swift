@@ -15,19 +15,65 @@ public enum TimelineSvg {
     static var plotW: Double { width - labelW - rightPad }
     static let charW = 6.1 // approx. width of one 11px sans-serif character
 
+    /// What the picture shows of the results: per scenario (in first-run order) the run drawn — its first run
+    /// with a timeline, else its first run — and how many results it has; the timeline clocks present.
+    struct Panels {
+        var order: [String] = []
+        var shown: [String: (result: JsonReport.ResultDTO, runs: Int)] = [:]
+        var clocks: Set<TimelineClock> = []
+        var results = 0
+
+        /// Counts one result; `dto` builds it, called only when it may be drawn or carry a clock (`mayShow`).
+        mutating func add(scenario: String, mayShow: Bool, _ dto: () -> JsonReport.ResultDTO) {
+            results += 1
+            if let s = shown[scenario] {
+                shown[scenario]!.runs += 1
+                guard mayShow else { return }
+                let d = dto()
+                if let c = d.timeline_clock { clocks.insert(c) }
+                if (s.result.timeline ?? []).isEmpty, !(d.timeline ?? []).isEmpty { shown[scenario]!.result = d }
+            } else {
+                let d = dto()
+                if let c = d.timeline_clock { clocks.insert(c) }
+                order.append(scenario)
+                shown[scenario] = (d, 1)
+            }
+        }
+    }
+
     /// Renders the whole document.
     public static func render(_ doc: JsonReport.RunDocument) -> String {
+        var panels = Panels()
+        for r in doc.results { panels.add(scenario: r.scenario, mayShow: true) { r } }
+        return render(doc, panels)
+    }
+
+    /// The same picture as `render(JsonReport.document(report))`, without building the document's results:
+    /// only the runs that carry a timeline (the first of each scenario and outcome) become results, so
+    /// `run --repeat N --timeline FILE` stays flat in N.
+    public static func render(_ report: RunReport) -> String {
+        var panels = Panels()
+        var timelineSeen = Set<String>()   // as JsonReport.timelineRuns
+        for r in report.results {
+            let withTimeline = timelineSeen.insert(r.scenario + " " + r.outcome.code).inserted
+            panels.add(scenario: r.scenario, mayShow: withTimeline) { JsonReport.result(r, timeline: withTimeline) }
+        }
+        return render(JsonReport.document(report, withResults: false), panels)
+    }
+
+    /// The picture of `doc`'s header with `panels` as its results.
+    static func render(_ doc: JsonReport.RunDocument, _ panels: Panels) -> String {
         var body: [String] = []
         var y = 0.0
         // Header.
         var head = "lbrprobe timeline: backend \(doc.backend)"
         if let m = doc.model { head += " (model \(m))" }
-        head += ", cpu \(doc.cpu), kernel \(doc.kernel_release), \(doc.results.count) run(s)"
+        head += ", cpu \(doc.cpu), kernel \(doc.kernel_release), \(panels.results) run(s)"
         if let t = doc.start_time { head += ", started \(t)" }
         y += 24
         body.append(text(12, y, head, size: 16, weight: "bold"))
         y += 18
-        let clocks = Set(doc.results.compactMap(\.timeline_clock))
+        let clocks = panels.clocks
         let clockNote = clocks.contains(.model)
             ? "Time axis per scenario: the kernel model's clock (hybrid/sim: model costs plus the guest's commands), from the scenario's start."
             : "Time axis per scenario: the host's monotonic clock, from the scenario's start."
@@ -45,19 +91,11 @@ public enum TimelineSvg {
         body.append(legend)
         y += lh + 8
 
-        // One panel per scenario: its first run that has a timeline (else its first run). Indices, not copies:
-        // a --repeat document has hundreds of thousands of runs.
-        var order: [String] = []
-        var first: [String: Int] = [:], firstTimed: [String: Int] = [:], runs: [String: Int] = [:]
-        for (i, r) in doc.results.enumerated() {
-            if first[r.scenario] == nil { order.append(r.scenario); first[r.scenario] = i }
-            runs[r.scenario, default: 0] += 1
-            if firstTimed[r.scenario] == nil, !(r.timeline ?? []).isEmpty { firstTimed[r.scenario] = i }
-        }
-        for s in order {
-            guard let shownIndex = firstTimed[s] ?? first[s] else { continue }
+        // One panel per scenario: its first run that has a timeline (else its first run).
+        for s in panels.order {
+            let (shown, runs) = panels.shown[s]!
             let dist = doc.distributions.first { $0.scenario == s }
-            let (panel, h) = panelSvg(doc.results[shownIndex], runs: runs[s] ?? 0, distribution: dist, y: y)
+            let (panel, h) = panelSvg(shown, runs: runs, distribution: dist, y: y)
             body.append(panel)
             y += h + 18
         }

@@ -9,7 +9,7 @@
 // entry (its repeat index, start and duration) pointing at a shared evidence-free template of its class (same
 // scenario, status, outcome, reason, expectation). Reading such an element materialises a `ScenarioResult` with
 // no phases, records or notes and `evidenceFoldedInto` naming the kept run whose evidence stands for it. The
-// memory is therefore ~8 bytes per completed run (delta- and LEB128-coded, `bytes`) plus one template per
+// memory is therefore ~6 bytes per completed run (delta- and LEB128-coded, `bytes`) plus one template per
 // distinct result, and nothing per run not started.
 
 /// The results of a run (a random-access collection of `ScenarioResult`; see the file comment).
@@ -25,7 +25,8 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
         /// Unix ns + 1 (0: none).
         var startUnixNsPlusOne: UInt64
     }
-    /// The delta-coding state before an entry (repeat index and start of the previous folded run).
+    /// The delta-coding state before an entry (repeat index, and the end — start + 1 + duration — of the
+    /// previous folded run).
     struct Cursor: Hashable, Sendable {
         var offset = 0
         var repeatIndex: Int32 = 0
@@ -34,11 +35,12 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
     var kept: [ScenarioResult] = []
     var templates: [ScenarioResult] = []
     var templateIndex: [ScenarioResult: Int32] = [:]
-    /// The entries, LEB128-coded: kind (kept index << 1, or template << 1 | 1), the repeat index as a zigzag
-    /// delta; folded runs add the duration and the start as a zigzag delta from the previous folded start.
-    /// A typical folded run takes 7-9 bytes instead of a 32-byte struct, so a `--repeat 200000` run of the
-    /// whole catalog (1.8 M runs) holds ~15 MB, not ~60 MB.
-    var bytes: [UInt8] = []
+    /// The entries, LEB128-coded: kind (kept index << 1; or template << 2 | 1, with bit 1 set when the repeat
+    /// index is the previous one + 1), the repeat index as a zigzag delta (kept runs, and folded ones not + 1);
+    /// folded runs add the duration and the start as a zigzag delta from the previous folded run's end. A
+    /// typical folded run takes ~6 bytes instead of a 32-byte struct, so a `--repeat 200000` run of the default
+    /// set (2 M runs) holds ~14 MB, in 64 KiB chunks (`ChunkedBytes`).
+    var bytes = ChunkedBytes()
     /// The cursor before entry k * `stride`, for random access.
     var checkpoints: [Cursor] = []
     var end = Cursor()
@@ -63,13 +65,21 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
         }
         func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
         let folded = e.kept < 0
-        varint(folded ? UInt64(e.template) << 1 | 1 : UInt64(e.kept) << 1)
-        varint(zigzag(Int64(e.repeatIndex) - Int64(end.repeatIndex)))
+        let delta = Int64(e.repeatIndex) - Int64(end.repeatIndex)
+        if folded {
+            // The common case — the next repeat of the same scenario — costs no repeat-index byte.
+            varint(UInt64(e.template) << 2 | (delta == 1 ? 2 : 0) | 1)
+            if delta != 1 { varint(zigzag(delta)) }
+        } else {
+            varint(UInt64(e.kept) << 1)
+            varint(zigzag(delta))
+        }
         end.repeatIndex = e.repeatIndex
         if folded {
             varint(e.durationNs)
+            // The start as the gap after the previous folded run's end (runs follow each other: a few µs).
             varint(zigzag(Int64(bitPattern: e.startUnixNsPlusOne &- end.start)))
-            end.start = e.startUnixNsPlusOne
+            end.start = e.startUnixNsPlusOne &+ e.durationNs
         }
         end.offset = bytes.count
         entryCount += 1
@@ -88,14 +98,17 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
         }
         func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
         let kind = varint()
-        c.repeatIndex = Int32(truncatingIfNeeded: Int64(c.repeatIndex) + unzigzag(varint()))
         if kind & 1 == 0 {
+            c.repeatIndex = Int32(truncatingIfNeeded: Int64(c.repeatIndex) + unzigzag(varint()))
             return Entry(kept: Int32(kind >> 1), template: -1, repeatIndex: c.repeatIndex, durationNs: 0, startUnixNsPlusOne: 0)
         }
+        let delta = kind & 2 != 0 ? 1 : unzigzag(varint())
+        c.repeatIndex = Int32(truncatingIfNeeded: Int64(c.repeatIndex) + delta)
         let duration = varint()
-        c.start = c.start &+ UInt64(bitPattern: unzigzag(varint()))
-        return Entry(kept: -1, template: Int32(kind >> 1), repeatIndex: c.repeatIndex, durationNs: duration,
-                     startUnixNsPlusOne: c.start)
+        let start = c.start &+ UInt64(bitPattern: unzigzag(varint()))
+        c.start = start &+ duration
+        return Entry(kept: -1, template: Int32(kind >> 2), repeatIndex: c.repeatIndex, durationNs: duration,
+                     startUnixNsPlusOne: start)
     }
 
     func entry(_ i: Int) -> Entry {
@@ -164,6 +177,28 @@ public struct ScenarioResults: RandomAccessCollection, MutableCollection, Hashab
     public var storedCounts: (kept: Int, templates: Int, entries: Int) { (kept.count, templates.count, entryCount) }
     /// Bytes the coded entries take (benchmarks).
     public var entryBytes: Int { bytes.count + checkpoints.count * MemoryLayout<Cursor>.stride }
+
+    /// Bytes stored in fixed 64 KiB chunks: appending never moves what is stored. (One growing array doubles and
+    /// copies, and the freed smaller buffers stay resident in the heap: at `--repeat 200000`, ~19 MB of entries
+    /// cost ~35 MB of RSS that way.)
+    struct ChunkedBytes: Sendable {
+        static let shift = 16
+        static let chunkSize = 1 << shift
+        var chunks: [[UInt8]] = []
+        private(set) var count = 0
+
+        mutating func append(_ b: UInt8) {
+            if count & (Self.chunkSize - 1) == 0 {
+                var chunk: [UInt8] = []
+                chunk.reserveCapacity(Self.chunkSize)
+                chunks.append(chunk)
+            }
+            chunks[chunks.count - 1].append(b)
+            count += 1
+        }
+
+        subscript(i: Int) -> UInt8 { chunks[i >> Self.shift][i & (Self.chunkSize - 1)] }
+    }
 
     public static func == (a: ScenarioResults, b: ScenarioResults) -> Bool { a.elementsEqual(b) }
     public func hash(into h: inout Hasher) {

@@ -65,23 +65,11 @@ struct JudgeCmd: ParsableCommand {
 
     struct ReadError: Error { var message: String }
 
-    /// Reads and checks one capture file.
+    /// Reads and checks one capture file (CaptureReader: one-line errors).
     static func read(_ path: String) throws(ReadError) -> RunCapture {
         let bytes: [UInt8]
         do { bytes = try ExpectInput.readBytes(path, what: "a capture") } catch { throw ReadError(message: error.message) }
-        let capture: RunCapture
-        do { capture = try JSONDecoder().decode(RunCapture.self, from: Data(bytes)) } catch {
-            throw ReadError(message: "not a readable \(RunCapture.currentSchema) capture (\(Self.short(error)))")
-        }
-        if let p = capture.problem { throw ReadError(message: p) }
-        return capture
-    }
-
-    static func short(_ error: any Error) -> String {
-        if case let DecodingError.dataCorrupted(c) = error { return c.debugDescription }
-        if case let DecodingError.keyNotFound(k, _) = error { return "missing \(k.stringValue)" }
-        if case let DecodingError.typeMismatch(_, c) = error { return "type mismatch at \(c.codingPath.map(\.stringValue).joined(separator: "."))" }
-        return "malformed JSON"
+        do { return try CaptureReader.decode(bytes) } catch { throw ReadError(message: error.message) }
     }
 
     /// The capture of `report` as written by `run --capture`: compact JSON, sorted keys.

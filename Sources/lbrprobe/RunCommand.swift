@@ -270,7 +270,7 @@ struct Run: ParsableCommand {
         }
         write("--write-expect", writeExpect) { $0(ExpectWriter.render(report)) }
         write("--json", json) { try JsonReport.render(report, compact: true, to: $0) }
-        write("--timeline", timeline) { $0(TimelineSvg.render(JsonReport.document(report))) }
+        write("--timeline", timeline) { $0(TimelineSvg.render(report)) }
         write("--capture", capture) { $0(try JudgeCmd.encode(report)) }
         return failures
     }

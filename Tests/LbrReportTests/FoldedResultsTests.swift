@@ -74,6 +74,31 @@ struct FoldedResultsTests {
         #expect(back.results == report.results)
     }
 
+    /// The writers that read the report in one pass (memory flat in --repeat) say what the document-based or
+    /// whole-document forms say.
+    @Test func onePassWritersEqualTheWholeDocumentForms() throws {
+        let b = ReportFixtureBackend()
+        b.inactive = ["slot-contention"]
+        let repeated = Runner(backend: b, options: RunOptions(repeats: 40, kernelRelease: "6.x")).run(Catalog.defaultSet)
+        for r in [repeated, Fixtures.mixedReport(), Fixtures.unavailableReport()] {
+            #expect(TimelineSvg.render(r) == TimelineSvg.render(JsonReport.document(r)))
+            var streamed = ""
+            try KcidbReport.render(r, buildId: "lbrprobe:6.1") { streamed += $0 }
+            #expect(streamed == (try KcidbReport.render(r, buildId: "lbrprobe:6.1")))
+        }
+        #expect(ReportSupport.testNamesUnique(repeated.results))
+        // Test names that repeat (one scenario twice in a row, not repeated; a block seen again) keep KCIDB ids unique.
+        var twice = Fixtures.mixedReport()
+        let first = twice.results[0]
+        twice.results = ScenarioResults([first, first] + Array(Fixtures.mixedReport().results) + [first])
+        #expect(!ReportSupport.testNamesUnique(twice.results))
+        var streamed = ""
+        try KcidbReport.render(twice, buildId: "lbrprobe:6.1") { streamed += $0 }
+        let tests = try #require((try JSONSerialization.jsonObject(with: Data(streamed.utf8)) as? [String: Any])?["tests"] as? [[String: Any]])
+        let ids = tests.compactMap { $0["id"] as? String }
+        #expect(ids.count == twice.results.count && Set(ids).count == ids.count)
+    }
+
     @Test func runsNotStartedAreCountedOnePerScenario() throws {
         final class Flag: @unchecked Sendable {
             var value: Interruption?

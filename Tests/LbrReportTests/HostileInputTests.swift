@@ -165,6 +165,29 @@ import Testing
         #expect(!(try Compare.render(report, format: .text)).isEmpty)
     }
 
+    /// Enough huge durations for compare's timing quartiles (found by the rundoc-struct fuzz target: a duration of
+    /// 1e19 ms, saturated, overflowed the histogram): compare still renders.
+    @Test func compareSurvivesHugeDurationsInItsTimingQuartiles() throws {
+        var d = try document()
+        var results = d["results"] as! [[String: Any]]
+        let first = results[0]
+        results = Array(repeating: first, count: Compare.timingMinRuns + 2).enumerated().map { i, r in
+            var r = r
+            r["repeat"] = i + 1
+            r["duration_ms"] = i % 2 == 0 ? 1e19 : 1e300
+            return r
+        }
+        d["results"] = results
+        d["repeats"] = results.count
+        let data = try JSONSerialization.data(withJSONObject: d)
+        let input = try Compare.decode(data, source: "crafted.json")
+        let report = try Compare.run([input, input])
+        #expect(!(try Compare.render(report, format: .text)).isEmpty)
+        // Recorded as 2^62 (the histogram reports its bucket's top, within 3 significant digits).
+        let p = try #require(RepeatStatistics.percentiles([UInt64.max, 1], unit: "ns", scale: 1))
+        #expect(p.max >= Double(RepeatStatistics.maxRecordable) && p.max < 4.7e18)
+    }
+
     @Test func timelineTicksAreBoundedByThePictureNotByTime() throws {
         var d = try document()
         var results = d["results"] as! [[String: Any]]

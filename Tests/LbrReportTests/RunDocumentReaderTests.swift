@@ -69,6 +69,9 @@ import Testing
             (#"{"schema":"lbrprobe.run/1"}"#, .wrongSchema, "schema lbrprobe.run/1"),
             (#"{"tool":"x"}"#, .wrongSchema, "no \"schema\""),
             (#"{"schema":"lbrprobe.run/3"}"#, .malformed, "missing field"),
+            // A 64 KiB schema id (found by the seeded value-level fuzz run): cut, not echoed whole.
+            ("{\"schema\":\"lbrprobe.run/3" + String(repeating: "x", count: 65_536) + "\"}", .wrongSchema, "schema lbrprobe.run/3xxx"),
+            ("{\"schema\":\"" + String(repeating: "x", count: 65_536) + "\"}", .wrongSchema, "xxx..."),
         ]
         for (text, kind, fragment) in cases {
             do {
@@ -79,6 +82,7 @@ import Testing
                 #expect(error.description.hasPrefix("in.json: "))
                 #expect(error.description.contains(fragment), "\(error.description)")
                 #expect(!error.description.contains("\n"))
+                #expect(error.description.utf8.count < 400, "\(error.description.prefix(100))")
                 #expect(error.exitCode == .dataError)
             }
         }
