@@ -71,7 +71,8 @@ fi
 # Reading a big run document (READ=1; the document takes ~6 min to write on 2 busy cores): a `--repeat 17000`
 # document (~145 MB) read by compare (itself twice), timeline and contract --from; reading holds the results
 # decoded and a bounded part of the file (RunDocumentReader maps it and gives pages back behind the read), so
-# compare and timeline stay under 250 MB. contract's peak is mostly its own rendering: it lists every run.
+# compare, timeline and contract stay under 250 MB (contract folds repeated runs: its text and its own memory do
+# not grow with the number of runs).
 if [ "${READ:-0}" = 1 ]; then
     big=${READ_DOCUMENT:-$tmp/big.json}
     [ -s "$big" ] || "$BIN" run --backend sim --repeat "${READ_REPEAT:-17000}" --json "$big" -q >/dev/null 2>&1 || true

@@ -59,7 +59,7 @@ public enum Contract {
         let docs = canonicalOrder(documents, models: models)
         let primary = docs.first { $0.backend == .hw }
             ?? docs.first { $0.model == "mainline" } ?? docs[0]
-        let b = Builder(primary: primary, all: docs, models: models, tool: tool)
+        let b = Builder(primary: primary, all: docs, models: models, tool: tool, folded: FoldedRuns(primary))
         return b.document()
     }
 
@@ -111,6 +111,8 @@ struct Builder {
     let all: [JsonReport.RunDocument]
     let models: [ContractModelInfo]
     var tool: String? = nil
+    /// The primary document's runs, repeated ones folded: every per-run listing shows its example runs.
+    let folded: FoldedRuns
 
     // MARK: basis
 
@@ -154,8 +156,11 @@ struct Builder {
 
     // MARK: access
 
+    /// The runs of `scenario` in `d`; in the primary document its example runs (every run when it ran once, the
+    /// first of each distinct status and outcome when repeated: `FoldedRuns`).
     func results(_ scenario: String, in d: JsonReport.RunDocument? = nil) -> [Contract.Result] {
-        (d ?? primary).results.filter { $0.scenario == scenario }
+        guard let d else { return folded.examples(scenario) }
+        return d.results.filter { $0.scenario == scenario }
     }
 
     /// The first judged (not skipped) result of a scenario.
@@ -211,7 +216,7 @@ struct Builder {
                     ContractField("CPU", String(primary.cpu)),
                     ContractField("Runs", "\(primary.results.count) scenario run(s): \(primary.totals.pass) pass, \(primary.totals.fail) fail, \(primary.totals.skip) skip, \(primary.totals.error) error, \(primary.totals.timeout) timeout"),
                     ContractField("Reference", "section numbers (docs/reference.md §N) are lbrprobe's reading of upstream source"),
-                ]),
+                ] + (folded.note.map { [ContractField("Repeated runs", $0)] } ?? [])),
             ],
             sections: sections)
     }
@@ -270,7 +275,7 @@ struct Builder {
 
     /// The `guest-lbr-wiped` findings of the primary document (reference §9.8), in result order.
     func wipes() -> [(result: Contract.Result, finding: FindingDTO)] {
-        primary.results.flatMap { r in r.findings.filter { $0.kind == .guestLbrWiped }.map { (r, $0) } }
+        folded.examples.flatMap { r in r.findings.filter { $0.kind == .guestLbrWiped }.map { (r, $0) } }
     }
 
     /// "`guest-lbr-wiped` in `irq-takeover` phase `while-running`: 29 record(s) gone; ..."
@@ -519,7 +524,7 @@ struct Builder {
     // MARK: leak
 
     var leakFindings: [(Contract.Result, JsonReport.FindingDTO)] {
-        primary.results.flatMap { r in r.findings.filter { $0.kind == .hostBranchLeak }.map { (r, $0) } }
+        folded.examples.flatMap { r in r.findings.filter { $0.kind == .hostBranchLeak }.map { (r, $0) } }
     }
 
     func leakAnswer() -> String {
@@ -548,7 +553,7 @@ struct Builder {
     // MARK: shadow
 
     func shadow() -> ContractSection {
-        let rs = primary.results.filter { $0.shadow != nil }
+        let rs = folded.examples.filter { $0.shadow != nil }
         guard let model = shadowModel, !rs.isEmpty else {
             return ContractSection("Kernel versus model", [
                 .paragraph(primary.backend == .sim
@@ -625,7 +630,7 @@ struct Builder {
         let made = isHw ? "" : " (model `\(modelName)`)"
         let verdicts = t.rows.map { [$0[0], $0[1], $0[2], $0[3], $0[4], $0[10], $0[11]] }
         let measures = t.rows.map { [$0[0], $0[1], $0[5], $0[7], $0[8], $0[9]] }
-        return [
+        return [foldTable(caption, picks)].compactMap { $0 } + [
             ContractTable(caption: caption + ": verdicts" + made,
                           header: ["Scenario", "Phase", "vLBR", "Signals agreed", "Signals disagreed", "Leak", isHw ? "Model" : "Ground truth"],
                           rows: verdicts),

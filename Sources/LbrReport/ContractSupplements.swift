@@ -40,7 +40,7 @@ extension Builder {
     /// The guest TSC range of every judged phase, kept out of the summary tables.
     func tscAppendix() -> ContractSection {
         var rows: [[String]] = []
-        for r in primary.results {
+        for r in folded.examples {
             for p in r.phases {
                 guard let m = p.measures, let b = m.guest_tsc_begin else { continue }
                 rows.append(["`\(r.test_name)`", "`\(p.name)`", "\(b)", "\(m.guest_tsc_end ?? b)"])
@@ -48,7 +48,7 @@ extension Builder {
         }
         if rows.isEmpty { rows.append(["-", "-", "no guest TSC recorded", "-"]) }
         return ContractSection("Appendix: guest TSC per phase", [
-            .paragraph("Raw guest TSC values (first command's start, last command's end) of each phase of the primary document, for matching against a trace."),
+            .paragraph("Raw guest TSC values (first command's start, last command's end) of each phase of the primary document, for matching against a trace" + (folded.repeatedRuns.scenarios > 0 ? " (of the example runs of repeated scenarios)." : ".")),
             .table(ContractTable(caption: "Guest TSC per phase", header: ["Scenario", "Phase", "Start", "End"], rows: rows)),
         ])
     }

@@ -119,15 +119,16 @@ public enum RepeatStatistics {
     }
 
     /// The samples of a saved run document.
-    public static func samples(_ doc: JsonReport.RunDocument) -> [RunSample] {
-        doc.results.map { r in
-            var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue,
-                              durationNs: nanoseconds(ms: r.duration_ms), runs: r.runs ?? 1)
-            for t in r.terms { if let l = t.latency { s.recoveryTscTicks = l.guest_tsc_ticks; s.recoveryExits = l.exits } }
-            s.takeoverBoundNs = r.phases.filter { $0.role == .contended && $0.inferred == .notActive }
-                .map { nanoseconds(ms: $0.duration_ms) }
-            return s
-        }
+    public static func samples(_ doc: JsonReport.RunDocument) -> [RunSample] { doc.results.map(sample) }
+
+    /// What one result of a saved run document contributes.
+    static func sample(_ r: JsonReport.ResultDTO) -> RunSample {
+        var s = RunSample(scenario: r.scenario, outcome: r.outcome.code, status: r.status.rawValue,
+                          durationNs: nanoseconds(ms: r.duration_ms), runs: r.runs ?? 1)
+        for t in r.terms { if let l = t.latency { s.recoveryTscTicks = l.guest_tsc_ticks; s.recoveryExits = l.exits } }
+        s.takeoverBoundNs = r.phases.filter { $0.role == .contended && $0.inferred == .notActive }
+            .map { nanoseconds(ms: $0.duration_ms) }
+        return s
     }
 
     /// A document's milliseconds as ns: 0 for non-finite or negative, saturated at `maxRecordable` (compare reads
@@ -151,7 +152,12 @@ public enum RepeatStatistics {
         for r in report.results { acc.add(sample(r)) }
         return acc.finish()
     }
-    public static func compute(_ doc: JsonReport.RunDocument) -> [ScenarioStatistics] { compute(samples(doc)) }
+    /// Streams over the document's results like `compute(_ report:)`: no sample array.
+    public static func compute(_ doc: JsonReport.RunDocument) -> [ScenarioStatistics] {
+        var acc = Accumulator()
+        for r in doc.results { acc.add(sample(r)) }
+        return acc.finish()
+    }
 
     /// Per scenario, in first-run order. Skipped runs count in the outcome distribution (as `unsupported`)
     /// but not in the timings.
