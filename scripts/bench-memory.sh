@@ -48,7 +48,9 @@ for fmt in $([ "${SKIP_SIGINT:-0}" = 1 ] || echo text json); do
         --junit "$tmp/j.xml" >"$tmp/1m.out" 2>"$tmp/1m.err" &
     tpid=$!
     sleep 2
-    pid=$(pgrep -P "$tpid" -x lbrprobe || echo "$tpid")
+    # The run is /usr/bin/time's only child, whatever the binary is called.
+    pid=$(pgrep -P "$tpid" | head -1)
+    [ -n "$pid" ] || { echo "bench-memory: the run under /usr/bin/time (pid $tpid) has no child process" >&2; kill "$tpid"; exit 1; }
     t0=$(date +%s.%N)
     kill -INT "$pid"
     set +e; wait "$tpid"; code=$?; set -e
