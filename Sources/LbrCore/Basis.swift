@@ -9,7 +9,8 @@
 //   sim     everything is `model NAME`.
 
 /// The basis of one fact: a hardware measurement, a real KVM fact of this host, or a kernel model's prediction.
-public enum Basis: Hashable, Sendable, Codable, CustomStringConvertible {
+public enum Basis: Hashable, Sendable, SpelledValue, CustomStringConvertible {
+    public static let spellingKind = "basis"
     /// Real perf events and KVM's real vLBR on LBR hardware.
     case hardware
     /// Real KVM (or kernel) activity on this host: exits, MSR-filter exits, context switches, tracepoints.
@@ -49,19 +50,6 @@ public enum Basis: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        guard let b = Basis(code: s) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown basis '\(s)'")
-        }
-        self = b
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(code)
-    }
 
     /// The weaker of two bases: a model fact makes anything derived from it a model fact; otherwise real KVM
     /// is weaker than hardware.

@@ -2,10 +2,12 @@
 // `recovered(lbr-msr-access)`) joined by `+`. Decoding an unknown term fails with a `DecodingError`, which
 // `RunDocumentReader` turns into its one-line error.
 
+import LbrCore
 import LbrScenarios
 
 /// A scenario's outcome code: one or more terms, written joined by `+` (`host-wins-vlbr-error+recovered(lbr-msr-access)`).
-public struct OutcomeCode: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+public struct OutcomeCode: Hashable, Sendable, SpelledValue, CustomStringConvertible, Comparable {
+    public static let spellingKind = "outcome code"
     public var terms: [OutcomeTerm]
     public init(_ terms: [OutcomeTerm]) { self.terms = terms }
     public init(_ term: OutcomeTerm) { self.terms = [term] }
@@ -25,16 +27,4 @@ public struct OutcomeCode: Hashable, Sendable, Codable, CustomStringConvertible,
     public var description: String { code }
     public static func < (a: OutcomeCode, b: OutcomeCode) -> Bool { a.code < b.code }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        guard let v = OutcomeCode(code: s) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown outcome code \(s)")
-        }
-        self = v
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(code)
-    }
 }

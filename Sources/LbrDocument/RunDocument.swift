@@ -455,19 +455,9 @@ public struct TermDTO: Codable, Sendable, Hashable {
     }
 }
 
-extension OutcomeTerm: Codable {
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        guard let t = OutcomeTerm(code: Substring(s)) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown outcome term \(s)")
-        }
-        self = t
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(code)
-    }
+extension OutcomeTerm: SpelledValue {
+    public static let spellingKind = "outcome term"
+    public init?(code: String) { self.init(code: Substring(code)) }
 }
 
 /// `results[].phases[]`: one phase's verdict.

@@ -1,8 +1,11 @@
 // The lanes of a result's timeline (`results[].timeline[].lane`, docs/run-format.md "Timeline"): a closed set
 // plus one lane per host perf event, spelled `host:<contender>` on the wire.
 
+import LbrCore
+
 /// One lane of the timeline. The cases are in drawing order (`rank`); host lanes sort by contender name.
-public enum TimelineLane: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+public enum TimelineLane: Hashable, Sendable, SpelledValue, Comparable, CustomStringConvertible {
+    public static let spellingKind = "timeline lane"
     /// One span per phase (`state` = role).
     case phase
     /// One span per step.
@@ -97,17 +100,4 @@ public enum TimelineLane: Hashable, Sendable, Codable, Comparable, CustomStringC
         a.rank != b.rank ? a.rank < b.rank : (a.contender ?? "") < (b.contender ?? "")
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let s = try c.decode(String.self)
-        guard let lane = TimelineLane(code: s) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown timeline lane '\(s)'")
-        }
-        self = lane
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(code)
-    }
 }

@@ -245,20 +245,17 @@ struct LbrStack: Sendable, Equatable {
 
     /// Host entries become exposed to the guest (a vLBR joined without reset); returns how many.
     @discardableResult
-    mutating func exposeHostEntries() -> Int {
-        guard hostEntries > 0 else { return 0 }
-        var n = 0
-        for i in 0..<entries.count where entries[i].tag == .host { entries[i].tag = .hostLeak; n += 1 }
-        return n
-    }
+    mutating func exposeHostEntries() -> Int { hostEntries > 0 ? retag(.host, as: .hostLeak) : 0 }
 
     /// Guest records an ACTIVE vLBR owned become readable by host LBR users (a predicted path, `.guestLeak`);
     /// returns how many.
     @discardableResult
-    mutating func exposeGuestEntries() -> Int {
-        guard guestEntries > 0 else { return 0 }
+    mutating func exposeGuestEntries() -> Int { guestEntries > 0 ? retag(.guest, as: .guestLeak) : 0 }
+
+    /// Every entry tagged `from` gets `to`; returns how many (the owner counts stay: a leak tag keeps its owner).
+    private mutating func retag(_ from: LbrProvenance, as to: LbrProvenance) -> Int {
         var n = 0
-        for i in 0..<entries.count where entries[i].tag == .guest { entries[i].tag = .guestLeak; n += 1 }
+        for i in 0..<entries.count where entries[i].tag == from { entries[i].tag = to; n += 1 }
         return n
     }
 
