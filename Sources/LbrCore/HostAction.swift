@@ -36,7 +36,9 @@ public enum ContenderSpec: Hashable, Sendable, Codable, CustomStringConvertible 
 }
 
 /// What the host actor does.
-public enum HostAction: Hashable, Sendable, Codable, CustomStringConvertible {
+public enum HostAction: Hashable, Sendable, SpelledValue, CustomStringConvertible {
+    public static let spellingKind = "host action"
+    public var code: String { description }
     /// Open the contender on the vCPU's CPU (pid = -1, cpu = N for CPU-scoped ones) and enable it.
     case open(ContenderSpec)
     /// Close the contender (all of its events).

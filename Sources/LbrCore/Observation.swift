@@ -137,30 +137,6 @@ public struct HostActionWindow: Hashable, Sendable, Codable, CustomStringConvert
         case action, guestTscStart, guestTscEnd, commandTscBegin, commandTscEnd, errorTicks
     }
 
-    /// The captured form: `action` as its spelling (an unknown one does not decode), the numbers as they are.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let text = try c.decode(String.self, forKey: .action)
-        guard let action = HostAction(code: text) else {
-            throw DecodingError.dataCorruptedError(forKey: .action, in: c, debugDescription: "unknown host action '\(text)'")
-        }
-        self.init(action: action, guestTscStart: try c.decodeIfPresent(UInt64.self, forKey: .guestTscStart),
-                  guestTscEnd: try c.decodeIfPresent(UInt64.self, forKey: .guestTscEnd),
-                  commandTscBegin: try c.decode(UInt64.self, forKey: .commandTscBegin),
-                  commandTscEnd: try c.decode(UInt64.self, forKey: .commandTscEnd),
-                  errorTicks: try c.decode(UInt64.self, forKey: .errorTicks))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(action.description, forKey: .action)
-        try c.encodeIfPresent(guestTscStart, forKey: .guestTscStart)
-        try c.encodeIfPresent(guestTscEnd, forKey: .guestTscEnd)
-        try c.encode(commandTscBegin, forKey: .commandTscBegin)
-        try c.encode(commandTscEnd, forKey: .commandTscEnd)
-        try c.encode(errorTicks, forKey: .errorTicks)
-    }
-
     /// Whether the action finished while the guest still executed the command (within the error); nil when
     /// the window was not measured.
     public var insideCommand: Bool? {

@@ -371,26 +371,6 @@ public struct HostWindowDTO: Codable, Sendable, Equatable {
         self.init(action: w.action, guest_tsc_start: w.guestTscStart, guest_tsc_end: w.guestTscEnd,
                   error_ticks: w.errorTicks, inside_command: w.insideCommand)
     }
-
-    private enum CodingKeys: String, CodingKey {
-        case action, guest_tsc_start, guest_tsc_end, error_ticks, inside_command
-    }
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(action: try c.decodeSpelling("host action", forKey: .action, HostAction.init(code:)),
-                  guest_tsc_start: try c.decodeIfPresent(UInt64.self, forKey: .guest_tsc_start),
-                  guest_tsc_end: try c.decodeIfPresent(UInt64.self, forKey: .guest_tsc_end),
-                  error_ticks: try c.decode(UInt64.self, forKey: .error_ticks),
-                  inside_command: try c.decodeIfPresent(Bool.self, forKey: .inside_command))
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(action.description, forKey: .action)
-        try c.encodeIfPresent(guest_tsc_start, forKey: .guest_tsc_start)
-        try c.encodeIfPresent(guest_tsc_end, forKey: .guest_tsc_end)
-        try c.encode(error_ticks, forKey: .error_ticks)
-        try c.encodeIfPresent(inside_command, forKey: .inside_command)
-    }
 }
 
 extension KeyedDecodingContainer {
