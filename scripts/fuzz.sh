@@ -26,6 +26,7 @@
 # libFuzzer's report and the crashing input in $OUT; the script then exits non-zero.
 # Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|capture|capture-struct|mailbox ...]
 #   env: RUNS=1000000 OUT=.build/fuzz MAX_TIME=seconds per target (libFuzzer -max_total_time; stops earlier)
+#        ASAN_OPTIONS (default malloc_context_size=8)
 #        LBRPROBE=path of the lbrprobe that makes seeds and replays the corpus (default: .build/release, else debug)
 #        TIMEOUT=10 wall seconds per input (an instrumented build at nice 10 on a busy 2-core host needs ~60-120
 #        for whole run documents; the replay through the release CLI keeps its own 20 s bound)
@@ -35,6 +36,8 @@ RUNS=${RUNS:-1000000}
 OUT=${OUT:-.build/fuzz}
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(expect rundoc rundoc-struct capture capture-struct mailbox)
 REPLAY=${REPLAY:-300}
+# Allocation stacks 8 frames deep instead of ASan's 30: Swift's stacks are deep and every allocation records one.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8}
 TIMEOUT=${TIMEOUT:-10}   # wall seconds per input (libFuzzer's alarm): raise it on a loaded machine
 LBRPROBE=${LBRPROBE:-}
 if [ -z "$LBRPROBE" ]; then
@@ -81,11 +84,26 @@ module() { # name deps...
         Sources/"$m"/*.swift -o "$OUT/lib$m.a" 2> "$OUT/build-$m.log" || { cat "$OUT/build-$m.log"; exit 1; }
 }
 
+# The structure-aware mutator (libFuzzer's LLVMFuzzerCustomMutator and the JSON tree it works on) is compiled
+# without coverage or ASan instrumentation into one object file linked whole (a weak symbol would not pull it
+# out of an archive): it is the fuzzer's tool, not what is fuzzed, so its branches must not count as new
+# coverage, and uninstrumented it costs a fraction of the instrumented version.
+mutator() { # -> object file
+    local o="$OUT/mutator.o" srcs=(Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift)
+    if [ ! -f "$o" ] || [ "$OUT/libLbrCore.a" -nt "$o" ] || [ -n "$(find "${srcs[@]}" -newer "$o" -print -quit)" ]; then
+        echo "compiling the structure-aware mutator (uninstrumented)" >&2
+        swiftc -O -wmo -parse-as-library -module-name FuzzMutator -c -I "$OUT/mods" "${srcs[@]}" -o "$o" \
+            2> "$OUT/build-mutator.log" || { cat "$OUT/build-mutator.log" >&2; exit 1; }
+    fi
+    echo "$o"
+}
+
 build() { # name "main files" modules...
     local name=$1 main=$2; shift 2
     local bin="$OUT/fuzz-$name"
     local before=()
     for m in "$@"; do module "$m" "${before[@]}"; before+=("$m"); done
+    case $name in *-struct) main="$main $(mutator)" ;; esac
     echo "building $bin ($*)"
     local libs=(); for m in "$@"; do libs=("$OUT/lib$m.a" "${libs[@]}"); done  # dependents first
     case " $* " in *" LbrReport "*)
@@ -209,9 +227,9 @@ for t in "${targets[@]}"; do
     case $t in
         expect)  build expect Fuzz/FuzzExpect.swift LbrCore LbrScenarios ;;
         rundoc)  histogram; build rundoc Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
-        rundoc-struct) histogram; build rundoc-struct "Fuzz/FuzzRunDocument.swift Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
+        rundoc-struct) histogram; build rundoc-struct Fuzz/FuzzRunDocument.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
         capture) histogram; build capture Fuzz/FuzzCapture.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
-        capture-struct) histogram; build capture-struct "Fuzz/FuzzCapture.swift Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift" LbrCore LbrScenarios LbrDocument LbrReport ;;
+        capture-struct) histogram; build capture-struct Fuzz/FuzzCapture.swift LbrCore LbrScenarios LbrDocument LbrReport ;;
         mailbox) build mailbox Fuzz/FuzzMailbox.swift LbrCore ;;
         *) echo "unknown target $t (expect, rundoc, rundoc-struct, capture, capture-struct, mailbox)" >&2; exit 64 ;;
     esac
