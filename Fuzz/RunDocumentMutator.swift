@@ -14,7 +14,7 @@ public func lbrMutateRunDocument(_ data: UnsafeMutablePointer<UInt8>, _ size: In
     var rng = SplitMix64(state: UInt64(seed) | 1 << 40)
     // SAFETY: libFuzzer passes `size` initialised bytes at `data` (room for `maxSize`), valid for this call.
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    guard rng.below(8) != 0, let out = JsonValueMutator.mutate(bytes, &rng), out.count <= maxSize else {
+    guard rng.below(8) != 0, let out = JsonValueMutator.mutate(bytes, &rng, limit: maxSize), out.count <= maxSize else {
         return LLVMFuzzerMutate(data, size, maxSize)
     }
     // SAFETY: `out.count <= maxSize` was checked above; `out` is alive for the duration of the copy.

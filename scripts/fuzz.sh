@@ -26,6 +26,7 @@
 # libFuzzer's report and the crashing input in $OUT; the script then exits non-zero.
 # Usage: scripts/fuzz.sh [expect|rundoc|rundoc-struct|capture|capture-struct|mailbox ...]
 #   env: RUNS=1000000 OUT=.build/fuzz MAX_TIME=seconds per target (libFuzzer -max_total_time; stops earlier)
+#        JOBS=N: N fuzzing processes on the target's one corpus, RUNS/N inputs each (libFuzzer -jobs/-workers)
 #        ASAN_OPTIONS (default malloc_context_size=8)
 #        LBRPROBE=path of the lbrprobe that makes seeds and replays the corpus (default: .build/release, else debug)
 #        TIMEOUT=10 wall seconds per input (an instrumented build at nice 10 on a busy 2-core host needs ~60-120
@@ -44,6 +45,7 @@ if [ -z "$LBRPROBE" ]; then
     for b in .build/release/lbrprobe .build/debug/lbrprobe; do [ -x "$b" ] && { LBRPROBE=$b; break; }; done
 fi
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)   # absolute: the multi-process runs work in a folder of their own
 
 # Third-party modules LbrReport imports (Histogram, and swift-numerics under it), from SwiftPM's checkouts
 # (run `swift build` once): compiled once, without instrumentation (they are not what is fuzzed).
@@ -234,13 +236,29 @@ for t in "${targets[@]}"; do
         *) echo "unknown target $t (expect, rundoc, rundoc-struct, capture, capture-struct, mailbox)" >&2; exit 64 ;;
     esac
     corpus=$(seed "$t")
-    echo "fuzzing $t: $RUNS inputs"
+    echo "fuzzing $t: $RUNS inputs${JOBS:+ in $JOBS processes}"
     maxlen=4096; case $t in *-struct) maxlen=262144 ;; esac
-    if ! "$OUT/fuzz-$t" -runs="$RUNS" ${MAX_TIME:+-max_total_time=$MAX_TIME} -max_len=$maxlen -timeout="$TIMEOUT" -rss_limit_mb=2048 \
-            -artifact_prefix="$OUT/crash-$t-" -print_final_stats=1 "$corpus" > "$OUT/fuzz-$t.log" 2>&1; then
-        echo "FAIL: $t (see $OUT/fuzz-$t.log)"; tail -30 "$OUT/fuzz-$t.log"; status=1; continue
+    flags=(${MAX_TIME:+-max_total_time=$MAX_TIME} -max_len=$maxlen -timeout="$TIMEOUT" -rss_limit_mb=2048
+           -artifact_prefix="$OUT/crash-$t-" -print_final_stats=1)
+    if [ "${JOBS:-1}" -gt 1 ]; then
+        # JOBS processes on one shared corpus (libFuzzer -jobs/-workers; each runs RUNS/JOBS inputs and picks up
+        # what the others add); each writes fuzz-N.log in its own folder. The executed inputs are their sum.
+        jobdir="$OUT/jobs-$t"; rm -rf "$jobdir"; mkdir -p "$jobdir"
+        if ! (cd "$jobdir" && "$OUT/fuzz-$t" -jobs="$JOBS" -workers="$JOBS" -runs=$(( (RUNS + JOBS - 1) / JOBS )) \
+                "${flags[@]}" "$corpus") > "$OUT/fuzz-$t.log" 2>&1 \
+                || ls "$OUT"/crash-"$t"-* > /dev/null 2>&1; then
+            echo "FAIL: $t (see $jobdir/fuzz-*.log)"; tail -n 30 "$jobdir"/fuzz-*.log; status=1; continue
+        fi
+        cat "$jobdir"/fuzz-*.log >> "$OUT/fuzz-$t.log"
+        awk '/stat::number_of_executed_units/ { n += $2; j++ } END { print "stat::number_of_executed_units: " n " (" j " processes)" }' \
+            "$jobdir"/fuzz-*.log
+        grep -h "cov:" "$jobdir"/fuzz-*.log | tail -n 1
+    else
+        if ! "$OUT/fuzz-$t" -runs="$RUNS" "${flags[@]}" "$corpus" > "$OUT/fuzz-$t.log" 2>&1; then
+            echo "FAIL: $t (see $OUT/fuzz-$t.log)"; tail -30 "$OUT/fuzz-$t.log"; status=1; continue
+        fi
+        grep -E "Done [0-9]+ runs|stat::number_of_executed_units|cov:" "$OUT/fuzz-$t.log" | tail -2
     fi
-    grep -E "Done [0-9]+ runs|stat::number_of_executed_units|cov:" "$OUT/fuzz-$t.log" | tail -2
     replay "$t" "$corpus" || status=1
 done
 exit $status

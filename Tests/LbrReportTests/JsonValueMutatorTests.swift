@@ -17,7 +17,7 @@ import LbrTestSupport
         for doc in docs {
             let tree = try #require(JsonValueMutator.parse(doc))
             for pretty in [false, true] {
-                let again = JsonValueMutator.encode(tree, pretty: pretty)
+                let again = try #require(JsonValueMutator.encode(tree, pretty: pretty))
                 #expect(JsonValueMutator.parse(again) == tree)
                 // The same document to an independent reader.
                 let a = try JSONSerialization.jsonObject(with: Data(doc)) as? NSObject
@@ -35,7 +35,7 @@ import LbrTestSupport
         #expect(members[0].value == .number("18446744073709551615"))
         #expect(members[2].value == .raw(#""\ud800""#))
         #expect(members[3].value == .string("tab\tquote\"é😀"))
-        let out = String(decoding: JsonValueMutator.encode(tree, pretty: false), as: UTF8.self)
+        let out = String(decoding: try #require(JsonValueMutator.encode(tree, pretty: false)), as: UTF8.self)
         #expect(out.hasPrefix(#"{"z":18446744073709551615,"a":[1e300,-0.0,0.5],"s":"\ud800","#))
     }
 
@@ -53,7 +53,8 @@ import LbrTestSupport
         var rng = SplitMix64(state: 3)
         var changed = 0, json = 0, crlf = 0
         for _ in 0..<300 {
-            let out = try #require(JsonValueMutator.mutate(seed, &rng))
+            // nil: the encoding passed the 1 MiB default limit (a grown array of 64 KiB strings).
+            guard let out = JsonValueMutator.mutate(seed, &rng) else { continue }
             if out != seed { changed += 1 }
             if let t = JsonValueMutator.parse(out), t != original { json += 1 }
             if out.contains(0x0d) { crlf += 1 }
@@ -61,5 +62,14 @@ import LbrTestSupport
         #expect(changed > 250, "\(changed)")
         #expect(json > 100, "\(json)")
         #expect(crlf > 5, "\(crlf)")
+    }
+
+    @Test func encodingStopsAtTheLimit() throws {
+        let big = JsonValueMutator.Json.array(Array(repeating: .string(String(repeating: "x", count: 65_536)), count: 64))
+        #expect(JsonValueMutator.encode(big, pretty: false, limit: 1 << 20) == nil)
+        #expect(JsonValueMutator.encode(big, pretty: false, limit: 5 << 20)?.count == 64 * 65_538 + 65)
+        let seed = Array(try JsonReport.render(Fixtures.mixedReport(), compact: true).utf8)
+        var rng = SplitMix64(state: 9)
+        for _ in 0..<200 { #expect((JsonValueMutator.mutate(seed, &rng, limit: seed.count + 64)?.count ?? 0) <= seed.count + 64) }
     }
 }

@@ -42,11 +42,12 @@ public enum JsonValueMutator {
     }
 
     /// One to three value-level mutations of the JSON in `bytes` (a leading BOM is looked through), encoded;
-    /// nil when `bytes` is not JSON.
-    public static func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8]? {
+    /// nil when `bytes` is not JSON or the mutation's encoding would pass `limit` bytes (grown arrays share
+    /// their elements in the tree, so only the encoding can be large, and it stops there).
+    public static func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64, limit: Int = 1 << 20) -> [UInt8]? {
         guard var v = parse(bytes) else { return nil }
         for _ in 0...rng.below(3) { v = mutateJSON(v, &rng, depth: 0) }
-        return finish(v, &rng)
+        return finish(v, &rng, limit: limit)
     }
 
     static let extremeNumbers: [String] = ["0", "-1", "2147483648", "9007199254740993", "4611686018427387904",
@@ -131,8 +132,8 @@ public enum JsonValueMutator {
     }
 
     /// The encoded document, then byte-level line-end / BOM damage.
-    static func finish(_ v: Json, _ rng: inout SplitMix64) -> [UInt8]? {
-        var out = encode(v, pretty: rng.below(6) == 0)
+    static func finish(_ v: Json, _ rng: inout SplitMix64, limit: Int) -> [UInt8]? {
+        guard var out = encode(v, pretty: rng.below(6) == 0, limit: limit) else { return nil }
         switch rng.below(12) {
         case 0: out = replacingNewlines(out, with: [0x0d, 0x0a])
         case 1: out = replacingNewlines(out, with: [0x0d])
@@ -141,7 +142,7 @@ public enum JsonValueMutator {
         case 4: if let i = out.firstIndex(of: UInt8(ascii: "{")) { out.insert(contentsOf: Array("\"schema\":\"lbrprobe.run/2\",".utf8), at: i + 1) }
         default: break
         }
-        return out
+        return out.count <= limit ? out : nil
     }
 
     static func replacingNewlines(_ bytes: [UInt8], with ending: [UInt8]) -> [UInt8] {
@@ -164,14 +165,16 @@ extension JsonValueMutator {
         return p.at == bytes.count ? v : nil
     }
 
-    /// The tree as JSON text: compact, or indented by two spaces with one member or element per line.
-    public static func encode(_ v: Json, pretty: Bool) -> [UInt8] {
+    /// The tree as JSON text: compact, or indented by two spaces with one member or element per line; nil once
+    /// it passes `limit` bytes.
+    public static func encode(_ v: Json, pretty: Bool, limit: Int = .max) -> [UInt8]? {
         var out = [UInt8](); out.reserveCapacity(4096)
-        write(v, pretty: pretty, indent: 0, into: &out)
-        return out
+        return write(v, pretty: pretty, indent: 0, limit: limit, into: &out) ? out : nil
     }
 
-    static func write(_ v: Json, pretty: Bool, indent: Int, into out: inout [UInt8]) {
+    /// False once `out` passes `limit` bytes.
+    static func write(_ v: Json, pretty: Bool, indent: Int, limit: Int, into out: inout [UInt8]) -> Bool {
+        guard out.count <= limit else { return false }
         func newline(_ level: Int) {
             guard pretty else { return }
             out.append(0x0a)
@@ -185,7 +188,7 @@ extension JsonValueMutator {
                 newline(indent + 1)
                 writeString(m.key, into: &out)
                 out += pretty ? Array(" : ".utf8) : [UInt8(ascii: ":")]
-                write(m.value, pretty: pretty, indent: indent + 1, into: &out)
+                guard write(m.value, pretty: pretty, indent: indent + 1, limit: limit, into: &out) else { return false }
             }
             if !members.isEmpty { newline(indent) }
             out.append(UInt8(ascii: "}"))
@@ -194,7 +197,7 @@ extension JsonValueMutator {
             for (i, e) in elements.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 newline(indent + 1)
-                write(e, pretty: pretty, indent: indent + 1, into: &out)
+                guard write(e, pretty: pretty, indent: indent + 1, limit: limit, into: &out) else { return false }
             }
             if !elements.isEmpty { newline(indent) }
             out.append(UInt8(ascii: "]"))
@@ -203,6 +206,7 @@ extension JsonValueMutator {
         case .bool(let b): out += (b ? "true" : "false").utf8
         case .null: out += "null".utf8
         }
+        return out.count <= limit
     }
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
