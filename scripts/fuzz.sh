@@ -5,7 +5,8 @@
 #   rundoc        the three run-document readers: timeline, contract --from, compare
 #                                              (Fuzz/FuzzRunDocument.swift: LbrCore + LbrScenarios + LbrDocument + LbrReport)
 #   rundoc-struct the same target with a structure-aware mutator over real run documents
-#                 (Fuzz/RunDocumentMutator.swift: one JSON leaf set to an extreme number or a hostile string)
+#                 (Fuzz/RunDocumentMutator.swift: value-level mutations of the document's own JSON tree, linked
+#                 uninstrumented so that only the readers' branches count as coverage)
 #   capture       the capture reader of `judge`: decode, check, judge again, render text/TAP/JSON
 #                 (Fuzz/FuzzCapture.swift: LbrCore + LbrScenarios + LbrDocument + LbrReport)
 #   capture-struct the same target with the structure-aware mutator over real captures
