@@ -91,14 +91,13 @@ module() { # name deps...
 # without coverage or ASan instrumentation into one object file linked whole (a weak symbol would not pull it
 # out of an archive): it is the fuzzer's tool, not what is fuzzed, so its branches must not count as new
 # coverage, and uninstrumented it costs a fraction of the instrumented version.
-mutator() { # -> object file
+mutator() { # -> $OUT/mutator.o
     local o="$OUT/mutator.o" srcs=(Fuzz/RunDocumentMutator.swift Tests/LbrTestSupport/JsonValueMutator.swift)
     if [ ! -f "$o" ] || [ "$OUT/libLbrCore.a" -nt "$o" ] || [ -n "$(find "${srcs[@]}" -newer "$o" -print -quit)" ]; then
-        echo "compiling the structure-aware mutator (uninstrumented)" >&2
+        echo "compiling the structure-aware mutator (uninstrumented)"
         swiftc -O -wmo -parse-as-library -module-name FuzzMutator -c -I "$OUT/mods" "${srcs[@]}" -o "$o" \
-            2> "$OUT/build-mutator.log" || { cat "$OUT/build-mutator.log" >&2; exit 1; }
+            2> "$OUT/build-mutator.log" || { cat "$OUT/build-mutator.log"; exit 1; }
     fi
-    echo "$o"
 }
 
 build() { # name "main files" modules...
@@ -106,7 +105,7 @@ build() { # name "main files" modules...
     local bin="$OUT/fuzz-$name"
     local before=()
     for m in "$@"; do module "$m" "${before[@]}"; before+=("$m"); done
-    case $name in *-struct) main="$main $(mutator)" ;; esac
+    case $name in *-struct) mutator; main="$main $OUT/mutator.o" ;; esac
     echo "building $bin ($*)"
     local libs=(); for m in "$@"; do libs=("$OUT/lib$m.a" "${libs[@]}"); done  # dependents first
     case " $* " in *" LbrReport "*)
@@ -246,8 +245,7 @@ for t in "${targets[@]}"; do
         # what the others add); each writes fuzz-N.log in its own folder. The executed inputs are their sum.
         jobdir="$OUT/jobs-$t"; rm -rf "$jobdir"; mkdir -p "$jobdir"
         if ! (cd "$jobdir" && "$OUT/fuzz-$t" -jobs="$JOBS" -workers="$JOBS" -runs=$(( (RUNS + JOBS - 1) / JOBS )) \
-                "${flags[@]}" "$corpus") > "$OUT/fuzz-$t.log" 2>&1 \
-                || ls "$OUT"/crash-"$t"-* > /dev/null 2>&1; then
+                "${flags[@]}" "$corpus") > "$OUT/fuzz-$t.log" 2>&1; then   # non-zero when any process failed
             echo "FAIL: $t (see $jobdir/fuzz-*.log)"; tail -n 30 "$jobdir"/fuzz-*.log; status=1; continue
         fi
         cat "$jobdir"/fuzz-*.log >> "$OUT/fuzz-$t.log"

@@ -312,8 +312,9 @@ extension JsonValueMutator {
                 defer { at += 1 }
                 return .some(String(validating: bytes[start..<at], as: UTF8.self))
             }
-            var scalars = String.UnicodeScalarView()
-            var valid = String(validating: bytes[start..<at], as: UTF8.self).map { scalars.append(contentsOf: $0.unicodeScalars); return true } ?? false
+            // An escape or a control byte: decode scalar by scalar from here on.
+            var scalars = String.UnicodeScalarView(), valid = true
+            if let head = String(validating: bytes[start..<at], as: UTF8.self) { scalars.append(contentsOf: head.unicodeScalars) } else { valid = false }
             while true {
                 guard let b = next, b >= 0x20 else { return nil }
                 at += 1
