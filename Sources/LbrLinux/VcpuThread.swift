@@ -229,6 +229,6 @@ public enum ThreadName {
     public static func current() -> String? {
         var buf = [CChar](repeating: 0, count: 16)
         guard lbr_get_self_name(&buf, buf.count) == 0 else { return nil }
-        return String(cString: buf)
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

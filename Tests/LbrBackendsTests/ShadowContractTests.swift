@@ -85,7 +85,7 @@ func runWith(_ backend: any ScenarioBackend, _ scenarios: [Scenario], expectatio
             #expect(compared > 0, "no phase had ground truth to compare")
         } else {
             // No guest LBR: the model never creates a vLBR; shadow and ground truth both say so.
-            #expect(report.results.flatMap(\.phases).allSatisfy { ($0.shadow?.predictedVlbr ?? .none) == .none })
+            #expect(report.results.flatMap(\.phases).allSatisfy { ($0.shadow?.predictedVlbr ?? VlbrState.none) == VlbrState.none })
         }
     }
 

@@ -58,7 +58,7 @@ enum PerfAccess {
         defer { fclose(f) }
         var buf = [CChar](repeating: 0, count: 32)
         guard fgets(&buf, 32, f) != nil else { return nil }
-        return Int(String(cString: buf).trimmingCharacters(in: .whitespacesAndNewlines))
+        return Int(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }()
     static let full: Bool = geteuid() == 0 || (paranoid.map { $0 <= 0 } ?? false)
 }

@@ -35,7 +35,7 @@ struct FuzzSeededTests {
     static let iterations = 1500
 
     @Test func expectParserSurvivesMutations() throws {
-        let seeds = try ["mainline.expect", "seed-2023.expect"].compactMap {
+        let seeds = ["mainline.expect", "seed-2023.expect"].compactMap {
             try? Array(Data(contentsOf: repoRoot().appendingPathComponent("expectations/" + $0)))
         } + [Array("guest-baseline vlbr-active|recovered(*)+*\nhost-first@mainline *\n".utf8),
              // CRLF, CR and BOM files (docs/robustness.md).
