@@ -32,6 +32,7 @@
 #        LBRPROBE=path of the lbrprobe that makes seeds and replays the corpus (default: .build/release, else debug)
 #        TIMEOUT=10 wall seconds per input (an instrumented build at nice 10 on a busy 2-core host needs ~60-120
 #        for whole run documents; the replay through the release CLI keeps its own 20 s bound)
+# Prints the inputs executed and, of those, the new mutations (less each process's first pass over the corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-1000000}
@@ -191,6 +192,15 @@ PY
     echo "$c"
 }
 
+# What the fuzzing processes (one log each) executed: every process first runs the whole corpus once (up to
+# libFuzzer's INITED line), so new mutations are the executed inputs less those passes.
+executed() { # logs...
+    awk '/stat::number_of_executed_units/ { n += $2; j++ }
+         /INITED/ && !seen[FILENAME]++ { sub(/^#/, "", $1); i += $1 }
+         END { printf "executed %d inputs in %d process(es): %d in the initial corpus pass, %d new mutations\n", n, j, i, n - i }' "$@"
+    grep -h "cov:" "$@" | tail -n 1
+}
+
 # The corpus through the real command line: exit 0/1 or 65 and a one-line message, within 20 s and 2 GiB.
 replay() { # target corpus
     [ -n "$LBRPROBE" ] && [ "$REPLAY" -gt 0 ] || return 0
@@ -248,15 +258,12 @@ for t in "${targets[@]}"; do
                 "${flags[@]}" "$corpus") > "$OUT/fuzz-$t.log" 2>&1; then   # non-zero when any process failed
             echo "FAIL: $t (see $jobdir/fuzz-*.log)"; tail -n 30 "$jobdir"/fuzz-*.log; status=1; continue
         fi
-        cat "$jobdir"/fuzz-*.log >> "$OUT/fuzz-$t.log"
-        awk '/stat::number_of_executed_units/ { n += $2; j++ } END { print "stat::number_of_executed_units: " n " (" j " processes)" }' \
-            "$jobdir"/fuzz-*.log
-        grep -h "cov:" "$jobdir"/fuzz-*.log | tail -n 1
+        executed "$jobdir"/fuzz-*.log   # the parent's log repeats these
     else
         if ! "$OUT/fuzz-$t" -runs="$RUNS" "${flags[@]}" "$corpus" > "$OUT/fuzz-$t.log" 2>&1; then
             echo "FAIL: $t (see $OUT/fuzz-$t.log)"; tail -30 "$OUT/fuzz-$t.log"; status=1; continue
         fi
-        grep -E "Done [0-9]+ runs|stat::number_of_executed_units|cov:" "$OUT/fuzz-$t.log" | tail -2
+        executed "$OUT/fuzz-$t.log"
     fi
     replay "$t" "$corpus" || status=1
 done
