@@ -4,6 +4,7 @@ import LbrCore
 import Synchronization
 import Testing
 @testable import LbrLinux
+import LbrTestSupport
 
 /// Shared result box for closures run synchronously on another thread (tests only).
 final class IntegrationBox<T: Sendable>: Sendable {
@@ -165,7 +166,7 @@ struct IntegrationTimingTests {
         #expect(!p.triggered && p.spins == 0 && p.busyNs == 0 && p.problem == "never triggered")
         #expect(!parked.trigger())         // single use
         #expect(parked.finish() == p)       // idempotent
-        #expect(access("/proc/self/task/\(parked.tid)", F_OK) != 0)
+        #expect(threadIsGone(parked.tid))
 
         // Triggered, untilStopped: the busy phase ends by itself after maxDuration (finish() waits for that).
         let h = try CpuHog(cpu: Self.vcpuCpu(), maxDuration: .milliseconds(50))
@@ -175,7 +176,7 @@ struct IntegrationTimingTests {
         #expect(r.triggered && r.hitMaxDuration)
         #expect(r.busyNs >= 50_000_000 && r.spins > 0 && r.pinned)
         #expect(h.stop() == r)             // idempotent
-        #expect(access("/proc/self/task/\(h.tid)", F_OK) != 0)
+        #expect(threadIsGone(h.tid))
 
         // A bounded busy phase: finish() waits for it, it is not cut short and does not hit maxDuration.
         let b = try CpuHog(cpu: Self.vcpuCpu(), busy: .init(fifo: .milliseconds(5), other: .milliseconds(5)),

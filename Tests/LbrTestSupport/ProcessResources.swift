@@ -55,3 +55,16 @@ public func exitReportingLeaks(_ snap: ProcessSnapshot) -> Never {
     _ = text.withCString { write(2, $0, strlen($0)) }
     exit(1)
 }
+
+/// Whether this process's thread `tid` is gone from /proc/self/task within `seconds`.
+///
+/// pthread_join returns once the kernel clears the thread's tid word, which happens before the task is
+/// released, so its /proc/self/task entry can outlive the join by a moment on a busy machine.
+public func threadIsGone(_ tid: pid_t, within seconds: Double = 3) -> Bool {
+    let polls = max(1, Int(seconds * 100))
+    for i in 0..<polls {
+        if access("/proc/self/task/\(tid)", F_OK) != 0 { return true }
+        if i + 1 < polls { usleep(10_000) }
+    }
+    return false
+}
