@@ -157,7 +157,9 @@ if [ -w /dev/kvm ] || [ "$(id -u)" = 0 -a -e /dev/kvm ]; then
     m=$(stat -c %a locks/cpu*.lock 2>/dev/null | head -1)
     [ "$m" = 666 ] && { echo "ok   lock-file-mode-0666"; pass=$((pass + 1)); } || { echo "FAIL lock-file-mode: $m"; fail=$((fail + 1)); }
     # A signal while --wait waits for the lock: the (empty) report, 128 + signal.
-    cpu=$(sed -n 's/^\([0-9]*\).*/\1/p' /sys/devices/system/cpu/online | head -1)
+    # The CPU lbrprobe picks by default: the first one this process may run on (a cpuset or taskset may leave
+    # out CPU 0).
+    cpu=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\).*/\1/p' /proc/self/status)
     flock "locks/cpu$cpu.lock" sleep 20 & holder=$!
     sleep 0.3
     LBRPROBE_LOCK_DIR="$W/locks" "$BIN" run guest-baseline --backend hybrid --cpu "$cpu" --wait > wait.txt 2> wait.err & p=$!

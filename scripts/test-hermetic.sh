@@ -3,7 +3,9 @@
 #   other-kernel  another kernel release (setarch --uname-2.6: uname reports 2.6.x)
 #   no-kvm        /dev/kvm hidden (a private mount namespace whose /dev lacks it), as root
 #   non-root      as user nobody (no /dev/kvm access, perf limited by kernel.perf_event_paranoid, no lock dir)
-# Usage: scripts/test-hermetic.sh [--filter REGEX] [VARIANT...]   (default: all three)
+#   one-cpu       confined to one CPU, the last one allowed, so not CPU 0 where there are two (taskset, as a
+#                 cpuset or a farm's pinning would)
+# Usage: scripts/test-hermetic.sh [--filter REGEX] [VARIANT...]   (default: all four)
 # Needs root (namespaces, setpriv) and a built suite (`swift build --build-tests`); each variant runs the
 # Swift Testing binary directly and prints its closing line. Exit 0 when every variant passed.
 set -euo pipefail
@@ -13,11 +15,11 @@ variants=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --filter) filter=(--filter "$2"); shift 2 ;;
-    other-kernel|no-kvm|non-root) variants+=("$1"); shift ;;
+    other-kernel|no-kvm|non-root|one-cpu) variants+=("$1"); shift ;;
     *) echo "test-hermetic: unknown argument '$1'" >&2; exit 64 ;;
   esac
 done
-[ ${#variants[@]} -gt 0 ] || variants=(other-kernel no-kvm non-root)
+[ ${#variants[@]} -gt 0 ] || variants=(other-kernel no-kvm non-root one-cpu)
 if [ "$(id -u)" -ne 0 ]; then echo "test-hermetic: SKIP: needs root (mount namespaces, setpriv)"; exit 0; fi
 bin="$(swift build --show-bin-path)/lbrprobePackageTests.xctest"
 [ -x "$bin" ] || { echo "test-hermetic: no built suite at $bin (run swift build --build-tests)" >&2; exit 66; }
@@ -50,6 +52,8 @@ for v in "${variants[@]}"; do
     no-kvm) cmd=(unshare --mount --propagation private sh -c "$hide_kvm" hide-kvm "${suite[@]}") ;;
     non-root) cmd=(setpriv --reuid=65534 --regid=65534 --clear-groups
                    env HOME="$scratch" TMPDIR="$scratch" "${suite[@]}") ;;
+    one-cpu) last=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*.*[,-]\([0-9]*\)$/\1/p; s/^Cpus_allowed_list:[[:space:]]*\([0-9]*\)$/\1/p' /proc/self/status)
+             cmd=(taskset -c "$last" "${suite[@]}") ;;
   esac
   rc=0
   "${cmd[@]}" >"$log" 2>&1 || rc=$?

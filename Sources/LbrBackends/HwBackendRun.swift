@@ -201,12 +201,11 @@ final class HwRun {
     /// kept sample is compared with it. Returns a note.
     func seedRead() -> String {
         seedPending = false
-        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096)))
-        let allowed = (0..<n).filter { lbr_self_affinity_has($0) == 1 }
-        guard lbr_pin_self_to_cpu(Int32(cpu)) == 0 else {
+        let allowed = CpuAffinity.allowed()
+        guard CpuAffinity.pin(to: cpu) == 0 else {
             return "seed read skipped: cannot pin the runner to CPU \(cpu) (the first kept sample has no predecessor)"
         }
-        defer { _ = allowed.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } }
+        defer { CpuAffinity.set(allowed) }
         let ns = 2 &* exitCalibration.periodNs(plan.period)
         let end = monotonicNs() &+ ns
         var spins: UInt64 = 0

@@ -376,8 +376,7 @@ public final class GuestVM: @unchecked Sendable {
         // locally, without the IPI of §3.5). The scheduler's wake-affine placement puts the caller there readily
         // (the vCPU thread wakes it), so keep the caller off that CPU for the command, when it has another.
         let savedAffinity = host != nil ? GuestVM.leaveCpu(cpu) : nil
-        // SAFETY (both affinity calls): the shim reads `count` CPU numbers from the array's own storage.
-        defer { if let savedAffinity { _ = savedAffinity.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) } } }
+        defer { if let savedAffinity { CpuAffinity.set(savedAffinity) } }
         var outcome = Outcome(status: .error("vCPU thread stopped"))
         let start = monotonicNs()
         let limit = start &+ GuestVM.nanoseconds(deadline)
@@ -457,13 +456,11 @@ public final class GuestVM: @unchecked Sendable {
 
     /// Removes `cpu` from the calling thread's affinity when the thread may run elsewhere too; returns the
     /// previous CPU list to restore, or nil when nothing changed.
-    static func leaveCpu(_ cpu: Int) -> [Int32]? {
-        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096)))
-        let allowed = (0..<n).filter { lbr_self_affinity_has($0) == 1 }
-        let others = allowed.filter { $0 != Int32(cpu) }
+    static func leaveCpu(_ cpu: Int) -> [Int]? {
+        let allowed = CpuAffinity.allowed()
+        let others = allowed.filter { $0 != cpu }
         guard others.count < allowed.count, !others.isEmpty else { return nil }
-        let rc = others.withUnsafeBufferPointer { lbr_set_self_affinity($0.baseAddress, Int32($0.count)) }
-        return rc == 0 ? allowed : nil
+        return CpuAffinity.set(others) == 0 ? allowed : nil
     }
 
     static func nanoseconds(_ d: Duration) -> UInt64 {

@@ -10,12 +10,6 @@ import LbrLinux
 import LbrScenarios
 
 enum CpuChoice {
-    /// CPUs in this process's affinity mask (sched_getaffinity of the main thread, before any thread exists).
-    static func allowedCpus() -> [Int] {
-        let n = max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), 4096))
-        return (0..<n).filter { lbr_self_affinity_has(Int32($0)) == 1 }
-    }
-
     /// Why `cpu` is not allowed: the cpuset (cgroup) of this process when its CPU list excludes it, else the
     /// affinity narrowed some other way (taskset, sched_setaffinity by a parent).
     static func whyNotAllowed(_ cpu: Int) -> String {
@@ -57,7 +51,7 @@ enum CpuChoice {
     /// The CPU to probe: `requested` if it is online and allowed (else a usage error naming why), or the first
     /// online CPU this process may run on.
     static func resolve(requested: Int?, online: [Int]?) throws -> Int {
-        let allowed = allowedCpus()
+        let allowed = CpuAffinity.allowed()   // the main thread's mask, before any thread exists
         guard let requested else {
             let candidates = (online ?? allowed).sorted()
             return candidates.first { allowed.contains($0) } ?? candidates.first ?? 0

@@ -143,23 +143,32 @@ struct RobustnessCliTests {
         #expect(quiet.code == 0 && quiet.out.hasPrefix("TAP version 13"))
     }
 
-    @Test func cpuOutsideTheAllowedSetIsRefusedUpFront() throws {
-        guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2, FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") else { return }
-        let r = try shell(#"exec taskset -c 1 "$0" run guest-baseline --backend sim --cpu 0"#)
-        #expect(r.code == 64, "\(r.err)")
-        #expect(r.err.contains("--cpu 0 is not in the CPUs this process may run on (sched_getaffinity: 1"), "\(r.err)")
-        #expect(r.out.isEmpty)
-        let ok = try shell(#"exec taskset -c 1 "$0" run guest-baseline --backend sim --format tap"#)
-        #expect(ok.code == 0 && ok.out.contains("cpu 1"), "\(ok.err)")
-        // A cpuset (cgroup v1 here) that allows CPU 1 only: the message names it as the reason.
-        let cs = "/sys/fs/cgroup/cpuset/lbrprobe-test-\(getpid())"
-        guard getuid() == 0, FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpuset/tasks"), mkdir(cs, 0o755) == 0 else { return }
-        defer { rmdir(cs) }
-        try "1\n".write(toFile: cs + "/cpuset.cpus", atomically: false, encoding: .utf8)
-        try "0\n".write(toFile: cs + "/cpuset.mems", atomically: false, encoding: .utf8)
+    @Test(.enabled(if: ThisHost.usableCpus.count >= 2 && FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset"),
+                   "needs 2 CPUs this process may run on and /usr/bin/taskset"))
+    func cpuOutsideTheAllowedSetIsRefusedUpFront() throws {
+        let (refused, allowed) = (ThisHost.usableCpus[0], ThisHost.usableCpus[1])
         var env = Cli.environment
+        env["REFUSED"] = "\(refused)"
+        env["ALLOWED"] = "\(allowed)"
+        let r = try shell(#"exec taskset -c "$ALLOWED" "$0" run guest-baseline --backend sim --cpu "$REFUSED""#, env: env)
+        #expect(r.code == 64, "\(r.err)")
+        #expect(r.err.contains("--cpu \(refused) is not in the CPUs this process may run on (sched_getaffinity: \(allowed)"), "\(r.err)")
+        #expect(r.out.isEmpty)
+        let ok = try shell(#"exec taskset -c "$ALLOWED" "$0" run guest-baseline --backend sim --format tap"#, env: env)
+        #expect(ok.code == 0 && ok.out.contains("cpu \(allowed)"), "\(ok.err)")
+        // A cpuset (cgroup v1 here) that allows one CPU only: the message names it as the reason.
+        let cs = "/sys/fs/cgroup/cpuset/lbrprobe-test-\(getpid())"
+        guard getuid() == 0, FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpuset/tasks") else {
+            print("# cpuset part not run: needs root and a cgroup v1 cpuset hierarchy at /sys/fs/cgroup/cpuset"); return
+        }
+        guard mkdir(cs, 0o755) == 0 else { Issue.record("mkdir \(cs): errno \(errno)"); return }
+        defer { rmdir(cs) }
+        try "\(allowed)\n".write(toFile: cs + "/cpuset.cpus", atomically: false, encoding: .utf8)
+        let mems = (try? String(contentsOfFile: "/sys/fs/cgroup/cpuset/cpuset.mems", encoding: .utf8))?
+            .split(separator: ",").first.flatMap { $0.split(separator: "-").first }.map(String.init) ?? "0"
+        try "\(mems)\n".write(toFile: cs + "/cpuset.mems", atomically: false, encoding: .utf8)
         env["CS"] = cs
-        let c = try shell(#"echo $$ > "$CS/tasks" && exec "$0" run guest-baseline --backend sim --cpu 0"#, env: env)
+        let c = try shell(#"echo $$ > "$CS/tasks" && exec "$0" run guest-baseline --backend sim --cpu "$REFUSED""#, env: env)
         #expect(c.code == 64, "\(c.err)")
         #expect(c.err.contains("the reason is the cpuset /lbrprobe-test-\(getpid())"), "\(c.err)")
     }
@@ -180,17 +189,17 @@ struct RobustnessCliTests {
         #expect(t.stdout.contains("\n# fallback: --backend auto fell back to hybrid"))
     }
 
-    /// Two hybrid probes on CPU 0: the second refuses at once (75, naming the holder's pid) or, with --wait,
+    /// Two hybrid probes on one CPU: the second refuses at once (75, naming the holder's pid) or, with --wait,
     /// waits and then runs; a probe on another CPU runs alongside.
-    @Test(.enabled(if: ThisHost.hybridAvailable, "needs /dev/kvm"))
+    @Test(.enabled(if: ThisHost.hybridAvailable && ThisHost.usableCpus.count >= 2, "needs /dev/kvm and 2 CPUs this process may run on"))
     func oneProbePerCpu() throws {
-        guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { return }
+        let (cpu, otherCpu) = (ThisHost.usableCpus[0], ThisHost.usableCpus[1])
         let env = Cli.environment // one lock directory shared by the probes of this test only
         defer { Cli.removeLockDir(env) }
         let lockDir = try #require(env["LBRPROBE_LOCK_DIR"])
         let first = Process()
         first.executableURL = URL(fileURLWithPath: try #require(Cli.binary))
-        first.arguments = ["run", "--backend", "hybrid", "--cpu", "0", "--repeat", "6", "--format", "tap"]
+        first.arguments = ["run", "--backend", "hybrid", "--cpu", "\(cpu)", "--repeat", "6", "--format", "tap"]
         first.currentDirectoryURL = repoRoot()
         first.environment = env
         first.standardOutput = FileHandle.nullDevice
@@ -200,18 +209,18 @@ struct RobustnessCliTests {
         // Wait until it holds the lock (it writes its pid into the lock file once locked).
         var held = false
         for _ in 0..<200 {
-            if (try? String(contentsOfFile: lockDir + "/cpu0.lock", encoding: .utf8))?.hasPrefix("\(first.processIdentifier)\n") == true { held = true; break }
+            if (try? String(contentsOfFile: lockDir + "/cpu\(cpu).lock", encoding: .utf8))?.hasPrefix("\(first.processIdentifier)\n") == true { held = true; break }
             usleep(20_000)
         }
-        #expect(held, "the first probe did not take the CPU 0 lock")
-        let second = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0"], env: env)
+        #expect(held, "the first probe did not take the CPU \(cpu) lock")
+        let second = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(cpu)"], env: env)
         #expect(first.isRunning, "the first probe ended too early for this test")
         #expect(second.code == LbrExitCode.tempFail.rawValue, "\(second.code) \(second.stderr)")
-        #expect(second.stderr.contains("CPU 0 is being probed by another lbrprobe (pid \(first.processIdentifier)"), "\(second.stderr)")
+        #expect(second.stderr.contains("CPU \(cpu) is being probed by another lbrprobe (pid \(first.processIdentifier)"), "\(second.stderr)")
         #expect(second.stdout.isEmpty)
-        let other = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "1", "--format", "tap"], env: env)
+        let other = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(otherCpu)", "--format", "tap"], env: env)
         #expect(other.code == 0, "different CPUs both run: \(other.stderr)")
-        let waited = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "0", "--wait", "--format", "tap"], env: env)
+        let waited = try Cli.run(["run", "guest-baseline", "--backend", "hybrid", "--cpu", "\(cpu)", "--wait", "--format", "tap"], env: env)
         #expect(waited.code == 0, "\(waited.stderr)")
         #expect(waited.stderr.contains("--wait: waiting for it") || !first.isRunning)
         #expect(!first.isRunning || waited.code == 0)

@@ -13,6 +13,7 @@ import LbrModel
 import Testing
 #if canImport(Glibc)
 import Glibc
+import LbrTestSupport
 #endif
 
 @Suite(.serialized) struct PayloadDerivationTests {
@@ -45,7 +46,7 @@ import Glibc
         let handler: UserSpaceMsrHandler = { exit in exit.isWrite ? .ok : .value(0) }
         let vm: GuestVM
         do {
-            var o = GuestVMOptions(cpu: 0, layout: Self.layout, userSpaceMsr: handler, configureGuestLbr: false,
+            var o = GuestVMOptions(cpu: ThisHost.cpu, layout: Self.layout, userSpaceMsr: handler, configureGuestLbr: false,
                                    msrExitRip: false)
             o.singleStep = true
             vm = try GuestVM(options: o)

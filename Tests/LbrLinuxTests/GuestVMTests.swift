@@ -16,7 +16,7 @@ let kvmAvailable = access("/dev/kvm", R_OK | W_OK) == 0
 @Suite("GuestVM errors") struct GuestVMErrorTests {
     @Test func badOptionsAreATypedSystemError() {
         do {
-            let vm = try GuestVM(options: GuestVMOptions(cpu: 0, memoryBytes: 4096))
+            let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, memoryBytes: 4096))
             vm.close()
             Issue.record("built a guest with 4 KiB of RAM")
         } catch {
@@ -33,7 +33,7 @@ struct GuestVMTests {
     }
 
     @Test func bootsToLongModeAndRunsBranchPattern() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let r = vm.run(.branchPattern(count: 40), timeout: .seconds(5))
         #expect(r.status == .ok)
@@ -57,7 +57,7 @@ final class MsrLog: Sendable {
 @Suite("GuestVM faults, MSRs and set-up (real KVM)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
 struct GuestVMFaultTests {
     @Test func rdmsrLbrFromWithoutUserSpaceMsrIsGPAtTheRdmsrSite() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let r = vm.run(.rdmsr(MSR.lbrNhmFrom), timeout: .seconds(2))
         #expect(r.status == .fault(vector: 13, rip: GuestPayload.rdmsrSite))
@@ -70,7 +70,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func ud2ReportsVector6AtItsRip() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let o = vm.execute(GuestMailbox.Request(opcode: .ud2), timeout: .seconds(2), host: nil)
         #expect(o.status == .fault(vector: 6, rip: GuestPayload.ud2Site))
@@ -78,7 +78,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func debugctlBehavesAsKvmAdvertises() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let on = vm.run(.enableLbr(freezeOnPmi: true), timeout: .seconds(2))
         // §1.9: LBR/FREEZE bits are supported iff KVM advertises an LBR format and the guest PMU has LBR;
@@ -103,7 +103,7 @@ struct GuestVMFaultTests {
     @Test func userSpaceMsrModeDeliversEveryAccessToTheHandler() throws {
         let log = MsrLog()
         let layout = LbrLayout.skylake
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0, layout: layout, userSpaceMsr: { e in
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, layout: layout, userSpaceMsr: { e in
             log.append(e)
             if e.isWrite { return e.index == MSR.lbrSelect ? .gp : .ok }
             return .value(0xABCD_0000 | UInt64(e.index))
@@ -144,7 +144,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func loopingForeverEndsAsTimeoutWithinTheDeadline() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let t0 = monotonicNs()
         let o = vm.execute(GuestMailbox.Request(opcode: .hang), timeout: .milliseconds(200), host: nil)
@@ -160,7 +160,7 @@ struct GuestVMFaultTests {
     /// BRANCHES is bounded in the payload: a count above LBR_GUEST_MAX_BRANCHES (written past the codec) is
     /// rejected at once, never run; the bound itself runs.
     @Test func branchPatternAboveTheBoundIsRejected() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let o = vm.execute(GuestMailbox.Request(opcode: .branches, arg0: UInt64(GuestMailbox.maxBranches) + 1),
                            timeout: .seconds(2), host: nil)
@@ -173,7 +173,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func tripleFaultEndsAsErrorWithTheShutdownReason() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let o = vm.execute(GuestMailbox.Request(opcode: .tripleFault), timeout: .seconds(2), host: nil)
         guard case let .error(why) = o.status else { Issue.record("status \(o.status)"); return }
@@ -183,7 +183,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func hostClosureRunsWhileTheVcpuIsInKvmRun() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let seen = MsrLog()
         let r = vm.run(.spin(iterations: 3000), timeout: .seconds(5)) {
@@ -195,7 +195,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func setUpOrderAgainstRealKvm() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0, configureGuestLbr: true))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, configureGuestLbr: true))
         defer { vm.close() }
         let kvm = try Kvm()
         let supported = try kvm.featureMsr(MSR.perfCapabilities)
@@ -233,7 +233,7 @@ struct GuestVMFaultTests {
     }
 
     @Test func exitAccountingComesFromBinaryStats() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let a = try #require(vm.exitCounters())
         let r = vm.run(.spin(iterations: 3000), timeout: .seconds(5))
@@ -252,19 +252,19 @@ struct GuestVMFaultTests {
         await #expect(processExitsWith: .success) {
             let snap = ProcessSnapshot()
             for _ in 0..<3 {
-                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: 0, userSpaceMsr: { _ in .gp })) else { exit(3) }
+                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, userSpaceMsr: { _ in .gp })) else { exit(3) }
                 _ = vm.run(.readTsc, timeout: .seconds(1))
                 vm.close()
                 vm.close() // idempotent
             }
             do { // deinit path
-                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: 0)) else { exit(3) }
+                guard let vm = try? GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu)) else { exit(3) }
                 _ = vm.run(.readTsc, timeout: .seconds(1))
             }
             // Failing paths: pinning to a CPU that does not exist (after VM + memory were created),
             // and bad memory size (before anything).
             if (try? GuestVM(options: GuestVMOptions(cpu: 4000))) != nil { exit(4) }
-            if (try? GuestVM(options: GuestVMOptions(cpu: 0, memoryBytes: 4096))) != nil { exit(5) }
+            if (try? GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, memoryBytes: 4096))) != nil { exit(5) }
             exitReportingLeaks(snap)
         }
     }
@@ -291,13 +291,13 @@ struct ThreadNameTests {
     }
 
     @Test func vcpuAndHogThreadsAreNamedInProc() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         #expect(try Self.comm(vm.vcpuThreadID) == "lbrprobe-vcpu0")
-        let hog = try CpuHog(cpu: 0)
+        let hog = try CpuHog(cpu: ThisHost.cpu)
         #expect(try Self.comm(hog.tid) == "lbrprobe-hog")
         _ = hog.stop()
-        let task = try CpuHog(cpu: 0, name: "lbrprobe-cstask-and-more")
+        let task = try CpuHog(cpu: ThisHost.cpu, name: "lbrprobe-cstask-and-more")
         #expect(try Self.comm(task.tid) == "lbrprobe-cstask", "the kernel keeps 15 bytes")
         _ = task.stop()
         // top -H reads the same comm: every lbrprobe thread is findable by name.

@@ -2,6 +2,7 @@ import Glibc
 import LbrCore
 import Testing
 @testable import LbrLinux
+import LbrTestSupport
 
 /// With the real guest: `kvm:kvm_msr` on the vCPU thread counts exactly the MSR accesses the
 /// payload makes (its `msrSequence`, up to a faulting access), and each RAW sample decodes to that access's
@@ -23,7 +24,7 @@ struct IntegrationKvmMsrTests {
     }
 
     @Test func kvmMsrCountEqualsThePayloadsAccessesAndRawDecodes() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0, layout: .skylake, configureGuestLbr: false))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, layout: .skylake, configureGuestLbr: false))
         defer { vm.close() }
         let t = try Self.tracer(tid: vm.vcpuThreadID)
         defer { t.close() }
@@ -74,7 +75,7 @@ struct IntegrationKvmMsrTests {
     /// the LBR MSRs) produce no kvm_msr event; an MSR outside the filter, handled in-kernel, still produces one.
     @Test func userSpaceMsrAccessesFireNoKvmMsrEvent() throws {
         let log = MsrLog()
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0, layout: .skylake, userSpaceMsr: { e in
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu, layout: .skylake, userSpaceMsr: { e in
             log.append(e)
             return e.isWrite ? .ok : .value(0x1234)
         }, configureGuestLbr: false))

@@ -31,9 +31,7 @@ func perfSpin(ns: UInt64) {
 }
 
 /// CPUs the calling thread may run on.
-func perfAllowedCpus() -> [Int32] {
-    (0..<Int32(1024)).filter { lbr_self_affinity_has($0) == 1 }
-}
+func perfAllowedCpus() -> [Int32] { CpuAffinity.allowed().map(Int32.init) }
 
 /// Busy-spins until the calling thread has run for `ns` nanoseconds of its own CPU time
 /// (CLOCK_THREAD_CPUTIME_ID) — what a task-clock sampler counts — or `capNs` of wall time passed, so a

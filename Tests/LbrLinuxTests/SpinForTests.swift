@@ -5,6 +5,7 @@ import LbrCore
 import CLbrShim
 #if canImport(Glibc)
 import Glibc
+import LbrTestSupport
 #endif
 
 @Suite("TscClock")
@@ -27,7 +28,7 @@ struct TscClockTests {
 @Suite("GuestVM spin-for (real KVM)", .serialized, .enabled(if: kvmAvailable, "needs read-write /dev/kvm"))
 struct SpinForGuestTests {
     @Test func spinForLastsTheRequestedTime() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let rate = TscClock.ticksPerMicrosecond
         var report: [String] = []
@@ -48,7 +49,7 @@ struct SpinForGuestTests {
     }
 
     @Test func hostClosureRunsWhileTheGuestStillSpins() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         // Guest TSC offset bracket: host TSC before/after a guest RDTSC (guest TSC = host TSC + offset).
         let h0 = lbr_rdtsc()
@@ -77,19 +78,19 @@ struct SpinForGuestTests {
     }
 
     @Test func hostClosureRunsOffTheVcpuCpuAndAffinityIsRestored() throws {
-        let cpus = (0..<Int32(sysconf(Int32(_SC_NPROCESSORS_ONLN)))).filter { lbr_self_affinity_has($0) == 1 }
+        let cpus = CpuAffinity.allowed()
         guard cpus.count >= 2 else { print("# one allowed CPU: nothing to check"); return }
         let vm = try GuestVM(options: GuestVMOptions(cpu: Int(cpus[0])))
         defer { vm.close() }
         let ran = HostStamp()
         let r = vm.run(.spinFor(microseconds: 1_000), timeout: .seconds(5)) { ran.tsc = UInt64(bitPattern: Int64(lbr_current_cpu())) }
         #expect(r.status == .ok)
-        #expect(Int32(truncatingIfNeeded: ran.tsc) != cpus[0], "host closure ran on the vCPU's CPU \(cpus[0])")
-        #expect(cpus.allSatisfy { lbr_self_affinity_has($0) == 1 }, "affinity not restored")
+        #expect(Int(truncatingIfNeeded: ran.tsc) != cpus[0], "host closure ran on the vCPU's CPU \(cpus[0])")
+        #expect(CpuAffinity.allowed() == cpus, "affinity not restored")
     }
 
     @Test func rejectsAMissingRateAndAnOverflowingProduct() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         for req in [GuestMailbox.Request(opcode: .spinFor, arg0: 100, arg1: 0),
                     GuestMailbox.Request(opcode: .spinFor, arg0: UInt64.max / 2, arg1: 3)] {
@@ -101,7 +102,7 @@ struct SpinForGuestTests {
     }
 
     @Test func spinPastTheDeadlineIsATimeoutAndTheGuestStaysUsable() throws {
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { vm.close() }
         let t0 = monotonicNs()
         let r = vm.run(.spinFor(microseconds: 2_000_000), timeout: .milliseconds(50))

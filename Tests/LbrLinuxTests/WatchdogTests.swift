@@ -9,6 +9,7 @@ import LbrCore
 @testable import LbrLinux
 #if canImport(Glibc)
 import Glibc
+import LbrTestSupport
 #endif
 
 /// A freezer cgroup holding one thread; thawed and removed by `release()`.
@@ -55,7 +56,7 @@ struct WatchdogTests {
     @Test func frozenVcpuThreadTimesOutWithinTimeoutPlusOneSecond() throws {
         let (f, why) = ThreadFreezer.make()
         guard let freezer = f else { print("SKIP: \(why)"); return }
-        let vm = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let vm = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         #expect(vm.run(.readTsc, timeout: .seconds(2)).status == .ok)
         let tid = vm.vcpuThreadID
         try freezer.freeze(tid: tid)
@@ -75,7 +76,7 @@ struct WatchdogTests {
         vm.close()
         #expect(Double(monotonicNs() - c0) / 1e9 < 0.5)
         // A new VM on the same CPU works while the old thread is still frozen.
-        let fresh = try GuestVM(options: GuestVMOptions(cpu: 0))
+        let fresh = try GuestVM(options: GuestVMOptions(cpu: ThisHost.cpu))
         defer { fresh.close() }
         #expect(fresh.run(.readTsc, timeout: .seconds(2)).status == .ok)
     }

@@ -8,7 +8,8 @@ prints differently.
 
     gen_docs.py --bin LBRPROBE            rewrite every region in place
     gen_docs.py --bin LBRPROBE --check    exit 1 (with a diff) when a deterministic region differs from what
-                                          lbrprobe prints now (the kernel release is compared as <kernel>;
+                                          lbrprobe prints now (the kernel release is compared as <kernel>
+                                          and the probed CPU as <cpu>;
                                           host-specific regions are regenerated but not compared)
 """
 import difflib
@@ -121,6 +122,9 @@ VOLATILE = [
 ]
 # The kernel release (and the KCIDB build id made from it) differs from host to host.
 KERNEL = re.compile(r'((?:kernel(?:_release)?(?:[ =]|" value="|" : ")|"build_id" : "[a-z0-9_]+:))[^\s",]+')
+# So does the CPU a run picks by default: the first one this process may run on (a cpuset or taskset may leave
+# out CPU 0).
+CPU = re.compile(r'(\bcpu(?:[ =]|" value="|" : ))\d+')
 
 
 def run(binary, name):
@@ -164,7 +168,7 @@ REGION_RX = re.compile(r"(<!-- BEGIN generated: ([a-z0-9-]+) -->\n)(.*?)(<!-- EN
 
 
 def normal(text):
-    return KERNEL.sub(r"\1<kernel>", text)
+    return CPU.sub(r"\1<cpu>", KERNEL.sub(r"\1<kernel>", text))
 
 
 def main():
