@@ -92,7 +92,7 @@ struct CliPresentationTests {
 
     @Test(.enabled(if: Pty.script != nil && ThisHost.hybridAvailable, "needs util-linux script and /dev/kvm"))
     func progressAppearsOnATerminalOnly() throws {
-        let bin = try #require(Cli.binary)
+        let bin = shellQuoted(try #require(Cli.binary))
         // Under a pseudo-terminal: the progress line, rewritten in place with carriage returns.
         let tty = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --wait --backend hybrid --repeat 2", "/dev/null"])
         #expect(tty.stdout.contains("\rlbrprobe [scenario 1/\(Catalog.all.count) guest-baseline, repeat 1/2]"), "\(tty.stdout.prefix(400))")
@@ -109,7 +109,7 @@ struct CliPresentationTests {
         // stdout on a terminal but stderr redirected to a file: none in the file.
         let dir = Cli.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let f = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend sim 2>\(dir)/err.txt", "/dev/null"])
+        let f = try Cli.runTool(Pty.script!, ["-qec", "\(bin) run --backend sim 2>\(shellQuoted(dir + "/err.txt"))", "/dev/null"])
         #expect(!f.stdout.contains("lbrprobe [scenario"))
         #expect(try String(contentsOfFile: dir + "/err.txt", encoding: .utf8).isEmpty)
     }

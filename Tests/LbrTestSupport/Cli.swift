@@ -66,3 +66,9 @@ extension Cli {
         return Output(code: r.code, stdout: r.stdout, stderr: r.stderr)
     }
 }
+
+/// `s` as one word of a POSIX shell command line (single-quoted), for commands a tool such as `script -c` hands to
+/// a shell: a checkout or temporary directory may have spaces or quotes in its path.
+public func shellQuoted(_ s: String) -> String {
+    "'" + s.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+}
