@@ -74,8 +74,12 @@ g_entry:
 g_cmd_loop:
         mov $LBR_GUEST_STACK_TOP, %rsp
         mov $LBR_GUEST_MAILBOX_ADDR, %rbx
-        /* fresh result header: RUNNING, no values */
+        /* fresh result header: RUNNING, no values. The begin TSC is read before the seq is published, so a
+           host that has seen the seq acts at or after the command's begin on the guest TSC line (the store of
+           the seq retires, and becomes visible, only after the RDTSC), however long the vCPU is preempted. */
         movl $0, LBR_MB_RES_MAGIC(%rbx)
+        RDTSC64
+        mov %rax, LBR_MB_RES_TSC0(%rbx)
         mov LBR_MB_CMD_SEQ(%rbx), %eax
         mov %eax, LBR_MB_RES_SEQ(%rbx)
         movl $LBR_ST_RUNNING, LBR_MB_RES_STATUS(%rbx)
@@ -84,8 +88,6 @@ g_cmd_loop:
         movq $0, LBR_MB_RES_ERRCODE(%rbx)
         movl $0, LBR_MB_RES_COUNT(%rbx)
         movl $LBR_MB_VALUES, LBR_MB_RES_VOFF(%rbx)
-        RDTSC64
-        mov %rax, LBR_MB_RES_TSC0(%rbx)
 
         cmpl $LBR_MB_CMD_MAGIC_VALUE, LBR_MB_CMD_MAGIC(%rbx)
         jne g_badcmd

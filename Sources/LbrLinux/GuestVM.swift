@@ -387,9 +387,10 @@ public final class GuestVM: @unchecked Sendable {
         if let host {
             // Wait until the job is about to enter KVM_RUN for this command (or the deadline).
             state.withLock { while startedSeq != seq { if !state.wait(untilNs: limit) { break } } }
-            // Then until the guest itself has started the command: the payload's first act is to copy the
-            // command's seq into the result header (guest.S g_cmd_loop), so seeing it means the vCPU thread
-            // is inside KVM_RUN executing this command's guest code (or has already finished it).
+            // Then until the guest itself has started the command: the payload's first acts are to read the
+            // command's begin TSC and then copy the command's seq into the result header (guest.S g_cmd_loop),
+            // so seeing it means the vCPU thread is inside KVM_RUN executing this command's guest code (or has
+            // already finished it), and the host action starts after the command's begin TSC.
             if request != nil {
                 let page = memory.bytes(at: Int(GuestPayload.mailboxAddress), count: GuestMailbox.pageSize)
                 // Busy-poll first: the guest writes the seq within microseconds of entering KVM_RUN, while on a

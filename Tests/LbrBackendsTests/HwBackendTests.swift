@@ -184,12 +184,17 @@ struct StepTests {
             let dbg = en.compactMap { if case let .msrAccess(a) = $0 { return a } else { return nil } }
             #expect(dbg.map(\.trapped) == [true, true] && dbg.map(\.isWrite) == [true, false])
             // A host action while the guest spins: its window on the guest TSC line falls inside the command.
-            // 20 ms rather than the catalog's 2 ms: this test runs beside every other suite on 2 busy cores,
-            // where the host thread itself can wait several ms for a CPU; the overlap, not the margin, is the point.
-            let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: 20_000)), deadlineNs: far)
-            let notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
-            let windows = w.compactMap { if case let .hostActionWindow(x) = $0.observation { return x } else { return nil } }
-            print("# " + (windows.map(\.description) + notes).joined(separator: " | "))
+            // 20 ms rather than the catalog's 2 ms, and longer (200 ms, 2 s) when the action did not finish in
+            // time: this test runs beside every other suite on busy cores, where the host thread itself can wait
+            // for a CPU; the overlap, not the margin, is the point.
+            var notes: [String] = [], windows: [HostActionWindow] = []
+            for us in [20_000, 200_000, 2_000_000] {
+                let w = try hw.perform(.hostWhileGuestRuns(.readKmsg, during: .spinFor(microseconds: us)), deadlineNs: far)
+                notes = w.compactMap { if case let .note(n) = $0.observation { return n } else { return nil } }
+                windows = w.compactMap { if case let .hostActionWindow(x) = $0.observation { return x } else { return nil } }
+                print("# \(us) us spin: " + (windows.map(\.description) + notes).joined(separator: " | "))
+                if windows.first?.insideCommand == true { break }
+            }
             #expect(windows.count == 1 && windows.first?.insideCommand == true, "\(windows)")
             // readKmsg with no "fail to passthrough" line: a note that silence is not evidence (§9.4).
             #expect(notes.contains { $0.contains("silence is not evidence") }, "\(notes)")
