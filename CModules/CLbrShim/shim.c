@@ -37,13 +37,18 @@ int lbr_set_self_name(const char *name) { return pthread_setname_np(pthread_self
 
 int lbr_get_self_name(char *buf, size_t len) { return pthread_getname_np(pthread_self(), buf, len); }
 
-int lbr_self_affinity_has(int cpu) {
+int lbr_self_affinity(int *cpus, int max) {
     cpu_set_t set;
     CPU_ZERO(&set);
     int rc = pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
     if (rc != 0) return -rc;
-    if (cpu < 0 || cpu >= CPU_SETSIZE) return 0;
-    return CPU_ISSET(cpu, &set) ? 1 : 0;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        if (n < max) cpus[n] = cpu;
+        n++;
+    }
+    return n;
 }
 
 int lbr_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, int group_fd, unsigned long flags) {

@@ -1,7 +1,4 @@
 import CLbrShim
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The calling thread's CPU affinity (`pthread_getaffinity_np` / `pthread_setaffinity_np`): what a cpuset, taskset
 /// or a parent's sched_setaffinity left this process, and the narrowing lbrprobe does around a guest command.
@@ -9,10 +6,13 @@ public enum CpuAffinity {
     /// glibc's CPU_SETSIZE: the shim's fixed-size cpu_set_t holds CPUs 0..<1024.
     static let setSize = 1024
 
-    /// CPUs the calling thread may run on, ascending (empty only if the mask cannot be read).
+    /// CPUs the calling thread may run on, ascending (empty only if the mask cannot be read): one
+    /// pthread_getaffinity_np.
     public static func allowed() -> [Int] {
-        let n = Int32(max(1, min(sysconf(Int32(_SC_NPROCESSORS_CONF)), setSize)))
-        return (0..<n).filter { lbr_self_affinity_has($0) == 1 }.map(Int.init)
+        var cpus = [Int32](repeating: 0, count: setSize)
+        // SAFETY: the shim writes at most `max` (= the array's count) CPU numbers into the array's own storage.
+        let n = cpus.withUnsafeMutableBufferPointer { lbr_self_affinity($0.baseAddress, Int32($0.count)) }
+        return cpus.prefix(Int(min(max(n, 0), Int32(setSize)))).map(Int.init)
     }
 
     /// Restricts the calling thread to `cpus`; returns 0 or an errno value.

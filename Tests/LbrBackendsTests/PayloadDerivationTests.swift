@@ -10,10 +10,10 @@ import LbrBackends
 import LbrCore
 import LbrLinux
 import LbrModel
+import LbrTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
-import LbrTestSupport
 #endif
 
 @Suite(.serialized) struct PayloadDerivationTests {

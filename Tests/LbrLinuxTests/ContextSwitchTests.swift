@@ -4,6 +4,7 @@ import LbrCore
 import Synchronization
 import Testing
 @testable import LbrLinux
+import LbrTestSupport
 
 @Suite(.serialized, .enabled(if: PerfAccess.full, "needs root or kernel.perf_event_paranoid <= 0 (CPU-wide and kernel-mode perf events)"))
 struct ContextSwitchTests {
@@ -11,7 +12,7 @@ struct ContextSwitchTests {
     /// runnable switches A out, so A's PERF_COUNT_SW_CONTEXT_SWITCHES grows by about the number of
     /// yields. The same yields with no partner on the CPU switch (almost) never.
     @Test func countsForcedSchedYieldSwitches() throws {
-        let cpu = try #require(perfAllowedCpus().last)
+        let cpu = Int32(try #require(ThisHost.usableCpus.last))
         let yields = 400
         let withPartner = try Self.run(cpu: cpu, yields: yields, partner: true)
         // "Alone" means no other runnable task on the CPU; other suites running in parallel may put one there

@@ -25,7 +25,7 @@ struct IntegrationTimingTests {
     /// Functions a vCPU thread inside the KVM_RUN ioctl has on its kernel stack.
     static let kvmRunFrames: Set<String> = ["kvm_arch_vcpu_ioctl_run", "kvm_vcpu_ioctl"]
 
-    static func vcpuCpu() -> Int { Int(perfAllowedCpus().last ?? 0) }
+    static func vcpuCpu() -> Int { ThisHost.usableCpus.last ?? 0 }
 
     /// While the closure runs: the vCPU thread's kernel callchains (cpu-clock samples taken only during the
     /// closure) go through kvm_arch_vcpu_ioctl_run, its vCPU exit counter advances, /proc shows it runnable,

@@ -30,9 +30,6 @@ func perfSpin(ns: UInt64) {
     _ = x
 }
 
-/// CPUs the calling thread may run on.
-func perfAllowedCpus() -> [Int32] { CpuAffinity.allowed().map(Int32.init) }
-
 /// Busy-spins until the calling thread has run for `ns` nanoseconds of its own CPU time
 /// (CLOCK_THREAD_CPUTIME_ID) — what a task-clock sampler counts — or `capNs` of wall time passed, so a
 /// loaded machine delays the test instead of starving it of samples.

@@ -18,8 +18,9 @@ int lbr_set_self_affinity(const int *cpus, int count);
 int lbr_current_cpu(void);
 /** Kernel thread id of the caller (gettid). */
 pid_t lbr_gettid(void);
-/** Whether `cpu` is in the calling thread's affinity mask: 1, 0, or -errno. */
-int lbr_self_affinity_has(int cpu);
+/** The CPUs in the calling thread's affinity mask, ascending, into `cpus[0..<max]` (one pthread_getaffinity_np):
+ *  how many there are (at most `max` written), or -errno. */
+int lbr_self_affinity(int *cpus, int max);
 /** Names the calling thread (pthread_setname_np; the kernel keeps 15 bytes): 0 or an errno. */
 int lbr_set_self_name(const char *name);
 /** The calling thread's name into buf (pthread_getname_np): 0 or an errno. */
